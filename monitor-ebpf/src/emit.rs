@@ -1,0 +1,182 @@
+//! Turns one captured call into ring-buffer records.
+//!
+//! A call's bytes are copied in chunks of `CHUNK_SIZE` into a per-CPU scratch record and each chunk
+//! is copied into the ring buffer with only the bytes filled. Bytes past the per-call cap are
+//! counted as truncated (the last chunk carries `LAST_CHUNK` and the call's real length, so
+//! userspace knows exactly how many bytes it did not see). When the ring buffer is full the rest of
+//! the call is dropped, counted, and remembered per connection and direction so that the next
+//! delivered record says how many bytes went missing before it.
+use aya_ebpf::helpers::{
+    bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_user_buf,
+};
+use monitor_common::{
+    CHUNK_SIZE, HEADER_LEN, LossKey, MAX_CALL_CAP, MAX_CHUNKS_PER_CALL, RecordHeader, counter,
+    flags, record_kind,
+};
+
+use crate::maps::{CALL_CAP, LOSSES, RECORDS, SCRATCH, count};
+
+/// A completed call whose bytes are in the traced process's memory.
+pub struct Call {
+    pub conn_id: u64,
+    pub buf: u64,
+    pub len: u64,
+    pub direction: u8,
+    pub source: u8,
+    pub attach_cookie: u64,
+}
+
+#[inline(always)]
+fn header(kind: u8, conn_id: u64, direction: u8, source: u8, attach_cookie: u64) -> RecordHeader {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    RecordHeader {
+        timestamp_ns: unsafe { bpf_ktime_get_ns() },
+        conn_id,
+        call_len: 0,
+        lost_before: 0,
+        attach_cookie,
+        tgid: (pid_tgid >> 32) as u32,
+        tid: pid_tgid as u32,
+        offset: 0,
+        data_len: 0,
+        kind,
+        direction,
+        source,
+        flags: 0,
+        _pad: [0; 4],
+        comm: bpf_get_current_comm().unwrap_or([0; 16]),
+    }
+}
+
+#[inline(always)]
+fn add_loss(key: &LossKey, bytes: u64) {
+    let previous = unsafe { LOSSES.get(key) }.copied().unwrap_or(0);
+    let _ = LOSSES.insert(key, &(previous + bytes), 0);
+}
+
+#[inline(always)]
+fn take_loss(key: &LossKey) -> u64 {
+    match unsafe { LOSSES.get(key) }.copied() {
+        Some(lost) => {
+            let _ = LOSSES.remove(key);
+            lost
+        }
+        None => 0,
+    }
+}
+
+pub fn emit_call(call: &Call) {
+    let cap = {
+        let configured = CALL_CAP.load();
+        (if configured < MAX_CALL_CAP { configured } else { MAX_CALL_CAP }) as u64
+    };
+    let to_copy = if call.len < cap { call.len } else { cap };
+    if call.len > to_copy {
+        count(counter::TRUNCATED_CALLS, 1);
+        count(counter::TRUNCATED_BYTES, call.len - to_copy);
+    }
+    let Some(record) = SCRATCH.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: per-CPU scratch value; programs do not nest on one CPU for uprobes.
+    let record = unsafe { &mut *record };
+    let mut head = header(
+        record_kind::DATA,
+        call.conn_id,
+        call.direction,
+        call.source,
+        call.attach_cookie,
+    );
+    head.call_len = call.len;
+    let key = LossKey {
+        conn_id: call.conn_id,
+        tgid: head.tgid,
+        direction: call.direction as u32,
+    };
+    head.lost_before = take_loss(&key);
+
+    let mut offset: u64 = 0;
+    for _ in 0..MAX_CHUNKS_PER_CALL {
+        if offset >= to_copy {
+            break;
+        }
+        let remaining = to_copy - offset;
+        let len = if remaining < CHUNK_SIZE as u64 {
+            remaining as usize
+        } else {
+            CHUNK_SIZE
+        };
+        head.offset = offset as u32;
+        head.data_len = len as u32;
+        head.flags = if offset + len as u64 >= to_copy {
+            flags::LAST_CHUNK
+        } else {
+            0
+        };
+        record.header = head;
+        let src = (call.buf + offset) as *const u8;
+        // SAFETY: reads user memory through the helper, which fails cleanly on a bad address.
+        if unsafe { bpf_probe_read_user_buf(src, &mut record.data[..len]) }.is_err() {
+            count(counter::READ_FAULTS, 1);
+            add_loss(&key, call.len - offset);
+            return;
+        }
+        // SAFETY: `record` is HEADER_LEN + CHUNK_SIZE bytes and len <= CHUNK_SIZE.
+        let bytes = unsafe {
+            core::slice::from_raw_parts((record as *const _) as *const u8, HEADER_LEN + len)
+        };
+        if RECORDS.output::<[u8]>(bytes, 0).is_err() {
+            // Everything from here to the end of the call (copied or not) is missing.
+            count(counter::RING_FULL_RECORDS, 1);
+            count(counter::RING_FULL_BYTES, len as u64);
+            add_loss(&key, call.len - offset);
+            return;
+        }
+        head.lost_before = 0;
+        offset += len as u64;
+    }
+}
+
+/// A record with no payload (`CLOSE`, `PROCESS_EXIT`).
+pub fn emit_marker(kind: u8, conn_id: u64, source: u8, attach_cookie: u64) {
+    let head = header(kind, conn_id, 0, source, attach_cookie);
+    // SAFETY: a `RecordHeader` is plain data.
+    let bytes = unsafe {
+        core::slice::from_raw_parts((&head as *const RecordHeader) as *const u8, HEADER_LEN)
+    };
+    if RECORDS.output::<[u8]>(bytes, 0).is_err() {
+        count(counter::RING_FULL_RECORDS, 1);
+    }
+}
+
+/// A `PROCESS_EXEC` record whose payload is the NUL-free file name read from kernel memory at
+/// `filename` (a tracepoint's `__data_loc` string).
+pub fn emit_exec(filename: *const u8) {
+    let Some(record) = SCRATCH.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: per-CPU scratch value.
+    let record = unsafe { &mut *record };
+    let mut head = header(record_kind::PROCESS_EXEC, 0, 0, 0, 0);
+    // SAFETY: kernel string read through the helper, bounded by the destination.
+    let len = match unsafe {
+        aya_ebpf::helpers::bpf_probe_read_kernel_str_bytes(filename, &mut record.data)
+    } {
+        Ok(name) => name.len(),
+        Err(_) => 0,
+    };
+    if len > CHUNK_SIZE {
+        return;
+    }
+    head.data_len = len as u32;
+    head.call_len = len as u64;
+    head.flags = flags::LAST_CHUNK;
+    record.header = head;
+    // SAFETY: len <= CHUNK_SIZE.
+    let bytes = unsafe {
+        core::slice::from_raw_parts((record as *const _) as *const u8, HEADER_LEN + len)
+    };
+    if RECORDS.output::<[u8]>(bytes, 0).is_err() {
+        count(counter::RING_FULL_RECORDS, 1);
+    }
+}

@@ -1,0 +1,24 @@
+//! Kernel programs of the monitor.
+//!
+//! Each hook family has its own module under `probes/`; they all hand payloads to `emit`, which
+//! owns the record format on the wire (chunking, truncation, loss accounting). Maps and load-time
+//! settings live in `maps`.
+#![cfg_attr(target_arch = "bpf", no_std)]
+#![cfg_attr(target_arch = "bpf", no_main)]
+
+#[cfg(target_arch = "bpf")]
+mod emit;
+#[cfg(target_arch = "bpf")]
+mod maps;
+#[cfg(target_arch = "bpf")]
+mod probes;
+
+#[cfg(target_arch = "bpf")]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    // SAFETY: the verifier rejects any program with a reachable panic, so this is never executed.
+    unsafe { core::hint::unreachable_unchecked() }
+}
+
+#[cfg(not(target_arch = "bpf"))]
+fn main() {}

@@ -1,0 +1,57 @@
+//! Maps shared by all probes, and the settings userspace writes at load time.
+use aya_ebpf::{
+    Global,
+    macros::map,
+    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
+};
+use monitor_common::{DataRecord, LossKey, counter};
+
+/// Process id of the monitor itself: it is never traced, so that its own I/O cannot feed back.
+#[unsafe(no_mangle)]
+pub static MONITOR_TGID: Global<u32> = Global::new(0);
+
+/// Bytes of one call copied at most; the rest is counted as truncated.
+#[unsafe(no_mangle)]
+pub static CALL_CAP: Global<u32> = Global::new(monitor_common::DEFAULT_CALL_CAP);
+
+/// Payload records to userspace. Userspace resizes it at load time (`--ring-buffer-size`).
+#[map]
+pub static RECORDS: RingBuf = RingBuf::with_byte_size(8 * 1024 * 1024, 0);
+
+/// One record under construction per CPU: too big for the 512-byte BPF stack.
+#[map]
+pub static SCRATCH: PerCpuArray<DataRecord> = PerCpuArray::with_max_entries(1, 0);
+
+/// Per-CPU counters of everything the kernel side loses or cuts (indexes in `counter`).
+#[map]
+pub static KERNEL_COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::COUNT, 0);
+
+/// Bytes lost per connection and direction since their last delivered record. LRU so that
+/// connections that never deliver again cannot fill it.
+#[map]
+pub static LOSSES: LruHashMap<LossKey, u64> = LruHashMap::with_max_entries(16384, 0);
+
+/// Arguments of a call between its entry and its return, keyed by `pid_tgid` (one call per thread
+/// at a time).
+#[map]
+pub static PENDING_CALLS: HashMap<u64, PendingCall> = HashMap::with_max_entries(16384, 0);
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct PendingCall {
+    pub conn_id: u64,
+    pub buf: u64,
+    /// For the `_ex` variants: where the library writes the byte count; 0 otherwise.
+    pub len_out: u64,
+    pub direction: u8,
+    pub source: u8,
+    pub _pad: [u8; 6],
+}
+
+#[inline(always)]
+pub fn count(index: u32, by: u64) {
+    if let Some(slot) = KERNEL_COUNTERS.get_ptr_mut(index) {
+        // SAFETY: per-CPU slot, so no other program writes it concurrently.
+        unsafe { *slot += by };
+    }
+}

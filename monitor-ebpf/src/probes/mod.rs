@@ -1,0 +1,3 @@
+//! One module per hook family.
+mod openssl;
+mod process;

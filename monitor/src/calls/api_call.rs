@@ -1,0 +1,106 @@
+//! The API-call event and how it is built from an exchange and its enrichment.
+use serde::Serialize;
+
+use super::split_target;
+use crate::{
+    capture::{LibraryInfo, TlsLibraryKind},
+    enrich::ProcessInfo,
+    http1::Role,
+    streams::ConnectionExchange,
+    time::WallClock,
+};
+
+/// One API call, as printed (one JSON object per line). Field names are a stable interface:
+/// see `docs/api-call-schema.md` before changing them.
+#[derive(Debug, Serialize)]
+pub struct ApiCall {
+    /// When the request started (RFC 3339, UTC).
+    pub time: String,
+    pub event: &'static str,
+    /// Which side of the call the traced process is on.
+    pub role: Role,
+    pub process: ProcessOut,
+    /// `None` for plaintext calls.
+    pub tls: Option<TlsOut>,
+    /// Connection handle within the process (hex), to group calls of one connection.
+    pub connection_id: String,
+    pub method: String,
+    pub host: Option<String>,
+    /// Path without the query string.
+    pub path: String,
+    /// Names (never values) of the query parameters.
+    pub query_params: Vec<String>,
+    pub http_version: String,
+    /// `None` when no response was seen (connection closed or monitor stopped first).
+    pub status: Option<u16>,
+    /// Request head + body bytes.
+    pub request_bytes: u64,
+    pub request_body_bytes: u64,
+    pub response_bytes: Option<u64>,
+    pub response_body_bytes: Option<u64>,
+    /// From the request's first byte to the response's last byte.
+    pub latency_ms: Option<f64>,
+    /// Both messages were seen whole (no gap that could not be skipped, no missing response).
+    pub complete: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProcessOut {
+    pub pid: u32,
+    pub tid: u32,
+    pub command: String,
+    pub executable: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TlsOut {
+    pub library: TlsLibraryKind,
+    pub library_path: String,
+}
+
+pub fn build_api_call(
+    item: &ConnectionExchange,
+    process: &ProcessInfo,
+    library: Option<&LibraryInfo>,
+    clock: &WallClock,
+) -> ApiCall {
+    let exchange = &item.exchange;
+    let request = &exchange.request;
+    let target = split_target(&request.head.target);
+    let response = exchange.response.as_ref();
+    let complete = !request.stats.incomplete && response.is_some_and(|r| !r.stats.incomplete);
+    ApiCall {
+        time: clock.format(request.stats.start_ns),
+        event: "api_call",
+        role: exchange.role,
+        process: ProcessOut {
+            pid: process.pid,
+            tid: item.tid,
+            command: if process.command.is_empty() {
+                item.comm.clone()
+            } else {
+                process.command.clone()
+            },
+            executable: process.executable.clone(),
+        },
+        tls: library.map(|l| TlsOut {
+            library: l.kind,
+            library_path: l.path.clone(),
+        }),
+        connection_id: format!("{:#x}", item.conn.id),
+        method: request.head.method.clone(),
+        host: request.head.host.clone().or(target.authority),
+        path: target.path,
+        query_params: target.query_names,
+        http_version: format!("HTTP/1.{}", request.head.version),
+        status: response.map(|r| r.head.status),
+        request_bytes: request.stats.head_bytes + request.stats.body_bytes,
+        request_body_bytes: request.stats.body_bytes,
+        response_bytes: response.map(|r| r.stats.head_bytes + r.stats.body_bytes),
+        response_body_bytes: response.map(|r| r.stats.body_bytes),
+        latency_ms: response.map(|r| {
+            r.stats.end_ns.saturating_sub(request.stats.start_ns) as f64 / 1_000_000.0
+        }),
+        complete,
+    }
+}

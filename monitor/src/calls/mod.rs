@@ -1,0 +1,10 @@
+//! API-call events: what the monitor reports for each request/response exchange.
+//!
+//! This is the boundary where raw traffic becomes output, so it decides what may leave the
+//! process: header values are never copied out except `Host`; the query string is reduced to its
+//! parameter names (values may carry credentials).
+mod api_call;
+mod target;
+
+pub use api_call::{ApiCall, ProcessOut, TlsOut, build_api_call};
+pub use target::{SplitTarget, split_target};

@@ -1,0 +1,104 @@
+//! Splits a request target into what may be reported: the path and the query's parameter names.
+//!
+//! Handles the four request-target forms of RFC 9112 §3.2: origin (`/p?q`), absolute
+//! (`http://h/p?q`, sent to proxies), authority (`h:443`, CONNECT) and asterisk (`*`).
+
+/// Query parameter names reported at most, and their longest length: the names come from
+/// traffic, so they are bounded.
+const MAX_QUERY_NAMES: usize = 32;
+const MAX_QUERY_NAME_LEN: usize = 64;
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct SplitTarget {
+    pub path: String,
+    /// The authority of an absolute-form or authority-form target.
+    pub authority: Option<String>,
+    pub query_names: Vec<String>,
+}
+
+pub fn split_target(target: &str) -> SplitTarget {
+    let (authority, rest) = match target
+        .strip_prefix("http://")
+        .or_else(|| target.strip_prefix("https://"))
+    {
+        Some(after_scheme) => {
+            let end = after_scheme.find(['/', '?']).unwrap_or(after_scheme.len());
+            let authority = &after_scheme[..end];
+            // Drop any userinfo: it is a credential.
+            let host = authority.rsplit('@').next().unwrap_or(authority);
+            (Some(host.to_owned()), &after_scheme[end..])
+        }
+        None if !target.starts_with('/') && target != "*" => {
+            // Authority form (CONNECT): the whole target is host:port.
+            return SplitTarget {
+                path: String::new(),
+                authority: Some(target.to_owned()),
+                query_names: Vec::new(),
+            };
+        }
+        None => (None, target),
+    };
+    let without_fragment = rest.split('#').next().unwrap_or(rest);
+    let (path, query) = match without_fragment.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (without_fragment, None),
+    };
+    let path = if path.is_empty() { "/" } else { path };
+    let query_names = query
+        .map(|q| {
+            q.split('&')
+                .filter(|pair| !pair.is_empty())
+                .map(|pair| pair.split('=').next().unwrap_or(pair))
+                .map(|name| name.chars().take(MAX_QUERY_NAME_LEN).collect::<String>())
+                .take(MAX_QUERY_NAMES)
+                .collect()
+        })
+        .unwrap_or_default();
+    SplitTarget {
+        path: path.to_owned(),
+        authority,
+        query_names,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_form_keeps_path_and_query_names_only() {
+        let split = split_target("/v1/charges?api_key=sk_live_abc&limit=10&flag");
+        assert_eq!(split.path, "/v1/charges");
+        assert_eq!(split.query_names, vec!["api_key", "limit", "flag"]);
+        assert_eq!(split.authority, None);
+        let rendered = format!("{split:?}");
+        assert!(!rendered.contains("sk_live_abc"), "{rendered}");
+    }
+
+    #[test]
+    fn absolute_form_drops_userinfo() {
+        let split = split_target("http://user:hunter2@api.example.com:8080/x?token=t#frag");
+        assert_eq!(split.authority.as_deref(), Some("api.example.com:8080"));
+        assert_eq!(split.path, "/x");
+        assert_eq!(split.query_names, vec!["token"]);
+        assert!(!format!("{split:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn authority_and_asterisk_forms() {
+        assert_eq!(
+            split_target("api.example.com:443").authority.as_deref(),
+            Some("api.example.com:443")
+        );
+        assert_eq!(split_target("*").path, "*");
+        assert_eq!(split_target("http://h").path, "/");
+    }
+
+    #[test]
+    fn hostile_queries_are_bounded() {
+        let long = format!("/?{}", (0..1000).map(|i| format!("{}{i}=v", "n".repeat(200))).collect::<Vec<_>>().join("&"));
+        let split = split_target(&long);
+        assert_eq!(split.query_names.len(), MAX_QUERY_NAMES);
+        assert!(split.query_names.iter().all(|n| n.chars().count() <= MAX_QUERY_NAME_LEN));
+    }
+}

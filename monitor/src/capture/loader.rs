@@ -1,0 +1,222 @@
+//! The embedded kernel object: load-time settings, loading every program, and the maps userspace
+//! reads. Attaching uprobes to library files is `attach`'s job; this module attaches only the
+//! host-wide process tracepoints.
+use std::{fs, path::Path};
+
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{MapData, RingBuf},
+    programs::{ProgramError, TracePoint, UProbe},
+};
+use thiserror::Error;
+use tracing::{debug, info, warn};
+
+use super::kernel_counters::KernelCounters;
+
+/// The object built by `build.rs` from `monitor-ebpf`.
+static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/monitor"));
+
+/// Uprobe programs (entry and return) defined in `monitor-ebpf`.
+pub const UPROBE_PROGRAMS: &[&str] = &[
+    "ssl_write",
+    "ssl_write_ex",
+    "ssl_read",
+    "ssl_read_ex",
+    "ssl_return",
+    "ssl_free",
+];
+
+/// Host-wide tracepoints: (program, category, name).
+const TRACEPOINTS: &[(&str, &str, &str)] = &[
+    ("sched_process_exec", "sched", "sched_process_exec"),
+    ("sched_process_exit", "sched", "sched_process_exit"),
+];
+
+const TRACEFS: &str = "/sys/kernel/tracing";
+
+#[derive(Clone, Copy, Debug)]
+pub struct CaptureSettings {
+    /// Ring-buffer size in bytes: a power of two, at least one page.
+    pub ring_buffer_bytes: u32,
+    /// Bytes of one call copied at most.
+    pub call_cap: u32,
+}
+
+#[derive(Debug, Error)]
+pub enum LoadError {
+    #[error(
+        "this binary was built with AYA_BUILD_SKIP: it carries no kernel programs; rebuild without it"
+    )]
+    NoObject,
+    #[error(
+        "ring buffer size {bytes} must be a power of two and at least one page ({page} bytes)"
+    )]
+    RingBufferSize { bytes: u32, page: usize },
+    #[error("per-call capture cap {bytes} must be between 1 and {max}")]
+    CallCap { bytes: u32, max: u32 },
+    #[error("loading the kernel programs failed (are you root, with CAP_BPF and CAP_PERFMON?)")]
+    Load(#[source] aya::EbpfError),
+    #[error("the kernel object has no program or map named {name}")]
+    Missing { name: &'static str },
+    #[error("kernel program {name} failed to load or attach")]
+    Program {
+        name: &'static str,
+        #[source]
+        source: ProgramError,
+    },
+    #[error("map {name} has an unexpected type")]
+    Map {
+        name: &'static str,
+        #[source]
+        source: aya::maps::MapError,
+    },
+}
+
+/// The loaded kernel side. Dropping it detaches every probe.
+pub struct LoadedPrograms {
+    ebpf: Ebpf,
+}
+
+impl LoadedPrograms {
+    pub fn load(settings: CaptureSettings) -> Result<Self, LoadError> {
+        if EBPF_OBJECT.is_empty() {
+            return Err(LoadError::NoObject);
+        }
+        let page = page_size();
+        let bytes = settings.ring_buffer_bytes;
+        if !bytes.is_power_of_two() || (bytes as usize) < page {
+            return Err(LoadError::RingBufferSize { bytes, page });
+        }
+        let max = monitor_common::MAX_CALL_CAP;
+        if settings.call_cap == 0 || settings.call_cap > max {
+            return Err(LoadError::CallCap {
+                bytes: settings.call_cap,
+                max,
+            });
+        }
+        raise_memlock_limit();
+        ensure_tracefs();
+
+        let own_tgid = std::process::id();
+        let mut ebpf = EbpfLoader::new()
+            .override_global("MONITOR_TGID", &own_tgid, true)
+            .override_global("CALL_CAP", &settings.call_cap, true)
+            .map_max_entries("RECORDS", bytes)
+            .load(EBPF_OBJECT)
+            .map_err(LoadError::Load)?;
+
+        for &name in UPROBE_PROGRAMS {
+            let program: &mut UProbe = program_mut(&mut ebpf, name)?;
+            program
+                .load()
+                .map_err(|source| LoadError::Program { name, source })?;
+        }
+        for &(name, category, event) in TRACEPOINTS {
+            let program: &mut TracePoint = program_mut(&mut ebpf, name)?;
+            program
+                .load()
+                .map_err(|source| LoadError::Program { name, source })?;
+            program
+                .attach(category, event)
+                .map_err(|source| LoadError::Program { name, source })?;
+        }
+        info!(
+            ring_buffer_bytes = bytes,
+            call_cap = settings.call_cap,
+            "kernel programs loaded"
+        );
+        Ok(Self { ebpf })
+    }
+
+    pub fn uprobe(&mut self, name: &'static str) -> Result<&mut UProbe, LoadError> {
+        program_mut(&mut self.ebpf, name)
+    }
+
+    pub fn take_ring_buffer(&mut self) -> Result<RingBuf<MapData>, LoadError> {
+        let map = self
+            .ebpf
+            .take_map("RECORDS")
+            .ok_or(LoadError::Missing { name: "RECORDS" })?;
+        RingBuf::try_from(map).map_err(|source| LoadError::Map {
+            name: "RECORDS",
+            source,
+        })
+    }
+
+    pub fn take_kernel_counters(&mut self) -> Result<KernelCounters, LoadError> {
+        let map = self
+            .ebpf
+            .take_map("KERNEL_COUNTERS")
+            .ok_or(LoadError::Missing {
+                name: "KERNEL_COUNTERS",
+            })?;
+        KernelCounters::new(map).map_err(|source| LoadError::Map {
+            name: "KERNEL_COUNTERS",
+            source,
+        })
+    }
+}
+
+fn program_mut<'a, P>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut P, LoadError>
+where
+    &'a mut P: TryFrom<&'a mut aya::programs::Program, Error = ProgramError>,
+{
+    let program = ebpf
+        .program_mut(name)
+        .ok_or(LoadError::Missing { name })?;
+    program
+        .try_into()
+        .map_err(|source| LoadError::Program { name, source })
+}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(size).unwrap_or(4096)
+}
+
+/// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK. Newer ones use memcg accounting and
+/// some sandboxes refuse the call (EPERM): neither is an error.
+fn raise_memlock_limit() {
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: plain syscall with a valid pointer.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } != 0 {
+        debug!(
+            error = %std::io::Error::last_os_error(),
+            "could not raise RLIMIT_MEMLOCK (not needed on kernels with memcg accounting)"
+        );
+    }
+}
+
+/// Tracepoint attachment reads event ids from tracefs. Hosts (and containers with /sys mounted
+/// from the host) do not always mount it; mount it if we can, like the DaemonSet's hostPath does.
+fn ensure_tracefs() {
+    if Path::new(TRACEFS).join("events").is_dir() || Path::new("/sys/kernel/debug/tracing/events").is_dir() {
+        return;
+    }
+    let _ = fs::create_dir_all(TRACEFS);
+    let target = std::ffi::CString::new(TRACEFS).expect("no NUL in a constant");
+    let fstype = std::ffi::CString::new("tracefs").expect("no NUL in a constant");
+    // SAFETY: valid NUL-terminated strings; no data argument.
+    let rc = unsafe {
+        libc::mount(
+            fstype.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc == 0 {
+        info!(path = TRACEFS, "mounted tracefs");
+    } else {
+        warn!(
+            path = TRACEFS,
+            error = %std::io::Error::last_os_error(),
+            "tracefs is not mounted and could not be mounted: process tracepoints will fail to attach"
+        );
+    }
+}

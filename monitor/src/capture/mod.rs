@@ -1,0 +1,22 @@
+//! Capture: loads the kernel programs, attaches them, and turns ring-buffer records into
+//! [`CaptureEvent`]s on a bounded channel.
+//!
+//! - `loader`: the embedded eBPF object, load-time settings, program lookup.
+//! - `libraries`: finds the TLS library files to probe (system and every running process).
+//! - `attach`: attaches the uprobes to each library file, once per file.
+//! - `ring`: drains the ring buffer under tokio's `AsyncFd`.
+//! - `record`: decodes and validates one raw record.
+//! - `kernel_counters`: reads the per-CPU loss counters.
+mod attach;
+mod kernel_counters;
+mod libraries;
+mod loader;
+mod record;
+mod ring;
+
+pub use attach::{AttachReport, LibraryInfo, LibraryRegistry, TlsLibraryKind};
+pub use kernel_counters::KernelCounters;
+pub use libraries::{LibraryFile, discover_openssl_libraries};
+pub use loader::{CaptureSettings, LoadError, LoadedPrograms};
+pub use record::{CaptureEvent, ConnKey, DataChunk, DecodeError, EventKind, decode};
+pub use ring::spawn_ring_reader;

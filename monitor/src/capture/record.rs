@@ -1,0 +1,241 @@
+//! Decoding of raw ring-buffer records into owned [`CaptureEvent`]s.
+//!
+//! The bytes come from the kernel, but they are still validated: a record shorter than its header,
+//! a payload length past the end of the record, or an unknown kind/direction is a
+//! [`DecodeError`] (counted by the caller), never a panic.
+use bytes::Bytes;
+use monitor_common::{HEADER_LEN, RecordHeader, direction, flags, record_kind};
+use thiserror::Error;
+
+use crate::http1::Direction;
+
+/// Identifies a connection across the whole host: the process and its library-level handle
+/// (the `SSL*` for OpenSSL).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnKey {
+    pub tgid: u32,
+    pub source: u8,
+    pub id: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct DataChunk {
+    pub conn: ConnKey,
+    pub direction: Direction,
+    /// Bytes the whole call moved.
+    pub call_len: u64,
+    /// Offset of `data` within the call.
+    pub offset: u64,
+    pub last_chunk: bool,
+    /// Bytes of this connection and direction lost in the kernel just before this chunk.
+    pub lost_before: u64,
+    /// Identifies the probed library file (see `LibraryRegistry`).
+    pub library: u64,
+    pub data: Bytes,
+}
+
+impl DataChunk {
+    /// Bytes of the call past this chunk that were not captured (the call exceeded the per-call
+    /// cap). Only the last chunk of a call can have any.
+    pub fn truncated_after(&self) -> u64 {
+        if self.last_chunk {
+            self.call_len
+                .saturating_sub(self.offset + self.data.len() as u64)
+        } else {
+            0
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum EventKind {
+    Data(DataChunk),
+    Close(ConnKey),
+    ProcessExec { filename: String },
+    ProcessExit,
+}
+
+#[derive(Clone, Debug)]
+pub struct CaptureEvent {
+    /// CLOCK_MONOTONIC nanoseconds.
+    pub timestamp_ns: u64,
+    pub tgid: u32,
+    pub tid: u32,
+    pub comm: String,
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("record of {len} bytes is shorter than its {HEADER_LEN}-byte header")]
+    Short { len: usize },
+    #[error("record says {data_len} payload bytes but carries {available}")]
+    PayloadOverrun { data_len: usize, available: usize },
+    #[error("unknown record kind {kind}")]
+    UnknownKind { kind: u8 },
+    #[error("unknown direction {direction} in a data record")]
+    UnknownDirection { direction: u8 },
+}
+
+impl DecodeError {
+    /// Stable label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Short { .. } => "short",
+            Self::PayloadOverrun { .. } => "payload_overrun",
+            Self::UnknownKind { .. } => "unknown_kind",
+            Self::UnknownDirection { .. } => "unknown_direction",
+        }
+    }
+}
+
+pub fn decode(raw: &[u8]) -> Result<CaptureEvent, DecodeError> {
+    if raw.len() < HEADER_LEN {
+        return Err(DecodeError::Short { len: raw.len() });
+    }
+    // SAFETY: `raw` holds at least HEADER_LEN bytes and every bit pattern is a valid
+    // `RecordHeader` (integers and byte arrays only); the read is unaligned-safe.
+    let head: RecordHeader = unsafe { std::ptr::read_unaligned(raw.as_ptr().cast()) };
+    let data_len = head.data_len as usize;
+    let available = raw.len() - HEADER_LEN;
+    if data_len > available {
+        return Err(DecodeError::PayloadOverrun {
+            data_len,
+            available,
+        });
+    }
+    let payload = &raw[HEADER_LEN..HEADER_LEN + data_len];
+    let conn = ConnKey {
+        tgid: head.tgid,
+        source: head.source,
+        id: head.conn_id,
+    };
+    let kind = match head.kind {
+        record_kind::DATA => EventKind::Data(DataChunk {
+            conn,
+            direction: match head.direction {
+                direction::EGRESS => Direction::Egress,
+                direction::INGRESS => Direction::Ingress,
+                other => return Err(DecodeError::UnknownDirection { direction: other }),
+            },
+            call_len: head.call_len,
+            offset: u64::from(head.offset),
+            last_chunk: head.flags & flags::LAST_CHUNK != 0,
+            lost_before: head.lost_before,
+            library: head.attach_cookie,
+            data: Bytes::copy_from_slice(payload),
+        }),
+        record_kind::CLOSE => EventKind::Close(conn),
+        record_kind::PROCESS_EXEC => EventKind::ProcessExec {
+            filename: String::from_utf8_lossy(payload).into_owned(),
+        },
+        record_kind::PROCESS_EXIT => EventKind::ProcessExit,
+        other => return Err(DecodeError::UnknownKind { kind: other }),
+    };
+    Ok(CaptureEvent {
+        timestamp_ns: head.timestamp_ns,
+        tgid: head.tgid,
+        tid: head.tid,
+        comm: comm_to_string(&head.comm),
+        kind,
+    })
+}
+
+fn comm_to_string(comm: &[u8]) -> String {
+    let end = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
+    String::from_utf8_lossy(&comm[..end]).into_owned()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use monitor_common::{COMM_LEN, source};
+
+    use super::*;
+
+    /// Builds the bytes the kernel would emit for a data record.
+    pub(crate) fn raw_data_record(
+        conn_id: u64,
+        dir: u8,
+        offset: u32,
+        call_len: u64,
+        last: bool,
+        payload: &[u8],
+    ) -> Vec<u8> {
+        let mut comm = [0u8; COMM_LEN];
+        comm[..4].copy_from_slice(b"curl");
+        let head = RecordHeader {
+            timestamp_ns: 42,
+            conn_id,
+            call_len,
+            lost_before: 0,
+            attach_cookie: 7,
+            tgid: 100,
+            tid: 101,
+            offset,
+            data_len: payload.len() as u32,
+            kind: record_kind::DATA,
+            direction: dir,
+            source: source::OPENSSL,
+            flags: if last { flags::LAST_CHUNK } else { 0 },
+            _pad: [0; 4],
+            comm,
+        };
+        // SAFETY: reading a plain-data struct as bytes.
+        let mut out = unsafe {
+            std::slice::from_raw_parts((&head as *const RecordHeader).cast::<u8>(), HEADER_LEN)
+        }
+        .to_vec();
+        out.extend_from_slice(payload);
+        out
+    }
+
+    #[test]
+    fn decodes_a_data_record() {
+        let raw = raw_data_record(0xabc, direction::EGRESS, 0, 10, true, b"GET / HTTP/1.1\r\n");
+        let event = decode(&raw).expect("valid record");
+        assert_eq!(event.comm, "curl");
+        assert_eq!(event.tgid, 100);
+        let EventKind::Data(chunk) = event.kind else {
+            panic!("expected data, got {:?}", event.kind)
+        };
+        assert_eq!(chunk.direction, Direction::Egress);
+        assert_eq!(chunk.conn.id, 0xabc);
+        assert_eq!(chunk.library, 7);
+        assert_eq!(&chunk.data[..], b"GET / HTTP/1.1\r\n");
+        assert!(chunk.last_chunk);
+    }
+
+    #[test]
+    fn truncated_tail_is_the_rest_of_the_call() {
+        let raw = raw_data_record(1, direction::INGRESS, 4096, 10_000, true, &[b'x'; 100]);
+        let EventKind::Data(chunk) = decode(&raw).unwrap().kind else {
+            panic!("expected data")
+        };
+        assert_eq!(chunk.truncated_after(), 10_000 - 4196);
+    }
+
+    #[test]
+    fn rejects_hostile_records() {
+        assert_eq!(
+            decode(&[0u8; 10]).unwrap_err(),
+            DecodeError::Short { len: 10 }
+        );
+        let mut raw = raw_data_record(1, direction::EGRESS, 0, 5, true, b"hello");
+        raw.truncate(raw.len() - 2);
+        assert!(matches!(
+            decode(&raw),
+            Err(DecodeError::PayloadOverrun { .. })
+        ));
+        let raw = raw_data_record(1, 9, 0, 5, true, b"hello");
+        assert_eq!(
+            decode(&raw).unwrap_err(),
+            DecodeError::UnknownDirection { direction: 9 }
+        );
+        let mut raw = raw_data_record(1, direction::EGRESS, 0, 5, true, b"hello");
+        raw[std::mem::offset_of!(RecordHeader, kind)] = 77;
+        assert_eq!(
+            decode(&raw).unwrap_err(),
+            DecodeError::UnknownKind { kind: 77 }
+        );
+    }
+}

@@ -1,0 +1,59 @@
+//! Command-line interface.
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "monitor",
+    version,
+    about = "eBPF host-level API traffic monitor",
+    long_about = "Captures the API calls that processes on this host make and serve, in plaintext \
+        even inside TLS (uprobes on the TLS libraries), without changing the applications, and \
+        reports each call as one JSON object per line on stdout. Logs go to stderr.\n\n\
+        Needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE) and a kernel with BTF, uprobes \
+        and BPF ring buffers (Linux 5.8 or newer)."
+)]
+pub struct Cli {
+    /// Log filter for stderr (error, warn, info, debug, trace, or a tracing filter such as
+    /// `monitor=debug`). RUST_LOG takes precedence.
+    #[arg(long, global = true, default_value = "info", env = "MONITOR_LOG_LEVEL")]
+    pub log_level: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Attach to the host's TLS libraries and print one JSON object per API call on stdout.
+    ///
+    /// Logs "monitor ready" on stderr once every probe is attached. SIGINT or SIGTERM detaches the
+    /// probes, reports the calls still in flight, and exits.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Kernel→userspace ring buffer size in bytes (a power of two). Larger absorbs longer bursts
+    /// before the kernel has to drop (drops are counted).
+    #[arg(long, default_value_t = 8 * 1024 * 1024, value_name = "BYTES")]
+    pub ring_buffer_size: u32,
+
+    /// Bytes of one read/write call copied at most; the rest is counted as truncated.
+    /// Between 1 and 262144.
+    #[arg(long, default_value_t = monitor_common::DEFAULT_CALL_CAP, value_name = "BYTES")]
+    pub call_cap: u32,
+
+    /// A connection with no traffic for this many seconds is forgotten (its pending calls are
+    /// reported as incomplete).
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub idle_timeout: u64,
+
+    /// Connections tracked at most; the least recently active are forgotten first (counted).
+    #[arg(long, default_value_t = 65_536)]
+    pub max_connections: usize,
+
+    /// API-call events queued for stdout at most; beyond, events are dropped and counted instead
+    /// of stalling capture.
+    #[arg(long, default_value_t = 65_536)]
+    pub output_queue: usize,
+}

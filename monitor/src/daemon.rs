@@ -1,0 +1,134 @@
+//! `monitor run`: wires capture to the pipeline and the output, and owns the daemon's lifetime
+//! (readiness, periodic housekeeping, clean shutdown on SIGINT/SIGTERM).
+use std::{path::Path, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use monitor::{
+    capture::{self, CaptureSettings, LibraryRegistry, LoadedPrograms},
+    enrich::ProcessTable,
+    metrics::Metrics,
+    output::JsonLinesSink,
+    pipeline::Pipeline,
+    streams::StreamLimits,
+    time::WallClock,
+};
+use tokio::{
+    signal::unix::{SignalKind, signal},
+    sync::{mpsc, watch},
+};
+use tracing::{info, warn};
+
+use crate::cli::RunArgs;
+
+/// Events queued between the ring-buffer reader and the pipeline.
+const EVENT_QUEUE: usize = 16_384;
+
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(run_async(args))
+}
+
+async fn run_async(args: RunArgs) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::new());
+    let mut programs = LoadedPrograms::load(CaptureSettings {
+        ring_buffer_bytes: args.ring_buffer_size,
+        call_cap: args.call_cap,
+    })?;
+    let libraries = LibraryRegistry::default();
+    let found = capture::discover_openssl_libraries(Path::new("/proc"));
+    let report = capture::attach_openssl(&mut programs, &found, &libraries);
+    if report.libraries == 0 {
+        warn!(
+            candidates = found.len(),
+            "no OpenSSL library could be probed: TLS calls through OpenSSL will not be seen"
+        );
+    }
+    let counters = programs.take_kernel_counters()?;
+    let ring = programs.take_ring_buffer()?;
+
+    let (events_tx, mut events) = mpsc::channel(EVENT_QUEUE);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let reader = capture::spawn_ring_reader(ring, events_tx, metrics.clone(), stop_rx)
+        .context("polling the ring buffer")?;
+
+    let mut sink = JsonLinesSink::stdout(args.output_queue, metrics.clone());
+    let mut pipeline = Pipeline::new(
+        StreamLimits {
+            max_connections: args.max_connections,
+            idle_timeout_ns: args.idle_timeout.saturating_mul(1_000_000_000),
+            ..StreamLimits::default()
+        },
+        ProcessTable::new("/proc"),
+        libraries,
+        WallClock::now(),
+        metrics.clone(),
+    );
+    let mut emit = |call| sink.send(&call);
+
+    let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut housekeeping = tokio::time::interval(Duration::from_secs(1));
+
+    info!(
+        libraries = report.libraries,
+        probes = report.probes,
+        unprobed = report.failures.len(),
+        "monitor ready"
+    );
+
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(event) => pipeline.handle(event, &mut emit),
+                None => break,
+            },
+            _ = housekeeping.tick() => {
+                pipeline.tick(WallClock::monotonic_now_ns(), &mut emit);
+                export_kernel_counters(&counters, &metrics);
+            }
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
+        }
+    }
+
+    info!("stopping: detaching probes");
+    drop(programs);
+    let _ = stop_tx.send(true);
+    while let Some(event) = events.recv().await {
+        pipeline.handle(event, &mut emit);
+    }
+    let _ = reader.await;
+    pipeline.flush(WallClock::monotonic_now_ns(), &mut emit);
+    drop(emit);
+    sink.close();
+    export_kernel_counters(&counters, &metrics);
+    info!(summary = %summary(&metrics), "stopped");
+    Ok(())
+}
+
+fn export_kernel_counters(counters: &capture::KernelCounters, metrics: &Metrics) {
+    match counters.read() {
+        Ok(values) => {
+            for (name, total) in values {
+                metrics.kernel_counter(name, total);
+            }
+        }
+        Err(e) => warn!(error = %e, "cannot read the kernel loss counters"),
+    }
+}
+
+/// Non-zero counters, one `name{labels}=value` per item, for the stop log line.
+fn summary(metrics: &Metrics) -> String {
+    metrics
+        .render()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| !l.ends_with(" 0"))
+        .map(|l| l.replacen(' ', "=", 1))
+        .collect::<Vec<_>>()
+        .join(" ")
+}

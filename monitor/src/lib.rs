@@ -1,0 +1,20 @@
+//! The monitor's userspace pipeline, one module per stage, in data-path order:
+//!
+//! ```text
+//! capture ─▶ streams ─▶ http1 ─▶ calls ─▶ output
+//!  (kernel    (per-connection   (request/      (API-call    (JSON lines)
+//!  records)    byte streams)     response)      events)
+//!                  ▲                               ▲
+//!                  └──────────── enrich ───────────┘ (process identity)
+//! ```
+//! Everything after `capture` is plain Rust that runs without root and is driven by
+//! [`capture::CaptureEvent`] values, so it can be tested from synthetic or recorded captures.
+pub mod calls;
+pub mod capture;
+pub mod enrich;
+pub mod http1;
+pub mod metrics;
+pub mod output;
+pub mod pipeline;
+pub mod streams;
+pub mod time;

@@ -1,0 +1,29 @@
+//! `monitor`: command-line entry point. Parses arguments, sets up logging, and hands over to the
+//! subcommand; the daemon itself lives in `daemon.rs`.
+mod cli;
+mod daemon;
+
+use clap::Parser as _;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    // RUST_LOG wins over --log-level so that per-module filters work as usual.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(cli.log_level.as_str()));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        cli::Command::Run(args) => daemon::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("monitor: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! One JSON object per line, written by a dedicated thread behind a bounded queue.
+//!
+//! A reader that stops reading stdout (a stuck log shipper) must not stall capture: when the queue
+//! is full, events are dropped and counted (`monitor_output_dropped_total`).
+use std::{
+    io::Write,
+    sync::{Arc, mpsc},
+    thread,
+};
+
+use serde::Serialize;
+use tracing::error;
+
+use crate::metrics::Metrics;
+
+pub struct JsonLinesSink {
+    queue: Option<mpsc::SyncSender<String>>,
+    writer: Option<thread::JoinHandle<()>>,
+    metrics: Arc<Metrics>,
+}
+
+impl JsonLinesSink {
+    pub fn new<W: Write + Send + 'static>(out: W, capacity: usize, metrics: Arc<Metrics>) -> Self {
+        let (queue, lines) = mpsc::sync_channel::<String>(capacity);
+        let writer = thread::Builder::new()
+            .name("json-lines".into())
+            .spawn(move || {
+                let mut out = std::io::BufWriter::new(out);
+                for line in lines {
+                    // Flush per line so a tailing reader sees each event when it happens.
+                    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+                        error!(error = %e, "cannot write API-call events; output stops");
+                        return;
+                    }
+                }
+            })
+            .expect("spawning a thread only fails when the process is out of resources");
+        Self {
+            queue: Some(queue),
+            writer: Some(writer),
+            metrics,
+        }
+    }
+
+    pub fn stdout(capacity: usize, metrics: Arc<Metrics>) -> Self {
+        Self::new(std::io::stdout(), capacity, metrics)
+    }
+
+    pub fn send<T: Serialize>(&self, event: &T) {
+        let Some(queue) = &self.queue else { return };
+        let line = match serde_json::to_string(event) {
+            Ok(line) => line,
+            Err(e) => {
+                error!(error = %e, "cannot serialise an event");
+                self.metrics.output_dropped();
+                return;
+            }
+        };
+        if queue.try_send(line).is_err() {
+            self.metrics.output_dropped();
+        }
+    }
+
+    /// Writes what is queued and stops the writer.
+    pub fn close(&mut self) {
+        self.queue.take();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+impl Drop for JsonLinesSink {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn writes_one_object_per_line() {
+        let buffer = Shared::default();
+        let mut sink = JsonLinesSink::new(buffer.clone(), 16, Arc::new(Metrics::new()));
+        sink.send(&serde_json::json!({"a": 1}));
+        sink.send(&serde_json::json!({"b": "x\ny"}));
+        sink.close();
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text, "{\"a\":1}\n{\"b\":\"x\\ny\"}\n");
+    }
+
+    /// A writer that never returns: the sink must drop and count, not block the caller.
+    struct Stuck(Arc<(Mutex<bool>, std::sync::Condvar)>);
+    impl Write for Stuck {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let (lock, cvar) = &*self.0;
+            let mut released = lock.lock().unwrap();
+            while !*released {
+                released = cvar.wait(released).unwrap();
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stuck_reader_costs_drops_not_a_stall() {
+        let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let metrics = Arc::new(Metrics::new());
+        let mut sink = JsonLinesSink::new(Stuck(gate.clone()), 4, metrics.clone());
+        for i in 0..100 {
+            sink.send(&serde_json::json!({ "i": i }));
+        }
+        let rendered = metrics.render();
+        let dropped: u64 = rendered
+            .lines()
+            .find_map(|l| l.strip_prefix("monitor_output_dropped_total "))
+            .and_then(|v| v.parse().ok())
+            .expect("the drop counter is exported");
+        // 4 queued, at most 1 held by the writer thread: the other 95+ were dropped.
+        assert!(dropped >= 95, "dropped {dropped}");
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+        sink.close();
+    }
+}

@@ -1,0 +1,282 @@
+//! The connection table: one entry per live connection.
+use std::collections::HashMap;
+
+use crate::{
+    capture::{ConnKey, DataChunk},
+    http1::{self, Exchange, Output, Problem},
+    metrics::Metrics,
+};
+
+#[derive(Clone, Debug)]
+pub struct StreamLimits {
+    pub http: http1::Limits,
+    /// Connections tracked at most; beyond it the least recently active are freed.
+    pub max_connections: usize,
+    /// A connection with no data for this long is freed (its pending calls reported).
+    pub idle_timeout_ns: u64,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        Self {
+            http: http1::Limits::default(),
+            max_connections: 65_536,
+            idle_timeout_ns: 300 * 1_000_000_000,
+        }
+    }
+}
+
+/// A completed exchange and where it came from.
+pub struct ConnectionExchange {
+    pub conn: ConnKey,
+    /// Attach cookie of the library that carried it.
+    pub library: u64,
+    /// Thread that sent the first bytes of the connection we saw.
+    pub tid: u32,
+    pub comm: String,
+    pub exchange: Exchange,
+}
+
+struct TrackedConnection {
+    http: http1::Connection,
+    library: u64,
+    tid: u32,
+    comm: String,
+    last_seen_ns: u64,
+}
+
+pub struct StreamTable {
+    limits: StreamLimits,
+    connections: HashMap<ConnKey, TrackedConnection>,
+    /// Connections per process, so that a process exit frees its connections without a scan.
+    by_process: HashMap<u32, Vec<ConnKey>>,
+}
+
+/// Why a connection's state was freed (metric label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    Closed,
+    ProcessExit,
+    Idle,
+    Evicted,
+    Shutdown,
+}
+
+impl CloseReason {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::ProcessExit => "process_exit",
+            Self::Idle => "idle",
+            Self::Evicted => "evicted",
+            Self::Shutdown => "shutdown",
+        }
+    }
+}
+
+fn problem_label(problem: &Problem) -> &'static str {
+    match problem {
+        Problem::NotHttp => "not_http",
+        Problem::MalformedHead(_) => "malformed_head",
+        Problem::HeadTooLarge => "head_too_large",
+        Problem::BadChunkedEncoding => "bad_chunked_encoding",
+        Problem::Desync => "desync",
+        Problem::ResponseWithoutRequest => "response_without_request",
+        Problem::PipelineOverflow => "pipeline_overflow",
+        Problem::UnsupportedUpgrade => "upgrade",
+    }
+}
+
+impl StreamTable {
+    pub fn new(limits: StreamLimits) -> Self {
+        Self {
+            limits,
+            connections: HashMap::new(),
+            by_process: HashMap::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.connections.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.connections.is_empty()
+    }
+
+    /// Bytes held by all trackers (head buffers, body samples).
+    pub fn buffered_bytes(&self) -> usize {
+        self.connections
+            .values()
+            .map(|c| c.http.buffered_bytes())
+            .sum()
+    }
+
+    pub fn on_chunk(
+        &mut self,
+        ts_ns: u64,
+        tid: u32,
+        comm: &str,
+        chunk: &DataChunk,
+        metrics: &Metrics,
+        out: &mut Vec<ConnectionExchange>,
+    ) {
+        if !self.connections.contains_key(&chunk.conn) {
+            if self.connections.len() >= self.limits.max_connections {
+                self.evict_oldest(ts_ns, metrics, out);
+            }
+            self.connections.insert(
+                chunk.conn,
+                TrackedConnection {
+                    http: http1::Connection::new(self.limits.http.clone()),
+                    library: chunk.library,
+                    tid,
+                    comm: comm.to_owned(),
+                    last_seen_ns: ts_ns,
+                },
+            );
+            self.by_process
+                .entry(chunk.conn.tgid)
+                .or_default()
+                .push(chunk.conn);
+        }
+        let Some(conn) = self.connections.get_mut(&chunk.conn) else {
+            return;
+        };
+        conn.last_seen_ns = ts_ns;
+        if !conn.http.is_http() {
+            return;
+        }
+        let mut outputs = Vec::new();
+        if chunk.lost_before > 0 {
+            metrics.stream_gap("lost", chunk.lost_before);
+            conn.http
+                .on_gap(chunk.direction, ts_ns, chunk.lost_before, &mut outputs);
+        }
+        conn.http
+            .on_data(chunk.direction, ts_ns, &chunk.data, &mut outputs);
+        let truncated = chunk.truncated_after();
+        if truncated > 0 {
+            metrics.stream_gap("truncated", truncated);
+            conn.http
+                .on_gap(chunk.direction, ts_ns, truncated, &mut outputs);
+        }
+        collect(chunk.conn, conn, outputs, metrics, out);
+    }
+
+    pub fn on_close(
+        &mut self,
+        conn: ConnKey,
+        ts_ns: u64,
+        metrics: &Metrics,
+        out: &mut Vec<ConnectionExchange>,
+    ) {
+        self.forget(conn, ts_ns, CloseReason::Closed, metrics, out);
+    }
+
+    pub fn on_process_exit(
+        &mut self,
+        tgid: u32,
+        ts_ns: u64,
+        metrics: &Metrics,
+        out: &mut Vec<ConnectionExchange>,
+    ) {
+        for conn in self.by_process.remove(&tgid).unwrap_or_default() {
+            self.free(conn, ts_ns, CloseReason::ProcessExit, metrics, out);
+        }
+    }
+
+    /// Frees connections idle for longer than the idle timeout.
+    pub fn evict_idle(&mut self, now_ns: u64, metrics: &Metrics, out: &mut Vec<ConnectionExchange>) {
+        let timeout = self.limits.idle_timeout_ns;
+        let idle: Vec<ConnKey> = self
+            .connections
+            .iter()
+            .filter(|(_, c)| now_ns.saturating_sub(c.last_seen_ns) > timeout)
+            .map(|(k, _)| *k)
+            .collect();
+        for conn in idle {
+            self.forget(conn, now_ns, CloseReason::Idle, metrics, out);
+        }
+    }
+
+    /// Reports everything pending and frees every connection (shutdown).
+    pub fn flush_all(&mut self, now_ns: u64, metrics: &Metrics, out: &mut Vec<ConnectionExchange>) {
+        let all: Vec<ConnKey> = self.connections.keys().copied().collect();
+        for conn in all {
+            self.free(conn, now_ns, CloseReason::Shutdown, metrics, out);
+        }
+        self.by_process.clear();
+    }
+
+    fn evict_oldest(&mut self, now_ns: u64, metrics: &Metrics, out: &mut Vec<ConnectionExchange>) {
+        // A linear scan, but only when the table is full; evicting a tenth at a time keeps that
+        // rare under a flood of new connections.
+        let mut by_age: Vec<(u64, ConnKey)> = self
+            .connections
+            .iter()
+            .map(|(k, c)| (c.last_seen_ns, *k))
+            .collect();
+        by_age.sort_unstable();
+        let n = (self.limits.max_connections / 10).max(1);
+        for (_, conn) in by_age.into_iter().take(n) {
+            self.forget(conn, now_ns, CloseReason::Evicted, metrics, out);
+        }
+    }
+
+    /// Frees a connection and removes it from the per-process index.
+    fn forget(
+        &mut self,
+        conn: ConnKey,
+        ts_ns: u64,
+        reason: CloseReason,
+        metrics: &Metrics,
+        out: &mut Vec<ConnectionExchange>,
+    ) {
+        if let Some(keys) = self.by_process.get_mut(&conn.tgid) {
+            keys.retain(|k| *k != conn);
+            if keys.is_empty() {
+                self.by_process.remove(&conn.tgid);
+            }
+        }
+        self.free(conn, ts_ns, reason, metrics, out);
+    }
+
+    fn free(
+        &mut self,
+        conn: ConnKey,
+        ts_ns: u64,
+        reason: CloseReason,
+        metrics: &Metrics,
+        out: &mut Vec<ConnectionExchange>,
+    ) {
+        let Some(mut tracked) = self.connections.remove(&conn) else {
+            return;
+        };
+        let mut outputs = Vec::new();
+        tracked.http.on_close(ts_ns, &mut outputs);
+        collect(conn, &tracked, outputs, metrics, out);
+        metrics.connection_closed(reason.label());
+    }
+}
+
+fn collect(
+    key: ConnKey,
+    conn: &TrackedConnection,
+    outputs: Vec<Output>,
+    metrics: &Metrics,
+    out: &mut Vec<ConnectionExchange>,
+) {
+    for output in outputs {
+        match output {
+            Output::Exchange(exchange) => out.push(ConnectionExchange {
+                conn: key,
+                library: conn.library,
+                tid: conn.tid,
+                comm: conn.comm.clone(),
+                exchange,
+            }),
+            Output::Problem(problem) => metrics.http_problem(problem_label(&problem)),
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! Converts the kernel's CLOCK_MONOTONIC timestamps into wall-clock time for output.
+//!
+//! The offset between the two clocks is taken once at start; NTP slews after that are ignored,
+//! which is fine for event timestamps (latencies are computed from monotonic values only).
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+
+#[derive(Clone, Copy, Debug)]
+pub struct WallClock {
+    /// Wall-clock nanoseconds since the epoch minus monotonic nanoseconds, at start.
+    offset_ns: i128,
+}
+
+fn clock_ns(clock: libc::clockid_t) -> i128 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid pointer to a timespec.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
+}
+
+impl WallClock {
+    pub fn now() -> Self {
+        Self {
+            offset_ns: clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC),
+        }
+    }
+
+    /// A fixed offset, for tests.
+    pub fn with_offset_ns(offset_ns: i128) -> Self {
+        Self { offset_ns }
+    }
+
+    /// Monotonic nanoseconds now (same clock as `bpf_ktime_get_ns`).
+    pub fn monotonic_now_ns() -> u64 {
+        u64::try_from(clock_ns(libc::CLOCK_MONOTONIC)).unwrap_or(0)
+    }
+
+    /// RFC 3339 UTC time of a monotonic timestamp.
+    pub fn format(&self, monotonic_ns: u64) -> String {
+        let wall = i128::from(monotonic_ns) + self.offset_ns;
+        OffsetDateTime::from_unix_timestamp_nanos(wall)
+            .ok()
+            .and_then(|t| t.format(&Rfc3339).ok())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_monotonic_time_as_rfc3339() {
+        let clock = WallClock::with_offset_ns(1_700_000_000_000_000_000);
+        assert_eq!(clock.format(1_500_000_000), "2023-11-14T22:13:21.5Z");
+    }
+}

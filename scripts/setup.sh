@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Installs whatever this machine is missing to build and test the monitor, and nothing else.
+#
+# Idempotent: every step first checks whether its result is already there, so a second run takes
+# about a second. Two routes to an eBPF-capable Rust toolchain, chosen by what the machine has:
+#   * Debian route (our build machines, no rust-src): Debian's rustc-web ships a prebuilt `core`
+#     for bpfel-unknown-none, so no -Z build-std is needed; bpf-linker is built against the same
+#     LLVM major as that rustc.
+#   * rustup route (a developer laptop with internet): nightly + rust-src and a stock bpf-linker.
+# Usage: scripts/setup.sh [--test]   (--test also installs the programs the end-to-end tests drive)
+set -euo pipefail
+
+want_test_deps=0
+[[ "${1:-}" == "--test" ]] && want_test_deps=1
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+export PATH="$HOME/.cargo/bin:$PATH"
+
+apt_updated=0
+apt_install() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    [[ ${#missing[@]} -eq 0 ]] && return 0
+    if [[ $apt_updated -eq 0 ]]; then
+        log "apt-get update"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        apt_updated=1
+    fi
+    log "installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+have_debian_bpf_core() { [[ -d /usr/lib/rustlib/bpfel-unknown-none/lib ]]; }
+have_rustup_rust_src() { rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src'; }
+
+if command -v apt-get >/dev/null 2>&1 && ! have_rustup_rust_src; then
+    # Debian route.
+    apt_install rustc-web cargo-web libstd-rust-web-dev-bpf
+    llvm_major=$(/usr/bin/rustc -vV | sed -n 's/^LLVM version: \([0-9]*\).*/\1/p')
+    [[ -n "$llvm_major" ]] || { log "cannot read the LLVM version of /usr/bin/rustc"; exit 1; }
+    apt_install "llvm-${llvm_major}-dev"
+    if ! bpf-linker --version 2>/dev/null | grep -q '^bpf-linker 0\.13\.'; then
+        log "building bpf-linker 0.13 against LLVM ${llvm_major}"
+        LLVM_PREFIX="/usr/lib/llvm-${llvm_major}" cargo +stable install bpf-linker@0.13.0 --locked \
+            --no-default-features --features "llvm-${llvm_major}"
+    fi
+    have_debian_bpf_core || { log "libstd-rust-web-dev-bpf did not provide the BPF core"; exit 1; }
+else
+    # rustup route.
+    rustup toolchain install nightly --component rust-src
+    command -v bpf-linker >/dev/null || cargo install bpf-linker
+fi
+
+if [[ $want_test_deps -eq 1 ]]; then
+    apt_install curl openssl ca-certificates python3
+fi
+log "ready"

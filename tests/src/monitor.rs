@@ -1,0 +1,171 @@
+//! Starts the monitor, waits for its readiness line, stops it with SIGTERM and returns what it
+//! printed.
+use std::{
+    io::{BufRead as _, BufReader},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex, mpsc},
+    thread,
+    time::Duration,
+};
+
+use serde_json::Value;
+
+use crate::workspace_dir;
+
+const READY_LINE: &str = "monitor ready";
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct Monitor {
+    child: Child,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+    readers: Vec<thread::JoinHandle<()>>,
+}
+
+/// What a monitor run printed.
+pub struct Captured {
+    /// Every stdout line, parsed (each must be JSON).
+    pub calls: Vec<Value>,
+    pub stdout: String,
+    pub stderr: String,
+    pub exit_ok: bool,
+}
+
+fn monitor_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("MONITOR_BIN") {
+        return path.into();
+    }
+    let path = workspace_dir().join("target/debug/monitor");
+    assert!(
+        path.exists(),
+        "{} does not exist: build it first (`cargo build -p monitor`), or set MONITOR_BIN",
+        path.display()
+    );
+    path
+}
+
+impl Monitor {
+    /// Starts `monitor run` with extra arguments and waits until every probe is attached.
+    pub fn start(extra_args: &[&str]) -> Self {
+        let mut child = Command::new(monitor_binary())
+            .arg("run")
+            .args(extra_args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning the monitor binary");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (ready_tx, ready_rx) = mpsc::channel();
+
+        let out_pipe = child.stdout.take().expect("piped");
+        let out_lines = stdout.clone();
+        let out_reader = thread::spawn(move || {
+            for line in BufReader::new(out_pipe).lines().map_while(Result::ok) {
+                out_lines.lock().unwrap().push(line);
+            }
+        });
+        let err_pipe = child.stderr.take().expect("piped");
+        let err_lines = stderr.clone();
+        let err_reader = thread::spawn(move || {
+            for line in BufReader::new(err_pipe).lines().map_while(Result::ok) {
+                if line.contains(READY_LINE) {
+                    let _ = ready_tx.send(());
+                }
+                err_lines.lock().unwrap().push(line);
+            }
+        });
+        let mut monitor = Self {
+            child,
+            stdout,
+            stderr,
+            readers: vec![out_reader, err_reader],
+        };
+        if ready_rx.recv_timeout(READY_TIMEOUT).is_err() {
+            let _ = monitor.child.kill();
+            let _ = monitor.child.wait();
+            panic!(
+                "the monitor did not log {READY_LINE:?} within {READY_TIMEOUT:?}; stderr:\n{}",
+                monitor.stderr.lock().unwrap().join("\n")
+            );
+        }
+        monitor
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, wait for exit (the monitor drains and flushes first), and collect the output.
+    pub fn stop(mut self) -> Captured {
+        // SAFETY: plain kill(2) on our child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait().expect("waiting for the monitor");
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        let stdout_lines = std::mem::take(&mut *self.stdout.lock().unwrap());
+        let stderr = self.stderr.lock().unwrap().join("\n");
+        let calls = stdout_lines
+            .iter()
+            .map(|line| {
+                serde_json::from_str(line).unwrap_or_else(|e| {
+                    panic!("stdout line is not JSON ({e}): {line}\nstderr:\n{stderr}")
+                })
+            })
+            .collect();
+        Captured {
+            calls,
+            stdout: stdout_lines.join("\n"),
+            stderr,
+            exit_ok: status.success(),
+        }
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Captured {
+    /// API calls made or served by process `pid`.
+    pub fn calls_of(&self, pid: u32) -> Vec<&Value> {
+        self.calls
+            .iter()
+            .filter(|c| c["process"]["pid"].as_u64() == Some(u64::from(pid)))
+            .collect()
+    }
+
+    /// API calls of `pid` on one side (`"client"` or `"server"`) for one path.
+    pub fn calls_to(&self, pid: u32, role: &str, path: &str) -> Vec<&Value> {
+        self.calls_of(pid)
+            .into_iter()
+            .filter(|c| c["role"] == role && c["path"] == path)
+            .collect()
+    }
+
+    /// Value of a metric in the monitor's stop summary (`name{labels}` exactly as exported).
+    pub fn metric(&self, name_and_labels: &str) -> u64 {
+        let prefix = format!("{name_and_labels}=");
+        self.stderr
+            .lines()
+            .filter(|l| l.contains("stopped"))
+            .flat_map(|l| l.split_whitespace())
+            .find_map(|item| item.trim_matches('"').strip_prefix(&prefix).map(str::to_owned))
+            .map(|v| v.trim_matches('"').parse().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    /// Everything the monitor printed, for "never printed" assertions.
+    pub fn all_output(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}

@@ -1,0 +1,114 @@
+//! The real servers and clients the tests drive, on loopback only.
+use std::{
+    io::{BufRead as _, BufReader},
+    path::PathBuf,
+    process::{Child, Command, Output, Stdio},
+    sync::atomic::{AtomicU32, Ordering},
+};
+
+use crate::workspace_dir;
+
+/// Debian's interpreter, linked against the system libssl (the one the monitor probes).
+pub const PYTHON: &str = "/usr/bin/python3";
+
+fn fixture(name: &str) -> PathBuf {
+    workspace_dir().join("tests/fixtures").join(name)
+}
+
+/// A fresh private directory for one test.
+pub fn scratch_dir(tag: &str) -> PathBuf {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "monitor-e2e-{}-{}-{tag}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("creating a scratch directory");
+    dir
+}
+
+/// Python `http.server` over TLS on 127.0.0.1 with a fresh self-signed certificate.
+pub struct TlsServer {
+    child: Child,
+    pub port: u16,
+    dir: PathBuf,
+}
+
+impl TlsServer {
+    pub fn start() -> Self {
+        let dir = scratch_dir("tls-server");
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        let status = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
+            .args(["-subj", "/CN=localhost", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("running openssl to make a test certificate");
+        assert!(status.success(), "openssl req failed");
+        let mut child = Command::new(PYTHON)
+            .arg(fixture("tls_server.py"))
+            .arg(&cert)
+            .arg(&key)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("starting the Python TLS server");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().expect("piped"))
+            .read_line(&mut first)
+            .expect("reading the server's port");
+        let port = first
+            .trim()
+            .strip_prefix("PORT ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("the TLS server did not print its port: {first:?}"));
+        Self { child, port, dir }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("https://127.0.0.1:{}{path_and_query}", self.port)
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs a client to completion; panics with its output if it fails. Returns its pid and output.
+pub fn run_client(command: &mut Command) -> (u32, Output) {
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning {command:?}: {e}"));
+    let pid = child.id();
+    let output = child.wait_with_output().expect("waiting for the client");
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (pid, output)
+}
+
+/// A path to a Python client fixture.
+pub fn python_client() -> PathBuf {
+    fixture("https_client.py")
+}

@@ -1,0 +1,78 @@
+//! Project tasks that are more than one cargo command.
+//!
+//! `cargo xtask test`: the whole test suite in the order CI runs it (format, lints, unit tests,
+//! then the end-to-end tests one at a time: each starts a monitor that sees the whole host, and
+//! two at once would only compete for the machine's two cores).
+//! `cargo xtask run -- ARGS`: builds the monitor in release mode and runs `monitor run ARGS`.
+use std::process::Command;
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Format check, clippy, unit tests, end-to-end tests.
+    Test {
+        /// Skip `cargo fmt --check` and clippy.
+        #[arg(long)]
+        no_lint: bool,
+    },
+    /// Build the monitor (release) and run `monitor run` with these arguments.
+    Run {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn cargo(args: &[&str]) -> anyhow::Result<()> {
+    eprintln!("xtask: cargo {}", args.join(" "));
+    let status = Command::new(env!("CARGO"))
+        .args(args)
+        .status()
+        .with_context(|| format!("running cargo {}", args.join(" ")))?;
+    if !status.success() {
+        bail!("cargo {} failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().task {
+        Task::Test { no_lint } => {
+            if !no_lint {
+                cargo(&["fmt", "--all", "--check"])?;
+                cargo(&[
+                    "clippy",
+                    "--workspace",
+                    "--all-targets",
+                    "--",
+                    "-D",
+                    "warnings",
+                ])?;
+            }
+            cargo(&["build", "--package", "monitor"])?;
+            cargo(&["test", "--workspace", "--exclude", "monitor-e2e"])?;
+            cargo(&["test", "--package", "monitor-e2e", "--", "--test-threads=1"])?;
+        }
+        Task::Run { args } => {
+            cargo(&["build", "--release", "--package", "monitor"])?;
+            let binary = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/release/monitor");
+            let status = Command::new(&binary)
+                .arg("run")
+                .args(&args)
+                .status()
+                .with_context(|| format!("running {}", binary.display()))?;
+            if !status.success() {
+                bail!("monitor exited with {status}");
+            }
+        }
+    }
+    Ok(())
+}
