@@ -68,7 +68,11 @@ fn take_loss(key: &LossKey) -> u64 {
 pub fn emit_call(call: &Call) {
     let cap = {
         let configured = CALL_CAP.load();
-        (if configured < MAX_CALL_CAP { configured } else { MAX_CALL_CAP }) as u64
+        (if configured < MAX_CALL_CAP {
+            configured
+        } else {
+            MAX_CALL_CAP
+        }) as u64
     };
     let to_copy = if call.len < cap { call.len } else { cap };
     if call.len > to_copy {
@@ -173,9 +177,8 @@ pub fn emit_exec(filename: *const u8) {
     head.flags = flags::LAST_CHUNK;
     record.header = head;
     // SAFETY: len <= CHUNK_SIZE.
-    let bytes = unsafe {
-        core::slice::from_raw_parts((record as *const _) as *const u8, HEADER_LEN + len)
-    };
+    let bytes =
+        unsafe { core::slice::from_raw_parts((record as *const _) as *const u8, HEADER_LEN + len) };
     if RECORDS.output::<[u8]>(bytes, 0).is_err() {
         count(counter::RING_FULL_RECORDS, 1);
     }

@@ -103,7 +103,6 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     }
     let _ = reader.await;
     pipeline.flush(WallClock::monotonic_now_ns(), &mut emit);
-    drop(emit);
     sink.close();
     export_kernel_counters(&counters, &metrics);
     info!(summary = %summary(&metrics), "stopped");

@@ -34,7 +34,9 @@ impl Metrics {
             "Bytes read from the kernel ring buffer.",
         )
         .expect("valid");
-        registry.register(Box::new(record_bytes.clone())).expect("unique");
+        registry
+            .register(Box::new(record_bytes.clone()))
+            .expect("unique");
         let connections_active = IntGauge::new(
             "monitor_connections_active",
             "Connections whose streams are being tracked.",
@@ -48,7 +50,9 @@ impl Metrics {
             "API-call events dropped because the output sink could not keep up.",
         )
         .expect("valid");
-        registry.register(Box::new(output_dropped.clone())).expect("unique");
+        registry
+            .register(Box::new(output_dropped.clone()))
+            .expect("unique");
         Self {
             records: counter_vec(
                 &registry,

@@ -56,8 +56,12 @@ impl Pipeline {
             }
             EventKind::Close(conn) => {
                 self.metrics.record_kind("close");
-                self.streams
-                    .on_close(*conn, event.timestamp_ns, &self.metrics, &mut self.exchanges);
+                self.streams.on_close(
+                    *conn,
+                    event.timestamp_ns,
+                    &self.metrics,
+                    &mut self.exchanges,
+                );
             }
             EventKind::ProcessExec { filename } => {
                 self.metrics.record_kind("exec");

@@ -17,9 +17,13 @@ pub fn root_or_skip(test: &str) -> bool {
         return true;
     }
     if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-        panic!("{test}: end-to-end tests load eBPF programs and need root; CI must run them as root");
+        panic!(
+            "{test}: end-to-end tests load eBPF programs and need root; CI must run them as root"
+        );
     }
-    eprintln!("SKIPPED {test}: needs root to load eBPF programs (run as root, or under CI=true to fail instead)");
+    eprintln!(
+        "SKIPPED {test}: needs root to load eBPF programs (run as root, or under CI=true to fail instead)"
+    );
     false
 }
 

@@ -159,7 +159,11 @@ impl Captured {
             .lines()
             .filter(|l| l.contains("stopped"))
             .flat_map(|l| l.split_whitespace())
-            .find_map(|item| item.trim_matches('"').strip_prefix(&prefix).map(str::to_owned))
+            .find_map(|item| {
+                item.trim_matches('"')
+                    .strip_prefix(&prefix)
+                    .map(str::to_owned)
+            })
             .map(|v| v.trim_matches('"').parse().unwrap_or(0))
             .unwrap_or(0)
     }

@@ -62,8 +62,8 @@ fn main() -> anyhow::Result<()> {
         }
         Task::Run { args } => {
             cargo(&["build", "--release", "--package", "monitor"])?;
-            let binary = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../target/release/monitor");
+            let binary =
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/monitor");
             let status = Command::new(&binary)
                 .arg("run")
                 .args(&args)

@@ -98,9 +98,8 @@ pub fn build_api_call(
         request_body_bytes: request.stats.body_bytes,
         response_bytes: response.map(|r| r.stats.head_bytes + r.stats.body_bytes),
         response_body_bytes: response.map(|r| r.stats.body_bytes),
-        latency_ms: response.map(|r| {
-            r.stats.end_ns.saturating_sub(request.stats.start_ns) as f64 / 1_000_000.0
-        }),
+        latency_ms: response
+            .map(|r| r.stats.end_ns.saturating_sub(request.stats.start_ns) as f64 / 1_000_000.0),
         complete,
     }
 }

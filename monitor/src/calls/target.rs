@@ -96,9 +96,20 @@ mod tests {
 
     #[test]
     fn hostile_queries_are_bounded() {
-        let long = format!("/?{}", (0..1000).map(|i| format!("{}{i}=v", "n".repeat(200))).collect::<Vec<_>>().join("&"));
+        let long = format!(
+            "/?{}",
+            (0..1000)
+                .map(|i| format!("{}{i}=v", "n".repeat(200)))
+                .collect::<Vec<_>>()
+                .join("&")
+        );
         let split = split_target(&long);
         assert_eq!(split.query_names.len(), MAX_QUERY_NAMES);
-        assert!(split.query_names.iter().all(|n| n.chars().count() <= MAX_QUERY_NAME_LEN));
+        assert!(
+            split
+                .query_names
+                .iter()
+                .all(|n| n.chars().count() <= MAX_QUERY_NAME_LEN)
+        );
     }
 }

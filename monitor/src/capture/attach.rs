@@ -8,7 +8,10 @@ use std::{
     sync::{Arc, RwLock},
 };
 
-use aya::programs::{UProbe, uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeScope}};
+use aya::programs::{
+    UProbe,
+    uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeScope},
+};
 use serde::Serialize;
 use tracing::{info, warn};
 

@@ -67,7 +67,8 @@ pub fn discover_openssl_libraries(proc_root: &Path) -> Vec<LibraryFile> {
             if let Some(name) = entry.file_name().to_str()
                 && is_libssl_name(name)
             {
-                let path = entry.path();
+                // Report the real file (`libssl.so.3`), not the `libssl.so` dev symlink.
+                let path = fs::canonicalize(entry.path()).unwrap_or_else(|_| entry.path());
                 let display = path.display().to_string();
                 add(path, display);
             }
@@ -78,7 +79,11 @@ pub fn discover_openssl_libraries(proc_root: &Path) -> Vec<LibraryFile> {
         return found.into_values().collect();
     };
     for entry in procs.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
             continue;
         };
         // A process may exit while we read: every error just skips it.
@@ -138,7 +143,10 @@ mod tests {
 ";
         assert_eq!(
             libssl_paths_in_maps(maps),
-            vec!["/opt/app/lib/libssl.so.1.1", "/usr/lib/x86_64-linux-gnu/libssl.so.3"]
+            vec![
+                "/opt/app/lib/libssl.so.1.1",
+                "/usr/lib/x86_64-linux-gnu/libssl.so.3"
+            ]
         );
     }
 

@@ -48,9 +48,7 @@ pub enum LoadError {
         "this binary was built with AYA_BUILD_SKIP: it carries no kernel programs; rebuild without it"
     )]
     NoObject,
-    #[error(
-        "ring buffer size {bytes} must be a power of two and at least one page ({page} bytes)"
-    )]
+    #[error("ring buffer size {bytes} must be a power of two and at least one page ({page} bytes)")]
     RingBufferSize { bytes: u32, page: usize },
     #[error("per-call capture cap {bytes} must be between 1 and {max}")]
     CallCap { bytes: u32, max: u32 },
@@ -161,9 +159,7 @@ fn program_mut<'a, P>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut 
 where
     &'a mut P: TryFrom<&'a mut aya::programs::Program, Error = ProgramError>,
 {
-    let program = ebpf
-        .program_mut(name)
-        .ok_or(LoadError::Missing { name })?;
+    let program = ebpf.program_mut(name).ok_or(LoadError::Missing { name })?;
     program
         .try_into()
         .map_err(|source| LoadError::Program { name, source })
@@ -194,7 +190,9 @@ fn raise_memlock_limit() {
 /// Tracepoint attachment reads event ids from tracefs. Hosts (and containers with /sys mounted
 /// from the host) do not always mount it; mount it if we can, like the DaemonSet's hostPath does.
 fn ensure_tracefs() {
-    if Path::new(TRACEFS).join("events").is_dir() || Path::new("/sys/kernel/debug/tracing/events").is_dir() {
+    if Path::new(TRACEFS).join("events").is_dir()
+        || Path::new("/sys/kernel/debug/tracing/events").is_dir()
+    {
         return;
     }
     let _ = fs::create_dir_all(TRACEFS);

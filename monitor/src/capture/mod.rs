@@ -14,7 +14,7 @@ mod loader;
 mod record;
 mod ring;
 
-pub use attach::{AttachReport, LibraryInfo, LibraryRegistry, TlsLibraryKind};
+pub use attach::{AttachReport, LibraryInfo, LibraryRegistry, TlsLibraryKind, attach_openssl};
 pub use kernel_counters::KernelCounters;
 pub use libraries::{LibraryFile, discover_openssl_libraries};
 pub use loader::{CaptureSettings, LoadError, LoadedPrograms};

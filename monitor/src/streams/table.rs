@@ -187,7 +187,12 @@ impl StreamTable {
     }
 
     /// Frees connections idle for longer than the idle timeout.
-    pub fn evict_idle(&mut self, now_ns: u64, metrics: &Metrics, out: &mut Vec<ConnectionExchange>) {
+    pub fn evict_idle(
+        &mut self,
+        now_ns: u64,
+        metrics: &Metrics,
+        out: &mut Vec<ConnectionExchange>,
+    ) {
         let timeout = self.limits.idle_timeout_ns;
         let idle: Vec<ConnKey> = self
             .connections

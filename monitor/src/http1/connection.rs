@@ -1,0 +1,373 @@
+//! [`Connection`]: both directions of one TCP/TLS connection, paired into exchanges.
+//!
+//! Responsibilities kept here and nowhere else: deciding the role from the first recognised
+//! message, routing each direction to the right [`MessageReader`], pairing responses with
+//! requests in order (pipelining, interim 1xx), the upgrade hand-shake between the two readers,
+//! and the connection-wide "not HTTP" verdict.
+
+use std::collections::VecDeque;
+
+use super::detect::{self, Class};
+use super::framing::{After, RequestContext};
+use super::message::{Exchange, Message, Request, Response};
+use super::reader::{MessageKind, MessageReader, ReaderEvent};
+use super::{Direction, Limits, Output, Problem, Role};
+
+/// A request seen (at least its head) and the final response, once it arrives.
+#[derive(Debug)]
+struct Slot {
+    ctx: RequestContext,
+    /// `None` while the request body is still being read.
+    request: Option<Request>,
+    response: Option<Response>,
+}
+
+/// Bytes seen on one direction before the role is known.
+#[derive(Debug, Default)]
+struct Detection {
+    buf: Vec<u8>,
+    ts: u64,
+    seen: usize,
+    /// After a hole: chunks that do not look like a message start are dropped, not fatal.
+    resync: bool,
+}
+
+/// One per TCP/TLS connection; owns both directions.
+#[derive(Debug)]
+pub struct Connection {
+    limits: Limits,
+    role: Option<Role>,
+    not_http: bool,
+    upgraded: bool,
+    closed: bool,
+    finishing: bool,
+    detection: [Detection; 2],
+    requests: MessageReader,
+    responses: MessageReader,
+    slots: VecDeque<Slot>,
+}
+
+fn index(dir: Direction) -> usize {
+    match dir {
+        Direction::Egress => 0,
+        Direction::Ingress => 1,
+    }
+}
+
+impl Connection {
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            requests: MessageReader::new(MessageKind::Request, limits.clone()),
+            responses: MessageReader::new(MessageKind::Response, limits.clone()),
+            limits,
+            role: None,
+            not_http: false,
+            upgraded: false,
+            closed: false,
+            finishing: false,
+            detection: Default::default(),
+            slots: VecDeque::new(),
+        }
+    }
+
+    /// Decided from the first recognised message: a request on egress means `Client`.
+    pub fn role(&self) -> Option<Role> {
+        self.role
+    }
+
+    /// False once the connection was given up as not HTTP/1.
+    pub fn is_http(&self) -> bool {
+        !self.not_http
+    }
+
+    /// True once the connection switched protocols (101, CONNECT, HTTP/2 preface); further data
+    /// is ignored.
+    pub fn is_upgraded(&self) -> bool {
+        self.upgraded
+    }
+
+    /// Memory held: head buffers, held bytes, body samples and messages awaiting their partner.
+    pub fn buffered_bytes(&self) -> usize {
+        let detection: usize = self.detection.iter().map(|d| d.buf.len()).sum();
+        let slots: usize = self
+            .slots
+            .iter()
+            .map(|s| {
+                s.request.as_ref().map_or(0, Request::held_bytes)
+                    + s.response.as_ref().map_or(0, Response::held_bytes)
+            })
+            .sum();
+        detection + self.requests.held_bytes() + self.responses.held_bytes() + slots
+    }
+
+    fn active(&self) -> bool {
+        !(self.not_http || self.upgraded || self.closed)
+    }
+
+    /// Bytes of one direction, in order, captured at `ts_ns`.
+    pub fn on_data(&mut self, dir: Direction, ts_ns: u64, data: &[u8], out: &mut Vec<Output>) {
+        if !self.active() || data.is_empty() {
+            return;
+        }
+        match self.role {
+            Some(role) => self.drive(dir == role.request_direction(), ts_ns, data, out),
+            None => self.detect(dir, ts_ns, data, out),
+        }
+    }
+
+    /// `len` bytes of this direction were not captured here.
+    pub fn on_gap(&mut self, dir: Direction, ts_ns: u64, len: u64, out: &mut Vec<Output>) {
+        if !self.active() || len == 0 {
+            return;
+        }
+        let Some(role) = self.role else {
+            let d = &mut self.detection[index(dir)];
+            d.buf = Vec::new();
+            d.resync = true;
+            return;
+        };
+        let is_request = dir == role.request_direction();
+        let mut events = Vec::new();
+        self.reader(is_request).on_gap(len, ts_ns, &mut events);
+        for ev in events {
+            self.handle(ev, ts_ns, out);
+        }
+    }
+
+    /// The connection ended: close-delimited responses complete, everything pending comes out.
+    pub fn on_close(&mut self, ts_ns: u64, out: &mut Vec<Output>) {
+        if self.closed {
+            return;
+        }
+        self.finish(true, ts_ns, out);
+        self.closed = true;
+    }
+
+    /// Emits everything pending as if the connection had been cut (e.g. idle eviction):
+    /// messages in progress are marked incomplete. Parsing continues afterwards from the next
+    /// plausible message start.
+    pub fn flush(&mut self, ts_ns: u64, out: &mut Vec<Output>) {
+        if !self.closed {
+            self.finish(false, ts_ns, out);
+        }
+    }
+
+    fn finish(&mut self, eof: bool, ts: u64, out: &mut Vec<Output>) {
+        self.finishing = true;
+        for is_request in [true, false] {
+            let mut events = Vec::new();
+            self.reader(is_request).finish(eof, &mut events);
+            for ev in events {
+                self.handle(ev, ts, out);
+            }
+        }
+        self.finishing = false;
+        let role = self.role.unwrap_or(Role::Client);
+        for slot in self.slots.drain(..) {
+            if let Some(request) = slot.request {
+                out.push(Output::Exchange(Exchange {
+                    role,
+                    request,
+                    response: slot.response,
+                }));
+            }
+        }
+    }
+
+    fn reader(&mut self, is_request: bool) -> &mut MessageReader {
+        if is_request {
+            &mut self.requests
+        } else {
+            &mut self.responses
+        }
+    }
+
+    /// Role not yet known: classify the start of this direction's data.
+    fn detect(&mut self, dir: Direction, ts: u64, data: &[u8], out: &mut Vec<Output>) {
+        let i = index(dir);
+        let d = &mut self.detection[i];
+        let combined;
+        let bytes: &[u8] = if d.buf.is_empty() {
+            d.ts = ts;
+            data
+        } else {
+            combined = [d.buf.as_slice(), data].concat();
+            &combined
+        };
+        d.seen = d.seen.saturating_add(data.len());
+        match detect::classify(bytes) {
+            Class::NeedMore if d.seen <= self.limits.detect_bytes => {
+                // Only a method's worth of bytes can be pending here (noise is not kept).
+                let start = detect::skip_noise(bytes);
+                d.buf = bytes[start..].to_vec();
+            }
+            Class::NeedMore => self.give_up(out),
+            Class::Neither if d.resync => d.buf = Vec::new(),
+            Class::Neither => self.give_up(out),
+            class @ (Class::Request | Class::Response) => {
+                let request_dir = if class == Class::Request {
+                    dir
+                } else {
+                    dir.opposite()
+                };
+                self.role = Some(match request_dir {
+                    Direction::Egress => Role::Client,
+                    Direction::Ingress => Role::Server,
+                });
+                // Earlier bytes keep their own timestamp (latency starts at the first byte).
+                let mine = std::mem::take(&mut self.detection[i]);
+                let other = std::mem::take(&mut self.detection[index(dir.opposite())]);
+                if !mine.buf.is_empty() {
+                    self.drive(dir == request_dir, mine.ts, &mine.buf, out);
+                }
+                self.drive(dir == request_dir, ts, data, out);
+                if !other.buf.is_empty() {
+                    self.drive(dir != request_dir, other.ts, &other.buf, out);
+                }
+            }
+        }
+    }
+
+    fn give_up(&mut self, out: &mut Vec<Output>) {
+        if self.not_http {
+            return;
+        }
+        self.not_http = true;
+        self.detection = Default::default();
+        self.requests.kill();
+        self.responses.kill();
+        out.push(Output::Problem(Problem::NotHttp));
+    }
+
+    /// The request the next response answers: the oldest one without a response.
+    fn response_context(&self) -> RequestContext {
+        self.slots
+            .iter()
+            .find(|s| s.response.is_none())
+            .map(|s| s.ctx)
+            .unwrap_or_default()
+    }
+
+    /// Feeds one capture chunk to a reader, handling its events as they come so that each
+    /// response head sees the right request context.
+    fn drive(&mut self, is_request: bool, ts: u64, data: &[u8], out: &mut Vec<Output>) {
+        let mut pos = 0;
+        while self.active() {
+            let ctx = self.response_context();
+            let rest = data.get(pos..).unwrap_or_default();
+            let (n, ev) = self.reader(is_request).feed(rest, ts, pos == 0, ctx);
+            pos += n;
+            match ev {
+                Some(ev) => self.handle(ev, ts, out),
+                None if n == 0 || pos >= data.len() => break,
+                None => {}
+            }
+        }
+    }
+
+    fn handle(&mut self, ev: ReaderEvent, ts: u64, out: &mut Vec<Output>) {
+        match ev {
+            ReaderEvent::RequestStarted { method } => {
+                self.slots.push_back(Slot {
+                    ctx: RequestContext::for_method(&method),
+                    request: None,
+                    response: None,
+                });
+                self.enforce_pipeline_limit(out);
+            }
+            ReaderEvent::Complete {
+                message: Message::Request(request),
+                ..
+            } => {
+                // The newest slot is the one being read, unless overflow already dropped it.
+                if let Some(slot) = self.slots.back_mut().filter(|s| s.request.is_none()) {
+                    slot.request = Some(request);
+                }
+                self.emit_ready(out);
+            }
+            ReaderEvent::Complete {
+                message: Message::Response(response),
+                after,
+            } => self.on_response(response, after, ts, out),
+            ReaderEvent::Problem(Problem::NotHttp) => self.give_up(out),
+            ReaderEvent::Problem(Problem::UnsupportedUpgrade) => self.switch_protocols(out),
+            ReaderEvent::Problem(p) => out.push(Output::Problem(p)),
+        }
+    }
+
+    fn enforce_pipeline_limit(&mut self, out: &mut Vec<Output>) {
+        let unanswered = self.slots.iter().filter(|s| s.response.is_none()).count();
+        if unanswered <= self.limits.max_pipelined {
+            return;
+        }
+        // Drop the oldest unanswered one, never the request currently being read.
+        if let Some(idx) = self.slots.iter().position(|s| s.response.is_none())
+            && idx + 1 < self.slots.len()
+        {
+            self.slots.remove(idx);
+            out.push(Output::Problem(Problem::PipelineOverflow));
+        }
+    }
+
+    fn on_response(&mut self, response: Response, after: After, ts: u64, out: &mut Vec<Output>) {
+        let status = response.head.status;
+        if after != After::Stopped && (100..200).contains(&status) {
+            // Interim (100 Continue, 103 Early Hints): the final response is still to come.
+            return;
+        }
+        match self.slots.iter_mut().find(|s| s.response.is_none()) {
+            Some(slot) => slot.response = Some(response),
+            None => out.push(Output::Problem(Problem::ResponseWithoutRequest)),
+        }
+        if after == After::Stopped {
+            self.switch_protocols(out);
+        } else if self.requests.is_paused()
+            && !self.finishing
+            && self.slots.iter().all(|s| s.response.is_some())
+        {
+            // The upgrade request was answered without switching: carry on with HTTP/1,
+            // starting with whatever the client sent meanwhile.
+            let held = self.requests.resume();
+            self.emit_ready(out);
+            if !held.is_empty() {
+                self.drive(true, ts, &held, out);
+            }
+        }
+        self.emit_ready(out);
+    }
+
+    fn switch_protocols(&mut self, out: &mut Vec<Output>) {
+        if self.upgraded {
+            return;
+        }
+        self.upgraded = true;
+        self.requests.stop();
+        self.responses.stop();
+        self.emit_ready(out);
+        out.push(Output::Problem(Problem::UnsupportedUpgrade));
+    }
+
+    /// Emits leading slots whose request and response are both complete, in order.
+    fn emit_ready(&mut self, out: &mut Vec<Output>) {
+        let role = self.role.unwrap_or(Role::Client);
+        while self
+            .slots
+            .front()
+            .is_some_and(|s| s.request.is_some() && s.response.is_some())
+        {
+            let Some(Slot {
+                request: Some(request),
+                response,
+                ..
+            }) = self.slots.pop_front()
+            else {
+                break;
+            };
+            out.push(Output::Exchange(Exchange {
+                role,
+                request,
+                response,
+            }));
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! Message heads: `httparse` for the syntax, then our own analysis of the headers that decide
+//! framing (Content-Length, Transfer-Encoding, Connection, Upgrade).
+//!
+//! The framing checks are strict on purpose (conflicting lengths, Content-Length together with
+//! Transfer-Encoding): those are the request-smuggling shapes where two parsers disagree on
+//! where a message ends, and a monitor that guesses would attribute bytes to the wrong request.
+
+use super::message::{Header, RequestHead, ResponseHead};
+use super::problem::Problem;
+
+/// Header slots tried first; most heads fit, and the array lives on the stack.
+const FIRST_TRY_HEADERS: usize = 64;
+/// Retry size on `TooManyHeaders`; beyond this the head is rejected.
+const MAX_HEADERS: usize = 256;
+
+/// Framing-relevant facts gathered from the headers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct HeadInfo {
+    pub content_length: Option<u64>,
+    /// `Some(true)` when Transfer-Encoding is present and its final coding is `chunked`.
+    pub transfer_encoding: Option<bool>,
+    /// `Connection: upgrade` together with an `Upgrade` header.
+    pub upgrade: bool,
+}
+
+/// Result of trying to parse a (possibly partial) head.
+pub(crate) enum Parsed<T> {
+    Partial,
+    Complete { len: usize, head: T, info: HeadInfo },
+}
+
+fn httparse_reason(e: httparse::Error) -> Problem {
+    Problem::malformed(match e {
+        httparse::Error::HeaderName => "invalid header name",
+        httparse::Error::HeaderValue => "invalid header value",
+        httparse::Error::NewLine => "invalid new line",
+        httparse::Error::Status => "invalid status",
+        httparse::Error::Token => "invalid token",
+        httparse::Error::TooManyHeaders => "too many headers",
+        httparse::Error::Version => "invalid version",
+    })
+}
+
+pub(crate) fn parse_request(buf: &[u8]) -> Result<Parsed<RequestHead>, Problem> {
+    let mut small = [httparse::EMPTY_HEADER; FIRST_TRY_HEADERS];
+    let mut req = httparse::Request::new(&mut small);
+    match req.parse(buf) {
+        Ok(status) => build_request(&req, status),
+        Err(httparse::Error::TooManyHeaders) => {
+            let mut big = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut req = httparse::Request::new(&mut big);
+            let status = req.parse(buf).map_err(httparse_reason)?;
+            build_request(&req, status)
+        }
+        Err(e) => Err(httparse_reason(e)),
+    }
+}
+
+pub(crate) fn parse_response(buf: &[u8]) -> Result<Parsed<ResponseHead>, Problem> {
+    let mut small = [httparse::EMPTY_HEADER; FIRST_TRY_HEADERS];
+    let mut resp = httparse::Response::new(&mut small);
+    match resp.parse(buf) {
+        Ok(status) => build_response(&resp, status),
+        Err(httparse::Error::TooManyHeaders) => {
+            let mut big = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut resp = httparse::Response::new(&mut big);
+            let status = resp.parse(buf).map_err(httparse_reason)?;
+            build_response(&resp, status)
+        }
+        Err(e) => Err(httparse_reason(e)),
+    }
+}
+
+fn build_request(
+    req: &httparse::Request<'_, '_>,
+    status: httparse::Status<usize>,
+) -> Result<Parsed<RequestHead>, Problem> {
+    let httparse::Status::Complete(len) = status else {
+        return Ok(Parsed::Partial);
+    };
+    let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version) else {
+        return Err(Problem::malformed("incomplete request line"));
+    };
+    let info = analyse(req.headers)?;
+    let host = req
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("host"))
+        .map(|h| String::from_utf8_lossy(trim_ows(h.value)).into_owned());
+    Ok(Parsed::Complete {
+        len,
+        head: RequestHead {
+            method: method.to_owned(),
+            target: target.to_owned(),
+            version,
+            host,
+            headers: copy_headers(req.headers),
+        },
+        info,
+    })
+}
+
+fn build_response(
+    resp: &httparse::Response<'_, '_>,
+    status: httparse::Status<usize>,
+) -> Result<Parsed<ResponseHead>, Problem> {
+    let httparse::Status::Complete(len) = status else {
+        return Ok(Parsed::Partial);
+    };
+    let (Some(code), Some(version)) = (resp.code, resp.version) else {
+        return Err(Problem::malformed("incomplete status line"));
+    };
+    let info = analyse(resp.headers)?;
+    Ok(Parsed::Complete {
+        len,
+        head: ResponseHead {
+            status: code,
+            version,
+            headers: copy_headers(resp.headers),
+        },
+        info,
+    })
+}
+
+fn copy_headers(headers: &[httparse::Header<'_>]) -> Vec<Header> {
+    headers
+        .iter()
+        .map(|h| Header {
+            name: h.name.to_owned(),
+            value: h.value.to_vec(),
+        })
+        .collect()
+}
+
+fn trim_ows(v: &[u8]) -> &[u8] {
+    let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = v.iter().position(|b| !is_ows(b)).unwrap_or(v.len());
+    let end = v.iter().rposition(|b| !is_ows(b)).map_or(start, |p| p + 1);
+    &v[start..end]
+}
+
+/// Comma-separated list elements, trimmed, empty ones dropped (RFC 9110 §5.6.1).
+fn list_items(v: &[u8]) -> impl Iterator<Item = &[u8]> {
+    v.split(|&b| b == b',')
+        .map(trim_ows)
+        .filter(|s| !s.is_empty())
+}
+
+fn parse_decimal(v: &[u8]) -> Option<u64> {
+    if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    v.iter().try_fold(0u64, |acc, &d| {
+        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
+}
+
+fn analyse(headers: &[httparse::Header<'_>]) -> Result<HeadInfo, Problem> {
+    let mut info = HeadInfo::default();
+    let mut connection_upgrade = false;
+    let mut upgrade_header = false;
+    for h in headers {
+        let name = h.name;
+        if name.eq_ignore_ascii_case("content-length") {
+            // A list of identical values is tolerated (RFC 9110 §8.6); anything else is ambiguous.
+            let mut saw_item = false;
+            for item in h.value.split(|&b| b == b',').map(trim_ows) {
+                let n = parse_decimal(item)
+                    .ok_or_else(|| Problem::malformed("invalid content-length"))?;
+                if info.content_length.is_some_and(|prev| prev != n) {
+                    return Err(Problem::malformed("conflicting content-length"));
+                }
+                info.content_length = Some(n);
+                saw_item = true;
+            }
+            if !saw_item {
+                return Err(Problem::malformed("invalid content-length"));
+            }
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            // Codings accumulate across repeated headers; only the final one decides framing.
+            let mut chunked = info.transfer_encoding.unwrap_or(false);
+            let mut any = false;
+            for item in list_items(h.value) {
+                chunked = item.eq_ignore_ascii_case(b"chunked");
+                any = true;
+            }
+            info.transfer_encoding = Some(if any { chunked } else { false });
+        } else if name.eq_ignore_ascii_case("connection") {
+            connection_upgrade |= list_items(h.value).any(|t| t.eq_ignore_ascii_case(b"upgrade"));
+        } else if name.eq_ignore_ascii_case("upgrade") {
+            upgrade_header = true;
+        }
+    }
+    if info.content_length.is_some() && info.transfer_encoding.is_some() {
+        return Err(Problem::malformed("content-length with transfer-encoding"));
+    }
+    info.upgrade = connection_upgrade && upgrade_header;
+    Ok(info)
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    fn info_of(raw: &[u8]) -> Result<HeadInfo, Problem> {
+        match parse_request(raw)? {
+            Parsed::Complete { info, .. } => Ok(info),
+            Parsed::Partial => panic!("partial"),
+        }
+    }
+
+    #[test]
+    fn framing_headers() {
+        let i = info_of(b"POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n").unwrap();
+        assert_eq!(i.content_length, Some(5));
+        assert!(
+            info_of(b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n").is_err()
+        );
+        assert!(info_of(b"POST / HTTP/1.1\r\nContent-Length: 4 2\r\n\r\n").is_err());
+        assert!(
+            info_of(b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n").is_err()
+        );
+        let i = info_of(
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(i.transfer_encoding, Some(true));
+        let i = info_of(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n").unwrap();
+        assert_eq!(i.transfer_encoding, Some(false));
+        let i = info_of(
+            b"GET / HTTP/1.1\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n\r\n",
+        )
+        .unwrap();
+        assert!(i.upgrade);
+    }
+
+    #[test]
+    fn many_headers_retry() {
+        let mut raw = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..100 {
+            raw.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
+        }
+        raw.extend_from_slice(b"\r\n");
+        assert!(matches!(parse_request(&raw), Ok(Parsed::Complete { .. })));
+        let mut raw = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..300 {
+            raw.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
+        }
+        raw.extend_from_slice(b"\r\n");
+        assert_eq!(
+            parse_request(&raw).err(),
+            Some(Problem::malformed("too many headers"))
+        );
+    }
+
+    #[test]
+    fn host_trimmed_first() {
+        let Ok(Parsed::Complete { head, .. }) =
+            parse_request(b"GET /a?b HTTP/1.0\r\nHost:  example.com \r\nHost: other\r\n\r\n")
+        else {
+            panic!()
+        };
+        assert_eq!(head.host.as_deref(), Some("example.com"));
+        assert_eq!(head.target, "/a?b");
+        assert_eq!(head.version, 0);
+    }
+}

@@ -1,0 +1,115 @@
+//! HTTP/1.x exchange tracker for captured byte streams.
+//!
+//! The capture side hands us, per connection, the bytes each direction carried (in order, split
+//! anywhere, sometimes with holes whose size is known). This module turns them into completed
+//! request/response [`Exchange`]s plus a list of [`Problem`]s describing every way data was lost
+//! or rejected, so the caller can count them.
+//!
+//! Layering (each file owns one job):
+//! - `detect`: cheap "could this be the start of an HTTP/1 message?" checks, so TLS ciphertext
+//!   and binary protocols are rejected after a few bytes instead of being buffered.
+//! - `head`: request/response heads via `httparse`, plus the framing-relevant header analysis.
+//! - `framing`: which body a message has (none, length, chunked, until close) and whether the
+//!   stream switches protocol afterwards.
+//! - `chunked` / `body`: incremental body skipping; bodies are never buffered beyond a sample.
+//! - `reader`: [`MessageReader`](reader::MessageReader), one direction of one connection.
+//! - `connection`: [`Connection`], both directions, request/response pairing, role detection.
+//!
+//! HTTP/2 lives in a sibling module; here an HTTP/2 preface or an upgrade simply stops parsing.
+
+mod body;
+mod chunked;
+mod connection;
+mod detect;
+mod framing;
+mod head;
+mod message;
+mod problem;
+pub(crate) mod reader;
+
+#[cfg(test)]
+mod conformance_tests;
+#[cfg(test)]
+mod tests;
+
+pub use connection::Connection;
+pub use message::{Exchange, Header, MessageStats, Request, RequestHead, Response, ResponseHead};
+pub use problem::Problem;
+
+/// Which way bytes flowed, seen from the traced process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Bytes written by the traced process.
+    Egress,
+    /// Bytes read by the traced process.
+    Ingress,
+}
+
+impl Direction {
+    /// The other direction of the same connection.
+    pub fn opposite(self) -> Self {
+        match self {
+            Direction::Egress => Direction::Ingress,
+            Direction::Ingress => Direction::Egress,
+        }
+    }
+}
+
+/// What the traced process is on this connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The traced process sends requests (egress carries requests).
+    Client,
+    /// The traced process answers requests (ingress carries requests).
+    Server,
+}
+
+impl Role {
+    /// The direction that carries requests for this role.
+    pub fn request_direction(self) -> Direction {
+        match self {
+            Role::Client => Direction::Egress,
+            Role::Server => Direction::Ingress,
+        }
+    }
+}
+
+/// Bounds on memory and on how long we keep trying to parse a connection.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// A head (start line + headers, or a chunked trailer section) larger than this is a
+    /// [`Problem::HeadTooLarge`]; the direction then resyncs.
+    pub max_head_bytes: usize,
+    /// Requests awaiting a response; beyond this the oldest is dropped
+    /// ([`Problem::PipelineOverflow`]).
+    pub max_pipelined: usize,
+    /// First bytes of each body kept in [`MessageStats::body_sample`].
+    pub body_sample_bytes: usize,
+    /// If no message start is recognised in this many bytes of a connection's first data, the
+    /// connection is declared not-HTTP.
+    pub detect_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_head_bytes: 32 * 1024,
+            max_pipelined: 64,
+            body_sample_bytes: 4096,
+            detect_bytes: 1024,
+        }
+    }
+}
+
+/// What [`Connection`] reports.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "exchanges are the common case; boxing would add an allocation to each"
+)]
+#[derive(Debug)]
+pub enum Output {
+    Exchange(Exchange),
+    Problem(Problem),
+}
