@@ -67,6 +67,14 @@ pub enum Role {
 }
 
 impl Role {
+    /// Stable name, as serialised and used in metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Client => "client",
+            Role::Server => "server",
+        }
+    }
+
     /// The direction that carries requests for this role.
     pub fn request_direction(self) -> Direction {
         match self {

@@ -144,7 +144,7 @@ impl StreamTable {
             return;
         };
         conn.last_seen_ns = ts_ns;
-        if !conn.http.is_http() {
+        if !conn.http.is_http() || conn.http.is_upgraded() {
             return;
         }
         let mut outputs = Vec::new();

@@ -15,7 +15,7 @@ use crate::{
 
 pub struct Pipeline {
     streams: StreamTable,
-    processes: ProcessTable,
+    pub(crate) processes: ProcessTable,
     libraries: LibraryRegistry,
     clock: WallClock,
     metrics: Arc<Metrics>,
@@ -112,12 +112,11 @@ impl Pipeline {
             let process = self.processes.get(item.conn.tgid, &item.comm);
             let library = self.libraries.get(item.library);
             let call = build_api_call(&item, &process, library.as_deref(), &self.clock);
-            let role = match call.role {
-                crate::http1::Role::Client => "client",
-                crate::http1::Role::Server => "server",
-            };
-            self.metrics.api_call(role, call.complete);
+            self.metrics.api_call(call.role.as_str(), call.complete);
             emit(call);
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
