@@ -55,6 +55,29 @@ else
 fi
 
 if [[ $want_test_deps -eq 1 ]]; then
-    apt_install curl openssl ca-certificates python3
+    apt_install curl openssl ca-certificates python3 python3-pip util-linux
+    # A real OpenSSL 1.1.1 (Debian 12 ships only 3.x): the copy vendored in psycopg2-binary's
+    # wheel, taken from PyPI with pip. The end-to-end tests drive it through ctypes.
+    test_deps="${MONITOR_TEST_DEPS:-$HOME/.cache/monitor-test-deps}"
+    ossl11="$test_deps/openssl-1.1"
+    if ! ls "$ossl11"/libssl-*.so.1.1 >/dev/null 2>&1; then
+        log "fetching OpenSSL 1.1.1 (psycopg2-binary 2.9.5 wheel) into $ossl11"
+        wheel_dir=$(mktemp -d)
+        /usr/bin/python3 -m pip download --quiet --no-deps --only-binary=:all: \
+            --python-version 3.11 --platform manylinux2014_x86_64 \
+            --dest "$wheel_dir" "psycopg2-binary==2.9.5"
+        mkdir -p "$ossl11"
+        /usr/bin/python3 - "$wheel_dir"/*.whl "$ossl11" <<'PY'
+import os, sys, zipfile
+wheel, dest = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        base = os.path.basename(name)
+        if base.startswith(("libssl-", "libcrypto-")):
+            with open(os.path.join(dest, base), "wb") as out:
+                out.write(z.read(name))
+PY
+        rm -rf "$wheel_dir"
+    fi
 fi
 log "ready"

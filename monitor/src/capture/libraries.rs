@@ -34,9 +34,13 @@ const SYSTEM_LIBRARY_DIRS: &[&str] = &[
     "/usr/local/lib64",
 ];
 
-/// Is this file name a shared libssl (`libssl.so`, `libssl.so.3`, `libssl.so.1.1`...)?
+/// Is this file name a shared OpenSSL libssl? `libssl.so`, `libssl.so.3`, `libssl.so.1.1`, and
+/// the copies Python wheels vendor under a hashed name (`libssl-3a880ada.so.1.1`, auditwheel).
 pub fn is_libssl_name(name: &str) -> bool {
-    name == "libssl.so" || name.starts_with("libssl.so.")
+    let Some(rest) = name.strip_prefix("libssl") else {
+        return false;
+    };
+    rest == ".so" || rest.starts_with(".so.") || (rest.starts_with('-') && rest.contains(".so"))
 }
 
 /// The system's libssl files and those mapped by running processes, one entry per inode.
@@ -128,7 +132,9 @@ mod tests {
         assert!(is_libssl_name("libssl.so.3"));
         assert!(is_libssl_name("libssl.so.1.1"));
         assert!(is_libssl_name("libssl.so"));
+        assert!(is_libssl_name("libssl-3a880ada.so.1.1"));
         assert!(!is_libssl_name("libssl3.so")); // NSS, not OpenSSL
+        assert!(!is_libssl_name("libssl.a"));
         assert!(!is_libssl_name("libcrypto.so.3"));
     }
 
