@@ -11,6 +11,7 @@
 //! [`capture::CaptureEvent`] values, so it can be tested from synthetic or recorded captures.
 pub mod calls;
 pub mod capture;
+pub mod credentials;
 pub mod enrich;
 pub mod http1;
 pub mod metrics;
