@@ -89,7 +89,8 @@ pub struct RecordHeader {
     pub direction: u8,
     pub source: u8,
     pub flags: u8,
-    pub _pad: [u8; 4],
+    /// Real user id of the task.
+    pub uid: u32,
     pub comm: [u8; COMM_LEN],
 }
 

@@ -7,7 +7,8 @@
 //! the call is dropped, counted, and remembered per connection and direction so that the next
 //! delivered record says how many bytes went missing before it.
 use aya_ebpf::helpers::{
-    bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_user_buf,
+    bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_ktime_get_ns,
+    bpf_probe_read_user_buf,
 };
 use monitor_common::{
     CHUNK_SIZE, HEADER_LEN, LossKey, MAX_CALL_CAP, MAX_CHUNKS_PER_CALL, RecordHeader, counter,
@@ -43,7 +44,7 @@ fn header(kind: u8, conn_id: u64, direction: u8, source: u8, attach_cookie: u64)
         direction,
         source,
         flags: 0,
-        _pad: [0; 4],
+        uid: bpf_get_current_uid_gid() as u32,
         comm: bpf_get_current_comm().unwrap_or([0; 16]),
     }
 }

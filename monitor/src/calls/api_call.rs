@@ -50,6 +50,8 @@ pub struct ProcessOut {
     pub tid: u32,
     pub command: String,
     pub executable: Option<String>,
+    pub uid: u32,
+    pub container_id: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -82,6 +84,8 @@ pub fn build_api_call(
                 process.command.clone()
             },
             executable: process.executable.clone(),
+            uid: process.uid,
+            container_id: process.container_id.clone(),
         },
         tls: library.map(|l| TlsOut {
             library: l.kind,

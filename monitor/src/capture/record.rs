@@ -61,6 +61,7 @@ pub struct CaptureEvent {
     pub timestamp_ns: u64,
     pub tgid: u32,
     pub tid: u32,
+    pub uid: u32,
     pub comm: String,
     pub kind: EventKind,
 }
@@ -136,6 +137,7 @@ pub fn decode(raw: &[u8]) -> Result<CaptureEvent, DecodeError> {
         timestamp_ns: head.timestamp_ns,
         tgid: head.tgid,
         tid: head.tid,
+        uid: head.uid,
         comm: comm_to_string(&head.comm),
         kind,
     })
@@ -177,7 +179,7 @@ pub(crate) mod tests {
             direction: dir,
             source: source::OPENSSL,
             flags: if last { flags::LAST_CHUNK } else { 0 },
-            _pad: [0; 4],
+            uid: 1000,
             comm,
         };
         // SAFETY: reading a plain-data struct as bytes.
@@ -195,6 +197,7 @@ pub(crate) mod tests {
         let event = decode(&raw).expect("valid record");
         assert_eq!(event.comm, "curl");
         assert_eq!(event.tgid, 100);
+        assert_eq!(event.uid, 1000);
         let EventKind::Data(chunk) = event.kind else {
             panic!("expected data, got {:?}", event.kind)
         };

@@ -1,5 +1,7 @@
-//! Enrichment: who made a call. Only process identity so far (pid, command, executable);
-//! containers and Kubernetes metadata come later.
+//! Enrichment: who made a call. Process identity (pid, command, executable, user, container);
+//! Kubernetes metadata comes later.
+mod container;
 mod process;
 
+pub use container::container_id_from_cgroup;
 pub use process::{ProcessInfo, ProcessTable};

@@ -45,9 +45,11 @@ impl Pipeline {
         match &event.kind {
             EventKind::Data(chunk) => {
                 self.metrics.record_kind("data");
+                // Learn who this is while the process most likely still exists.
+                self.processes.get(event.tgid, &event.comm, event.uid);
                 self.streams.on_chunk(
                     event.timestamp_ns,
-                    event.tid,
+                    (event.tid, event.uid),
                     &event.comm,
                     chunk,
                     &self.metrics,
@@ -65,7 +67,8 @@ impl Pipeline {
             }
             EventKind::ProcessExec { filename } => {
                 self.metrics.record_kind("exec");
-                self.processes.on_exec(event.tgid, &event.comm, filename);
+                self.processes
+                    .on_exec(event.tgid, &event.comm, event.uid, filename);
             }
             EventKind::ProcessExit => {
                 self.metrics.record_kind("exit");
@@ -109,7 +112,7 @@ impl Pipeline {
     fn report(&mut self, emit: &mut impl FnMut(ApiCall)) {
         self.metrics.set_connections_active(self.streams.len());
         for item in self.exchanges.drain(..) {
-            let process = self.processes.get(item.conn.tgid, &item.comm);
+            let (process, _) = self.processes.get(item.conn.tgid, &item.comm, item.uid);
             let library = self.libraries.get(item.library);
             let call = build_api_call(&item, &process, library.as_deref(), &self.clock);
             self.metrics.api_call(call.role.as_str(), call.complete);

@@ -55,6 +55,7 @@ impl Harness {
             timestamp_ns: ts,
             tgid,
             tid: tgid + 1,
+            uid: 1000,
             comm: "client".into(),
             kind,
         };

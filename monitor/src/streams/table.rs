@@ -33,6 +33,7 @@ pub struct ConnectionExchange {
     pub library: u64,
     /// Thread that sent the first bytes of the connection we saw.
     pub tid: u32,
+    pub uid: u32,
     pub comm: String,
     pub exchange: Exchange,
 }
@@ -41,6 +42,7 @@ struct TrackedConnection {
     http: http1::Connection,
     library: u64,
     tid: u32,
+    uid: u32,
     comm: String,
     last_seen_ns: u64,
 }
@@ -115,7 +117,7 @@ impl StreamTable {
     pub fn on_chunk(
         &mut self,
         ts_ns: u64,
-        tid: u32,
+        (tid, uid): (u32, u32),
         comm: &str,
         chunk: &DataChunk,
         metrics: &Metrics,
@@ -131,6 +133,7 @@ impl StreamTable {
                     http: http1::Connection::new(self.limits.http.clone()),
                     library: chunk.library,
                     tid,
+                    uid,
                     comm: comm.to_owned(),
                     last_seen_ns: ts_ns,
                 },
@@ -278,6 +281,7 @@ fn collect(
                 conn: key,
                 library: conn.library,
                 tid: conn.tid,
+                uid: conn.uid,
                 comm: conn.comm.clone(),
                 exchange,
             }),
