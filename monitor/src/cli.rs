@@ -1,4 +1,6 @@
 //! Command-line interface.
+use std::{net::SocketAddr, path::PathBuf};
+
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -29,6 +31,22 @@ pub enum Command {
     /// Logs "monitor ready" on stderr once every probe is attached. SIGINT or SIGTERM detaches the
     /// probes, reports the calls still in flight, and exits.
     Run(RunArgs),
+
+    /// `run`, and also write the raw capture records to a recording that `replay` can run again
+    /// anywhere, without root.
+    Record {
+        /// The recording to write (truncated if it exists). Format: docs/recording-format.md.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+
+    /// Run the whole pipeline on a recording (no root needed) and print what a live run printed.
+    Replay {
+        /// A recording written by `monitor record`.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -56,4 +74,8 @@ pub struct RunArgs {
     /// of stalling capture.
     #[arg(long, default_value_t = 65_536)]
     pub output_queue: usize,
+
+    /// Address of the Prometheus endpoint (`/metrics`, `/healthz`, `/readyz`).
+    #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR")]
+    pub metrics_addr: SocketAddr,
 }

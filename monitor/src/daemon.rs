@@ -1,14 +1,15 @@
-//! `monitor run`: wires capture to the pipeline and the output, and owns the daemon's lifetime
-//! (readiness, periodic housekeeping, clean shutdown on SIGINT/SIGTERM).
+//! `monitor run` / `monitor record`: wires capture to the pipeline and the outputs, and owns the
+//! daemon's lifetime (readiness, periodic housekeeping, clean shutdown on SIGINT/SIGTERM).
 use std::{path::Path, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use monitor::{
     capture::{self, CaptureSettings, LibraryRegistry, LoadedPrograms},
-    enrich::ProcessTable,
-    metrics::Metrics,
+    enrich::{ProcFs, ProcessTable},
+    metrics::{self, Metrics, Readiness},
     output::JsonLinesSink,
     pipeline::Pipeline,
+    recording::{LibraryFrame, Recorder, RecordingSource},
     streams::StreamLimits,
     time::WallClock,
 };
@@ -23,17 +24,45 @@ use crate::cli::RunArgs;
 /// Events queued between the ring-buffer reader and the pipeline.
 const EVENT_QUEUE: usize = 16_384;
 
-pub fn run(args: RunArgs) -> anyhow::Result<()> {
+pub fn run(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the async runtime")?
-        .block_on(run_async(args))
+        .block_on(run_async(args, record))
 }
 
-async fn run_async(args: RunArgs) -> anyhow::Result<()> {
+pub fn stream_limits(args: &RunArgs) -> StreamLimits {
+    StreamLimits {
+        max_connections: args.max_connections,
+        idle_timeout_ns: args.idle_timeout.saturating_mul(1_000_000_000),
+        ..StreamLimits::default()
+    }
+}
+
+async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
+    let readiness = Readiness::default();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (metrics_addr, metrics_server) = metrics::serve(
+        args.metrics_addr,
+        metrics.clone(),
+        readiness.clone(),
+        stop_rx.clone(),
+    )
+    .await
+    .with_context(|| format!("serving metrics on {}", args.metrics_addr))?;
+    info!(addr = %metrics_addr, "metrics endpoint listening");
+
+    let clock = WallClock::now();
+    let recorder = record
+        .map(|path| {
+            Recorder::create(path, clock.offset_ns())
+                .with_context(|| format!("creating the recording {}", path.display()))
+        })
+        .transpose()?;
+
     let mut programs = LoadedPrograms::load(CaptureSettings {
         ring_buffer_bytes: args.ring_buffer_size,
         call_cap: args.call_cap,
@@ -47,24 +76,37 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
             "no OpenSSL library could be probed: TLS calls through OpenSSL will not be seen"
         );
     }
+    if let Some(recorder) = &recorder {
+        for (cookie, library) in libraries.entries() {
+            recorder
+                .library(&LibraryFrame {
+                    cookie,
+                    kind: library.kind,
+                    path: library.path.clone(),
+                })
+                .context("writing the recording")?;
+        }
+    }
     let counters = programs.take_kernel_counters()?;
     let ring = programs.take_ring_buffer()?;
 
     let (events_tx, mut events) = mpsc::channel(EVENT_QUEUE);
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let reader = capture::spawn_ring_reader(ring, events_tx, metrics.clone(), stop_rx)
-        .context("polling the ring buffer")?;
+    let reader =
+        capture::spawn_ring_reader(ring, events_tx, metrics.clone(), recorder.clone(), stop_rx)
+            .context("polling the ring buffer")?;
 
     let mut sink = JsonLinesSink::stdout(args.output_queue, metrics.clone());
+    let processes = match &recorder {
+        Some(recorder) => {
+            ProcessTable::new(RecordingSource::new(ProcFs::new("/proc"), recorder.clone()))
+        }
+        None => ProcessTable::new(ProcFs::new("/proc")),
+    };
     let mut pipeline = Pipeline::new(
-        StreamLimits {
-            max_connections: args.max_connections,
-            idle_timeout_ns: args.idle_timeout.saturating_mul(1_000_000_000),
-            ..StreamLimits::default()
-        },
-        ProcessTable::new("/proc"),
+        stream_limits(&args),
+        processes,
         libraries,
-        WallClock::now(),
+        clock,
         metrics.clone(),
     );
     let mut emit = |call| sink.send(&call);
@@ -73,6 +115,7 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut housekeeping = tokio::time::interval(Duration::from_secs(1));
 
+    readiness.set_ready();
     info!(
         libraries = report.libraries,
         probes = report.probes,
@@ -104,7 +147,11 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     let _ = reader.await;
     pipeline.flush(WallClock::monotonic_now_ns(), &mut emit);
     sink.close();
+    if let Some(recorder) = &recorder {
+        recorder.flush().context("writing the recording")?;
+    }
     export_kernel_counters(&counters, &metrics);
+    let _ = metrics_server.await;
     info!(summary = %summary(&metrics), "stopped");
     Ok(())
 }
@@ -121,7 +168,7 @@ fn export_kernel_counters(counters: &capture::KernelCounters, metrics: &Metrics)
 }
 
 /// Non-zero counters, one `name{labels}=value` per item, for the stop log line.
-fn summary(metrics: &Metrics) -> String {
+pub fn summary(metrics: &Metrics) -> String {
     metrics
         .render()
         .lines()

@@ -2,6 +2,7 @@
 //! subcommand; the daemon itself lives in `daemon.rs`.
 mod cli;
 mod daemon;
+mod replay_command;
 
 use std::io::IsTerminal as _;
 
@@ -19,7 +20,9 @@ fn main() -> std::process::ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     let result = match cli.command {
-        cli::Command::Run(args) => daemon::run(args),
+        cli::Command::Run(args) => daemon::run(args, None),
+        cli::Command::Record { out, run } => daemon::run(run, Some(&out)),
+        cli::Command::Replay { file } => replay_command::run(&file),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -27,7 +27,12 @@ impl WallClock {
         }
     }
 
-    /// A fixed offset, for tests.
+    /// Wall-clock minus monotonic nanoseconds (saved in recordings).
+    pub fn offset_ns(&self) -> i128 {
+        self.offset_ns
+    }
+
+    /// A fixed offset (tests, replays).
     pub fn with_offset_ns(offset_ns: i128) -> Self {
         Self { offset_ns }
     }

@@ -12,12 +12,12 @@ use aya::programs::{
     UProbe,
     uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeScope},
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use super::{LibraryFile, LoadedPrograms};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TlsLibraryKind {
     Openssl,
@@ -49,6 +49,20 @@ impl LibraryRegistry {
     pub fn get(&self, cookie: u64) -> Option<Arc<LibraryInfo>> {
         let map = self.inner.read().unwrap_or_else(|e| e.into_inner());
         map.get(&cookie).cloned()
+    }
+
+    /// Registers a library under a cookie chosen elsewhere (replay of a recording).
+    pub fn insert(&self, cookie: u64, info: LibraryInfo) {
+        let mut map = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        map.insert(cookie, Arc::new(info));
+    }
+
+    /// Every registered library, by cookie.
+    pub fn entries(&self) -> Vec<(u64, Arc<LibraryInfo>)> {
+        let map = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let mut entries: Vec<_> = map.iter().map(|(k, v)| (*k, v.clone())).collect();
+        entries.sort_by_key(|(cookie, _)| *cookie);
+        entries
     }
 }
 

@@ -15,12 +15,13 @@ use tokio::{
 use tracing::{debug, error};
 
 use super::{CaptureEvent, decode};
-use crate::metrics::Metrics;
+use crate::{metrics::Metrics, recording::Recorder};
 
 pub fn spawn_ring_reader(
     ring: RingBuf<MapData>,
     events: mpsc::Sender<CaptureEvent>,
     metrics: Arc<Metrics>,
+    recorder: Option<Recorder>,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<JoinHandle<()>> {
     // SAFETY: `RingBuf` owns its map's file descriptor and keeps it open, unchanged, until it is
@@ -38,14 +39,19 @@ pub fn spawn_ring_reader(
                             return;
                         }
                     };
-                    if !drain(guard.get_inner_mut(), &events, &metrics).await {
+                    if !drain(guard.get_inner_mut(), &events, &metrics, recorder.as_ref()).await {
                         return;
                     }
                     guard.clear_ready();
                 }
                 _ = stop.changed() => {
                     // Probes are detached by now: take what is left, then end.
-                    drain(fd.get_mut(), &events, &metrics).await;
+                    drain(fd.get_mut(), &events, &metrics, recorder.as_ref()).await;
+                    if let Some(recorder) = &recorder
+                        && let Err(e) = recorder.flush()
+                    {
+                        error!(error = %e, "cannot write the recording");
+                    }
                     debug!("ring buffer drained");
                     return;
                 }
@@ -59,11 +65,17 @@ async fn drain(
     ring: &mut RingBuf<MapData>,
     events: &mpsc::Sender<CaptureEvent>,
     metrics: &Metrics,
+    recorder: Option<&Recorder>,
 ) -> bool {
     loop {
         let decoded = match ring.next() {
             Some(item) => {
                 metrics.capture_record(item.len());
+                if let Some(recorder) = recorder
+                    && let Err(e) = recorder.record(&item)
+                {
+                    error!(error = %e, "cannot write the recording");
+                }
                 decode(&item)
             }
             None => return true,

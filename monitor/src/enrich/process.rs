@@ -2,12 +2,12 @@
 //!
 //! The executable path comes from the kernel's exec event when the process started after the
 //! monitor (short-lived clients are often gone before their records are read, taking
-//! `/proc/<pid>/exe` with them), otherwise from `/proc/<pid>/exe` on first sight. The user id
-//! comes with every kernel record; the container id from `/proc/<pid>/cgroup`. Entries are
+//! `/proc/<pid>/exe` with them), otherwise from the process source (`/proc`) on first sight. The
+//! user id comes with every kernel record; the container id from the cgroup path. Entries are
 //! refreshed on exec and freed on exit, so the table holds live processes only.
-use std::{collections::HashMap, fs, path::PathBuf, sync::Arc};
+use std::{collections::HashMap, sync::Arc};
 
-use super::container::container_id_from_cgroup;
+use super::source::{ProcFacts, ProcessSource};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProcessInfo {
@@ -19,79 +19,57 @@ pub struct ProcessInfo {
 }
 
 pub struct ProcessTable {
-    proc_root: PathBuf,
+    source: Box<dyn ProcessSource>,
     processes: HashMap<u32, Arc<ProcessInfo>>,
 }
 
 impl ProcessTable {
-    pub fn new(proc_root: impl Into<PathBuf>) -> Self {
+    pub fn new(source: impl ProcessSource + 'static) -> Self {
         Self {
-            proc_root: proc_root.into(),
+            source: Box::new(source),
             processes: HashMap::new(),
         }
     }
 
-    fn read_exe(&self, pid: u32) -> Option<String> {
-        fs::read_link(self.proc_root.join(pid.to_string()).join("exe"))
-            .ok()
-            .map(|p| p.display().to_string())
-    }
-
-    fn read_container_id(&self, pid: u32) -> Option<String> {
-        fs::read_to_string(self.proc_root.join(pid.to_string()).join("cgroup"))
-            .ok()
-            .and_then(|text| container_id_from_cgroup(&text))
-    }
-
-    /// Seeds a process's identity (replay of a recording; tests).
-    pub fn insert(&mut self, info: ProcessInfo) {
-        self.processes.insert(info.pid, Arc::new(info));
-    }
-
     /// The process ran `execve(filename)`: its identity changed.
-    pub fn on_exec(
-        &mut self,
-        pid: u32,
-        command: &str,
-        uid: u32,
-        filename: &str,
-    ) -> Arc<ProcessInfo> {
+    pub fn on_exec(&mut self, pid: u32, command: &str, uid: u32, filename: &str) {
+        let ProcFacts {
+            executable,
+            container_id,
+        } = self.source.facts(pid);
         // /proc/<pid>/exe resolves symlinks and relative names; the exec argument is the fallback
         // when the process is already gone.
-        let executable = self
-            .read_exe(pid)
-            .or_else(|| (!filename.is_empty()).then(|| filename.to_owned()));
+        let executable = executable.or_else(|| (!filename.is_empty()).then(|| filename.to_owned()));
+        self.processes.insert(
+            pid,
+            Arc::new(ProcessInfo {
+                pid,
+                command: command.to_owned(),
+                executable,
+                uid,
+                container_id,
+            }),
+        );
+    }
+
+    /// Identity of `pid`, learnt now if it was not known.
+    pub fn get(&mut self, pid: u32, command: &str, uid: u32) -> Arc<ProcessInfo> {
+        if let Some(info) = self.processes.get(&pid) {
+            return info.clone();
+        }
+        let ProcFacts {
+            executable,
+            container_id,
+        } = self.source.facts(pid);
         let info = Arc::new(ProcessInfo {
             pid,
             command: command.to_owned(),
             executable,
             uid,
-            container_id: self.read_container_id(pid),
+            container_id,
         });
         self.processes.insert(pid, info.clone());
         info
-    }
-
-    /// Identity of `pid` if known.
-    pub fn lookup(&self, pid: u32) -> Option<Arc<ProcessInfo>> {
-        self.processes.get(&pid).cloned()
-    }
-
-    /// Identity of `pid`, learnt now from `/proc` if it was not known. The boolean says whether
-    /// it was learnt now (so that a recorder can save it).
-    pub fn get(&mut self, pid: u32, command: &str, uid: u32) -> (Arc<ProcessInfo>, bool) {
-        if let Some(info) = self.processes.get(&pid) {
-            return (info.clone(), false);
-        }
-        let info = Arc::new(ProcessInfo {
-            pid,
-            command: command.to_owned(),
-            executable: self.read_exe(pid),
-            uid,
-            container_id: self.read_container_id(pid),
-        });
-        self.processes.insert(pid, info.clone());
-        (info, true)
     }
 
     pub fn on_exit(&mut self, pid: u32) {
@@ -110,25 +88,41 @@ impl ProcessTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::enrich::{ProcFs, RecordedFacts};
 
     #[test]
     fn knows_its_own_executable() {
-        let mut table = ProcessTable::new("/proc");
-        let (me, learnt) = table.get(std::process::id(), "test", 0);
-        assert!(learnt);
+        let mut table = ProcessTable::new(ProcFs::new("/proc"));
+        let me = table.get(std::process::id(), "test", 0);
         let exe = std::env::current_exe().unwrap().display().to_string();
         assert_eq!(me.executable.as_deref(), Some(exe.as_str()));
     }
 
     #[test]
     fn exec_of_a_vanished_process_keeps_the_exec_name_and_exit_frees_it() {
-        let mut table = ProcessTable::new("/nonexistent-proc");
+        let mut table = ProcessTable::new(RecordedFacts::default());
         table.on_exec(4242, "curl", 1000, "/usr/bin/curl");
-        let (info, learnt) = table.get(4242, "curl", 1000);
-        assert!(!learnt);
+        let info = table.get(4242, "curl", 1000);
         assert_eq!(info.executable.as_deref(), Some("/usr/bin/curl"));
         assert_eq!(info.uid, 1000);
         table.on_exit(4242);
         assert!(table.is_empty());
+    }
+
+    #[test]
+    fn recorded_facts_answer_like_proc_did() {
+        let mut facts = RecordedFacts::default();
+        facts.insert(
+            7,
+            ProcFacts {
+                executable: Some("/usr/bin/python3.11".into()),
+                container_id: Some("c".repeat(64)),
+            },
+        );
+        let mut table = ProcessTable::new(facts);
+        table.on_exec(7, "python3", 0, "/usr/bin/python3");
+        let info = table.get(7, "python3", 0);
+        assert_eq!(info.executable.as_deref(), Some("/usr/bin/python3.11"));
+        assert_eq!(info.container_id.as_deref(), Some("c".repeat(64).as_str()));
     }
 }

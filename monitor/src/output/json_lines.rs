@@ -61,6 +61,22 @@ impl JsonLinesSink {
         }
     }
 
+    /// Like `send`, but waits for room instead of dropping (replays, where nothing is live).
+    pub fn send_blocking<T: Serialize>(&self, event: &T) {
+        let Some(queue) = &self.queue else { return };
+        match serde_json::to_string(event) {
+            Ok(line) => {
+                if queue.send(line).is_err() {
+                    self.metrics.output_dropped();
+                }
+            }
+            Err(e) => {
+                error!(error = %e, "cannot serialise an event");
+                self.metrics.output_dropped();
+            }
+        }
+    }
+
     /// Writes what is queued and stops the writer.
     pub fn close(&mut self) {
         self.queue.take();

@@ -112,7 +112,7 @@ impl Pipeline {
     fn report(&mut self, emit: &mut impl FnMut(ApiCall)) {
         self.metrics.set_connections_active(self.streams.len());
         for item in self.exchanges.drain(..) {
-            let (process, _) = self.processes.get(item.conn.tgid, &item.comm, item.uid);
+            let process = self.processes.get(item.conn.tgid, &item.comm, item.uid);
             let library = self.libraries.get(item.library);
             let call = build_api_call(&item, &process, library.as_deref(), &self.clock);
             self.metrics.api_call(call.role.as_str(), call.complete);

@@ -10,7 +10,7 @@ use crate::{
     capture::{
         CaptureEvent, ConnKey, DataChunk, EventKind, LibraryInfo, LibraryRegistry, TlsLibraryKind,
     },
-    enrich::ProcessTable,
+    enrich::{ProcessTable, RecordedFacts},
     http1::Direction,
     metrics::Metrics,
     streams::StreamLimits,
@@ -39,7 +39,7 @@ impl Harness {
             pipeline: Pipeline::new(
                 limits,
                 // No /proc: identity must come from the exec event, as for short-lived clients.
-                ProcessTable::new("/nonexistent-proc"),
+                ProcessTable::new(RecordedFacts::default()),
                 libraries,
                 WallClock::with_offset_ns(0),
                 metrics.clone(),

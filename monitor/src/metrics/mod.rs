@@ -152,3 +152,7 @@ impl Default for Metrics {
         Self::new()
     }
 }
+
+mod server;
+
+pub use server::{Readiness, serve};
