@@ -17,5 +17,7 @@ pub mod http1;
 pub mod metrics;
 pub mod output;
 pub mod pipeline;
+pub mod recording;
+pub mod replay;
 pub mod streams;
 pub mod time;
