@@ -105,6 +105,10 @@ pub struct DataRecord {
 
 pub const HEADER_LEN: usize = core::mem::size_of::<RecordHeader>();
 
+// The header layout is part of the recording format (docs/recording-format.md): changing it
+// means a new format version.
+const _: () = assert!(HEADER_LEN == 80);
+
 /// Indexes of the per-CPU kernel counters (`KERNEL_COUNTERS` map). Every way the kernel side can
 /// lose or cut data has one, so that userspace can export them.
 pub mod counter {

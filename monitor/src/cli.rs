@@ -46,7 +46,44 @@ pub enum Command {
     Replay {
         /// A recording written by `monitor record`.
         file: PathBuf,
+        #[command(flatten)]
+        checks: ChecksArgs,
     },
+
+    /// Work with policy files.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate a policy file: prints every error with its line and column, exits non-zero if any.
+    Check {
+        /// The policy file (YAML).
+        file: PathBuf,
+    },
+    /// Print the built-in default policy, a documented starting point for your own.
+    Default,
+}
+
+/// What calls are checked against.
+#[derive(Debug, Args)]
+pub struct ChecksArgs {
+    /// Policy file (YAML, see `monitor policy default`). Without it the built-in default policy
+    /// is used. Reloaded on SIGHUP and when the file changes; a policy that fails to load is
+    /// rejected (logged and counted) and the last good one stays in force.
+    #[arg(long, env = "MONITOR_POLICY", value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+
+    /// Key of the credential fingerprints in alerts (created, random, if missing). Keep it to
+    /// correlate the same secret across restarts; never share it.
+    #[arg(
+        long,
+        env = "MONITOR_FINGERPRINT_KEY",
+        default_value = "/var/lib/monitor/fingerprint.key",
+        value_name = "FILE"
+    )]
+    pub fingerprint_key: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -78,4 +115,15 @@ pub struct RunArgs {
     /// Address of the Prometheus endpoint (`/metrics`, `/healthz`, `/readyz`).
     #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR")]
     pub metrics_addr: SocketAddr,
+
+    #[command(flatten)]
+    pub checks: ChecksArgs,
+
+    /// Also append alerts (only alerts) to this file, one JSON object per line.
+    #[arg(long, value_name = "FILE")]
+    pub alerts_file: Option<PathBuf>,
+
+    /// Print only alerts on stdout, not every API call.
+    #[arg(long)]
+    pub no_api_calls: bool,
 }

@@ -6,9 +6,10 @@ use anyhow::Context as _;
 use monitor::{
     capture::{self, CaptureSettings, LibraryRegistry, LoadedPrograms},
     enrich::{ProcFs, ProcessTable},
+    inspect::{Inspector, load_or_create_key},
     metrics::{self, Metrics, Readiness},
     output::JsonLinesSink,
-    pipeline::Pipeline,
+    pipeline::{Output, Pipeline},
     recording::{LibraryFrame, Recorder, RecordingSource},
     streams::StreamLimits,
     time::WallClock,
@@ -17,9 +18,9 @@ use tokio::{
     signal::unix::{SignalKind, signal},
     sync::{mpsc, watch},
 };
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
-use crate::cli::RunArgs;
+use crate::{cli::RunArgs, policy_file::PolicyFile};
 
 /// Events queued between the ring-buffer reader and the pipeline.
 const EVENT_QUEUE: usize = 16_384;
@@ -41,8 +42,25 @@ pub fn stream_limits(args: &RunArgs) -> StreamLimits {
     }
 }
 
+/// How often the policy file is checked for changes (SIGHUP reloads at once).
+const POLICY_POLL: Duration = Duration::from_secs(2);
+
 async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
+    // A broken policy at start is an error: there is no last good one to fall back on.
+    let mut policy_file = PolicyFile::new(args.checks.policy.clone());
+    let policy = policy_file.load().map_err(anyhow::Error::msg)?;
+    metrics.policy_reload(true);
+    info!(policy = %policy_file.describe(), "policy loaded");
+    let fingerprint_key = load_or_create_key(&args.checks.fingerprint_key)?;
+    let mut alert_file = args
+        .alerts_file
+        .as_deref()
+        .map(|path| {
+            JsonLinesSink::append_file("alert_file", path, args.output_queue, metrics.clone())
+                .with_context(|| format!("opening the alert file {}", path.display()))
+        })
+        .transpose()?;
     let readiness = Readiness::default();
     let (stop_tx, stop_rx) = watch::channel(false);
     let (metrics_addr, metrics_server) = metrics::serve(
@@ -102,18 +120,32 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
         }
         None => ProcessTable::new(ProcFs::new("/proc")),
     };
+    let inspector = Inspector::new(policy, fingerprint_key, clock, metrics.clone())?;
     let mut pipeline = Pipeline::new(
         stream_limits(&args),
         processes,
         libraries,
         clock,
         metrics.clone(),
+        Some(inspector),
     );
-    let mut emit = |call| sink.send(&call);
+    let print_calls = !args.no_api_calls;
+    let mut emit = |output: Output| match &output {
+        Output::Call(_) if !print_calls => {}
+        Output::Call(_) => sink.send(&output),
+        Output::Alert(alert) => {
+            if let Some(file) = &alert_file {
+                file.send(alert);
+            }
+            sink.send(&output);
+        }
+    };
 
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut sighup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     let mut housekeeping = tokio::time::interval(Duration::from_secs(1));
+    let mut policy_poll = tokio::time::interval(POLICY_POLL);
 
     readiness.set_ready();
     info!(
@@ -133,6 +165,12 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
                 pipeline.tick(WallClock::monotonic_now_ns(), &mut emit);
                 export_kernel_counters(&counters, &metrics);
             }
+            _ = policy_poll.tick() => {
+                if policy_file.changed() {
+                    reload_policy(&mut policy_file, &mut pipeline, &metrics, "file changed");
+                }
+            }
+            _ = sighup.recv() => reload_policy(&mut policy_file, &mut pipeline, &metrics, "SIGHUP"),
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
         }
@@ -147,6 +185,9 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     let _ = reader.await;
     pipeline.flush(WallClock::monotonic_now_ns(), &mut emit);
     sink.close();
+    if let Some(file) = &mut alert_file {
+        file.close();
+    }
     if let Some(recorder) = &recorder {
         recorder.flush().context("writing the recording")?;
     }
@@ -154,6 +195,32 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     let _ = metrics_server.await;
     info!(summary = %summary(&metrics), "stopped");
     Ok(())
+}
+
+/// Loads the policy again; a policy that fails keeps the last good one in force.
+fn reload_policy(
+    policy_file: &mut PolicyFile,
+    pipeline: &mut Pipeline,
+    metrics: &Metrics,
+    trigger: &str,
+) {
+    let result = policy_file
+        .load()
+        .and_then(|policy| pipeline.set_policy(policy).map_err(|e| format!("{e:#}")));
+    match result {
+        Ok(()) => {
+            metrics.policy_reload(true);
+            info!(policy = %policy_file.describe(), trigger, "policy reloaded");
+        }
+        Err(errors) => {
+            metrics.policy_reload(false);
+            error!(
+                policy = %policy_file.describe(),
+                trigger,
+                "policy rejected, the last good policy stays in force: {errors}"
+            );
+        }
+    }
 }
 
 fn export_kernel_counters(counters: &capture::KernelCounters, metrics: &Metrics) {

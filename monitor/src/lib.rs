@@ -9,14 +9,18 @@
 //! ```
 //! Everything after `capture` is plain Rust that runs without root and is driven by
 //! [`capture::CaptureEvent`] values, so it can be tested from synthetic or recorded captures.
+pub mod alerts;
 pub mod calls;
 pub mod capture;
 pub mod credentials;
 pub mod enrich;
 pub mod http1;
+pub mod inspect;
 pub mod metrics;
 pub mod output;
 pub mod pipeline;
+pub mod policy;
+pub mod rates;
 pub mod recording;
 pub mod replay;
 pub mod streams;

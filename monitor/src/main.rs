@@ -2,6 +2,8 @@
 //! subcommand; the daemon itself lives in `daemon.rs`.
 mod cli;
 mod daemon;
+mod policy_command;
+mod policy_file;
 mod replay_command;
 
 use std::io::IsTerminal as _;
@@ -22,7 +24,21 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         cli::Command::Run(args) => daemon::run(args, None),
         cli::Command::Record { out, run } => daemon::run(run, Some(&out)),
-        cli::Command::Replay { file } => replay_command::run(&file),
+        cli::Command::Replay { file, checks } => replay_command::run(&file, &checks),
+        cli::Command::Policy(cli::PolicyCommand::Default) => {
+            policy_command::print_default();
+            Ok(())
+        }
+        cli::Command::Policy(cli::PolicyCommand::Check { file }) => {
+            return match policy_command::check(&file) {
+                Ok(true) => std::process::ExitCode::SUCCESS,
+                Ok(false) => std::process::ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("monitor: {e:#}");
+                    std::process::ExitCode::from(2)
+                }
+            };
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

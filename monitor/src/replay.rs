@@ -6,11 +6,12 @@ use std::{path::Path, sync::Arc};
 use thiserror::Error;
 
 use crate::{
-    calls::ApiCall,
     capture::{LibraryInfo, LibraryRegistry, decode},
     enrich::{ProcFacts, ProcessTable, RecordedFacts},
+    inspect::{InspectError, Inspector},
     metrics::Metrics,
-    pipeline::Pipeline,
+    pipeline::{Output, Pipeline},
+    policy::Policy,
     recording::{Frame, ReadError, read_recording},
     streams::StreamLimits,
     time::WallClock,
@@ -22,6 +23,15 @@ pub enum ReplayError {
     Read(#[from] ReadError),
     #[error("the recording has no clock frame: it was not written by `monitor record`")]
     NoClock,
+    #[error(transparent)]
+    Inspect(#[from] InspectError),
+}
+
+/// The policy to check calls against, and the fingerprint key (the recording host's, for the
+/// same fingerprints as the live run).
+pub struct Checks {
+    pub policy: Policy,
+    pub fingerprint_key: Vec<u8>,
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -34,8 +44,9 @@ pub struct ReplaySummary {
 pub fn replay(
     path: &Path,
     limits: StreamLimits,
+    checks: Option<Checks>,
     metrics: Arc<Metrics>,
-    emit: &mut impl FnMut(ApiCall),
+    emit: &mut impl FnMut(Output),
 ) -> Result<ReplaySummary, ReplayError> {
     let (frames, ignored_trailing_bytes) = read_recording(path)?;
     let mut facts = RecordedFacts::default();
@@ -64,12 +75,16 @@ pub fn replay(
         }
     }
     let clock = clock.ok_or(ReplayError::NoClock)?;
+    let inspector = checks
+        .map(|c| Inspector::new(c.policy, c.fingerprint_key, clock, metrics.clone()))
+        .transpose()?;
     let mut pipeline = Pipeline::new(
         limits,
         ProcessTable::new(facts),
         libraries,
         clock,
         metrics.clone(),
+        inspector,
     );
     let mut summary = ReplaySummary {
         ignored_trailing_bytes,

@@ -2,18 +2,35 @@
 use std::{path::Path, sync::Arc};
 
 use anyhow::Context as _;
-use monitor::{metrics::Metrics, output::JsonLinesSink, replay::replay, streams::StreamLimits};
+use monitor::{
+    inspect::load_or_create_key,
+    metrics::Metrics,
+    output::JsonLinesSink,
+    replay::{Checks, replay},
+    streams::StreamLimits,
+};
 use tracing::info;
 
-pub fn run(file: &Path) -> anyhow::Result<()> {
+use crate::{cli::ChecksArgs, policy_file::PolicyFile};
+
+pub fn run(file: &Path, checks: &ChecksArgs) -> anyhow::Result<()> {
+    let policy = PolicyFile::new(checks.policy.clone())
+        .load()
+        .map_err(anyhow::Error::msg)?;
+    let fingerprint_key = load_or_create_key(&checks.fingerprint_key)?;
     let metrics = Arc::new(Metrics::new());
     // A replay must not drop output: it waits for the writer (`send_blocking`) instead.
     let mut sink = JsonLinesSink::stdout(4096, metrics.clone());
+    let checks = Checks {
+        policy,
+        fingerprint_key,
+    };
     let summary = replay(
         file,
         StreamLimits::default(),
+        Some(checks),
         metrics.clone(),
-        &mut |call| sink.send_blocking(&call),
+        &mut |output| sink.send_blocking(&output),
     )
     .with_context(|| format!("replaying {}", file.display()))?;
     sink.close();

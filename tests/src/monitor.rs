@@ -21,6 +21,8 @@ pub struct Monitor {
     stdout: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<Vec<String>>>,
     readers: Vec<thread::JoinHandle<()>>,
+    /// Where `/metrics` is served (an ephemeral port, read from the log).
+    pub metrics_addr: String,
 }
 
 /// What a monitor run printed.
@@ -32,7 +34,7 @@ pub struct Captured {
     pub exit_ok: bool,
 }
 
-fn monitor_binary() -> PathBuf {
+pub fn monitor_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("MONITOR_BIN") {
         return path.into();
     }
@@ -48,9 +50,23 @@ fn monitor_binary() -> PathBuf {
 impl Monitor {
     /// Starts `monitor run` with extra arguments and waits until every probe is attached.
     pub fn start(extra_args: &[&str]) -> Self {
+        Self::start_command("run", extra_args)
+    }
+
+    /// Starts `monitor <subcommand>` (`run` or `record`). Unless given, the metrics endpoint
+    /// takes an ephemeral port and the fingerprint key a fresh file, so runs never collide.
+    pub fn start_command(subcommand: &str, extra_args: &[&str]) -> Self {
+        let mut args: Vec<String> = extra_args.iter().map(|a| a.to_string()).collect();
+        if !extra_args.contains(&"--metrics-addr") {
+            args.extend(["--metrics-addr".into(), "127.0.0.1:0".into()]);
+        }
+        if !extra_args.contains(&"--fingerprint-key") {
+            let key = crate::scratch_dir("key").join("fingerprint.key");
+            args.extend(["--fingerprint-key".into(), key.display().to_string()]);
+        }
         let mut child = Command::new(monitor_binary())
-            .arg("run")
-            .args(extra_args)
+            .arg(subcommand)
+            .args(&args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -83,6 +99,7 @@ impl Monitor {
             stdout,
             stderr,
             readers: vec![out_reader, err_reader],
+            metrics_addr: String::new(),
         };
         if ready_rx.recv_timeout(READY_TIMEOUT).is_err() {
             let _ = monitor.child.kill();
@@ -92,11 +109,55 @@ impl Monitor {
                 monitor.stderr.lock().unwrap().join("\n")
             );
         }
+        monitor.metrics_addr = monitor
+            .stderr
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|l| l.contains("metrics endpoint listening"))
+            .and_then(|l| l.split("addr=").nth(1))
+            .map(|a| a.trim().to_owned())
+            .expect("the monitor logs where it serves metrics before it is ready");
         monitor
     }
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Waits until a stderr line after the first `skip` lines contains `needle`; returns the
+    /// number of lines seen so far (to wait for the next occurrence).
+    pub fn wait_for_log(&self, needle: &str, skip: usize, timeout: Duration) -> usize {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            {
+                let lines = self.stderr.lock().unwrap();
+                if let Some(i) = lines.iter().skip(skip).position(|l| l.contains(needle)) {
+                    return skip + i + 1;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no log line with {needle:?} within {timeout:?}:\n{}",
+                self.stderr.lock().unwrap().join("\n")
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Lines of stderr so far.
+    pub fn log_lines(&self) -> usize {
+        self.stderr.lock().unwrap().len()
+    }
+
+    /// The `/metrics` page, fetched now (with curl, as a Prometheus scraper would over HTTP).
+    pub fn scrape_metrics(&self) -> String {
+        let output = Command::new("curl")
+            .args(["--silent", "--fail", &format!("http://{}/metrics", self.metrics_addr)])
+            .output()
+            .expect("running curl");
+        assert!(output.status.success(), "scraping /metrics failed");
+        String::from_utf8(output.stdout).expect("metrics are text")
     }
 
     /// SIGTERM, wait for exit (the monitor drains and flushes first), and collect the output.
@@ -166,6 +227,16 @@ impl Captured {
             })
             .map(|v| v.trim_matches('"').parse().unwrap_or(0))
             .unwrap_or(0)
+    }
+
+    /// Alerts (`event: "alert"`) only.
+    pub fn alerts(&self) -> Vec<&Value> {
+        self.calls.iter().filter(|c| c["event"] == "alert").collect()
+    }
+
+    /// Alerts of one rule.
+    pub fn alerts_of(&self, rule_id: &str) -> Vec<&Value> {
+        self.alerts().into_iter().filter(|a| a["rule_id"] == rule_id).collect()
     }
 
     /// Everything the monitor printed, for "never printed" assertions.

@@ -14,7 +14,28 @@ pub struct Metrics {
     api_calls: IntCounterVec,
     connections_active: IntGauge,
     connections_closed: IntCounterVec,
-    output_dropped: IntCounter,
+    output_dropped: IntCounterVec,
+    calls_by_destination: IntCounterVec,
+    destination_labels: std::sync::Mutex<std::collections::HashSet<String>>,
+    alerts: IntCounterVec,
+    alerts_suppressed: IntCounterVec,
+    credentials: IntCounterVec,
+    policy_reloads: IntCounterVec,
+    rate_keys: IntGauge,
+    rate_keys_evicted: IntGauge,
+    inventory_evicted: IntGauge,
+}
+
+/// Distinct destination hosts given their own label value; the rest share `other`, so that a
+/// workload calling random hosts cannot blow up the label set.
+pub const MAX_DESTINATION_LABELS: usize = 200;
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let gauge = IntGauge::new(name, help).expect("static metric definitions are valid");
+    registry
+        .register(Box::new(gauge.clone()))
+        .expect("metric names are unique");
+    gauge
 }
 
 fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -45,15 +66,59 @@ impl Metrics {
         registry
             .register(Box::new(connections_active.clone()))
             .expect("unique");
-        let output_dropped = IntCounter::new(
-            "monitor_output_dropped_total",
-            "API-call events dropped because the output sink could not keep up.",
-        )
-        .expect("valid");
-        registry
-            .register(Box::new(output_dropped.clone()))
-            .expect("unique");
         Self {
+            output_dropped: counter_vec(
+                &registry,
+                "monitor_output_dropped_total",
+                "Events dropped because an output sink could not keep up or failed, by sink.",
+                &["sink"],
+            ),
+            calls_by_destination: counter_vec(
+                &registry,
+                "monitor_api_calls_by_destination_total",
+                "API calls by destination host (the first 200 distinct hosts, then \"other\"), method, status class and TLS.",
+                &["host", "method", "status_class", "tls"],
+            ),
+            destination_labels: std::sync::Mutex::new(std::collections::HashSet::new()),
+            alerts: counter_vec(
+                &registry,
+                "monitor_alerts_total",
+                "Alerts raised, by rule and severity (a summary alert adds the repeats it covers).",
+                &["rule", "severity"],
+            ),
+            alerts_suppressed: counter_vec(
+                &registry,
+                "monitor_alerts_suppressed_total",
+                "Repeated alerts held back inside their suppression window, by rule.",
+                &["rule"],
+            ),
+            credentials: counter_vec(
+                &registry,
+                "monitor_credentials_seen_total",
+                "Credentials seen in requests, by kind (never the credential).",
+                &["kind"],
+            ),
+            policy_reloads: counter_vec(
+                &registry,
+                "monitor_policy_reloads_total",
+                "Policy loads, by result (success, failure: the last good policy stays in force).",
+                &["result"],
+            ),
+            rate_keys: gauge(
+                &registry,
+                "monitor_rate_limit_keys",
+                "Rate-limit buckets currently tracked.",
+            ),
+            rate_keys_evicted: gauge(
+                &registry,
+                "monitor_rate_limit_keys_evicted",
+                "Rate-limit buckets evicted because the table was full (running total).",
+            ),
+            inventory_evicted: gauge(
+                &registry,
+                "monitor_inventory_evicted",
+                "Workload/destination pairs forgotten because the inventory was full (running total).",
+            ),
             records: counter_vec(
                 &registry,
                 "monitor_capture_records_total",
@@ -98,7 +163,6 @@ impl Metrics {
             ),
             record_bytes,
             connections_active,
-            output_dropped,
             registry,
         }
     }
@@ -134,8 +198,64 @@ impl Metrics {
     pub fn connection_closed(&self, reason: &'static str) {
         self.connections_closed.with_label_values(&[reason]).inc();
     }
-    pub fn output_dropped(&self) {
-        self.output_dropped.inc();
+    pub fn output_dropped(&self, sink: &'static str) {
+        self.output_dropped.with_label_values(&[sink]).inc();
+    }
+
+    pub fn api_call_destination(&self, host: &str, method: &str, status: Option<u16>, tls: bool) {
+        let host = {
+            let mut seen = self
+                .destination_labels
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if seen.contains(host) {
+                host
+            } else if seen.len() < MAX_DESTINATION_LABELS {
+                seen.insert(host.to_owned());
+                host
+            } else {
+                "other"
+            }
+        };
+        // Methods come from traffic too: only the standard ones get their own label.
+        let method = match method {
+            "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS" | "CONNECT"
+            | "TRACE" => method,
+            _ => "other",
+        };
+        let status_class = match status {
+            Some(100..=199) => "1xx",
+            Some(200..=299) => "2xx",
+            Some(300..=399) => "3xx",
+            Some(400..=499) => "4xx",
+            Some(500..=599) => "5xx",
+            Some(_) => "other",
+            None => "none",
+        };
+        self.calls_by_destination
+            .with_label_values(&[host, method, status_class, if tls { "true" } else { "false" }])
+            .inc();
+    }
+
+    pub fn alert(&self, rule: &str, severity: &'static str, count: u64) {
+        self.alerts.with_label_values(&[rule, severity]).inc_by(count);
+    }
+    pub fn alert_suppressed(&self, rule: &str) {
+        self.alerts_suppressed.with_label_values(&[rule]).inc();
+    }
+    pub fn credential_seen(&self, kind: &'static str) {
+        self.credentials.with_label_values(&[kind]).inc();
+    }
+    pub fn policy_reload(&self, success: bool) {
+        let result = if success { "success" } else { "failure" };
+        self.policy_reloads.with_label_values(&[result]).inc();
+    }
+    pub fn rate_state(&self, keys: usize, evicted: u64, inventory_evicted: u64) {
+        self.rate_keys.set(keys as i64);
+        self.rate_keys_evicted
+            .set(i64::try_from(evicted).unwrap_or(i64::MAX));
+        self.inventory_evicted
+            .set(i64::try_from(inventory_evicted).unwrap_or(i64::MAX));
     }
 
     /// Prometheus text exposition of every metric.

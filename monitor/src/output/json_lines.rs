@@ -14,28 +14,44 @@ use tracing::error;
 use crate::metrics::Metrics;
 
 pub struct JsonLinesSink {
+    name: &'static str,
     queue: Option<mpsc::SyncSender<String>>,
     writer: Option<thread::JoinHandle<()>>,
     metrics: Arc<Metrics>,
 }
 
 impl JsonLinesSink {
-    pub fn new<W: Write + Send + 'static>(out: W, capacity: usize, metrics: Arc<Metrics>) -> Self {
+    /// `name` labels the sink's drop counter (`stdout`, `alert_file`).
+    pub fn new<W: Write + Send + 'static>(
+        name: &'static str,
+        out: W,
+        capacity: usize,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let (queue, lines) = mpsc::sync_channel::<String>(capacity);
+        let writer_metrics = metrics.clone();
         let writer = thread::Builder::new()
-            .name("json-lines".into())
+            .name(format!("sink-{name}"))
             .spawn(move || {
                 let mut out = std::io::BufWriter::new(out);
+                let mut failed = false;
                 for line in lines {
+                    if failed {
+                        // Keep draining so senders never block, and count what is lost.
+                        writer_metrics.output_dropped(name);
+                        continue;
+                    }
                     // Flush per line so a tailing reader sees each event when it happens.
                     if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
-                        error!(error = %e, "cannot write API-call events; output stops");
-                        return;
+                        error!(sink = name, error = %e, "cannot write events; this sink stops");
+                        writer_metrics.output_dropped(name);
+                        failed = true;
                     }
                 }
             })
             .expect("spawning a thread only fails when the process is out of resources");
         Self {
+            name,
             queue: Some(queue),
             writer: Some(writer),
             metrics,
@@ -43,7 +59,21 @@ impl JsonLinesSink {
     }
 
     pub fn stdout(capacity: usize, metrics: Arc<Metrics>) -> Self {
-        Self::new(std::io::stdout(), capacity, metrics)
+        Self::new("stdout", std::io::stdout(), capacity, metrics)
+    }
+
+    /// Appends to a file (created if missing), e.g. an alert log a shipper tails.
+    pub fn append_file(
+        name: &'static str,
+        path: &std::path::Path,
+        capacity: usize,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(Self::new(name, file, capacity, metrics))
     }
 
     pub fn send<T: Serialize>(&self, event: &T) {
@@ -52,12 +82,12 @@ impl JsonLinesSink {
             Ok(line) => line,
             Err(e) => {
                 error!(error = %e, "cannot serialise an event");
-                self.metrics.output_dropped();
+                self.metrics.output_dropped(self.name);
                 return;
             }
         };
         if queue.try_send(line).is_err() {
-            self.metrics.output_dropped();
+            self.metrics.output_dropped(self.name);
         }
     }
 
@@ -67,12 +97,12 @@ impl JsonLinesSink {
         match serde_json::to_string(event) {
             Ok(line) => {
                 if queue.send(line).is_err() {
-                    self.metrics.output_dropped();
+                    self.metrics.output_dropped(self.name);
                 }
             }
             Err(e) => {
                 error!(error = %e, "cannot serialise an event");
-                self.metrics.output_dropped();
+                self.metrics.output_dropped(self.name);
             }
         }
     }
@@ -113,7 +143,7 @@ mod tests {
     #[test]
     fn writes_one_object_per_line() {
         let buffer = Shared::default();
-        let mut sink = JsonLinesSink::new(buffer.clone(), 16, Arc::new(Metrics::new()));
+        let mut sink = JsonLinesSink::new("test", buffer.clone(), 16, Arc::new(Metrics::new()));
         sink.send(&serde_json::json!({"a": 1}));
         sink.send(&serde_json::json!({"b": "x\ny"}));
         sink.close();
@@ -141,14 +171,14 @@ mod tests {
     fn a_stuck_reader_costs_drops_not_a_stall() {
         let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
         let metrics = Arc::new(Metrics::new());
-        let mut sink = JsonLinesSink::new(Stuck(gate.clone()), 4, metrics.clone());
+        let mut sink = JsonLinesSink::new("stuck", Stuck(gate.clone()), 4, metrics.clone());
         for i in 0..100 {
             sink.send(&serde_json::json!({ "i": i }));
         }
         let rendered = metrics.render();
         let dropped: u64 = rendered
             .lines()
-            .find_map(|l| l.strip_prefix("monitor_output_dropped_total "))
+            .find_map(|l| l.strip_prefix("monitor_output_dropped_total{sink=\"stuck\"} "))
             .and_then(|v| v.parse().ok())
             .expect("the drop counter is exported");
         // 4 queued, at most 1 held by the writer thread: the other 95+ were dropped.

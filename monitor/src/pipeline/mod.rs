@@ -1,20 +1,37 @@
-//! Drives the stages after capture for each event: streams → http1 → enrich → calls → output.
+//! Drives the stages after capture for each event: streams → http1 → enrich → calls → inspect
+//! (credentials, policy, rates → alerts) → output.
 //!
 //! Synchronous and free of I/O except the output sink, so that tests drive it with synthetic
 //! events exactly as the daemon does with kernel records.
 use std::sync::Arc;
 
+use serde::Serialize;
+
 use crate::{
+    alerts::Alert,
     calls::{ApiCall, build_api_call},
     capture::{CaptureEvent, EventKind, LibraryRegistry},
     enrich::ProcessTable,
+    inspect::Inspector,
     metrics::Metrics,
+    policy::Policy,
     streams::{ConnectionExchange, StreamLimits, StreamTable},
     time::WallClock,
 };
 
+/// What the pipeline produces, in the order it happens. Serialises to the JSON lines users read
+/// (each object says what it is in its `event` field).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Output {
+    Call(ApiCall),
+    Alert(Alert),
+}
+
 pub struct Pipeline {
     streams: StreamTable,
+    inspector: Option<Inspector>,
+    alerts: Vec<Alert>,
     pub(crate) processes: ProcessTable,
     libraries: LibraryRegistry,
     clock: WallClock,
@@ -29,9 +46,12 @@ impl Pipeline {
         libraries: LibraryRegistry,
         clock: WallClock,
         metrics: Arc<Metrics>,
+        inspector: Option<Inspector>,
     ) -> Self {
         Self {
             streams: StreamTable::new(limits),
+            inspector,
+            alerts: Vec::new(),
             processes,
             libraries,
             clock,
@@ -41,7 +61,7 @@ impl Pipeline {
     }
 
     /// Handles one captured event; `emit` receives every API call it completes.
-    pub fn handle(&mut self, event: CaptureEvent, emit: &mut impl FnMut(ApiCall)) {
+    pub fn handle(&mut self, event: CaptureEvent, emit: &mut impl FnMut(Output)) {
         match &event.kind {
             EventKind::Data(chunk) => {
                 self.metrics.record_kind("data");
@@ -87,18 +107,34 @@ impl Pipeline {
         }
     }
 
-    /// Periodic housekeeping: idle connections.
-    pub fn tick(&mut self, now_ns: u64, emit: &mut impl FnMut(ApiCall)) {
+    /// Periodic housekeeping: idle connections, ended suppression windows, idle rate buckets.
+    pub fn tick(&mut self, now_ns: u64, emit: &mut impl FnMut(Output)) {
         self.streams
             .evict_idle(now_ns, &self.metrics, &mut self.exchanges);
         self.report(emit);
+        if let Some(inspector) = &mut self.inspector {
+            inspector.tick(now_ns, &mut self.alerts);
+            self.alerts.drain(..).for_each(|a| emit(Output::Alert(a)));
+        }
+    }
+
+    /// Puts a new policy in force; on error the previous one stays.
+    pub fn set_policy(&mut self, policy: Policy) -> Result<(), crate::inspect::InspectError> {
+        match &mut self.inspector {
+            Some(inspector) => inspector.set_policy(policy),
+            None => Ok(()),
+        }
     }
 
     /// Reports every pending call (shutdown).
-    pub fn flush(&mut self, now_ns: u64, emit: &mut impl FnMut(ApiCall)) {
+    pub fn flush(&mut self, now_ns: u64, emit: &mut impl FnMut(Output)) {
         self.streams
             .flush_all(now_ns, &self.metrics, &mut self.exchanges);
         self.report(emit);
+        if let Some(inspector) = &mut self.inspector {
+            inspector.flush(&mut self.alerts);
+            self.alerts.drain(..).for_each(|a| emit(Output::Alert(a)));
+        }
     }
 
     pub fn connections(&self) -> usize {
@@ -109,14 +145,24 @@ impl Pipeline {
         self.streams.buffered_bytes()
     }
 
-    fn report(&mut self, emit: &mut impl FnMut(ApiCall)) {
+    fn report(&mut self, emit: &mut impl FnMut(Output)) {
         self.metrics.set_connections_active(self.streams.len());
         for item in self.exchanges.drain(..) {
             let process = self.processes.get(item.conn.tgid, &item.comm, item.uid);
             let library = self.libraries.get(item.library);
             let call = build_api_call(&item, &process, library.as_deref(), &self.clock);
             self.metrics.api_call(call.role.as_str(), call.complete);
-            emit(call);
+            self.metrics.api_call_destination(
+                call.host.as_deref().unwrap_or("none"),
+                &call.method,
+                call.status,
+                call.tls.is_some(),
+            );
+            if let Some(inspector) = &mut self.inspector {
+                inspector.inspect(&item, &call, &mut self.alerts);
+            }
+            emit(Output::Call(call));
+            self.alerts.drain(..).for_each(|a| emit(Output::Alert(a)));
         }
     }
 }

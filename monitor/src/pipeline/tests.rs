@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::Pipeline;
+use super::{Output, Pipeline};
 use crate::{
     calls::ApiCall,
     capture::{
@@ -43,6 +43,7 @@ impl Harness {
                 libraries,
                 WallClock::with_offset_ns(0),
                 metrics.clone(),
+                None,
             ),
             metrics,
             calls: Vec::new(),
@@ -60,7 +61,11 @@ impl Harness {
             kind,
         };
         let calls = &mut self.calls;
-        self.pipeline.handle(event, &mut |call| calls.push(call));
+        self.pipeline.handle(event, &mut |output| {
+            if let Output::Call(call) = output {
+                calls.push(call)
+            }
+        });
     }
 
     /// One whole call's bytes in one chunk.
@@ -264,7 +269,11 @@ fn idle_connections_are_freed_and_their_pending_calls_reported() {
     h.data(SECOND, 1, Direction::Egress, REQUEST);
     h.data(9 * SECOND, 2, Direction::Egress, REQUEST);
     let calls = &mut h.calls;
-    h.pipeline.tick(15 * SECOND, &mut |c| calls.push(c));
+    h.pipeline.tick(15 * SECOND, &mut |output| {
+        if let Output::Call(call) = output {
+            calls.push(call)
+        }
+    });
     assert_eq!(
         h.pipeline.connections(),
         1,

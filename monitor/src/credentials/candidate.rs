@@ -1,0 +1,107 @@
+//! The internal, not-yet-exported form of a finding. Owns the only type that holds raw secret
+//! bytes, and keeps them out of `Debug`.
+//!
+//! Detectors produce [`Candidate`]s; the detector turns them into [`super::Finding`]s (length,
+//! prefix, fingerprint) and drops the bytes. A candidate never leaves this module tree.
+use std::{fmt, ops::Range};
+
+use super::finding::{CredentialKind, JwtFacts};
+
+/// How much a detection can be trusted to name the right kind. When two detections cover the
+/// same secret, the higher rank wins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Rank {
+    /// A `secret = value` assignment judged by entropy.
+    Generic,
+    /// The name of a header, cookie or parameter says it is a secret.
+    Named,
+    /// An authentication scheme (`Basic`, `Bearer`, `Digest`, SigV4, URL credentials).
+    Scheme,
+    /// A documented token format (`AKIA...`, `ghp_...`, a JWT, a PEM key).
+    Format,
+}
+
+pub(crate) struct Candidate {
+    pub kind: CredentialKind,
+    /// The secret itself (decoded where the wire form is an encoding, as for `Basic`).
+    pub secret: Vec<u8>,
+    /// Where the secret's text lies in the scanned text, when it is a slice of it.
+    pub span: Option<Range<usize>>,
+    /// A public format marker; always a static string so it cannot carry secret bytes.
+    pub prefix: Option<&'static str>,
+    pub jwt: Option<JwtFacts>,
+    pub rank: Rank,
+}
+
+impl Candidate {
+    pub(crate) fn new(kind: CredentialKind, secret: Vec<u8>, rank: Rank) -> Self {
+        Self {
+            kind,
+            secret,
+            span: None,
+            prefix: None,
+            jwt: None,
+            rank,
+        }
+    }
+
+    pub(crate) fn with_span(mut self, span: Range<usize>) -> Self {
+        self.span = Some(span);
+        self
+    }
+
+    pub(crate) fn with_prefix(mut self, prefix: Option<&'static str>) -> Self {
+        self.prefix = prefix;
+        self
+    }
+
+    pub(crate) fn with_jwt(mut self, jwt: Option<JwtFacts>) -> Self {
+        self.jwt = jwt;
+        self
+    }
+}
+
+impl fmt::Debug for Candidate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Candidate")
+            .field("kind", &self.kind)
+            .field("secret", &format_args!("<{} bytes>", self.secret.len()))
+            .field("span", &self.span)
+            .field("prefix", &self.prefix)
+            .field("rank", &self.rank)
+            .finish()
+    }
+}
+
+/// Drops candidates that overlap a higher-ranked one in the same text (a generic
+/// `api_key = sk_live_...` assignment under a Stripe key), and exact duplicates.
+pub(crate) fn resolve_overlaps(mut found: Vec<Candidate>) -> Vec<Candidate> {
+    // Highest rank first, then longest, then leftmost: keep a candidate only if it does not
+    // overlap one already kept.
+    found.sort_by(|a, b| {
+        b.rank
+            .cmp(&a.rank)
+            .then_with(|| span_len(b).cmp(&span_len(a)))
+            .then_with(|| span_start(a).cmp(&span_start(b)))
+    });
+    let mut kept: Vec<Candidate> = Vec::with_capacity(found.len());
+    for c in found {
+        let clash = kept.iter().any(|k| match (&k.span, &c.span) {
+            (Some(a), Some(b)) => a.start < b.end && b.start < a.end,
+            _ => k.secret == c.secret,
+        });
+        if !clash {
+            kept.push(c);
+        }
+    }
+    kept.sort_by_key(span_start);
+    kept
+}
+
+fn span_len(c: &Candidate) -> usize {
+    c.span.as_ref().map_or(c.secret.len(), |s| s.len())
+}
+
+fn span_start(c: &Candidate) -> usize {
+    c.span.as_ref().map_or(usize::MAX, |s| s.start)
+}

@@ -1,0 +1,251 @@
+//! The public entry point: [`Detector::scan`] walks a request (headers, target, body sample),
+//! routes each part to the right detector, and merges what they find into deduplicated,
+//! exportable [`Finding`]s. Owns the routing, the settings and the per-request dedup; knows
+//! nothing about individual formats.
+use std::collections::HashMap;
+
+use super::{
+    body::{self, BodyKind},
+    candidate::{Candidate, Rank},
+    error::DetectorError,
+    finding::{CredentialKind, Finding, Location},
+    fingerprint::Fingerprinter,
+    headers::{self, API_KEY_HEADERS, AUTHORIZATION_HEADERS},
+    query::{self, SECRET_PARAMETERS},
+    scanner::{MAX_TEXT, TextScanner},
+};
+use crate::http1::RequestHead;
+
+/// Most headers examined per request.
+const MAX_HEADERS: usize = 256;
+/// Longest header value or target examined.
+const MAX_FIELD: usize = 8 * 1024;
+/// Most findings reported per request.
+const MAX_FINDINGS: usize = 64;
+/// Longest header or parameter name copied into a [`Location`].
+const MAX_NAME: usize = 64;
+
+/// Deployment-specific additions to the built-in name lists.
+#[derive(Clone, Debug, Default)]
+pub struct DetectorSettings {
+    /// Extra header names (case-insensitive) whose value is an API key.
+    pub extra_api_key_headers: Vec<String>,
+    /// Extra query parameter names (case-insensitive) whose value is a secret.
+    pub extra_query_parameters: Vec<String>,
+}
+
+/// Finds credentials in requests. Built once, shared between threads (`Send + Sync`).
+pub struct Detector {
+    scanner: TextScanner,
+    fingerprinter: Fingerprinter,
+    api_key_headers: Vec<String>,
+    secret_parameters: Vec<String>,
+}
+
+impl std::fmt::Debug for Detector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Detector")
+            .field("api_key_headers", &self.api_key_headers)
+            .field("secret_parameters", &self.secret_parameters)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Detector {
+    pub fn new(settings: &DetectorSettings, fingerprinter: Fingerprinter) -> Result<Self, DetectorError> {
+        let mut api_key_headers: Vec<String> = API_KEY_HEADERS.iter().map(|s| (*s).to_owned()).collect();
+        for name in &settings.extra_api_key_headers {
+            let valid = !name.is_empty()
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            if !valid {
+                return Err(DetectorError::InvalidHeaderName { name: name.clone() });
+            }
+            api_key_headers.push(name.to_ascii_lowercase());
+        }
+        let mut secret_parameters: Vec<String> = SECRET_PARAMETERS.iter().map(|s| (*s).to_owned()).collect();
+        for name in &settings.extra_query_parameters {
+            if name.is_empty() || name.bytes().any(|b| b.is_ascii_whitespace() || b"&=#".contains(&b)) {
+                return Err(DetectorError::InvalidParameterName { name: name.clone() });
+            }
+            secret_parameters.push(name.to_ascii_lowercase());
+        }
+        Ok(Self {
+            scanner: TextScanner::new()?,
+            fingerprinter,
+            api_key_headers,
+            secret_parameters,
+        })
+    }
+
+    /// Every credential in the request: headers, target (path and query), and the body sample
+    /// (the first bytes of the body).
+    pub fn scan(&self, head: &RequestHead, body_sample: &[u8], now_unix_secs: u64) -> Vec<Finding> {
+        let mut acc = Accumulator::new(&self.fingerprinter);
+        let mut content_type = None;
+        for header in head.headers.iter().take(MAX_HEADERS) {
+            if header.name.eq_ignore_ascii_case("content-type") {
+                content_type = Some(header.value.as_slice());
+            }
+            self.header(&header.name, &header.value, now_unix_secs, &mut acc);
+        }
+        self.target(head.target.as_bytes(), head.host.as_deref(), now_unix_secs, &mut acc);
+        self.body(body_sample, body::kind_from_content_type(content_type), now_unix_secs, &mut acc);
+        acc.finish()
+    }
+
+    /// Same on a bare string, interpreted according to `location`: a header value (routed by
+    /// header name), a decoded query value (routed by parameter name), a path, or a body.
+    pub fn scan_text(&self, text: &[u8], location: Location, now_unix_secs: u64) -> Vec<Finding> {
+        let mut acc = Accumulator::new(&self.fingerprinter);
+        let text = &text[..text.len().min(MAX_TEXT)];
+        match &location {
+            Location::Header { name } => self.header(name, text, now_unix_secs, &mut acc),
+            Location::Query { parameter } => {
+                self.parameter(parameter.as_bytes(), text, location.clone(), now_unix_secs, &mut acc);
+            }
+            Location::Path => acc.extend(self.scanner.scan(text, now_unix_secs), &Location::Path),
+            Location::Body => self.body(text, BodyKind::Other, now_unix_secs, &mut acc),
+        }
+        acc.finish()
+    }
+
+    fn header(&self, name: &str, value: &[u8], now: u64, acc: &mut Accumulator<'_>) {
+        let value = &value[..value.len().min(MAX_FIELD)];
+        let lower = name.to_ascii_lowercase();
+        let location = Location::Header { name: self.safe_name(lower.as_bytes(), now) };
+        let found = if AUTHORIZATION_HEADERS.contains(&lower.as_str()) {
+            headers::authorization(&self.scanner, value, false, now)
+        } else if self.api_key_headers.contains(&lower) {
+            headers::api_key(&self.scanner, value, now)
+        } else if lower == "cookie" {
+            headers::cookies(&self.scanner, value, now)
+        } else {
+            self.scanner.scan(value, now)
+        };
+        acc.extend(found, &location);
+    }
+
+    fn target(&self, target: &[u8], host: Option<&str>, now: u64, acc: &mut Accumulator<'_>) {
+        let target = &target[..target.len().min(MAX_FIELD)];
+        let (path, query) = query::split_target(target);
+        let mut path = query::percent_decode(path, false);
+        // Requests *to* a Slack webhook carry the secret in the path.
+        if host.is_some_and(|h| h.trim().eq_ignore_ascii_case("hooks.slack.com")) {
+            let mut full = b"hooks.slack.com".to_vec();
+            full.extend_from_slice(&path);
+            path = full;
+        }
+        acc.extend(self.scanner.scan(&path, now), &Location::Path);
+        if let Some(query) = query {
+            for (name, value) in query::pairs(query) {
+                let location = Location::Query { parameter: self.safe_name(&name, now) };
+                self.parameter(&name, &value, location, now, acc);
+            }
+        }
+    }
+
+    /// One decoded `name=value` pair of a query string or form body.
+    fn parameter(&self, name: &[u8], value: &[u8], location: Location, now: u64, acc: &mut Accumulator<'_>) {
+        let lower = name.to_ascii_lowercase();
+        let named = self.secret_parameters.iter().any(|p| p.as_bytes() == lower.as_slice());
+        if !named {
+            // A neutral parameter: scan its name (a bare `?ghp_...`) and its value as text.
+            acc.extend(self.scanner.scan_formats(name, now), &location);
+            acc.extend(self.scanner.scan(value, now), &location);
+            return;
+        }
+        let found: Vec<Candidate> = self
+            .scanner
+            .scan(value, now)
+            .into_iter()
+            .filter(|c| c.rank >= Rank::Scheme)
+            .collect();
+        if !found.is_empty() {
+            acc.extend(found, &location);
+        } else if query::plausible_value(value) {
+            let c = Candidate::new(CredentialKind::QueryParameterSecret, value.trim_ascii().to_vec(), Rank::Named);
+            acc.extend(vec![c], &location);
+        }
+    }
+
+    fn body(&self, sample: &[u8], kind: BodyKind, now: u64, acc: &mut Accumulator<'_>) {
+        let sample = &sample[..sample.len().min(body::MAX_BODY_SCAN)];
+        match kind {
+            BodyKind::Form => {
+                for (name, value) in query::pairs(sample) {
+                    self.parameter(&name, &value, Location::Body, now, acc);
+                }
+            }
+            BodyKind::Other => {
+                let view = body::text_view(sample);
+                acc.extend(self.scanner.scan(&view, now), &Location::Body);
+            }
+        }
+    }
+
+    /// A header or parameter name fit for export: short, printable, and not itself a secret
+    /// (`?ghp_...` with no value puts the token in the name).
+    fn safe_name(&self, name: &[u8], now: u64) -> String {
+        let printable = name.iter().all(|b| b.is_ascii_graphic());
+        if name.len() > MAX_NAME || !printable || !self.scanner.scan(name, now).is_empty() || looks_random(name) {
+            return "<redacted>".to_owned();
+        }
+        String::from_utf8_lossy(name).into_owned()
+    }
+}
+
+/// Names are words; a long name with high entropy and digits is more likely a token.
+fn looks_random(name: &[u8]) -> bool {
+    name.len() >= 20 && name.iter().any(u8::is_ascii_digit) && super::entropy::shannon_entropy(name) >= 3.8
+}
+
+/// Merges candidates into findings, one per distinct secret (by fingerprint), keeping the
+/// highest-ranked description of each.
+struct Accumulator<'a> {
+    fingerprinter: &'a Fingerprinter,
+    findings: Vec<(Finding, Rank)>,
+    by_fingerprint: HashMap<String, usize>,
+}
+
+impl<'a> Accumulator<'a> {
+    fn new(fingerprinter: &'a Fingerprinter) -> Self {
+        Self {
+            fingerprinter,
+            findings: Vec::new(),
+            by_fingerprint: HashMap::new(),
+        }
+    }
+
+    fn extend(&mut self, candidates: Vec<Candidate>, location: &Location) {
+        for c in candidates {
+            if c.secret.is_empty() {
+                continue;
+            }
+            let fingerprint = self.fingerprinter.fingerprint(&c.secret);
+            let finding = Finding {
+                kind: c.kind,
+                location: location.clone(),
+                length: c.secret.len(),
+                prefix: c.prefix.map(str::to_owned),
+                fingerprint: fingerprint.clone(),
+                jwt: c.jwt,
+            };
+            match self.by_fingerprint.get(&fingerprint) {
+                Some(&i) => {
+                    if c.rank > self.findings[i].1 {
+                        self.findings[i] = (finding, c.rank);
+                    }
+                }
+                None if self.findings.len() < MAX_FINDINGS => {
+                    self.by_fingerprint.insert(fingerprint, self.findings.len());
+                    self.findings.push((finding, c.rank));
+                }
+                None => {}
+            }
+        }
+    }
+
+    fn finish(self) -> Vec<Finding> {
+        self.findings.into_iter().map(|(f, _)| f).collect()
+    }
+}

@@ -1,0 +1,119 @@
+//! URL targets and form bodies: splits `path?query`, percent-decodes names and values, and owns
+//! the list of parameter names that carry secrets (`api_key`, `access_token`, `password`, ...).
+//!
+//! Secrets in URLs are a leak of their own (proxies and servers log URLs), which is why query
+//! parameters get their own finding kind and location.
+
+/// Query (and form) parameter names whose value is a secret (lower-case).
+pub(crate) const SECRET_PARAMETERS: &[&str] = &[
+    "api_key",
+    "apikey",
+    "api-key",
+    "key",
+    "token",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "auth",
+    "auth_token",
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "client_secret",
+    "sig",
+    "signature",
+    "x-amz-signature",
+    "x-amz-credential",
+    "x-amz-security-token",
+    "code",
+    "session",
+    "private_key",
+    "client_assertion",
+];
+
+/// Most parameters examined in one query string or form body.
+const MAX_PAIRS: usize = 256;
+
+/// Splits a request target into its path and query (the fragment, never sent, is dropped).
+pub(crate) fn split_target(target: &[u8]) -> (&[u8], Option<&[u8]>) {
+    let target = match target.iter().position(|&b| b == b'#') {
+        Some(i) => &target[..i],
+        None => target,
+    };
+    match target.iter().position(|&b| b == b'?') {
+        Some(i) => (&target[..i], Some(&target[i + 1..])),
+        None => (target, None),
+    }
+}
+
+/// `name=value` pairs of an `application/x-www-form-urlencoded` string, percent-decoded.
+pub(crate) fn pairs(query: &[u8]) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
+    query
+        .split(|&b| b == b'&' || b == b';')
+        .filter(|p| !p.is_empty())
+        .take(MAX_PAIRS)
+        .map(|pair| match pair.iter().position(|&b| b == b'=') {
+            Some(i) => (percent_decode(&pair[..i], true), percent_decode(&pair[i + 1..], true)),
+            None => (percent_decode(pair, true), Vec::new()),
+        })
+}
+
+/// Percent-decodes `input`; invalid escapes are kept as they are. With `plus_as_space`, `+`
+/// decodes to a space (form encoding).
+pub(crate) fn percent_decode(input: &[u8], plus_as_space: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        match input[i] {
+            b'%' if i + 2 < input.len() => {
+                match (hex(input[i + 1]), hex(input[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push(h << 4 | l);
+                        i += 3;
+                        continue;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b'+' if plus_as_space => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// A value under a secret-named parameter worth reporting: not empty, not a placeholder, not
+/// a boolean or a tiny number (`?key=1`, `?auth=true`).
+pub(crate) fn plausible_value(value: &[u8]) -> bool {
+    let v = value.trim_ascii();
+    v.len() >= 4
+        && !super::entropy::is_placeholder(v)
+        && !(v.len() <= 6 && v.iter().all(u8::is_ascii_digit))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decoding() {
+        assert_eq!(percent_decode(b"a%20b+c%zz%4", true), b"a b c%zz%4");
+        assert_eq!(percent_decode(b"%", false), b"%");
+        assert_eq!(percent_decode(b"%4a", false), b"J");
+        let (path, query) = split_target(b"/a/b?x=1&y=%41#frag");
+        assert_eq!(path, b"/a/b");
+        let got: Vec<_> = pairs(query.unwrap()).collect();
+        assert_eq!(got, vec![(b"x".to_vec(), b"1".to_vec()), (b"y".to_vec(), b"A".to_vec())]);
+    }
+}

@@ -1,0 +1,77 @@
+//! The compiled form of a policy: what `validate.rs` builds from the document and `evaluate.rs`
+//! reads for every call. Everything is resolved ahead of time (workload names to selector
+//! indexes, patterns to matchers, defaults filled in), so evaluation does no parsing or lookup
+//! by name.
+use std::{collections::HashMap, time::Duration};
+
+use ipnet::IpNet;
+
+use super::{
+    Severity,
+    hosts::HostSet,
+    model::Action,
+    paths::PathPattern,
+    selector::{Scope, Selector},
+};
+use crate::credentials::CredentialKind;
+
+#[derive(Clone, Debug)]
+pub(super) struct Rules {
+    /// Named workload selectors, in document order.
+    pub selectors: Vec<Selector>,
+    pub destinations: Vec<DestinationRule>,
+    pub transport: TransportRule,
+    pub credentials: CredentialRules,
+    pub rate: Vec<RateRule>,
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct DestinationRule {
+    pub id: String,
+    pub action: Action,
+    pub hosts: HostSet,
+    pub cidrs: Vec<IpNet>,
+    pub ports: Vec<u16>,
+    pub scope: Scope,
+    pub severity: Severity,
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct TransportRule {
+    pub require_tls: bool,
+    pub severity: Severity,
+    pub with_credential_severity: Severity,
+    pub exempt_hosts: HostSet,
+    pub scope: Scope,
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct CredentialRules {
+    pub scope: Scope,
+    pub in_url: Severity,
+    pub wrong_destination: Severity,
+    pub not_allowed: Severity,
+    pub jwt_unsigned: Severity,
+    pub jwt_expired: Severity,
+    /// Where each kind may be sent; kinds absent here may go anywhere.
+    pub allowed_destinations: HashMap<CredentialKind, HostSet>,
+}
+
+/// A call-rate limit: a token bucket of `burst` tokens refilled at `limit` per `per`, kept per
+/// workload × host (× method, × path template when `by_method` / `by_path`).
+#[derive(Clone, Debug)]
+pub struct RateRule {
+    pub id: String,
+    pub limit: u32,
+    pub per: Duration,
+    pub burst: u32,
+    pub by_method: bool,
+    pub by_path: bool,
+    pub severity: Severity,
+    pub(super) scope: Scope,
+    /// Empty: any host.
+    pub(super) hosts: HostSet,
+    /// Upper-case; empty: any method.
+    pub(super) methods: Vec<String>,
+    pub(super) path: Option<PathPattern>,
+}

@@ -1,0 +1,499 @@
+//! From text to a built policy: parses the document (stopping at the first syntax or type error,
+//! which serde reports with its position), then checks how the parts fit together and compiles
+//! the rules, collecting every semantic error (undefined or duplicate workloads, duplicate rule
+//! ids, empty selectors and lists, impossible limits...) with its line and column.
+use std::collections::HashMap;
+
+use ipnet::IpNet;
+
+use super::{
+    DetectorSettings, Mode, Settings, defaults,
+    errors::{PolicyError, PolicyErrors, did_you_mean, duplicate_field, from_yaml_error},
+    hosts::{HostPattern, HostSet},
+    locate::{YamlPath, locate},
+    model::{
+        Action, Document, RateKey, RawCredentials, RawDestinationRule, RawRateRule, RawSelector,
+        RawTransport,
+    },
+    rules::{CredentialRules, DestinationRule, RateRule, Rules, TransportRule},
+    selector::{Scope, Selector},
+    values::{Name, RuleId},
+};
+
+/// The only document version so far.
+const VERSION: u32 = 1;
+
+/// Semantic errors reported at most: each costs a re-read of the document to find its position,
+/// and a file with thousands of errors needs fixing at its first ones anyway.
+const MAX_ERRORS: usize = 100;
+
+/// Parses, checks and compiles a policy document.
+pub(super) fn build(text: &str) -> Result<(Settings, Rules), PolicyErrors> {
+    if text
+        .lines()
+        .all(|line| line.trim().is_empty() || line.trim_start().starts_with('#'))
+    {
+        return Err(PolicyErrors::new(vec![PolicyError {
+            line: 1,
+            column: 1,
+            message: "the policy document is empty".to_owned(),
+            hint: Some(
+                "start with `version: 1`; `monitor policy default` prints a full example"
+                    .to_owned(),
+            ),
+        }]));
+    }
+    let document: Document = serde_yaml_ng::from_str(text).map_err(|e| {
+        let mut error = from_yaml_error(&e);
+        if let Some((mapping, field)) = duplicate_field(&error)
+            && let Some(mapping) = YamlPath::from_serde(mapping)
+        {
+            (error.line, error.column) = locate(text, &mapping.key_nth(field, 1).the_key());
+        }
+        PolicyErrors::new(vec![error])
+    })?;
+    let mut checker = Checker {
+        text,
+        errors: Vec::new(),
+        more_errors: 0,
+        workloads: HashMap::new(),
+        rule_ids: HashMap::new(),
+    };
+    let root = YamlPath::root();
+    if document.version != VERSION {
+        checker.error(
+            &root.key("version"),
+            format!("unsupported policy version {}", document.version),
+            Some(format!("this monitor reads `version: {VERSION}`")),
+        );
+    }
+    let selectors = checker.workloads(&document);
+    let destinations = document
+        .destinations
+        .iter()
+        .enumerate()
+        .filter_map(|(i, rule)| checker.destination(rule, &root.key("destinations").index(i)))
+        .collect::<Vec<_>>();
+    let settings = checker.settings(&document);
+    let transport = checker.transport(&document.transport);
+    let credentials = checker.credentials(&document.credentials);
+    let rate = document
+        .rate_limits
+        .iter()
+        .enumerate()
+        .filter_map(|(i, rule)| checker.rate_rule(rule, &root.key("rate_limits").index(i)))
+        .collect();
+    if !checker.errors.is_empty() {
+        let mut errors = PolicyErrors::new(checker.errors);
+        if checker.more_errors > 0 {
+            // Last, whatever its position: it is about the list, not a place in the file.
+            let line = errors.errors.last().map_or(1, |e| e.line);
+            errors.errors.push(PolicyError {
+                line,
+                column: 1,
+                message: format!("... and {} more errors", checker.more_errors),
+                hint: Some(format!("only the first {MAX_ERRORS} are shown")),
+            });
+        }
+        return Err(errors);
+    }
+    Ok((
+        settings,
+        Rules {
+            selectors,
+            destinations,
+            transport,
+            credentials,
+            rate,
+        },
+    ))
+}
+
+struct Checker<'t> {
+    text: &'t str,
+    errors: Vec<PolicyError>,
+    /// Errors beyond [`MAX_ERRORS`], counted but not located.
+    more_errors: usize,
+    /// Workload name to selector index (first definition).
+    workloads: HashMap<String, usize>,
+    /// Rule id to where it was first defined.
+    rule_ids: HashMap<String, YamlPath>,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, at: &YamlPath, message: impl Into<String>, hint: Option<String>) {
+        if self.errors.len() >= MAX_ERRORS {
+            self.more_errors += 1;
+            return;
+        }
+        let (line, column) = locate(self.text, at);
+        self.errors.push(PolicyError {
+            line,
+            column,
+            message: message.into(),
+            hint,
+        });
+    }
+
+    fn line_of(&self, at: &YamlPath) -> usize {
+        locate(self.text, at).0
+    }
+
+    /// An explicitly empty list (`hosts: []`) is an error: it reads as "none" to some and "any"
+    /// to others.
+    fn not_empty<T>(&mut self, list: Option<&[T]>, parent: &YamlPath, key: &str, meaning: &str) {
+        if list.is_some_and(<[T]>::is_empty) {
+            self.error(
+                &parent.key(key).the_key(),
+                format!("empty `{key}` list"),
+                Some(format!(
+                    "remove `{key}` to {meaning}, or list at least one value"
+                )),
+            );
+        }
+    }
+
+    fn settings(&mut self, document: &Document) -> Settings {
+        let (raw, credentials) = (&document.settings, &document.credentials);
+        let path = YamlPath::root().key("settings");
+        let has_allow = document
+            .destinations
+            .iter()
+            .any(|r| r.action == Action::Allow);
+        if raw.mode == Mode::Allowlist && !has_allow {
+            self.error(
+                &path.key("mode"),
+                "allowlist mode without any `allow` destination rule: every call would alert",
+                Some(
+                    "add `action: allow` rules under `destinations`, or use `mode: denylist`"
+                        .to_owned(),
+                ),
+            );
+        }
+        let mut internal_networks: Vec<IpNet> = defaults::LOOPBACK.to_vec();
+        for cidr in &raw.internal_networks {
+            if !internal_networks.contains(&cidr.0) {
+                internal_networks.push(cidr.0);
+            }
+        }
+        Settings {
+            mode: raw.mode,
+            suppression_window: raw
+                .suppression_window
+                .map_or(defaults::SUPPRESSION_WINDOW, |d| d.0),
+            discovery: raw.discovery.map_or(defaults::DISCOVERY, |d| d.0),
+            internal_networks,
+            not_allowed_severity: raw.not_allowed_severity.unwrap_or(defaults::NOT_ALLOWED),
+            detector: DetectorSettings {
+                extra_api_key_headers: dedup(credentials.api_key_headers.iter().map(|h| &h.0)),
+                extra_query_parameters: dedup(credentials.query_parameters.iter().map(|p| &p.0)),
+            },
+        }
+    }
+
+    fn workloads(&mut self, document: &Document) -> Vec<Selector> {
+        let path = YamlPath::root().key("workloads");
+        let mut selectors = Vec::new();
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (name, raw) in &document.workloads.0 {
+            let occurrence = seen.entry(&name.0).or_insert(0);
+            let here = path.key_nth(&name.0, *occurrence);
+            *occurrence += 1;
+            if *occurrence > 1 {
+                let first = self.line_of(&path.key(&name.0).the_key());
+                self.error(
+                    &here.the_key(),
+                    format!("workload `{}` is defined twice", name.0),
+                    Some(format!(
+                        "first defined on line {first}; merge the two or rename one"
+                    )),
+                );
+                continue;
+            }
+            if let Some(selector) = self.selector(&name.0, raw.as_ref(), &here) {
+                self.workloads.insert(name.0.clone(), selectors.len());
+                selectors.push(selector);
+            }
+        }
+        selectors
+    }
+
+    fn selector(
+        &mut self,
+        name: &str,
+        raw: Option<&RawSelector>,
+        here: &YamlPath,
+    ) -> Option<Selector> {
+        let empty = RawSelector::default();
+        let raw = raw.unwrap_or(&empty);
+        let errors_before = self.errors.len();
+        if raw.k8s {
+            self.error(
+                &here.key("k8s").the_key(),
+                "Kubernetes selectors (`k8s`) are not supported yet",
+                Some(
+                    "select by `command`, `executable`, `uid` or `container_id` for now".to_owned(),
+                ),
+            );
+        }
+        let no_field = raw.command.is_none()
+            && raw.executable.is_none()
+            && raw.uid.is_none()
+            && raw.container_id.is_none();
+        if no_field && !raw.k8s {
+            self.error(
+                &here.the_key(),
+                format!("workload `{name}` has an empty selector"),
+                Some(
+                    "give at least one of `command`, `executable`, `uid`, `container_id`"
+                        .to_owned(),
+                ),
+            );
+        }
+        let any = "match any value of this field";
+        self.not_empty(raw.command.as_deref(), here, "command", any);
+        self.not_empty(raw.executable.as_deref(), here, "executable", any);
+        self.not_empty(raw.uid.as_deref(), here, "uid", any);
+        self.not_empty(raw.container_id.as_deref(), here, "container_id", any);
+        if self.errors.len() > errors_before {
+            return None;
+        }
+        match Selector::new(
+            raw.command.as_deref(),
+            raw.executable.as_deref(),
+            raw.uid.as_deref(),
+            raw.container_id.as_deref(),
+        ) {
+            Ok(selector) => Some(selector),
+            Err(why) => {
+                self.error(&here.the_key(), format!("workload `{name}`: {why}"), None);
+                None
+            }
+        }
+    }
+
+    /// Resolves `workloads` / `exempt_workloads` of a rule to selector indexes.
+    fn scope(&mut self, only: Option<&[Name]>, except: &[Name], here: &YamlPath) -> Scope {
+        self.not_empty(only, here, "workloads", "apply the rule to every workload");
+        Scope {
+            only: only.map(|names| self.resolve(names, &here.key("workloads"))),
+            except: self.resolve(except, &here.key("exempt_workloads")),
+        }
+    }
+
+    fn resolve(&mut self, names: &[Name], here: &YamlPath) -> Vec<usize> {
+        let mut indexes = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            match self.workloads.get(&name.0) {
+                Some(index) => indexes.push(*index),
+                None => {
+                    let hint =
+                        match did_you_mean(&name.0, self.workloads.keys().map(String::as_str)) {
+                            Some(best) => format!("did you mean `{best}`?"),
+                            None => format!("define `{}` under `workloads`", name.0),
+                        };
+                    self.error(
+                        &here.index(i),
+                        format!("undefined workload `{}`", name.0),
+                        Some(hint),
+                    );
+                }
+            }
+        }
+        indexes
+    }
+
+    /// Records a rule id; a second use is an error.
+    fn rule_id(&mut self, id: &RuleId, here: &YamlPath) {
+        let at = here.key("id");
+        if let Some(first) = self.rule_ids.get(&id.0).cloned() {
+            let line = self.line_of(&first);
+            self.error(
+                &at,
+                format!("duplicate rule id `{}`", id.0),
+                Some(format!("first used on line {line}; rule ids must be unique across destinations and rate_limits")),
+            );
+        } else {
+            self.rule_ids.insert(id.0.clone(), at);
+        }
+    }
+
+    fn destination(
+        &mut self,
+        raw: &RawDestinationRule,
+        here: &YamlPath,
+    ) -> Option<DestinationRule> {
+        let errors_before = self.errors.len();
+        self.rule_id(&raw.id, here);
+        let nothing = "leave this dimension unrestricted";
+        self.not_empty(raw.hosts.as_deref(), here, "hosts", nothing);
+        self.not_empty(raw.cidrs.as_deref(), here, "cidrs", nothing);
+        self.not_empty(raw.ports.as_deref(), here, "ports", nothing);
+        let hosts = raw.hosts.as_deref().unwrap_or_default();
+        let cidrs = raw.cidrs.as_deref().unwrap_or_default();
+        let ports = raw.ports.as_deref().unwrap_or_default();
+        if raw.hosts.is_none() && raw.cidrs.is_none() && raw.ports.is_none() {
+            self.error(
+                here,
+                format!("destination rule `{}` matches no destination", raw.id.0),
+                Some(
+                    "give `hosts`, `cidrs` or `ports`; `hosts: [\"*\"]` matches any host"
+                        .to_owned(),
+                ),
+            );
+        }
+        if raw.action == Action::Allow && raw.severity.is_some() {
+            self.error(
+                &here.key("severity").the_key(),
+                format!("`severity` on allow rule `{}` has no effect", raw.id.0),
+                Some("destinations that no allow rule matches alert at `settings.not_allowed_severity`".to_owned()),
+            );
+        }
+        let scope = self.scope(raw.workloads.as_deref(), &[], here);
+        if self.errors.len() > errors_before {
+            return None;
+        }
+        Some(DestinationRule {
+            id: raw.id.0.clone(),
+            action: raw.action,
+            hosts: HostSet::new(hosts),
+            cidrs: cidrs.iter().map(|c| c.0).collect(),
+            ports: ports.iter().map(|p| p.0).collect(),
+            scope,
+            severity: raw.severity.unwrap_or(defaults::DENY),
+        })
+    }
+
+    fn transport(&mut self, raw: &RawTransport) -> TransportRule {
+        let here = YamlPath::root().key("transport");
+        TransportRule {
+            require_tls: raw.require_tls.unwrap_or(true),
+            severity: raw.severity.unwrap_or(defaults::TRANSPORT_PLAINTEXT),
+            with_credential_severity: raw
+                .with_credential_severity
+                .unwrap_or(defaults::CREDENTIAL_PLAINTEXT),
+            exempt_hosts: HostSet::new(&raw.exempt_hosts),
+            scope: self.scope(raw.workloads.as_deref(), &raw.exempt_workloads, &here),
+        }
+    }
+
+    fn credentials(&mut self, raw: &RawCredentials) -> CredentialRules {
+        let here = YamlPath::root().key("credentials");
+        let severities = &raw.severities;
+        let mut allowed_destinations = HashMap::new();
+        if raw.default_allowed_destinations.unwrap_or(true) {
+            for (kind, hosts) in defaults::ALLOWED_DESTINATIONS {
+                let patterns: Vec<HostPattern> = hosts
+                    .iter()
+                    .filter_map(|h| HostPattern::parse(h).ok())
+                    .collect();
+                allowed_destinations.insert(*kind, HostSet::new(&patterns));
+            }
+        }
+        let table = here.key("allowed_destinations");
+        let mut seen: HashMap<_, usize> = HashMap::new();
+        for (kind, hosts) in &raw.allowed_destinations.0 {
+            let name = kind.0.as_str();
+            let occurrence = seen.entry(kind.0).or_insert(0);
+            let at = table.key_nth(name, *occurrence);
+            *occurrence += 1;
+            if *occurrence > 1 {
+                let first = self.line_of(&table.key(name).the_key());
+                self.error(
+                    &at.the_key(),
+                    format!("`{name}` is listed twice"),
+                    Some(format!("first listed on line {first}; merge the two lists")),
+                );
+            } else if hosts.is_empty() {
+                self.error(
+                    &at,
+                    format!("empty list: `{name}` could be sent nowhere"),
+                    Some("list the allowed hosts, write `[\"*\"]` for anywhere, or remove the entry to keep the default".to_owned()),
+                );
+            } else {
+                allowed_destinations.insert(kind.0, HostSet::new(hosts));
+            }
+        }
+        CredentialRules {
+            scope: self.scope(raw.workloads.as_deref(), &raw.exempt_workloads, &here),
+            in_url: severities.in_url.unwrap_or(defaults::CREDENTIAL_IN_URL),
+            wrong_destination: severities
+                .wrong_destination
+                .unwrap_or(defaults::CREDENTIAL_WRONG_DESTINATION),
+            not_allowed: severities
+                .not_allowed
+                .unwrap_or(defaults::CREDENTIAL_NOT_ALLOWED),
+            jwt_unsigned: severities.jwt_unsigned.unwrap_or(defaults::JWT_UNSIGNED),
+            jwt_expired: severities.jwt_expired.unwrap_or(defaults::JWT_EXPIRED),
+            allowed_destinations,
+        }
+    }
+
+    fn rate_rule(&mut self, raw: &RawRateRule, here: &YamlPath) -> Option<RateRule> {
+        let errors_before = self.errors.len();
+        self.rule_id(&raw.id, here);
+        if raw.limit == 0 {
+            self.error(
+                &here.key("limit"),
+                "`limit` must be at least 1",
+                Some("to forbid calls entirely, use a `deny` destination rule".to_owned()),
+            );
+        }
+        if raw.per.0.is_zero() {
+            self.error(
+                &here.key("per"),
+                "`per` must be longer than zero",
+                Some("e.g. `1s`, `1m`, `1h`".to_owned()),
+            );
+        }
+        if raw.burst == Some(0) {
+            self.error(
+                &here.key("burst"),
+                "`burst` must be at least 1",
+                Some(
+                    "burst is how many calls may come at once; leave it out to use `limit`"
+                        .to_owned(),
+                ),
+            );
+        }
+        for (i, key) in raw.by.iter().enumerate() {
+            if raw.by[..i].contains(key) {
+                self.error(
+                    &here.key("by").index(i),
+                    "listed twice in `by`",
+                    Some("remove the duplicate".to_owned()),
+                );
+            }
+        }
+        let any = "match any host or method";
+        self.not_empty(raw.hosts.as_deref(), here, "hosts", any);
+        self.not_empty(raw.methods.as_deref(), here, "methods", any);
+        let scope = self.scope(raw.workloads.as_deref(), &[], here);
+        if self.errors.len() > errors_before {
+            return None;
+        }
+        Some(RateRule {
+            id: raw.id.0.clone(),
+            limit: raw.limit,
+            per: raw.per.0,
+            burst: raw.burst.unwrap_or(raw.limit),
+            by_method: raw.by.contains(&RateKey::Method),
+            by_path: raw.by.contains(&RateKey::Path),
+            severity: raw.severity.unwrap_or(defaults::RATE_LIMIT),
+            scope,
+            hosts: HostSet::new(raw.hosts.as_deref().unwrap_or_default()),
+            methods: raw.methods.iter().flatten().map(|m| m.0.clone()).collect(),
+            path: raw.path.clone(),
+        })
+    }
+}
+
+fn dedup<'a>(items: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for item in items {
+        if !out.contains(item) {
+            out.push(item.clone());
+        }
+    }
+    out
+}
