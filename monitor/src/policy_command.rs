@@ -6,8 +6,8 @@ use monitor::policy::{DEFAULT_POLICY_YAML, Policy};
 
 /// Ok(true) when the file is valid.
 pub fn check(file: &Path) -> anyhow::Result<bool> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("cannot read {}", file.display()))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     match Policy::from_yaml(&text) {
         Ok(_) => {
             println!("{}: ok", file.display());

@@ -85,7 +85,10 @@ impl Alert {
         format!(
             "{}|{}|{}|{}|{}|{}|{}|{}",
             self.rule_id,
-            self.workload.executable.as_deref().unwrap_or(&self.workload.command),
+            self.workload
+                .executable
+                .as_deref()
+                .unwrap_or(&self.workload.command),
             self.workload.container_id.as_deref().unwrap_or(""),
             self.destination.host.as_deref().unwrap_or(""),
             self.destination.port.unwrap_or(0),

@@ -171,7 +171,10 @@ mod tests {
         for i in 1..=9 {
             assert!(!s.admit(alert("r", "a.com"), i * S, &mut out));
         }
-        assert!(s.admit(alert("r", "b.com"), 10 * S, &mut out), "another host is another alert");
+        assert!(
+            s.admit(alert("r", "b.com"), 10 * S, &mut out),
+            "another host is another alert"
+        );
         assert_eq!(out.len(), 2);
         s.expire(61 * S, &mut out);
         assert_eq!(out.len(), 3);
@@ -188,7 +191,10 @@ mod tests {
         s.admit(alert("r", "a.com"), S, &mut out);
         assert!(s.admit(alert("r", "a.com"), 61 * S, &mut out));
         // first, summary of the repeat, the new first
-        assert_eq!(out.iter().map(|a| a.count).collect::<Vec<_>>(), vec![1, 1, 1]);
+        assert_eq!(
+            out.iter().map(|a| a.count).collect::<Vec<_>>(),
+            vec![1, 1, 1]
+        );
         assert!(out[1].summary_of.is_some());
     }
 

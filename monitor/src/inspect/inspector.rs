@@ -94,9 +94,9 @@ impl Inspector {
         let request = &item.exchange.request;
         let start_ns = request.stats.start_ns;
         let unix_secs = self.clock.unix_secs(start_ns);
-        let findings =
-            self.detector
-                .scan(&request.head, &request.stats.body_sample, unix_secs);
+        let findings = self
+            .detector
+            .scan(&request.head, &request.stats.body_sample, unix_secs);
         for finding in &findings {
             self.metrics.credential_seen(finding.kind.as_str());
         }
@@ -148,7 +148,10 @@ impl Inspector {
 
         let workload_key = format!(
             "{}@{}",
-            call.process.executable.as_deref().unwrap_or(&call.process.command),
+            call.process
+                .executable
+                .as_deref()
+                .unwrap_or(&call.process.command),
             call.process.container_id.as_deref().unwrap_or("host")
         );
         let host_key = host.clone().unwrap_or_default();
@@ -232,8 +235,11 @@ impl Inspector {
             }
         }
         self.count(&out[before..]);
-        self.metrics
-            .rate_state(self.limiter.len(), self.limiter.evicted(), self.inventory.evicted());
+        self.metrics.rate_state(
+            self.limiter.len(),
+            self.limiter.evicted(),
+            self.inventory.evicted(),
+        );
     }
 
     /// Closes ended suppression windows and drops idle rate buckets.

@@ -42,7 +42,12 @@ pub fn load_or_create_key(path: &Path) -> Result<Vec<u8>, KeyError> {
             });
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(source) => return Err(KeyError::Read { path: shown, source }),
+        Err(source) => {
+            return Err(KeyError::Read {
+                path: shown,
+                source,
+            });
+        }
     }
     let create = |source| KeyError::Create {
         path: shown.clone(),
@@ -77,10 +82,16 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
         let first = load_or_create_key(&path).unwrap();
         assert_eq!(first.len(), KEY_LEN);
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         assert_eq!(load_or_create_key(&path).unwrap(), first);
         fs::write(&path, b"short").unwrap();
-        assert!(matches!(load_or_create_key(&path), Err(KeyError::TooShort { len: 5, .. })));
+        assert!(matches!(
+            load_or_create_key(&path),
+            Err(KeyError::TooShort { len: 5, .. })
+        ));
         let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -11,3 +11,6 @@ mod key;
 pub use destination::split_host_port;
 pub use inspector::{InspectError, Inspector};
 pub use key::{KeyError, load_or_create_key};
+
+#[cfg(test)]
+mod tests;

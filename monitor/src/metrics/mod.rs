@@ -233,12 +233,19 @@ impl Metrics {
             None => "none",
         };
         self.calls_by_destination
-            .with_label_values(&[host, method, status_class, if tls { "true" } else { "false" }])
+            .with_label_values(&[
+                host,
+                method,
+                status_class,
+                if tls { "true" } else { "false" },
+            ])
             .inc();
     }
 
     pub fn alert(&self, rule: &str, severity: &'static str, count: u64) {
-        self.alerts.with_label_values(&[rule, severity]).inc_by(count);
+        self.alerts
+            .with_label_values(&[rule, severity])
+            .inc_by(count);
     }
     pub fn alert_suppressed(&self, rule: &str) {
         self.alerts_suppressed.with_label_values(&[rule]).inc();
