@@ -2,7 +2,7 @@
 //! pipeline (identities it learns), hence the mutex; writes are buffered.
 use std::{
     fs::File,
-    io::{BufWriter, Write},
+    io::{BufWriter, Write as _},
     path::Path,
     sync::{Arc, Mutex},
 };
