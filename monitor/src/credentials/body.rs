@@ -16,7 +16,14 @@ pub(crate) enum BodyKind {
 /// From a `Content-Type` value.
 pub(crate) fn kind_from_content_type(content_type: Option<&[u8]>) -> BodyKind {
     match content_type {
-        Some(ct) if ct.trim_ascii().to_ascii_lowercase().starts_with(b"application/x-www-form-urlencoded") => BodyKind::Form,
+        Some(ct)
+            if ct
+                .trim_ascii()
+                .to_ascii_lowercase()
+                .starts_with(b"application/x-www-form-urlencoded") =>
+        {
+            BodyKind::Form
+        }
         _ => BodyKind::Other,
     }
 }
@@ -85,11 +92,17 @@ mod tests {
 
     #[test]
     fn unescapes_json() {
-        assert_eq!(json_unescape(br#"{"a": "x=\"1\"\n\u0041\\"}"#), b"{\"a\": \"x=\"1\"\nA\\\"}");
+        assert_eq!(
+            json_unescape(br#"{"a": "x=\"1\"\n\u0041\\"}"#),
+            b"{\"a\": \"x=\"1\"\nA\\\"}"
+        );
         assert_eq!(json_unescape(b"\\"), b"\\");
         assert_eq!(json_unescape(b"\\u12"), b"\\u12");
         assert!(matches!(text_view(b"plain \\n"), Cow::Borrowed(_)));
         assert!(matches!(text_view(b" {\"a\":\"\\n\"}"), Cow::Owned(_)));
-        assert_eq!(kind_from_content_type(Some(b"application/x-www-form-urlencoded; charset=utf-8")), BodyKind::Form);
+        assert_eq!(
+            kind_from_content_type(Some(b"application/x-www-form-urlencoded; charset=utf-8")),
+            BodyKind::Form
+        );
     }
 }

@@ -13,12 +13,27 @@
 //!
 //! Rows excluded from the figures (see [`exclusion`]): labels that only make sense for the
 //! tool that wrote them, not for a string seen in traffic. They are counted and printed.
+//!
+//! Known, accepted gaps (counted, not excluded):
+//! - JWT recall is low on purpose: most `jwt-base64` positives are synthetic JOSE headers
+//!   without `alg` (`{"enc":..}`, `{"kid":..}`) and the gitleaks `jwt` positives have headers
+//!   that do not decode; the detector requires a header with `alg`.
+//! - Placeholder-shaped positives are missed by design: repeated chunks
+//!   (`abcd1234abcd1234...`, softlayer/IBM/cloudant cases), in-order runs
+//!   (`12345678-ABCD-ABCD-ABCD-1234567890AB`), `AKIAZZZZ...`, `AGE-SECRET-KEY-1QQQ...`,
+//!   `...EXAMPLE...`, `xxxx` bodies, and values with spaces.
+//! - False alerts that remain: gitleaks "wrong format for this vendor" negatives that are still
+//!   random values assigned to a `*token`/`*key` name, a JWT sent as `Basic`, and Stripe
+//!   `pk_live_` keys (reported on purpose).
 use std::collections::BTreeMap;
 
 use super::{Detector, DetectorSettings, Fingerprinter};
 use crate::http1::{Header, RequestHead};
 
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpora/secrets-dev.jsonl");
+const CORPUS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/corpora/secrets-dev.jsonl"
+);
 const NOW: u64 = 1_750_000_000;
 
 #[derive(serde::Deserialize)]
@@ -58,27 +73,44 @@ fn exclusion(row: &Row) -> Option<&'static str> {
         && !row.is_secret
         && row.text.len() == 39
         && row.text.starts_with("AIzaSy")
+        && !row.text.contains("abcdefgh")
     {
         return Some("gitleaks value-allowlisted public Google keys (real format)");
     }
-    // Negatives of one gitleaks rule that are positives of a sibling rule (an Anthropic
-    // `api03` key is a negative for the `admin01` rule).
-    if row.source_rule == "anthropic-admin-api-key" && !row.is_secret && row.text.starts_with("sk-ant-api03-") {
-        return Some("sibling-rule negatives (valid key of another rule)");
+    // Negatives of one gitleaks rule that are valid keys of a sibling rule: the three
+    // Cloudflare rules list each other's keys (global API key, API token, origin CA key) as
+    // negatives, and an Anthropic `api03` key is a negative for the `admin01` rule.
+    let sibling = row.source_rule.starts_with("cloudflare-")
+        || (row.source_rule == "anthropic-admin-api-key" && row.text.starts_with("sk-ant-api03-"));
+    if row.source == "gitleaks" && !row.is_secret && sibling {
+        return Some("sibling-rule negatives (a valid key of another rule of the same vendor)");
+    }
+    // detect-secrets `ip_public` finds public IP addresses: not credentials.
+    if row.kind == "other:ip_public" {
+        return Some("not a credential (public IP addresses)");
     }
     None
 }
 
 fn header_request(text: &str) -> (RequestHead, Vec<u8>) {
-    let folded: String = text.chars().map(|c| if c == '\r' || c == '\n' { ' ' } else { c }).collect();
+    let folded: String = text
+        .chars()
+        .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
+        .collect();
     let head = RequestHead {
         method: "GET".into(),
         target: "/v1/echo".into(),
         version: 1,
         host: Some("api.example.test".into()),
         headers: vec![
-            Header { name: "Host".into(), value: b"api.example.test".to_vec() },
-            Header { name: "X-Debug".into(), value: folded.into_bytes() },
+            Header {
+                name: "Host".into(),
+                value: b"api.example.test".to_vec(),
+            },
+            Header {
+                name: "X-Debug".into(),
+                value: folded.into_bytes(),
+            },
         ],
     };
     (head, Vec::new())
@@ -98,25 +130,39 @@ fn query_request(text: &str) -> (RequestHead, Vec<u8>) {
         target: format!("/v1/echo?q={encoded}"),
         version: 1,
         host: Some("api.example.test".into()),
-        headers: vec![Header { name: "Host".into(), value: b"api.example.test".to_vec() }],
+        headers: vec![Header {
+            name: "Host".into(),
+            value: b"api.example.test".to_vec(),
+        }],
     };
     (head, Vec::new())
 }
 
 fn body_request(text: &str) -> (RequestHead, Vec<u8>) {
-    let body = serde_json::json!({ "config": text }).to_string().into_bytes();
+    let body = serde_json::json!({ "config": text })
+        .to_string()
+        .into_bytes();
     let head = RequestHead {
         method: "POST".into(),
         target: "/v1/echo".into(),
         version: 1,
         host: Some("api.example.test".into()),
         headers: vec![
-            Header { name: "Host".into(), value: b"api.example.test".to_vec() },
-            Header { name: "Content-Type".into(), value: b"application/json".to_vec() },
+            Header {
+                name: "Host".into(),
+                value: b"api.example.test".to_vec(),
+            },
+            Header {
+                name: "Content-Type".into(),
+                value: b"application/json".to_vec(),
+            },
         ],
     };
     (head, body)
 }
+
+/// Builds a request carrying a corpus string.
+type Wrapper = fn(&str) -> (RequestHead, Vec<u8>);
 
 #[derive(Default)]
 struct Tally {
@@ -128,7 +174,11 @@ struct Tally {
 }
 
 fn pct(n: usize, d: usize) -> String {
-    if d == 0 { "-".into() } else { format!("{:.1}%", 100.0 * n as f64 / d as f64) }
+    if d == 0 {
+        "-".into()
+    } else {
+        format!("{:.1}%", 100.0 * n as f64 / d as f64)
+    }
 }
 
 #[test]
@@ -136,9 +186,13 @@ fn corpus_recall_and_false_alerts() {
     let data = std::fs::read_to_string(CORPUS).unwrap_or_else(|e| {
         panic!("labeled corpus missing at {CORPUS} ({e}); it lives in shared/corpora/ next to the project root")
     });
-    let detector = Detector::new(&DetectorSettings::default(), Fingerprinter::new(b"corpus-test-key")).unwrap();
+    let detector = Detector::new(
+        &DetectorSettings::default(),
+        Fingerprinter::new(b"corpus-test-key"),
+    )
+    .unwrap();
     let show = std::env::var_os("CORPUS_SHOW").is_some();
-    let wrappers: [fn(&str) -> (RequestHead, Vec<u8>); 3] = [header_request, query_request, body_request];
+    let wrappers: [Wrapper; 3] = [header_request, query_request, body_request];
     let mut per_kind: BTreeMap<String, Tally> = BTreeMap::new();
     let mut excluded: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut rows = 0;
@@ -165,13 +219,23 @@ fn corpus_recall_and_false_alerts() {
             }
             t.found_any += usize::from(any);
             if show && !any {
-                println!("MISS  {:<28} {:<24} {:?}", row.kind, row.source_rule, truncate(&row.text));
+                println!(
+                    "MISS  {:<28} {:<24} {:?}",
+                    row.kind,
+                    row.source_rule,
+                    truncate(&row.text)
+                );
             }
         } else {
             t.negatives += 1;
             t.false_alerts += usize::from(any);
             if show && any {
-                println!("ALERT {:<28} {:<24} {:?}", row.kind, row.source_rule, truncate(&row.text));
+                println!(
+                    "ALERT {:<28} {:<24} {:?}",
+                    row.kind,
+                    row.source_rule,
+                    truncate(&row.text)
+                );
             }
         }
     }
@@ -179,10 +243,17 @@ fn corpus_recall_and_false_alerts() {
 
     let mut total = Tally::default();
     let mut other = Tally::default();
-    println!("\n{:<40} {:>5} {:>7} {:>7} {:>7} {:>7} | {:>4} {:>7}", "kind", "pos", "any", "header", "query", "body", "neg", "alerts");
+    println!(
+        "\n{:<40} {:>5} {:>7} {:>7} {:>7} {:>7} | {:>4} {:>7}",
+        "kind", "pos", "any", "header", "query", "body", "neg", "alerts"
+    );
     for (kind, t) in &per_kind {
         let mut scratch = Tally::default();
-        let group = if kind.starts_with("other:") { &mut other } else { &mut scratch };
+        let group = if kind.starts_with("other:") {
+            &mut other
+        } else {
+            &mut scratch
+        };
         for acc in [&mut total, group] {
             acc.positives += t.positives;
             acc.found_any += t.found_any;
@@ -202,10 +273,33 @@ fn corpus_recall_and_false_alerts() {
         println!("excluded {n:>4}: {reason}");
     }
 
-    let recall = total.found_any as f64 / total.positives as f64;
-    let far = total.false_alerts as f64 / total.negatives as f64;
-    assert!(recall >= 0.90, "overall recall {:.3} < 0.90", recall);
-    assert!(far <= 0.05, "false-alert rate {:.3} > 0.05", far);
+    let ratio = |n: usize, d: usize| n as f64 / d as f64;
+    let recall = ratio(total.found_any, total.positives);
+    let far = ratio(total.false_alerts, total.negatives);
+    assert!(recall >= 0.90, "overall recall {recall:.3} < 0.90");
+    assert!(far <= 0.05, "false-alert rate {far:.3} > 0.05");
+    for (i, name) in ["header", "query", "body"].iter().enumerate() {
+        let r = ratio(total.found[i], total.positives);
+        assert!(r >= 0.90, "{name} wrapping recall {r:.3} < 0.90");
+    }
+    // Floors for the documented formats the detector names (measured values are higher).
+    for (kind, floor) in [
+        ("github_token", 0.99),
+        ("stripe_key", 0.99),
+        ("google_api_key", 0.99),
+        ("openai_key", 0.99),
+        ("anthropic_key", 0.99),
+        ("private_key", 0.99),
+        ("aws_access_key", 0.90),
+        ("generic_keyword_secret", 0.90),
+        ("slack_token", 0.85),
+        ("twilio", 0.85),
+        ("auth_header", 0.90),
+    ] {
+        let t = &per_kind[kind];
+        let r = ratio(t.found_any, t.positives);
+        assert!(r >= floor, "{kind} recall {r:.3} < {floor}");
+    }
 }
 
 fn print_row(kind: &str, t: &Tally) {

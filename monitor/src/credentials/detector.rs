@@ -52,19 +52,30 @@ impl std::fmt::Debug for Detector {
 }
 
 impl Detector {
-    pub fn new(settings: &DetectorSettings, fingerprinter: Fingerprinter) -> Result<Self, DetectorError> {
-        let mut api_key_headers: Vec<String> = API_KEY_HEADERS.iter().map(|s| (*s).to_owned()).collect();
+    pub fn new(
+        settings: &DetectorSettings,
+        fingerprinter: Fingerprinter,
+    ) -> Result<Self, DetectorError> {
+        let mut api_key_headers: Vec<String> =
+            API_KEY_HEADERS.iter().map(|s| (*s).to_owned()).collect();
         for name in &settings.extra_api_key_headers {
             let valid = !name.is_empty()
-                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
             if !valid {
                 return Err(DetectorError::InvalidHeaderName { name: name.clone() });
             }
             api_key_headers.push(name.to_ascii_lowercase());
         }
-        let mut secret_parameters: Vec<String> = SECRET_PARAMETERS.iter().map(|s| (*s).to_owned()).collect();
+        let mut secret_parameters: Vec<String> =
+            SECRET_PARAMETERS.iter().map(|s| (*s).to_owned()).collect();
         for name in &settings.extra_query_parameters {
-            if name.is_empty() || name.bytes().any(|b| b.is_ascii_whitespace() || b"&=#".contains(&b)) {
+            if name.is_empty()
+                || name
+                    .bytes()
+                    .any(|b| b.is_ascii_whitespace() || b"&=#".contains(&b))
+            {
                 return Err(DetectorError::InvalidParameterName { name: name.clone() });
             }
             secret_parameters.push(name.to_ascii_lowercase());
@@ -88,8 +99,18 @@ impl Detector {
             }
             self.header(&header.name, &header.value, now_unix_secs, &mut acc);
         }
-        self.target(head.target.as_bytes(), head.host.as_deref(), now_unix_secs, &mut acc);
-        self.body(body_sample, body::kind_from_content_type(content_type), now_unix_secs, &mut acc);
+        self.target(
+            head.target.as_bytes(),
+            head.host.as_deref(),
+            now_unix_secs,
+            &mut acc,
+        );
+        self.body(
+            body_sample,
+            body::kind_from_content_type(content_type),
+            now_unix_secs,
+            &mut acc,
+        );
         acc.finish()
     }
 
@@ -101,7 +122,13 @@ impl Detector {
         match &location {
             Location::Header { name } => self.header(name, text, now_unix_secs, &mut acc),
             Location::Query { parameter } => {
-                self.parameter(parameter.as_bytes(), text, location.clone(), now_unix_secs, &mut acc);
+                self.parameter(
+                    parameter.as_bytes(),
+                    text,
+                    location.clone(),
+                    now_unix_secs,
+                    &mut acc,
+                );
             }
             Location::Path => acc.extend(self.scanner.scan(text, now_unix_secs), &Location::Path),
             Location::Body => self.body(text, BodyKind::Other, now_unix_secs, &mut acc),
@@ -112,7 +139,9 @@ impl Detector {
     fn header(&self, name: &str, value: &[u8], now: u64, acc: &mut Accumulator<'_>) {
         let value = &value[..value.len().min(MAX_FIELD)];
         let lower = name.to_ascii_lowercase();
-        let location = Location::Header { name: self.safe_name(lower.as_bytes(), now) };
+        let location = Location::Header {
+            name: self.safe_name(lower.as_bytes(), now),
+        };
         let found = if AUTHORIZATION_HEADERS.contains(&lower.as_str()) {
             headers::authorization(&self.scanner, value, false, now)
         } else if self.api_key_headers.contains(&lower) {
@@ -138,16 +167,28 @@ impl Detector {
         acc.extend(self.scanner.scan(&path, now), &Location::Path);
         if let Some(query) = query {
             for (name, value) in query::pairs(query) {
-                let location = Location::Query { parameter: self.safe_name(&name, now) };
+                let location = Location::Query {
+                    parameter: self.safe_name(&name, now),
+                };
                 self.parameter(&name, &value, location, now, acc);
             }
         }
     }
 
     /// One decoded `name=value` pair of a query string or form body.
-    fn parameter(&self, name: &[u8], value: &[u8], location: Location, now: u64, acc: &mut Accumulator<'_>) {
+    fn parameter(
+        &self,
+        name: &[u8],
+        value: &[u8],
+        location: Location,
+        now: u64,
+        acc: &mut Accumulator<'_>,
+    ) {
         let lower = name.to_ascii_lowercase();
-        let named = self.secret_parameters.iter().any(|p| p.as_bytes() == lower.as_slice());
+        let named = self
+            .secret_parameters
+            .iter()
+            .any(|p| p.as_bytes() == lower.as_slice());
         if !named {
             // A neutral parameter: scan its name (a bare `?ghp_...`) and its value as text.
             acc.extend(self.scanner.scan_formats(name, now), &location);
@@ -163,7 +204,11 @@ impl Detector {
         if !found.is_empty() {
             acc.extend(found, &location);
         } else if query::plausible_value(value) {
-            let c = Candidate::new(CredentialKind::QueryParameterSecret, value.trim_ascii().to_vec(), Rank::Named);
+            let c = Candidate::new(
+                CredentialKind::QueryParameterSecret,
+                value.trim_ascii().to_vec(),
+                Rank::Named,
+            );
             acc.extend(vec![c], &location);
         }
     }
@@ -187,7 +232,11 @@ impl Detector {
     /// (`?ghp_...` with no value puts the token in the name).
     fn safe_name(&self, name: &[u8], now: u64) -> String {
         let printable = name.iter().all(|b| b.is_ascii_graphic());
-        if name.len() > MAX_NAME || !printable || !self.scanner.scan(name, now).is_empty() || looks_random(name) {
+        if name.len() > MAX_NAME
+            || !printable
+            || !self.scanner.scan(name, now).is_empty()
+            || looks_random(name)
+        {
             return "<redacted>".to_owned();
         }
         String::from_utf8_lossy(name).into_owned()
@@ -196,7 +245,9 @@ impl Detector {
 
 /// Names are words; a long name with high entropy and digits is more likely a token.
 fn looks_random(name: &[u8]) -> bool {
-    name.len() >= 20 && name.iter().any(u8::is_ascii_digit) && super::entropy::shannon_entropy(name) >= 3.8
+    name.len() >= 20
+        && name.iter().any(u8::is_ascii_digit)
+        && super::entropy::shannon_entropy(name) >= 3.8
 }
 
 /// Merges candidates into findings, one per distinct secret (by fingerprint), keeping the
@@ -231,11 +282,8 @@ impl<'a> Accumulator<'a> {
                 jwt: c.jwt,
             };
             match self.by_fingerprint.get(&fingerprint) {
-                Some(&i) => {
-                    if c.rank > self.findings[i].1 {
-                        self.findings[i] = (finding, c.rank);
-                    }
-                }
+                Some(&i) if c.rank > self.findings[i].1 => self.findings[i] = (finding, c.rank),
+                Some(_) => {}
                 None if self.findings.len() < MAX_FINDINGS => {
                     self.by_fingerprint.insert(fingerprint, self.findings.len());
                     self.findings.push((finding, c.rank));

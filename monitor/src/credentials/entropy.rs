@@ -71,9 +71,28 @@ const PLACEHOLDER_WORDS: &[&str] = &[
 
 /// Whole values that are obviously not secrets.
 const PLACEHOLDER_VALUES: &[&str] = &[
-    "password", "passwd", "pass", "secret", "token", "apikey", "api_key", "null", "none",
-    "undefined", "true", "false", "empty", "string", "test", "admin", "root", "user",
-    "username", "pwd", "private", "default",
+    "password",
+    "passwd",
+    "pass",
+    "secret",
+    "token",
+    "apikey",
+    "api_key",
+    "null",
+    "none",
+    "undefined",
+    "true",
+    "false",
+    "empty",
+    "string",
+    "test",
+    "admin",
+    "root",
+    "user",
+    "username",
+    "pwd",
+    "private",
+    "default",
 ];
 
 /// True for templating syntax, masked values and example values: `${VAR}`, `$API_KEY`,
@@ -93,7 +112,9 @@ pub(crate) fn is_placeholder(value: &[u8]) -> bool {
         || v.starts_with(b"<%")
         || v.starts_with(b"#{")
         || first == b'<'
-        || (first == b'$' && v.get(1).is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_'))
+        || (first == b'$'
+            && v.get(1)
+                .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_'))
         || (first == b'%' && v.len() <= 3)
         || (first == b'[' && last == b']')
         || (first == b'%' && last == b'%')
@@ -124,11 +145,33 @@ pub(crate) fn is_placeholder(value: &[u8]) -> bool {
     if PLACEHOLDER_VALUES.iter().any(|w| lower == w.as_bytes()) {
         return true;
     }
-    if PLACEHOLDER_WORDS.iter().any(|w| contains(&lower, w.as_bytes())) {
+    if PLACEHOLDER_WORDS
+        .iter()
+        .any(|w| contains(&lower, w.as_bytes()))
+    {
         return true;
     }
     // A run of the alphabet or of the digits in order: `abcdefgh`, `ABCDEFGHIJ...`.
-    has_sequential_run(&lower, 8)
+    has_sequential_run(&lower, 8) || has_repeated_chunk(&lower)
+}
+
+/// A short chunk (of at least three distinct bytes) repeated back to back at least three
+/// times: `abcd1234abcd1234abcd1234`.
+fn has_repeated_chunk(v: &[u8]) -> bool {
+    (4..=8).any(|unit| {
+        v.len() >= unit * 3
+            && (0..=v.len() - unit * 3).any(|i| {
+                let chunk = &v[i..i + unit];
+                let distinct = chunk
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, b)| !chunk[..*j].contains(b))
+                    .count();
+                distinct >= 3
+                    && v[i + unit..i + 2 * unit] == *chunk
+                    && v[i + 2 * unit..i + 3 * unit] == *chunk
+            })
+    })
 }
 
 /// How strongly the surrounding context says "this is a secret".
@@ -150,14 +193,52 @@ pub(crate) fn looks_like_secret(value: &[u8], context: Context) -> bool {
     if v.len() < MIN_SECRET_LEN || v.len() > 4096 {
         return false;
     }
-    if v.iter().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+    if v.iter()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
         return false;
     }
     if is_placeholder(v) || looks_like_code_or_version(v) {
         return false;
     }
+    if !v.iter().any(u8::is_ascii_alphanumeric) {
+        return false;
+    }
+    // A value naming a secret is a reference to one: `token=ACCESS_TOKEN`, `key=YOUR_API_KEY`.
+    let lower = v.to_ascii_lowercase();
+    if [
+        "token", "secret", "password", "passwd", "apikey", "api_key", "api-key",
+    ]
+    .iter()
+    .any(|w| contains(&lower, w.as_bytes()))
+    {
+        return false;
+    }
+    // `name=` / `a.b.url=` on the right of an operator: the next assignment, not a value.
+    if v.ends_with(b"=")
+        && v.iter().any(|b| matches!(b, b'.' | b'_'))
+        && !v
+            .iter()
+            .any(|b| b.is_ascii_digit() || matches!(b, b'+' | b'/'))
+    {
+        return false;
+    }
+    // `K8S_CRED`, `DB_PASSWORD_V2`: the name of a constant or variable, not its value.
+    if v.iter()
+        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || *b == b'_')
+        && v.contains(&b'_')
+    {
+        return false;
+    }
     let entropy = shannon_entropy(v);
     let classes = char_classes(v);
+    // Hex strings (digests, keys) have at most 4 bits per byte; accept them at a lower bar.
+    let hex = v.iter().all(u8::is_ascii_hexdigit)
+        && v.iter().any(u8::is_ascii_digit)
+        && v.iter().any(u8::is_ascii_alphabetic);
+    if hex && v.len() >= 16 && entropy >= 2.7 {
+        return context == Context::Strong || entropy >= 3.2;
+    }
     let digits_only = v.iter().all(u8::is_ascii_digit);
     match context {
         Context::Strong => {
@@ -168,8 +249,7 @@ pub(crate) fn looks_like_secret(value: &[u8], context: Context) -> bool {
             }
         }
         Context::Weak => {
-            !digits_only
-                && ((classes >= 2 && entropy >= 3.3) || (v.len() >= 16 && entropy >= 3.7))
+            !digits_only && ((classes >= 2 && entropy >= 3.3) || (v.len() >= 16 && entropy >= 3.7))
         }
     }
 }
@@ -202,13 +282,15 @@ fn looks_like_code_or_version(v: &[u8]) -> bool {
             return true;
         }
     }
-    // `a.b.c` made of identifiers (at least one dot, no digits-only part, each part starting
-    // with a letter or underscore): a code reference.
+    // `a.b.c` made of word-like identifiers (`XSalsa20.key_length`, `Foo.KeyPair`): a code
+    // reference. Random tokens with dots (`pk.<random>.<random>`) switch between lower case,
+    // upper case and digits far more often than identifiers do.
     if v.contains(&b'.') {
         let parts_ok = v.split(|&b| b == b'.').all(|part| {
             !part.is_empty()
                 && (part[0].is_ascii_alphabetic() || part[0] == b'_')
                 && part.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+                && class_switch_ratio(part) < 0.3
         });
         if parts_ok {
             return true;
@@ -216,6 +298,23 @@ fn looks_like_code_or_version(v: &[u8]) -> bool {
     }
     // Function calls and member accesses: `foo(`, `obj->x`.
     contains(v, b"->") || (v.ends_with(b")") && v.contains(&b'('))
+}
+
+/// Share of adjacent byte pairs that switch between lower case, upper case and digits.
+pub(crate) fn class_switch_ratio(v: &[u8]) -> f64 {
+    fn class(b: u8) -> u8 {
+        match b {
+            b'a'..=b'z' => 0,
+            b'A'..=b'Z' => 1,
+            b'0'..=b'9' => 2,
+            _ => 3,
+        }
+    }
+    if v.len() < 2 {
+        return 0.0;
+    }
+    let switches = v.windows(2).filter(|w| class(w[0]) != class(w[1])).count();
+    switches as f64 / (v.len() - 1) as f64
 }
 
 fn has_sequential_run(v: &[u8], min: usize) -> bool {
@@ -271,14 +370,22 @@ mod tests {
         ] {
             assert!(is_placeholder(p.as_bytes()), "{p} should be a placeholder");
         }
-        for s in ["Zf3D0LXCM3EIMbgJpUNnkRtOfOueHznB", "{ZqL5kVrX1n8tA2}", "P@ssw0rd$1"] {
+        for s in [
+            "Zf3D0LXCM3EIMbgJpUNnkRtOfOueHznB",
+            "{ZqL5kVrX1n8tA2}",
+            "P@ssw0rd$1",
+        ] {
             assert!(!is_placeholder(s.as_bytes()), "{s} is not a placeholder");
         }
     }
 
     #[test]
     fn secret_thresholds() {
-        for s in ["Zf3D0LXCM3EIMbgJpUNnkRtOfOueHznB", "P@ssw0rd$1", "3fea6af1349166ea"] {
+        for s in [
+            "Zf3D0LXCM3EIMbgJpUNnkRtOfOueHznB",
+            "P@ssw0rd$1",
+            "3fea6af1349166ea",
+        ] {
             assert!(looks_like_secret(s.as_bytes(), Context::Strong), "{s}");
         }
         for s in [

@@ -21,6 +21,8 @@ pub enum DetectorError {
     #[error("extra API-key header name {name:?} is not a valid HTTP header name")]
     InvalidHeaderName { name: String },
     /// A configured extra query parameter name is empty or contains separators.
-    #[error("extra secret query parameter name {name:?} is empty or contains `&`, `=`, `#` or whitespace")]
+    #[error(
+        "extra secret query parameter name {name:?} is empty or contains `&`, `=`, `#` or whitespace"
+    )]
     InvalidParameterName { name: String },
 }

@@ -59,7 +59,10 @@ mod tests {
     fn rfc4231_case_2_prefix() {
         // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
         let fp = Fingerprinter::new(b"Jefe");
-        assert_eq!(fp.fingerprint(b"what do ya want for nothing?"), "5bdcc146bf60754e");
+        assert_eq!(
+            fp.fingerprint(b"what do ya want for nothing?"),
+            "5bdcc146bf60754e"
+        );
     }
 
     #[test]

@@ -12,7 +12,8 @@ use super::{
 };
 
 /// Prefilter keywords that start a generic check (matched case-insensitively).
-pub(crate) const GENERIC_KEYWORDS: &[&str] = &["token", "secret", "pass", "pw", "key", "auth", "cred"];
+pub(crate) const GENERIC_KEYWORDS: &[&str] =
+    &["token", "secret", "pass", "pw", "key", "auth", "cred"];
 
 /// Names containing one of these (lower-cased, separators removed) are strong secret names.
 const STRONG: &[&str] = &[
@@ -77,22 +78,149 @@ const NEVER: &[&str] = &[
 /// A name whose last word is one of these describes a secret without being one
 /// (`token_url`, `secret_name`, `credentialsId`, `max_tokens`, `key_length`).
 const DESCRIPTORS: &[&str] = &[
-    "id", "ids", "name", "names", "file", "filename", "path", "url", "uri", "type", "types",
-    "length", "len", "size", "count", "version", "field", "fields", "label", "hint", "policy",
-    "enabled", "required", "expiry", "expires", "expiration", "expire", "ttl", "timeout",
-    "format", "header", "headers", "param", "params", "regex", "pattern", "prefix", "suffix",
-    "dir", "endpoint", "location", "provider", "method", "mode", "variable", "var", "env",
-    "class", "store", "secrets", "tokens", "keys", "passwords", "vault", "algorithm", "alg",
-    "lifetime", "duration", "status", "state", "error", "errors", "event", "source", "hash",
-    "mask", "placeholder", "description", "desc", "message", "text", "title", "template",
-    "config", "option", "options", "setting", "settings", "ref", "reference", "arn", "role",
-    "scope", "scopes", "audience", "issuer", "manager", "service", "handler", "factory",
-    "builder", "helper", "util", "utils", "spec", "schema", "table", "column", "index",
-    "pair", "meshing", "selector", "pressed", "signatures", "storage", "input", "button",
-    "link", "page", "callback", "host", "port", "user", "username", "login", "str", "string",
-    "len", "bytes", "bits", "mgr", "exists", "set", "list", "map", "policy", "rotation",
-    "reset", "forgot", "confirm", "confirmation", "changed", "strength", "valid", "invalid",
-    "validation", "validator", "encoder", "hasher", "hashed", "digest", "checksum", "salt",
+    "id",
+    "ids",
+    "name",
+    "names",
+    "file",
+    "filename",
+    "path",
+    "url",
+    "uri",
+    "type",
+    "types",
+    "length",
+    "len",
+    "size",
+    "count",
+    "version",
+    "field",
+    "fields",
+    "label",
+    "hint",
+    "policy",
+    "enabled",
+    "required",
+    "expiry",
+    "expires",
+    "expiration",
+    "expire",
+    "ttl",
+    "timeout",
+    "format",
+    "header",
+    "headers",
+    "param",
+    "params",
+    "regex",
+    "pattern",
+    "prefix",
+    "suffix",
+    "dir",
+    "endpoint",
+    "location",
+    "provider",
+    "method",
+    "mode",
+    "variable",
+    "var",
+    "env",
+    "class",
+    "store",
+    "secrets",
+    "tokens",
+    "keys",
+    "passwords",
+    "vault",
+    "algorithm",
+    "alg",
+    "lifetime",
+    "duration",
+    "status",
+    "state",
+    "error",
+    "errors",
+    "event",
+    "source",
+    "hash",
+    "mask",
+    "placeholder",
+    "description",
+    "desc",
+    "message",
+    "text",
+    "title",
+    "template",
+    "config",
+    "option",
+    "options",
+    "setting",
+    "settings",
+    "ref",
+    "reference",
+    "arn",
+    "role",
+    "scope",
+    "scopes",
+    "audience",
+    "issuer",
+    "manager",
+    "service",
+    "handler",
+    "factory",
+    "builder",
+    "helper",
+    "util",
+    "utils",
+    "spec",
+    "schema",
+    "table",
+    "column",
+    "index",
+    "pair",
+    "meshing",
+    "selector",
+    "pressed",
+    "signatures",
+    "storage",
+    "input",
+    "button",
+    "link",
+    "page",
+    "callback",
+    "host",
+    "port",
+    "user",
+    "username",
+    "login",
+    "str",
+    "string",
+    "len",
+    "bytes",
+    "bits",
+    "mgr",
+    "exists",
+    "set",
+    "list",
+    "map",
+    "policy",
+    "rotation",
+    "reset",
+    "forgot",
+    "confirm",
+    "confirmation",
+    "changed",
+    "strength",
+    "valid",
+    "invalid",
+    "validation",
+    "validator",
+    "encoder",
+    "hasher",
+    "hashed",
+    "digest",
+    "checksum",
+    "salt",
 ];
 
 /// How the name classifies, if it is a secret name at all.
@@ -139,10 +267,10 @@ fn last_word(name: &[u8]) -> &[u8] {
     let word = &name[start..];
     if word.iter().any(u8::is_ascii_lowercase) && word.iter().any(u8::is_ascii_uppercase) {
         // camelCase: the last upper-case letter that starts a lower-case run.
-        if let Some(i) = word.iter().rposition(u8::is_ascii_uppercase) {
-            if word[i + 1..].iter().any(u8::is_ascii_lowercase) || i + 1 == word.len() {
-                return &word[i..];
-            }
+        if let Some(i) = word.iter().rposition(u8::is_ascii_uppercase)
+            && (word[i + 1..].iter().any(u8::is_ascii_lowercase) || i + 1 == word.len())
+        {
+            return &word[i..];
         }
     }
     word
@@ -223,11 +351,11 @@ fn forward_value(text: &[u8], start: usize, end: usize, dash_flag: bool) -> Opti
     let before = start.checked_sub(1).map(|i| text[i]);
     let mut p = end;
     let mut quoted_name = false;
-    if let Some(q) = before.filter(|b| is_quote(*b)) {
-        if text.get(p) == Some(&q) {
-            quoted_name = true;
-            p += 1;
-        }
+    if let Some(q) = before.filter(|b| is_quote(*b))
+        && text.get(p) == Some(&q)
+    {
+        quoted_name = true;
+        p += 1;
     }
     // XML element: `<name>value</name>`.
     if before == Some(b'<') && text.get(p) == Some(&b'>') {
@@ -241,13 +369,37 @@ fn forward_value(text: &[u8], start: usize, end: usize, dash_flag: bool) -> Opti
     }
     // C arrays: `char secret[25] = "..."`.
     if text.get(p) == Some(&b'[') {
-        let close = text[p..(p + 8).min(text.len())].iter().position(|&b| b == b']')?;
+        let close = text[p..(p + 8).min(text.len())]
+            .iter()
+            .position(|&b| b == b']')?;
         p += close + 1;
     }
     let after_name = p;
     p = skip_blanks(text, p);
+    let mut op = OPERATORS.iter().find(|op| text[p..].starts_with(op));
+    // A type between name and operator: `var token string = "..."`.
+    if op.is_none() && p > after_name {
+        let word = text[p..]
+            .iter()
+            .take(25)
+            .position(|b| {
+                !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'*' | b'[' | b']'))
+            })
+            .unwrap_or(0);
+        if word > 0 && text[p].is_ascii_alphabetic() {
+            let q = skip_blanks(text, p + word);
+            if q > p + word {
+                let typed = OPERATORS
+                    .iter()
+                    .find(|o| (***o == *b":=" || ***o == *b"=") && text[q..].starts_with(o));
+                if let Some(o) = typed {
+                    op = Some(o);
+                    p = q;
+                }
+            }
+        }
+    }
     let mut comparison = false;
-    let op = OPERATORS.iter().find(|op| text[p..].starts_with(op));
     match op {
         Some(op) => {
             if **op == *b":" {
@@ -257,7 +409,10 @@ fn forward_value(text: &[u8], start: usize, end: usize, dash_flag: bool) -> Opti
                     return None;
                 }
             }
-            comparison = matches!(**op, [b'=', b'='] | [b'!', b'='] | [b'=', b'=', b'='] | [b'!', b'=', b'=']);
+            comparison = matches!(
+                **op,
+                [b'=', b'='] | [b'!', b'='] | [b'=', b'=', b'='] | [b'!', b'=', b'=']
+            );
             p += op.len();
         }
         None if quoted_name && text.get(p) == Some(&b',') => p += 1,
@@ -287,7 +442,8 @@ fn forward_value(text: &[u8], start: usize, end: usize, dash_flag: bool) -> Opti
     let v_end = text[p..limit]
         .iter()
         .position(|&b| {
-            b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'`' | b',' | b';' | b'&' | b'\\' | b'<')
+            b.is_ascii_whitespace()
+                || matches!(b, b'"' | b'\'' | b'`' | b',' | b';' | b'&' | b'\\' | b'<')
         })
         .map_or(limit, |i| p + i);
     (v_end > p).then_some((p, v_end))
@@ -351,7 +507,15 @@ mod tests {
 
     #[test]
     fn names() {
-        for n in ["password", "db_pass", "AWS_SECRET_ACCESS_KEY", "githubToken", "api-key", "user_auth", "SLAPIKEY"] {
+        for n in [
+            "password",
+            "db_pass",
+            "AWS_SECRET_ACCESS_KEY",
+            "githubToken",
+            "api-key",
+            "user_auth",
+            "SLAPIKEY",
+        ] {
             assert!(classify_name(n.as_bytes()).is_some(), "{n}");
         }
         for n in [

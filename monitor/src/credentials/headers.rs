@@ -39,16 +39,27 @@ const MAX_VALUE: usize = 8 * 1024;
 /// Credentials in an `Authorization` value. `strict` is for values found in free text: there,
 /// placeholders (`Bearer <token>`, `Basic ...`) and undecodable `Basic` values are ignored.
 /// Spans are relative to `value`.
-pub(crate) fn authorization(scanner: &TextScanner, value: &[u8], strict: bool, now: u64) -> Vec<Candidate> {
+pub(crate) fn authorization(
+    scanner: &TextScanner,
+    value: &[u8],
+    strict: bool,
+    now: u64,
+) -> Vec<Candidate> {
     let value = &value[..value.len().min(MAX_VALUE)];
-    let start = value.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(value.len());
+    let start = value
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(value.len());
     let v = value[start..].trim_ascii_end();
     if v.is_empty() {
         return Vec::new();
     }
     let (scheme, cred_start) = match v.iter().position(u8::is_ascii_whitespace) {
         Some(i) => {
-            let rest = i + v[i..].iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(v.len() - i);
+            let rest = i + v[i..]
+                .iter()
+                .position(|b| !b.is_ascii_whitespace())
+                .unwrap_or(v.len() - i);
             (Some(&v[..i]), rest)
         }
         None => (None, 0),
@@ -57,12 +68,31 @@ pub(crate) fn authorization(scanner: &TextScanner, value: &[u8], strict: bool, n
     let offset = start + cred_start;
     let scheme_lower = scheme.map(<[u8]>::to_ascii_lowercase);
     match scheme_lower.as_deref() {
-        Some(b"basic") => basic(cred, strict).map(|c| c.with_span(offset..offset + token_len(cred))).into_iter().collect(),
+        Some(b"basic") => basic(cred, strict)
+            .map(|c| c.with_span(offset..offset + token_len(cred)))
+            .into_iter()
+            .collect(),
         Some(b"digest") => digest(cred, strict).into_iter().collect(),
         Some(b"aws4-hmac-sha256") => sigv4(cred, strict).into_iter().collect(),
         Some(b"bearer") => token(scanner, cred, offset, strict, now),
         // `Authorization: <token>` or another scheme (`token`, `Bot`, `SSWS`, ...).
-        Some(_) if !strict || looks_like_scheme(scheme.unwrap_or_default()) => token(scanner, cred, offset, strict, now),
+        Some(_) if !strict || looks_like_scheme(scheme.unwrap_or_default()) => {
+            token(scanner, cred, offset, strict, now)
+        }
+        // A scheme name alone (`Authorization: Bearer`) carries no credential.
+        None if [
+            &b"bearer"[..],
+            b"basic",
+            b"digest",
+            b"token",
+            b"negotiate",
+            b"ntlm",
+        ]
+        .iter()
+        .any(|s| v.eq_ignore_ascii_case(s)) =>
+        {
+            Vec::new()
+        }
         _ => token(scanner, v, start, strict, now),
     }
 }
@@ -73,7 +103,9 @@ fn looks_like_scheme(s: &[u8]) -> bool {
 }
 
 fn token_len(cred: &[u8]) -> usize {
-    cred.iter().position(|b| b.is_ascii_whitespace() || *b == b',').unwrap_or(cred.len())
+    cred.iter()
+        .position(|b| b.is_ascii_whitespace() || *b == b',')
+        .unwrap_or(cred.len())
 }
 
 /// `Basic base64(user:password)`: the secret is the decoded `user:password`.
@@ -82,14 +114,21 @@ fn basic(cred: &[u8], strict: bool) -> Option<Candidate> {
     if encoded.is_empty() {
         return None;
     }
-    let decoded = STANDARD_LENIENT.decode(encoded).or_else(|_| URL_SAFE_LENIENT.decode(encoded)).ok();
+    let decoded = STANDARD_LENIENT
+        .decode(encoded)
+        .or_else(|_| URL_SAFE_LENIENT.decode(encoded))
+        .ok();
     let secret = match decoded {
         Some(d) if d.contains(&b':') && d.len() > 1 => d,
         Some(d) if !strict && !d.is_empty() => d,
         _ if !strict => encoded.to_vec(),
         _ => return None,
     };
-    Some(Candidate::new(CredentialKind::BasicAuth, secret, Rank::Scheme))
+    Some(Candidate::new(
+        CredentialKind::BasicAuth,
+        secret,
+        Rank::Scheme,
+    ))
 }
 
 /// `Digest username="..", response="<hash>", ...`: the response is the secret-derived part.
@@ -100,7 +139,11 @@ fn digest(cred: &[u8], strict: bool) -> Option<Candidate> {
         _ if !strict && !cred.is_empty() => cred.to_vec(),
         _ => return None,
     };
-    Some(Candidate::new(CredentialKind::DigestAuth, secret, Rank::Scheme))
+    Some(Candidate::new(
+        CredentialKind::DigestAuth,
+        secret,
+        Rank::Scheme,
+    ))
 }
 
 /// `AWS4-HMAC-SHA256 Credential=AKIA.../date/region/service/aws4_request, ...`: the secret
@@ -110,7 +153,13 @@ fn sigv4(cred: &[u8], strict: bool) -> Option<Candidate> {
     let credential = param(cred, b"credential");
     let key_id = credential.map(|c| &c[..c.iter().position(|&b| b == b'/').unwrap_or(c.len())]);
     let (secret, prefix) = match key_id {
-        Some(id) if !id.is_empty() => (id.to_vec(), PREFIXES.iter().copied().find(|p| id.starts_with(p.as_bytes()))),
+        Some(id) if !id.is_empty() => (
+            id.to_vec(),
+            PREFIXES
+                .iter()
+                .copied()
+                .find(|p| id.starts_with(p.as_bytes())),
+        ),
         _ if !strict && !cred.is_empty() => (cred.to_vec(), None),
         _ => return None,
     };
@@ -121,7 +170,9 @@ fn sigv4(cred: &[u8], strict: bool) -> Option<Candidate> {
 fn param<'a>(list: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     for part in list.split(|&b| b == b',') {
         let part = part.trim_ascii();
-        let Some(eq) = part.iter().position(|&b| b == b'=') else { continue };
+        let Some(eq) = part.iter().position(|&b| b == b'=') else {
+            continue;
+        };
         if part[..eq].trim_ascii().eq_ignore_ascii_case(name) {
             let v = part[eq + 1..].trim_ascii();
             let v = v.strip_prefix(b"\"").unwrap_or(v);
@@ -133,7 +184,13 @@ fn param<'a>(list: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
 }
 
 /// A bearer-style token: a JWT, a documented format, or an opaque `BearerToken`.
-fn token(scanner: &TextScanner, cred: &[u8], offset: usize, strict: bool, now: u64) -> Vec<Candidate> {
+fn token(
+    scanner: &TextScanner,
+    cred: &[u8],
+    offset: usize,
+    strict: bool,
+    now: u64,
+) -> Vec<Candidate> {
     let len = token_len(cred);
     let tok = &cred[..len];
     if tok.is_empty() {
@@ -155,11 +212,19 @@ fn token(scanner: &TextScanner, cred: &[u8], offset: usize, strict: bool, now: u
     if !formats.is_empty() {
         return formats;
     }
-    vec![Candidate::new(CredentialKind::BearerToken, tok.to_vec(), Rank::Scheme).with_span(offset..offset + len)]
+    vec![
+        Candidate::new(CredentialKind::BearerToken, tok.to_vec(), Rank::Scheme)
+            .with_span(offset..offset + len),
+    ]
 }
 
 /// Documented formats inside `value`, with spans shifted by `offset`.
-pub(crate) fn known_formats(scanner: &TextScanner, value: &[u8], offset: usize, now: u64) -> Vec<Candidate> {
+pub(crate) fn known_formats(
+    scanner: &TextScanner,
+    value: &[u8],
+    offset: usize,
+    now: u64,
+) -> Vec<Candidate> {
     scanner
         .scan_formats(value, now)
         .into_iter()
@@ -182,9 +247,15 @@ pub(crate) fn api_key(scanner: &TextScanner, value: &[u8], now: u64) -> Vec<Cand
         return formats;
     }
     if let Some(facts) = jwt::parse(v, now) {
-        return vec![Candidate::new(CredentialKind::Jwt, v.to_vec(), Rank::Format).with_jwt(Some(facts))];
+        return vec![
+            Candidate::new(CredentialKind::Jwt, v.to_vec(), Rank::Format).with_jwt(Some(facts)),
+        ];
     }
-    vec![Candidate::new(CredentialKind::ApiKeyHeader, v.to_vec(), Rank::Named)]
+    vec![Candidate::new(
+        CredentialKind::ApiKeyHeader,
+        v.to_vec(),
+        Rank::Named,
+    )]
 }
 
 /// Cookie names that hold a session or an authentication token.
@@ -198,10 +269,24 @@ pub(crate) fn is_session_cookie(name: &[u8]) -> bool {
         return false;
     }
     const EXACT: &[&[u8]] = &[
-        b"sid", b"sess", b"sessid", b"jsessionid", b"phpsessid", b"connect.sid", b"auth", b"token",
-        b"jwt", b"identity", b".aspxauth", b"remember_token", b"remember_me", b"rememberme",
+        b"sid",
+        b"sess",
+        b"sessid",
+        b"jsessionid",
+        b"phpsessid",
+        b"connect.sid",
+        b"auth",
+        b"token",
+        b"jwt",
+        b"identity",
+        b".aspxauth",
+        b"remember_token",
+        b"remember_me",
+        b"rememberme",
     ];
-    const SUFFIXES: &[&[u8]] = &[b".sid", b"_sid", b"-sid", b"token", b"auth", b"jwt", b"sessid"];
+    const SUFFIXES: &[&[u8]] = &[
+        b".sid", b"_sid", b"-sid", b"token", b"auth", b"jwt", b"sessid",
+    ];
     EXACT.contains(&n)
         || contains(n, b"session")
         || SUFFIXES.iter().any(|s| n.ends_with(s))
@@ -214,14 +299,21 @@ pub(crate) fn cookies(scanner: &TextScanner, value: &[u8], now: u64) -> Vec<Cand
     let value = &value[..value.len().min(MAX_VALUE)];
     let mut out = Vec::new();
     for pair in value.split(|&b| b == b';').take(128) {
-        let Some(eq) = pair.iter().position(|&b| b == b'=') else { continue };
+        let Some(eq) = pair.iter().position(|&b| b == b'=') else {
+            continue;
+        };
         let (name, raw) = (pair[..eq].trim_ascii(), pair[eq + 1..].trim_ascii());
-        let v = raw.strip_prefix(b"\"").and_then(|r| r.strip_suffix(b"\"")).unwrap_or(raw);
+        let v = raw
+            .strip_prefix(b"\"")
+            .and_then(|r| r.strip_suffix(b"\""))
+            .unwrap_or(raw);
         if v.is_empty() {
             continue;
         }
         if let Some(facts) = jwt::parse(v, now) {
-            out.push(Candidate::new(CredentialKind::Jwt, v.to_vec(), Rank::Format).with_jwt(Some(facts)));
+            out.push(
+                Candidate::new(CredentialKind::Jwt, v.to_vec(), Rank::Format).with_jwt(Some(facts)),
+            );
             continue;
         }
         let formats = known_formats(scanner, v, 0, now);
@@ -233,7 +325,11 @@ pub(crate) fn cookies(scanner: &TextScanner, value: &[u8], now: u64) -> Vec<Cand
             continue;
         }
         if is_session_cookie(name) && v.len() >= 8 && !is_placeholder(v) {
-            out.push(Candidate::new(CredentialKind::SessionCookie, v.to_vec(), Rank::Named));
+            out.push(Candidate::new(
+                CredentialKind::SessionCookie,
+                v.to_vec(),
+                Rank::Named,
+            ));
         }
     }
     out

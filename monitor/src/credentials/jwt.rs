@@ -66,7 +66,10 @@ pub(crate) fn parse(token: &[u8], now_unix_secs: u64) -> Option<JwtFacts> {
 }
 
 /// Decodes a base64-wrapped JWT (`ZXlK...`) and returns the inner token and its facts.
-pub(crate) fn parse_base64_wrapped(wrapped: &[u8], now_unix_secs: u64) -> Option<(Vec<u8>, JwtFacts)> {
+pub(crate) fn parse_base64_wrapped(
+    wrapped: &[u8],
+    now_unix_secs: u64,
+) -> Option<(Vec<u8>, JwtFacts)> {
     if wrapped.len() > MAX_JWT_LEN * 2 {
         return None;
     }
@@ -107,7 +110,10 @@ mod tests {
 
     #[test]
     fn facts() {
-        let t = token(r#"{"alg":"HS256","typ":"JWT"}"#, r#"{"iss":"auth.example","exp":100}"#);
+        let t = token(
+            r#"{"alg":"HS256","typ":"JWT"}"#,
+            r#"{"iss":"auth.example","exp":100}"#,
+        );
         let f = parse(t.as_bytes(), 200).unwrap();
         assert_eq!(f.alg.as_deref(), Some("HS256"));
         assert!(f.expired);

@@ -54,7 +54,10 @@ pub(crate) fn pairs(query: &[u8]) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + 
         .filter(|p| !p.is_empty())
         .take(MAX_PAIRS)
         .map(|pair| match pair.iter().position(|&b| b == b'=') {
-            Some(i) => (percent_decode(&pair[..i], true), percent_decode(&pair[i + 1..], true)),
+            Some(i) => (
+                percent_decode(&pair[..i], true),
+                percent_decode(&pair[i + 1..], true),
+            ),
             None => (percent_decode(pair, true), Vec::new()),
         })
 }
@@ -66,16 +69,14 @@ pub(crate) fn percent_decode(input: &[u8], plus_as_space: bool) -> Vec<u8> {
     let mut i = 0;
     while i < input.len() {
         match input[i] {
-            b'%' if i + 2 < input.len() => {
-                match (hex(input[i + 1]), hex(input[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h << 4 | l);
-                        i += 3;
-                        continue;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < input.len() => match (hex(input[i + 1]), hex(input[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 3;
+                    continue;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b'+' if plus_as_space => out.push(b' '),
             b => out.push(b),
         }
@@ -114,6 +115,12 @@ mod tests {
         let (path, query) = split_target(b"/a/b?x=1&y=%41#frag");
         assert_eq!(path, b"/a/b");
         let got: Vec<_> = pairs(query.unwrap()).collect();
-        assert_eq!(got, vec![(b"x".to_vec(), b"1".to_vec()), (b"y".to_vec(), b"A".to_vec())]);
+        assert_eq!(
+            got,
+            vec![
+                (b"x".to_vec(), b"1".to_vec()),
+                (b"y".to_vec(), b"A".to_vec())
+            ]
+        );
     }
 }

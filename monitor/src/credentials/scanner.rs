@@ -16,7 +16,10 @@ use super::{
     finding::CredentialKind,
     generic::{self, GENERIC_KEYWORDS},
     headers, jwt,
-    patterns::{Check, FORMAT_RULES, FormatRule, PEM_LABELS, gitlab_length_ok},
+    patterns::{
+        CLAIMED_PREFIXES, Check, FORMAT_RULES, FormatRule, PEM_LABELS, claims_telegram_shape,
+        gitlab_length_ok,
+    },
 };
 
 /// Longest text scanned in one call; the rest is ignored (bounded work per request).
@@ -137,7 +140,16 @@ impl TextScanner {
         }
         if contextual {
             generic_hits.sort_unstable();
-            generic::scan(text, &generic_hits, &mut out);
+            let mut generic_found = Vec::new();
+            generic::scan(text, &generic_hits, &mut generic_found);
+            // A value that claims a documented format it does not pass is not a generic secret.
+            generic_found.retain(|c| {
+                !CLAIMED_PREFIXES
+                    .iter()
+                    .any(|p| c.secret.starts_with(p.as_bytes()))
+                    && !claims_telegram_shape(&c.secret)
+            });
+            out.extend(generic_found);
             for end in auth_hits {
                 self.authorization_line(text, end, now, &mut out);
             }
@@ -153,7 +165,14 @@ impl TextScanner {
         kept
     }
 
-    fn run_format(&self, rule: &FormatRule, re: &Regex, text: &[u8], now: u64, out: &mut Vec<Candidate>) {
+    fn run_format(
+        &self,
+        rule: &FormatRule,
+        re: &Regex,
+        text: &[u8],
+        now: u64,
+        out: &mut Vec<Candidate>,
+    ) {
         for caps in re.captures_iter(text) {
             if out.len() >= MAX_CANDIDATES {
                 return;
@@ -161,7 +180,11 @@ impl TextScanner {
             let Some(m) = caps.get(1) else { continue };
             let span = m.range();
             let secret = m.as_bytes();
-            let prefix = rule.prefixes.iter().copied().find(|p| secret.starts_with(p.as_bytes()));
+            let prefix = rule
+                .prefixes
+                .iter()
+                .copied()
+                .find(|p| secret.starts_with(p.as_bytes()));
             let candidate = match rule.check {
                 Check::None => Some(Candidate::new(rule.kind, secret.to_vec(), Rank::Format)),
                 Check::Body => {
@@ -169,8 +192,11 @@ impl TextScanner {
                     (!format_body_is_placeholder(body))
                         .then(|| Candidate::new(rule.kind, secret.to_vec(), Rank::Format))
                 }
-                Check::Gitlab => gitlab_length_ok(secret)
-                    .then(|| Candidate::new(rule.kind, secret.to_vec(), Rank::Format)),
+                Check::Gitlab => {
+                    let body = &secret[prefix.map_or(0, str::len)..];
+                    (gitlab_length_ok(secret) && !format_body_is_placeholder(body))
+                        .then(|| Candidate::new(rule.kind, secret.to_vec(), Rank::Format))
+                }
                 Check::Jwt => jwt::parse(secret, now).map(|facts| {
                     Candidate::new(rule.kind, secret.to_vec(), Rank::Format).with_jwt(Some(facts))
                 }),
@@ -181,15 +207,26 @@ impl TextScanner {
                     let label = secret
                         .strip_prefix(b"-----BEGIN ")
                         .and_then(|s| s.strip_suffix(b"-----"));
-                    let label = PEM_LABELS.iter().copied().find(|l| Some(l.as_bytes()) == label);
+                    let label = PEM_LABELS
+                        .iter()
+                        .copied()
+                        .find(|l| Some(l.as_bytes()) == label);
                     Candidate::new(rule.kind, text[block.clone()].to_vec(), Rank::Format)
                         .with_span(block)
                         .with_prefix(label)
                 }),
             };
             if let Some(c) = candidate {
-                let c = if c.span.is_none() { c.with_span(span) } else { c };
-                let c = if c.prefix.is_none() { c.with_prefix(prefix) } else { c };
+                let c = if c.span.is_none() {
+                    c.with_span(span)
+                } else {
+                    c
+                };
+                let c = if c.prefix.is_none() {
+                    c.with_prefix(prefix)
+                } else {
+                    c
+                };
                 out.push(c);
             }
         }
@@ -210,7 +247,10 @@ impl TextScanner {
             return;
         }
         p += 1;
-        while text.get(p).is_some_and(|b| matches!(b, b' ' | b'\t' | b'"' | b'\'')) {
+        while text
+            .get(p)
+            .is_some_and(|b| matches!(b, b' ' | b'\t' | b'"' | b'\''))
+        {
             p += 1;
         }
         let limit = (p + 8192).min(text.len());
@@ -228,12 +268,22 @@ impl TextScanner {
     fn curl_user(&self, text: &[u8], out: &mut Vec<Candidate>) {
         for caps in self.curl_user.captures_iter(text) {
             let Some(m) = caps.get(1) else { continue };
-            let creds: Vec<u8> = m.as_bytes().iter().copied().filter(|b| !matches!(b, b'"' | b'\'')).collect();
-            let Some(colon) = creds.iter().position(|&b| b == b':') else { continue };
+            let creds: Vec<u8> = m
+                .as_bytes()
+                .iter()
+                .copied()
+                .filter(|b| !matches!(b, b'"' | b'\''))
+                .collect();
+            let Some(colon) = creds.iter().position(|&b| b == b':') else {
+                continue;
+            };
             let (user, password) = (&creds[..colon], &creds[colon + 1..]);
             let secret_part = if password.is_empty() { user } else { password };
             if looks_like_secret(secret_part, Context::Strong) {
-                out.push(Candidate::new(CredentialKind::BasicAuth, creds.clone(), Rank::Scheme).with_span(m.range()));
+                out.push(
+                    Candidate::new(CredentialKind::BasicAuth, creds.clone(), Rank::Scheme)
+                        .with_span(m.range()),
+                );
             }
         }
     }
@@ -241,14 +291,23 @@ impl TextScanner {
     /// `scheme://user:password@host`.
     fn url_credentials(&self, text: &[u8], out: &mut Vec<Candidate>) {
         for caps in self.url_credentials.captures_iter(text) {
-            let (Some(user), Some(password)) = (caps.get(1), caps.get(2)) else { continue };
+            let (Some(user), Some(password)) = (caps.get(1), caps.get(2)) else {
+                continue;
+            };
             let pw = password.as_bytes();
             let port_like = pw.len() <= 5 && pw.iter().all(u8::is_ascii_digit);
             if pw.len() < 3 || port_like || pw == user.as_bytes() || is_placeholder(pw) {
                 continue;
             }
             let span: Range<usize> = user.start()..password.end();
-            out.push(Candidate::new(CredentialKind::BasicAuth, text[span.clone()].to_vec(), Rank::Scheme).with_span(span));
+            out.push(
+                Candidate::new(
+                    CredentialKind::BasicAuth,
+                    text[span.clone()].to_vec(),
+                    Rank::Scheme,
+                )
+                .with_span(span),
+            );
         }
     }
 }
@@ -257,7 +316,10 @@ fn compile(id: &'static str, pattern: &str) -> Result<Regex, DetectorError> {
     regex::bytes::RegexBuilder::new(&format!("(?-u){pattern}"))
         .size_limit(8 << 20)
         .build()
-        .map_err(|e| DetectorError::Pattern { rule: id, source: Box::new(e) })
+        .map_err(|e| DetectorError::Pattern {
+            rule: id,
+            source: Box::new(e),
+        })
 }
 
 /// The body of a documented token made of one repeated byte (`ghp_xxxx...`), containing
@@ -271,11 +333,18 @@ fn format_body_is_placeholder(body: &[u8]) -> bool {
     if body.is_empty() || max * 10 >= body.len() * 6 {
         return true;
     }
+    // Real tokens are random; `12312312312312312312` is not.
+    let entropy = super::entropy::shannon_entropy(body);
+    if (body.len() >= 12 && entropy < 2.2) || (body.len() >= 20 && entropy < 3.0) {
+        return true;
+    }
     let lower = body.to_ascii_lowercase();
     if super::entropy::contains(&lower, b"example") || super::entropy::contains(&lower, b"xxxxx") {
         return true;
     }
-    lower.windows(10).any(|w| w.windows(2).all(|p| p[1] == p[0].wrapping_add(1)))
+    lower
+        .windows(10)
+        .any(|w| w.windows(2).all(|p| p[1] == p[0].wrapping_add(1)))
 }
 
 /// Extends a `-----BEGIN ... PRIVATE KEY-----` line to its END line (or to the end of the
@@ -305,7 +374,11 @@ fn private_key_block(text: &[u8], begin: Range<usize>) -> Option<Range<usize>> {
             // Truncated: stop at the first byte that cannot be part of a PEM body.
             let stop = body
                 .iter()
-                .position(|b| !(b.is_ascii_alphanumeric() || b.is_ascii_whitespace() || matches!(b, b'+' | b'/' | b'=' | b':' | b'-' | b',' | b'\\')))
+                .position(|b| {
+                    !(b.is_ascii_alphanumeric()
+                        || b.is_ascii_whitespace()
+                        || matches!(b, b'+' | b'/' | b'=' | b':' | b'-' | b',' | b'\\'))
+                })
                 .unwrap_or(body.len());
             begin.end + stop
         }
