@@ -185,6 +185,22 @@ fn each_rule_kind_raises_its_alert_and_no_secret_leaks() {
         .into_iter()
         .filter(|a| a["workload"]["command"] == "curl")
         .collect();
+    let rate_calls = captured
+        .calls
+        .iter()
+        .filter(|c| c["event"] == "api_call" && c["role"] == "client")
+        .filter(|c| {
+            c["host"]
+                .as_str()
+                .is_some_and(|h| h.starts_with("rate.example"))
+        })
+        .count();
+    assert_eq!(
+        rate_calls,
+        5,
+        "every call is captured:\n{}",
+        captured.all_output()
+    );
     assert_eq!(rate.len(), 2, "{rate:#?}");
     assert_eq!(rate[0]["count"], 1);
     assert!(

@@ -55,6 +55,19 @@ fn detector_for(policy: &Policy, key: &[u8]) -> Result<Detector, InspectError> {
     .map_err(InspectError::Detector)
 }
 
+/// `90s` → "1m30s"-style text for summaries.
+fn humanize(duration: std::time::Duration) -> String {
+    let secs = duration.as_secs();
+    match (secs / 3600, secs % 3600 / 60, secs % 60) {
+        (0, 0, 0) => format!("{}ms", duration.as_millis()),
+        (0, 0, s) => format!("{s}s"),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, s) => format!("{m}m{s}s"),
+        (h, 0, 0) => format!("{h}h"),
+        (h, m, _) => format!("{h}h{m}m"),
+    }
+}
+
 fn window_ns(policy: &Policy) -> u64 {
     u64::try_from(policy.settings().suppression_window.as_nanos()).unwrap_or(u64::MAX)
 }
@@ -177,8 +190,14 @@ impl Inspector {
                     rule.id.clone(),
                     rule.severity,
                     format!(
-                        "{} {} to {}: about {observed_per_second:.1} calls/s, over the limit of {limit_per_second:.2}/s (rule {})",
-                        call.method, template, host_key, rule.id
+                        "{} {} to {}: over the limit of {} calls per {} (burst {}) of rule {}",
+                        call.method,
+                        template,
+                        host_key,
+                        rule.limit,
+                        humanize(rule.per),
+                        rule.burst,
+                        rule.id
                     ),
                     Some(Evidence::Rate(RateEvidence {
                         observed_per_second,

