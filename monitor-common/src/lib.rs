@@ -34,6 +34,8 @@ pub mod record_kind {
     pub const PROCESS_EXIT: u8 = 3;
     /// A process called `execve`; the payload is the file name it executed (as passed to exec).
     pub const PROCESS_EXEC: u8 = 4;
+    /// A TCP connection got an id (`conn_id`); the payload is a [`super::SocketOpen`].
+    pub const SOCKET_OPEN: u8 = 5;
 }
 
 /// Which way the bytes went, from the point of view of the traced process.
@@ -50,7 +52,79 @@ pub mod source {
     pub const NONE: u8 = 0;
     /// OpenSSL / LibreSSL / BoringSSL `SSL_*` functions; `conn_id` is the `SSL*`.
     pub const OPENSSL: u8 = 1;
+    /// Plaintext on a TCP socket (read/write syscalls); `conn_id` is the socket's id.
+    pub const SOCKET: u8 = 2;
 }
+
+/// Which side of a TCP connection the process is on.
+pub mod role {
+    pub const UNKNOWN: u8 = 0;
+    /// It called `connect`.
+    pub const CLIENT: u8 = 1;
+    /// It got the connection from `accept`.
+    pub const SERVER: u8 = 2;
+}
+
+/// What the kernel decided a socket's first bytes are.
+pub mod protocol {
+    pub const UNKNOWN: u8 = 0;
+    pub const HTTP1: u8 = 1;
+    pub const HTTP2: u8 = 2;
+    /// Neither: no payload is copied any more.
+    pub const OTHER: u8 = 3;
+    /// TLS ciphertext under a probed TLS library: its plaintext comes from the uprobes.
+    pub const TLS: u8 = 4;
+}
+
+/// Address families, as in `<sys/socket.h>`.
+pub const AF_INET: u16 = 2;
+pub const AF_INET6: u16 = 10;
+
+/// Payload of a `SOCKET_OPEN` record. Addresses are in network byte order as in `sockaddr`; an
+/// IPv4 address takes the first 4 bytes. Family 0: the kernel could not see the addresses
+/// (userspace looks them up).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SocketOpen {
+    /// The process's file descriptor (for userspace's `/proc` lookups).
+    pub fd: u32,
+    pub family: u16,
+    /// Host byte order.
+    pub local_port: u16,
+    pub remote_port: u16,
+    pub role: u8,
+    /// 1 when userspace recovered a connection that existed before the monitor started.
+    pub recovered: u8,
+    /// For an accepted connection, the listening socket's fd: its address is our local end
+    /// when the connection itself is gone before userspace can look.
+    pub listen_fd: u32,
+    pub local_addr: [u8; 16],
+    pub remote_addr: [u8; 16],
+}
+
+/// Key of the kernel's socket table: a file descriptor of a process.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SockKey {
+    pub tgid: u32,
+    pub fd: u32,
+}
+
+/// Value of the kernel's socket table.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SockState {
+    /// Unique id of the connection (fds are reused; ids are not).
+    pub id: u64,
+    pub role: u8,
+    /// `protocol::*`
+    pub protocol: u8,
+    pub _pad: [u8; 6],
+}
+
+/// Ids userspace gives to connections it recovers have this bit set, so they never collide with
+/// the kernel's.
+pub const RECOVERED_ID_BIT: u64 = 1 << 63;
 
 /// Bits of [`RecordHeader::flags`].
 pub mod flags {
@@ -77,6 +151,9 @@ pub struct RecordHeader {
     pub lost_before: u64,
     /// Cookie given at attach time: identifies the probed library file.
     pub attach_cookie: u64,
+    /// The TCP connection (its `SOCKET_OPEN` id) these bytes travelled on, when known: for a TLS
+    /// record, the socket the library read or wrote inside the call; 0 when not known (yet).
+    pub socket_id: u64,
     /// Process id (thread-group id).
     pub tgid: u32,
     /// Thread id.
@@ -107,7 +184,7 @@ pub const HEADER_LEN: usize = core::mem::size_of::<RecordHeader>();
 
 // The header layout is part of the recording format (docs/recording-format.md): changing it
 // means a new format version.
-const _: () = assert!(HEADER_LEN == 80);
+const _: () = assert!(HEADER_LEN == 88);
 
 /// Indexes of the per-CPU kernel counters (`KERNEL_COUNTERS` map). Every way the kernel side can
 /// lose or cut data has one, so that userspace can export them.
@@ -126,8 +203,16 @@ pub mod counter {
     pub const ORPHAN_RETURNS: u32 = 5;
     /// Entries that could not be remembered until their return (pending-call table full).
     pub const PENDING_TABLE_FULL: u32 = 6;
+    /// TCP connections whose first bytes are neither HTTP/1 nor HTTP/2: no payload copied.
+    pub const SOCKETS_NOT_HTTP: u32 = 7;
+    /// Connections that could not be tracked (socket table full).
+    pub const SOCKET_TABLE_FULL: u32 = 8;
+    /// Socket reads/writes skipped because they carry TLS ciphertext of a probed library.
+    pub const TLS_SOCKET_CALLS_SKIPPED: u32 = 9;
+    /// Iovec entries past the walk limit (their bytes are reported as lost).
+    pub const IOVECS_SKIPPED: u32 = 10;
     /// Number of counters.
-    pub const COUNT: u32 = 8;
+    pub const COUNT: u32 = 12;
 
     /// Metric-friendly names, indexed by counter.
     pub const NAMES: [&str; COUNT as usize] = [
@@ -138,6 +223,10 @@ pub mod counter {
         "read_faults",
         "orphan_returns",
         "pending_table_full",
+        "sockets_not_http",
+        "socket_table_full",
+        "tls_socket_calls_skipped",
+        "iovecs_skipped",
         "unused",
     ];
 }
@@ -156,4 +245,8 @@ mod user {
     // SAFETY: plain-old-data, every bit pattern valid, no padding the kernel leaves uninitialised
     // that userspace reads as anything but bytes.
     unsafe impl aya::Pod for super::LossKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::SockKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::SockState {}
 }

@@ -25,6 +25,8 @@ pub struct Call {
     pub direction: u8,
     pub source: u8,
     pub attach_cookie: u64,
+    /// The TCP connection under the call, 0 if unknown.
+    pub socket_id: u64,
 }
 
 #[inline(always)]
@@ -36,6 +38,7 @@ fn header(kind: u8, conn_id: u64, direction: u8, source: u8, attach_cookie: u64)
         call_len: 0,
         lost_before: 0,
         attach_cookie,
+        socket_id: 0,
         tgid: (pid_tgid >> 32) as u32,
         tid: pid_tgid as u32,
         offset: 0,
@@ -93,6 +96,7 @@ pub fn emit_call(call: &Call) {
         call.attach_cookie,
     );
     head.call_len = call.len;
+    head.socket_id = call.socket_id;
     let key = LossKey {
         conn_id: call.conn_id,
         tgid: head.tgid,
@@ -142,9 +146,59 @@ pub fn emit_call(call: &Call) {
     }
 }
 
+/// Bytes of a connection that will never be delivered (e.g. iovecs past the walk limit): the
+/// next record of that connection and direction says so.
+pub fn add_lost_bytes(conn_id: u64, tgid: u32, direction: u8, bytes: u64) {
+    let key = LossKey {
+        conn_id,
+        tgid,
+        direction: direction as u32,
+    };
+    add_loss(&key, bytes);
+}
+
+/// A `SOCKET_OPEN` record: the connection's id and addresses.
+pub fn emit_socket_open(id: u64, open: &monitor_common::SocketOpen) {
+    let Some(record) = SCRATCH.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: per-CPU scratch value.
+    let record = unsafe { &mut *record };
+    let mut head = header(
+        record_kind::SOCKET_OPEN,
+        id,
+        0,
+        monitor_common::source::SOCKET,
+        0,
+    );
+    const LEN: usize = core::mem::size_of::<monitor_common::SocketOpen>();
+    head.socket_id = id;
+    head.data_len = LEN as u32;
+    head.call_len = LEN as u64;
+    head.flags = flags::LAST_CHUNK;
+    record.header = head;
+    // SAFETY: `SocketOpen` is plain data smaller than the chunk.
+    let bytes = unsafe {
+        core::slice::from_raw_parts(
+            (open as *const monitor_common::SocketOpen) as *const u8,
+            LEN,
+        )
+    };
+    record.data[..LEN].copy_from_slice(bytes);
+    // SAFETY: HEADER_LEN + LEN bytes of the record are initialised.
+    let out =
+        unsafe { core::slice::from_raw_parts((record as *const _) as *const u8, HEADER_LEN + LEN) };
+    if RECORDS.output::<[u8]>(out, 0).is_err() {
+        count(counter::RING_FULL_RECORDS, 1);
+    }
+}
+
 /// A record with no payload (`CLOSE`, `PROCESS_EXIT`).
 pub fn emit_marker(kind: u8, conn_id: u64, source: u8, attach_cookie: u64) {
-    let head = header(kind, conn_id, 0, source, attach_cookie);
+    let mut head = header(kind, conn_id, 0, source, attach_cookie);
+    if source == monitor_common::source::SOCKET {
+        head.socket_id = conn_id;
+    }
     // SAFETY: a `RecordHeader` is plain data.
     let bytes = unsafe {
         core::slice::from_raw_parts((&head as *const RecordHeader) as *const u8, HEADER_LEN)

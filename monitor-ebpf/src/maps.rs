@@ -4,7 +4,7 @@ use aya_ebpf::{
     macros::map,
     maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
-use monitor_common::{DataRecord, LossKey, counter};
+use monitor_common::{DataRecord, LossKey, SockKey, SockState, counter};
 
 /// Process id of the monitor itself: it is never traced, so that its own I/O cannot feed back.
 #[unsafe(no_mangle)]
@@ -54,4 +54,56 @@ pub fn count(index: u32, by: u64) {
         // SAFETY: per-CPU slot, so no other program writes it concurrently.
         unsafe { *slot += by };
     }
+}
+
+/// TCP connections being tracked: a process's fd → its connection id, role and protocol.
+/// A plain hash (not LRU): evicting a live connection silently would lose its calls; a full table
+/// is counted instead (`SOCKET_TABLE_FULL`).
+#[map]
+pub static SOCKETS: HashMap<SockKey, SockState> = HashMap::with_max_entries(65536, 0);
+
+/// `connect`/`accept` arguments between syscall entry and exit, per thread.
+#[map]
+pub static PENDING_SOCKET_OPS: HashMap<u64, PendingSocketOp> = HashMap::with_max_entries(16384, 0);
+
+/// Read/write arguments between syscall entry and exit, per thread.
+#[map]
+pub static PENDING_IO: HashMap<u64, PendingIo> = HashMap::with_max_entries(16384, 0);
+
+/// The socket under each `SSL*` (learnt from the syscall the library makes inside a call).
+#[map]
+pub static SSL_SOCKETS: LruHashMap<SslKey, u64> = LruHashMap::with_max_entries(65536, 0);
+
+/// Per-CPU counter that makes connection ids unique.
+#[map]
+pub static NEXT_SOCKET_ID: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct PendingSocketOp {
+    pub fd: u64,
+    pub sockaddr: u64,
+    pub role: u8,
+    pub _pad: [u8; 7],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct PendingIo {
+    pub id: u64,
+    /// The buffer, or for vectored calls the `iovec` array.
+    pub buf: u64,
+    pub iov_count: u64,
+    pub fd: u32,
+    pub direction: u8,
+    pub vectored: u8,
+    pub _pad: [u8; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct SslKey {
+    pub ssl: u64,
+    pub tgid: u32,
+    pub _pad: u32,
 }

@@ -107,6 +107,17 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     }
     let counters = programs.take_kernel_counters()?;
     let ring = programs.take_ring_buffer()?;
+    // After the socket tracepoints are attached, so that no connection falls between the two.
+    let mut socket_table = programs.take_socket_table()?;
+    let recovered = capture::recover_connections(
+        Path::new("/proc"),
+        &mut socket_table,
+        WallClock::monotonic_now_ns(),
+    );
+    info!(
+        connections = recovered.len(),
+        "recovered established connections"
+    );
 
     let (events_tx, mut events) = mpsc::channel(EVENT_QUEUE);
     let reader =
@@ -129,6 +140,15 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
         metrics.clone(),
         Some(inspector),
     );
+    for raw in &recovered {
+        if let Some(recorder) = &recorder {
+            recorder.record(raw).context("writing the recording")?;
+        }
+        if let Ok(event) = capture::decode(raw) {
+            pipeline.handle(event, &mut |_| {});
+        }
+    }
+    drop(socket_table);
     let print_calls = !args.no_api_calls;
     let mut emit = |output: Output| match &output {
         Output::Call(_) if !print_calls => {}

@@ -7,7 +7,7 @@ use thiserror::Error;
 
 use crate::{
     capture::{LibraryInfo, LibraryRegistry, decode},
-    enrich::{ProcFacts, ProcessTable, RecordedFacts},
+    enrich::{ProcFacts, ProcessTable, RecordedFacts, SocketAddrs},
     inspect::{InspectError, Inspector},
     metrics::Metrics,
     pipeline::{Output, Pipeline},
@@ -71,6 +71,11 @@ pub fn replay(
                     container_id: process.container_id.clone(),
                 },
             ),
+            Frame::Socket(socket) => {
+                if let (Some(local), Some(remote)) = (socket.local, socket.remote) {
+                    facts.insert_socket(socket.pid, socket.fd, SocketAddrs { local, remote });
+                }
+            }
             Frame::Record(_) => {}
         }
     }

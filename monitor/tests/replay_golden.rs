@@ -33,13 +33,19 @@ fn raw(kind: u8, tgid: u32, conn: u64, dir: u8, ts: u64, cookie: u64, payload: &
         call_len: payload.len() as u64,
         lost_before: 0,
         attach_cookie: cookie,
+        socket_id: 0,
         tgid,
         tid: tgid,
         offset: 0,
         data_len: payload.len() as u32,
         kind,
         direction: dir,
-        source: source::OPENSSL,
+        // Plaintext (no library cookie) comes from the socket probes.
+        source: if cookie == 0 {
+            source::SOCKET
+        } else {
+            source::OPENSSL
+        },
         flags: flags::LAST_CHUNK,
         uid: 1000,
         comm,

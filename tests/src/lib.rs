@@ -7,7 +7,7 @@ pub mod monitor;
 pub mod programs;
 
 pub use monitor::{Captured, Monitor, monitor_binary};
-pub use programs::{PYTHON, TlsServer, python_client, run_client, scratch_dir};
+pub use programs::{HttpServer, PYTHON, TlsServer, python_client, run_client, scratch_dir};
 
 /// Whether a root-only test may run. Outside CI, a non-root run skips with a message; in CI
 /// (`CI=true`) nothing skips.

@@ -58,15 +58,7 @@ impl TlsServer {
             .stdout(Stdio::piped())
             .spawn()
             .expect("starting the Python TLS server");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().expect("piped"))
-            .read_line(&mut first)
-            .expect("reading the server's port");
-        let port = first
-            .trim()
-            .strip_prefix("PORT ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("the TLS server did not print its port: {first:?}"));
+        let port = read_port(&mut child);
         Self { child, port, dir }
     }
 
@@ -81,6 +73,66 @@ impl TlsServer {
     pub fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
+}
+
+/// The same server in plaintext HTTP, on 127.0.0.1 or another local address (`::1`).
+pub struct HttpServer {
+    child: Child,
+    pub port: u16,
+    pub address: String,
+}
+
+impl HttpServer {
+    pub fn start(address: &str) -> Self {
+        let mut child = Command::new(PYTHON)
+            .arg(fixture("tls_server.py"))
+            .args(["--plain", address])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("starting the Python HTTP server");
+        let port = read_port(&mut child);
+        Self {
+            child,
+            port,
+            address: address.to_owned(),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `host:port` as a URL authority (`[::1]:port` for IPv6).
+    pub fn authority(&self) -> String {
+        if self.address.contains(':') {
+            format!("[{}]:{}", self.address, self.port)
+        } else {
+            format!("{}:{}", self.address, self.port)
+        }
+    }
+
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{path_and_query}", self.authority())
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn read_port(child: &mut Child) -> u16 {
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("piped"))
+        .read_line(&mut first)
+        .expect("reading the server's port");
+    first
+        .trim()
+        .strip_prefix("PORT ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("the server did not print its port: {first:?}"))
 }
 
 impl Drop for TlsServer {

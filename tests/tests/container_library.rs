@@ -98,6 +98,6 @@ fn libssl_inside_a_private_mount_namespace_is_probed() {
     );
     let served = captured.calls_to(server.id(), "server", "/hello");
     assert_eq!(served.len(), 1, "{served:#?}\n{}", captured.all_output());
-    assert_eq!(served[0]["tls"]["library_path"], expected_path.as_str());
+    assert_eq!(served[0]["tls_library"]["path"], expected_path.as_str());
     assert_eq!(served[0]["status"], 200);
 }

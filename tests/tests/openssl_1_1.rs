@@ -71,9 +71,9 @@ fn openssl_1_1_calls_are_captured() {
     assert_eq!(call["status"], 200);
     assert_eq!(call["response_body_bytes"], 12);
     assert_eq!(call["complete"], true);
-    assert_eq!(call["tls"]["library"], "openssl");
+    assert_eq!(call["tls_library"]["name"], "openssl");
     assert_eq!(
-        call["tls"]["library_path"],
+        call["tls_library"]["path"],
         std::fs::canonicalize(&libssl)
             .unwrap()
             .display()

@@ -33,7 +33,8 @@ fn assert_call(call: &Value, method: &str, host: &str, status: u64) {
     assert_eq!(call["method"], method, "{call:#}");
     assert_eq!(call["host"], host, "{call:#}");
     assert_eq!(call["status"], status, "{call:#}");
-    assert_eq!(call["tls"]["library"], "openssl", "{call:#}");
+    assert_eq!(call["tls"], true, "{call:#}");
+    assert_eq!(call["tls_library"]["name"], "openssl", "{call:#}");
     assert_eq!(call["complete"], true, "{call:#}");
     assert!(
         call["latency_ms"].as_f64().is_some_and(|l| l >= 0.0),

@@ -1,3 +1,4 @@
 //! One module per hook family.
 mod openssl;
 mod process;
+mod socket;

@@ -14,7 +14,7 @@ use monitor_common::{counter, direction, record_kind, source};
 
 use crate::{
     emit::{Call, emit_call, emit_marker},
-    maps::{MONITOR_TGID, PENDING_CALLS, PendingCall, count},
+    maps::{MONITOR_TGID, PENDING_CALLS, PendingCall, SSL_SOCKETS, SslKey, count},
 };
 
 #[inline(always)]
@@ -105,6 +105,14 @@ pub fn ssl_return(ctx: RetProbeContext) -> u32 {
     if len == 0 {
         return 0;
     }
+    let ssl_key = SslKey {
+        ssl: pending.conn_id,
+        tgid: (pid_tgid >> 32) as u32,
+        _pad: 0,
+    };
+    // The socket under this SSL*, learnt by the socket probes from the syscall made inside
+    // this very call.
+    let socket_id = unsafe { SSL_SOCKETS.get(&ssl_key) }.copied().unwrap_or(0);
     emit_call(&Call {
         conn_id: pending.conn_id,
         buf: pending.buf,
@@ -113,6 +121,7 @@ pub fn ssl_return(ctx: RetProbeContext) -> u32 {
         source: pending.source,
         // SAFETY: plain helper on this program's context.
         attach_cookie: unsafe { bpf_get_attach_cookie(ctx.as_ptr()) },
+        socket_id,
     });
     0
 }
@@ -131,6 +140,11 @@ pub fn ssl_free(ctx: ProbeContext) -> u32 {
     }
     // SAFETY: plain helper on this program's context.
     let cookie = unsafe { bpf_get_attach_cookie(ctx.as_ptr()) };
+    let _ = SSL_SOCKETS.remove(&SslKey {
+        ssl,
+        tgid: (pid_tgid >> 32) as u32,
+        _pad: 0,
+    });
     emit_marker(record_kind::CLOSE, ssl, source::OPENSSL, cookie);
     0
 }

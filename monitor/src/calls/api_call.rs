@@ -4,7 +4,7 @@ use serde::Serialize;
 use super::split_target;
 use crate::{
     capture::{LibraryInfo, TlsLibraryKind},
-    enrich::ProcessInfo,
+    enrich::{ProcessInfo, SocketInfo},
     http1::Role,
     streams::ConnectionExchange,
     time::WallClock,
@@ -20,8 +20,14 @@ pub struct ApiCall {
     /// Which side of the call the traced process is on.
     pub role: Role,
     pub process: ProcessOut,
-    /// `None` for plaintext calls.
-    pub tls: Option<TlsOut>,
+    /// Whether the call was encrypted (captured inside a TLS library).
+    pub tls: bool,
+    /// The TLS library that carried it; `None` for plaintext calls.
+    pub tls_library: Option<TlsOut>,
+    /// The traced process's end of the TCP connection, when known.
+    pub local: Option<EndpointOut>,
+    /// The peer's end of the TCP connection, when known.
+    pub remote: Option<EndpointOut>,
     /// Connection handle within the process (hex), to group calls of one connection.
     pub connection_id: String,
     pub method: String,
@@ -56,14 +62,30 @@ pub struct ProcessOut {
 
 #[derive(Debug, Serialize)]
 pub struct TlsOut {
-    pub library: TlsLibraryKind,
-    pub library_path: String,
+    pub name: TlsLibraryKind,
+    pub path: String,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct EndpointOut {
+    pub ip: String,
+    pub port: u16,
+}
+
+impl From<std::net::SocketAddr> for EndpointOut {
+    fn from(addr: std::net::SocketAddr) -> Self {
+        Self {
+            ip: addr.ip().to_string(),
+            port: addr.port(),
+        }
+    }
 }
 
 pub fn build_api_call(
     item: &ConnectionExchange,
     process: &ProcessInfo,
     library: Option<&LibraryInfo>,
+    socket: Option<&SocketInfo>,
     clock: &WallClock,
 ) -> ApiCall {
     let exchange = &item.exchange;
@@ -87,10 +109,13 @@ pub fn build_api_call(
             uid: process.uid,
             container_id: process.container_id.clone(),
         },
-        tls: library.map(|l| TlsOut {
-            library: l.kind,
-            library_path: l.path.clone(),
+        tls: item.conn.source != monitor_common::source::SOCKET,
+        tls_library: library.map(|l| TlsOut {
+            name: l.kind,
+            path: l.path.clone(),
         }),
+        local: socket.and_then(|s| s.local).map(Into::into),
+        remote: socket.and_then(|s| s.remote).map(Into::into),
         connection_id: format!("{:#x}", item.conn.id),
         method: request.head.method.clone(),
         host: request.head.host.clone().or(target.authority),

@@ -6,5 +6,5 @@
 mod api_call;
 mod target;
 
-pub use api_call::{ApiCall, ProcessOut, TlsOut, build_api_call};
+pub use api_call::{ApiCall, EndpointOut, ProcessOut, TlsOut, build_api_call};
 pub use target::{SplitTarget, split_target};

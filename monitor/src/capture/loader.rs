@@ -32,6 +32,33 @@ const TRACEPOINTS: &[(&str, &str, &str)] = &[
     ("sched_process_exit", "sched", "sched_process_exit"),
 ];
 
+/// Syscall tracepoints of the socket probes (program name = tracepoint name).
+const SOCKET_TRACEPOINTS: &[&str] = &[
+    "sys_enter_connect",
+    "sys_exit_connect",
+    "sys_enter_accept",
+    "sys_exit_accept",
+    "sys_enter_accept4",
+    "sys_exit_accept4",
+    "sys_enter_close",
+    "sys_enter_write",
+    "sys_exit_write",
+    "sys_enter_read",
+    "sys_exit_read",
+    "sys_enter_sendto",
+    "sys_exit_sendto",
+    "sys_enter_recvfrom",
+    "sys_exit_recvfrom",
+    "sys_enter_writev",
+    "sys_exit_writev",
+    "sys_enter_readv",
+    "sys_exit_readv",
+    "sys_enter_sendmsg",
+    "sys_exit_sendmsg",
+    "sys_enter_recvmsg",
+    "sys_exit_recvmsg",
+];
+
 const TRACEFS: &str = "/sys/kernel/tracing";
 
 #[derive(Clone, Copy, Debug)]
@@ -118,6 +145,22 @@ impl LoadedPrograms {
                 .attach(category, event)
                 .map_err(|source| LoadError::Program { name, source })?;
         }
+        // Socket syscalls: a kernel without one of them (an architecture without `accept`, a
+        // kernel built without syscall tracepoints) loses plaintext capture, not TLS capture.
+        let mut socket_failures = 0;
+        for &name in SOCKET_TRACEPOINTS {
+            let program: &mut TracePoint = program_mut(&mut ebpf, name)?;
+            if let Err(e) = program
+                .load()
+                .and_then(|()| program.attach("syscalls", name).map(|_| ()))
+            {
+                socket_failures += 1;
+                warn!(tracepoint = name, error = %e, "cannot attach a socket tracepoint: plaintext capture is incomplete");
+            }
+        }
+        if socket_failures == SOCKET_TRACEPOINTS.len() {
+            warn!("no socket tracepoint attached: plaintext HTTP will not be seen");
+        }
         info!(
             ring_buffer_bytes = bytes,
             call_cap = settings.call_cap,
@@ -137,6 +180,23 @@ impl LoadedPrograms {
             .ok_or(LoadError::Missing { name: "RECORDS" })?;
         RingBuf::try_from(map).map_err(|source| LoadError::Map {
             name: "RECORDS",
+            source,
+        })
+    }
+
+    /// The kernel's socket table, for userspace to add connections that predate the monitor.
+    pub fn take_socket_table(
+        &mut self,
+    ) -> Result<
+        aya::maps::HashMap<MapData, monitor_common::SockKey, monitor_common::SockState>,
+        LoadError,
+    > {
+        let map = self
+            .ebpf
+            .take_map("SOCKETS")
+            .ok_or(LoadError::Missing { name: "SOCKETS" })?;
+        aya::maps::HashMap::try_from(map).map_err(|source| LoadError::Map {
+            name: "SOCKETS",
             source,
         })
     }

@@ -7,16 +7,19 @@
 //! - `ring`: drains the ring buffer under tokio's `AsyncFd`.
 //! - `record`: decodes and validates one raw record.
 //! - `kernel_counters`: reads the per-CPU loss counters.
+//! - `recover`: connections that existed before the monitor started.
 mod attach;
 mod kernel_counters;
 mod libraries;
 mod loader;
 mod record;
+mod recover;
 mod ring;
 
 pub use attach::{AttachReport, LibraryInfo, LibraryRegistry, TlsLibraryKind, attach_openssl};
 pub use kernel_counters::KernelCounters;
 pub use libraries::{LibraryFile, discover_openssl_libraries};
 pub use loader::{CaptureSettings, LoadError, LoadedPrograms};
-pub use record::{CaptureEvent, ConnKey, DataChunk, DecodeError, EventKind, decode};
+pub use record::{CaptureEvent, ConnKey, DataChunk, DecodeError, EventKind, SocketOpened, decode};
+pub use recover::recover_connections;
 pub use ring::spawn_ring_reader;

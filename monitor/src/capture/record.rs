@@ -4,7 +4,9 @@
 //! a payload length past the end of the record, or an unknown kind/direction is a
 //! [`DecodeError`] (counted by the caller), never a panic.
 use bytes::Bytes;
-use monitor_common::{HEADER_LEN, RecordHeader, direction, flags, record_kind};
+use monitor_common::{
+    AF_INET, AF_INET6, HEADER_LEN, RecordHeader, SocketOpen, direction, flags, record_kind,
+};
 use thiserror::Error;
 
 use crate::http1::Direction;
@@ -29,8 +31,10 @@ pub struct DataChunk {
     pub last_chunk: bool,
     /// Bytes of this connection and direction lost in the kernel just before this chunk.
     pub lost_before: u64,
-    /// Identifies the probed library file (see `LibraryRegistry`).
+    /// Identifies the probed library file (see `LibraryRegistry`); 0 for plaintext.
     pub library: u64,
+    /// The TCP connection under these bytes (its `SocketOpen` id), 0 when unknown.
+    pub socket_id: u64,
     pub data: Bytes,
 }
 
@@ -47,10 +51,25 @@ impl DataChunk {
     }
 }
 
+/// A TCP connection the kernel (or startup recovery) gave an id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SocketOpened {
+    pub id: u64,
+    pub fd: u32,
+    /// For an accepted connection: the listening socket.
+    pub listen_fd: Option<u32>,
+    pub role: u8,
+    pub recovered: bool,
+    /// `None` when the kernel could not see it (accept without a peer buffer).
+    pub remote: Option<std::net::SocketAddr>,
+    pub local: Option<std::net::SocketAddr>,
+}
+
 #[derive(Clone, Debug)]
 pub enum EventKind {
     Data(DataChunk),
     Close(ConnKey),
+    SocketOpen(SocketOpened),
     ProcessExec { filename: String },
     ProcessExit,
 }
@@ -124,8 +143,10 @@ pub fn decode(raw: &[u8]) -> Result<CaptureEvent, DecodeError> {
             last_chunk: head.flags & flags::LAST_CHUNK != 0,
             lost_before: head.lost_before,
             library: head.attach_cookie,
+            socket_id: head.socket_id,
             data: Bytes::copy_from_slice(payload),
         }),
+        record_kind::SOCKET_OPEN => EventKind::SocketOpen(socket_opened(head.conn_id, payload)?),
         record_kind::CLOSE => EventKind::Close(conn),
         record_kind::PROCESS_EXEC => EventKind::ProcessExec {
             filename: String::from_utf8_lossy(payload).into_owned(),
@@ -140,6 +161,40 @@ pub fn decode(raw: &[u8]) -> Result<CaptureEvent, DecodeError> {
         uid: head.uid,
         comm: comm_to_string(&head.comm),
         kind,
+    })
+}
+
+fn socket_opened(id: u64, payload: &[u8]) -> Result<SocketOpened, DecodeError> {
+    let len = std::mem::size_of::<SocketOpen>();
+    if payload.len() < len {
+        return Err(DecodeError::PayloadOverrun {
+            data_len: len,
+            available: payload.len(),
+        });
+    }
+    // SAFETY: at least `len` bytes; every bit pattern is a valid `SocketOpen`.
+    let open: SocketOpen = unsafe { std::ptr::read_unaligned(payload.as_ptr().cast()) };
+    let addr = |bytes: [u8; 16], port: u16| -> Option<std::net::SocketAddr> {
+        let ip: std::net::IpAddr = match open.family {
+            AF_INET => std::net::Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).into(),
+            AF_INET6 => {
+                let v6 = std::net::Ipv6Addr::from(bytes);
+                // Dual-stack sockets show IPv4 peers as ::ffff:a.b.c.d: report them as IPv4.
+                v6.to_ipv4_mapped().map(Into::into).unwrap_or(v6.into())
+            }
+            _ => return None,
+        };
+        (port != 0 || !ip.is_unspecified()).then(|| std::net::SocketAddr::new(ip, port))
+    };
+    Ok(SocketOpened {
+        id,
+        fd: open.fd,
+        listen_fd: (open.role == monitor_common::role::SERVER && open.recovered == 0)
+            .then_some(open.listen_fd),
+        role: open.role,
+        recovered: open.recovered != 0,
+        remote: addr(open.remote_addr, open.remote_port),
+        local: addr(open.local_addr, open.local_port),
     })
 }
 
@@ -171,6 +226,7 @@ pub(crate) mod tests {
             call_len,
             lost_before: 0,
             attach_cookie: 7,
+            socket_id: 0,
             tgid: 100,
             tid: 101,
             offset,

@@ -1,9 +1,14 @@
-//! Enrichment: who made a call. Process identity (pid, command, executable, user, container);
+//! Enrichment: who made a call and over which connection. Process identity (pid, command,
+//! executable, user, container) and TCP connection identity (addresses, ports, role);
 //! Kubernetes metadata comes later.
 mod container;
+mod proc_net;
 mod process;
+mod sockets;
 mod source;
 
 pub use container::container_id_from_cgroup;
+pub use proc_net::{TCP_ESTABLISHED, TCP_LISTEN, TcpEntry, parse_tcp_table, socket_inode};
 pub use process::{ProcessInfo, ProcessTable};
-pub use source::{ProcFacts, ProcFs, ProcessSource, RecordedFacts};
+pub use sockets::{SocketInfo, SocketTable};
+pub use source::{ProcFacts, ProcFs, ProcessSource, RecordedFacts, SocketAddrs};

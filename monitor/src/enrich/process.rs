@@ -7,7 +7,7 @@
 //! refreshed on exec and freed on exit, so the table holds live processes only.
 use std::{collections::HashMap, sync::Arc};
 
-use super::source::{ProcFacts, ProcessSource};
+use super::source::{ProcFacts, ProcessSource, SocketAddrs};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProcessInfo {
@@ -70,6 +70,11 @@ impl ProcessTable {
         });
         self.processes.insert(pid, info.clone());
         info
+    }
+
+    /// Addresses of a process's TCP socket (from the process source: `/proc`, or a recording).
+    pub fn socket_addrs(&mut self, pid: u32, fd: u32) -> Option<SocketAddrs> {
+        self.source.socket_addrs(pid, fd)
     }
 
     pub fn on_exit(&mut self, pid: u32) {

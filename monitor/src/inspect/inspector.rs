@@ -121,9 +121,20 @@ impl Inspector {
             }
             None => (None, None),
         };
-        let tls = call.tls.is_some();
-        let port = port.or(Some(if tls { 443 } else { 80 }));
-        let ip = host.as_deref().and_then(|h| h.parse::<IpAddr>().ok());
+        let tls = call.tls;
+        // The socket's address on the destination side: the peer for a client, our own end for
+        // a server. Without it, a literal IP in the Host header stands in.
+        let endpoint = match call.role {
+            crate::http1::Role::Client => call.remote.as_ref(),
+            crate::http1::Role::Server => call.local.as_ref(),
+        };
+        let port = endpoint
+            .map(|e| e.port)
+            .or(port)
+            .or(Some(if tls { 443 } else { 80 }));
+        let ip = endpoint
+            .and_then(|e| e.ip.parse::<IpAddr>().ok())
+            .or_else(|| host.as_deref().and_then(|h| h.parse::<IpAddr>().ok()));
         let template = path_template(&call.path);
         let workload = Workload {
             pid: call.process.pid,

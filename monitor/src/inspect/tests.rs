@@ -65,7 +65,12 @@ fn call(pipeline: &mut Pipeline, conn: u64, library: u64, request: &str) -> Vec<
             kind: EventKind::Data(DataChunk {
                 conn: ConnKey {
                     tgid: 10,
-                    source: 1,
+                    // Plaintext comes from the socket probes, TLS from a library's.
+                    source: if library == PLAINTEXT {
+                        monitor_common::source::SOCKET
+                    } else {
+                        monitor_common::source::OPENSSL
+                    },
                     id: conn,
                 },
                 direction,
@@ -74,6 +79,7 @@ fn call(pipeline: &mut Pipeline, conn: u64, library: u64, request: &str) -> Vec<
                 last_chunk: true,
                 lost_before: 0,
                 library,
+                socket_id: 0,
                 data: Bytes::copy_from_slice(bytes),
             }),
         };

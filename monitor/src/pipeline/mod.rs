@@ -11,7 +11,7 @@ use crate::{
     alerts::Alert,
     calls::{ApiCall, build_api_call},
     capture::{CaptureEvent, EventKind, LibraryRegistry},
-    enrich::ProcessTable,
+    enrich::{ProcessTable, SocketTable},
     inspect::Inspector,
     metrics::Metrics,
     policy::Policy,
@@ -30,6 +30,7 @@ pub enum Output {
 
 pub struct Pipeline {
     streams: StreamTable,
+    sockets: SocketTable,
     inspector: Option<Inspector>,
     alerts: Vec<Alert>,
     pub(crate) processes: ProcessTable,
@@ -50,6 +51,7 @@ impl Pipeline {
     ) -> Self {
         Self {
             streams: StreamTable::new(limits),
+            sockets: SocketTable::default(),
             inspector,
             alerts: Vec::new(),
             processes,
@@ -67,6 +69,10 @@ impl Pipeline {
                 self.metrics.record_kind("data");
                 // Learn who this is while the process most likely still exists.
                 self.processes.get(event.tgid, &event.comm, event.uid);
+                if chunk.socket_id != 0 {
+                    self.sockets
+                        .on_use(event.tgid, chunk.socket_id, &mut self.processes);
+                }
                 self.streams.on_chunk(
                     event.timestamp_ns,
                     (event.tid, event.uid),
@@ -84,6 +90,15 @@ impl Pipeline {
                     &self.metrics,
                     &mut self.exchanges,
                 );
+                if conn.source == monitor_common::source::SOCKET {
+                    self.sockets
+                        .on_close(conn.tgid, conn.id, event.timestamp_ns);
+                }
+            }
+            EventKind::SocketOpen(opened) => {
+                self.metrics.record_kind("socket_open");
+                self.sockets
+                    .on_open(event.tgid, opened, &mut self.processes);
             }
             EventKind::ProcessExec { filename } => {
                 self.metrics.record_kind("exec");
@@ -104,6 +119,7 @@ impl Pipeline {
         if matches!(event.kind, EventKind::ProcessExit) {
             // After reporting: the calls flushed by the exit still needed the identity.
             self.processes.on_exit(event.tgid);
+            self.sockets.on_process_exit(event.tgid);
         }
     }
 
@@ -112,6 +128,7 @@ impl Pipeline {
         self.streams
             .evict_idle(now_ns, &self.metrics, &mut self.exchanges);
         self.report(emit);
+        self.sockets.expire(now_ns);
         if let Some(inspector) = &mut self.inspector {
             inspector.tick(now_ns, &mut self.alerts);
             self.alerts.drain(..).for_each(|a| emit(Output::Alert(a)));
@@ -150,7 +167,8 @@ impl Pipeline {
         for item in self.exchanges.drain(..) {
             let process = self.processes.get(item.conn.tgid, &item.comm, item.uid);
             let library = self.libraries.get(item.library);
-            let call = build_api_call(&item, &process, library.as_deref(), &self.clock);
+            let socket = self.sockets.get(item.conn.tgid, item.socket_id);
+            let call = build_api_call(&item, &process, library.as_deref(), socket, &self.clock);
             self.metrics.api_call(call.role.as_str(), call.complete);
             // The host without its port: ports would only multiply label values.
             let host = call
@@ -161,7 +179,7 @@ impl Pipeline {
                 host.as_deref().unwrap_or("none"),
                 &call.method,
                 call.status,
-                call.tls.is_some(),
+                call.tls,
             );
             if let Some(inspector) = &mut self.inspector {
                 inspector.inspect(&item, &call, &mut self.alerts);

@@ -95,6 +95,7 @@ impl Harness {
             last_chunk: true,
             lost_before,
             library: self.library,
+            socket_id: 0,
             data: Bytes::copy_from_slice(bytes),
         };
         self.event(ts, PID, EventKind::Data(chunk));
@@ -147,7 +148,7 @@ fn a_request_and_its_response_become_one_api_call() {
     assert_eq!(call.process.executable.as_deref(), Some("/usr/bin/client"));
     assert_eq!(call.process.pid, PID);
     assert_eq!(
-        call.tls.as_ref().map(|t| t.library),
+        call.tls_library.as_ref().map(|t| t.name),
         Some(TlsLibraryKind::Openssl)
     );
     assert!(call.complete);

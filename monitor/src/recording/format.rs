@@ -15,6 +15,7 @@ pub(super) const KIND_RECORD: u8 = 1;
 pub(super) const KIND_CLOCK: u8 = 2;
 pub(super) const KIND_LIBRARY: u8 = 3;
 pub(super) const KIND_PROCESS: u8 = 4;
+pub(super) const KIND_SOCKET: u8 = 5;
 
 /// A frame larger than this is corrupt: the largest capture record is a header and one chunk.
 pub(super) const MAX_FRAME_LEN: u32 = 1 << 20;
@@ -29,6 +30,16 @@ pub enum Frame {
     },
     Library(LibraryFrame),
     Process(ProcessFrame),
+    Socket(SocketFrame),
+}
+
+/// What the recording host's `/proc` answered about a process's TCP socket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SocketFrame {
+    pub pid: u32,
+    pub fd: u32,
+    pub local: Option<std::net::SocketAddr>,
+    pub remote: Option<std::net::SocketAddr>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,6 +6,6 @@ mod format;
 mod reader;
 mod writer;
 
-pub use format::{FORMAT_VERSION, Frame, LibraryFrame, MAGIC, ProcessFrame};
+pub use format::{FORMAT_VERSION, Frame, LibraryFrame, MAGIC, ProcessFrame, SocketFrame};
 pub use reader::{ReadError, read_recording};
 pub use writer::{Recorder, RecordingSource};

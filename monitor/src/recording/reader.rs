@@ -6,8 +6,8 @@ use std::path::Path;
 use thiserror::Error;
 
 use super::format::{
-    ClockJson, FORMAT_VERSION, Frame, KIND_CLOCK, KIND_LIBRARY, KIND_PROCESS, KIND_RECORD, MAGIC,
-    MAX_FRAME_LEN,
+    ClockJson, FORMAT_VERSION, Frame, KIND_CLOCK, KIND_LIBRARY, KIND_PROCESS, KIND_RECORD,
+    KIND_SOCKET, MAGIC, MAX_FRAME_LEN,
 };
 
 #[derive(Debug, Error)]
@@ -77,6 +77,7 @@ fn parse(bytes: &[u8]) -> Result<(Vec<Frame>, usize), ReadError> {
             }
             KIND_LIBRARY => Frame::Library(serde_json::from_slice(payload).map_err(metadata)?),
             KIND_PROCESS => Frame::Process(serde_json::from_slice(payload).map_err(metadata)?),
+            KIND_SOCKET => Frame::Socket(serde_json::from_slice(payload).map_err(metadata)?),
             other => {
                 return Err(ReadError::UnknownKind {
                     offset,

@@ -8,8 +8,8 @@ use std::{
 };
 
 use super::format::{
-    ClockJson, FORMAT_VERSION, KIND_CLOCK, KIND_LIBRARY, KIND_PROCESS, KIND_RECORD, LibraryFrame,
-    MAGIC, ProcessFrame,
+    ClockJson, FORMAT_VERSION, KIND_CLOCK, KIND_LIBRARY, KIND_PROCESS, KIND_RECORD, KIND_SOCKET,
+    LibraryFrame, MAGIC, ProcessFrame, SocketFrame,
 };
 
 #[derive(Clone)]
@@ -45,6 +45,10 @@ impl Recorder {
 
     pub fn process(&self, process: &ProcessFrame) -> std::io::Result<()> {
         self.json(KIND_PROCESS, process)
+    }
+
+    pub fn socket(&self, socket: &SocketFrame) -> std::io::Result<()> {
+        self.json(KIND_SOCKET, socket)
     }
 
     pub fn flush(&self) -> std::io::Result<()> {
@@ -89,5 +93,19 @@ impl<S: crate::enrich::ProcessSource> crate::enrich::ProcessSource for Recording
             tracing::warn!(error = %e, "cannot write to the recording");
         }
         facts
+    }
+
+    fn socket_addrs(&mut self, pid: u32, fd: u32) -> Option<crate::enrich::SocketAddrs> {
+        let addrs = self.inner.socket_addrs(pid, fd);
+        let frame = SocketFrame {
+            pid,
+            fd,
+            local: addrs.map(|a| a.local),
+            remote: addrs.map(|a| a.remote),
+        };
+        if let Err(e) = self.recorder.socket(&frame) {
+            tracing::warn!(error = %e, "cannot write to the recording");
+        }
+        addrs
     }
 }

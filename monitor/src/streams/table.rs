@@ -35,6 +35,8 @@ pub struct ConnectionExchange {
     pub tid: u32,
     pub uid: u32,
     pub comm: String,
+    /// The TCP connection under it (`SocketOpen` id), 0 if unknown.
+    pub socket_id: u64,
     pub exchange: Exchange,
 }
 
@@ -44,6 +46,7 @@ struct TrackedConnection {
     tid: u32,
     uid: u32,
     comm: String,
+    socket_id: u64,
     last_seen_ns: u64,
 }
 
@@ -135,6 +138,7 @@ impl StreamTable {
                     tid,
                     uid,
                     comm: comm.to_owned(),
+                    socket_id: chunk.socket_id,
                     last_seen_ns: ts_ns,
                 },
             );
@@ -147,6 +151,9 @@ impl StreamTable {
             return;
         };
         conn.last_seen_ns = ts_ns;
+        if conn.socket_id == 0 {
+            conn.socket_id = chunk.socket_id;
+        }
         if !conn.http.is_http() || conn.http.is_upgraded() {
             return;
         }
@@ -283,6 +290,7 @@ fn collect(
                 tid: conn.tid,
                 uid: conn.uid,
                 comm: conn.comm.clone(),
+                socket_id: conn.socket_id,
                 exchange,
             }),
             Output::Problem(problem) => metrics.http_problem(problem_label(&problem)),

@@ -1,0 +1,103 @@
+//! TCP connection identity: per process and connection id, both ends' addresses and the role.
+//!
+//! The kernel programs see the peer address (from `connect`/`accept`); the local end is looked up
+//! in the process's `/proc` TCP table (through the process source, so a replay gets the recorded
+//! answer) as soon as the connection is announced, and again on first use if that failed. An
+//! accepted connection that is already gone falls back to its listening socket's address. A
+//! closed connection's identity is kept a few seconds: a TLS library may report its last calls
+//! after the socket is closed.
+use std::{collections::HashMap, net::SocketAddr};
+
+use super::ProcessTable;
+use crate::capture::SocketOpened;
+
+/// How long a closed connection's identity stays available.
+const CLOSED_GRACE_NS: u64 = 10_000_000_000;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SocketInfo {
+    pub fd: u32,
+    pub listen_fd: Option<u32>,
+    /// `monitor_common::role::*`
+    pub role: u8,
+    pub local: Option<SocketAddr>,
+    pub remote: Option<SocketAddr>,
+    pub recovered: bool,
+    /// `/proc` lookups tried (at announcement, at first use): each costs a table read.
+    lookups: u8,
+    closed_at_ns: Option<u64>,
+}
+
+#[derive(Default)]
+pub struct SocketTable {
+    sockets: HashMap<(u32, u64), SocketInfo>,
+}
+
+impl SocketTable {
+    pub fn on_open(&mut self, tgid: u32, opened: &SocketOpened, processes: &mut ProcessTable) {
+        self.sockets.insert(
+            (tgid, opened.id),
+            SocketInfo {
+                fd: opened.fd,
+                listen_fd: opened.listen_fd,
+                role: opened.role,
+                local: opened.local,
+                remote: opened.remote,
+                recovered: opened.recovered,
+                lookups: 0,
+                closed_at_ns: None,
+            },
+        );
+        self.on_use(tgid, opened.id, processes);
+    }
+
+    /// The connection is in use: complete its addresses if the kernel could not see them.
+    pub fn on_use(&mut self, tgid: u32, id: u64, processes: &mut ProcessTable) {
+        let Some(info) = self.sockets.get_mut(&(tgid, id)) else {
+            return;
+        };
+        if info.lookups >= 2 || (info.local.is_some() && info.remote.is_some()) {
+            return;
+        }
+        info.lookups += 1;
+        if let Some(addrs) = processes.socket_addrs(tgid, info.fd) {
+            info.local.get_or_insert(addrs.local);
+            info.remote.get_or_insert(addrs.remote);
+        } else if let Some(listening) = info
+            .listen_fd
+            .and_then(|fd| processes.socket_addrs(tgid, fd))
+        {
+            info.local.get_or_insert(listening.local);
+        }
+    }
+
+    pub fn get(&self, tgid: u32, id: u64) -> Option<&SocketInfo> {
+        self.sockets.get(&(tgid, id))
+    }
+
+    pub fn on_close(&mut self, tgid: u32, id: u64, now_ns: u64) {
+        if let Some(info) = self.sockets.get_mut(&(tgid, id)) {
+            info.closed_at_ns = Some(now_ns);
+        }
+    }
+
+    pub fn on_process_exit(&mut self, tgid: u32) {
+        self.sockets.retain(|(pid, _), _| *pid != tgid);
+    }
+
+    /// Forgets connections closed more than the grace period ago.
+    pub fn expire(&mut self, now_ns: u64) {
+        self.sockets.retain(|_, info| {
+            info.closed_at_ns
+                .is_none_or(|closed| now_ns.saturating_sub(closed) < CLOSED_GRACE_NS)
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        self.sockets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sockets.is_empty()
+    }
+}

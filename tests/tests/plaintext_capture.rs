@@ -1,0 +1,278 @@
+//! Plaintext HTTP over TCP sockets, and the real connection identity (addresses, ports, role) of
+//! every call, TLS included: real curl and Python clients and servers, on loopback only.
+use std::{
+    io::{BufRead as _, BufReader, Write as _},
+    process::{Command, Stdio},
+};
+
+use monitor_e2e::{
+    Captured, HttpServer, Monitor, PYTHON, TlsServer, python_client, root_or_skip, run_client,
+};
+use serde_json::Value;
+
+fn curl(args: &[&str]) -> u32 {
+    run_client(
+        Command::new("curl")
+            .args(["--silent", "--show-error", "--output", "/dev/null"])
+            .args(args),
+    )
+    .0
+}
+
+fn only<'a>(captured: &'a Captured, pid: u32, role: &str, path: &str) -> &'a Value {
+    let calls = captured.calls_to(pid, role, path);
+    assert_eq!(
+        calls.len(),
+        1,
+        "one {role} call to {path} by {pid}: {calls:#?}\n{}",
+        captured.all_output()
+    );
+    calls[0]
+}
+
+fn endpoint(ip: &str, port: u16) -> Value {
+    serde_json::json!({ "ip": ip, "port": port })
+}
+
+#[test]
+fn plaintext_calls_are_reported_on_both_sides_with_addresses() {
+    if !root_or_skip("plaintext_calls_are_reported_on_both_sides_with_addresses") {
+        return;
+    }
+    let server = HttpServer::start("127.0.0.1");
+    let monitor = Monitor::start(&[]);
+    let curl_pid = curl(&[&server.url("/hello"), &server.url("/chunked")]);
+    let captured = monitor.stop();
+
+    let client = only(&captured, curl_pid, "client", "/hello");
+    assert_eq!(client["tls"], false);
+    assert_eq!(client["tls_library"], Value::Null);
+    assert_eq!(client["status"], 200);
+    assert_eq!(client["response_body_bytes"], 12);
+    assert_eq!(client["remote"], endpoint("127.0.0.1", server.port));
+    let local_port = client["local"]["port"]
+        .as_u64()
+        .expect("the client's own port is known");
+    let chunked = only(&captured, curl_pid, "client", "/chunked");
+    assert_eq!(
+        chunked["connection_id"], client["connection_id"],
+        "keep-alive: one connection"
+    );
+    assert_eq!(chunked["response_body_bytes"], 3000);
+
+    // The server accepted that very connection: the mirror image of the client's view.
+    let served = only(&captured, server.pid(), "server", "/hello");
+    assert_eq!(served["tls"], false);
+    assert_eq!(served["local"], endpoint("127.0.0.1", server.port));
+    assert_eq!(served["remote"], endpoint("127.0.0.1", local_port as u16));
+    assert_eq!(served["request_bytes"], client["request_bytes"]);
+
+    // Plaintext to loopback is internal: no transport alert.
+    assert!(
+        captured.alerts_of("transport.plaintext").is_empty(),
+        "{}",
+        captured.stdout
+    );
+}
+
+#[test]
+fn ipv6_pipelining_and_large_bodies() {
+    if !root_or_skip("ipv6_pipelining_and_large_bodies") {
+        return;
+    }
+    let server = HttpServer::start("::1");
+    let body = "b".repeat(2 * 1024 * 1024);
+    let body_file = monitor_e2e::scratch_dir("plain-post").join("body");
+    std::fs::write(&body_file, &body).unwrap();
+    let monitor = Monitor::start(&[]);
+    let post_pid = curl(&[
+        "-g",
+        "--data-binary",
+        &format!("@{}", body_file.display()),
+        &server.url("/echo"),
+    ]);
+    let large_pid = curl(&["-g", &server.url("/large")]);
+    let (pipelined_pid, output) = run_client(Command::new(PYTHON).arg(python_client()).args([
+        "pipelined",
+        "::1",
+        &server.port.to_string(),
+    ]));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .collect::<Vec<_>>(),
+        vec![
+            "HTTP/1.1 200 OK",
+            "HTTP/1.1 204 No Content",
+            "HTTP/1.1 200 OK"
+        ]
+    );
+    let captured = monitor.stop();
+
+    let post = only(&captured, post_pid, "client", "/echo");
+    assert_eq!(post["request_body_bytes"], body.len());
+    assert_eq!(post["status"], 201);
+    assert_eq!(post["remote"], endpoint("::1", server.port));
+    let large = only(&captured, large_pid, "client", "/large");
+    assert_eq!(large["response_body_bytes"], 1536 * 1024);
+    assert_eq!(large["complete"], true);
+
+    let pipelined = captured.calls_of(pipelined_pid);
+    let seen: Vec<(String, u64)> = pipelined
+        .iter()
+        .map(|c| {
+            (
+                c["path"].as_str().unwrap().to_owned(),
+                c["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("/hello".into(), 200),
+            ("/status/204".into(), 204),
+            ("/large".into(), 200)
+        ],
+        "pipelined responses pair with their requests in order"
+    );
+    let served = captured.calls_to(server.pid(), "server", "/echo");
+    assert_eq!(served.len(), 1);
+    assert_eq!(served[0]["request_body_bytes"], body.len());
+}
+
+#[test]
+fn a_connection_opened_before_the_monitor_is_recovered() {
+    if !root_or_skip("a_connection_opened_before_the_monitor_is_recovered") {
+        return;
+    }
+    let server = HttpServer::start("127.0.0.1");
+    let mut client = Command::new(PYTHON)
+        .arg(python_client())
+        .args(["long-lived", "127.0.0.1", &server.port.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(client.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "FIRST");
+
+    let monitor = Monitor::start(&[]);
+    client.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        line.clear();
+        out.read_line(&mut line).unwrap();
+        statuses.push(line.trim().to_owned());
+    }
+    assert_eq!(statuses, vec!["HTTP/1.1 204 No Content", "HTTP/1.1 200 OK"]);
+    assert!(client.wait().unwrap().success());
+    let captured = monitor.stop();
+
+    assert!(
+        captured
+            .stderr
+            .contains("recovered established connections"),
+        "{}",
+        captured.stderr
+    );
+    for path in ["/status/204", "/chunked"] {
+        let call = only(&captured, client.id(), "client", path);
+        assert_eq!(call["remote"], endpoint("127.0.0.1", server.port));
+    }
+    assert!(
+        captured
+            .calls_to(client.id(), "client", "/hello")
+            .is_empty(),
+        "made before the start"
+    );
+    // The server's thread was already blocked in recv() when the probes attached: that one
+    // read cannot be seen (a syscall exit carries no arguments), so the server side starts with
+    // the request after it.
+    let served = only(&captured, server.pid(), "server", "/chunked");
+    assert_eq!(served["local"], endpoint("127.0.0.1", server.port));
+    assert_eq!(
+        served["remote"]["port"],
+        captured.calls_to(client.id(), "client", "/chunked")[0]["local"]["port"]
+    );
+}
+
+#[test]
+fn a_non_http_stream_costs_no_payload_copies_and_no_calls() {
+    if !root_or_skip("a_non_http_stream_costs_no_payload_copies_and_no_calls") {
+        return;
+    }
+    // A TCP sink that reads everything and says nothing.
+    let mut sink = Command::new(PYTHON)
+        .args([
+            "-c",
+            "import socket\ns=socket.create_server(('127.0.0.1',0))\nprint('PORT',s.getsockname()[1],flush=True)\nc,_=s.accept()\nwhile c.recv(65536): pass\n",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(sink.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let port = first.trim().strip_prefix("PORT ").unwrap().to_owned();
+
+    let monitor = Monitor::start(&[]);
+    let before = monitor.scrape_metrics();
+    let bytes = 4 * 1024 * 1024;
+    let (pid, _) = run_client(Command::new(PYTHON).arg(python_client()).args([
+        "junk",
+        "127.0.0.1",
+        &port,
+        &bytes.to_string(),
+    ]));
+    let _ = sink.wait();
+    let captured = monitor.stop();
+
+    assert!(captured.calls_of(pid).is_empty(), "{}", captured.stdout);
+    assert!(
+        captured.metric("monitor_kernel_loss_total{counter=\"sockets_not_http\"}") >= 1,
+        "{}",
+        captured.stderr
+    );
+    let record_bytes = |page: &str| -> u64 {
+        page.lines()
+            .find_map(|l| l.strip_prefix("monitor_capture_record_bytes_total "))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let copied = captured.metric("monitor_capture_record_bytes_total") - record_bytes(&before);
+    assert!(
+        copied < 64 * 1024,
+        "{copied} bytes reached userspace for {bytes} bytes of non-HTTP traffic"
+    );
+}
+
+#[test]
+fn a_tls_call_carries_its_socket_addresses_and_appears_once() {
+    if !root_or_skip("a_tls_call_carries_its_socket_addresses_and_appears_once") {
+        return;
+    }
+    let server = TlsServer::start();
+    let monitor = Monitor::start(&[]);
+    let curl_pid = curl(&["--insecure", "--http1.1", &server.url("/hello")]);
+    let captured = monitor.stop();
+
+    let calls = captured.calls_of(curl_pid);
+    assert_eq!(
+        calls.len(),
+        1,
+        "the ciphertext on the socket must not become a second call: {calls:#?}"
+    );
+    let call = calls[0];
+    assert_eq!(call["tls"], true);
+    assert_eq!(call["remote"], endpoint("127.0.0.1", server.port));
+    assert!(call["local"]["port"].as_u64().is_some(), "{call:#}");
+    let served = only(&captured, server.pid(), "server", "/hello");
+    assert_eq!(served["tls"], true);
+    assert_eq!(served["local"], endpoint("127.0.0.1", server.port));
+    assert_eq!(served["remote"], call["local"]);
+    assert!(captured.metric("monitor_kernel_loss_total{counter=\"tls_socket_calls_skipped\"}") > 0);
+}
