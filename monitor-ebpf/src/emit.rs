@@ -69,9 +69,22 @@ fn take_loss(key: &LossKey) -> u64 {
     }
 }
 
+/// Emits a call with the configured per-call cap.
 pub fn emit_call(call: &Call) {
+    emit_call_capped(call, MAX_CALL_CAP);
+}
+
+/// Emits a call copying at most `ceiling` bytes whatever the configured cap: the verifier walks
+/// every iteration of the chunk loop the cap allows, so callers that already loop (vectored
+/// I/O) keep it small.
+pub fn emit_call_capped(call: &Call, ceiling: u32) {
     let cap = {
         let configured = CALL_CAP.load();
+        let configured = if configured < ceiling {
+            configured
+        } else {
+            ceiling
+        };
         (if configured < MAX_CALL_CAP {
             configured
         } else {

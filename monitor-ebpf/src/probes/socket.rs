@@ -19,7 +19,7 @@ use monitor_common::{
 };
 
 use crate::{
-    emit::{Call, add_lost_bytes, emit_call, emit_marker, emit_socket_open},
+    emit::{Call, add_lost_bytes, emit_call, emit_call_capped, emit_marker, emit_socket_open},
     maps::{
         MONITOR_TGID, NEXT_SOCKET_ID, PENDING_CALLS, PENDING_IO, PENDING_SOCKET_OPS, PendingIo,
         PendingSocketOp, SOCKETS, SSL_SOCKETS, SslKey, count,
@@ -30,8 +30,12 @@ use crate::{
 const ARG0: usize = 16;
 const RET: usize = 16;
 const EINPROGRESS: i64 = 115;
-/// Iovec entries walked at most per vectored call; the rest is counted and reported lost.
+/// Iovec entries walked per vectored call, and bytes copied at most from each (whatever
+/// `--call-cap` says); the rest is counted (truncated, or lost for later iovecs, both exact, so
+/// the stream skips it inside a body). The verifier walks every chunk of every iovec: larger
+/// values exceed its limit. `bpf_loop` would lift that.
 const MAX_IOVECS: u64 = 2;
+const VECTORED_CALL_CAP: u32 = 16 * 1024;
 
 #[inline(always)]
 fn arg(ctx: &TracePointContext, n: usize) -> u64 {
@@ -395,7 +399,7 @@ fn io_exit_vectored(ctx: &TracePointContext) -> u32 {
             moved - done
         };
         if take > 0 {
-            emit_call(&socket_call(&io, base, take));
+            emit_call_capped(&socket_call(&io, base, take), VECTORED_CALL_CAP);
         }
         done += take;
     }
