@@ -276,3 +276,33 @@ fn a_tls_call_carries_its_socket_addresses_and_appears_once() {
     assert_eq!(served["remote"], call["local"]);
     assert!(captured.metric("monitor_kernel_loss_total{counter=\"tls_socket_calls_skipped\"}") > 0);
 }
+
+#[test]
+fn vectored_socket_calls_are_captured() {
+    if !root_or_skip("vectored_socket_calls_are_captured") {
+        return;
+    }
+    let server = HttpServer::start("127.0.0.1");
+    let monitor = Monitor::start(&[]);
+    let (pid, output) = run_client(Command::new(PYTHON).arg(python_client()).args([
+        "vectored",
+        "127.0.0.1",
+        &server.port.to_string(),
+    ]));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .collect::<Vec<_>>(),
+        vec!["HTTP/1.1 200 OK", "HTTP/1.1 200 OK"]
+    );
+    let captured = monitor.stop();
+
+    // sendmsg + recvmsg, then writev + readv, each head in two buffers.
+    let hello = only(&captured, pid, "client", "/hello");
+    assert_eq!(hello["response_body_bytes"], 12);
+    assert_eq!(hello["host"], format!("127.0.0.1:{}", server.port));
+    let chunked = only(&captured, pid, "client", "/chunked");
+    assert_eq!(chunked["response_body_bytes"], 3000);
+    assert_eq!(chunked["connection_id"], hello["connection_id"]);
+    assert_eq!(chunked["remote"], endpoint("127.0.0.1", server.port));
+}
