@@ -4,7 +4,10 @@ use std::{path::Path, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use monitor::{
-    capture::{self, CaptureSettings, LibraryRegistry, LoadedPrograms},
+    capture::{
+        self, AttachReport, Attacher, CaptureSettings, Discovery, EventKind, LibraryRegistry,
+        LoadedPrograms, TlsWatcher,
+    },
     enrich::{ProcFs, ProcessTable},
     inspect::{Inspector, load_or_create_key},
     metrics::{self, Metrics, Readiness},
@@ -44,6 +47,8 @@ pub fn stream_limits(args: &RunArgs) -> StreamLimits {
 
 /// How often the policy file is checked for changes (SIGHUP reloads at once).
 const POLICY_POLL: Duration = Duration::from_secs(2);
+/// How often due library scans (after execs) run.
+const LIBRARY_SCAN: Duration = Duration::from_millis(25);
 
 async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
@@ -86,25 +91,19 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
         call_cap: args.call_cap,
     })?;
     let libraries = LibraryRegistry::default();
-    let found = capture::discover_openssl_libraries(Path::new("/proc"));
-    let report = capture::attach_openssl(&mut programs, &found, &libraries);
+    let mut discovery = Discovery::new("/proc");
+    let mut found = discovery.system_libraries();
+    found.extend(discovery.all_processes());
+    let mut attacher = Attacher::default();
+    let report = attacher.attach(&mut programs, &found, &libraries);
     if report.libraries == 0 {
         warn!(
             candidates = found.len(),
-            "no OpenSSL library could be probed: TLS calls through OpenSSL will not be seen"
+            "no TLS library could be probed: TLS calls will not be seen"
         );
     }
-    if let Some(recorder) = &recorder {
-        for (cookie, library) in libraries.entries() {
-            recorder
-                .library(&LibraryFrame {
-                    cookie,
-                    kind: library.kind,
-                    path: library.path.clone(),
-                })
-                .context("writing the recording")?;
-        }
-    }
+    record_libraries(recorder.as_ref(), &report)?;
+    let mut tls_watcher = TlsWatcher::new(discovery, attacher);
     let counters = programs.take_kernel_counters()?;
     let ring = programs.take_ring_buffer()?;
     // After the socket tracepoints are attached, so that no connection falls between the two.
@@ -135,7 +134,7 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     let mut pipeline = Pipeline::new(
         stream_limits(&args),
         processes,
-        libraries,
+        libraries.clone(),
         clock,
         metrics.clone(),
         Some(inspector),
@@ -166,6 +165,8 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     let mut sighup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     let mut housekeeping = tokio::time::interval(Duration::from_secs(1));
     let mut policy_poll = tokio::time::interval(POLICY_POLL);
+    let mut library_scan = tokio::time::interval(LIBRARY_SCAN);
+    library_scan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     readiness.set_ready();
     info!(
@@ -178,9 +179,20 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     loop {
         tokio::select! {
             event = events.recv() => match event {
-                Some(event) => pipeline.handle(event, &mut emit),
+                Some(event) => {
+                    if matches!(event.kind, EventKind::ProcessExec { .. }) {
+                        tls_watcher.on_exec(event.tgid);
+                    }
+                    pipeline.handle(event, &mut emit);
+                }
                 None => break,
             },
+            _ = library_scan.tick() => {
+                let report = tls_watcher.poll(&mut programs, &libraries);
+                if let Err(e) = record_libraries(recorder.as_ref(), &report) {
+                    warn!(error = %e, "cannot write the recording");
+                }
+            }
             _ = housekeeping.tick() => {
                 pipeline.tick(WallClock::monotonic_now_ns(), &mut emit);
                 export_kernel_counters(&counters, &metrics);
@@ -214,6 +226,22 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     export_kernel_counters(&counters, &metrics);
     let _ = metrics_server.await;
     info!(summary = %summary(&metrics), "stopped");
+    Ok(())
+}
+
+/// Saves newly probed libraries in the recording, so a replay names them.
+fn record_libraries(recorder: Option<&Recorder>, report: &AttachReport) -> anyhow::Result<()> {
+    if let Some(recorder) = recorder {
+        for (cookie, library) in &report.registered {
+            recorder
+                .library(&LibraryFrame {
+                    cookie: *cookie,
+                    kind: library.kind,
+                    path: library.path.clone(),
+                })
+                .context("writing the recording")?;
+        }
+    }
     Ok(())
 }
 

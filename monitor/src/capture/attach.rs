@@ -1,10 +1,14 @@
-//! Attaches the TLS-library uprobes to library files and remembers, per attach cookie, which file
-//! a record came from (so every API call can say which TLS library carried it).
+//! Attaches the TLS-library uprobes to library files, once per file (inode), at start and
+//! whenever a new file shows up; remembers, per attach cookie, which file a record came from (so
+//! every API call can say which TLS library carried it).
 //!
-//! A library that cannot be probed (a symbol missing, the kernel refusing) is logged with the file
-//! and the reason, and the monitor goes on with the others.
+//! One set of kernel programs serves every family: each probed function has OpenSSL's
+//! `SSL_read`/`SSL_write` shape (connection handle, buffer, length; returns the byte count) or
+//! `_ex` shape, and a close function whose first argument is the handle. A library that cannot be
+//! probed (a symbol missing, the kernel refusing) is logged with the file and the reason, and the
+//! monitor goes on with the others.
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, RwLock},
 };
 
@@ -13,14 +17,29 @@ use aya::programs::{
     uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeScope},
 };
 use serde::{Deserialize, Serialize};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::{LibraryFile, LoadedPrograms};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TlsLibraryKind {
+    /// OpenSSL, LibreSSL or BoringSSL (`SSL_*`), shared or static.
     Openssl,
+    /// GnuTLS (`gnutls_record_*`).
+    Gnutls,
+    /// NSS through NSPR (`PR_Read`/`PR_Write` on SSL file descriptors).
+    Nss,
+}
+
+impl TlsLibraryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Openssl => "openssl",
+            Self::Gnutls => "gnutls",
+            Self::Nss => "nss",
+        }
+    }
 }
 
 /// What a record's attach cookie stands for.
@@ -66,18 +85,58 @@ impl LibraryRegistry {
     }
 }
 
-/// (function, program) pairs for OpenSSL: entry probes.
-const OPENSSL_ENTRY: &[(&str, &str)] = &[
-    ("SSL_write", "ssl_write"),
-    ("SSL_write_ex", "ssl_write_ex"),
-    ("SSL_read", "ssl_read"),
-    ("SSL_read_ex", "ssl_read_ex"),
-    ("SSL_free", "ssl_free"),
-];
-/// Functions that also get the return probe.
-const OPENSSL_RETURN: &[&str] = &["SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex"];
-/// Without these a library is useless to us; the `_ex` variants only exist from 1.1.1 on.
-const OPENSSL_REQUIRED: &[&str] = &["SSL_write", "SSL_read"];
+/// How one family is probed.
+struct Family {
+    /// (function, entry program).
+    entry: &'static [(&'static str, &'static str)],
+    /// Functions that also get the return probe.
+    returns: &'static [&'static str],
+    /// Without these a file is useless to us.
+    required: &'static [&'static str],
+}
+
+const OPENSSL: Family = Family {
+    entry: &[
+        ("SSL_write", "ssl_write"),
+        ("SSL_write_ex", "ssl_write_ex"),
+        ("SSL_read", "ssl_read"),
+        ("SSL_read_ex", "ssl_read_ex"),
+        ("SSL_free", "ssl_free"),
+    ],
+    returns: &["SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex"],
+    // The `_ex` variants only exist from 1.1.1 on.
+    required: &["SSL_write", "SSL_read"],
+};
+
+const GNUTLS: Family = Family {
+    entry: &[
+        ("gnutls_record_send", "ssl_write"),
+        ("gnutls_record_recv", "ssl_read"),
+        ("gnutls_deinit", "ssl_free"),
+    ],
+    returns: &["gnutls_record_send", "gnutls_record_recv"],
+    required: &["gnutls_record_send", "gnutls_record_recv"],
+};
+
+const NSS: Family = Family {
+    entry: &[
+        ("PR_Write", "ssl_write"),
+        ("PR_Send", "ssl_write"),
+        ("PR_Read", "ssl_read"),
+        ("PR_Recv", "ssl_read"),
+        ("PR_Close", "ssl_free"),
+    ],
+    returns: &["PR_Write", "PR_Send", "PR_Read", "PR_Recv"],
+    required: &["PR_Write", "PR_Read"],
+};
+
+fn family(kind: TlsLibraryKind) -> &'static Family {
+    match kind {
+        TlsLibraryKind::Openssl => &OPENSSL,
+        TlsLibraryKind::Gnutls => &GNUTLS,
+        TlsLibraryKind::Nss => &NSS,
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct AttachReport {
@@ -85,32 +144,49 @@ pub struct AttachReport {
     pub probes: usize,
     /// `(library path, reason)` for every library that could not be probed.
     pub failures: Vec<(String, String)>,
+    /// Cookies registered by this round, for recordings.
+    pub registered: Vec<(u64, LibraryInfo)>,
 }
 
-pub fn attach_openssl(
-    programs: &mut LoadedPrograms,
-    libraries: &[LibraryFile],
-    registry: &LibraryRegistry,
-) -> AttachReport {
-    let mut report = AttachReport::default();
-    for library in libraries {
-        let cookie = registry.register(LibraryInfo {
-            kind: TlsLibraryKind::Openssl,
-            path: library.display_path.clone(),
-        });
-        match attach_one(programs, library, cookie) {
-            Ok(probes) => {
-                info!(library = %library.display_path, probes, "probed TLS library");
-                report.libraries += 1;
-                report.probes += probes;
+/// Attaches each file once, however often it is found.
+#[derive(Default)]
+pub struct Attacher {
+    /// Files handled (probed or failed), by (device, inode).
+    seen: HashSet<(u64, u64)>,
+}
+
+impl Attacher {
+    pub fn attach(
+        &mut self,
+        programs: &mut LoadedPrograms,
+        libraries: &[LibraryFile],
+        registry: &LibraryRegistry,
+    ) -> AttachReport {
+        let mut report = AttachReport::default();
+        for library in libraries {
+            if !self.seen.insert((library.dev, library.ino)) {
+                continue;
             }
-            Err(reason) => {
-                warn!(library = %library.display_path, %reason, "cannot probe TLS library");
-                report.failures.push((library.display_path.clone(), reason));
+            let info = LibraryInfo {
+                kind: library.kind,
+                path: library.display_path.clone(),
+            };
+            let cookie = registry.register(info.clone());
+            report.registered.push((cookie, info));
+            match attach_one(programs, library, cookie) {
+                Ok(probes) => {
+                    info!(library = %library.display_path, kind = library.kind.as_str(), probes, "probed TLS library");
+                    report.libraries += 1;
+                    report.probes += probes;
+                }
+                Err(reason) => {
+                    warn!(library = %library.display_path, %reason, "cannot probe TLS library");
+                    report.failures.push((library.display_path.clone(), reason));
+                }
             }
         }
+        report
     }
-    report
 }
 
 fn attach_one(
@@ -118,6 +194,7 @@ fn attach_one(
     library: &LibraryFile,
     cookie: u64,
 ) -> Result<usize, String> {
+    let family = family(library.kind);
     let mut attached = 0;
     let mut missing = Vec::new();
     let mut attach = |program: &'static str, function: &'static str| -> Result<(), String> {
@@ -131,14 +208,14 @@ fn attach_one(
             .map(|_| ())
             .map_err(|e| format!("{function}: {e}"))
     };
-    for &(function, program) in OPENSSL_ENTRY {
+    for &(function, program) in family.entry {
         match attach(program, function) {
             Ok(()) => attached += 1,
-            Err(reason) if OPENSSL_REQUIRED.contains(&function) => return Err(reason),
+            Err(reason) if family.required.contains(&function) => return Err(reason),
             Err(_) => missing.push(function),
         }
     }
-    for &function in OPENSSL_RETURN {
+    for &function in family.returns {
         if missing.contains(&function) {
             continue;
         }
@@ -146,7 +223,7 @@ fn attach_one(
         attached += 1;
     }
     if !missing.is_empty() {
-        info!(library = %library.display_path, ?missing, "optional OpenSSL functions not present");
+        debug!(library = %library.display_path, ?missing, "optional functions not present");
     }
     Ok(attached)
 }

@@ -1,16 +1,24 @@
-//! Finds the OpenSSL library files to probe: the system's, and every one mapped by a running
-//! process, including processes in containers (reached through `/proc/<pid>/root`, so the path
-//! resolves inside the process's mount namespace). Files are deduplicated by device and inode:
-//! a uprobe is placed on an inode and fires in every process that maps it, so probing one file
-//! twice would report each call twice.
+//! Finds the TLS library files to probe: shared libraries of the known families (OpenSSL's
+//! libssl, GnuTLS, NSPR for NSS) installed on the host or mapped by any process, and executables
+//! that carry OpenSSL statically with its symbols (node, BoringSSL builds). Processes in
+//! containers are reached through `/proc/<pid>/root` (libraries) and `/proc/<pid>/exe`
+//! (executables), so paths resolve inside their mount namespace.
+//!
+//! Files are identified by device and inode: a uprobe is placed on an inode and fires in every
+//! process that maps it, so a file is probed once wherever it appears (probing it twice would
+//! report each call twice). The attacher keeps that set; this module only finds candidates.
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     fs,
     os::unix::fs::MetadataExt as _,
     path::{Path, PathBuf},
 };
 
-/// One library file to probe.
+use object::{Object as _, ObjectSymbol as _};
+
+use super::TlsLibraryKind;
+
+/// One file to probe.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LibraryFile {
     /// A path that opens the file from the monitor's mount namespace.
@@ -19,9 +27,10 @@ pub struct LibraryFile {
     pub display_path: String,
     pub dev: u64,
     pub ino: u64,
+    pub kind: TlsLibraryKind,
 }
 
-/// Directories where distributions install the system libssl.
+/// Directories where distributions install shared libraries.
 const SYSTEM_LIBRARY_DIRS: &[&str] = &[
     "/usr/lib/x86_64-linux-gnu",
     "/lib/x86_64-linux-gnu",
@@ -34,6 +43,9 @@ const SYSTEM_LIBRARY_DIRS: &[&str] = &[
     "/usr/local/lib64",
 ];
 
+/// Executables larger than this are not read for symbols (nothing we know is that big).
+const MAX_EXECUTABLE_BYTES: u64 = 1 << 30;
+
 /// Is this file name a shared OpenSSL libssl? `libssl.so`, `libssl.so.3`, `libssl.so.1.1`, and
 /// the copies Python wheels vendor under a hashed name (`libssl-3a880ada.so.1.1`, auditwheel).
 pub fn is_libssl_name(name: &str) -> bool {
@@ -43,83 +55,176 @@ pub fn is_libssl_name(name: &str) -> bool {
     rest == ".so" || rest.starts_with(".so.") || (rest.starts_with('-') && rest.contains(".so"))
 }
 
-/// The system's libssl files and those mapped by running processes, one entry per inode.
-/// `proc_root` is `/proc` except in tests.
-pub fn discover_openssl_libraries(proc_root: &Path) -> Vec<LibraryFile> {
-    let mut found: BTreeMap<(u64, u64), LibraryFile> = BTreeMap::new();
-    let mut add = |path: PathBuf, display_path: String| {
+/// The TLS family of a shared library, from its file name.
+pub fn library_kind(name: &str) -> Option<TlsLibraryKind> {
+    if is_libssl_name(name) {
+        Some(TlsLibraryKind::Openssl)
+    } else if name == "libgnutls.so" || name.starts_with("libgnutls.so.") {
+        Some(TlsLibraryKind::Gnutls)
+    } else if name == "libnspr4.so" || name.starts_with("libnspr4.so.") {
+        Some(TlsLibraryKind::Nss)
+    } else {
+        None
+    }
+}
+
+fn file_kind_of(path: &str) -> Option<TlsLibraryKind> {
+    Path::new(path)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(library_kind)
+}
+
+/// Candidate files, deduplicated by inode.
+#[derive(Default)]
+struct Found(BTreeMap<(u64, u64), LibraryFile>);
+
+impl Found {
+    fn add(&mut self, path: PathBuf, display_path: String, kind: TlsLibraryKind) {
         // `metadata` follows symlinks, so `libssl.so` -> `libssl.so.3` dedupes to one file.
         if let Ok(meta) = fs::metadata(&path)
             && meta.is_file()
         {
-            found
+            self.0
                 .entry((meta.dev(), meta.ino()))
                 .or_insert(LibraryFile {
                     path,
                     display_path,
                     dev: meta.dev(),
                     ino: meta.ino(),
+                    kind,
                 });
         }
-    };
+    }
+}
 
-    for dir in SYSTEM_LIBRARY_DIRS {
-        let Ok(entries) = fs::read_dir(dir) else {
-            continue;
+/// Finds candidates; remembers which executables it already read for symbols.
+pub struct Discovery {
+    proc_root: PathBuf,
+    /// Executable inode → whether it carries OpenSSL's symbols.
+    executables: HashMap<(u64, u64), bool>,
+}
+
+impl Discovery {
+    pub fn new(proc_root: impl Into<PathBuf>) -> Self {
+        Self {
+            proc_root: proc_root.into(),
+            executables: HashMap::new(),
+        }
+    }
+
+    /// Libraries installed on the host, whether or not anything uses them yet.
+    pub fn system_libraries(&self) -> Vec<LibraryFile> {
+        let mut found = Found::default();
+        for dir in SYSTEM_LIBRARY_DIRS {
+            let Ok(entries) = fs::read_dir(dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                if let Some(kind) = entry.file_name().to_str().and_then(library_kind) {
+                    // Report the real file (`libssl.so.3`), not the `libssl.so` dev symlink.
+                    let path = fs::canonicalize(entry.path()).unwrap_or_else(|_| entry.path());
+                    let display = path.display().to_string();
+                    found.add(path, display, kind);
+                }
+            }
+        }
+        found.0.into_values().collect()
+    }
+
+    /// Every candidate used by every running process.
+    pub fn all_processes(&mut self) -> Vec<LibraryFile> {
+        let mut found = Found::default();
+        let Ok(procs) = fs::read_dir(&self.proc_root) else {
+            return Vec::new();
         };
-        for entry in entries.flatten() {
-            if let Some(name) = entry.file_name().to_str()
-                && is_libssl_name(name)
-            {
-                // Report the real file (`libssl.so.3`), not the `libssl.so` dev symlink.
-                let path = fs::canonicalize(entry.path()).unwrap_or_else(|_| entry.path());
-                let display = path.display().to_string();
-                add(path, display);
+        let pids: Vec<u32> = procs
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
+            .collect();
+        for pid in pids {
+            self.scan_process(pid, &mut found);
+        }
+        found.0.into_values().collect()
+    }
+
+    /// The candidates one process uses now (its executable and its mapped libraries).
+    pub fn process(&mut self, pid: u32) -> Vec<LibraryFile> {
+        let mut found = Found::default();
+        self.scan_process(pid, &mut found);
+        found.0.into_values().collect()
+    }
+
+    fn scan_process(&mut self, pid: u32, found: &mut Found) {
+        if pid == std::process::id() {
+            return;
+        }
+        let dir = self.proc_root.join(pid.to_string());
+        // A process may exit while we read: every error just skips it.
+        if let Ok(maps) = fs::read_to_string(dir.join("maps")) {
+            for (mapped, kind) in tls_paths_in_maps(&maps) {
+                let through_root = dir.join("root").join(mapped.trim_start_matches('/'));
+                found.add(through_root, mapped.to_owned(), kind);
+            }
+        }
+        let exe = dir.join("exe");
+        if let Ok(meta) = fs::metadata(&exe) {
+            let key = (meta.dev(), meta.ino());
+            let carries_openssl = *self
+                .executables
+                .entry(key)
+                .or_insert_with(|| meta.len() <= MAX_EXECUTABLE_BYTES && has_openssl_symbols(&exe));
+            if carries_openssl {
+                let display = fs::read_link(&exe)
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|_| exe.display().to_string());
+                found.add(exe, display, TlsLibraryKind::Openssl);
             }
         }
     }
-
-    let Ok(procs) = fs::read_dir(proc_root) else {
-        return found.into_values().collect();
-    };
-    for entry in procs.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        // A process may exit while we read: every error just skips it.
-        let Ok(maps) = fs::read_to_string(proc_root.join(pid.to_string()).join("maps")) else {
-            continue;
-        };
-        for mapped in libssl_paths_in_maps(&maps) {
-            let through_root = proc_root
-                .join(pid.to_string())
-                .join("root")
-                .join(mapped.trim_start_matches('/'));
-            add(through_root, mapped.to_owned());
-        }
-    }
-    found.into_values().collect()
 }
 
-/// Paths of libssl files in the text of a `/proc/<pid>/maps`, each once.
-fn libssl_paths_in_maps(maps: &str) -> Vec<&str> {
-    let mut paths: Vec<&str> = maps
+/// Whether an ELF file defines `SSL_read` and `SSL_write` (exported or in its symbol table).
+pub fn has_openssl_symbols(path: &Path) -> bool {
+    let Ok(file) = fs::File::open(path) else {
+        return false;
+    };
+    // Mapped, not read: only the headers and symbol tables are touched, so checking a 100 MB
+    // executable costs a few milliseconds, in time to probe a new process before its first call.
+    // SAFETY: the mapping is read-only and dropped before returning; a file truncated meanwhile
+    // would fault, which executables in use cannot be (the kernel refuses writes: ETXTBSY).
+    let Ok(data) = (unsafe { memmap2::Mmap::map(&file) }) else {
+        return false;
+    };
+    let Ok(file) = object::File::parse(&*data) else {
+        return false;
+    };
+    let (mut read, mut write) = (false, false);
+    for symbol in file.dynamic_symbols().chain(file.symbols()) {
+        if symbol.is_definition() {
+            match symbol.name() {
+                Ok("SSL_read") => read = true,
+                Ok("SSL_write") => write = true,
+                _ => {}
+            }
+        }
+        if read && write {
+            return true;
+        }
+    }
+    false
+}
+
+/// Paths of TLS libraries in the text of a `/proc/<pid>/maps`, each once.
+fn tls_paths_in_maps(maps: &str) -> Vec<(&str, TlsLibraryKind)> {
+    let mut paths: Vec<(&str, TlsLibraryKind)> = maps
         .lines()
         .filter_map(|line| line.split_whitespace().nth(5))
         .filter(|path| path.starts_with('/'))
-        .filter(|path| {
-            Path::new(path)
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(is_libssl_name)
-        })
+        .filter_map(|path| file_kind_of(path).map(|kind| (path, kind)))
         .collect();
-    paths.sort_unstable();
-    paths.dedup();
+    paths.sort_unstable_by_key(|(p, _)| *p);
+    paths.dedup_by_key(|(p, _)| *p);
     paths
 }
 
@@ -128,7 +233,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn recognises_libssl_names() {
+    fn recognises_library_families_by_name() {
         assert!(is_libssl_name("libssl.so.3"));
         assert!(is_libssl_name("libssl.so.1.1"));
         assert!(is_libssl_name("libssl.so"));
@@ -136,36 +241,73 @@ mod tests {
         assert!(!is_libssl_name("libssl3.so")); // NSS, not OpenSSL
         assert!(!is_libssl_name("libssl.a"));
         assert!(!is_libssl_name("libcrypto.so.3"));
+        assert_eq!(
+            library_kind("libgnutls.so.30"),
+            Some(TlsLibraryKind::Gnutls)
+        );
+        assert_eq!(library_kind("libgnutls-openssl.so.27"), None);
+        assert_eq!(library_kind("libgnutls-dane.so.0"), None);
+        assert_eq!(library_kind("libnspr4.so"), Some(TlsLibraryKind::Nss));
+        assert_eq!(library_kind("libc.so.6"), None);
     }
 
     #[test]
-    fn finds_libssl_in_maps_once() {
+    fn finds_tls_libraries_in_maps_once() {
         let maps = "\
 7f00-7f01 r--p 00000000 fe:01 123 /usr/lib/x86_64-linux-gnu/libssl.so.3
 7f01-7f02 r-xp 00001000 fe:01 123 /usr/lib/x86_64-linux-gnu/libssl.so.3
 7f02-7f03 r-xp 00001000 fe:01 124 /usr/lib/x86_64-linux-gnu/libcrypto.so.3
 7f03-7f04 rw-p 00000000 00:00 0 [heap]
 7f04-7f05 r-xp 00000000 fe:01 125 /opt/app/lib/libssl.so.1.1 (deleted)
+7f05-7f06 r-xp 00000000 fe:01 126 /usr/lib/x86_64-linux-gnu/libgnutls.so.30
 ";
         assert_eq!(
-            libssl_paths_in_maps(maps),
+            tls_paths_in_maps(maps),
             vec![
-                "/opt/app/lib/libssl.so.1.1",
-                "/usr/lib/x86_64-linux-gnu/libssl.so.3"
+                ("/opt/app/lib/libssl.so.1.1", TlsLibraryKind::Openssl),
+                (
+                    "/usr/lib/x86_64-linux-gnu/libgnutls.so.30",
+                    TlsLibraryKind::Gnutls
+                ),
+                (
+                    "/usr/lib/x86_64-linux-gnu/libssl.so.3",
+                    TlsLibraryKind::Openssl
+                ),
             ]
         );
     }
 
     #[test]
-    fn discovers_the_system_libssl_and_dedupes_by_inode() {
-        let found = discover_openssl_libraries(Path::new("/proc"));
+    fn discovers_the_system_libraries_once_per_inode() {
+        let found = Discovery::new("/proc").system_libraries();
         let mut inodes: Vec<_> = found.iter().map(|l| (l.dev, l.ino)).collect();
         let before = inodes.len();
+        inodes.sort_unstable();
         inodes.dedup();
         assert_eq!(before, inodes.len(), "one entry per inode: {found:?}");
         assert!(
-            found.iter().any(|l| l.display_path.contains("libssl.so")),
-            "libssl3 is installed on our machines, so the system libssl must be found: {found:?}"
+            found
+                .iter()
+                .any(|l| l.kind == TlsLibraryKind::Openssl && l.display_path.contains("libssl.so")),
+            "libssl3 is installed on our machines: {found:?}"
         );
+    }
+
+    #[test]
+    fn reads_static_openssl_symbols_from_executables() {
+        // node carries OpenSSL statically with exported symbols; the test binary does not.
+        if let Ok(node) = which_node() {
+            assert!(has_openssl_symbols(&node), "{}", node.display());
+        }
+        assert!(!has_openssl_symbols(&std::env::current_exe().unwrap()));
+        assert!(!has_openssl_symbols(Path::new("/nonexistent")));
+    }
+
+    fn which_node() -> Result<PathBuf, ()> {
+        ["/usr/bin/node", "/usr/local/bin/node"]
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists())
+            .ok_or(())
     }
 }

@@ -2,12 +2,14 @@
 //! [`CaptureEvent`]s on a bounded channel.
 //!
 //! - `loader`: the embedded eBPF object, load-time settings, program lookup.
-//! - `libraries`: finds the TLS library files to probe (system and every running process).
-//! - `attach`: attaches the uprobes to each library file, once per file.
+//! - `libraries`: finds the TLS library files to probe (system, every process, executables with
+//!   static OpenSSL).
+//! - `attach`: attaches the uprobes to each library file, once per file, at start and later.
 //! - `ring`: drains the ring buffer under tokio's `AsyncFd`.
 //! - `record`: decodes and validates one raw record.
 //! - `kernel_counters`: reads the per-CPU loss counters.
 //! - `recover`: connections that existed before the monitor started.
+//! - `watch`: TLS libraries that appear later (new processes, `dlopen`).
 mod attach;
 mod kernel_counters;
 mod libraries;
@@ -15,11 +17,13 @@ mod loader;
 mod record;
 mod recover;
 mod ring;
+mod watch;
 
-pub use attach::{AttachReport, LibraryInfo, LibraryRegistry, TlsLibraryKind, attach_openssl};
+pub use attach::{AttachReport, Attacher, LibraryInfo, LibraryRegistry, TlsLibraryKind};
 pub use kernel_counters::KernelCounters;
-pub use libraries::{LibraryFile, discover_openssl_libraries};
+pub use libraries::{Discovery, LibraryFile, has_openssl_symbols, library_kind};
 pub use loader::{CaptureSettings, LoadError, LoadedPrograms};
 pub use record::{CaptureEvent, ConnKey, DataChunk, DecodeError, EventKind, SocketOpened, decode};
 pub use recover::recover_connections;
 pub use ring::spawn_ring_reader;
+pub use watch::TlsWatcher;

@@ -1,0 +1,223 @@
+//! Every TLS stack a host runs, through real programs on loopback: GnuTLS (wget), OpenSSL linked
+//! statically into node (server started before the monitor, client after it), and a libssl
+//! `dlopen`ed by a process after the monitor started. Each call appears exactly once, with the
+//! right TLS library.
+use std::{
+    io::{BufRead as _, BufReader, Write as _},
+    path::PathBuf,
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use monitor_e2e::{Captured, Monitor, PYTHON, TlsServer, root_or_skip, run_client, workspace_dir};
+use serde_json::Value;
+
+fn only<'a>(captured: &'a Captured, pid: u32, role: &str, path: &str) -> &'a Value {
+    let calls = captured.calls_to(pid, role, path);
+    assert_eq!(
+        calls.len(),
+        1,
+        "one {role} call to {path} by {pid}: {calls:#?}\n{}",
+        captured.all_output()
+    );
+    calls[0]
+}
+
+#[test]
+fn wget_through_gnutls() {
+    if !root_or_skip("wget_through_gnutls") {
+        return;
+    }
+    let server = TlsServer::start();
+    let monitor = Monitor::start(&[]);
+    let (pid, _) = run_client(
+        Command::new("wget")
+            .args([
+                "--quiet",
+                "--no-check-certificate",
+                "--output-document=/dev/null",
+            ])
+            .arg(server.url("/chunked")),
+    );
+    let captured = monitor.stop();
+    let call = only(&captured, pid, "client", "/chunked");
+    assert_eq!(call["tls"], true);
+    assert_eq!(call["tls_library"]["name"], "gnutls");
+    assert!(
+        call["tls_library"]["path"]
+            .as_str()
+            .unwrap()
+            .contains("libgnutls.so"),
+        "{call:#}"
+    );
+    assert_eq!(call["status"], 200);
+    assert_eq!(call["response_body_bytes"], 3000);
+    assert_eq!(call["process"]["executable"], "/usr/bin/wget");
+}
+
+const NODE_SERVER: &str = r#"
+const https = require('https'), fs = require('fs');
+const server = https.createServer({ key: fs.readFileSync(process.argv[1]), cert: fs.readFileSync(process.argv[2]) },
+  (req, res) => { res.writeHead(200, { 'content-type': 'text/plain' }); res.end('from node\n'); });
+server.listen(0, '127.0.0.1', () => console.log('PORT ' + server.address().port));
+"#;
+
+/// Waits a little before calling, as most programs do some work after starting: the monitor
+/// probes a new executable within milliseconds of its exec.
+const NODE_CLIENT: &str = r#"
+setTimeout(() => {
+  require('https').get(process.argv[1], { rejectUnauthorized: false }, res => {
+    res.resume(); res.on('end', () => console.log('status ' + res.statusCode));
+  });
+}, 300);
+"#;
+
+#[test]
+fn node_server_and_client_with_static_openssl() {
+    if !root_or_skip("node_server_and_client_with_static_openssl") {
+        return;
+    }
+    let dir = monitor_e2e::scratch_dir("node");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Started before the monitor: found in the startup scan.
+    let mut server = Command::new("node")
+        .args(["-e", NODE_SERVER])
+        .arg(&key)
+        .arg(&cert)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starting node");
+    let mut first = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let port = first
+        .trim()
+        .strip_prefix("PORT ")
+        .expect("node prints its port")
+        .to_owned();
+
+    let monitor = Monitor::start(&[]);
+    // Started after the monitor: probed right after its exec (node was already probed here, so
+    // this also checks that the same file is not probed twice: one call, not two).
+    let (client_pid, output) = run_client(Command::new("node").args([
+        "-e",
+        NODE_CLIENT,
+        &format!("https://127.0.0.1:{port}/from-node"),
+    ]));
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "status 200");
+    // And curl (dynamic libssl) to node's server.
+    let (curl_pid, _) = run_client(Command::new("curl").args([
+        "--silent",
+        "--insecure",
+        "--output",
+        "/dev/null",
+        &format!("https://127.0.0.1:{port}/curl-to-node"),
+    ]));
+    let captured = monitor.stop();
+    let _ = server.kill();
+    let _ = server.wait();
+
+    let node_path = std::fs::canonicalize("/usr/bin/node")
+        .unwrap()
+        .display()
+        .to_string();
+    let client = only(&captured, client_pid, "client", "/from-node");
+    assert_eq!(client["tls_library"]["name"], "openssl");
+    assert_eq!(client["tls_library"]["path"], node_path.as_str());
+    assert_eq!(client["status"], 200);
+    for path in ["/from-node", "/curl-to-node"] {
+        let served = only(&captured, server.id(), "server", path);
+        assert_eq!(served["tls_library"]["path"], node_path.as_str());
+        assert_eq!(served["response_body_bytes"], 10);
+    }
+    let curl = only(&captured, curl_pid, "client", "/curl-to-node");
+    assert!(
+        curl["tls_library"]["path"]
+            .as_str()
+            .unwrap()
+            .contains("libssl.so")
+    );
+}
+
+#[test]
+fn a_library_loaded_after_the_start_is_probed() {
+    if !root_or_skip("a_library_loaded_after_the_start_is_probed") {
+        return;
+    }
+    let deps = std::env::var_os("MONITOR_TEST_DEPS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/monitor-test-deps")
+        });
+    let dir = deps.join("openssl-1.1");
+    let libssl = std::fs::read_dir(&dir)
+        .ok()
+        .and_then(|mut e| {
+            e.find_map(|e| {
+                e.ok()
+                    .map(|e| e.path())
+                    .filter(|p| p.to_string_lossy().contains("libssl-"))
+            })
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no OpenSSL 1.1 in {}: run scripts/setup.sh --test",
+                dir.display()
+            )
+        });
+    let server = TlsServer::start();
+    let monitor = Monitor::start(&[]);
+
+    // Python loads this libssl with ctypes (dlopen) after the monitor is running.
+    let mut client = Command::new(PYTHON)
+        .arg(workspace_dir().join("tests/fixtures/openssl_ctypes_client.py"))
+        .arg(&libssl)
+        .args(["127.0.0.1", &server.port.to_string(), "/late"])
+        .env("LD_LIBRARY_PATH", &dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(client.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.starts_with("LOADED OpenSSL 1.1.1"), "{line:?}");
+    let name = libssl.file_name().unwrap().to_string_lossy().into_owned();
+    monitor.wait_for_log(&name, 0, Duration::from_secs(15));
+    client.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert!(client.wait().unwrap().success());
+    let captured = monitor.stop();
+
+    let call = only(&captured, client.id(), "client", "/late");
+    assert_eq!(call["status"], 404);
+    assert!(
+        call["tls_library"]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with(&name),
+        "{call:#}"
+    );
+}
