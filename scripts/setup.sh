@@ -55,7 +55,7 @@ else
 fi
 
 if [[ $want_test_deps -eq 1 ]]; then
-    apt_install curl openssl ca-certificates python3 python3-pip util-linux
+    apt_install curl openssl ca-certificates python3 python3-pip util-linux wget nodejs libnss3-tools
     # A real OpenSSL 1.1.1 (Debian 12 ships only 3.x): the copy vendored in psycopg2-binary's
     # wheel, taken from PyPI with pip. The end-to-end tests drive it through ctypes.
     test_deps="${MONITOR_TEST_DEPS:-$HOME/.cache/monitor-test-deps}"
@@ -78,6 +78,12 @@ with zipfile.ZipFile(wheel) as z:
                 out.write(z.read(name))
 PY
         rm -rf "$wheel_dir"
+    fi
+    # BoringSSL linked statically into a Python extension, symbols not exported: curl_cffi.
+    if [[ ! -d "$test_deps/curl_cffi/curl_cffi" ]]; then
+        log "installing curl_cffi into $test_deps/curl_cffi"
+        /usr/bin/python3 -m pip install --quiet --target "$test_deps/curl_cffi" \
+            --break-system-packages "curl_cffi==0.7.4"
     fi
 fi
 log "ready"

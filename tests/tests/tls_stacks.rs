@@ -221,3 +221,163 @@ fn a_library_loaded_after_the_start_is_probed() {
         "{call:#}"
     );
 }
+
+fn test_deps() -> PathBuf {
+    std::env::var_os("MONITOR_TEST_DEPS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/monitor-test-deps")
+        })
+}
+
+#[test]
+fn nss_client_tstclnt() {
+    if !root_or_skip("nss_client_tstclnt") {
+        return;
+    }
+    let db = monitor_e2e::scratch_dir("nssdb");
+    let status = Command::new("certutil")
+        .args(["-N", "--empty-password", "-d"])
+        .arg(format!("sql:{}", db.display()))
+        .status()
+        .expect("certutil (libnss3-tools)");
+    assert!(status.success());
+    let server = TlsServer::start();
+    let monitor = Monitor::start(&[]);
+    let mut client = Command::new("tstclnt")
+        .arg("-d")
+        .arg(format!("sql:{}", db.display()))
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &server.port.to_string(),
+            "-o",
+            "-o",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tstclnt (libnss3-tools)");
+    // tstclnt sends what it reads on stdin (through NSPR too: that read must not count).
+    client
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"GET /chunked HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    // tstclnt prints the response but does not exit when the server closes: read until the
+    // chunked body's end, then stop it.
+    let mut stdout = client.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+            if seen.windows(5).any(|w| w == b"0\r\n\r\n") {
+                break;
+            }
+        }
+        seen
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !reader.is_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = client.kill();
+    let _ = client.wait();
+    let seen = reader.join().unwrap();
+    assert!(
+        String::from_utf8_lossy(&seen).contains("cccc"),
+        "tstclnt got no response"
+    );
+    // Let the last records reach the monitor before stopping it.
+    std::thread::sleep(Duration::from_millis(300));
+    let captured = monitor.stop();
+
+    let pid = output_pid(&captured, "tstclnt");
+    let call = only(&captured, pid, "client", "/chunked");
+    assert_eq!(call["tls_library"]["name"], "nss");
+    assert_eq!(call["status"], 200);
+    assert_eq!(call["response_body_bytes"], 3000);
+    assert_eq!(call["remote"]["port"], server.port);
+    assert_eq!(
+        captured.calls_of(pid).len(),
+        1,
+        "stdin read through NSPR is not a call"
+    );
+}
+
+/// The pid of the only process with this command that made calls.
+fn output_pid(captured: &Captured, command: &str) -> u32 {
+    let pids: std::collections::BTreeSet<u64> = captured
+        .calls
+        .iter()
+        .filter(|c| c["process"]["command"] == command)
+        .filter_map(|c| c["process"]["pid"].as_u64())
+        .collect();
+    assert_eq!(
+        pids.len(),
+        1,
+        "{command}: {pids:?}\n{}",
+        captured.all_output()
+    );
+    *pids.iter().next().unwrap() as u32
+}
+
+const CURL_CFFI_CLIENT: &str = r#"
+import sys
+from curl_cffi import requests
+print("LOADED", flush=True)
+sys.stdin.readline()
+r = requests.get(sys.argv[1], verify=False)
+print(r.status_code, len(r.content), flush=True)
+"#;
+
+#[test]
+fn boringssl_inside_a_python_extension_curl_cffi() {
+    if !root_or_skip("boringssl_inside_a_python_extension_curl_cffi") {
+        return;
+    }
+    let deps = test_deps().join("curl_cffi");
+    assert!(
+        deps.join("curl_cffi").is_dir(),
+        "curl_cffi missing in {}: run scripts/setup.sh --test",
+        deps.display()
+    );
+    let server = TlsServer::start();
+    let monitor = Monitor::start(&[]);
+    let mut client = Command::new(PYTHON)
+        .args(["-c", CURL_CFFI_CLIENT, &server.url("/chunked")])
+        .env("PYTHONPATH", &deps)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(client.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "LOADED");
+    // Its BoringSSL is static and not exported: found by reading the extension's symbol table.
+    monitor.wait_for_log("_wrapper.abi3.so", 0, Duration::from_secs(15));
+    client.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "200 3000");
+    assert!(client.wait().unwrap().success());
+    let captured = monitor.stop();
+
+    let call = only(&captured, client.id(), "client", "/chunked");
+    assert_eq!(call["tls_library"]["name"], "openssl");
+    assert!(
+        call["tls_library"]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("curl_cffi/_wrapper.abi3.so")
+    );
+    assert_eq!(call["response_body_bytes"], 3000);
+}

@@ -101,15 +101,15 @@ impl Found {
 /// Finds candidates; remembers which executables it already read for symbols.
 pub struct Discovery {
     proc_root: PathBuf,
-    /// Executable inode → whether it carries OpenSSL's symbols.
-    executables: HashMap<(u64, u64), bool>,
+    /// Executable or shared-object inode → whether it carries OpenSSL's symbols.
+    symbol_verdicts: HashMap<(u64, u64), bool>,
 }
 
 impl Discovery {
     pub fn new(proc_root: impl Into<PathBuf>) -> Self {
         Self {
             proc_root: proc_root.into(),
-            executables: HashMap::new(),
+            symbol_verdicts: HashMap::new(),
         }
     }
 
@@ -166,15 +166,18 @@ impl Discovery {
                 let through_root = dir.join("root").join(mapped.trim_start_matches('/'));
                 found.add(through_root, mapped.to_owned(), kind);
             }
+            // Shared objects with OpenSSL or BoringSSL linked in statically (Python wheels such as
+            // curl_cffi, language runtimes): read once per inode.
+            for mapped in other_shared_objects_in_maps(&maps) {
+                let through_root = dir.join("root").join(mapped.trim_start_matches('/'));
+                if self.carries_openssl(&through_root) {
+                    found.add(through_root, mapped.to_owned(), TlsLibraryKind::Openssl);
+                }
+            }
         }
         let exe = dir.join("exe");
-        if let Ok(meta) = fs::metadata(&exe) {
-            let key = (meta.dev(), meta.ino());
-            let carries_openssl = *self
-                .executables
-                .entry(key)
-                .or_insert_with(|| meta.len() <= MAX_EXECUTABLE_BYTES && has_openssl_symbols(&exe));
-            if carries_openssl {
+        if fs::metadata(&exe).is_ok() {
+            if self.carries_openssl(&exe) {
                 let display = fs::read_link(&exe)
                     .map(|p| p.display().to_string())
                     .unwrap_or_else(|_| exe.display().to_string());
@@ -182,6 +185,32 @@ impl Discovery {
             }
         }
     }
+}
+
+impl Discovery {
+    /// Whether the file carries OpenSSL's symbols; answered from the cache after the first time.
+    fn carries_openssl(&mut self, path: &Path) -> bool {
+        let Ok(meta) = fs::metadata(path) else {
+            return false;
+        };
+        *self
+            .symbol_verdicts
+            .entry((meta.dev(), meta.ino()))
+            .or_insert_with(|| meta.len() <= MAX_EXECUTABLE_BYTES && has_openssl_symbols(path))
+    }
+}
+
+/// Mapped shared objects that are not of a known TLS family by name.
+fn other_shared_objects_in_maps(maps: &str) -> Vec<&str> {
+    let mut paths: Vec<&str> = maps
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(5))
+        .filter(|path| path.starts_with('/') && (path.ends_with(".so") || path.contains(".so.")))
+        .filter(|path| file_kind_of(path).is_none())
+        .collect();
+    paths.sort_unstable();
+    paths.dedup();
+    paths
 }
 
 /// Whether an ELF file defines `SSL_read` and `SSL_write` (exported or in its symbol table).

@@ -65,6 +65,12 @@ impl Pipeline {
     /// Handles one captured event; `emit` receives every API call it completes.
     pub fn handle(&mut self, event: CaptureEvent, emit: &mut impl FnMut(Output)) {
         match &event.kind {
+            EventKind::Data(chunk) if self.is_nspr_non_socket_io(chunk) => {
+                // NSPR carries every kind of I/O (files, pipes, stdin), not only TLS: a real
+                // NSS TLS call reads or writes its TCP socket inside the call, which ties it to
+                // that socket. Without such a tie it is not network traffic.
+                self.metrics.record_kind("nspr_non_socket");
+            }
             EventKind::Data(chunk) => {
                 self.metrics.record_kind("data");
                 // Learn who this is while the process most likely still exists.
@@ -152,6 +158,15 @@ impl Pipeline {
             inspector.flush(&mut self.alerts);
             self.alerts.drain(..).for_each(|a| emit(Output::Alert(a)));
         }
+    }
+
+    fn is_nspr_non_socket_io(&self, chunk: &crate::capture::DataChunk) -> bool {
+        chunk.socket_id == 0
+            && chunk.library != 0
+            && self
+                .libraries
+                .get(chunk.library)
+                .is_some_and(|l| l.kind == crate::capture::TlsLibraryKind::Nss)
     }
 
     pub fn connections(&self) -> usize {
