@@ -176,13 +176,11 @@ impl Discovery {
             }
         }
         let exe = dir.join("exe");
-        if fs::metadata(&exe).is_ok() {
-            if self.carries_openssl(&exe) {
-                let display = fs::read_link(&exe)
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_else(|_| exe.display().to_string());
-                found.add(exe, display, TlsLibraryKind::Openssl);
-            }
+        if self.carries_openssl(&exe) {
+            let display = fs::read_link(&exe)
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| exe.display().to_string());
+            found.add(exe, display, TlsLibraryKind::Openssl);
         }
     }
 }
