@@ -36,6 +36,9 @@ pub mod record_kind {
     pub const PROCESS_EXEC: u8 = 4;
     /// A TCP connection got an id (`conn_id`); the payload is a [`super::SocketOpen`].
     pub const SOCKET_OPEN: u8 = 5;
+    /// A TCP connection's first bytes are a TLS record (`conn_id` is the socket id). Userspace
+    /// pairs it with the TLS library calls tied to the socket: none means TLS it cannot read.
+    pub const TLS_HANDSHAKE: u8 = 6;
 }
 
 /// Which way the bytes went, from the point of view of the traced process.

@@ -53,6 +53,14 @@ pub enum Command {
     /// Work with policy files.
     #[command(subcommand)]
     Policy(PolicyCommand),
+
+    /// For every process with TCP connections: which TLS stack it uses, whether the monitor
+    /// reads it, and if not, why. Needs root to read other processes' memory maps.
+    Coverage {
+        /// Print JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,4 +134,8 @@ pub struct RunArgs {
     /// Print only alerts on stdout, not every API call.
     #[arg(long)]
     pub no_api_calls: bool,
+
+    /// Seconds between TLS coverage surveys (the `monitor_coverage_processes` metric).
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub coverage_interval: u64,
 }

@@ -165,6 +165,13 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     let mut sighup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     let mut housekeeping = tokio::time::interval(Duration::from_secs(1));
     let mut policy_poll = tokio::time::interval(POLICY_POLL);
+    // On its own thread: a survey reads every process's maps (and, once per file, symbol
+    // tables), which must not hold up event handling.
+    let coverage_thread = spawn_coverage_survey(
+        Duration::from_secs(args.coverage_interval.max(1)),
+        metrics.clone(),
+        stop_tx.subscribe(),
+    );
     let mut library_scan = tokio::time::interval(LIBRARY_SCAN);
     library_scan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
@@ -215,6 +222,7 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
         pipeline.handle(event, &mut emit);
     }
     let _ = reader.await;
+    let _ = coverage_thread.join();
     pipeline.flush(WallClock::monotonic_now_ns(), &mut emit);
     sink.close();
     if let Some(file) = &mut alert_file {
@@ -227,6 +235,40 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     let _ = metrics_server.await;
     info!(summary = %summary(&metrics), "stopped");
     Ok(())
+}
+
+/// Surveys TLS coverage every `interval` until `stop` changes.
+fn spawn_coverage_survey(
+    interval: Duration,
+    metrics: Arc<Metrics>,
+    stop: watch::Receiver<bool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut discovery = Discovery::new("/proc");
+        loop {
+            export_coverage(&mut discovery, &metrics);
+            let deadline = std::time::Instant::now() + interval;
+            while std::time::Instant::now() < deadline {
+                if *stop.borrow() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    })
+}
+
+/// Surveys TLS coverage and exports the counts.
+fn export_coverage(discovery: &mut Discovery, metrics: &Metrics) {
+    let rows = monitor::coverage::survey(Path::new("/proc"), discovery);
+    let mut counts: std::collections::BTreeMap<(String, &'static str), i64> = Default::default();
+    for row in &rows {
+        // Label values come from a fixed vocabulary: joined family names, java, go, rustls, none.
+        *counts
+            .entry((row.stack.clone(), row.state.as_str()))
+            .or_default() += 1;
+    }
+    metrics.set_coverage(&counts.into_iter().collect::<Vec<_>>());
 }
 
 /// Saves newly probed libraries in the recording, so a replay names them.

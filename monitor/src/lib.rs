@@ -12,6 +12,7 @@
 pub mod alerts;
 pub mod calls;
 pub mod capture;
+pub mod coverage;
 pub mod credentials;
 pub mod enrich;
 pub mod http1;

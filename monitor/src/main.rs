@@ -25,6 +25,20 @@ fn main() -> std::process::ExitCode {
         cli::Command::Run(args) => daemon::run(args, None),
         cli::Command::Record { out, run } => daemon::run(run, Some(&out)),
         cli::Command::Replay { file, checks } => replay_command::run(&file, &checks),
+        cli::Command::Coverage { json } => {
+            let rows = monitor::coverage::survey(
+                std::path::Path::new("/proc"),
+                &mut monitor::capture::Discovery::new("/proc"),
+            );
+            if json {
+                for row in &rows {
+                    println!("{}", serde_json::to_string(row).unwrap_or_default());
+                }
+            } else {
+                print!("{}", monitor::coverage::render_table(&rows));
+            }
+            Ok(())
+        }
         cli::Command::Policy(cli::PolicyCommand::Default) => {
             policy_command::print_default();
             Ok(())

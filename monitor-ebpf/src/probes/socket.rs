@@ -350,6 +350,11 @@ fn io_exit_prepare(ctx: &TracePointContext) -> Option<(PendingIo, u64, u32)> {
         state.protocol = classify(first, moved);
         if state.protocol == protocol::OTHER {
             count(counter::SOCKETS_NOT_HTTP, 1);
+            // A TLS record header (handshake, version 3.x): tell userspace, which knows whether
+            // a probed library reads this connection.
+            if first as u16 == 0x0316 {
+                emit_marker(record_kind::TLS_HANDSHAKE, state.id, source::SOCKET, 0);
+            }
         }
     }
     if state.protocol != protocol::HTTP1 && state.protocol != protocol::HTTP2 {

@@ -21,7 +21,8 @@ pub struct Alert {
     pub summary_of: Option<String>,
     pub workload: AlertWorkload,
     pub destination: AlertDestination,
-    pub request: AlertRequest,
+    /// The request that raised it; `None` for alerts about a connection (coverage).
+    pub request: Option<AlertRequest>,
     pub evidence: Option<Evidence>,
 }
 
@@ -82,8 +83,13 @@ impl Alert {
             Some(Evidence::Credential(finding)) => finding.fingerprint.as_str(),
             _ => "",
         };
+        let (method, template) = self
+            .request
+            .as_ref()
+            .map(|r| (r.method.as_str(), r.path_template.as_str()))
+            .unwrap_or_default();
         format!(
-            "{}|{}|{}|{}|{}|{}|{}|{}",
+            "{}|{}|{}|{}|{}|{}|{}|{}|{}",
             self.rule_id,
             self.workload
                 .executable
@@ -91,9 +97,10 @@ impl Alert {
                 .unwrap_or(&self.workload.command),
             self.workload.container_id.as_deref().unwrap_or(""),
             self.destination.host.as_deref().unwrap_or(""),
+            self.destination.ip.as_deref().unwrap_or(""),
             self.destination.port.unwrap_or(0),
-            self.request.method,
-            self.request.path_template,
+            method,
+            template,
             evidence,
         )
     }

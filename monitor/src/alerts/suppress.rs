@@ -153,10 +153,10 @@ mod tests {
                 port: Some(443),
                 tls: true,
             },
-            request: AlertRequest {
+            request: Some(AlertRequest {
                 method: "GET".into(),
                 path_template: "/".into(),
-            },
+            }),
             evidence: None,
         }
     }

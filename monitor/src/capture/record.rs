@@ -70,7 +70,11 @@ pub enum EventKind {
     Data(DataChunk),
     Close(ConnKey),
     SocketOpen(SocketOpened),
-    ProcessExec { filename: String },
+    /// The socket's first bytes are TLS (see `record_kind::TLS_HANDSHAKE`).
+    TlsHandshake(ConnKey),
+    ProcessExec {
+        filename: String,
+    },
     ProcessExit,
 }
 
@@ -148,6 +152,7 @@ pub fn decode(raw: &[u8]) -> Result<CaptureEvent, DecodeError> {
         }),
         record_kind::SOCKET_OPEN => EventKind::SocketOpen(socket_opened(head.conn_id, payload)?),
         record_kind::CLOSE => EventKind::Close(conn),
+        record_kind::TLS_HANDSHAKE => EventKind::TlsHandshake(conn),
         record_kind::PROCESS_EXEC => EventKind::ProcessExec {
             filename: String::from_utf8_lossy(payload).into_owned(),
         },

@@ -25,6 +25,10 @@ pub struct SocketInfo {
     pub recovered: bool,
     /// `/proc` lookups tried (at announcement, at first use): each costs a table read.
     lookups: u8,
+    /// Its first bytes were a TLS record.
+    pub tls_handshake: bool,
+    /// A TLS library's calls were tied to it: its plaintext is read.
+    pub tls_read: bool,
     closed_at_ns: Option<u64>,
 }
 
@@ -45,6 +49,8 @@ impl SocketTable {
                 remote: opened.remote,
                 recovered: opened.recovered,
                 lookups: 0,
+                tls_handshake: false,
+                tls_read: false,
                 closed_at_ns: None,
             },
         );
@@ -69,6 +75,34 @@ impl SocketTable {
         {
             info.local.get_or_insert(listening.local);
         }
+    }
+
+    pub fn on_tls_handshake(&mut self, tgid: u32, id: u64) {
+        if let Some(info) = self.sockets.get_mut(&(tgid, id)) {
+            info.tls_handshake = true;
+        }
+    }
+
+    pub fn on_tls_read(&mut self, tgid: u32, id: u64) {
+        if let Some(info) = self.sockets.get_mut(&(tgid, id)) {
+            info.tls_read = true;
+        }
+    }
+
+    /// Connections of `tgid` (all, or one) that carried TLS nobody read; each is reported once.
+    pub fn take_unread_tls(&mut self, tgid: u32, id: Option<u64>) -> Vec<SocketInfo> {
+        let mut unread = Vec::new();
+        for ((pid, sid), info) in self.sockets.iter_mut() {
+            if *pid == tgid
+                && id.is_none_or(|id| id == *sid)
+                && info.tls_handshake
+                && !info.tls_read
+            {
+                info.tls_handshake = false;
+                unread.push(info.clone());
+            }
+        }
+        unread
     }
 
     pub fn get(&self, tgid: u32, id: u64) -> Option<&SocketInfo> {

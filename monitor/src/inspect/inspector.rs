@@ -253,10 +253,10 @@ impl Inspector {
                     port,
                     tls,
                 },
-                request: AlertRequest {
+                request: Some(AlertRequest {
                     method: call.method.clone(),
                     path_template: template.clone(),
-                },
+                }),
                 evidence,
             };
             let rule = alert.rule_id.clone();
@@ -270,6 +270,16 @@ impl Inspector {
             self.limiter.evicted(),
             self.inventory.evicted(),
         );
+    }
+
+    /// Raises an alert found outside `inspect` (coverage), through the same suppression.
+    pub fn raise(&mut self, alert: Alert, now_ns: u64, out: &mut Vec<Alert>) {
+        let before = out.len();
+        let rule = alert.rule_id.clone();
+        if !self.suppressor.admit(alert, now_ns, out) {
+            self.metrics.alert_suppressed(&rule);
+        }
+        self.count(&out[before..]);
     }
 
     /// Closes ended suppression windows and drops idle rate buckets.

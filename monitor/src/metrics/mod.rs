@@ -22,6 +22,7 @@ pub struct Metrics {
     credentials: IntCounterVec,
     policy_reloads: IntCounterVec,
     rate_keys: IntGauge,
+    coverage: prometheus::IntGaugeVec,
     rate_keys_evicted: IntGauge,
     inventory_evicted: IntGauge,
 }
@@ -104,6 +105,20 @@ impl Metrics {
                 "Policy loads, by result (success, failure: the last good policy stays in force).",
                 &["result"],
             ),
+            coverage: {
+                let vec = prometheus::IntGaugeVec::new(
+                    Opts::new(
+                        "monitor_coverage_processes",
+                        "Processes with TCP connections, by TLS stack and whether the monitor reads it (see `monitor coverage`).",
+                    ),
+                    &["stack", "state"],
+                )
+                .expect("static metric definitions are valid");
+                registry
+                    .register(Box::new(vec.clone()))
+                    .expect("metric names are unique");
+                vec
+            },
             rate_keys: gauge(
                 &registry,
                 "monitor_rate_limit_keys",
@@ -240,6 +255,16 @@ impl Metrics {
                 if tls { "true" } else { "false" },
             ])
             .inc();
+    }
+
+    /// Replaces the coverage gauges with a new survey's counts.
+    pub fn set_coverage(&self, counts: &[((String, &'static str), i64)]) {
+        self.coverage.reset();
+        for ((stack, state), n) in counts {
+            self.coverage
+                .with_label_values(&[stack.as_str(), state])
+                .set(*n);
+        }
     }
 
     pub fn alert(&self, rule: &str, severity: &'static str, count: u64) {

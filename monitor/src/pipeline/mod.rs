@@ -78,6 +78,9 @@ impl Pipeline {
                 if chunk.socket_id != 0 {
                     self.sockets
                         .on_use(event.tgid, chunk.socket_id, &mut self.processes);
+                    if chunk.library != 0 {
+                        self.sockets.on_tls_read(event.tgid, chunk.socket_id);
+                    }
                 }
                 self.streams.on_chunk(
                     event.timestamp_ns,
@@ -97,9 +100,15 @@ impl Pipeline {
                     &mut self.exchanges,
                 );
                 if conn.source == monitor_common::source::SOCKET {
+                    let unread = self.sockets.take_unread_tls(conn.tgid, Some(conn.id));
+                    self.report_unread_tls(&event, unread);
                     self.sockets
                         .on_close(conn.tgid, conn.id, event.timestamp_ns);
                 }
+            }
+            EventKind::TlsHandshake(conn) => {
+                self.metrics.record_kind("tls_handshake");
+                self.sockets.on_tls_handshake(conn.tgid, conn.id);
             }
             EventKind::SocketOpen(opened) => {
                 self.metrics.record_kind("socket_open");
@@ -113,6 +122,8 @@ impl Pipeline {
             }
             EventKind::ProcessExit => {
                 self.metrics.record_kind("exit");
+                let unread = self.sockets.take_unread_tls(event.tgid, None);
+                self.report_unread_tls(&event, unread);
                 self.streams.on_process_exit(
                     event.tgid,
                     event.timestamp_ns,
@@ -160,6 +171,59 @@ impl Pipeline {
         }
     }
 
+    /// TLS connections no probed library read: the monitor is blind to them, which users must
+    /// know (`monitor coverage` says why for each process).
+    fn report_unread_tls(&mut self, event: &CaptureEvent, unread: Vec<crate::enrich::SocketInfo>) {
+        if unread.is_empty() {
+            return;
+        }
+        let process = self.processes.get(event.tgid, &event.comm, event.uid);
+        for socket in unread {
+            self.metrics.record_kind("tls_unreadable_connection");
+            let Some(inspector) = &mut self.inspector else {
+                continue;
+            };
+            let remote = socket
+                .remote
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "an unknown peer".into());
+            let who = process.executable.as_deref().unwrap_or(&process.command);
+            let alert = Alert {
+                time: self.clock.format(event.timestamp_ns),
+                event: "alert",
+                id: Alert::make_id(
+                    "coverage.tls_unreadable",
+                    event.timestamp_ns,
+                    event.tgid,
+                    socket.fd.into(),
+                ),
+                severity: crate::policy::Severity::Info,
+                rule_id: "coverage.tls_unreadable".into(),
+                summary: format!(
+                    "{who} made a TLS connection to {remote} that the monitor cannot read: its TLS library is not probed (see `monitor coverage`)"
+                ),
+                count: 1,
+                summary_of: None,
+                workload: crate::alerts::AlertWorkload {
+                    pid: process.pid,
+                    command: process.command.clone(),
+                    executable: process.executable.clone(),
+                    uid: process.uid,
+                    container_id: process.container_id.clone(),
+                },
+                destination: crate::alerts::AlertDestination {
+                    host: None,
+                    ip: socket.remote.map(|r| r.ip().to_string()),
+                    port: socket.remote.map(|r| r.port()),
+                    tls: true,
+                },
+                request: None,
+                evidence: None,
+            };
+            inspector.raise(alert, event.timestamp_ns, &mut self.alerts);
+        }
+    }
+
     fn is_nspr_non_socket_io(&self, chunk: &crate::capture::DataChunk) -> bool {
         chunk.socket_id == 0
             && chunk.library != 0
@@ -178,6 +242,8 @@ impl Pipeline {
     }
 
     fn report(&mut self, emit: &mut impl FnMut(Output)) {
+        // Alerts raised by the event itself (coverage) come before the calls it completed.
+        self.alerts.drain(..).for_each(|a| emit(Output::Alert(a)));
         self.metrics.set_connections_active(self.streams.len());
         for item in self.exchanges.drain(..) {
             let process = self.processes.get(item.conn.tgid, &item.comm, item.uid);
