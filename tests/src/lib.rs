@@ -7,7 +7,10 @@ pub mod monitor;
 pub mod programs;
 
 pub use monitor::{Captured, Monitor, monitor_binary};
-pub use programs::{HttpServer, PYTHON, TlsServer, python_client, run_client, scratch_dir};
+pub use programs::{
+    HttpServer, PYTHON, TlsServer, openssl_1_1_libssl, python_client, run_client, scratch_dir,
+    self_signed_cert, test_deps,
+};
 
 /// Whether a root-only test may run. Outside CI, a non-root run skips with a message; in CI
 /// (`CI=true`) nothing skips.

@@ -228,6 +228,20 @@ impl Captured {
             .collect()
     }
 
+    /// The one call of `pid` on `role` side to `path`; panics (with everything the monitor
+    /// printed) unless there is exactly one.
+    pub fn only(&self, pid: u32, role: &str, path: &str) -> &Value {
+        let calls = self.calls_to(pid, role, path);
+        assert_eq!(
+            calls.len(),
+            1,
+            "expected exactly one {role} call to {path} by pid {pid}, got {}:\n{calls:#?}\nall output:\n{}",
+            calls.len(),
+            self.all_output()
+        );
+        calls[0]
+    }
+
     /// Value of a metric in the monitor's stop summary (`name{labels}` exactly as exported).
     pub fn metric(&self, name_and_labels: &str) -> u64 {
         let prefix = format!("{name_and_labels}=");

@@ -27,6 +27,56 @@ pub fn scratch_dir(tag: &str) -> PathBuf {
     dir
 }
 
+/// A fresh self-signed certificate and key for `localhost` in `dir`: (cert, key).
+pub fn self_signed_cert(dir: &std::path::Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let status = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("running openssl to make a test certificate");
+    assert!(status.success(), "openssl req failed");
+    (cert, key)
+}
+
+/// Where `scripts/setup.sh --test` puts the libraries the tests need (OpenSSL 1.1, curl_cffi).
+pub fn test_deps() -> PathBuf {
+    std::env::var_os("MONITOR_TEST_DEPS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
+                .join(".cache/monitor-test-deps")
+        })
+}
+
+/// The OpenSSL 1.1.1 libssl from the test dependencies; panics with what to run if missing.
+pub fn openssl_1_1_libssl() -> (PathBuf, PathBuf) {
+    let dir = test_deps().join("openssl-1.1");
+    let libssl = std::fs::read_dir(&dir)
+        .ok()
+        .and_then(|entries| {
+            entries.flatten().map(|e| e.path()).find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("libssl-"))
+            })
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no OpenSSL 1.1 libssl in {}: run scripts/setup.sh --test",
+                dir.display()
+            )
+        });
+    (dir, libssl)
+}
+
 /// Python `http.server` over TLS on 127.0.0.1 with a fresh self-signed certificate.
 pub struct TlsServer {
     child: Child,
@@ -37,20 +87,7 @@ pub struct TlsServer {
 impl TlsServer {
     pub fn start() -> Self {
         let dir = scratch_dir("tls-server");
-        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-        let status = Command::new("openssl")
-            .args([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            ])
-            .args(["-subj", "/CN=localhost", "-keyout"])
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("running openssl to make a test certificate");
-        assert!(status.success(), "openssl req failed");
+        let (cert, key) = self_signed_cert(&dir);
         let mut child = Command::new(PYTHON)
             .arg(fixture("tls_server.py"))
             .arg(&cert)

@@ -24,27 +24,7 @@ fn libssl_inside_a_private_mount_namespace_is_probed() {
         lib_dir.join("libssl.so.3"),
     )
     .expect("copying the system libssl");
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let (cert, key) = monitor_e2e::self_signed_cert(&dir);
     std::fs::create_dir_all(NS_LIB_DIR).unwrap();
 
     // The server starts before the monitor, in its own mount namespace, with the copy mounted

@@ -3,43 +3,17 @@
 //! The library comes from `scripts/setup.sh --test` (psycopg2-binary 2.9.5's wheel).
 use std::{
     io::{BufRead as _, BufReader, Write as _},
-    path::PathBuf,
     process::{Command, Stdio},
 };
 
 use monitor_e2e::{Monitor, PYTHON, TlsServer, root_or_skip, workspace_dir};
-
-fn openssl_1_1_dir() -> PathBuf {
-    let base = std::env::var_os("MONITOR_TEST_DEPS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
-                .join(".cache/monitor-test-deps")
-        });
-    base.join("openssl-1.1")
-}
 
 #[test]
 fn openssl_1_1_calls_are_captured() {
     if !root_or_skip("openssl_1_1_calls_are_captured") {
         return;
     }
-    let dir = openssl_1_1_dir();
-    let libssl = std::fs::read_dir(&dir)
-        .ok()
-        .and_then(|entries| {
-            entries.flatten().map(|e| e.path()).find(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("libssl-"))
-            })
-        })
-        .unwrap_or_else(|| {
-            panic!(
-                "no OpenSSL 1.1 libssl in {}: run scripts/setup.sh --test",
-                dir.display()
-            )
-        });
+    let (dir, libssl) = monitor_e2e::openssl_1_1_libssl();
     let server = TlsServer::start();
 
     let mut client = Command::new(PYTHON)

@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use monitor_e2e::{
-    Captured, Monitor, PYTHON, TlsServer, python_client, root_or_skip, run_client, scratch_dir,
+    Monitor, PYTHON, TlsServer, python_client, root_or_skip, run_client, scratch_dir,
 };
 use serde_json::Value;
 
@@ -14,19 +14,6 @@ fn curl(args: &[&str]) -> (u32, std::process::Output) {
             .args(["--silent", "--show-error", "--insecure", "--http1.1"])
             .args(args),
     )
-}
-
-/// The one call of `pid` on `role` side to `path`, asserting there is exactly one.
-fn only_call<'a>(captured: &'a Captured, pid: u32, role: &str, path: &str) -> &'a Value {
-    let calls = captured.calls_to(pid, role, path);
-    assert_eq!(
-        calls.len(),
-        1,
-        "expected exactly one {role} call to {path} by pid {pid}, got {}:\n{calls:#?}\nall output:\n{}",
-        calls.len(),
-        captured.all_output()
-    );
-    calls[0]
 }
 
 fn assert_call(call: &Value, method: &str, host: &str, status: u64) {
@@ -62,7 +49,7 @@ fn curl_get_is_reported_once_on_client_and_server_side() {
         captured.stderr
     );
 
-    let client = only_call(&captured, curl_pid, "client", "/hello");
+    let client = captured.only(curl_pid, "client", "/hello");
     assert_call(client, "GET", &server.host(), 200);
     assert_eq!(client["process"]["command"], "curl");
     assert_eq!(client["process"]["executable"], "/usr/bin/curl");
@@ -70,7 +57,7 @@ fn curl_get_is_reported_once_on_client_and_server_side() {
     assert_eq!(client["request_body_bytes"], 0);
     assert!(client["request_bytes"].as_u64().unwrap() > 40, "{client:#}");
 
-    let server_call = only_call(&captured, server.pid(), "server", "/hello");
+    let server_call = captured.only(server.pid(), "server", "/hello");
     assert_call(server_call, "GET", &server.host(), 200);
     assert_eq!(server_call["response_body_bytes"], 12);
     // Both sides saw the same bytes.
@@ -148,11 +135,11 @@ fn keep_alive_get_chunked_and_post_with_body() {
     );
     let captured = monitor.stop();
 
-    let chunked = only_call(&captured, curl_pid, "client", "/chunked");
+    let chunked = captured.only(curl_pid, "client", "/chunked");
     assert_call(chunked, "GET", &server.host(), 200);
     assert_eq!(chunked["response_body_bytes"], 3000, "{chunked:#}");
 
-    let post = only_call(&captured, curl_pid, "client", "/echo");
+    let post = captured.only(curl_pid, "client", "/echo");
     assert_call(post, "POST", &server.host(), 201);
     assert_eq!(post["request_body_bytes"], body.len() as u64, "{post:#}");
     assert_eq!(
@@ -160,7 +147,7 @@ fn keep_alive_get_chunked_and_post_with_body() {
         "one keep-alive connection"
     );
 
-    let served = only_call(&captured, server.pid(), "server", "/echo");
+    let served = captured.only(server.pid(), "server", "/echo");
     assert_eq!(
         served["request_body_bytes"],
         body.len() as u64,
@@ -187,10 +174,10 @@ fn large_response_is_one_complete_call_with_its_size() {
     assert_eq!(String::from_utf8_lossy(&output.stdout), size.to_string());
     let captured = monitor.stop();
 
-    let client = only_call(&captured, curl_pid, "client", "/large");
+    let client = captured.only(curl_pid, "client", "/large");
     assert_call(client, "GET", &server.host(), 200);
     assert_eq!(client["response_body_bytes"], size, "{client:#}");
-    let served = only_call(&captured, server.pid(), "server", "/large");
+    let served = captured.only(server.pid(), "server", "/large");
     assert_call(served, "GET", &server.host(), 200);
     assert_eq!(served["response_body_bytes"], size, "{served:#}");
     // The server writes the body in one call: past the 16 KiB per-call cap it is not copied,
@@ -221,7 +208,7 @@ fn python_urllib_client_is_reported() {
     );
     let captured = monitor.stop();
 
-    let call = only_call(&captured, pid, "client", "/hello");
+    let call = captured.only(pid, "client", "/hello");
     assert_call(call, "GET", &server.host(), 200);
     assert_eq!(call["query_params"], serde_json::json!(["name"]));
     assert!(
@@ -251,9 +238,9 @@ fn request_head_written_in_several_pieces_is_one_call() {
     );
     let captured = monitor.stop();
 
-    let call = only_call(&captured, pid, "client", "/hello");
+    let call = captured.only(pid, "client", "/hello");
     assert_call(call, "GET", &server.host(), 200);
-    let served = only_call(&captured, server.pid(), "server", "/hello");
+    let served = captured.only(server.pid(), "server", "/hello");
     assert_eq!(served["request_bytes"], call["request_bytes"]);
 }
 
@@ -276,7 +263,7 @@ fn credentials_in_headers_and_query_never_reach_the_output() {
     ]);
     let captured = monitor.stop();
 
-    only_call(&captured, pid, "client", "/hello");
+    captured.only(pid, "client", "/hello");
     let everything = captured.all_output();
     for secret in [token, "8f14e45fceea167a5a36dedd4bea2543", query_secret] {
         assert!(
@@ -310,7 +297,7 @@ fn stopping_the_monitor_reports_calls_still_in_flight() {
     let _ = slow.wait();
     assert!(captured.exit_ok, "{}", captured.stderr);
 
-    let call = only_call(&captured, slow.id(), "client", "/slow");
+    let call = captured.only(slow.id(), "client", "/slow");
     assert_eq!(call["status"], Value::Null, "{call:#}");
     assert_eq!(call["complete"], false, "{call:#}");
     assert!(

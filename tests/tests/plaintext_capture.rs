@@ -6,7 +6,7 @@ use std::{
 };
 
 use monitor_e2e::{
-    Captured, HttpServer, Monitor, PYTHON, TlsServer, python_client, root_or_skip, run_client,
+    HttpServer, Monitor, PYTHON, TlsServer, python_client, root_or_skip, run_client,
 };
 use serde_json::Value;
 
@@ -17,17 +17,6 @@ fn curl(args: &[&str]) -> u32 {
             .args(args),
     )
     .0
-}
-
-fn only<'a>(captured: &'a Captured, pid: u32, role: &str, path: &str) -> &'a Value {
-    let calls = captured.calls_to(pid, role, path);
-    assert_eq!(
-        calls.len(),
-        1,
-        "one {role} call to {path} by {pid}: {calls:#?}\n{}",
-        captured.all_output()
-    );
-    calls[0]
 }
 
 fn endpoint(ip: &str, port: u16) -> Value {
@@ -44,7 +33,7 @@ fn plaintext_calls_are_reported_on_both_sides_with_addresses() {
     let curl_pid = curl(&[&server.url("/hello"), &server.url("/chunked")]);
     let captured = monitor.stop();
 
-    let client = only(&captured, curl_pid, "client", "/hello");
+    let client = captured.only(curl_pid, "client", "/hello");
     assert_eq!(client["tls"], false);
     assert_eq!(client["tls_library"], Value::Null);
     assert_eq!(client["status"], 200);
@@ -53,7 +42,7 @@ fn plaintext_calls_are_reported_on_both_sides_with_addresses() {
     let local_port = client["local"]["port"]
         .as_u64()
         .expect("the client's own port is known");
-    let chunked = only(&captured, curl_pid, "client", "/chunked");
+    let chunked = captured.only(curl_pid, "client", "/chunked");
     assert_eq!(
         chunked["connection_id"], client["connection_id"],
         "keep-alive: one connection"
@@ -61,7 +50,7 @@ fn plaintext_calls_are_reported_on_both_sides_with_addresses() {
     assert_eq!(chunked["response_body_bytes"], 3000);
 
     // The server accepted that very connection: the mirror image of the client's view.
-    let served = only(&captured, server.pid(), "server", "/hello");
+    let served = captured.only(server.pid(), "server", "/hello");
     assert_eq!(served["tls"], false);
     assert_eq!(served["local"], endpoint("127.0.0.1", server.port));
     assert_eq!(served["remote"], endpoint("127.0.0.1", local_port as u16));
@@ -109,11 +98,11 @@ fn ipv6_pipelining_and_large_bodies() {
     );
     let captured = monitor.stop();
 
-    let post = only(&captured, post_pid, "client", "/echo");
+    let post = captured.only(post_pid, "client", "/echo");
     assert_eq!(post["request_body_bytes"], body.len());
     assert_eq!(post["status"], 201);
     assert_eq!(post["remote"], endpoint("::1", server.port));
-    let large = only(&captured, large_pid, "client", "/large");
+    let large = captured.only(large_pid, "client", "/large");
     assert_eq!(large["response_body_bytes"], 1536 * 1024);
     assert_eq!(large["complete"], true);
 
@@ -179,7 +168,7 @@ fn a_connection_opened_before_the_monitor_is_recovered() {
         captured.stderr
     );
     for path in ["/status/204", "/chunked"] {
-        let call = only(&captured, client.id(), "client", path);
+        let call = captured.only(client.id(), "client", path);
         assert_eq!(call["remote"], endpoint("127.0.0.1", server.port));
     }
     assert!(
@@ -191,7 +180,7 @@ fn a_connection_opened_before_the_monitor_is_recovered() {
     // The server's thread was already blocked in recv() when the probes attached: that one
     // read cannot be seen (a syscall exit carries no arguments), so the server side starts with
     // the request after it.
-    let served = only(&captured, server.pid(), "server", "/chunked");
+    let served = captured.only(server.pid(), "server", "/chunked");
     assert_eq!(served["local"], endpoint("127.0.0.1", server.port));
     assert_eq!(
         served["remote"]["port"],
@@ -270,7 +259,7 @@ fn a_tls_call_carries_its_socket_addresses_and_appears_once() {
     assert_eq!(call["tls"], true);
     assert_eq!(call["remote"], endpoint("127.0.0.1", server.port));
     assert!(call["local"]["port"].as_u64().is_some(), "{call:#}");
-    let served = only(&captured, server.pid(), "server", "/hello");
+    let served = captured.only(server.pid(), "server", "/hello");
     assert_eq!(served["tls"], true);
     assert_eq!(served["local"], endpoint("127.0.0.1", server.port));
     assert_eq!(served["remote"], call["local"]);
@@ -298,10 +287,10 @@ fn vectored_socket_calls_are_captured() {
     let captured = monitor.stop();
 
     // sendmsg + recvmsg, then writev + readv, each head in two buffers.
-    let hello = only(&captured, pid, "client", "/hello");
+    let hello = captured.only(pid, "client", "/hello");
     assert_eq!(hello["response_body_bytes"], 12);
     assert_eq!(hello["host"], format!("127.0.0.1:{}", server.port));
-    let chunked = only(&captured, pid, "client", "/chunked");
+    let chunked = captured.only(pid, "client", "/chunked");
     assert_eq!(chunked["response_body_bytes"], 3000);
     assert_eq!(chunked["connection_id"], hello["connection_id"]);
     assert_eq!(chunked["remote"], endpoint("127.0.0.1", server.port));

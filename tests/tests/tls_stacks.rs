@@ -4,24 +4,11 @@
 //! right TLS library.
 use std::{
     io::{BufRead as _, BufReader, Write as _},
-    path::PathBuf,
     process::{Command, Stdio},
     time::Duration,
 };
 
 use monitor_e2e::{Captured, Monitor, PYTHON, TlsServer, root_or_skip, run_client, workspace_dir};
-use serde_json::Value;
-
-fn only<'a>(captured: &'a Captured, pid: u32, role: &str, path: &str) -> &'a Value {
-    let calls = captured.calls_to(pid, role, path);
-    assert_eq!(
-        calls.len(),
-        1,
-        "one {role} call to {path} by {pid}: {calls:#?}\n{}",
-        captured.all_output()
-    );
-    calls[0]
-}
 
 #[test]
 fn wget_through_gnutls() {
@@ -40,7 +27,7 @@ fn wget_through_gnutls() {
             .arg(server.url("/chunked")),
     );
     let captured = monitor.stop();
-    let call = only(&captured, pid, "client", "/chunked");
+    let call = captured.only(pid, "client", "/chunked");
     assert_eq!(call["tls"], true);
     assert_eq!(call["tls_library"]["name"], "gnutls");
     assert!(
@@ -78,27 +65,7 @@ fn node_server_and_client_with_static_openssl() {
         return;
     }
     let dir = monitor_e2e::scratch_dir("node");
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let (cert, key) = monitor_e2e::self_signed_cert(&dir);
     // Started before the monitor: found in the startup scan.
     let mut server = Command::new("node")
         .args(["-e", NODE_SERVER])
@@ -142,16 +109,16 @@ fn node_server_and_client_with_static_openssl() {
         .unwrap()
         .display()
         .to_string();
-    let client = only(&captured, client_pid, "client", "/from-node");
+    let client = captured.only(client_pid, "client", "/from-node");
     assert_eq!(client["tls_library"]["name"], "openssl");
     assert_eq!(client["tls_library"]["path"], node_path.as_str());
     assert_eq!(client["status"], 200);
     for path in ["/from-node", "/curl-to-node"] {
-        let served = only(&captured, server.id(), "server", path);
+        let served = captured.only(server.id(), "server", path);
         assert_eq!(served["tls_library"]["path"], node_path.as_str());
         assert_eq!(served["response_body_bytes"], 10);
     }
-    let curl = only(&captured, curl_pid, "client", "/curl-to-node");
+    let curl = captured.only(curl_pid, "client", "/curl-to-node");
     assert!(
         curl["tls_library"]["path"]
             .as_str()
@@ -165,27 +132,7 @@ fn a_library_loaded_after_the_start_is_probed() {
     if !root_or_skip("a_library_loaded_after_the_start_is_probed") {
         return;
     }
-    let deps = std::env::var_os("MONITOR_TEST_DEPS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/monitor-test-deps")
-        });
-    let dir = deps.join("openssl-1.1");
-    let libssl = std::fs::read_dir(&dir)
-        .ok()
-        .and_then(|mut e| {
-            e.find_map(|e| {
-                e.ok()
-                    .map(|e| e.path())
-                    .filter(|p| p.to_string_lossy().contains("libssl-"))
-            })
-        })
-        .unwrap_or_else(|| {
-            panic!(
-                "no OpenSSL 1.1 in {}: run scripts/setup.sh --test",
-                dir.display()
-            )
-        });
+    let (dir, libssl) = monitor_e2e::openssl_1_1_libssl();
     let server = TlsServer::start();
     let monitor = Monitor::start(&[]);
 
@@ -211,7 +158,7 @@ fn a_library_loaded_after_the_start_is_probed() {
     assert!(client.wait().unwrap().success());
     let captured = monitor.stop();
 
-    let call = only(&captured, client.id(), "client", "/late");
+    let call = captured.only(client.id(), "client", "/late");
     assert_eq!(call["status"], 404);
     assert!(
         call["tls_library"]["path"]
@@ -220,14 +167,6 @@ fn a_library_loaded_after_the_start_is_probed() {
             .ends_with(&name),
         "{call:#}"
     );
-}
-
-fn test_deps() -> PathBuf {
-    std::env::var_os("MONITOR_TEST_DEPS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/monitor-test-deps")
-        })
 }
 
 #[test]
@@ -300,7 +239,7 @@ fn nss_client_tstclnt() {
     let captured = monitor.stop();
 
     let pid = output_pid(&captured, "tstclnt");
-    let call = only(&captured, pid, "client", "/chunked");
+    let call = captured.only(pid, "client", "/chunked");
     assert_eq!(call["tls_library"]["name"], "nss");
     assert_eq!(call["status"], 200);
     assert_eq!(call["response_body_bytes"], 3000);
@@ -343,7 +282,7 @@ fn boringssl_inside_a_python_extension_curl_cffi() {
     if !root_or_skip("boringssl_inside_a_python_extension_curl_cffi") {
         return;
     }
-    let deps = test_deps().join("curl_cffi");
+    let deps = monitor_e2e::test_deps().join("curl_cffi");
     assert!(
         deps.join("curl_cffi").is_dir(),
         "curl_cffi missing in {}: run scripts/setup.sh --test",
@@ -371,7 +310,7 @@ fn boringssl_inside_a_python_extension_curl_cffi() {
     assert!(client.wait().unwrap().success());
     let captured = monitor.stop();
 
-    let call = only(&captured, client.id(), "client", "/chunked");
+    let call = captured.only(client.id(), "client", "/chunked");
     assert_eq!(call["tls_library"]["name"], "openssl");
     assert!(
         call["tls_library"]["path"]
