@@ -4,6 +4,7 @@
 //! then the end-to-end tests one at a time: each starts a monitor that sees the whole host, and
 //! two at once would only compete for the machine's two cores).
 //! `cargo xtask run -- ARGS`: builds the monitor in release mode and runs `monitor run ARGS`.
+//! `cargo xtask bench pipeline`: the pipeline throughput benchmark (criterion, no root).
 use std::process::Command;
 
 use anyhow::{Context as _, bail};
@@ -22,6 +23,12 @@ enum Task {
         /// Skip `cargo fmt --check` and clippy.
         #[arg(long)]
         no_lint: bool,
+    },
+    /// Benchmarks. `pipeline`: API calls per second through everything after capture
+    /// (criterion, no root).
+    Bench {
+        #[arg(value_parser = ["pipeline"])]
+        which: String,
     },
     /// Build the monitor (release) and run `monitor run` with these arguments.
     Run {
@@ -59,6 +66,9 @@ fn main() -> anyhow::Result<()> {
             cargo(&["build", "--package", "monitor"])?;
             cargo(&["test", "--workspace", "--exclude", "monitor-e2e"])?;
             cargo(&["test", "--package", "monitor-e2e", "--", "--test-threads=1"])?;
+        }
+        Task::Bench { which } => {
+            cargo(&["bench", "--package", "monitor", "--bench", &which])?;
         }
         Task::Run { args } => {
             cargo(&["build", "--release", "--package", "monitor"])?;
