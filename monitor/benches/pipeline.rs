@@ -114,6 +114,9 @@ fn hundred_rule_policy() -> Policy {
     Policy::from_yaml(&yaml).expect("benchmark policy is valid")
 }
 
+/// (name, request bytes, policy to build, if any).
+type Case<'a> = (&'a str, &'a [u8], Option<fn() -> Policy>);
+
 fn benches(c: &mut Criterion) {
     let get = b"GET /v1/users/12345/orders?page=2 HTTP/1.1\r\nHost: api.example.com\r\nUser-Agent: bench/1.0\r\nAccept: application/json\r\nAuthorization: Bearer 8f14e45fceea167a5a36dedd4bea2543aa\r\n\r\n";
     let small_response = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 27\r\n\r\n{\"orders\":[],\"next\":null}\r\n";
@@ -134,7 +137,7 @@ fn benches(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("pipeline");
     group.throughput(Throughput::Elements(CALLS));
-    let cases: [(&str, &[u8], Option<fn() -> Policy>); 4] = [
+    let cases: [Case; 4] = [
         ("small_get_no_policy", get, None),
         (
             "small_get_default_policy",
