@@ -7,11 +7,15 @@
 #     for bpfel-unknown-none, so no -Z build-std is needed; bpf-linker is built against the same
 #     LLVM major as that rustc.
 #   * rustup route (a developer laptop with internet): nightly + rust-src and a stock bpf-linker.
-# Usage: scripts/setup.sh [--test]   (--test also installs the programs the end-to-end tests drive)
+# Usage: scripts/setup.sh [--test | --bench]
+#   --test   also installs the programs the end-to-end tests drive
+#   --bench  also installs the overhead benchmark's server and load generator (nginx, wrk)
 set -euo pipefail
 
 want_test_deps=0
+want_bench_deps=0
 [[ "${1:-}" == "--test" ]] && want_test_deps=1
+[[ "${1:-}" == "--bench" ]] && want_bench_deps=1
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -85,5 +89,8 @@ PY
         /usr/bin/python3 -m pip install --quiet --target "$test_deps/curl_cffi" \
             --break-system-packages "curl_cffi==0.7.4"
     fi
+fi
+if [[ $want_bench_deps -eq 1 ]]; then
+    apt_install nginx wrk curl openssl
 fi
 log "ready"

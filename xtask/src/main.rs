@@ -5,7 +5,10 @@
 //! two at once would only compete for the machine's two cores).
 //! `cargo xtask run -- ARGS`: builds the monitor in release mode and runs `monitor run ARGS`.
 //! `cargo xtask bench pipeline`: the pipeline throughput benchmark (criterion, no root).
+//! `cargo xtask bench overhead`: the monitor's cost to an nginx HTTPS server (root).
 use std::process::Command;
+
+mod overhead;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
@@ -25,10 +28,20 @@ enum Task {
         no_lint: bool,
     },
     /// Benchmarks. `pipeline`: API calls per second through everything after capture
-    /// (criterion, no root).
+    /// (criterion, no root). `overhead`: what the monitor costs an nginx HTTPS server under a wrk
+    /// load (root; `scripts/setup.sh --bench` installs nginx and wrk).
     Bench {
-        #[arg(value_parser = ["pipeline"])]
+        #[arg(value_parser = ["pipeline", "overhead"])]
         which: String,
+        /// Rounds of the overhead benchmark (each: without, then with the monitor).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Seconds of load per run.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Concurrent connections of the load generator.
+        #[arg(long, default_value_t = 50)]
+        connections: u32,
     },
     /// Build the monitor (release) and run `monitor run` with these arguments.
     Run {
@@ -67,8 +80,26 @@ fn main() -> anyhow::Result<()> {
             cargo(&["test", "--workspace", "--exclude", "monitor-e2e"])?;
             cargo(&["test", "--package", "monitor-e2e", "--", "--test-threads=1"])?;
         }
-        Task::Bench { which } => {
-            cargo(&["bench", "--package", "monitor", "--bench", &which])?;
+        Task::Bench {
+            which,
+            rounds,
+            seconds,
+            connections,
+        } => {
+            if which == "pipeline" {
+                cargo(&["bench", "--package", "monitor", "--bench", "pipeline"])?;
+            } else {
+                cargo(&["build", "--release", "--package", "monitor"])?;
+                let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+                overhead::run(
+                    &workspace,
+                    overhead::Options {
+                        rounds,
+                        seconds,
+                        connections,
+                    },
+                )?;
+            }
         }
         Task::Run { args } => {
             cargo(&["build", "--release", "--package", "monitor"])?;
