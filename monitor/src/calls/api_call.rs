@@ -32,7 +32,7 @@ pub struct ApiCall {
     pub connection_id: String,
     pub method: String,
     pub host: Option<String>,
-    /// Path without the query string.
+    /// Path without the query string; token-like segments (secrets in paths) are redacted.
     pub path: String,
     /// Names (never values) of the query parameters.
     pub query_params: Vec<String>,
@@ -119,7 +119,7 @@ pub fn build_api_call(
         connection_id: format!("{:#x}", item.conn.id),
         method: request.head.method.clone(),
         host: request.head.host.clone().or(target.authority),
-        path: target.path,
+        path: super::redact_path(&target.path),
         query_params: target.query_names,
         http_version: format!("HTTP/1.{}", request.head.version),
         status: response.map(|r| r.head.status),

@@ -2,9 +2,9 @@
 //!
 //! This is the boundary where raw traffic becomes output, so it decides what may leave the
 //! process: header values are never copied out except `Host`; the query string is reduced to its
-//! parameter names (values may carry credentials).
+//! parameter names (values may carry credentials); token-like path segments are redacted.
 mod api_call;
 mod target;
 
 pub use api_call::{ApiCall, EndpointOut, ProcessOut, TlsOut, build_api_call};
-pub use target::{SplitTarget, split_target};
+pub use target::{SplitTarget, redact_path, split_target};

@@ -61,9 +61,46 @@ pub fn split_target(target: &str) -> SplitTarget {
     }
 }
 
+/// The path with every segment that looks like a token or secret (what the path templater calls
+/// `{token}` or `{long}`) replaced by that placeholder. Ids, UUIDs and words stay as sent: they are
+/// what makes a path useful and are not credentials, while a Slack webhook or a signed link carries
+/// its secret in the path.
+pub fn redact_path(path: &str) -> String {
+    let template = crate::rates::path_template(path);
+    let raw: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let templated: Vec<&str> = template.split('/').filter(|s| !s.is_empty()).collect();
+    if raw.len() != templated.len() {
+        // Over the templater's segment bound: its output is the safe answer.
+        return template;
+    }
+    let mut out = String::with_capacity(path.len());
+    for (raw, templated) in raw.iter().zip(&templated) {
+        out.push('/');
+        out.push_str(match *templated {
+            "{token}" | "{long}" => templated,
+            _ => raw,
+        });
+    }
+    if out.is_empty() { "/".to_owned() } else { out }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_in_paths_are_redacted_and_ids_kept() {
+        let secret = "XyZ9aB7cD5eF3gH1iJ0kL2mN";
+        let redacted = redact_path(&format!("/services/T0123ABCD/B0456EFGH/{secret}"));
+        assert!(!redacted.contains(secret), "{redacted}");
+        assert!(redacted.ends_with("/{token}"), "{redacted}");
+        assert_eq!(
+            redact_path("/v1/users/12345/orders"),
+            "/v1/users/12345/orders"
+        );
+        assert_eq!(redact_path("/status/204"), "/status/204");
+        assert_eq!(redact_path("/"), "/");
+    }
 
     #[test]
     fn origin_form_keeps_path_and_query_names_only() {
