@@ -59,7 +59,7 @@ else
 fi
 
 if [[ $want_test_deps -eq 1 ]]; then
-    apt_install curl openssl ca-certificates python3 python3-pip util-linux wget nodejs libnss3-tools
+    apt_install curl openssl ca-certificates python3 python3-pip util-linux wget nodejs libnss3-tools bpftool
     # A real OpenSSL 1.1.1 (Debian 12 ships only 3.x): the copy vendored in psycopg2-binary's
     # wheel, taken from PyPI with pip. The end-to-end tests drive it through ctypes.
     test_deps="${MONITOR_TEST_DEPS:-$HOME/.cache/monitor-test-deps}"

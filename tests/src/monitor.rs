@@ -169,6 +169,12 @@ impl Monitor {
         (status.trim().parse().unwrap_or(0), body.to_owned())
     }
 
+    /// SIGKILL: no clean shutdown, as after a crash or an OOM kill.
+    pub fn kill_hard(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends a signal to the monitor.
     pub fn signal(&self, signal: i32) {
         // SAFETY: plain kill(2) on our child.

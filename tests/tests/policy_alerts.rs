@@ -12,6 +12,8 @@ use serde_json::Value;
 const AWS_KEY: &str = "AKIA4HKQ7XJ2N3TB5WPD";
 const STRIPE_KEY: &str = "sk_live_4eC39HqLyjWDarjtT1zdp7dcQ2bvXz9Y";
 const GITHUB_TOKEN: &str = "ghp_R2bX7kLm9QpT4vW8yZ1cD3fG5hJ6kN0sA2uE";
+/// A webhook-style secret carried in a URL path.
+const PATH_SECRET: &str = "XyZ9aB7cD5eF3gH1iJ0kL2mN";
 
 const POLICY: &str = r#"
 version: 1
@@ -75,6 +77,12 @@ fn send_traffic(server: &TlsServer) {
         &["--header", &format!("Authorization: Bearer {GITHUB_TOKEN}")],
     );
     curl_to(server, "rate.example", &["/hello"; 5], &[]);
+    curl_to(
+        server,
+        "hooks.example.com",
+        &[&format!("/services/T0123ABCD/B0456EFGH/{PATH_SECRET}")],
+        &[],
+    );
 }
 
 fn write_policy(dir: &Path, text: &str) -> String {
@@ -220,6 +228,7 @@ fn each_rule_kind_raises_its_alert_and_no_secret_leaks() {
         .map(|a| a["destination"]["host"].as_str().unwrap().to_owned())
         .collect();
     for host in [
+        "hooks.example.com",
         "api.evil.example",
         "upload.example",
         "api.example.com",
@@ -258,7 +267,13 @@ fn each_rule_kind_raises_its_alert_and_no_secret_leaks() {
 
     // No raw secret anywhere: stdout, logs, alert file, metrics.
     let everything = format!("{}\n{file}\n{metrics_page}", captured.all_output());
-    for secret in [AWS_KEY, STRIPE_KEY, GITHUB_TOKEN] {
+    assert!(
+        captured.calls.iter().any(|c| c["host"]
+            .as_str()
+            .is_some_and(|h| h.starts_with("hooks.example.com"))),
+        "the webhook call is reported (with its secret segment redacted)"
+    );
+    for secret in [AWS_KEY, STRIPE_KEY, GITHUB_TOKEN, PATH_SECRET] {
         assert!(!everything.contains(secret), "raw secret {secret} leaked");
         assert!(
             !everything.contains(&secret[4..]),
