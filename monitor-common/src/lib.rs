@@ -204,7 +204,8 @@ pub mod counter {
     pub const READ_FAULTS: u32 = 4;
     /// Returns whose entry was never seen (probe attached mid-call, or the pending-call table full).
     pub const ORPHAN_RETURNS: u32 = 5;
-    /// Entries that could not be remembered until their return (pending-call table full).
+    /// Calls (TLS library or socket syscall) that could not be remembered from entry to return
+    /// because a pending-call table was full: not captured.
     pub const PENDING_TABLE_FULL: u32 = 6;
     /// TCP connections whose first bytes are neither HTTP/1 nor HTTP/2: no payload copied.
     pub const SOCKETS_NOT_HTTP: u32 = 7;

@@ -116,7 +116,9 @@ fn remember_op(ctx: &TracePointContext, role: u8) -> u32 {
         role,
         _pad: [0; 7],
     };
-    let _ = PENDING_SOCKET_OPS.insert(&pid_tgid, &op, 0);
+    if PENDING_SOCKET_OPS.insert(&pid_tgid, &op, 0).is_err() {
+        count(counter::PENDING_TABLE_FULL, 1);
+    }
     0
 }
 
@@ -266,7 +268,9 @@ fn io_enter(ctx: &TracePointContext, direction: u8, vectored: bool) -> u32 {
         vectored: vectored as u8,
         _pad: [0; 2],
     };
-    let _ = PENDING_IO.insert(&pid_tgid, &io, 0);
+    if PENDING_IO.insert(&pid_tgid, &io, 0).is_err() {
+        count(counter::PENDING_TABLE_FULL, 1);
+    }
     0
 }
 
