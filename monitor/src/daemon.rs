@@ -47,8 +47,6 @@ pub fn stream_limits(args: &RunArgs) -> StreamLimits {
 
 /// How often the policy file is checked for changes (SIGHUP reloads at once).
 const POLICY_POLL: Duration = Duration::from_secs(2);
-/// How often due library scans (after execs) run.
-const LIBRARY_SCAN: Duration = Duration::from_millis(25);
 
 async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
@@ -103,7 +101,7 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
         );
     }
     record_libraries(recorder.as_ref(), &report)?;
-    let mut tls_watcher = TlsWatcher::new(discovery, attacher);
+    let (tls_watcher, mut library_candidates) = TlsWatcher::spawn(discovery);
     let counters = programs.take_kernel_counters()?;
     let ring = programs.take_ring_buffer()?;
     // After the socket tracepoints are attached, so that no connection falls between the two.
@@ -172,8 +170,6 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
         metrics.clone(),
         stop_tx.subscribe(),
     );
-    let mut library_scan = tokio::time::interval(LIBRARY_SCAN);
-    library_scan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     readiness.set_ready();
     info!(
@@ -194,8 +190,8 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
                 }
                 None => break,
             },
-            _ = library_scan.tick() => {
-                let report = tls_watcher.poll(&mut programs, &libraries);
+            Some(candidates) = library_candidates.recv() => {
+                let report = attacher.attach(&mut programs, &candidates, &libraries);
                 if let Err(e) = record_libraries(recorder.as_ref(), &report) {
                     warn!(error = %e, "cannot write the recording");
                 }
@@ -216,6 +212,7 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     }
 
     info!("stopping: detaching probes");
+    drop(tls_watcher);
     drop(programs);
     let _ = stop_tx.send(true);
     while let Some(event) = events.recv().await {
