@@ -14,7 +14,7 @@ use monitor::{
     replay::{Checks, replay},
     streams::StreamLimits,
 };
-use monitor_common::{COMM_LEN, HEADER_LEN, RecordHeader, direction, flags, record_kind, source};
+use monitor_common::{COMM_LEN, RecordHeader, direction, flags, record_kind, source};
 
 const SECOND: u64 = 1_000_000_000;
 const OPENSSL_COOKIE: u64 = 1;
@@ -50,13 +50,7 @@ fn raw(kind: u8, tgid: u32, conn: u64, dir: u8, ts: u64, cookie: u64, payload: &
         uid: 1000,
         comm,
     };
-    // SAFETY: a plain-data struct viewed as its bytes, as the kernel writes it.
-    let mut out = unsafe {
-        std::slice::from_raw_parts((&head as *const RecordHeader).cast::<u8>(), HEADER_LEN)
-    }
-    .to_vec();
-    out.extend_from_slice(payload);
-    out
+    monitor::capture::encode(&head, payload)
 }
 
 fn exchange(

@@ -23,7 +23,9 @@ pub use attach::{AttachReport, Attacher, LibraryInfo, LibraryRegistry, TlsLibrar
 pub use kernel_counters::KernelCounters;
 pub use libraries::{Discovery, LibraryFile, has_openssl_symbols, library_kind};
 pub use loader::{CaptureSettings, LoadError, LoadedPrograms};
-pub use record::{CaptureEvent, ConnKey, DataChunk, DecodeError, EventKind, SocketOpened, decode};
+pub use record::{
+    CaptureEvent, ConnKey, DataChunk, DecodeError, EventKind, SocketOpened, decode, encode,
+};
 pub use recover::recover_connections;
 pub use ring::spawn_ring_reader;
 pub use watch::TlsWatcher;

@@ -169,6 +169,19 @@ pub fn decode(raw: &[u8]) -> Result<CaptureEvent, DecodeError> {
     })
 }
 
+/// The bytes the kernel emits for a record: the inverse of [`decode`]. Used to announce
+/// recovered connections exactly as the kernel would, and to build recordings in tests.
+pub fn encode(head: &RecordHeader, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    // SAFETY: `RecordHeader` is `#[repr(C)]` plain data whose padding is spelled out as fields,
+    // so all of its bytes are initialised.
+    out.extend_from_slice(unsafe {
+        std::slice::from_raw_parts((head as *const RecordHeader).cast::<u8>(), HEADER_LEN)
+    });
+    out.extend_from_slice(payload);
+    out
+}
+
 fn socket_opened(id: u64, payload: &[u8]) -> Result<SocketOpened, DecodeError> {
     let len = std::mem::size_of::<SocketOpen>();
     if payload.len() < len {
@@ -243,13 +256,7 @@ pub(crate) mod tests {
             uid: 1000,
             comm,
         };
-        // SAFETY: reading a plain-data struct as bytes.
-        let mut out = unsafe {
-            std::slice::from_raw_parts((&head as *const RecordHeader).cast::<u8>(), HEADER_LEN)
-        }
-        .to_vec();
-        out.extend_from_slice(payload);
-        out
+        encode(&head, payload)
     }
 
     #[test]

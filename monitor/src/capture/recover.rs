@@ -13,8 +13,8 @@ use std::{
 
 use aya::maps::{HashMap as BpfHashMap, MapData};
 use monitor_common::{
-    AF_INET, AF_INET6, COMM_LEN, HEADER_LEN, RECOVERED_ID_BIT, RecordHeader, SockKey, SockState,
-    SocketOpen, flags, protocol, record_kind, role, source,
+    AF_INET, AF_INET6, COMM_LEN, RECOVERED_ID_BIT, RecordHeader, SockKey, SockState, SocketOpen,
+    flags, protocol, record_kind, role, source,
 };
 use tracing::{debug, warn};
 
@@ -192,19 +192,11 @@ fn socket_open_record(
         uid: 0,
         comm: comm_bytes,
     };
-    let mut out = Vec::with_capacity(HEADER_LEN + payload_len);
-    // SAFETY: plain-data structs viewed as their bytes, as the kernel writes them.
-    unsafe {
-        out.extend_from_slice(std::slice::from_raw_parts(
-            (&head as *const RecordHeader).cast::<u8>(),
-            HEADER_LEN,
-        ));
-        out.extend_from_slice(std::slice::from_raw_parts(
-            (&open as *const SocketOpen).cast::<u8>(),
-            payload_len,
-        ));
-    }
-    out
+    // SAFETY: `SocketOpen` is `#[repr(C)]` plain data whose padding is spelled out as fields.
+    let payload = unsafe {
+        std::slice::from_raw_parts((&open as *const SocketOpen).cast::<u8>(), payload_len)
+    };
+    super::encode(&head, payload)
 }
 
 #[cfg(test)]
