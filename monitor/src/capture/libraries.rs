@@ -1,6 +1,7 @@
 //! Finds the TLS library files to probe: shared libraries of the known families (OpenSSL's
 //! libssl, GnuTLS, NSPR for NSS) installed on the host or mapped by any process, and executables
-//! that carry OpenSSL statically with its symbols (node, BoringSSL builds). Processes in
+//! that carry OpenSSL statically with its symbols (node, BoringSSL builds) or Go's `crypto/tls`
+//! (every Go binary that makes TLS connections, stripped or not). Processes in
 //! containers are reached through `/proc/<pid>/root` (libraries) and `/proc/<pid>/exe`
 //! (executables), so paths resolve inside their mount namespace.
 //!
@@ -12,11 +13,15 @@ use std::{
     fs,
     os::unix::fs::MetadataExt as _,
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
 use object::{Object as _, ObjectSymbol as _};
 
-use super::TlsLibraryKind;
+use super::{
+    TlsLibraryKind,
+    go_tls::{self, GoTlsProbes},
+};
 
 /// One file to probe.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +33,8 @@ pub struct LibraryFile {
     pub dev: u64,
     pub ino: u64,
     pub kind: TlsLibraryKind,
+    /// For Go binaries: the probe sites found by disassembly (no symbols to attach by name).
+    pub go_tls: Option<Arc<GoTlsProbes>>,
 }
 
 /// Directories where distributions install shared libraries.
@@ -81,6 +88,16 @@ struct Found(BTreeMap<(u64, u64), LibraryFile>);
 
 impl Found {
     fn add(&mut self, path: PathBuf, display_path: String, kind: TlsLibraryKind) {
+        self.add_binary(path, display_path, kind, None);
+    }
+
+    fn add_binary(
+        &mut self,
+        path: PathBuf,
+        display_path: String,
+        kind: TlsLibraryKind,
+        go_tls: Option<Arc<GoTlsProbes>>,
+    ) {
         // `metadata` follows symlinks, so `libssl.so` -> `libssl.so.3` dedupes to one file.
         if let Ok(meta) = fs::metadata(&path)
             && meta.is_file()
@@ -93,16 +110,28 @@ impl Found {
                     dev: meta.dev(),
                     ino: meta.ino(),
                     kind,
+                    go_tls,
                 });
         }
     }
 }
 
+/// What a binary file carries, as far as probing goes.
+#[derive(Clone, Debug)]
+pub enum BinaryVerdict {
+    Nothing,
+    /// OpenSSL or BoringSSL with its symbols.
+    Openssl,
+    Go(Arc<GoTlsProbes>),
+    /// Go with `crypto/tls` that cannot be probed, and why.
+    GoRefused(String),
+}
+
 /// Finds candidates; remembers which executables it already read for symbols.
 pub struct Discovery {
     proc_root: PathBuf,
-    /// Executable or shared-object inode → whether it carries OpenSSL's symbols.
-    symbol_verdicts: HashMap<(u64, u64), bool>,
+    /// Executable or shared-object inode → what it carries.
+    symbol_verdicts: HashMap<(u64, u64), BinaryVerdict>,
 }
 
 impl Discovery {
@@ -170,31 +199,77 @@ impl Discovery {
             // curl_cffi, language runtimes): read once per inode.
             for mapped in other_shared_objects_in_maps(&maps) {
                 let through_root = dir.join("root").join(mapped.trim_start_matches('/'));
-                if self.carries_openssl(&through_root) {
-                    found.add(through_root, mapped.to_owned(), TlsLibraryKind::Openssl);
-                }
+                let verdict = self.verdict(&through_root);
+                add_verdict(found, through_root, mapped.to_owned(), verdict);
             }
         }
         let exe = dir.join("exe");
-        if self.carries_openssl(&exe) {
+        let verdict = self.verdict(&exe);
+        if !matches!(verdict, BinaryVerdict::Nothing) {
             let display = fs::read_link(&exe)
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|_| exe.display().to_string());
-            found.add(exe, display, TlsLibraryKind::Openssl);
+            add_verdict(found, exe, display, verdict);
         }
     }
 }
 
+fn add_verdict(found: &mut Found, path: PathBuf, display: String, verdict: BinaryVerdict) {
+    match verdict {
+        BinaryVerdict::Openssl => found.add(path, display, TlsLibraryKind::Openssl),
+        BinaryVerdict::Go(probes) => {
+            found.add_binary(path, display, TlsLibraryKind::Go, Some(probes))
+        }
+        BinaryVerdict::Nothing | BinaryVerdict::GoRefused(_) => {}
+    }
+}
+
 impl Discovery {
-    /// Whether the file carries OpenSSL's symbols; answered from the cache after the first time.
-    fn carries_openssl(&mut self, path: &Path) -> bool {
+    /// What the file carries; answered from the cache after the first time.
+    pub fn verdict(&mut self, path: &Path) -> BinaryVerdict {
         let Ok(meta) = fs::metadata(path) else {
-            return false;
+            return BinaryVerdict::Nothing;
         };
-        *self
-            .symbol_verdicts
+        self.symbol_verdicts
             .entry((meta.dev(), meta.ino()))
-            .or_insert_with(|| meta.len() <= MAX_EXECUTABLE_BYTES && has_openssl_symbols(path))
+            .or_insert_with(|| {
+                if meta.len() <= MAX_EXECUTABLE_BYTES {
+                    inspect_binary(path)
+                } else {
+                    BinaryVerdict::Nothing
+                }
+            })
+            .clone()
+    }
+}
+
+/// Reads a binary once for everything we look for in it.
+fn inspect_binary(path: &Path) -> BinaryVerdict {
+    let Ok(file) = fs::File::open(path) else {
+        return BinaryVerdict::Nothing;
+    };
+    // Mapped, not read: only the headers, symbol tables and a few functions are touched, so
+    // checking a 100 MB executable costs a few milliseconds, in time to probe a new process
+    // before its first call.
+    // SAFETY: the mapping is read-only and dropped before returning; a file truncated meanwhile
+    // would fault, which executables in use cannot be (the kernel refuses writes: ETXTBSY).
+    let Ok(data) = (unsafe { memmap2::Mmap::map(&file) }) else {
+        return BinaryVerdict::Nothing;
+    };
+    let Ok(elf) = object::File::parse(&*data) else {
+        return BinaryVerdict::Nothing;
+    };
+    if go_tls::is_go(&elf) {
+        return match go_tls::analyze(&data) {
+            Ok(Some(probes)) => BinaryVerdict::Go(Arc::new(probes)),
+            Ok(None) => BinaryVerdict::Nothing,
+            Err(reason) => BinaryVerdict::GoRefused(reason.to_string()),
+        };
+    }
+    if defines_openssl_symbols(&elf) {
+        BinaryVerdict::Openssl
+    } else {
+        BinaryVerdict::Nothing
     }
 }
 
@@ -213,19 +288,10 @@ fn other_shared_objects_in_maps(maps: &str) -> Vec<&str> {
 
 /// Whether an ELF file defines `SSL_read` and `SSL_write` (exported or in its symbol table).
 pub fn has_openssl_symbols(path: &Path) -> bool {
-    let Ok(file) = fs::File::open(path) else {
-        return false;
-    };
-    // Mapped, not read: only the headers and symbol tables are touched, so checking a 100 MB
-    // executable costs a few milliseconds, in time to probe a new process before its first call.
-    // SAFETY: the mapping is read-only and dropped before returning; a file truncated meanwhile
-    // would fault, which executables in use cannot be (the kernel refuses writes: ETXTBSY).
-    let Ok(data) = (unsafe { memmap2::Mmap::map(&file) }) else {
-        return false;
-    };
-    let Ok(file) = object::File::parse(&*data) else {
-        return false;
-    };
+    matches!(inspect_binary(path), BinaryVerdict::Openssl)
+}
+
+fn defines_openssl_symbols(file: &object::File<'_>) -> bool {
     let (mut read, mut write) = (false, false);
     for symbol in file.dynamic_symbols().chain(file.symbols()) {
         if symbol.is_definition() {

@@ -24,6 +24,10 @@ pub const UPROBE_PROGRAMS: &[&str] = &[
     "ssl_read_ex",
     "ssl_return",
     "ssl_free",
+    "go_tls_write",
+    "go_tls_read",
+    "go_tls_return",
+    "go_tls_close",
 ];
 
 /// Host-wide tracepoints: (program, category, name).

@@ -4,6 +4,7 @@
 //! - `loader`: the embedded eBPF object, load-time settings, program lookup.
 //! - `libraries`: finds the TLS library files to probe (system, every process, executables with
 //!   static OpenSSL).
+//! - `go_tls`: where to probe Go's `crypto/tls` in a Go binary (function table, disassembly).
 //! - `attach`: attaches the uprobes to each library file, once per file, at start and later.
 //! - `ring`: drains the ring buffer under tokio's `AsyncFd`.
 //! - `record`: decodes and validates one raw record.
@@ -11,6 +12,7 @@
 //! - `recover`: connections that existed before the monitor started.
 //! - `watch`: TLS libraries that appear later (new processes, `dlopen`).
 mod attach;
+mod go_tls;
 mod kernel_counters;
 mod libraries;
 mod loader;
@@ -20,8 +22,9 @@ mod ring;
 mod watch;
 
 pub use attach::{AttachReport, Attacher, LibraryInfo, LibraryRegistry, TlsLibraryKind};
+pub use go_tls::{GoTlsError, GoTlsProbes, analyze as analyze_go_tls};
 pub use kernel_counters::KernelCounters;
-pub use libraries::{Discovery, LibraryFile, has_openssl_symbols, library_kind};
+pub use libraries::{BinaryVerdict, Discovery, LibraryFile, has_openssl_symbols, library_kind};
 pub use loader::{CaptureSettings, LoadError, LoadedPrograms};
 pub use record::{
     CaptureEvent, ConnKey, DataChunk, DecodeError, EventKind, SocketOpened, decode, encode,

@@ -5,7 +5,7 @@ use object::Object as _;
 use serde::Serialize;
 
 use crate::{
-    capture::Discovery,
+    capture::{BinaryVerdict, Discovery},
     enrich::{parse_tcp_table, socket_inode},
 };
 
@@ -44,7 +44,6 @@ pub struct ProcessCoverage {
 
 const JAVA: &str =
     "Java JSSE: TLS is implemented in Java bytecode, there is no native TLS library to probe";
-const GO: &str = "Go crypto/tls: statically compiled into the binary, not probed yet";
 const RUSTLS: &str = "rustls: statically linked without symbols to probe";
 
 /// Surveys every process under `proc_root` that has TCP sockets.
@@ -82,7 +81,7 @@ pub fn survey(proc_root: &Path, discovery: &mut Discovery) -> Vec<ProcessCoverag
                 format!("probed: {}", paths.join(", ")),
             )
         } else {
-            classify_unprobed(&dir)
+            classify_unprobed(&dir, discovery)
         };
         rows.push(ProcessCoverage {
             pid,
@@ -98,7 +97,7 @@ pub fn survey(proc_root: &Path, discovery: &mut Discovery) -> Vec<ProcessCoverag
 }
 
 /// Why a process without a probed TLS library is not readable, if it has TLS at all.
-fn classify_unprobed(dir: &Path) -> (String, CoverageState, String) {
+fn classify_unprobed(dir: &Path, discovery: &mut Discovery) -> (String, CoverageState, String) {
     let maps = fs::read_to_string(dir.join("maps")).unwrap_or_default();
     if maps.lines().any(|l| l.ends_with("/libjvm.so")) {
         return ("java".into(), CoverageState::NotReadable, JAVA.into());
@@ -113,7 +112,18 @@ fn classify_unprobed(dir: &Path) -> (String, CoverageState, String) {
             && (elf.section_by_name(".go.buildinfo").is_some()
                 || elf.section_by_name(".gopclntab").is_some())
         {
-            return ("go".into(), CoverageState::NotReadable, GO.into());
+            // A probed Go binary is listed by `discovery.process`; here it either cannot be
+            // probed (the verdict says why) or has no crypto/tls at all.
+            return match discovery.verdict(&exe) {
+                BinaryVerdict::GoRefused(reason) => {
+                    ("go".into(), CoverageState::NotReadable, reason)
+                }
+                _ => (
+                    "go".into(),
+                    CoverageState::PlaintextOnly,
+                    "Go binary without crypto/tls: plaintext HTTP is read from its sockets".into(),
+                ),
+            };
         }
         // Release builds keep panic locations, so a rustls build carries its crate's source path
         // (`.../rustls-0.23.x/src/...`). The needle is stored shifted by one byte: as a literal

@@ -1,0 +1,200 @@
+//! Go `crypto/tls`: `(*Conn).Write`, `(*Conn).Read` and `(*Conn).Close`, compiled into each Go
+//! binary.
+//!
+//! Go's register ABI (`ABIInternal`, Go ≥ 1.17 on x86-64) passes the receiver and the slice in
+//! RAX (the `*tls.Conn`), RBX (data) and RCX (length), returns the byte count in RAX, and keeps
+//! the running goroutine in R14. Returns are probed at each `RET` instruction (userspace finds
+//! them by disassembly) because uretprobes break when Go moves a goroutine's stack.
+//!
+//! A call is remembered per goroutine, not per thread: a `Read` that blocks parks its goroutine,
+//! and the goroutine may resume on another thread. The socket is found by following the
+//! connection's fields (`tls.Conn.conn` → `net.conn.fd` → `netFD.pfd.Sysfd`), since Go's
+//! network syscalls are not made inside the call on the same thread in general.
+use aya_ebpf::{
+    EbpfContext as _,
+    bindings::pt_regs,
+    helpers::{bpf_get_current_pid_tgid, bpf_probe_read_user, generated::bpf_get_attach_cookie},
+    macros::{map, uprobe},
+    maps::LruHashMap,
+    programs::ProbeContext,
+};
+use monitor_common::{SockKey, counter, direction, protocol, record_kind, source};
+
+use crate::{
+    emit::{Call, emit_call, emit_marker},
+    maps::{MONITOR_TGID, PendingCall, SOCKETS, SSL_SOCKETS, SslKey, count},
+};
+
+/// Offset of the data word of `tls.Conn.conn` (a `net.Conn` interface: itab, data), the first
+/// field of `tls.Conn`.
+const CONN_IFACE_DATA: u64 = 8;
+/// Offset of `Sysfd` in `net.netFD` (`pfd poll.FD` first; `poll.FD` starts with the 16-byte
+/// `fdMutex`). Unchanged from Go 1.9 to today.
+const NETFD_SYSFD: u64 = 16;
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct GoCallKey {
+    /// The goroutine (`g` pointer, R14).
+    pub goroutine: u64,
+    pub tgid: u32,
+    pub _pad: u32,
+}
+
+/// Arguments of a Write or Read between its entry and one of its returns, per goroutine. LRU:
+/// a goroutine that never returns (its process killed) must not fill the table; a call evicted
+/// while live shows up as an orphan return.
+#[map]
+static GO_PENDING: LruHashMap<GoCallKey, PendingCall> = LruHashMap::with_max_entries(16384, 0);
+
+#[inline(always)]
+fn regs(ctx: &ProbeContext) -> &pt_regs {
+    // SAFETY: a uprobe's context is the user registers at the probe.
+    unsafe { &*ctx.regs }
+}
+
+#[inline(always)]
+fn current_tgid() -> Option<u32> {
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    (tgid != MONITOR_TGID.load()).then_some(tgid)
+}
+
+/// Ties the `*tls.Conn` to its socket once, and marks the socket TLS so that its ciphertext is
+/// not copied as a second stream.
+#[inline(always)]
+fn tie_socket(conn: u64, tgid: u32) {
+    let key = SslKey {
+        ssl: conn,
+        tgid,
+        _pad: 0,
+    };
+    if unsafe { SSL_SOCKETS.get(&key) }.is_some() {
+        return;
+    }
+    // SAFETY (all three): user memory through the helper; a conn that is not over a
+    // `*net.TCPConn` yields an fd that is not a tracked socket, or a read fault.
+    let Ok(data) = (unsafe { bpf_probe_read_user((conn + CONN_IFACE_DATA) as *const u64) }) else {
+        return;
+    };
+    let Ok(netfd) = (unsafe { bpf_probe_read_user(data as *const u64) }) else {
+        return;
+    };
+    let Ok(fd) = (unsafe { bpf_probe_read_user((netfd + NETFD_SYSFD) as *const i64) }) else {
+        return;
+    };
+    if !(0..=i64::from(i32::MAX)).contains(&fd) {
+        return;
+    }
+    let Some(state) = SOCKETS.get_ptr_mut(&SockKey {
+        tgid,
+        fd: fd as u32,
+    }) else {
+        return;
+    };
+    // SAFETY: map value pointer, valid for this program run.
+    let state = unsafe { &mut *state };
+    state.protocol = protocol::TLS;
+    let _ = SSL_SOCKETS.insert(&key, &state.id, 0);
+}
+
+#[inline(always)]
+fn remember(ctx: &ProbeContext, direction: u8) -> u32 {
+    let Some(tgid) = current_tgid() else {
+        return 0;
+    };
+    let regs = regs(ctx);
+    let (conn, buf, goroutine) = (regs.rax, regs.rbx, regs.r14);
+    tie_socket(conn, tgid);
+    let pending = PendingCall {
+        conn_id: conn,
+        buf,
+        len_out: 0,
+        direction,
+        source: source::OPENSSL,
+        _pad: [0; 6],
+    };
+    let key = GoCallKey {
+        goroutine,
+        tgid,
+        _pad: 0,
+    };
+    if GO_PENDING.insert(&key, &pending, 0).is_err() {
+        count(counter::PENDING_TABLE_FULL, 1);
+    }
+    0
+}
+
+#[uprobe]
+pub fn go_tls_write(ctx: ProbeContext) -> u32 {
+    remember(&ctx, direction::EGRESS)
+}
+
+#[uprobe]
+pub fn go_tls_read(ctx: ProbeContext) -> u32 {
+    remember(&ctx, direction::INGRESS)
+}
+
+/// At a `RET` of Write or Read: RAX holds the byte count.
+#[uprobe]
+pub fn go_tls_return(ctx: ProbeContext) -> u32 {
+    let Some(tgid) = current_tgid() else {
+        return 0;
+    };
+    let regs = regs(&ctx);
+    let key = GoCallKey {
+        goroutine: regs.r14,
+        tgid,
+        _pad: 0,
+    };
+    let Some(pending) = (unsafe { GO_PENDING.get(&key) }).copied() else {
+        count(counter::ORPHAN_RETURNS, 1);
+        return 0;
+    };
+    let _ = GO_PENDING.remove(&key);
+    let moved = regs.rax as i64;
+    if moved <= 0 {
+        return 0;
+    }
+    let socket_id = unsafe {
+        SSL_SOCKETS.get(&SslKey {
+            ssl: pending.conn_id,
+            tgid,
+            _pad: 0,
+        })
+    }
+    .copied()
+    .unwrap_or(0);
+    emit_call(&Call {
+        conn_id: pending.conn_id,
+        buf: pending.buf,
+        len: moved as u64,
+        direction: pending.direction,
+        source: pending.source,
+        // SAFETY: plain helper on this program's context.
+        attach_cookie: unsafe { bpf_get_attach_cookie(ctx.as_ptr()) },
+        socket_id,
+    });
+    0
+}
+
+/// `(*Conn).Close`: the stream ends here; the garbage collector may reuse the address for the
+/// next connection.
+#[uprobe]
+pub fn go_tls_close(ctx: ProbeContext) -> u32 {
+    let Some(tgid) = current_tgid() else {
+        return 0;
+    };
+    let conn = regs(&ctx).rax;
+    if conn == 0 {
+        return 0;
+    }
+    let _ = SSL_SOCKETS.remove(&SslKey {
+        ssl: conn,
+        tgid,
+        _pad: 0,
+    });
+    // SAFETY: plain helper on this program's context.
+    let cookie = unsafe { bpf_get_attach_cookie(ctx.as_ptr()) };
+    emit_marker(record_kind::CLOSE, conn, source::OPENSSL, cookie);
+    0
+}
