@@ -138,4 +138,9 @@ pub struct RunArgs {
     /// Seconds between TLS coverage surveys (the `monitor_coverage_processes` metric).
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub coverage_interval: u64,
+
+    /// Seconds between complete rescans of every process for TLS libraries: the safety net for
+    /// libraries a scan after exec missed, and when probes on files no longer in use are detached.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub rescan_interval: u64,
 }

@@ -101,7 +101,11 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
         );
     }
     record_libraries(recorder.as_ref(), &report)?;
-    let (tls_watcher, mut library_candidates) = TlsWatcher::spawn(discovery);
+    let (tls_watcher, mut library_scans) = TlsWatcher::spawn(
+        discovery,
+        Duration::from_secs(args.rescan_interval.max(1)),
+    );
+    metrics.set_probed_files(attacher.probed_files());
     let counters = programs.take_kernel_counters()?;
     let ring = programs.take_ring_buffer()?;
     // After the socket tracepoints are attached, so that no connection falls between the two.
@@ -190,11 +194,16 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
                 }
                 None => break,
             },
-            Some(candidates) = library_candidates.recv() => {
-                let report = attacher.attach(&mut programs, &candidates, &libraries);
+            Some(scan) = library_scans.recv() => {
+                let report = attacher.attach(&mut programs, &scan.candidates, &libraries);
                 if let Err(e) = record_libraries(recorder.as_ref(), &report) {
                     warn!(error = %e, "cannot write the recording");
                 }
+                if let Some(in_use) = &scan.in_use {
+                    let detached = attacher.detach_unused(&mut programs, in_use);
+                    metrics.probes_detached(detached.len());
+                }
+                metrics.set_probed_files(attacher.probed_files());
             }
             _ = housekeeping.tick() => {
                 pipeline.tick(WallClock::monotonic_now_ns(), &mut emit);

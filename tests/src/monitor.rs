@@ -38,7 +38,13 @@ pub fn monitor_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("MONITOR_BIN") {
         return path.into();
     }
-    let path = workspace_dir().join("target/debug/monitor");
+    // The target directory cargo built into: CARGO_TARGET_DIR when set (relative to the
+    // workspace, where cargo is run from), else the workspace's `target/`.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .filter(|d| !d.is_empty())
+        .map(|d| workspace_dir().join(d))
+        .unwrap_or_else(|| workspace_dir().join("target"));
+    let path = target.join("debug/monitor");
     assert!(
         path.exists(),
         "{} does not exist: build it first (`cargo build -p monitor`), or set MONITOR_BIN",
@@ -143,6 +149,11 @@ impl Monitor {
             );
             thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Stderr line `number` (1-based, as `wait_for_log` counts).
+    pub fn log_line(&self, number: usize) -> String {
+        self.stderr.lock().unwrap()[number - 1].clone()
     }
 
     /// Lines of stderr so far.

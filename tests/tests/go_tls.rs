@@ -19,23 +19,8 @@ fn go_client_and_server_stripped_or_not() {
     let server_binary = go_https_program(false);
     let client_binary = go_https_program(true);
     let dir = scratch_dir("go");
-    let (cert, key) = self_signed_cert(&dir);
-    let mut server = Command::new(&server_binary)
-        .arg("server")
-        .arg(&cert)
-        .arg(&key)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("starting the Go server");
-    let mut first = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let port: u16 = first
-        .trim()
-        .strip_prefix("PORT ")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("the Go server prints its port, got {first:?}"));
+    self_signed_cert(&dir);
+    let (server, port) = start_go_server(&server_binary, &dir);
     let base = format!("https://127.0.0.1:{port}");
 
     // The server predates the monitor (startup scan); the stripped client is probed after its
@@ -52,8 +37,6 @@ fn go_client_and_server_stripped_or_not() {
         &format!("{base}/go/from-curl"),
     ]));
     let captured = monitor.stop();
-    let _ = server.kill();
-    let _ = server.wait();
 
     let client_path = client_binary.display().to_string();
     let server_path = server_binary.display().to_string();
@@ -89,3 +72,130 @@ fn go_client_and_server_stripped_or_not() {
     assert_eq!(curl["tls_library"]["name"], "openssl");
     assert_eq!(curl["status"], 200);
 }
+
+/// Perf-event links (uprobes and tracepoints) on the host now, by `bpftool link show`: one per
+/// attached probe site. The tests run one monitor at a time, so changes are the monitor's.
+fn probe_links() -> usize {
+    let output = Command::new("bpftool")
+        .args(["link", "show", "--json"])
+        .output()
+        .expect("bpftool (installed by scripts/setup.sh --test)");
+    assert!(output.status.success(), "bpftool link show failed");
+    let links: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    links.iter().filter(|l| l["type"] == "perf_event").count()
+}
+
+/// A server process killed when dropped, so a failing test leaves nothing running.
+struct Running(std::process::Child);
+
+impl Running {
+    fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts a Go HTTPS server from `binary`; returns it and its port.
+fn start_go_server(binary: &std::path::Path, dir: &std::path::Path) -> (Running, u16) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let mut server = Command::new(binary)
+        .arg("server")
+        .arg(&cert)
+        .arg(&key)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starting the Go server");
+    let stdout = server.stdout.take().unwrap();
+    let server = Running(server);
+    let mut first = String::new();
+    BufReader::new(stdout).read_line(&mut first).unwrap();
+    let port = first
+        .trim()
+        .strip_prefix("PORT ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("the Go server prints its port, got {first:?}"));
+    (server, port)
+}
+
+fn curl(url: &str) -> u32 {
+    run_client(Command::new("curl").args([
+        "--silent",
+        "--insecure",
+        "--http1.1",
+        "--output",
+        "/dev/null",
+        url,
+    ]))
+    .0
+}
+
+/// A binary's probes go when its last process exits, and come back when it runs again.
+#[test]
+fn probes_on_a_binary_no_longer_in_use_are_detached_and_return_with_it() {
+    if !root_or_skip("probes_on_a_binary_no_longer_in_use_are_detached_and_return_with_it") {
+        return;
+    }
+    let dir = scratch_dir("go-detach");
+    self_signed_cert(&dir);
+    // A copy of its own: no other test or process maps this inode.
+    let binary = dir.join("go_https_detach");
+    std::fs::copy(go_https_program(false), &binary).unwrap();
+    let path = binary.display().to_string();
+    let monitor = Monitor::start(&["--rescan-interval", "1"]);
+
+    let (server, port) = start_go_server(&binary, &dir);
+    let seen = monitor.wait_for_log(&format!("probed TLS library library={path}"), 0, WAIT);
+    let sites = probes_in(&monitor.log_line(seen));
+    assert!(sites > 3, "entry and return sites of Write and Read");
+    let held_probed = probe_links();
+    let first_curl = curl(&format!("https://127.0.0.1:{port}/go/first"));
+    drop(server);
+
+    let seen = monitor.wait_for_log(
+        &format!("detached probes from a file no longer in use library={path}"),
+        seen,
+        WAIT,
+    );
+    assert_eq!(probes_in(&monitor.log_line(seen)), sites);
+    // Other files may be detached meanwhile (processes of earlier tests exiting): at least ours.
+    let held_detached = probe_links();
+    assert!(
+        held_detached <= held_probed - sites,
+        "{held_probed} links before, {held_detached} after detaching {sites}"
+    );
+    let metrics = monitor.scrape_metrics();
+    assert!(
+        metrics.contains("monitor_tls_probe_detaches_total "),
+        "{metrics}"
+    );
+
+    // The same file runs again: probed again, and its calls are read.
+    let (server, port) = start_go_server(&binary, &dir);
+    monitor.wait_for_log(&format!("probed TLS library library={path}"), seen, WAIT);
+    assert!(probe_links() >= held_detached + sites);
+    let second_curl = curl(&format!("https://127.0.0.1:{port}/go/second"));
+    let second_server = server.id();
+    drop(server);
+    let captured = monitor.stop();
+    let served = captured.only(second_server, "server", "/go/second");
+    assert_eq!(served["tls_library"]["name"], "go");
+    assert_eq!(served["tls_library"]["path"], path.as_str());
+    captured.only(first_curl, "client", "/go/first");
+    captured.only(second_curl, "client", "/go/second");
+}
+
+/// The `probes=N` of a probe log line.
+fn probes_in(line: &str) -> usize {
+    line.split_whitespace()
+        .find_map(|item| item.strip_prefix("probes="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no probes= in {line:?}"))
+}
+
+const WAIT: std::time::Duration = std::time::Duration::from_secs(20);

@@ -123,12 +123,78 @@ pub fn build_api_call(
         query_params: target.query_names,
         http_version: format!("HTTP/1.{}", request.head.version),
         status: response.map(|r| r.head.status),
-        request_bytes: request.stats.head_bytes + request.stats.body_bytes,
+        request_bytes: request
+            .stats
+            .head_bytes
+            .saturating_add(request.stats.body_bytes),
         request_body_bytes: request.stats.body_bytes,
-        response_bytes: response.map(|r| r.stats.head_bytes + r.stats.body_bytes),
+        response_bytes: response.map(|r| r.stats.head_bytes.saturating_add(r.stats.body_bytes)),
         response_body_bytes: response.map(|r| r.stats.body_bytes),
         latency_ms: response
             .map(|r| r.stats.end_ns.saturating_sub(request.stats.start_ns) as f64 / 1_000_000.0),
         complete,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        capture::ConnKey,
+        http1::{Exchange, MessageStats, Request, RequestHead, Response, ResponseHead},
+    };
+
+    #[test]
+    fn saturated_body_counts_do_not_overflow_the_totals() {
+        // Found by `cargo xtask fuzz`: a hole of nearly 2^64 bytes saturates a body count, and
+        // adding the head to it overflowed (a panic with overflow checks).
+        let stats = MessageStats {
+            head_bytes: 40,
+            body_bytes: u64::MAX,
+            ..MessageStats::default()
+        };
+        let item = ConnectionExchange {
+            conn: ConnKey {
+                tgid: 1,
+                source: monitor_common::source::SOCKET,
+                id: 7,
+            },
+            library: 0,
+            tid: 1,
+            uid: 0,
+            comm: "client".into(),
+            socket_id: 0,
+            exchange: Exchange {
+                role: Role::Client,
+                request: Request {
+                    head: RequestHead {
+                        method: "POST".into(),
+                        target: "/upload".into(),
+                        version: 1,
+                        host: None,
+                        headers: Vec::new(),
+                    },
+                    stats: stats.clone(),
+                },
+                response: Some(Response {
+                    head: ResponseHead {
+                        status: 200,
+                        version: 1,
+                        headers: Vec::new(),
+                    },
+                    stats,
+                }),
+            },
+        };
+        let process = ProcessInfo {
+            pid: 1,
+            command: "client".into(),
+            executable: None,
+            uid: 0,
+            container_id: None,
+        };
+        let call = build_api_call(&item, &process, None, None, &WallClock::with_offset_ns(0));
+        assert_eq!(call.request_bytes, u64::MAX);
+        assert_eq!(call.response_bytes, Some(u64::MAX));
     }
 }

@@ -1,6 +1,7 @@
 //! Attaches the TLS-library uprobes to library files, once per file (inode), at start and
-//! whenever a new file shows up; remembers, per attach cookie, which file a record came from (so
-//! every API call can say which TLS library carried it).
+//! whenever a new file shows up, and detaches them from files nothing uses any more (a process
+//! that exited, a library upgraded on disk); remembers, per attach cookie, which file a record
+//! came from (so every API call can say which TLS library carried it).
 //!
 //! One set of kernel programs serves every family: each probed function has OpenSSL's
 //! `SSL_read`/`SSL_write` shape (connection handle, buffer, length; returns the byte count) or
@@ -14,7 +15,7 @@ use std::{
 
 use aya::programs::{
     UProbe,
-    uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeScope},
+    uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeLinkId, UProbeScope},
 };
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
@@ -153,11 +154,21 @@ pub struct AttachReport {
     pub registered: Vec<(u64, LibraryInfo)>,
 }
 
+/// The probes placed on one file: (program, link), to detach them.
+type Links = Vec<(&'static str, UProbeLinkId)>;
+
+/// One file handled by the attacher.
+struct AttachedFile {
+    display_path: String,
+    /// Empty when probing it failed (it is not retried while it stays in use).
+    links: Links,
+}
+
 /// Attaches each file once, however often it is found.
 #[derive(Default)]
 pub struct Attacher {
     /// Files handled (probed or failed), by (device, inode).
-    seen: HashSet<(u64, u64)>,
+    files: HashMap<(u64, u64), AttachedFile>,
 }
 
 impl Attacher {
@@ -169,7 +180,7 @@ impl Attacher {
     ) -> AttachReport {
         let mut report = AttachReport::default();
         for library in libraries {
-            if !self.seen.insert((library.dev, library.ino)) {
+            if self.files.contains_key(&(library.dev, library.ino)) {
                 continue;
             }
             let info = LibraryInfo {
@@ -178,51 +189,117 @@ impl Attacher {
             };
             let cookie = registry.register(info.clone());
             report.registered.push((cookie, info));
-            match attach_one(programs, library, cookie) {
-                Ok(probes) => {
-                    info!(library = %library.display_path, kind = library.kind.as_str(), probes, "probed TLS library");
+            let mut links = Links::new();
+            match attach_one(programs, library, cookie, &mut links) {
+                Ok(()) => {
+                    info!(library = %library.display_path, kind = library.kind.as_str(), probes = links.len(), "probed TLS library");
                     report.libraries += 1;
-                    report.probes += probes;
+                    report.probes += links.len();
                 }
                 Err(reason) => {
                     warn!(library = %library.display_path, %reason, "cannot probe TLS library");
                     report.failures.push((library.display_path.clone(), reason));
+                    // A file half probed would report some calls and miss others.
+                    detach_links(programs, &mut links);
                 }
             }
+            self.files.insert(
+                (library.dev, library.ino),
+                AttachedFile {
+                    display_path: library.display_path.clone(),
+                    links,
+                },
+            );
         }
         report
     }
+
+    /// Detaches the probes of every handled file not in `in_use` (the complete set of candidate
+    /// files that processes map now, plus the installed system libraries); returns their paths.
+    /// A file that comes back later is probed again.
+    pub fn detach_unused(
+        &mut self,
+        programs: &mut LoadedPrograms,
+        in_use: &HashSet<(u64, u64)>,
+    ) -> Vec<String> {
+        let unused: Vec<(u64, u64)> = self
+            .files
+            .keys()
+            .filter(|file| !in_use.contains(file))
+            .copied()
+            .collect();
+        let mut detached = Vec::new();
+        for key in unused {
+            if let Some(mut file) = self.files.remove(&key) {
+                let probes = file.links.len();
+                detach_links(programs, &mut file.links);
+                info!(library = %file.display_path, probes, "detached probes from a file no longer in use");
+                detached.push(file.display_path);
+            }
+        }
+        detached
+    }
+
+    /// Files with probes attached now.
+    pub fn probed_files(&self) -> usize {
+        self.files.values().filter(|f| !f.links.is_empty()).count()
+    }
+}
+
+fn detach_links(programs: &mut LoadedPrograms, links: &mut Links) {
+    for (program, link) in links.drain(..) {
+        let result = programs
+            .uprobe(program)
+            .map_err(|e| e.to_string())
+            .and_then(|probe| probe.detach(link).map_err(|e| e.to_string()));
+        if let Err(error) = result {
+            warn!(program, %error, "cannot detach a probe");
+        }
+    }
+}
+
+/// One probe: `program` at `location` of the library file.
+fn attach_at(
+    programs: &mut LoadedPrograms,
+    library: &LibraryFile,
+    cookie: u64,
+    program: &'static str,
+    location: UProbeAttachLocation<'_>,
+    links: &mut Links,
+) -> Result<(), String> {
+    let probe: &mut UProbe = programs.uprobe(program).map_err(|e| e.to_string())?;
+    let point = UProbeAttachPoint {
+        location,
+        cookie: Some(cookie),
+    };
+    let link = probe
+        .attach(point, &library.path, UProbeScope::AllProcesses)
+        .map_err(|e| e.to_string())?;
+    links.push((program, link));
+    Ok(())
 }
 
 fn attach_one(
     programs: &mut LoadedPrograms,
     library: &LibraryFile,
     cookie: u64,
-) -> Result<usize, String> {
+    links: &mut Links,
+) -> Result<(), String> {
     let Some(family) = family(library.kind) else {
         let probes = library
             .go_tls
             .as_deref()
             .ok_or("a Go binary without its probe sites")?;
-        return attach_go(programs, library, probes, cookie);
+        return attach_go(programs, library, probes, cookie, links);
     };
-    let mut attached = 0;
     let mut missing = Vec::new();
-    let mut attach = |program: &'static str, function: &'static str| -> Result<(), String> {
-        let probe: &mut UProbe = programs.uprobe(program).map_err(|e| e.to_string())?;
-        let point = UProbeAttachPoint {
-            location: UProbeAttachLocation::Symbol(function),
-            cookie: Some(cookie),
-        };
-        probe
-            .attach(point, &library.path, UProbeScope::AllProcesses)
-            .map(|_| ())
-            .map_err(|e| format!("{function}: {e}"))
-    };
     for &(function, program) in family.entry {
-        match attach(program, function) {
-            Ok(()) => attached += 1,
-            Err(reason) if family.required.contains(&function) => return Err(reason),
+        let location = UProbeAttachLocation::Symbol(function);
+        match attach_at(programs, library, cookie, program, location, links) {
+            Ok(()) => {}
+            Err(reason) if family.required.contains(&function) => {
+                return Err(format!("{function}: {reason}"));
+            }
             Err(_) => missing.push(function),
         }
     }
@@ -230,13 +307,14 @@ fn attach_one(
         if missing.contains(&function) {
             continue;
         }
-        attach("ssl_return", function)?;
-        attached += 1;
+        let location = UProbeAttachLocation::Symbol(function);
+        attach_at(programs, library, cookie, "ssl_return", location, links)
+            .map_err(|reason| format!("{function}: {reason}"))?;
     }
     if !missing.is_empty() {
         debug!(library = %library.display_path, ?missing, "optional functions not present");
     }
-    Ok(attached)
+    Ok(())
 }
 
 /// Go `crypto/tls`: entry probes on Write, Read and Close, and a plain uprobe on every return
@@ -246,7 +324,8 @@ fn attach_go(
     library: &LibraryFile,
     probes: &GoTlsProbes,
     cookie: u64,
-) -> Result<usize, String> {
+    links: &mut Links,
+) -> Result<(), String> {
     let mut sites: Vec<(&'static str, u64)> = vec![
         ("go_tls_write", probes.write.entry),
         ("go_tls_read", probes.read.entry),
@@ -256,15 +335,10 @@ fn attach_go(
         sites.extend(function.returns.iter().map(|&at| ("go_tls_return", at)));
     }
     for &(program, offset) in &sites {
-        let probe: &mut UProbe = programs.uprobe(program).map_err(|e| e.to_string())?;
-        let point = UProbeAttachPoint {
-            location: UProbeAttachLocation::AbsoluteOffset(offset),
-            cookie: Some(cookie),
-        };
-        probe
-            .attach(point, &library.path, UProbeScope::AllProcesses)
-            .map_err(|e| format!("{program} at file offset {offset:#x}: {e}"))?;
+        let location = UProbeAttachLocation::AbsoluteOffset(offset);
+        attach_at(programs, library, cookie, program, location, links)
+            .map_err(|reason| format!("{program} at file offset {offset:#x}: {reason}"))?;
     }
     debug!(library = %library.display_path, version = ?probes.version, sites = sites.len(), "Go crypto/tls probe sites");
-    Ok(sites.len())
+    Ok(())
 }

@@ -31,4 +31,4 @@ pub use record::{
 };
 pub use recover::recover_connections;
 pub use ring::spawn_ring_reader;
-pub use watch::TlsWatcher;
+pub use watch::{ScanResult, TlsWatcher};

@@ -1,13 +1,15 @@
 //! TLS libraries that appear after the start: a process started later, a library `dlopen`ed
 //! later. A process is scanned right after its `exec` (its executable may carry OpenSSL) and
 //! again shortly after (its dynamic loader and early `dlopen`s have mapped its libraries by
-//! then); every process is rescanned periodically as a safety net.
+//! then); every process is rescanned periodically as a safety net. That periodic scan is
+//! complete (every process and the installed system libraries), so it also tells which probed
+//! files nothing uses any more.
 //!
 //! Scanning reads `/proc` (maps, and once per file its symbol table), so it runs on its own
 //! thread, never on the event loop that handles capture; the loop only attaches the candidates it
 //! is sent (the attacher skips files it already handled).
 use std::{
-    collections::VecDeque,
+    collections::{HashSet, VecDeque},
     sync::mpsc as std_mpsc,
     thread,
     time::{Duration, Instant},
@@ -25,13 +27,21 @@ const SCANS_AFTER_EXEC: &[Duration] = &[
     Duration::from_millis(300),
     Duration::from_secs(2),
 ];
-/// Every process is rescanned this often.
-const FULL_RESCAN: Duration = Duration::from_secs(10);
 /// Exec notifications queued at most; beyond (an exec storm), they are dropped and the periodic
 /// rescan finds what they would have.
 const MAX_QUEUED_EXECS: usize = 4096;
 /// Scans waiting for their time, at most (same reasoning).
 const MAX_PENDING: usize = 4 * MAX_QUEUED_EXECS;
+
+/// What one round of scanning found.
+#[derive(Debug)]
+pub struct ScanResult {
+    /// Files to probe (the attacher skips those it already handled).
+    pub candidates: Vec<LibraryFile>,
+    /// After a complete rescan: every candidate file in use now, by (device, inode). Probed
+    /// files outside it are no longer used by anything.
+    pub in_use: Option<HashSet<(u64, u64)>>,
+}
 
 /// Handle of the scanning thread. Dropping it stops the thread.
 pub struct TlsWatcher {
@@ -39,13 +49,17 @@ pub struct TlsWatcher {
 }
 
 impl TlsWatcher {
-    /// Starts the scanning thread; candidates arrive on the returned receiver.
-    pub fn spawn(discovery: Discovery) -> (Self, mpsc::Receiver<Vec<LibraryFile>>) {
+    /// Starts the scanning thread, rescanning every process every `full_rescan`; results arrive
+    /// on the returned receiver.
+    pub fn spawn(
+        discovery: Discovery,
+        full_rescan: Duration,
+    ) -> (Self, mpsc::Receiver<ScanResult>) {
         let (execs, exec_rx) = std_mpsc::sync_channel(MAX_QUEUED_EXECS);
         let (found_tx, found_rx) = mpsc::channel(64);
         thread::Builder::new()
             .name("tls-watch".into())
-            .spawn(move || scan_loop(discovery, exec_rx, found_tx))
+            .spawn(move || scan_loop(discovery, full_rescan, exec_rx, found_tx))
             .expect("spawning a thread only fails when the process is out of resources");
         (Self { execs }, found_rx)
     }
@@ -63,11 +77,12 @@ impl TlsWatcher {
 
 fn scan_loop(
     mut discovery: Discovery,
+    full_rescan: Duration,
     execs: std_mpsc::Receiver<u32>,
-    found: mpsc::Sender<Vec<LibraryFile>>,
+    found: mpsc::Sender<ScanResult>,
 ) {
     let mut pending: VecDeque<(Instant, u32)> = VecDeque::new();
-    let mut next_full = Instant::now() + FULL_RESCAN;
+    let mut next_full = Instant::now() + full_rescan;
     loop {
         let now = Instant::now();
         let next_due = pending
@@ -98,12 +113,24 @@ fn scan_loop(
                 true
             }
         });
+        let mut in_use = None;
         if now >= next_full {
-            next_full = now + FULL_RESCAN;
-            candidates.extend(discovery.all_processes());
+            next_full = now + full_rescan;
+            let everything: Vec<LibraryFile> = discovery
+                .system_libraries()
+                .into_iter()
+                .chain(discovery.all_processes())
+                .collect();
+            in_use = Some(everything.iter().map(|f| (f.dev, f.ino)).collect());
+            candidates.extend(everything);
         }
-        if !candidates.is_empty() && found.blocking_send(candidates).is_err() {
-            return;
+        if (candidates.is_empty() && in_use.is_none())
+            || found
+                .blocking_send(ScanResult { candidates, in_use })
+                .is_ok()
+        {
+            continue;
         }
+        return;
     }
 }

@@ -2,6 +2,8 @@
 //!
 //! The body itself is never stored: only the first `sample_cap` bytes (for secret scanning)
 //! are copied into [`MessageStats::body_sample`]; everything else is counted and dropped.
+//! Counts saturate: hole sizes come from the kernel's loss counters, and a corrupt record must
+//! not overflow them.
 
 use super::chunked::{ChunkedDecoder, GapResult};
 use super::framing::BodyKind;
@@ -71,18 +73,18 @@ impl BodyReader {
             Kind::Length(remaining) => {
                 let n = usize::try_from(*remaining).map_or(data.len(), |r| r.min(data.len()));
                 add_sample(stats, cap, &data[..n]);
-                stats.body_bytes += n as u64;
+                stats.body_bytes = stats.body_bytes.saturating_add(n as u64);
                 *remaining -= n as u64;
                 Ok((n, *remaining == 0))
             }
             Kind::UntilClose => {
                 add_sample(stats, cap, data);
-                stats.body_bytes += data.len() as u64;
+                stats.body_bytes = stats.body_bytes.saturating_add(data.len() as u64);
                 Ok((data.len(), false))
             }
             Kind::Chunked(dec) => dec.feed(data, &mut |payload| {
                 add_sample(stats, cap, payload);
-                stats.body_bytes += payload.len() as u64;
+                stats.body_bytes = stats.body_bytes.saturating_add(payload.len() as u64);
             }),
         }
     }
@@ -91,7 +93,7 @@ impl BodyReader {
         match &mut self.kind {
             Kind::Length(remaining) => {
                 let skipped = len.min(*remaining);
-                stats.body_bytes += skipped;
+                stats.body_bytes = stats.body_bytes.saturating_add(skipped);
                 *remaining -= skipped;
                 if *remaining == 0 {
                     BodyGap::Ended {
@@ -102,12 +104,12 @@ impl BodyReader {
                 }
             }
             Kind::UntilClose => {
-                stats.body_bytes += len;
+                stats.body_bytes = stats.body_bytes.saturating_add(len);
                 BodyGap::Skipped
             }
             Kind::Chunked(dec) => match dec.gap(len) {
                 GapResult::Skipped => {
-                    stats.body_bytes += len;
+                    stats.body_bytes = stats.body_bytes.saturating_add(len);
                     BodyGap::Skipped
                 }
                 GapResult::Lost => BodyGap::Lost,
@@ -118,5 +120,43 @@ impl BodyReader {
     /// Whether the end of the stream completes this body.
     pub(crate) fn ends_at_close(&self) -> bool {
         matches!(self.kind, Kind::UntilClose)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http1::{Connection, Direction, Limits, Output};
+
+    #[test]
+    fn huge_holes_saturate_the_body_count() {
+        // Found by `cargo xtask fuzz` (http1): two holes claiming nearly 2^64 bytes in a body
+        // delimited by the close overflowed `body_bytes` (a panic with overflow checks).
+        let mut body = BodyReader::new(BodyKind::UntilClose, 16, 256).unwrap();
+        let mut stats = MessageStats::default();
+        assert_eq!(body.gap(u64::MAX - 2, &mut stats), BodyGap::Skipped);
+        assert_eq!(body.gap(u64::MAX - 2, &mut stats), BodyGap::Skipped);
+        assert_eq!(body.feed(b"ok", &mut stats), Ok((2, false)));
+        assert_eq!(stats.body_bytes, u64::MAX);
+
+        let mut conn = Connection::new(Limits::default());
+        let mut out = Vec::new();
+        conn.on_data(
+            Direction::Egress,
+            1,
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            &mut out,
+        );
+        conn.on_data(Direction::Ingress, 2, b"HTTP/1.1 200 OK\r\n\r\nx", &mut out);
+        conn.on_gap(Direction::Ingress, 3, u64::MAX - 1, &mut out);
+        conn.on_gap(Direction::Ingress, 4, u64::MAX - 1, &mut out);
+        conn.on_close(5, &mut out);
+        let Some(Output::Exchange(exchange)) = out.first() else {
+            panic!("expected the exchange, got {out:?}")
+        };
+        assert_eq!(
+            exchange.response.as_ref().unwrap().stats.body_bytes,
+            u64::MAX
+        );
     }
 }

@@ -25,6 +25,8 @@ pub struct Metrics {
     coverage: prometheus::IntGaugeVec,
     rate_keys_evicted: IntGauge,
     inventory_evicted: IntGauge,
+    probed_files: IntGauge,
+    probe_detaches: IntCounter,
 }
 
 /// Distinct destination hosts given their own label value; the rest share `other`, so that a
@@ -134,6 +136,22 @@ impl Metrics {
                 "monitor_inventory_evicted",
                 "Workload/destination pairs forgotten because the inventory was full (running total).",
             ),
+            probed_files: gauge(
+                &registry,
+                "monitor_tls_probed_files",
+                "Binary and library files (by inode) with TLS probes attached now.",
+            ),
+            probe_detaches: {
+                let counter = IntCounter::new(
+                    "monitor_tls_probe_detaches_total",
+                    "Files whose TLS probes were detached because nothing used them any more.",
+                )
+                .expect("static metric definitions are valid");
+                registry
+                    .register(Box::new(counter.clone()))
+                    .expect("metric names are unique");
+                counter
+            },
             records: counter_vec(
                 &registry,
                 "monitor_capture_records_total",
@@ -277,6 +295,12 @@ impl Metrics {
     }
     pub fn credential_seen(&self, kind: &'static str) {
         self.credentials.with_label_values(&[kind]).inc();
+    }
+    pub fn set_probed_files(&self, files: usize) {
+        self.probed_files.set(files as i64);
+    }
+    pub fn probes_detached(&self, files: usize) {
+        self.probe_detaches.inc_by(files as u64);
     }
     pub fn policy_reload(&self, success: bool) {
         let result = if success { "success" } else { "failure" };

@@ -118,7 +118,32 @@ fn probe(text: &str, path: &YamlPath) -> Option<(usize, usize)> {
         return None;
     }
     let location = error.location()?;
-    Some((location.line().max(1), location.column().max(1)))
+    Some(within_text(text, location.line(), location.column()))
+}
+
+/// A position serde_yaml_ng reported, moved inside `text`. libyaml puts the end of a text
+/// that lacks a final line break at column 1 of the line after it, a line the file does not
+/// have (an editor jumping to `file:2:1` of a one-line file finds nothing): such positions, and
+/// any other past the end of their line, become the end of the last line / of their line.
+/// Lines are counted as YAML counts them (LF, CRLF, CR, NEL, LS, PS); columns in characters.
+pub(super) fn within_text(text: &str, line: usize, column: usize) -> (usize, usize) {
+    let mut widths = vec![0usize];
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                chars.next_if_eq(&'\n');
+                widths.push(0);
+            }
+            '\n' | '\u{85}' | '\u{2028}' | '\u{2029}' => widths.push(0),
+            _ => *widths.last_mut().expect("never empty") += 1,
+        }
+    }
+    let line = line.max(1);
+    match widths.get(line - 1) {
+        Some(&width) => (line, column.clamp(1, width + 1)),
+        None => (widths.len(), widths[widths.len() - 1] + 1),
+    }
 }
 
 /// Walks to the target node, ignoring everything else.
@@ -366,5 +391,18 @@ destinations:
         );
         assert_eq!(YamlPath::from_serde("a?"), None);
         assert_eq!(YamlPath::from_serde("a[x]"), None);
+    }
+
+    #[test]
+    fn positions_past_the_end_move_inside() {
+        // Found by `cargo xtask fuzz` (policy): `---` without a final newline was reported at
+        // line 2, column 1 of a one-line document.
+        let errors = crate::policy::Policy::from_yaml("---").unwrap_err().errors;
+        assert_eq!((errors[0].line, errors[0].column), (1, 4));
+        assert_eq!(within_text("a: 1", 2, 1), (1, 5));
+        assert_eq!(within_text("a: 1\n", 2, 1), (2, 1));
+        assert_eq!(within_text("a\r\nbc\rd\u{2028}é", 4, 9), (4, 2));
+        assert_eq!(within_text("ab", 1, 7), (1, 3));
+        assert_eq!(within_text("", 0, 0), (1, 1));
     }
 }

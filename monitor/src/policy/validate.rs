@@ -10,7 +10,7 @@ use super::{
     DetectorSettings, Mode, Settings, defaults,
     errors::{PolicyError, PolicyErrors, did_you_mean, duplicate_field, from_yaml_error},
     hosts::{HostPattern, HostSet},
-    locate::{YamlPath, locate},
+    locate::{YamlPath, locate, within_text},
     model::{
         Action, Document, RateKey, RawCredentials, RawDestinationRule, RawRateRule, RawSelector,
         RawTransport,
@@ -45,6 +45,7 @@ pub(super) fn build(text: &str) -> Result<(Settings, Rules), PolicyErrors> {
     }
     let document: Document = serde_yaml_ng::from_str(text).map_err(|e| {
         let mut error = from_yaml_error(&e);
+        (error.line, error.column) = within_text(text, error.line, error.column);
         if let Some((mapping, field)) = duplicate_field(&error)
             && let Some(mapping) = YamlPath::from_serde(mapping)
         {
