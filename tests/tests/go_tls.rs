@@ -36,6 +36,18 @@ fn go_client_and_server_stripped_or_not() {
         "/dev/null",
         &format!("{base}/go/from-curl"),
     ]));
+    // The coverage survey lists the Go server as readable, through its Go crypto/tls.
+    let survey = Command::new(monitor_e2e::monitor_binary())
+        .args(["coverage", "--json"])
+        .output()
+        .unwrap();
+    let row: serde_json::Value = String::from_utf8_lossy(&survey.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|r| r["pid"] == server.id())
+        .expect("the Go server is in the survey");
+    assert_eq!(row["stack"], "go", "{row:#}");
+    assert_eq!(row["state"], "readable");
     let captured = monitor.stop();
 
     let client_path = client_binary.display().to_string();
