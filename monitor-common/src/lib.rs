@@ -39,6 +39,9 @@ pub mod record_kind {
     /// A TCP connection's first bytes are a TLS record (`conn_id` is the socket id). Userspace
     /// pairs it with the TLS library calls tied to the socket: none means TLS it cannot read.
     pub const TLS_HANDSHAKE: u8 = 6;
+    /// A process mapped a file with execute permission (`mmap` with `PROT_EXEC`): the dynamic
+    /// loader loading a shared object, at start or on `dlopen`. No payload.
+    pub const CODE_MAPPED: u8 = 7;
 }
 
 /// Which way the bytes went, from the point of view of the traced process.

@@ -101,10 +101,8 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
         );
     }
     record_libraries(recorder.as_ref(), &report)?;
-    let (tls_watcher, mut library_scans) = TlsWatcher::spawn(
-        discovery,
-        Duration::from_secs(args.rescan_interval.max(1)),
-    );
+    let (tls_watcher, mut library_scans) =
+        TlsWatcher::spawn(discovery, Duration::from_secs(args.rescan_interval.max(1)));
     metrics.set_probed_files(attacher.probed_files());
     let counters = programs.take_kernel_counters()?;
     let ring = programs.take_ring_buffer()?;
@@ -187,8 +185,10 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
         tokio::select! {
             event = events.recv() => match event {
                 Some(event) => {
-                    if matches!(event.kind, EventKind::ProcessExec { .. }) {
-                        tls_watcher.on_exec(event.tgid);
+                    match event.kind {
+                        EventKind::ProcessExec { .. } => tls_watcher.on_exec(event.tgid),
+                        EventKind::CodeMapped => tls_watcher.on_code_mapped(event.tgid),
+                        _ => {}
                     }
                     pipeline.handle(event, &mut emit);
                 }

@@ -1,7 +1,8 @@
 //! Process lifetime. `exec` gives userspace the executable path while the process still exists
 //! (a short-lived client such as curl is often gone before its records are read, and with it
 //! `/proc/<pid>/exe`); `exit` tells it to free the process's connections and cached identity at
-//! once instead of at the idle timeout.
+//! once instead of at the idle timeout. An executable `mmap` of a file tells it that a process
+//! loaded a shared object (`dlopen`), which may be a TLS library to probe before its first call.
 use aya_ebpf::{
     EbpfContext as _, helpers::bpf_get_current_pid_tgid, macros::tracepoint,
     programs::TracePointContext,
@@ -12,6 +13,11 @@ use crate::{
     emit::{emit_exec, emit_marker},
     maps::{MONITOR_TGID, PENDING_CALLS},
 };
+
+/// `prot` and `fd` in the `syscalls/sys_enter_mmap` record (arguments are 8 bytes each from 16).
+const MMAP_PROT_OFFSET: usize = 16 + 2 * 8;
+const MMAP_FD_OFFSET: usize = 16 + 4 * 8;
+const PROT_EXEC: u64 = 0x4;
 
 /// Offset of `__data_loc char[] filename` in `sched/sched_process_exec` (after the 8 bytes of
 /// common fields); stable since the tracepoint was added in 3.4.
@@ -28,6 +34,27 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
     };
     let offset = (loc & 0xffff) as usize;
     emit_exec(unsafe { (ctx.as_ptr() as *const u8).add(offset) });
+    0
+}
+
+/// Called on every `mmap` on the host: two reads and out, unless it maps a file executable,
+/// which only loading code does.
+#[tracepoint]
+pub fn sys_enter_mmap(ctx: TracePointContext) -> u32 {
+    if (bpf_get_current_pid_tgid() >> 32) as u32 == MONITOR_TGID.load() {
+        return 0;
+    }
+    // SAFETY: reading the tracepoint record at its documented layout.
+    let prot = unsafe { ctx.read_at::<u64>(MMAP_PROT_OFFSET) }.unwrap_or(0);
+    if prot & PROT_EXEC == 0 {
+        return 0;
+    }
+    // SAFETY: as above. Anonymous executable memory (JITs) has fd -1.
+    let fd = unsafe { ctx.read_at::<u64>(MMAP_FD_OFFSET) }.unwrap_or(u64::MAX) as i32;
+    if fd < 0 {
+        return 0;
+    }
+    emit_marker(record_kind::CODE_MAPPED, 0, source::NONE, 0);
     0
 }
 

@@ -162,6 +162,14 @@ impl LoadedPrograms {
                 warn!(tracepoint = name, error = %e, "cannot attach a socket tracepoint: plaintext capture is incomplete");
             }
         }
+        // Without it, a library `dlopen`ed late is found by the periodic rescan instead.
+        let program: &mut TracePoint = program_mut(&mut ebpf, "sys_enter_mmap")?;
+        if let Err(e) = program
+            .load()
+            .and_then(|()| program.attach("syscalls", "sys_enter_mmap").map(|_| ()))
+        {
+            warn!(error = %e, "cannot attach sys_enter_mmap: libraries loaded late are found by the periodic rescan only");
+        }
         if socket_failures == SOCKET_TRACEPOINTS.len() {
             warn!("no socket tracepoint attached: plaintext HTTP will not be seen");
         }

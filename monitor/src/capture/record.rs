@@ -75,6 +75,8 @@ pub enum EventKind {
     ProcessExec {
         filename: String,
     },
+    /// The process mapped a file's code (see `record_kind::CODE_MAPPED`).
+    CodeMapped,
     ProcessExit,
 }
 
@@ -157,6 +159,7 @@ pub fn decode(raw: &[u8]) -> Result<CaptureEvent, DecodeError> {
             filename: String::from_utf8_lossy(payload).into_owned(),
         },
         record_kind::PROCESS_EXIT => EventKind::ProcessExit,
+        record_kind::CODE_MAPPED => EventKind::CodeMapped,
         other => return Err(DecodeError::UnknownKind { kind: other }),
     };
     Ok(CaptureEvent {

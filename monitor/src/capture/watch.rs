@@ -1,7 +1,7 @@
 //! TLS libraries that appear after the start: a process started later, a library `dlopen`ed
 //! later. A process is scanned right after its `exec` (its executable may carry OpenSSL) and
 //! again shortly after (its dynamic loader and early `dlopen`s have mapped its libraries by
-//! then); every process is rescanned periodically as a safety net. That periodic scan is
+//! then), and at once whenever it maps a file's code (a `dlopen` at any time); every process is rescanned periodically as a safety net. That periodic scan is
 //! complete (every process and the installed system libraries), so it also tells which probed
 //! files nothing uses any more.
 //!
@@ -43,9 +43,19 @@ pub struct ScanResult {
     pub in_use: Option<HashSet<(u64, u64)>>,
 }
 
+/// Why a process is to be scanned.
+enum Trigger {
+    Exec(u32),
+    CodeMapped(u32),
+}
+
+/// A process mapping several objects in a row (its loader at start, a `dlopen` with
+/// dependencies) is scanned once for all of them.
+const CODE_MAPPED_COALESCE: Duration = Duration::from_millis(5);
+
 /// Handle of the scanning thread. Dropping it stops the thread.
 pub struct TlsWatcher {
-    execs: std_mpsc::SyncSender<u32>,
+    triggers: std_mpsc::SyncSender<Trigger>,
 }
 
 impl TlsWatcher {
@@ -55,21 +65,31 @@ impl TlsWatcher {
         discovery: Discovery,
         full_rescan: Duration,
     ) -> (Self, mpsc::Receiver<ScanResult>) {
-        let (execs, exec_rx) = std_mpsc::sync_channel(MAX_QUEUED_EXECS);
+        let (triggers, trigger_rx) = std_mpsc::sync_channel(MAX_QUEUED_EXECS);
         let (found_tx, found_rx) = mpsc::channel(64);
         thread::Builder::new()
             .name("tls-watch".into())
-            .spawn(move || scan_loop(discovery, full_rescan, exec_rx, found_tx))
+            .spawn(move || scan_loop(discovery, full_rescan, trigger_rx, found_tx))
             .expect("spawning a thread only fails when the process is out of resources");
-        (Self { execs }, found_rx)
+        (Self { triggers }, found_rx)
     }
 
     /// A process called exec: scan it now and a few times shortly after.
     pub fn on_exec(&self, pid: u32) {
-        if self.execs.try_send(pid).is_err() {
+        if self.triggers.try_send(Trigger::Exec(pid)).is_err() {
             debug!(
                 pid,
                 "exec notification dropped; the periodic rescan will cover it"
+            );
+        }
+    }
+
+    /// A process mapped a file's code: scan it now.
+    pub fn on_code_mapped(&self, pid: u32) {
+        if self.triggers.try_send(Trigger::CodeMapped(pid)).is_err() {
+            debug!(
+                pid,
+                "mmap notification dropped; the periodic rescan will cover it"
             );
         }
     }
@@ -78,7 +98,7 @@ impl TlsWatcher {
 fn scan_loop(
     mut discovery: Discovery,
     full_rescan: Duration,
-    execs: std_mpsc::Receiver<u32>,
+    triggers: std_mpsc::Receiver<Trigger>,
     found: mpsc::Sender<ScanResult>,
 ) {
     let mut pending: VecDeque<(Instant, u32)> = VecDeque::new();
@@ -91,13 +111,20 @@ fn scan_loop(
             .min()
             .unwrap_or(next_full)
             .min(next_full);
-        match execs.recv_timeout(next_due.saturating_duration_since(now)) {
-            Ok(pid) => {
+        match triggers.recv_timeout(next_due.saturating_duration_since(now)) {
+            Ok(Trigger::Exec(pid)) => {
                 let now = Instant::now();
                 for delay in SCANS_AFTER_EXEC {
                     if pending.len() < MAX_PENDING {
                         pending.push_back((now + *delay, pid));
                     }
+                }
+            }
+            Ok(Trigger::CodeMapped(pid)) => {
+                let due = Instant::now() + CODE_MAPPED_COALESCE;
+                let already = pending.iter().any(|(at, p)| *p == pid && *at <= due);
+                if !already && pending.len() < MAX_PENDING {
+                    pending.push_back((due, pid));
                 }
             }
             Err(std_mpsc::RecvTimeoutError::Timeout) => {}

@@ -120,6 +120,8 @@ impl Pipeline {
                 self.processes
                     .on_exec(event.tgid, &event.comm, event.uid, filename);
             }
+            // The daemon scans the process for TLS libraries; nothing to parse here.
+            EventKind::CodeMapped => self.metrics.record_kind("code_mapped"),
             EventKind::ProcessExit => {
                 self.metrics.record_kind("exit");
                 let unread = self.sockets.take_unread_tls(event.tgid, None);
