@@ -143,4 +143,10 @@ pub struct RunArgs {
     /// libraries a scan after exec missed, and when probes on files no longer in use are detached.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub rescan_interval: u64,
+
+    /// Benchmarking only: attach programs that do nothing at exactly the places the real ones
+    /// go, and capture nothing. Measures the cost of the probes themselves (`cargo xtask bench
+    /// overhead` runs it as the floor under the monitor's own cost).
+    #[arg(long)]
+    pub empty_probes: bool,
 }

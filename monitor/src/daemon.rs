@@ -87,6 +87,7 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     let mut programs = LoadedPrograms::load(CaptureSettings {
         ring_buffer_bytes: args.ring_buffer_size,
         call_cap: args.call_cap,
+        empty_probes: args.empty_probes,
     })?;
     let libraries = LibraryRegistry::default();
     let mut discovery = Discovery::new("/proc");

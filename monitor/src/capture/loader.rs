@@ -28,7 +28,14 @@ pub const UPROBE_PROGRAMS: &[&str] = &[
     "go_tls_read",
     "go_tls_return",
     "go_tls_close",
+    EMPTY_UPROBE,
+    EMPTY_URETPROBE,
 ];
+
+/// Programs that do nothing, attached instead of the real ones with `empty_probes`.
+const EMPTY_UPROBE: &str = "empty_uprobe";
+const EMPTY_URETPROBE: &str = "empty_uretprobe";
+const EMPTY_TRACEPOINT: &str = "empty_tracepoint";
 
 /// Host-wide tracepoints: (program, category, name).
 const TRACEPOINTS: &[(&str, &str, &str)] = &[
@@ -71,6 +78,9 @@ pub struct CaptureSettings {
     pub ring_buffer_bytes: u32,
     /// Bytes of one call copied at most.
     pub call_cap: u32,
+    /// Attach programs that do nothing, at exactly the places the real ones go: the cost of the
+    /// probes themselves (the floor under the monitor's own cost), for the overhead benchmark.
+    pub empty_probes: bool,
 }
 
 #[derive(Debug, Error)]
@@ -104,6 +114,7 @@ pub enum LoadError {
 /// The loaded kernel side. Dropping it detaches every probe.
 pub struct LoadedPrograms {
     ebpf: Ebpf,
+    empty_probes: bool,
 }
 
 impl LoadedPrograms {
@@ -140,34 +151,45 @@ impl LoadedPrograms {
                 .load()
                 .map_err(|source| LoadError::Program { name, source })?;
         }
+        if settings.empty_probes {
+            let program: &mut TracePoint = program_mut(&mut ebpf, EMPTY_TRACEPOINT)?;
+            program.load().map_err(|source| LoadError::Program {
+                name: EMPTY_TRACEPOINT,
+                source,
+            })?;
+        }
+        let mut attach_tracepoint =
+            |name: &'static str, category: &str, event: &str| -> Result<(), LoadError> {
+                let name = if settings.empty_probes {
+                    EMPTY_TRACEPOINT
+                } else {
+                    name
+                };
+                let program: &mut TracePoint = program_mut(&mut ebpf, name)?;
+                if !settings.empty_probes {
+                    program
+                        .load()
+                        .map_err(|source| LoadError::Program { name, source })?;
+                }
+                program
+                    .attach(category, event)
+                    .map(|_| ())
+                    .map_err(|source| LoadError::Program { name, source })
+            };
         for &(name, category, event) in TRACEPOINTS {
-            let program: &mut TracePoint = program_mut(&mut ebpf, name)?;
-            program
-                .load()
-                .map_err(|source| LoadError::Program { name, source })?;
-            program
-                .attach(category, event)
-                .map_err(|source| LoadError::Program { name, source })?;
+            attach_tracepoint(name, category, event)?;
         }
         // Socket syscalls: a kernel without one of them (an architecture without `accept`, a
         // kernel built without syscall tracepoints) loses plaintext capture, not TLS capture.
         let mut socket_failures = 0;
         for &name in SOCKET_TRACEPOINTS {
-            let program: &mut TracePoint = program_mut(&mut ebpf, name)?;
-            if let Err(e) = program
-                .load()
-                .and_then(|()| program.attach("syscalls", name).map(|_| ()))
-            {
+            if let Err(e) = attach_tracepoint(name, "syscalls", name) {
                 socket_failures += 1;
                 warn!(tracepoint = name, error = %e, "cannot attach a socket tracepoint: plaintext capture is incomplete");
             }
         }
         // Without it, a library `dlopen`ed late is found by the periodic rescan instead.
-        let program: &mut TracePoint = program_mut(&mut ebpf, "sys_enter_mmap")?;
-        if let Err(e) = program
-            .load()
-            .and_then(|()| program.attach("syscalls", "sys_enter_mmap").map(|_| ()))
-        {
+        if let Err(e) = attach_tracepoint("sys_enter_mmap", "syscalls", "sys_enter_mmap") {
             warn!(error = %e, "cannot attach sys_enter_mmap: libraries loaded late are found by the periodic rescan only");
         }
         if socket_failures == SOCKET_TRACEPOINTS.len() {
@@ -178,10 +200,19 @@ impl LoadedPrograms {
             call_cap = settings.call_cap,
             "kernel programs loaded"
         );
-        Ok(Self { ebpf })
+        Ok(Self {
+            ebpf,
+            empty_probes: settings.empty_probes,
+        })
     }
 
+    /// A uprobe program by name (its empty stand-in with `empty_probes`).
     pub fn uprobe(&mut self, name: &'static str) -> Result<&mut UProbe, LoadError> {
+        let name = match (self.empty_probes, name) {
+            (false, name) => name,
+            (true, "ssl_return") => EMPTY_URETPROBE,
+            (true, _) => EMPTY_UPROBE,
+        };
         program_mut(&mut self.ebpf, name)
     }
 
