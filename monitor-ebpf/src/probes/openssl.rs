@@ -73,6 +73,25 @@ pub fn ssl_read_ex(ctx: ProbeContext) -> u32 {
 /// Return of any of the four calls above.
 #[uretprobe]
 pub fn ssl_return(ctx: RetProbeContext) -> u32 {
+    // The return value is a C `int`: only the low 32 bits of the register are defined.
+    let ret = ctx.ret::<u64>() as u32 as i32;
+    // SAFETY: plain helper on this program's context.
+    finish_call(ret, unsafe { bpf_get_attach_cookie(ctx.as_ptr()) })
+}
+
+/// The same, probed inside the function at the last instruction before a return (an
+/// instruction the kernel emulates, unlike the function's first one: see `capture::placement`),
+/// where the return value is already in RAX.
+#[uprobe]
+pub fn ssl_return_site(ctx: ProbeContext) -> u32 {
+    // SAFETY: a uprobe's context is the user registers at the probe.
+    let ret = unsafe { (*ctx.regs).rax } as u32 as i32;
+    // SAFETY: plain helper on this program's context.
+    finish_call(ret, unsafe { bpf_get_attach_cookie(ctx.as_ptr()) })
+}
+
+#[inline(always)]
+fn finish_call(ret: i32, attach_cookie: u64) -> u32 {
     let pid_tgid = bpf_get_current_pid_tgid();
     if is_monitor(pid_tgid) {
         return 0;
@@ -82,8 +101,6 @@ pub fn ssl_return(ctx: RetProbeContext) -> u32 {
         return 0;
     };
     let _ = PENDING_CALLS.remove(&pid_tgid);
-    // The return value is a C `int`: only the low 32 bits of the register are defined.
-    let ret = ctx.ret::<u64>() as u32 as i32;
     let len = if pending.len_out != 0 {
         // `_ex`: 1 on success, byte count through the out-pointer.
         if ret != 1 {
@@ -119,8 +136,7 @@ pub fn ssl_return(ctx: RetProbeContext) -> u32 {
         len,
         direction: pending.direction,
         source: pending.source,
-        // SAFETY: plain helper on this program's context.
-        attach_cookie: unsafe { bpf_get_attach_cookie(ctx.as_ptr()) },
+        attach_cookie,
         socket_id,
     });
     0

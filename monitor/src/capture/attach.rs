@@ -20,7 +20,14 @@ use aya::programs::{
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
-use super::{LibraryFile, LoadedPrograms, go_tls::GoTlsProbes};
+use iced_x86::Register;
+use object::Object as _;
+
+use super::{
+    LibraryFile, LoadedPrograms,
+    go_tls::GoTlsProbes,
+    placement::{self, Placement},
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -292,9 +299,15 @@ fn attach_one(
             .ok_or("a Go binary without its probe sites")?;
         return attach_go(programs, library, probes, cookie, links);
     };
+    let planned = cheap_placements(library, family);
     let mut missing = Vec::new();
     for &(function, program) in family.entry {
-        let location = UProbeAttachLocation::Symbol(function);
+        let location = match planned.iter().find(|(f, _, _)| *f == function) {
+            Some((_, start, placement)) => {
+                UProbeAttachLocation::AbsoluteOffset(start + placement.entry)
+            }
+            None => UProbeAttachLocation::Symbol(function),
+        };
         match attach_at(programs, library, cookie, program, location, links) {
             Ok(()) => {}
             Err(reason) if family.required.contains(&function) => {
@@ -307,6 +320,21 @@ fn attach_one(
         if missing.contains(&function) {
             continue;
         }
+        if let Some((_, start, placement)) = planned.iter().find(|(f, _, _)| *f == function) {
+            for &site in &placement.returns {
+                let location = UProbeAttachLocation::AbsoluteOffset(start + site);
+                attach_at(
+                    programs,
+                    library,
+                    cookie,
+                    "ssl_return_site",
+                    location,
+                    links,
+                )
+                .map_err(|reason| format!("{function} return site: {reason}"))?;
+            }
+            continue;
+        }
         let location = UProbeAttachLocation::Symbol(function);
         attach_at(programs, library, cookie, "ssl_return", location, links)
             .map_err(|reason| format!("{function}: {reason}"))?;
@@ -314,7 +342,40 @@ fn attach_one(
     if !missing.is_empty() {
         debug!(library = %library.display_path, ?missing, "optional functions not present");
     }
+    if !planned.is_empty() {
+        let functions: Vec<&str> = planned.iter().map(|(f, _, _)| *f).collect();
+        info!(library = %library.display_path, ?functions, "probes moved off single-stepped first instructions");
+    }
     Ok(())
+}
+
+/// The functions of a family whose probes can move to emulated instructions (see `placement`):
+/// (function, file offset of its start, placement). Empty when the file cannot be read.
+fn cheap_placements(library: &LibraryFile, family: &Family) -> Vec<(&'static str, u64, Placement)> {
+    // Arguments our entry programs read: the handle, the buffer, the length, `_ex`'s out-pointer.
+    const ARGUMENTS: &[Register] = &[Register::RDI, Register::RSI, Register::RDX, Register::RCX];
+    let Ok(file) = std::fs::File::open(&library.path) else {
+        return Vec::new();
+    };
+    // SAFETY: read-only mapping of a library in use (writes to it fail with ETXTBSY), dropped
+    // before returning.
+    let Ok(data) = (unsafe { memmap2::Mmap::map(&file) }) else {
+        return Vec::new();
+    };
+    let Ok(elf) = object::File::parse(&*data) else {
+        return Vec::new();
+    };
+    if elf.architecture() != object::Architecture::X86_64 {
+        return Vec::new();
+    }
+    family
+        .returns
+        .iter()
+        .filter_map(|&function| {
+            let (code, start) = placement::function_code(&elf, function)?;
+            Some((function, start, placement::plan(code, ARGUMENTS)?))
+        })
+        .collect()
 }
 
 /// Go `crypto/tls`: entry probes on Write, Read and Close, and a plain uprobe on every return

@@ -23,6 +23,7 @@ pub const UPROBE_PROGRAMS: &[&str] = &[
     "ssl_read",
     "ssl_read_ex",
     "ssl_return",
+    "ssl_return_site",
     "ssl_free",
     "go_tls_write",
     "go_tls_read",

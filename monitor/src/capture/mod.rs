@@ -16,6 +16,7 @@ mod go_tls;
 mod kernel_counters;
 mod libraries;
 mod loader;
+mod placement;
 mod record;
 mod recover;
 mod ring;
