@@ -37,14 +37,15 @@ const MAX_INSTRUCTIONS: usize = 512;
 /// branches with a relative target, `push` of a general register, one-byte `nop`. Checked on
 /// the exact encodings it accepts, prefixes excluded.
 fn is_emulated(bytes: &[u8]) -> bool {
-    match bytes {
-        [0x70..=0x7f, _] | [0xeb, _] => true,
-        [0x0f, 0x80..=0x8f, _, _, _, _] => true,
-        [0xe8 | 0xe9, _, _, _, _] => true,
-        [0x50..=0x57] | [0x41, 0x50..=0x57] => true,
-        [0x90] => true,
-        _ => false,
-    }
+    matches!(
+        bytes,
+        [0x70..=0x7f | 0xeb, _]
+            | [0x0f, 0x80..=0x8f, _, _, _, _]
+            | [0xe8 | 0xe9, _, _, _, _]
+            | [0x50..=0x57]
+            | [0x41, 0x50..=0x57]
+            | [0x90]
+    )
 }
 
 fn writes(
