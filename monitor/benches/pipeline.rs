@@ -2,7 +2,16 @@
 //! (streams → HTTP/1 → enrichment → calls → credential detectors → policy → rates → alerts),
 //! driven by synthetic capture events exactly as the daemon drives it with kernel records.
 //! No root needed: `cargo xtask bench pipeline` (or `cargo bench -p monitor --bench pipeline`).
-use std::{hint::black_box, sync::Arc};
+//! Before the timings, each case is run once under a counting allocator and its heap
+//! allocations per API call are printed.
+use std::{
+    alloc::{GlobalAlloc, Layout, System},
+    hint::black_box,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
@@ -19,6 +28,34 @@ use monitor::{
     streams::StreamLimits,
     time::WallClock,
 };
+
+/// The system allocator, counting allocations (and reallocations, which may move).
+struct CountingAllocator;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 const CALLS: u64 = 1_000;
 const LIBRARY: u64 = 1;
@@ -152,6 +189,17 @@ fn benches(c: &mut Criterion) {
         ("small_get_100_rule_policy", get, Some(hundred_rule_policy)),
     ];
     for (name, request, policy) in cases {
+        // Allocations per call, with the pipeline built and the events made outside the count.
+        let mut warm = pipeline(policy.map(|p| p()));
+        let _ = run(&mut warm, workload(request, small_response));
+        let events = workload(request, small_response);
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        let outputs = run(&mut warm, events);
+        let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        println!(
+            "pipeline/{name}: {:.1} heap allocations per API call ({outputs} outputs for {CALLS} calls)",
+            allocations as f64 / CALLS as f64
+        );
         group.bench_function(name, |b| {
             b.iter_batched(
                 || {
