@@ -149,4 +149,9 @@ pub struct RunArgs {
     /// overhead` runs it as the floor under the monitor's own cost).
     #[arg(long)]
     pub empty_probes: bool,
+
+    /// Keep every TLS probe on its function's first instruction, even where that instruction is
+    /// single-stepped and a cheaper emulated one would do (for comparisons and troubleshooting).
+    #[arg(long)]
+    pub probes_at_function_start: bool,
 }

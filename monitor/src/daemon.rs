@@ -93,7 +93,7 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     let mut discovery = Discovery::new("/proc");
     let mut found = discovery.system_libraries();
     found.extend(discovery.all_processes());
-    let mut attacher = Attacher::default();
+    let mut attacher = Attacher::new(args.probes_at_function_start);
     let report = attacher.attach(&mut programs, &found, &libraries);
     if report.libraries == 0 {
         warn!(

@@ -176,9 +176,19 @@ struct AttachedFile {
 pub struct Attacher {
     /// Files handled (probed or failed), by (device, inode).
     files: HashMap<(u64, u64), AttachedFile>,
+    /// Keep every probe at its function's start (see `placement`): for comparisons.
+    probes_at_start: bool,
 }
 
 impl Attacher {
+    /// `probes_at_start`: never move probes off a function's first instruction.
+    pub fn new(probes_at_start: bool) -> Self {
+        Self {
+            files: HashMap::new(),
+            probes_at_start,
+        }
+    }
+
     pub fn attach(
         &mut self,
         programs: &mut LoadedPrograms,
@@ -197,7 +207,7 @@ impl Attacher {
             let cookie = registry.register(info.clone());
             report.registered.push((cookie, info));
             let mut links = Links::new();
-            match attach_one(programs, library, cookie, &mut links) {
+            match attach_one(programs, library, cookie, self.probes_at_start, &mut links) {
                 Ok(()) => {
                     info!(library = %library.display_path, kind = library.kind.as_str(), probes = links.len(), "probed TLS library");
                     report.libraries += 1;
@@ -290,6 +300,7 @@ fn attach_one(
     programs: &mut LoadedPrograms,
     library: &LibraryFile,
     cookie: u64,
+    probes_at_start: bool,
     links: &mut Links,
 ) -> Result<(), String> {
     let Some(family) = family(library.kind) else {
@@ -299,7 +310,11 @@ fn attach_one(
             .ok_or("a Go binary without its probe sites")?;
         return attach_go(programs, library, probes, cookie, links);
     };
-    let planned = cheap_placements(library, family);
+    let planned = if probes_at_start {
+        Vec::new()
+    } else {
+        cheap_placements(library, family)
+    };
     let mut missing = Vec::new();
     for &(function, program) in family.entry {
         let location = match planned.iter().find(|(f, _, _)| *f == function) {

@@ -2,7 +2,10 @@
 //!
 //! The kernel programs see the peer address (from `connect`/`accept`); the local end is looked up
 //! in the process's `/proc` TCP table (through the process source, so a replay gets the recorded
-//! answer) as soon as the connection is announced, and again on first use if that failed. An
+//! answer) when the connection first carries data, and once more on a later use if that failed.
+//! Not at announcement: each lookup reads the process's whole TCP table, so doing it for every
+//! new connection made N idle connections cost N² table lines (10,000 idle connections took
+//! minutes to absorb); connections that never carry data now cost no lookup at all. An
 //! accepted connection that is already gone falls back to its listening socket's address. A
 //! closed connection's identity is kept a few seconds: a TLS library may report its last calls
 //! after the socket is closed.
@@ -38,7 +41,7 @@ pub struct SocketTable {
 }
 
 impl SocketTable {
-    pub fn on_open(&mut self, tgid: u32, opened: &SocketOpened, processes: &mut ProcessTable) {
+    pub fn on_open(&mut self, tgid: u32, opened: &SocketOpened) {
         self.sockets.insert(
             (tgid, opened.id),
             SocketInfo {
@@ -54,7 +57,6 @@ impl SocketTable {
                 closed_at_ns: None,
             },
         );
-        self.on_use(tgid, opened.id, processes);
     }
 
     /// The connection is in use: complete its addresses if the kernel could not see them.

@@ -112,8 +112,7 @@ impl Pipeline {
             }
             EventKind::SocketOpen(opened) => {
                 self.metrics.record_kind("socket_open");
-                self.sockets
-                    .on_open(event.tgid, opened, &mut self.processes);
+                self.sockets.on_open(event.tgid, opened);
             }
             EventKind::ProcessExec { filename } => {
                 self.metrics.record_kind("exec");
