@@ -285,7 +285,8 @@ fn stopping_the_monitor_reports_calls_still_in_flight() {
             "--silent",
             "--insecure",
             "--http1.1",
-            &server.url("/slow?ms=4000"),
+            // Long enough that a monitor stopping on a loaded machine still stops first.
+            &server.url("/slow?ms=10000"),
         ])
         .stdout(std::process::Stdio::null())
         .spawn()
