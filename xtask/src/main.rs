@@ -4,11 +4,21 @@
 //! then the end-to-end tests one at a time: each starts a monitor that sees the whole host, and
 //! two at once would only compete for the machine's two cores).
 //! `cargo xtask run -- ARGS`: builds the monitor in release mode and runs `monitor run ARGS`.
+//! `cargo xtask fuzz [--seconds N] [TARGET...]`: bounded cargo-fuzz runs of the parsers (nightly).
 //! `cargo xtask bench pipeline`: the pipeline throughput benchmark (criterion, no root).
-//! `cargo xtask bench overhead`: the monitor's cost to an nginx HTTPS server (root).
+//! `cargo xtask bench overhead`: the monitor's cost to an nginx server, HTTPS and HTTP (root).
+//! `cargo xtask bench loss`: API calls reported versus made at fixed rates, and whether every
+//! missing one is counted (root).
 use std::process::Command;
 
+mod fuzz;
+mod h2load;
+mod loss;
+mod monitor_process;
+mod nginx;
 mod overhead;
+mod proc_stat;
+mod stats;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
@@ -28,12 +38,14 @@ enum Task {
         no_lint: bool,
     },
     /// Benchmarks. `pipeline`: API calls per second through everything after capture
-    /// (criterion, no root). `overhead`: what the monitor costs an nginx HTTPS server under a wrk
-    /// load (root; `scripts/setup.sh --bench` installs nginx and wrk).
+    /// (criterion, no root). `overhead`: what the monitor costs an nginx server, HTTPS and HTTP,
+    /// under saturating and fixed-rate loads (root). `loss`: API calls reported versus made at
+    /// increasing fixed rates, missing ones checked against the loss counters (root).
+    /// `scripts/setup.sh --bench` installs nginx, wrk and h2load.
     Bench {
-        #[arg(value_parser = ["pipeline", "overhead"])]
+        #[arg(value_parser = ["pipeline", "overhead", "loss"])]
         which: String,
-        /// Rounds of the overhead benchmark (each: without, then with the monitor).
+        /// Rounds (overhead: each without, then with the monitor; loss: each a full sweep).
         #[arg(long, default_value_t = 3)]
         rounds: usize,
         /// Seconds of load per run.
@@ -42,6 +54,18 @@ enum Task {
         /// Concurrent connections of the load generator.
         #[arg(long, default_value_t = 50)]
         connections: u32,
+        /// Fixed request rates, comma-separated (overhead default: 1000,5000; loss default:
+        /// 500,1000,2000,5000,10000,20000,40000,80000, stopping once the machine saturates).
+        #[arg(long, value_delimiter = ',')]
+        rates: Vec<u32>,
+    },
+    /// Fuzz the parsers for a bounded time each (`cargo +nightly fuzz run`; `fuzz/README.md`).
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Targets to run (default: all): http1, streams, policy, credentials.
+        targets: Vec<String>,
     },
     /// Build the monitor (release) and run `monitor run` with these arguments.
     Run {
@@ -60,6 +84,10 @@ fn cargo(args: &[&str]) -> anyhow::Result<()> {
         bail!("cargo {} failed ({status})", args.join(" "));
     }
     Ok(())
+}
+
+fn workspace() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 fn main() -> anyhow::Result<()> {
@@ -85,26 +113,45 @@ fn main() -> anyhow::Result<()> {
             rounds,
             seconds,
             connections,
+            rates,
         } => {
             if which == "pipeline" {
                 cargo(&["bench", "--package", "monitor", "--bench", "pipeline"])?;
             } else {
                 cargo(&["build", "--release", "--package", "monitor"])?;
-                let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-                overhead::run(
-                    &workspace,
-                    overhead::Options {
+                let binary = monitor_process::release_binary(&workspace());
+                if which == "loss" {
+                    let rates = if rates.is_empty() {
+                        loss::DEFAULT_RATES.to_vec()
+                    } else {
+                        rates
+                    };
+                    let options = loss::Options {
+                        rounds,
+                        seconds,
+                        rates,
+                    };
+                    loss::run(&binary, options)?;
+                } else {
+                    let rates = if rates.is_empty() {
+                        overhead::DEFAULT_RATES.to_vec()
+                    } else {
+                        rates
+                    };
+                    let options = overhead::Options {
                         rounds,
                         seconds,
                         connections,
-                    },
-                )?;
+                        rates,
+                    };
+                    overhead::run(&binary, options)?;
+                }
             }
         }
+        Task::Fuzz { seconds, targets } => fuzz::run(&workspace(), seconds, &targets)?,
         Task::Run { args } => {
             cargo(&["build", "--release", "--package", "monitor"])?;
-            let binary =
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/monitor");
+            let binary = monitor_process::release_binary(&workspace());
             let status = Command::new(&binary)
                 .arg("run")
                 .args(&args)

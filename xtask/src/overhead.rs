@@ -1,26 +1,40 @@
-//! `cargo xtask bench overhead` (root): what the monitor costs an HTTPS server under load.
+//! `cargo xtask bench overhead` (root): what the monitor costs a server under load, over HTTPS
+//! (plaintext read by uprobes on OpenSSL) and over plain HTTP (read by the syscall tracepoints).
 //!
-//! nginx (Debian, OpenSSL) serves a small static response over TLS on loopback; wrk (also on
-//! OpenSSL, so both sides of every call are captured) saturates it. Each round runs the same load
-//! without and then with the monitor. Reported: requests/s ratio, p50/p99 latency added, the
-//! monitor's CPU time per 1,000 captured calls (utime + stime from /proc/<pid>/stat), its peak RSS
-//! (VmHWM), and the kernel programs' time per run (kernel.bpf_stats_enabled, read from the
-//! monitor's program fds in /proc/<pid>/fdinfo).
+//! nginx (nginx.rs) returns a small JSON body on loopback. Per scheme and round, every load runs
+//! first without and then with the monitor (release build, default policy, `--no-api-calls`):
+//! - saturating: wrk (also on OpenSSL, so both sides of every call are captured) as fast as it
+//!   can. Reported: requests/s ratio, p50/p99 latency, the monitor's CPU time per 1,000 captured
+//!   calls (utime + stime from /proc/<pid>/stat), its peak RSS (VmHWM), and the kernel programs'
+//!   time per run (kernel.bpf_stats_enabled, read from the monitor's program fds).
+//! - fixed rates (h2load.rs): the cost at a load the server carries easily, which is what a
+//!   production host sees. Reported: achieved rate, p50/p99 latency, and CPU time per request of
+//!   the nginx worker, the h2load clients and the monitor. The uprobe traps are charged to the
+//!   traced processes (nginx, h2load), the monitor's own work to the monitor.
 use std::{
-    fs,
-    io::{BufRead as _, BufReader},
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::Duration,
+    path::Path,
+    process::Command,
+    time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, bail};
+
+use crate::{
+    h2load,
+    monitor_process::{MonitorProcess, Scrape},
+    nginx::{self, Body, Nginx},
+    proc_stat::{cpu_seconds, kernel_stats, status_kib},
+    stats::{median, percentile},
+};
 
 pub struct Options {
     pub rounds: usize,
     pub seconds: u64,
     pub connections: u32,
+    pub rates: Vec<u32>,
 }
+
+pub const DEFAULT_RATES: [u32; 2] = [1000, 5000];
 
 struct LoadResult {
     requests_per_second: f64,
@@ -36,60 +50,32 @@ struct MonitorCost {
     kernel_runs: u64,
 }
 
-fn require(tool: &str) -> anyhow::Result<()> {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()?
-        .success();
-    if !found {
-        bail!("{tool} is missing: run `scripts/setup.sh --bench`");
-    }
-    Ok(())
+/// One fixed-rate run.
+struct FixedRun {
+    achieved: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    /// CPU microseconds per answered request.
+    server_us: f64,
+    client_us: f64,
+    monitor_us: f64,
 }
 
-fn start_nginx(dir: &Path, port: u16) -> anyhow::Result<Child> {
-    let status = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=localhost", "-keyout"])
-        .arg(dir.join("key.pem"))
-        .arg("-out")
-        .arg(dir.join("cert.pem"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()?;
-    if !status.success() {
-        bail!("openssl req failed");
-    }
-    let conf = format!(
-        "worker_processes 1;\ndaemon off;\npid {dir}/nginx.pid;\nerror_log {dir}/error.log;\n\
-         events {{ worker_connections 1024; }}\n\
-         http {{ access_log off; client_body_temp_path {dir}; proxy_temp_path {dir};\n\
-           fastcgi_temp_path {dir}; uwsgi_temp_path {dir}; scgi_temp_path {dir};\n\
-           server {{ listen 127.0.0.1:{port} ssl; ssl_certificate {dir}/cert.pem;\n\
-             ssl_certificate_key {dir}/key.pem;\n\
-             location / {{ default_type application/json; return 200 '{{\"ok\":true}}'; }} }} }}\n",
-        dir = dir.display()
-    );
-    fs::write(dir.join("nginx.conf"), conf)?;
-    let child = Command::new("nginx")
-        .arg("-c")
-        .arg(dir.join("nginx.conf"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting nginx")?;
-    std::thread::sleep(Duration::from_millis(500));
-    Ok(child)
+/// Everything measured for one scheme, over the rounds.
+#[derive(Default)]
+struct SchemeResults {
+    base: Vec<LoadResult>,
+    with: Vec<LoadResult>,
+    costs: Vec<MonitorCost>,
+    /// Per rate: (without, with) of each round.
+    fixed: Vec<(u32, Vec<FixedRun>, Vec<FixedRun>)>,
 }
 
-fn run_wrk(port: u16, options: &Options) -> anyhow::Result<LoadResult> {
+fn run_wrk(url: &str, options: &Options) -> anyhow::Result<LoadResult> {
     let output = Command::new("wrk")
         .args(["-t", "2", "-c", &options.connections.to_string()])
         .args(["-d", &format!("{}s", options.seconds), "--latency"])
-        .arg(format!("https://127.0.0.1:{port}/"))
+        .arg(url)
         .output()
         .context("running wrk")?;
     let text = String::from_utf8_lossy(&output.stdout);
@@ -118,175 +104,175 @@ fn run_wrk(port: u16, options: &Options) -> anyhow::Result<LoadResult> {
     })
 }
 
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command (which may contain spaces) start after the last ')'.
-    let after = stat.rsplit_once(')').map(|(_, a)| a).unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-    // SAFETY: sysconf has no preconditions.
-    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+fn captured_calls(scrape: &Scrape) -> f64 {
+    scrape.sum("monitor_api_calls_total")
 }
 
-fn peak_rss_kib(pid: u32) -> u64 {
-    fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
+/// Waits until the monitor has read what the load left in the ring buffer (its record count stops
+/// moving, up to background traffic), so that its CPU time covers the whole load.
+fn wait_drained(monitor: &MonitorProcess) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = monitor.scrape()?.sum("monitor_capture_records_total");
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = monitor.scrape()?.sum("monitor_capture_records_total");
+        if now - last < 50.0 {
+            break;
+        }
+        last = now;
+    }
+    Ok(())
 }
 
-/// Sum of run_time_ns and run_cnt over the monitor's BPF programs.
-fn kernel_stats(pid: u32) -> (u64, u64) {
-    let mut total = (0, 0);
-    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
-        return total;
+fn fixed_run(
+    dir: &Path,
+    nginx: &Nginx,
+    monitor: Option<&MonitorProcess>,
+    rate: u32,
+    seconds: u64,
+) -> anyhow::Result<FixedRun> {
+    let worker = nginx.worker_pid()?;
+    let server0 = cpu_seconds(worker);
+    let monitor0 = monitor.map(|m| cpu_seconds(m.pid())).unwrap_or(0.0);
+    let load = h2load::run(
+        dir,
+        &h2load::FixedRate {
+            base_url: &nginx.base_url(),
+            prefix: "/fixed",
+            rate,
+            seconds,
+        },
+    )?;
+    let server = cpu_seconds(worker) - server0;
+    let monitor_cpu = match monitor {
+        Some(m) => {
+            wait_drained(m)?;
+            cpu_seconds(m.pid()) - monitor0
+        }
+        None => 0.0,
     };
-    for fd in fds.flatten() {
-        let text = fs::read_to_string(fd.path()).unwrap_or_default();
-        if !text.contains("prog_type:") {
-            continue;
-        }
-        for line in text.lines() {
-            if let Some(v) = line.strip_prefix("run_time_ns:") {
-                total.0 += v.trim().parse::<u64>().unwrap_or(0);
-            }
-            if let Some(v) = line.strip_prefix("run_cnt:") {
-                total.1 += v.trim().parse::<u64>().unwrap_or(0);
-            }
-        }
-    }
-    total
+    let requests = load.answered.len().max(1) as f64;
+    let us = |seconds: f64| seconds * 1e6 / requests;
+    Ok(FixedRun {
+        achieved: load.achieved,
+        p50_ms: percentile(load.latencies_us.clone(), 50.0) / 1000.0,
+        p99_ms: percentile(load.latencies_us, 99.0) / 1000.0,
+        server_us: us(server),
+        client_us: us(load.client_cpu_seconds),
+        monitor_us: us(monitor_cpu),
+    })
 }
 
-fn start_monitor(binary: &Path, dir: &Path) -> anyhow::Result<(Child, String)> {
-    let mut child = Command::new(binary)
-        .args(["run", "--no-api-calls", "--metrics-addr", "127.0.0.1:0"])
-        .arg("--fingerprint-key")
-        .arg(dir.join("fingerprint.key"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("starting the monitor")?;
-    let stderr = child.stderr.take().expect("piped");
-    let mut metrics_addr = String::new();
-    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-        if let Some(addr) = line.split("addr=").nth(1)
-            && line.contains("metrics endpoint listening")
-        {
-            metrics_addr = addr.trim().to_owned();
-        }
-        if line.contains("monitor ready") {
-            return Ok((child, metrics_addr));
-        }
+/// One round of one scheme: every load without the monitor, then every load with it.
+fn round(
+    binary: &Path,
+    dir: &Path,
+    nginx: &Nginx,
+    options: &Options,
+    results: &mut SchemeResults,
+) -> anyhow::Result<()> {
+    let url = format!("{}/", nginx.base_url());
+    let baseline = run_wrk(&url, options)?;
+    let mut fixed_base = Vec::new();
+    for &rate in &options.rates {
+        fixed_base.push(fixed_run(dir, nginx, None, rate, options.seconds)?);
     }
-    bail!("the monitor exited before it was ready")
-}
 
-fn captured_calls(metrics_addr: &str) -> f64 {
-    let output = Command::new("curl")
-        .args(["--silent", &format!("http://{metrics_addr}/metrics")])
-        .output();
-    output
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .filter(|l| l.starts_with("monitor_api_calls_total{"))
-                .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
-                .sum()
-        })
-        .unwrap_or(0.0)
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(|a, b| a.total_cmp(b));
-    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
-pub fn run(workspace: &Path, options: Options) -> anyhow::Result<()> {
-    for tool in ["nginx", "wrk", "openssl", "curl"] {
-        require(tool)?;
+    let monitor = MonitorProcess::start(binary, dir, &["--no-api-calls".to_owned()], None)?;
+    let pid = monitor.pid();
+    let (cpu0, (ns0, runs0)) = (cpu_seconds(pid), kernel_stats(pid));
+    let calls0 = captured_calls(&monitor.scrape()?);
+    let monitored = run_wrk(&url, options)?;
+    let calls = captured_calls(&monitor.scrape()?) - calls0;
+    let (ns1, runs1) = kernel_stats(pid);
+    let cost = MonitorCost {
+        cpu_seconds: cpu_seconds(pid) - cpu0,
+        captured_calls: calls,
+        peak_rss_kib: status_kib(pid, "VmHWM"),
+        kernel_ns_per_run: (ns1 - ns0) as f64 / (runs1 - runs0).max(1) as f64,
+        kernel_runs: runs1 - runs0,
+    };
+    wait_drained(&monitor)?;
+    let mut fixed_with = Vec::new();
+    for &rate in &options.rates {
+        fixed_with.push(fixed_run(
+            dir,
+            nginx,
+            Some(&monitor),
+            rate,
+            options.seconds,
+        )?);
     }
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        bail!("the overhead benchmark loads eBPF programs: run it as root");
-    }
-    let binary: PathBuf = workspace.join("target/release/monitor");
-    let dir = std::env::temp_dir().join(format!("monitor-bench-{}", std::process::id()));
-    fs::create_dir_all(&dir)?;
-    let _ = fs::write("/proc/sys/kernel/bpf_stats_enabled", "1");
-    let port = 18443;
-    let mut nginx = start_nginx(&dir, port)?;
-    let (mut base, mut with) = (Vec::new(), Vec::new());
-    let mut costs = Vec::new();
-    for round in 1..=options.rounds {
-        let baseline = run_wrk(port, &options)?;
-        let (mut monitor, metrics_addr) = start_monitor(&binary, &dir)?;
-        let pid = monitor.id();
-        let (cpu0, (ns0, runs0)) = (cpu_seconds(pid), kernel_stats(pid));
-        let calls0 = captured_calls(&metrics_addr);
-        let monitored = run_wrk(port, &options)?;
-        let calls = captured_calls(&metrics_addr) - calls0;
-        let (ns1, runs1) = kernel_stats(pid);
-        let cost = MonitorCost {
-            cpu_seconds: cpu_seconds(pid) - cpu0,
-            captured_calls: calls,
-            peak_rss_kib: peak_rss_kib(pid),
-            kernel_ns_per_run: (ns1 - ns0) as f64 / (runs1 - runs0).max(1) as f64,
-            kernel_runs: runs1 - runs0,
-        };
-        // SAFETY: plain kill(2) on our child.
-        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
-        let _ = monitor.wait();
+    monitor.stop()?;
+
+    eprintln!(
+        "  saturating: {:.0} req/s without, {:.0} with; monitor CPU {:.2} s for {:.0} calls, RSS {} KiB",
+        baseline.requests_per_second,
+        monitored.requests_per_second,
+        cost.cpu_seconds,
+        cost.captured_calls,
+        cost.peak_rss_kib
+    );
+    for ((rate, without), with) in options.rates.iter().zip(&fixed_base).zip(&fixed_with) {
         eprintln!(
-            "round {round}: {:.0} req/s without, {:.0} with; monitor CPU {:.2} s for {:.0} calls, RSS {} KiB",
-            baseline.requests_per_second,
-            monitored.requests_per_second,
-            cost.cpu_seconds,
-            cost.captured_calls,
-            cost.peak_rss_kib
+            "  {rate}/s: achieved {:.0} / {:.0}, p50 {:.3} / {:.3} ms, p99 {:.3} / {:.3} ms, nginx {:.1} / {:.1} µs/req, h2load {:.1} / {:.1} µs/req, monitor {:.1} µs/req",
+            without.achieved,
+            with.achieved,
+            without.p50_ms,
+            with.p50_ms,
+            without.p99_ms,
+            with.p99_ms,
+            without.server_us,
+            with.server_us,
+            without.client_us,
+            with.client_us,
+            with.monitor_us
         );
-        base.push(baseline);
-        with.push(monitored);
-        costs.push(cost);
     }
-    let _ = nginx.kill();
-    let _ = nginx.wait();
-    let _ = fs::remove_dir_all(&dir);
+    results.base.push(baseline);
+    results.with.push(monitored);
+    results.costs.push(cost);
+    for ((slot, without), with) in results.fixed.iter_mut().zip(fixed_base).zip(fixed_with) {
+        slot.1.push(without);
+        slot.2.push(with);
+    }
+    Ok(())
+}
 
+fn report_saturating(title: &str, r: &SchemeResults, rounds: usize) {
     let ratio = median(
-        base.iter()
-            .zip(&with)
+        r.base
+            .iter()
+            .zip(&r.with)
             .map(|(b, w)| w.requests_per_second / b.requests_per_second)
             .collect(),
     );
-    println!("| measure (median of {} rounds) | value |", options.rounds);
+    println!("\n### {title}: saturating load (wrk)\n");
+    println!("| measure (median of {rounds} rounds) | value |");
     println!("|---|---|");
+    println!("| ratio (with / without) | {ratio:.3} |");
     println!(
         "| requests/s without the monitor | {:.0} |",
-        median(base.iter().map(|r| r.requests_per_second).collect())
+        median(r.base.iter().map(|x| x.requests_per_second).collect())
     );
     println!(
         "| requests/s with the monitor | {:.0} |",
-        median(with.iter().map(|r| r.requests_per_second).collect())
+        median(r.with.iter().map(|x| x.requests_per_second).collect())
     );
-    println!("| ratio (with / without) | {ratio:.3} |");
     println!(
         "| p50 latency without / with | {:.3} / {:.3} ms |",
-        median(base.iter().map(|r| r.p50_ms).collect()),
-        median(with.iter().map(|r| r.p50_ms).collect())
+        median(r.base.iter().map(|x| x.p50_ms).collect()),
+        median(r.with.iter().map(|x| x.p50_ms).collect())
     );
     println!(
         "| p99 latency without / with | {:.3} / {:.3} ms |",
-        median(base.iter().map(|r| r.p99_ms).collect()),
-        median(with.iter().map(|r| r.p99_ms).collect())
+        median(r.base.iter().map(|x| x.p99_ms).collect()),
+        median(r.with.iter().map(|x| x.p99_ms).collect())
     );
     println!(
         "| monitor CPU per 1,000 captured calls (user + system) | {:.1} ms |",
         median(
-            costs
+            r.costs
                 .iter()
                 .map(|c| c.cpu_seconds * 1000.0 * 1000.0 / c.captured_calls.max(1.0))
                 .collect()
@@ -294,16 +280,81 @@ pub fn run(workspace: &Path, options: Options) -> anyhow::Result<()> {
     );
     println!(
         "| captured calls per run (both sides: nginx and wrk) | {:.0} |",
-        median(costs.iter().map(|c| c.captured_calls).collect())
+        median(r.costs.iter().map(|c| c.captured_calls).collect())
     );
     println!(
         "| monitor peak RSS | {} KiB |",
-        costs.iter().map(|c| c.peak_rss_kib).max().unwrap_or(0)
+        r.costs.iter().map(|c| c.peak_rss_kib).max().unwrap_or(0)
     );
     println!(
         "| kernel programs: time per run (bpf_stats) | {:.0} ns over {} runs |",
-        median(costs.iter().map(|c| c.kernel_ns_per_run).collect()),
-        costs.iter().map(|c| c.kernel_runs).sum::<u64>()
+        median(r.costs.iter().map(|c| c.kernel_ns_per_run).collect()),
+        r.costs.iter().map(|c| c.kernel_runs).sum::<u64>()
     );
+}
+
+fn report_fixed(title: &str, r: &SchemeResults, rounds: usize) {
+    println!("\n### {title}: fixed rates (h2load), medians of {rounds} rounds\n");
+    println!(
+        "| target req/s | achieved without / with | p50 without / with (ms) | p99 without / with (ms) | nginx + monitor CPU per request without / with (µs) | of which nginx (without / with) | of which monitor | h2load CPU per request without / with (µs) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for (rate, without, with) in &r.fixed {
+        let m = |runs: &[FixedRun], f: fn(&FixedRun) -> f64| median(runs.iter().map(f).collect());
+        println!(
+            "| {rate} | {:.0} / {:.0} | {:.3} / {:.3} | {:.3} / {:.3} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} | {:.1} / {:.1} |",
+            m(without, |x| x.achieved),
+            m(with, |x| x.achieved),
+            m(without, |x| x.p50_ms),
+            m(with, |x| x.p50_ms),
+            m(without, |x| x.p99_ms),
+            m(with, |x| x.p99_ms),
+            m(without, |x| x.server_us),
+            m(with, |x| x.server_us + x.monitor_us),
+            m(without, |x| x.server_us),
+            m(with, |x| x.server_us),
+            m(with, |x| x.monitor_us),
+            m(without, |x| x.client_us),
+            m(with, |x| x.client_us),
+        );
+    }
+}
+
+pub fn run(binary: &Path, options: Options) -> anyhow::Result<()> {
+    for tool in ["nginx", "wrk", "h2load", "openssl"] {
+        nginx::require(tool)?;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("the overhead benchmark loads eBPF programs: run it as root");
+    }
+    let dir = nginx::scratch_dir("overhead")?;
+    let _ = std::fs::write("/proc/sys/kernel/bpf_stats_enabled", "1");
+    let schemes = [
+        ("HTTPS (OpenSSL uprobes)", true, 18443),
+        ("HTTP (socket tracepoints)", false, 18080),
+    ];
+    let mut all = Vec::new();
+    for (title, tls, port) in schemes {
+        let nginx = Nginx::start(&dir.join(format!("nginx-{port}")), port, tls, Body::Small)?;
+        let mut results = SchemeResults {
+            fixed: options
+                .rates
+                .iter()
+                .map(|&r| (r, Vec::new(), Vec::new()))
+                .collect(),
+            ..SchemeResults::default()
+        };
+        for round_number in 1..=options.rounds {
+            eprintln!("{title}, round {round_number}:");
+            round(binary, &dir, &nginx, &options, &mut results)?;
+        }
+        all.push((title, results));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    for (title, results) in &all {
+        report_saturating(title, results, options.rounds);
+        report_fixed(title, results, options.rounds);
+    }
     Ok(())
 }
