@@ -2,7 +2,7 @@
 //!
 //! `cargo xtask test`: the whole test suite in the order CI runs it (format, lints, unit tests,
 //! then the end-to-end tests one at a time: each starts a monitor that sees the whole host, and
-//! two at once would only compete for the machine's two cores).
+//! two at once would only compete for the machine's two cores), then 15 s of each fuzz target.
 //! `cargo xtask run -- ARGS`: builds the monitor in release mode and runs `monitor run ARGS`.
 //! `cargo xtask fuzz [--seconds N] [TARGET...]`: bounded cargo-fuzz runs of the parsers (nightly).
 //! `cargo xtask bench pipeline`: the pipeline throughput benchmark (criterion, no root).
@@ -90,6 +90,9 @@ fn workspace() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// Seconds per fuzz target in `cargo xtask test`.
+const FUZZ_SECONDS_IN_TESTS: u64 = 15;
+
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Test { no_lint } => {
@@ -107,6 +110,20 @@ fn main() -> anyhow::Result<()> {
             cargo(&["build", "--package", "monitor"])?;
             cargo(&["test", "--workspace", "--exclude", "monitor-e2e"])?;
             cargo(&["test", "--package", "monitor-e2e", "--", "--test-threads=1"])?;
+            // A short bounded fuzz run of every parser (crashes fail the suite); the long runs are
+            // `cargo xtask fuzz --seconds N`.
+            if std::env::var_os("MONITOR_FUZZ_TARGET_DIR").is_none()
+                && let Some(home) = std::env::var_os("HOME")
+            {
+                // SAFETY: single-threaded at this point; only this process reads it, later.
+                unsafe {
+                    std::env::set_var(
+                        "MONITOR_FUZZ_TARGET_DIR",
+                        std::path::Path::new(&home).join(".cache/monitor-fuzz-target"),
+                    );
+                }
+            }
+            fuzz::run(&workspace(), FUZZ_SECONDS_IN_TESTS, &[])?;
         }
         Task::Bench {
             which,
