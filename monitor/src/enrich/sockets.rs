@@ -2,10 +2,9 @@
 //!
 //! The kernel programs see the peer address (from `connect`/`accept`); the local end is looked up
 //! in the process's `/proc` TCP table (through the process source, so a replay gets the recorded
-//! answer) when the connection first carries data, and once more on a later use if that failed.
-//! Not at announcement: each lookup reads the process's whole TCP table, so doing it for every
-//! new connection made N idle connections cost N² table lines (10,000 idle connections took
-//! minutes to absorb); connections that never carry data now cost no lookup at all. An
+//! answer) as soon as the connection is announced, and again on first use if that failed (the
+//! process source reads each process's table at most every few milliseconds, so a burst of
+//! connections does not cost a whole table each). An
 //! accepted connection that is already gone falls back to its listening socket's address. A
 //! closed connection's identity is kept a few seconds: a TLS library may report its last calls
 //! after the socket is closed.
@@ -41,7 +40,7 @@ pub struct SocketTable {
 }
 
 impl SocketTable {
-    pub fn on_open(&mut self, tgid: u32, opened: &SocketOpened) {
+    pub fn on_open(&mut self, tgid: u32, opened: &SocketOpened, processes: &mut ProcessTable) {
         self.sockets.insert(
             (tgid, opened.id),
             SocketInfo {
@@ -57,6 +56,7 @@ impl SocketTable {
                 closed_at_ns: None,
             },
         );
+        self.on_use(tgid, opened.id, processes);
     }
 
     /// The connection is in use: complete its addresses if the kernel could not see them.

@@ -1,7 +1,13 @@
 //! Where process facts that the kernel records do not carry (executable path, container id) come
 //! from: `/proc` on a live host, or the answers a recording saved, so that a replay sees exactly
 //! what the live run saw.
-use std::{collections::HashMap, fs, net::SocketAddr, path::PathBuf};
+use std::{
+    collections::HashMap,
+    fs,
+    net::SocketAddr,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
 
 use super::{
     container::container_id_from_cgroup,
@@ -30,11 +36,43 @@ pub trait ProcessSource: Send {
 /// The live host's `/proc` (another root in tests).
 pub struct ProcFs {
     root: PathBuf,
+    /// The last TCP tables read, per process: (when, inode → addresses). Reading a table costs
+    /// one line per connection in the namespace, so reading it for each new connection made N
+    /// connections cost N² lines; a table is now re-read for a missing inode at most every
+    /// `TABLE_REREAD`, and a connection not found yet is looked up again at its first use.
+    tables: Vec<(u32, Instant, HashMap<u64, SocketAddrs>)>,
 }
+
+/// How often one process's TCP tables are read at most.
+const TABLE_REREAD: Duration = Duration::from_millis(10);
+/// Processes whose tables are kept (the ones opening connections right now).
+const CACHED_TABLES: usize = 8;
 
 impl ProcFs {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            tables: Vec::new(),
+        }
+    }
+
+    fn read_tables(&self, pid: u32) -> HashMap<u64, SocketAddrs> {
+        let dir = self.root.join(pid.to_string());
+        // The process's own network namespace's tables.
+        ["tcp", "tcp6"]
+            .iter()
+            .filter_map(|table| fs::read_to_string(dir.join("net").join(table)).ok())
+            .flat_map(|text| parse_tcp_table(&text))
+            .map(|e| {
+                (
+                    e.inode,
+                    SocketAddrs {
+                        local: e.local,
+                        remote: e.remote,
+                    },
+                )
+            })
+            .collect()
     }
 }
 
@@ -55,17 +93,20 @@ impl ProcessSource for ProcFs {
         let dir = self.root.join(pid.to_string());
         let link = fs::read_link(dir.join("fd").join(fd.to_string())).ok()?;
         let inode = socket_inode(link.to_str()?)?;
-        // The process's own network namespace's tables.
-        ["tcp", "tcp6"].iter().find_map(|table| {
-            let text = fs::read_to_string(dir.join("net").join(table)).ok()?;
-            parse_tcp_table(&text)
-                .into_iter()
-                .find(|e| e.inode == inode)
-                .map(|e| SocketAddrs {
-                    local: e.local,
-                    remote: e.remote,
-                })
-        })
+        let now = Instant::now();
+        if let Some((_, read_at, table)) = self.tables.iter().find(|(p, _, _)| *p == pid)
+            && (table.contains_key(&inode) || now.duration_since(*read_at) < TABLE_REREAD)
+        {
+            return table.get(&inode).copied();
+        }
+        let table = self.read_tables(pid);
+        let found = table.get(&inode).copied();
+        self.tables.retain(|(p, _, _)| *p != pid);
+        if self.tables.len() >= CACHED_TABLES {
+            self.tables.remove(0);
+        }
+        self.tables.push((pid, now, table));
+        found
     }
 }
 

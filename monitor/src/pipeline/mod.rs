@@ -112,7 +112,8 @@ impl Pipeline {
             }
             EventKind::SocketOpen(opened) => {
                 self.metrics.record_kind("socket_open");
-                self.sockets.on_open(event.tgid, opened);
+                self.sockets
+                    .on_open(event.tgid, opened, &mut self.processes);
             }
             EventKind::ProcessExec { filename } => {
                 self.metrics.record_kind("exec");
