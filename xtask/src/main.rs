@@ -55,7 +55,7 @@ enum Task {
         #[arg(long, default_value_t = 50)]
         connections: u32,
         /// Fixed request rates, comma-separated (overhead default: 1000,5000; loss default:
-        /// 500,1000,2000,5000,10000,20000,40000,80000, stopping once the machine saturates).
+        /// 500,1000,2000,3000,5000,7500,10000,20000,40000, stopping once the machine saturates).
         #[arg(long, value_delimiter = ',')]
         rates: Vec<u32>,
     },
