@@ -6,7 +6,9 @@
 //! - saturating: wrk (also on OpenSSL, so both sides of every call are captured) as fast as it
 //!   can. Reported: requests/s ratio, p50/p99 latency, the monitor's CPU time per 1,000 captured
 //!   calls (utime + stime from /proc/<pid>/stat), its peak RSS (VmHWM), and the kernel programs'
-//!   time per run (kernel.bpf_stats_enabled, read from the monitor's program fds).
+//!   time per run (kernel.bpf_stats_enabled, read from the monitor's program fds). Before it,
+//!   the monitor's CPU with no load (its housekeeping and coverage survey), to read the
+//!   fixed-rate figures against.
 //! - fixed rates (h2load.rs): the cost at a load the server carries easily, which is what a
 //!   production host sees. Reported: achieved rate, p50/p99 latency, and CPU time per request of
 //!   the nginx worker, the h2load clients and the monitor. The uprobe traps are charged to the
@@ -48,6 +50,8 @@ struct MonitorCost {
     peak_rss_kib: u64,
     kernel_ns_per_run: f64,
     kernel_runs: u64,
+    /// CPU milliseconds per second with no load: housekeeping, the coverage survey, host noise.
+    idle_ms_per_s: f64,
 }
 
 /// One fixed-rate run.
@@ -180,6 +184,10 @@ fn round(
 
     let monitor = MonitorProcess::start(binary, dir, &["--no-api-calls".to_owned()], None)?;
     let pid = monitor.pid();
+    // What the monitor costs with nothing to capture, to read the fixed-rate figures against.
+    let idle0 = cpu_seconds(pid);
+    std::thread::sleep(Duration::from_secs(options.seconds));
+    let idle_ms_per_s = (cpu_seconds(pid) - idle0) * 1000.0 / options.seconds as f64;
     let (cpu0, (ns0, runs0)) = (cpu_seconds(pid), kernel_stats(pid));
     let calls0 = captured_calls(&monitor.scrape()?);
     let monitored = run_wrk(&url, options)?;
@@ -191,6 +199,7 @@ fn round(
         peak_rss_kib: status_kib(pid, "VmHWM"),
         kernel_ns_per_run: (ns1 - ns0) as f64 / (runs1 - runs0).max(1) as f64,
         kernel_runs: runs1 - runs0,
+        idle_ms_per_s,
     };
     wait_drained(&monitor)?;
     let mut fixed_with = Vec::new();
@@ -290,6 +299,10 @@ fn report_saturating(title: &str, r: &SchemeResults, rounds: usize) {
         "| kernel programs: time per run (bpf_stats) | {:.0} ns over {} runs |",
         median(r.costs.iter().map(|c| c.kernel_ns_per_run).collect()),
         r.costs.iter().map(|c| c.kernel_runs).sum::<u64>()
+    );
+    println!(
+        "| monitor CPU with no load | {:.1} ms per s |",
+        median(r.costs.iter().map(|c| c.idle_ms_per_s).collect())
     );
 }
 
