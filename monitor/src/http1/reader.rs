@@ -79,6 +79,11 @@ pub(crate) struct MessageReader {
     held: Vec<u8>,
     held_lost: bool,
     queued: VecDeque<ReaderEvent>,
+    /// A whole message head was parsed on this direction. From then on, bytes that do not
+    /// start a message mean we lost our place (a hole the kernel could not report, a framing
+    /// we misread), not that the connection is something else: resync instead of giving up,
+    /// or one slip would silently lose every later call of a keep-alive connection.
+    established: bool,
 }
 
 fn has_bare_lf(buf: &[u8], from: usize) -> bool {
@@ -95,6 +100,7 @@ impl MessageReader {
             held: Vec::new(),
             held_lost: false,
             queued: VecDeque::new(),
+            established: false,
         }
     }
 
@@ -300,6 +306,7 @@ impl MessageReader {
                 }
                 let consumed = len - old;
                 self.release_head_buf();
+                self.established = true;
                 let stats = MessageStats {
                     start_ns,
                     end_ns: ts,
@@ -409,7 +416,12 @@ impl MessageReader {
         ReaderEvent::Problem(p)
     }
 
+    /// Bytes that cannot start a message: not HTTP, unless this direction already carried
+    /// HTTP, in which case we lost our place.
     fn die(&mut self) -> ReaderEvent {
+        if self.established {
+            return self.fail_head(Problem::Desync);
+        }
         self.release_head_buf();
         self.state = State::Dead;
         ReaderEvent::Problem(Problem::NotHttp)

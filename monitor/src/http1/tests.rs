@@ -422,16 +422,38 @@ fn garbage_is_not_http() {
         c.on_data(Ingress, 1, b"\r\n", &mut out);
     }
     assert_eq!(problems(&out), vec![Problem::NotHttp]);
+}
 
-    // Garbage at a message boundary later on.
+#[test]
+fn garbage_after_http_resyncs_instead_of_giving_up() {
+    // A keep-alive connection that carried HTTP and then shows bytes that start no message
+    // (a hole the kernel could not report, or a peer that wrote more than it framed) has lost
+    // its place; it must pick up again at the next message, not lose every later call.
+    const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
     let mut c = Connection::new(Limits::default());
     let mut out = Vec::new();
-    c.on_data(Egress, 1, b"GET / HTTP/1.1\r\n\r\n", &mut out);
-    c.on_data(Egress, 2, b"\x00\x01binary", &mut out);
-    assert_eq!(problems(&out), vec![Problem::NotHttp]);
-    c.on_close(3, &mut out);
-    assert_eq!(exchanges(&out).len(), 1);
-    assert!(exchanges(&out)[0].response.is_none());
+    c.on_data(Egress, 1, b"GET /a HTTP/1.1\r\n\r\n", &mut out);
+    c.on_data(Ingress, 2, OK, &mut out);
+    c.on_data(Egress, 3, b"\x00\x01binary", &mut out);
+    assert_eq!(problems(&out), vec![Problem::Desync]);
+    assert!(c.is_http());
+    c.on_data(Egress, 4, b"GET /b HTTP/1.1\r\n\r\n", &mut out);
+    // A response direction that overran its Content-Length resyncs the same way.
+    c.on_data(
+        Ingress,
+        5,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA",
+        &mut out,
+    );
+    c.on_data(Egress, 6, b"GET /c HTTP/1.1\r\n\r\n", &mut out);
+    c.on_data(Ingress, 7, OK, &mut out);
+    assert_eq!(problems(&out), vec![Problem::Desync, Problem::Desync]);
+    let targets: Vec<&str> = exchanges(&out)
+        .iter()
+        .map(|e| e.request.head.target.as_str())
+        .collect();
+    assert_eq!(targets, ["/a", "/b", "/c"]);
+    assert!(exchanges(&out).iter().all(|e| e.response.is_some()));
 }
 
 #[test]
@@ -664,9 +686,18 @@ fn malformed_heads_are_reported_and_resynced() {
         b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
         &mut out,
     );
-    assert_eq!(problems(&out), vec![Problem::NotHttp]);
-    // Note: a bad method byte at a message boundary is "not HTTP"; inside a started head the
-    // error is MalformedHead and the direction resyncs:
+    // A bad method byte at the boundary after a message is a lost place (resync); the
+    // conflicting framing that follows is a malformed head; the last request is read.
+    let p = problems(&out);
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert_eq!(p[0], Problem::Desync);
+    assert!(matches!(p[1], Problem::MalformedHead(_)), "{p:?}");
+    let targets: Vec<&str> = exchanges(&out)
+        .iter()
+        .map(|e| e.request.head.target.as_str())
+        .collect();
+    assert_eq!(targets, ["/", "/ok"]);
+    // Inside a started head the error is MalformedHead and the direction resyncs:
     let mut c = Connection::new(Limits::default());
     let mut out = Vec::new();
     c.on_data(Egress, 1, b"GET /a b HTTP/1.1\r\n\r\n", &mut out);

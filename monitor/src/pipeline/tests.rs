@@ -332,3 +332,29 @@ fn hostile_bytes_cost_a_counter_not_a_call_or_a_panic() {
         200
     );
 }
+
+#[test]
+fn bytes_lost_on_a_connection_given_up_are_still_counted() {
+    let mut h = Harness::new(StreamLimits::default());
+    h.data(
+        SECOND,
+        1,
+        Direction::Egress,
+        b"\x16\x03\x01 not http at all",
+    );
+    assert_eq!(
+        h.metric("monitor_http_problems_total{problem=\"not_http\"}"),
+        1
+    );
+    h.chunk(2 * SECOND, 1, Direction::Egress, b"more", 4, 1_000);
+    h.chunk(3 * SECOND, 1, Direction::Ingress, b"reply", 9_000, 0);
+    assert_eq!(
+        h.metric("monitor_stream_gap_bytes_total{cause=\"lost\"}"),
+        1_000
+    );
+    assert_eq!(
+        h.metric("monitor_stream_gap_bytes_total{cause=\"truncated\"}"),
+        8_995
+    );
+    assert!(h.calls.is_empty());
+}

@@ -154,20 +154,26 @@ impl StreamTable {
         if conn.socket_id == 0 {
             conn.socket_id = chunk.socket_id;
         }
+        // Counted whatever the connection turned out to be: a byte the kernel lost is lost
+        // even on a connection we stopped parsing.
+        let truncated = chunk.truncated_after();
+        if chunk.lost_before > 0 {
+            metrics.stream_gap("lost", chunk.lost_before);
+        }
+        if truncated > 0 {
+            metrics.stream_gap("truncated", truncated);
+        }
         if !conn.http.is_http() || conn.http.is_upgraded() {
             return;
         }
         let mut outputs = Vec::new();
         if chunk.lost_before > 0 {
-            metrics.stream_gap("lost", chunk.lost_before);
             conn.http
                 .on_gap(chunk.direction, ts_ns, chunk.lost_before, &mut outputs);
         }
         conn.http
             .on_data(chunk.direction, ts_ns, &chunk.data, &mut outputs);
-        let truncated = chunk.truncated_after();
         if truncated > 0 {
-            metrics.stream_gap("truncated", truncated);
             conn.http
                 .on_gap(chunk.direction, ts_ns, truncated, &mut outputs);
         }
