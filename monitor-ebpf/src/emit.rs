@@ -15,7 +15,31 @@ use monitor_common::{
     flags, record_kind,
 };
 
-use crate::maps::{CALL_CAP, LOSSES, RECORDS, SCRATCH, count};
+use crate::maps::{CALL_CAP, LOSSES, READER_ASLEEP, RECORDS, SCRATCH, WAKEUP_BYTES, count};
+
+/// How a record should notify the reader. By default the kernel wakes the reader for every
+/// record that finds it caught up, which at a few thousand calls per second is nearly every
+/// record: a wake-up (and a userspace round trip) each. Instead the reader polls on a short
+/// timer while traffic flows, and is woken only when it sleeps or when enough bytes wait that
+/// the ring should not be left to fill.
+#[inline(always)]
+fn wakeup_flags() -> u64 {
+    const FORCE: u64 = aya_ebpf::bindings::BPF_RB_FORCE_WAKEUP as u64;
+    const NO_WAKEUP: u64 = aya_ebpf::bindings::BPF_RB_NO_WAKEUP as u64;
+    let threshold = WAKEUP_BYTES.load();
+    if threshold == 0 {
+        return 0;
+    }
+    if READER_ASLEEP.get(0).copied().unwrap_or(1) != 0 {
+        return FORCE;
+    }
+    let waiting = RECORDS.query(aya_ebpf::bindings::BPF_RB_AVAIL_DATA as u64);
+    if waiting >= threshold as u64 {
+        FORCE
+    } else {
+        NO_WAKEUP
+    }
+}
 
 /// A completed call whose bytes are in the traced process's memory.
 pub struct Call {
@@ -148,7 +172,7 @@ pub fn emit_call_capped(call: &Call, ceiling: u32) {
         let bytes = unsafe {
             core::slice::from_raw_parts((record as *const _) as *const u8, HEADER_LEN + len)
         };
-        if RECORDS.output::<[u8]>(bytes, 0).is_err() {
+        if RECORDS.output::<[u8]>(bytes, wakeup_flags()).is_err() {
             // Everything from here to the end of the call (copied or not) is missing.
             count(counter::RING_FULL_RECORDS, 1);
             count(counter::RING_FULL_BYTES, len as u64);
@@ -202,7 +226,7 @@ pub fn emit_socket_open(id: u64, open: &monitor_common::SocketOpen) {
     // SAFETY: HEADER_LEN + LEN bytes of the record are initialised.
     let out =
         unsafe { core::slice::from_raw_parts((record as *const _) as *const u8, HEADER_LEN + LEN) };
-    if RECORDS.output::<[u8]>(out, 0).is_err() {
+    if RECORDS.output::<[u8]>(out, wakeup_flags()).is_err() {
         count(counter::RING_FULL_RECORDS, 1);
     }
 }
@@ -217,7 +241,7 @@ pub fn emit_marker(kind: u8, conn_id: u64, source: u8, attach_cookie: u64) {
     let bytes = unsafe {
         core::slice::from_raw_parts((&head as *const RecordHeader) as *const u8, HEADER_LEN)
     };
-    if RECORDS.output::<[u8]>(bytes, 0).is_err() {
+    if RECORDS.output::<[u8]>(bytes, wakeup_flags()).is_err() {
         count(counter::RING_FULL_RECORDS, 1);
     }
 }
@@ -248,7 +272,7 @@ pub fn emit_exec(filename: *const u8) {
     // SAFETY: len <= CHUNK_SIZE.
     let bytes =
         unsafe { core::slice::from_raw_parts((record as *const _) as *const u8, HEADER_LEN + len) };
-    if RECORDS.output::<[u8]>(bytes, 0).is_err() {
+    if RECORDS.output::<[u8]>(bytes, wakeup_flags()).is_err() {
         count(counter::RING_FULL_RECORDS, 1);
     }
 }

@@ -2,7 +2,7 @@
 use aya_ebpf::{
     Global,
     macros::map,
-    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use monitor_common::{DataRecord, LossKey, SockKey, SockState, counter};
 
@@ -17,6 +17,16 @@ pub static CALL_CAP: Global<u32> = Global::new(monitor_common::DEFAULT_CALL_CAP)
 /// Payload records to userspace. Userspace resizes it at load time (`--ring-buffer-size`).
 #[map]
 pub static RECORDS: RingBuf = RingBuf::with_byte_size(8 * 1024 * 1024, 0);
+
+/// Bytes waiting in `RECORDS` at which a producer wakes the reader at once; below it the reader
+/// collects records on its own timer. Set by userspace at load time.
+#[unsafe(no_mangle)]
+pub static WAKEUP_BYTES: Global<u32> = Global::new(0);
+
+/// `[0] != 0` while the reader sleeps on the ring buffer's fd with no timer running: the next
+/// record must wake it. Written by userspace when it goes idle and when it wakes.
+#[map]
+pub static READER_ASLEEP: Array<u32> = Array::with_max_entries(1, 0);
 
 /// One record under construction per CPU: too big for the 512-byte BPF stack.
 #[map]

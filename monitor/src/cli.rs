@@ -106,6 +106,12 @@ pub struct RunArgs {
     #[arg(long, default_value_t = monitor_common::DEFAULT_CALL_CAP, value_name = "BYTES")]
     pub call_cap: u32,
 
+    /// While records flow, the reader collects them every this many milliseconds instead of
+    /// being woken by the kernel for each one (it is still woken at once after a quiet spell, or
+    /// when an eighth of the ring buffer waits). 0: a wake-up per record, the kernel's default.
+    #[arg(long, default_value_t = 5, value_name = "MS")]
+    pub ring_poll_interval: u64,
+
     /// A connection with no traffic for this many seconds is forgotten (its pending calls are
     /// reported as incomplete).
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]

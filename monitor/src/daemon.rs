@@ -27,6 +27,9 @@ use crate::{cli::RunArgs, policy_file::PolicyFile};
 
 /// Events queued between the ring-buffer reader and the pipeline.
 const EVENT_QUEUE: usize = 16_384;
+/// Events taken from the queue per turn of the main loop: one turn per batch instead of per
+/// event, while signals, rescans and housekeeping still get a turn between batches.
+const EVENT_BATCH: usize = 256;
 
 pub fn run(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread()
@@ -87,6 +90,11 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     let mut programs = LoadedPrograms::load(CaptureSettings {
         ring_buffer_bytes: args.ring_buffer_size,
         call_cap: args.call_cap,
+        wakeup_bytes: if args.ring_poll_interval == 0 {
+            0
+        } else {
+            args.ring_buffer_size / 8
+        },
         empty_probes: args.empty_probes,
     })?;
     let libraries = LibraryRegistry::default();
@@ -107,6 +115,13 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     metrics.set_probed_files(attacher.probed_files());
     let counters = programs.take_kernel_counters()?;
     let ring = programs.take_ring_buffer()?;
+    let wakeups = match args.ring_poll_interval {
+        0 => capture::Wakeups::PerRecord,
+        ms => capture::Wakeups::Batched {
+            interval: Duration::from_millis(ms),
+            asleep_flag: programs.take_reader_asleep_flag()?,
+        },
+    };
     // After the socket tracepoints are attached, so that no connection falls between the two.
     let mut socket_table = programs.take_socket_table()?;
     let recovered = capture::recover_connections(
@@ -120,9 +135,15 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     );
 
     let (events_tx, mut events) = mpsc::channel(EVENT_QUEUE);
-    let reader =
-        capture::spawn_ring_reader(ring, events_tx, metrics.clone(), recorder.clone(), stop_rx)
-            .context("polling the ring buffer")?;
+    let reader = capture::spawn_ring_reader(
+        ring,
+        wakeups,
+        events_tx,
+        metrics.clone(),
+        recorder.clone(),
+        stop_rx,
+    )
+    .context("polling the ring buffer")?;
 
     let mut sink = JsonLinesSink::stdout(args.output_queue, metrics.clone());
     let processes = match &recorder {
@@ -182,10 +203,14 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
         "monitor ready"
     );
 
+    let mut batch = Vec::with_capacity(EVENT_BATCH);
     loop {
         tokio::select! {
-            event = events.recv() => match event {
-                Some(event) => {
+            received = events.recv_many(&mut batch, EVENT_BATCH) => {
+                if received == 0 {
+                    break;
+                }
+                for event in batch.drain(..) {
                     match event.kind {
                         EventKind::ProcessExec { .. } => tls_watcher.on_exec(event.tgid),
                         EventKind::CodeMapped => tls_watcher.on_code_mapped(event.tgid),
@@ -193,8 +218,7 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
                     }
                     pipeline.handle(event, &mut emit);
                 }
-                None => break,
-            },
+            }
             Some(scan) = library_scans.recv() => {
                 let report = attacher.attach(&mut programs, &scan.candidates, &libraries);
                 if let Err(e) = record_libraries(recorder.as_ref(), &report) {

@@ -5,7 +5,7 @@ use std::{fs, path::Path};
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{MapData, RingBuf},
+    maps::{Array, MapData, RingBuf},
     programs::{ProgramError, TracePoint, UProbe},
 };
 use thiserror::Error;
@@ -79,6 +79,9 @@ pub struct CaptureSettings {
     pub ring_buffer_bytes: u32,
     /// Bytes of one call copied at most.
     pub call_cap: u32,
+    /// Records wake the reader only when it sleeps or when this many bytes wait (see
+    /// `ring::Wakeups`); 0 keeps the kernel's default of a wake-up per record.
+    pub wakeup_bytes: u32,
     /// Attach programs that do nothing, at exactly the places the real ones go: the cost of the
     /// probes themselves (the floor under the monitor's own cost), for the overhead benchmark.
     pub empty_probes: bool,
@@ -142,6 +145,7 @@ impl LoadedPrograms {
         let mut ebpf = EbpfLoader::new()
             .override_global("MONITOR_TGID", &own_tgid, true)
             .override_global("CALL_CAP", &settings.call_cap, true)
+            .override_global("WAKEUP_BYTES", &settings.wakeup_bytes, true)
             .map_max_entries("RECORDS", bytes)
             .load(EBPF_OBJECT)
             .map_err(LoadError::Load)?;
@@ -226,6 +230,16 @@ impl LoadedPrograms {
             name: "RECORDS",
             source,
         })
+    }
+
+    /// The flag that tells the kernel programs the reader sleeps (batched wake-ups).
+    pub fn take_reader_asleep_flag(&mut self) -> Result<Array<MapData, u32>, LoadError> {
+        let name = "READER_ASLEEP";
+        let map = self
+            .ebpf
+            .take_map(name)
+            .ok_or(LoadError::Missing { name })?;
+        Array::try_from(map).map_err(|source| LoadError::Map { name, source })
     }
 
     /// The kernel's socket table, for userspace to add connections that predate the monitor.

@@ -31,5 +31,5 @@ pub use record::{
     CaptureEvent, ConnKey, DataChunk, DecodeError, EventKind, SocketOpened, decode, encode,
 };
 pub use recover::recover_connections;
-pub use ring::spawn_ring_reader;
+pub use ring::{Wakeups, spawn_ring_reader};
 pub use watch::{ScanResult, TlsWatcher};

@@ -4,34 +4,135 @@
 //! When the pipeline falls behind, the channel fills and this task waits: the ring buffer then
 //! fills and the kernel counts what it cannot deliver. Loss is thereby always counted in one
 //! place, the kernel, instead of silently here.
-use std::sync::Arc;
+//!
+//! Wake-ups: left to itself the kernel wakes the reader for every record that finds it caught
+//! up, which at a few thousand calls per second means a wake-up, an epoll round trip and a task
+//! switch per record. With [`Wakeups::Batched`] the reader polls on a short timer while records
+//! flow, and the kernel programs wake it only when it has gone to sleep after a quiet spell (the
+//! `READER_ASLEEP` flag) or when enough bytes wait that the ring must not be left to fill
+//! (`WAKEUP_BYTES`, set at load).
+use std::{sync::Arc, time::Duration};
 
-use aya::maps::{MapData, RingBuf};
+use aya::maps::{Array, MapData, RingBuf};
 use tokio::{
     io::{Interest, unix::AsyncFd},
     sync::{mpsc, watch},
     task::JoinHandle,
+    time::{Instant, MissedTickBehavior},
 };
-use tracing::{debug, error};
+use tracing::{debug, error, warn};
 
 use super::{CaptureEvent, decode};
 use crate::{metrics::Metrics, recording::Recorder};
 
+/// Empty polls in a row after which the reader stops its timer and sleeps until the kernel
+/// wakes it: idle hosts cost no timer wake-ups.
+const QUIET_POLLS_BEFORE_SLEEP: u32 = 20;
+
+/// How the reader learns that records are waiting.
+pub enum Wakeups {
+    /// The kernel wakes the reader for each record that finds it caught up (kernel default).
+    PerRecord,
+    /// Poll every `interval` while records flow; sleep after a quiet spell, with
+    /// `asleep_flag[0]` telling the kernel programs to wake the reader for the next record.
+    Batched {
+        interval: Duration,
+        asleep_flag: Array<MapData, u32>,
+    },
+}
+
 pub fn spawn_ring_reader(
     ring: RingBuf<MapData>,
+    wakeups: Wakeups,
     events: mpsc::Sender<CaptureEvent>,
     metrics: Arc<Metrics>,
     recorder: Option<Recorder>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> std::io::Result<JoinHandle<()>> {
     // SAFETY: `RingBuf` owns its map's file descriptor and keeps it open, unchanged, until it is
     // dropped, which only happens when this `AsyncFd` is dropped.
-    let mut fd = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
+    let fd = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-    Ok(tokio::spawn(async move {
+    let reader = Reader {
+        fd,
+        events,
+        metrics,
+        recorder,
+    };
+    Ok(tokio::spawn(reader.run(wakeups, stop)))
+}
+
+struct Reader {
+    fd: AsyncFd<RingBuf<MapData>>,
+    events: mpsc::Sender<CaptureEvent>,
+    metrics: Arc<Metrics>,
+    recorder: Option<Recorder>,
+}
+
+/// The batched mode's state: whether the timer runs, and the flag the kernel reads.
+struct Poller {
+    interval: tokio::time::Interval,
+    asleep_flag: Array<MapData, u32>,
+    awake: bool,
+    quiet_polls: u32,
+}
+
+impl Poller {
+    fn new(period: Duration, asleep_flag: Array<MapData, u32>) -> Self {
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        Self {
+            interval,
+            asleep_flag,
+            awake: false,
+            quiet_polls: 0,
+        }
+    }
+
+    /// Tells the kernel programs whether the next record must wake us. Returns false if the
+    /// flag could not be written (then the reader must keep polling to see records at all).
+    fn set_asleep(&mut self, asleep: bool) -> bool {
+        match self.asleep_flag.set(0, u32::from(asleep), 0) {
+            Ok(()) => true,
+            Err(e) => {
+                warn!(error = %e, asleep, "cannot write the reader's wake-up flag; polling instead");
+                false
+            }
+        }
+    }
+
+    fn wake(&mut self) {
+        if !self.awake {
+            self.awake = true;
+            self.set_asleep(false);
+            self.interval
+                .reset_at(Instant::now() + self.interval.period());
+        }
+        self.quiet_polls = 0;
+    }
+}
+
+impl Reader {
+    async fn run(mut self, wakeups: Wakeups, mut stop: watch::Receiver<bool>) {
+        let mut poller = match wakeups {
+            Wakeups::PerRecord => None,
+            Wakeups::Batched {
+                interval,
+                asleep_flag,
+            } => {
+                let mut poller = Poller::new(interval, asleep_flag);
+                // The kernel programs start out treating the reader as asleep (an unset flag
+                // reads as asleep), so nothing waits on a timer that is not running yet.
+                if !poller.set_asleep(true) {
+                    poller.awake = true;
+                }
+                Some(poller)
+            }
+        };
         loop {
+            let polling = poller.as_ref().is_some_and(|p| p.awake);
             tokio::select! {
-                ready = fd.readable_mut() => {
+                ready = self.fd.readable_mut() => {
                     let mut guard = match ready {
                         Ok(guard) => guard,
                         Err(e) => {
@@ -39,15 +140,42 @@ pub fn spawn_ring_reader(
                             return;
                         }
                     };
-                    if !drain(guard.get_inner_mut(), &events, &metrics, recorder.as_ref()).await {
+                    let Some(read) = drain(guard.get_inner_mut(), &self.events, &self.metrics, self.recorder.as_ref()).await else {
                         return;
-                    }
+                    };
                     guard.clear_ready();
+                    self.metrics.reader_wakeup("kernel");
+                    if let Some(poller) = poller.as_mut()
+                        && read > 0
+                    {
+                        poller.wake();
+                    }
+                }
+                _ = tick(&mut poller), if polling => {
+                    self.metrics.reader_wakeup("timer");
+                    let Some(read) = self.drain_now().await else { return };
+                    let Some(poller) = poller.as_mut() else { continue };
+                    if read > 0 {
+                        poller.quiet_polls = 0;
+                        continue;
+                    }
+                    poller.quiet_polls += 1;
+                    if poller.quiet_polls < QUIET_POLLS_BEFORE_SLEEP || !poller.set_asleep(true) {
+                        continue;
+                    }
+                    // A record submitted just before the flag was seen did not wake anyone.
+                    let Some(read) = self.drain_now().await else { return };
+                    if read > 0 {
+                        poller.set_asleep(false);
+                        poller.quiet_polls = 0;
+                    } else {
+                        poller.awake = false;
+                    }
                 }
                 _ = stop.changed() => {
                     // Probes are detached by now: take what is left, then end.
-                    drain(fd.get_mut(), &events, &metrics, recorder.as_ref()).await;
-                    if let Some(recorder) = &recorder
+                    self.drain_now().await;
+                    if let Some(recorder) = &self.recorder
                         && let Err(e) = recorder.flush()
                     {
                         error!(error = %e, "cannot write the recording");
@@ -57,16 +185,36 @@ pub fn spawn_ring_reader(
                 }
             }
         }
-    }))
+    }
+
+    async fn drain_now(&mut self) -> Option<usize> {
+        drain(
+            self.fd.get_mut(),
+            &self.events,
+            &self.metrics,
+            self.recorder.as_ref(),
+        )
+        .await
+    }
 }
 
-/// Reads every available record. Returns false when the pipeline is gone.
+async fn tick(poller: &mut Option<Poller>) {
+    match poller {
+        Some(poller) => {
+            poller.interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads every available record. Returns how many, or `None` when the pipeline is gone.
 async fn drain(
     ring: &mut RingBuf<MapData>,
     events: &mpsc::Sender<CaptureEvent>,
     metrics: &Metrics,
     recorder: Option<&Recorder>,
-) -> bool {
+) -> Option<usize> {
+    let mut read = 0;
     loop {
         let decoded = match ring.next() {
             Some(item) => {
@@ -78,12 +226,13 @@ async fn drain(
                 }
                 decode(&item)
             }
-            None => return true,
+            None => return Some(read),
         };
+        read += 1;
         match decoded {
             Ok(event) => {
                 if events.send(event).await.is_err() {
-                    return false;
+                    return None;
                 }
             }
             Err(e) => metrics.decode_error(e.label()),

@@ -7,6 +7,7 @@ pub struct Metrics {
     pub registry: Registry,
     records: IntCounterVec,
     record_bytes: IntCounter,
+    reader_wakeups: IntCounterVec,
     decode_errors: IntCounterVec,
     kernel: IntCounterVec,
     stream_gaps: IntCounterVec,
@@ -41,6 +42,14 @@ fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
     gauge
 }
 
+fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    let counter = IntCounter::new(name, help).expect("static metric definitions are valid");
+    registry
+        .register(Box::new(counter.clone()))
+        .expect("metric names are unique");
+    counter
+}
+
 fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let vec = IntCounterVec::new(Opts::new(name, help), labels)
         .expect("static metric definitions are valid");
@@ -53,23 +62,23 @@ fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> 
 impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
-        let record_bytes = IntCounter::new(
-            "monitor_capture_record_bytes_total",
-            "Bytes read from the kernel ring buffer.",
-        )
-        .expect("valid");
-        registry
-            .register(Box::new(record_bytes.clone()))
-            .expect("unique");
-        let connections_active = IntGauge::new(
-            "monitor_connections_active",
-            "Connections whose streams are being tracked.",
-        )
-        .expect("valid");
-        registry
-            .register(Box::new(connections_active.clone()))
-            .expect("unique");
         Self {
+            record_bytes: counter(
+                &registry,
+                "monitor_capture_record_bytes_total",
+                "Bytes read from the kernel ring buffer.",
+            ),
+            reader_wakeups: counter_vec(
+                &registry,
+                "monitor_capture_reader_wakeups_total",
+                "Times the ring-buffer reader ran, by cause (kernel: woken by a record; timer: its poll while records flow).",
+                &["cause"],
+            ),
+            connections_active: gauge(
+                &registry,
+                "monitor_connections_active",
+                "Connections whose streams are being tracked.",
+            ),
             output_dropped: counter_vec(
                 &registry,
                 "monitor_output_dropped_total",
@@ -141,17 +150,11 @@ impl Metrics {
                 "monitor_tls_probed_files",
                 "Binary and library files (by inode) with TLS probes attached now.",
             ),
-            probe_detaches: {
-                let counter = IntCounter::new(
-                    "monitor_tls_probe_detaches_total",
-                    "Files whose TLS probes were detached because nothing used them any more.",
-                )
-                .expect("static metric definitions are valid");
-                registry
-                    .register(Box::new(counter.clone()))
-                    .expect("metric names are unique");
-                counter
-            },
+            probe_detaches: counter(
+                &registry,
+                "monitor_tls_probe_detaches_total",
+                "Files whose TLS probes were detached because nothing used them any more.",
+            ),
             records: counter_vec(
                 &registry,
                 "monitor_capture_records_total",
@@ -194,14 +197,15 @@ impl Metrics {
                 "Connections whose state was freed, by reason (closed, process_exit, idle, evicted).",
                 &["reason"],
             ),
-            record_bytes,
-            connections_active,
             registry,
         }
     }
 
     pub fn capture_record(&self, bytes: usize) {
         self.record_bytes.inc_by(bytes as u64);
+    }
+    pub fn reader_wakeup(&self, cause: &'static str) {
+        self.reader_wakeups.with_label_values(&[cause]).inc();
     }
     pub fn record_kind(&self, kind: &'static str) {
         self.records.with_label_values(&[kind]).inc();
