@@ -6,7 +6,7 @@
 pub mod monitor;
 pub mod programs;
 
-pub use monitor::{Captured, Monitor, monitor_binary};
+pub use monitor::{Captured, Monitor, metric_in, monitor_binary, survey_rows};
 pub use programs::{
     HttpServer, PYTHON, TlsServer, go_https_program, openssl_1_1_libssl, python_client, run_client,
     scratch_dir, self_signed_cert, test_deps,

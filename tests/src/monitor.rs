@@ -151,6 +151,29 @@ impl Monitor {
         }
     }
 
+    /// Waits until a stdout line (an API call or alert) contains `needle`; returns how long
+    /// that took.
+    pub fn wait_for_output(&self, needle: &str, timeout: Duration) -> Duration {
+        let start = std::time::Instant::now();
+        loop {
+            if self
+                .stdout
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains(needle))
+            {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "no output line with {needle:?} within {timeout:?}; stderr:\n{}",
+                self.stderr.lock().unwrap().join("\n")
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Stderr line `number` (1-based, as `wait_for_log` counts).
     pub fn log_line(&self, number: usize) -> String {
         self.stderr.lock().unwrap()[number - 1].clone()
@@ -226,6 +249,31 @@ impl Drop for Monitor {
             let _ = self.child.wait();
         }
     }
+}
+
+/// `monitor coverage --json` now, as a user runs it: one row per process.
+pub fn survey_rows() -> Vec<Value> {
+    let survey = Command::new(monitor_binary())
+        .args(["coverage", "--json"])
+        .output()
+        .expect("running monitor coverage");
+    assert!(
+        survey.status.success(),
+        "{}",
+        String::from_utf8_lossy(&survey.stderr)
+    );
+    String::from_utf8_lossy(&survey.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("coverage --json prints JSON lines"))
+        .collect()
+}
+
+/// A gauge or counter from a `/metrics` page (0 if not exported yet).
+pub fn metric_in(page: &str, series: &str) -> u64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0) as u64
 }
 
 impl Captured {

@@ -9,7 +9,8 @@ use std::{
 };
 
 use monitor_e2e::{
-    Monitor, TlsServer, monitor_binary, root_or_skip, scratch_dir, test_deps, workspace_dir,
+    Monitor, TlsServer, monitor_binary, root_or_skip, scratch_dir, survey_rows, test_deps,
+    workspace_dir,
 };
 use serde_json::Value;
 
@@ -34,15 +35,7 @@ fn java_tls_is_reported_as_unreadable() {
     assert_eq!(line.trim(), "status 200");
 
     // While its connection is open: the survey, as a user runs it.
-    let survey = Command::new(monitor_binary())
-        .args(["coverage", "--json"])
-        .output()
-        .unwrap();
-    assert!(survey.status.success());
-    let rows: Vec<Value> = String::from_utf8_lossy(&survey.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let rows = survey_rows();
     let row = |pid: u32| {
         rows.iter()
             .find(|r| r["pid"] == pid)
@@ -86,19 +79,6 @@ fn java_tls_is_reported_as_unreadable() {
         captured.calls_of(java.id()).is_empty(),
         "Java's TLS is not readable"
     );
-}
-
-/// `monitor coverage --json` now, one row per process.
-fn survey_rows() -> Vec<Value> {
-    let survey = Command::new(monitor_binary())
-        .args(["coverage", "--json"])
-        .output()
-        .unwrap();
-    assert!(survey.status.success());
-    String::from_utf8_lossy(&survey.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 #[test]

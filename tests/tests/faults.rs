@@ -8,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use monitor_e2e::{Monitor, PYTHON, TlsServer, root_or_skip, run_client};
+use monitor_e2e::{Monitor, PYTHON, TlsServer, metric_in, root_or_skip, run_client};
 
 /// Names of the monitor's kernel programs that bpftool lists now.
 fn our_programs() -> usize {
@@ -125,20 +125,12 @@ fn vm_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {field} for pid {pid}"))
 }
 
-/// A gauge or counter from a `/metrics` page (0 if not exported yet).
-fn metric(page: &str, series: &str) -> u64 {
-    page.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .unwrap_or(0.0) as u64
-}
-
 /// Polls `/metrics` until `done` holds for `series`. The deadline only keeps a broken monitor
 /// from hanging the suite; how fast it gets there is the benchmarks' business.
 fn wait_for_metric(monitor: &Monitor, series: &str, done: impl Fn(u64) -> bool) -> u64 {
     let deadline = std::time::Instant::now() + Duration::from_secs(600);
     loop {
-        let value = metric(&monitor.scrape_metrics(), series);
+        let value = metric_in(&monitor.scrape_metrics(), series);
         if done(value) {
             return value;
         }
@@ -170,7 +162,7 @@ fn ten_thousand_idle_connections_cost_bounded_memory() {
     let monitor = Monitor::start(&[]);
     let pid = monitor.pid();
     let active = "monitor_connections_active";
-    let active_before = metric(&monitor.scrape_metrics(), active);
+    let active_before = metric_in(&monitor.scrape_metrics(), active);
     let anon_before = vm_kib(pid, "RssAnon");
 
     let mut acceptor = Command::new(PYTHON)

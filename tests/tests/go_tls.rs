@@ -37,13 +37,8 @@ fn go_client_and_server_stripped_or_not() {
         &format!("{base}/go/from-curl"),
     ]));
     // The coverage survey lists the Go server as readable, through its Go crypto/tls.
-    let survey = Command::new(monitor_e2e::monitor_binary())
-        .args(["coverage", "--json"])
-        .output()
-        .unwrap();
-    let row: serde_json::Value = String::from_utf8_lossy(&survey.stdout)
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+    let row = monitor_e2e::survey_rows()
+        .into_iter()
         .find(|r| r["pid"] == server.id())
         .expect("the Go server is in the survey");
     assert_eq!(row["stack"], "go", "{row:#}");

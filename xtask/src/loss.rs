@@ -33,6 +33,8 @@ pub struct Options {
     pub rounds: usize,
     pub seconds: u64,
     pub rates: Vec<u32>,
+    /// Extra arguments for `monitor run`, after the configuration's own.
+    pub monitor_args: Vec<String>,
 }
 
 pub const DEFAULT_RATES: [u32; 9] = [500, 1000, 2000, 3000, 5000, 7500, 10_000, 20_000, 40_000];
@@ -286,12 +288,13 @@ fn sweep(
 ) -> anyhow::Result<Vec<Step>> {
     let nginx = Nginx::start(&dir.join("nginx"), 18444, true, config.body)?;
     let calls = dir.join("calls.jsonl");
-    let args = [
+    let mut args = vec![
         "--ring-buffer-size".to_owned(),
         config.ring_buffer.to_string(),
         "--call-cap".to_owned(),
         config.call_cap.to_string(),
     ];
+    args.extend(options.monitor_args.iter().cloned());
     let monitor = MonitorProcess::start(binary, dir, &args, Some(&calls))?;
     let mut log = CallLog {
         file: File::open(&calls)?,

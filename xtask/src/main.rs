@@ -58,6 +58,10 @@ enum Task {
         /// 500,1000,2000,3000,5000,7500,10000,20000,40000, stopping once the machine saturates).
         #[arg(long, value_delimiter = ',')]
         rates: Vec<u32>,
+        /// An extra argument for `monitor run` (repeat it), to compare settings, e.g.
+        /// `--monitor-arg=--ring-poll-interval=0`.
+        #[arg(long = "monitor-arg", allow_hyphen_values = true, value_name = "ARG")]
+        monitor_args: Vec<String>,
     },
     /// Fuzz the parsers for a bounded time each (`cargo +nightly fuzz run`; `fuzz/README.md`).
     Fuzz {
@@ -131,38 +135,40 @@ fn main() -> anyhow::Result<()> {
             seconds,
             connections,
             rates,
+            monitor_args,
         } => {
             if which == "pipeline" {
-                cargo(&["bench", "--package", "monitor", "--bench", "pipeline"])?;
-            } else {
-                cargo(&["build", "--release", "--package", "monitor"])?;
-                let binary = monitor_process::release_binary(&workspace());
-                if which == "loss" {
-                    let rates = if rates.is_empty() {
-                        loss::DEFAULT_RATES.to_vec()
-                    } else {
-                        rates
-                    };
-                    let options = loss::Options {
+                return cargo(&["bench", "--package", "monitor", "--bench", "pipeline"]);
+            }
+            cargo(&["build", "--release", "--package", "monitor"])?;
+            let binary = monitor_process::release_binary(&workspace());
+            let or_default = |defaults: &[u32]| {
+                if rates.is_empty() {
+                    defaults.to_vec()
+                } else {
+                    rates.clone()
+                }
+            };
+            match which.as_str() {
+                "loss" => loss::run(
+                    &binary,
+                    loss::Options {
                         rounds,
                         seconds,
-                        rates,
-                    };
-                    loss::run(&binary, options)?;
-                } else {
-                    let rates = if rates.is_empty() {
-                        overhead::DEFAULT_RATES.to_vec()
-                    } else {
-                        rates
-                    };
-                    let options = overhead::Options {
+                        rates: or_default(&loss::DEFAULT_RATES),
+                        monitor_args,
+                    },
+                )?,
+                _ => overhead::run(
+                    &binary,
+                    overhead::Options {
                         rounds,
                         seconds,
                         connections,
-                        rates,
-                    };
-                    overhead::run(&binary, options)?;
-                }
+                        rates: or_default(&overhead::DEFAULT_RATES),
+                        monitor_args,
+                    },
+                )?,
             }
         }
         Task::Fuzz { seconds, targets } => fuzz::run(&workspace(), seconds, &targets)?,

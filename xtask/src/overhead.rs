@@ -34,6 +34,8 @@ pub struct Options {
     pub seconds: u64,
     pub connections: u32,
     pub rates: Vec<u32>,
+    /// Extra arguments for `monitor run`, after `--no-api-calls`.
+    pub monitor_args: Vec<String>,
 }
 
 pub const DEFAULT_RATES: [u32; 2] = [1000, 5000];
@@ -182,7 +184,9 @@ fn round(
         fixed_base.push(fixed_run(dir, nginx, None, rate, options.seconds)?);
     }
 
-    let monitor = MonitorProcess::start(binary, dir, &["--no-api-calls".to_owned()], None)?;
+    let mut args = vec!["--no-api-calls".to_owned()];
+    args.extend(options.monitor_args.iter().cloned());
+    let monitor = MonitorProcess::start(binary, dir, &args, None)?;
     let pid = monitor.pid();
     // What the monitor costs with nothing to capture, to read the fixed-rate figures against.
     let idle0 = cpu_seconds(pid);
