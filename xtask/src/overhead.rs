@@ -14,6 +14,7 @@
 //!   the nginx worker, the h2load clients and the monitor. The uprobe traps are charged to the
 //!   traced processes (nginx, h2load), the monitor's own work to the monitor.
 use std::{
+    collections::BTreeMap,
     path::Path,
     process::Command,
     time::{Duration, Instant},
@@ -25,7 +26,7 @@ use crate::{
     h2load,
     monitor_process::{MonitorProcess, Scrape},
     nginx::{self, Body, Nginx},
-    proc_stat::{cpu_seconds, kernel_stats, status_kib},
+    proc_stat::{ProgramRuns, cpu_seconds, kernel_stats, kernel_stats_since, status_kib},
     stats::{median, percentile},
 };
 
@@ -50,8 +51,8 @@ struct MonitorCost {
     cpu_seconds: f64,
     captured_calls: f64,
     peak_rss_kib: u64,
-    kernel_ns_per_run: f64,
-    kernel_runs: u64,
+    /// Runs of each kernel program during the load.
+    kernel: BTreeMap<String, ProgramRuns>,
     /// CPU milliseconds per second with no load: housekeeping, the coverage survey, host noise.
     idle_ms_per_s: f64,
 }
@@ -192,17 +193,16 @@ fn round(
     let idle0 = cpu_seconds(pid);
     std::thread::sleep(Duration::from_secs(options.seconds));
     let idle_ms_per_s = (cpu_seconds(pid) - idle0) * 1000.0 / options.seconds as f64;
-    let (cpu0, (ns0, runs0)) = (cpu_seconds(pid), kernel_stats(pid));
+    let (cpu0, kernel0) = (cpu_seconds(pid), kernel_stats(pid));
     let calls0 = captured_calls(&monitor.scrape()?);
     let monitored = run_wrk(&url, options)?;
     let calls = captured_calls(&monitor.scrape()?) - calls0;
-    let (ns1, runs1) = kernel_stats(pid);
+    let kernel = kernel_stats_since(&kernel0, &kernel_stats(pid));
     let cost = MonitorCost {
         cpu_seconds: cpu_seconds(pid) - cpu0,
         captured_calls: calls,
         peak_rss_kib: status_kib(pid, "VmHWM"),
-        kernel_ns_per_run: (ns1 - ns0) as f64 / (runs1 - runs0).max(1) as f64,
-        kernel_runs: runs1 - runs0,
+        kernel,
         idle_ms_per_s,
     };
     wait_drained(&monitor)?;
@@ -299,15 +299,67 @@ fn report_saturating(title: &str, r: &SchemeResults, rounds: usize) {
         "| monitor peak RSS | {} KiB |",
         r.costs.iter().map(|c| c.peak_rss_kib).max().unwrap_or(0)
     );
+    let total = |c: &MonitorCost| {
+        c.kernel.values().fold((0u64, 0u64), |(ns, runs), p| {
+            (ns + p.run_time_ns, runs + p.runs)
+        })
+    };
     println!(
         "| kernel programs: time per run (bpf_stats) | {:.0} ns over {} runs |",
-        median(r.costs.iter().map(|c| c.kernel_ns_per_run).collect()),
-        r.costs.iter().map(|c| c.kernel_runs).sum::<u64>()
+        median(
+            r.costs
+                .iter()
+                .map(|c| {
+                    let (ns, runs) = total(c);
+                    ns as f64 / runs.max(1) as f64
+                })
+                .collect()
+        ),
+        r.costs.iter().map(|c| total(c).1).sum::<u64>()
+    );
+    println!(
+        "| kernel programs: time per captured call | {:.2} µs |",
+        median(
+            r.costs
+                .iter()
+                .map(|c| total(c).0 as f64 / 1000.0 / c.captured_calls.max(1.0))
+                .collect()
+        )
     );
     println!(
         "| monitor CPU with no load | {:.1} ms per s |",
         median(r.costs.iter().map(|c| c.idle_ms_per_s).collect())
     );
+}
+
+/// Where the kernel-side time goes, program by program, over all rounds of the saturating load.
+fn report_kernel_programs(title: &str, r: &SchemeResults) {
+    let calls: f64 = r
+        .costs
+        .iter()
+        .map(|c| c.captured_calls)
+        .sum::<f64>()
+        .max(1.0);
+    let mut programs: BTreeMap<&str, ProgramRuns> = BTreeMap::new();
+    for (name, runs) in r.costs.iter().flat_map(|c| &c.kernel) {
+        let entry = programs.entry(name).or_default();
+        entry.run_time_ns += runs.run_time_ns;
+        entry.runs += runs.runs;
+    }
+    let mut rows: Vec<(&str, ProgramRuns)> =
+        programs.into_iter().filter(|(_, p)| p.runs > 0).collect();
+    rows.sort_by_key(|(_, p)| std::cmp::Reverse(p.run_time_ns));
+    println!("\n### {title}: kernel programs under the saturating load, all rounds\n");
+    println!("| program | runs per captured call | ns per run | µs per captured call |");
+    println!("|---|---|---|---|");
+    for (name, p) in rows {
+        println!(
+            "| `{name}` | {:.2} | {:.0} | {:.2} |",
+            p.runs as f64 / calls,
+            p.run_time_ns as f64 / p.runs as f64,
+            p.run_time_ns as f64 / 1000.0 / calls
+        );
+    }
 }
 
 fn report_fixed(title: &str, r: &SchemeResults, rounds: usize) {
@@ -371,6 +423,7 @@ pub fn run(binary: &Path, options: Options) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
     for (title, results) in &all {
         report_saturating(title, results, options.rounds);
+        report_kernel_programs(title, results);
         report_fixed(title, results, options.rounds);
     }
     Ok(())
