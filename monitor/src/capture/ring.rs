@@ -120,15 +120,24 @@ impl Reader {
                 interval,
                 asleep_flag,
             } => {
+                // The flag starts at 0 ("awake"): until it is set, records are written without
+                // a wake-up, and the timer is not running yet.
                 let mut poller = Poller::new(interval, asleep_flag);
-                // The kernel programs start out treating the reader as asleep (an unset flag
-                // reads as asleep), so nothing waits on a timer that is not running yet.
                 if !poller.set_asleep(true) {
                     poller.awake = true;
                 }
                 Some(poller)
             }
         };
+        // Records written before the flag was set woke nobody: take them now.
+        let Some(read) = self.drain_now().await else {
+            return;
+        };
+        if let Some(poller) = poller.as_mut()
+            && read > 0
+        {
+            poller.wake();
+        }
         loop {
             let polling = poller.as_ref().is_some_and(|p| p.awake);
             tokio::select! {
