@@ -152,13 +152,13 @@ fuzz_target!(|data: &[u8]| {
     let head = RequestHead {
         method: "POST".into(),
         target: String::from_utf8_lossy(target).into_owned(),
-        version: 1,
+        version: monitor::protocols::HttpVersion::Http11,
         host: slack.then(|| SLACK_HOST.to_owned()),
         headers,
     };
     let d = detector();
 
-    let found = d.scan(&head, body, NOW);
+    let found = d.scan(monitor::protocols::RequestView::new(&head, body), NOW);
     let longest = value
         .len()
         .max(head.target.len() + if slack { SLACK_HOST.len() } else { 0 })
@@ -182,7 +182,7 @@ fuzz_target!(|data: &[u8]| {
     check(&headerless, longest, Some(&header_name));
     assert_eq!(
         found,
-        d.scan(&head, body, NOW),
+        d.scan(monitor::protocols::RequestView::new(&head, body), NOW),
         "scanning is not deterministic"
     );
 

@@ -1,4 +1,4 @@
-//! Drives the HTTP/1 tracker (`monitor::http1::Connection`) the way `streams` does: bytes of
+//! Drives the HTTP/1 tracker (`monitor::protocols::http1::Connection`) the way `streams` does: bytes of
 //! both directions in arbitrary chunks, holes of known size (`on_gap`), idle flush and close.
 //!
 //! Input layout (seeds: `cargo xtask fuzz` writes llhttp conformance messages in it):
@@ -24,7 +24,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use monitor::http1::{Connection, Direction, Exchange, Limits, Output, Problem};
+use monitor::protocols::http1::{Connection, Direction, Exchange, Limits, Output, Problem};
 use monitor_fuzz::{contains, memory_bound, sections};
 
 const SMALL: Limits = Limits {
@@ -254,7 +254,7 @@ fn check_exchanges(run: &Run, input: &Input) {
     }
 }
 
-fn check_stats(stats: &monitor::http1::MessageStats, limits: &Limits, max_ts: u64) {
+fn check_stats(stats: &monitor::protocols::http1::MessageStats, limits: &Limits, max_ts: u64) {
     assert!(
         stats.start_ns >= 1_000 && stats.start_ns <= stats.end_ns,
         "start {} end {}",

@@ -502,7 +502,7 @@ impl<'a> Harness<'a> {
             "connection table differs from its rules"
         );
         let held = self.pipeline.buffered_bytes();
-        let bound = live * memory_bound(&self.limits.http);
+        let bound = live * memory_bound(&self.limits.protocols.http1);
         assert!(
             held <= bound,
             "{held} bytes held by {live} connections (bound {bound})"

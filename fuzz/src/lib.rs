@@ -46,7 +46,7 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// buffers, both readers' head buffers and held bytes, and every slot the pipelining limit lets
 /// through, each a head plus a body sample. Generous on purpose: it catches growth with the
 /// input, not a byte of slack.
-pub fn memory_bound(limits: &monitor::http1::Limits) -> usize {
+pub fn memory_bound(limits: &monitor::protocols::http1::Limits) -> usize {
     let message = limits.max_head_bytes + limits.body_sample_bytes;
     2 * limits.detect_bytes
         + 2 * (3 * (limits.max_head_bytes + 1) + message)

@@ -20,11 +20,11 @@ use monitor::{
         CaptureEvent, ConnKey, DataChunk, EventKind, LibraryInfo, LibraryRegistry, TlsLibraryKind,
     },
     enrich::{ProcessTable, RecordedFacts},
-    http1::Direction,
     inspect::Inspector,
     metrics::Metrics,
     pipeline::{Output, Pipeline},
     policy::Policy,
+    protocols::Direction,
     streams::StreamLimits,
     time::WallClock,
 };

@@ -1,7 +1,7 @@
 //! The monitor's userspace pipeline, one module per stage, in data-path order:
 //!
 //! ```text
-//! capture ─▶ streams ─▶ http1 ─▶ calls ─▶ output
+//! capture ─▶ streams ─▶ protocols ─▶ calls ─▶ output
 //!  (kernel    (per-connection   (request/      (API-call    (JSON lines)
 //!  records)    byte streams)     response)      events)
 //!                  ▲                               ▲
@@ -15,12 +15,12 @@ pub mod capture;
 pub mod coverage;
 pub mod credentials;
 pub mod enrich;
-pub mod http1;
 pub mod inspect;
 pub mod metrics;
 pub mod output;
 pub mod pipeline;
 pub mod policy;
+pub mod protocols;
 pub mod rates;
 pub mod recording;
 pub mod replay;

@@ -5,7 +5,7 @@ use super::split_target;
 use crate::{
     capture::{LibraryInfo, TlsLibraryKind},
     enrich::{ProcessInfo, SocketInfo},
-    http1::Role,
+    protocols::Role,
     streams::ConnectionExchange,
     time::WallClock,
 };
@@ -121,7 +121,7 @@ pub fn build_api_call(
         host: request.head.host.clone().or(target.authority),
         path: super::redact_path(&target.path),
         query_params: target.query_names,
-        http_version: format!("HTTP/1.{}", request.head.version),
+        http_version: request.head.version.as_str().to_owned(),
         status: response.map(|r| r.head.status),
         request_bytes: request
             .stats
@@ -141,7 +141,9 @@ mod tests {
     use super::*;
     use crate::{
         capture::ConnKey,
-        http1::{Exchange, MessageStats, Request, RequestHead, Response, ResponseHead},
+        protocols::{
+            Exchange, HttpVersion, MessageStats, Request, RequestHead, Response, ResponseHead,
+        },
     };
 
     #[test]
@@ -170,7 +172,7 @@ mod tests {
                     head: RequestHead {
                         method: "POST".into(),
                         target: "/upload".into(),
-                        version: 1,
+                        version: HttpVersion::Http11,
                         host: None,
                         headers: Vec::new(),
                     },
@@ -179,7 +181,7 @@ mod tests {
                 response: Some(Response {
                     head: ResponseHead {
                         status: 200,
-                        version: 1,
+                        version: HttpVersion::Http11,
                         headers: Vec::new(),
                     },
                     stats,

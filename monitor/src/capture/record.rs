@@ -9,7 +9,7 @@ use monitor_common::{
 };
 use thiserror::Error;
 
-use crate::http1::Direction;
+use crate::protocols::Direction;
 
 /// Identifies a connection across the whole host: the process and its library-level handle
 /// (the `SSL*` for OpenSSL).

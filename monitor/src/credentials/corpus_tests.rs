@@ -27,8 +27,9 @@
 //!   `pk_live_` keys (reported on purpose).
 use std::collections::BTreeMap;
 
+use super::tests::ScanHead as _;
 use super::{Detector, DetectorSettings, Fingerprinter};
-use crate::http1::{Header, RequestHead};
+use crate::protocols::{Header, RequestHead};
 
 const CORPUS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -100,7 +101,7 @@ fn header_request(text: &str) -> (RequestHead, Vec<u8>) {
     let head = RequestHead {
         method: "GET".into(),
         target: "/v1/echo".into(),
-        version: 1,
+        version: crate::protocols::HttpVersion::Http11,
         host: Some("api.example.test".into()),
         headers: vec![
             Header {
@@ -128,7 +129,7 @@ fn query_request(text: &str) -> (RequestHead, Vec<u8>) {
     let head = RequestHead {
         method: "GET".into(),
         target: format!("/v1/echo?q={encoded}"),
-        version: 1,
+        version: crate::protocols::HttpVersion::Http11,
         host: Some("api.example.test".into()),
         headers: vec![Header {
             name: "Host".into(),
@@ -145,7 +146,7 @@ fn body_request(text: &str) -> (RequestHead, Vec<u8>) {
     let head = RequestHead {
         method: "POST".into(),
         target: "/v1/echo".into(),
-        version: 1,
+        version: crate::protocols::HttpVersion::Http11,
         host: Some("api.example.test".into()),
         headers: vec![
             Header {
@@ -207,7 +208,7 @@ fn corpus_recall_and_false_alerts() {
             .iter()
             .map(|wrap| {
                 let (head, body) = wrap(&row.text);
-                !detector.scan(&head, &body, NOW).is_empty()
+                !detector.scan_head(&head, &body, NOW).is_empty()
             })
             .collect();
         let any = hits.iter().any(|h| *h);

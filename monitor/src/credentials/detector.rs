@@ -14,7 +14,7 @@ use super::{
     query::{self, SECRET_PARAMETERS},
     scanner::{MAX_TEXT, TextScanner},
 };
-use crate::http1::RequestHead;
+use crate::protocols::RequestView;
 
 /// Most headers examined per request.
 const MAX_HEADERS: usize = 256;
@@ -88,25 +88,25 @@ impl Detector {
         })
     }
 
-    /// Every credential in the request: headers, target (path and query), and the body sample
-    /// (the first bytes of the body).
-    pub fn scan(&self, head: &RequestHead, body_sample: &[u8], now_unix_secs: u64) -> Vec<Finding> {
+    /// Every credential in the request: headers (HTTP/2 pseudo-headers too), target (path and
+    /// query), and the body sample (the first bytes of the body).
+    pub fn scan(&self, request: RequestView<'_>, now_unix_secs: u64) -> Vec<Finding> {
         let mut acc = Accumulator::new(&self.fingerprinter);
         let mut content_type = None;
-        for header in head.headers.iter().take(MAX_HEADERS) {
+        for header in request.headers.iter().take(MAX_HEADERS) {
             if header.name.eq_ignore_ascii_case("content-type") {
                 content_type = Some(header.value.as_slice());
             }
             self.header(&header.name, &header.value, now_unix_secs, &mut acc);
         }
         self.target(
-            head.target.as_bytes(),
-            head.host.as_deref(),
+            request.target.as_bytes(),
+            request.host,
             now_unix_secs,
             &mut acc,
         );
         self.body(
-            body_sample,
+            request.body_sample,
             body::kind_from_content_type(content_type),
             now_unix_secs,
             &mut acc,

@@ -9,7 +9,18 @@ use super::{
     CredentialKind as K, Detector, DetectorError, DetectorSettings, Finding, Fingerprinter,
     Location,
 };
-use crate::http1::{Header, RequestHead};
+use crate::protocols::{Header, RequestHead, RequestView};
+
+/// The tests build heads; the detector reads protocol-neutral views of them.
+pub(super) trait ScanHead {
+    fn scan_head(&self, head: &RequestHead, body: &[u8], now: u64) -> Vec<Finding>;
+}
+
+impl ScanHead for Detector {
+    fn scan_head(&self, head: &RequestHead, body: &[u8], now: u64) -> Vec<Finding> {
+        self.scan(RequestView::new(head, body), now)
+    }
+}
 
 const NOW: u64 = 1_750_000_000;
 
@@ -25,7 +36,7 @@ fn request(target: &str, headers: &[(&str, &str)]) -> RequestHead {
     RequestHead {
         method: "GET".into(),
         target: target.into(),
-        version: 1,
+        version: crate::protocols::HttpVersion::Http11,
         host: Some("api.example.test".into()),
         headers: headers
             .iter()
@@ -38,7 +49,7 @@ fn request(target: &str, headers: &[(&str, &str)]) -> RequestHead {
 }
 
 fn header(name: &str, value: &str) -> Vec<Finding> {
-    detector().scan(&request("/", &[(name, value)]), b"", NOW)
+    detector().scan_head(&request("/", &[(name, value)]), b"", NOW)
 }
 
 fn text(t: &str) -> Vec<Finding> {
@@ -222,7 +233,7 @@ fn api_key_headers() {
         ..Default::default()
     };
     let d = Detector::new(&settings, Fingerprinter::new(b"k")).unwrap();
-    let found = d.scan(&request("/", &[("x-tenant-secret", "t0ps3cr3t")]), b"", NOW);
+    let found = d.scan_head(&request("/", &[("x-tenant-secret", "t0ps3cr3t")]), b"", NOW);
     assert_eq!(kinds(&found), vec![K::ApiKeyHeader]);
 }
 
@@ -245,7 +256,7 @@ fn cookies() {
 #[test]
 fn query_parameters() {
     let d = detector();
-    let found = d.scan(
+    let found = d.scan_head(
         &request("/v1/items?api_key=q8Zr2Lw0Xv&page=2", &[]),
         b"",
         NOW,
@@ -260,7 +271,7 @@ fn query_parameters() {
     assert!(found[0].location.is_in_url());
 
     // Percent-decoded names and values; a known format wins over the name.
-    let found = d.scan(
+    let found = d.scan_head(
         &request(&format!("/x?Access%5FToken={}", stripe()), &[]),
         b"",
         NOW,
@@ -274,7 +285,7 @@ fn query_parameters() {
     );
 
     // A neutral parameter holding an assignment or a format.
-    let found = d.scan(
+    let found = d.scan_head(
         &request(
             "/v1/echo?q=password%3DZf3D0LXCM3EIMbgJpUNnkRtOfOueHznB",
             &[],
@@ -284,16 +295,16 @@ fn query_parameters() {
     );
     assert_eq!(kinds(&found), vec![K::GenericSecret]);
     assert_eq!(
-        kinds(&d.scan(&request(&format!("/repos/{}/x", github()), &[]), b"", NOW)),
+        kinds(&d.scan_head(&request(&format!("/repos/{}/x", github()), &[]), b"", NOW)),
         vec![K::GithubToken]
     );
 
     assert!(
-        d.scan(&request("/search?q=rust&page=2&key=1", &[]), b"", NOW)
+        d.scan_head(&request("/search?q=rust&page=2&key=1", &[]), b"", NOW)
             .is_empty()
     );
     assert!(
-        d.scan(&request("/login?token=&code=", &[]), b"", NOW)
+        d.scan_head(&request("/login?token=&code=", &[]), b"", NOW)
             .is_empty()
     );
 
@@ -302,7 +313,7 @@ fn query_parameters() {
         ..Default::default()
     };
     let d = Detector::new(&settings, Fingerprinter::new(b"k")).unwrap();
-    let found = d.scan(&request("/?x-tenant=abcdef12", &[]), b"", NOW);
+    let found = d.scan_head(&request("/?x-tenant=abcdef12", &[]), b"", NOW);
     assert_eq!(kinds(&found), vec![K::QueryParameterSecret]);
 }
 
@@ -311,7 +322,7 @@ fn bodies() {
     let d = detector();
     let json = request("/login", &[("Content-Type", "application/json")]);
     let body = br#"{"user":"bob","client_secret":"Zf3D0LXCM3EIMbgJpUNnkRtOfOueHznB","config":"AWS=\"AKIALALEMEL33243OLIB\""}"#;
-    let found = d.scan(&json, body, NOW);
+    let found = d.scan_head(&json, body, NOW);
     assert_eq!(kinds(&found), vec![K::GenericSecret, K::AwsAccessKey]);
     assert!(found.iter().all(|f| f.location == Location::Body));
 
@@ -319,7 +330,7 @@ fn bodies() {
         "/oauth/token",
         &[("Content-Type", "application/x-www-form-urlencoded")],
     );
-    let found = d.scan(
+    let found = d.scan_head(
         &form,
         b"grant_type=password&username=bob&password=hunter2%21x",
         NOW,
@@ -327,7 +338,7 @@ fn bodies() {
     assert_eq!(kinds(&found), vec![K::QueryParameterSecret]);
     assert_eq!(found[0].length, "hunter2!x".len());
     assert!(
-        d.scan(&json, br#"{"name":"bob","password":"changeme"}"#, NOW)
+        d.scan_head(&json, br#"{"name":"bob","password":"changeme"}"#, NOW)
             .is_empty()
     );
 }
@@ -379,7 +390,7 @@ fn dedup_and_specific_over_generic() {
         &format!("/x?api_key={}", stripe()),
         &[("X-Api-Key", &stripe())],
     );
-    let found = d.scan(
+    let found = d.scan_head(
         &head,
         format!("stripe_key = \"{}\"", stripe()).as_bytes(),
         NOW,
@@ -414,7 +425,7 @@ fn no_secret_in_any_output() {
         ],
     );
     let body = format!("{{\"aws\":\"{AWS}\",\"password\":\"Zf3D0LXCM3EIMbgJpUNnkRtOfOueHznB\"}}");
-    let found = detector().scan(&head, body.as_bytes(), NOW);
+    let found = detector().scan_head(&head, body.as_bytes(), NOW);
     assert_eq!(found.len(), 7, "{found:?}");
     let debug = format!("{found:?}");
     let json = serde_json::to_string(&found).unwrap();
@@ -438,7 +449,7 @@ fn no_secret_in_any_output() {
 
 #[test]
 fn secrets_in_names_are_redacted() {
-    let found = detector().scan(&request(&format!("/x?{}", github()), &[]), b"", NOW);
+    let found = detector().scan_head(&request(&format!("/x?{}", github()), &[]), b"", NOW);
     assert_eq!(kinds(&found), vec![K::GithubToken]);
     assert_eq!(
         found[0].location,
@@ -458,7 +469,7 @@ fn hostile_input() {
     let head = RequestHead {
         method: "POST".into(),
         target: format!("/{}?{}", "%".repeat(10_000), "a=&".repeat(10_000)),
-        version: 1,
+        version: crate::protocols::HttpVersion::Http11,
         host: None,
         headers: (0..1000)
             .map(|i| Header {
@@ -477,7 +488,7 @@ fn hostile_input() {
             ])
             .collect(),
     };
-    let found = d.scan(&head, &junk, NOW);
+    let found = d.scan_head(&head, &junk, NOW);
     assert!(found.len() <= 64);
     for loc in [
         Location::Body,

@@ -109,7 +109,7 @@ impl Inspector {
         let unix_secs = self.clock.unix_secs(start_ns);
         let findings = self
             .detector
-            .scan(&request.head, &request.stats.body_sample, unix_secs);
+            .scan(crate::protocols::RequestView::of(request), unix_secs);
         for finding in &findings {
             self.metrics.credential_seen(finding.kind.as_str());
         }
@@ -125,8 +125,8 @@ impl Inspector {
         // The socket's address on the destination side: the peer for a client, our own end for
         // a server. Without it, a literal IP in the Host header stands in.
         let endpoint = match call.role {
-            crate::http1::Role::Client => call.remote.as_ref(),
-            crate::http1::Role::Server => call.local.as_ref(),
+            crate::protocols::Role::Client => call.remote.as_ref(),
+            crate::protocols::Role::Server => call.local.as_ref(),
         };
         let port = endpoint
             .map(|e| e.port)

@@ -11,11 +11,11 @@ use crate::{
         CaptureEvent, ConnKey, DataChunk, EventKind, LibraryInfo, LibraryRegistry, TlsLibraryKind,
     },
     enrich::{ProcessTable, RecordedFacts},
-    http1::Direction,
     inspect::Inspector,
     metrics::Metrics,
     pipeline::{Output, Pipeline},
     policy::Policy,
+    protocols::Direction,
     streams::StreamLimits,
     time::WallClock,
 };

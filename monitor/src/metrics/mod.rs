@@ -182,8 +182,8 @@ impl Metrics {
             http_problems: counter_vec(
                 &registry,
                 "monitor_http_problems_total",
-                "HTTP/1.x parse failures and give-ups, by problem.",
-                &["problem"],
+                "Protocol parse failures, losses and give-ups, by protocol (http1, http2) and problem.",
+                &["protocol", "problem"],
             ),
             api_calls: counter_vec(
                 &registry,
@@ -222,8 +222,10 @@ impl Metrics {
     pub fn stream_gap(&self, cause: &'static str, bytes: u64) {
         self.stream_gaps.with_label_values(&[cause]).inc_by(bytes);
     }
-    pub fn http_problem(&self, problem: &'static str) {
-        self.http_problems.with_label_values(&[problem]).inc();
+    pub fn protocol_problem(&self, protocol: &'static str, problem: &'static str) {
+        self.http_problems
+            .with_label_values(&[protocol, problem])
+            .inc();
     }
     pub fn api_call(&self, role: &'static str, complete: bool) {
         let complete = if complete { "true" } else { "false" };

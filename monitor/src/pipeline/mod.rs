@@ -1,4 +1,4 @@
-//! Drives the stages after capture for each event: streams → http1 → enrich → calls → inspect
+//! Drives the stages after capture for each event: streams → protocols (HTTP/1, HTTP/2) → enrich → calls → inspect
 //! (credentials, policy, rates → alerts) → output.
 //!
 //! Synchronous and free of I/O except the output sink, so that tests drive it with synthetic

@@ -11,8 +11,8 @@ use crate::{
         CaptureEvent, ConnKey, DataChunk, EventKind, LibraryInfo, LibraryRegistry, TlsLibraryKind,
     },
     enrich::{ProcessTable, RecordedFacts},
-    http1::Direction,
     metrics::Metrics,
+    protocols::Direction,
     streams::StreamLimits,
     time::WallClock,
 };
@@ -328,7 +328,7 @@ fn hostile_bytes_cost_a_counter_not_a_call_or_a_panic() {
     }
     assert!(h.calls.is_empty());
     assert_eq!(
-        h.metric("monitor_http_problems_total{problem=\"not_http\"}"),
+        h.metric("monitor_http_problems_total{problem=\"not_http\",protocol=\"http1\"}"),
         200
     );
 }
@@ -343,7 +343,7 @@ fn bytes_lost_on_a_connection_given_up_are_still_counted() {
         b"\x16\x03\x01 not http at all",
     );
     assert_eq!(
-        h.metric("monitor_http_problems_total{problem=\"not_http\"}"),
+        h.metric("monitor_http_problems_total{problem=\"not_http\",protocol=\"http1\"}"),
         1
     );
     h.chunk(2 * SECOND, 1, Direction::Egress, b"more", 4, 1_000);

@@ -3,13 +3,13 @@ use std::collections::HashMap;
 
 use crate::{
     capture::{ConnKey, DataChunk},
-    http1::{self, Exchange, Output, Problem},
     metrics::Metrics,
+    protocols::{self, Exchange, Output, Tracker},
 };
 
 #[derive(Clone, Debug)]
 pub struct StreamLimits {
-    pub http: http1::Limits,
+    pub protocols: protocols::Limits,
     /// Connections tracked at most; beyond it the least recently active are freed.
     pub max_connections: usize,
     /// A connection with no data for this long is freed (its pending calls reported).
@@ -19,7 +19,7 @@ pub struct StreamLimits {
 impl Default for StreamLimits {
     fn default() -> Self {
         Self {
-            http: http1::Limits::default(),
+            protocols: protocols::Limits::default(),
             max_connections: 65_536,
             idle_timeout_ns: 300 * 1_000_000_000,
         }
@@ -41,7 +41,7 @@ pub struct ConnectionExchange {
 }
 
 struct TrackedConnection {
-    http: http1::Connection,
+    tracker: Tracker,
     library: u64,
     tid: u32,
     uid: u32,
@@ -79,19 +79,6 @@ impl CloseReason {
     }
 }
 
-fn problem_label(problem: &Problem) -> &'static str {
-    match problem {
-        Problem::NotHttp => "not_http",
-        Problem::MalformedHead(_) => "malformed_head",
-        Problem::HeadTooLarge => "head_too_large",
-        Problem::BadChunkedEncoding => "bad_chunked_encoding",
-        Problem::Desync => "desync",
-        Problem::ResponseWithoutRequest => "response_without_request",
-        Problem::PipelineOverflow => "pipeline_overflow",
-        Problem::UnsupportedUpgrade => "upgrade",
-    }
-}
-
 impl StreamTable {
     pub fn new(limits: StreamLimits) -> Self {
         Self {
@@ -113,7 +100,7 @@ impl StreamTable {
     pub fn buffered_bytes(&self) -> usize {
         self.connections
             .values()
-            .map(|c| c.http.buffered_bytes())
+            .map(|c| c.tracker.buffered_bytes())
             .sum()
     }
 
@@ -133,7 +120,7 @@ impl StreamTable {
             self.connections.insert(
                 chunk.conn,
                 TrackedConnection {
-                    http: http1::Connection::new(self.limits.http.clone()),
+                    tracker: Tracker::new(&self.limits.protocols),
                     library: chunk.library,
                     tid,
                     uid,
@@ -163,18 +150,18 @@ impl StreamTable {
         if truncated > 0 {
             metrics.stream_gap("truncated", truncated);
         }
-        if !conn.http.is_http() || conn.http.is_upgraded() {
+        if !conn.tracker.is_parsing() {
             return;
         }
         let mut outputs = Vec::new();
         if chunk.lost_before > 0 {
-            conn.http
+            conn.tracker
                 .on_gap(chunk.direction, ts_ns, chunk.lost_before, &mut outputs);
         }
-        conn.http
+        conn.tracker
             .on_data(chunk.direction, ts_ns, &chunk.data, &mut outputs);
         if truncated > 0 {
-            conn.http
+            conn.tracker
                 .on_gap(chunk.direction, ts_ns, truncated, &mut outputs);
         }
         collect(chunk.conn, conn, outputs, metrics, out);
@@ -275,7 +262,7 @@ impl StreamTable {
             return;
         };
         let mut outputs = Vec::new();
-        tracked.http.on_close(ts_ns, &mut outputs);
+        tracked.tracker.on_close(ts_ns, &mut outputs);
         collect(conn, &tracked, outputs, metrics, out);
         metrics.connection_closed(reason.label());
     }
@@ -299,7 +286,9 @@ fn collect(
                 socket_id: conn.socket_id,
                 exchange,
             }),
-            Output::Problem(problem) => metrics.http_problem(problem_label(&problem)),
+            Output::Problem(problem) => {
+                metrics.protocol_problem(problem.protocol().label(), problem.label())
+            }
         }
     }
 }

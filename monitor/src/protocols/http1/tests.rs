@@ -818,7 +818,10 @@ fn method_target_host() {
         ex[0].request.head.host.as_deref(),
         Some("239.255.255.250:1900")
     );
-    assert_eq!(ex[0].request.head.version, 1);
+    assert_eq!(
+        ex[0].request.head.version,
+        crate::protocols::HttpVersion::Http11
+    );
 }
 
 #[test]

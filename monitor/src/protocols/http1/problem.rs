@@ -40,3 +40,19 @@ impl Problem {
         Problem::MalformedHead(reason.to_owned())
     }
 }
+
+impl Problem {
+    /// Stable metric label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Problem::NotHttp => "not_http",
+            Problem::MalformedHead(_) => "malformed_head",
+            Problem::HeadTooLarge => "head_too_large",
+            Problem::BadChunkedEncoding => "bad_chunked_encoding",
+            Problem::Desync => "desync",
+            Problem::ResponseWithoutRequest => "response_without_request",
+            Problem::PipelineOverflow => "pipeline_overflow",
+            Problem::UnsupportedUpgrade => "upgrade",
+        }
+    }
+}

@@ -9,9 +9,10 @@ use std::collections::VecDeque;
 
 use super::detect::{self, Class};
 use super::framing::{After, RequestContext};
-use super::message::{Exchange, Message, Request, Response};
+use super::message::Message;
 use super::reader::{MessageKind, MessageReader, ReaderEvent};
 use super::{Direction, Limits, Output, Problem, Role};
+use super::{Exchange, Request, Response};
 
 /// A request seen (at least its head) and the final response, once it arrives.
 #[derive(Debug)]

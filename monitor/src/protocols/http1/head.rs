@@ -5,8 +5,8 @@
 //! Transfer-Encoding): those are the request-smuggling shapes where two parsers disagree on
 //! where a message ends, and a monitor that guesses would attribute bytes to the wrong request.
 
-use super::message::{Header, RequestHead, ResponseHead};
 use super::problem::Problem;
+use super::{Header, HttpVersion, RequestHead, ResponseHead};
 
 /// Header slots tried first; most heads fit, and the array lives on the stack.
 const FIRST_TRY_HEADERS: usize = 64;
@@ -92,7 +92,7 @@ fn build_request(
         head: RequestHead {
             method: method.to_owned(),
             target: target.to_owned(),
-            version,
+            version: HttpVersion::http1(version),
             host,
             headers: copy_headers(req.headers),
         },
@@ -115,7 +115,7 @@ fn build_response(
         len,
         head: ResponseHead {
             status: code,
-            version,
+            version: HttpVersion::http1(version),
             headers: copy_headers(resp.headers),
         },
         info,
@@ -262,6 +262,6 @@ mod unit {
         };
         assert_eq!(head.host.as_deref(), Some("example.com"));
         assert_eq!(head.target, "/a?b");
-        assert_eq!(head.version, 0);
+        assert_eq!(head.version, HttpVersion::Http10);
     }
 }

@@ -5,9 +5,9 @@
 //! Counts saturate: hole sizes come from the kernel's loss counters, and a corrupt record must
 //! not overflow them.
 
+use super::MessageStats;
 use super::chunked::{ChunkedDecoder, GapResult};
 use super::framing::BodyKind;
-use super::message::MessageStats;
 use super::problem::Problem;
 
 #[derive(Debug)]
@@ -126,7 +126,7 @@ impl BodyReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http1::{Connection, Direction, Limits, Output};
+    use crate::protocols::http1::{Connection, Direction, Limits, Output};
 
     #[test]
     fn huge_holes_saturate_the_body_count() {

@@ -33,56 +33,13 @@ mod conformance_tests;
 mod tests;
 
 pub use connection::Connection;
-pub use message::{Exchange, Header, MessageStats, Request, RequestHead, Response, ResponseHead};
 pub use problem::Problem;
 
-/// Which way bytes flowed, seen from the traced process.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    /// Bytes written by the traced process.
-    Egress,
-    /// Bytes read by the traced process.
-    Ingress,
-}
-
-impl Direction {
-    /// The other direction of the same connection.
-    pub fn opposite(self) -> Self {
-        match self {
-            Direction::Egress => Direction::Ingress,
-            Direction::Ingress => Direction::Egress,
-        }
-    }
-}
-
-/// What the traced process is on this connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// The traced process sends requests (egress carries requests).
-    Client,
-    /// The traced process answers requests (ingress carries requests).
-    Server,
-}
-
-impl Role {
-    /// Stable name, as serialised and used in metric labels.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Client => "client",
-            Role::Server => "server",
-        }
-    }
-
-    /// The direction that carries requests for this role.
-    pub fn request_direction(self) -> Direction {
-        match self {
-            Role::Client => Direction::Egress,
-            Role::Server => Direction::Ingress,
-        }
-    }
-}
+// The shared exchange model, re-exported so the parser's own files read as before.
+pub use crate::protocols::{
+    Direction, Exchange, Header, HttpVersion, MessageStats, Request, RequestHead, Response,
+    ResponseHead, Role,
+};
 
 /// Bounds on memory and on how long we keep trying to parse a connection.
 #[derive(Clone, Debug)]

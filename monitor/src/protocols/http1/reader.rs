@@ -16,8 +16,9 @@ use super::detect::{self, Plausible};
 pub(crate) use super::framing::RequestContext;
 use super::framing::{self, After};
 use super::head::{self, Parsed};
-use super::message::{Message, MessageStats, Request, Response};
+use super::message::Message;
 use super::problem::Problem;
+use super::{MessageStats, Request, Response};
 
 /// Heads are re-parsed on every newline; below this size also on every call, so a bad start
 /// line is rejected before its line ends (cheap: bounded quadratic cost).
