@@ -5,7 +5,10 @@ use super::split_target;
 use crate::{
     capture::{LibraryInfo, TlsLibraryKind},
     enrich::{ProcessInfo, SocketInfo},
-    protocols::Role,
+    protocols::{
+        Role,
+        http2::{CaptureStart, GrpcCall, StreamReset, UnknownField},
+    },
     streams::ConnectionExchange,
     time::WallClock,
 };
@@ -30,10 +33,11 @@ pub struct ApiCall {
     pub remote: Option<EndpointOut>,
     /// Connection handle within the process (hex), to group calls of one connection.
     pub connection_id: String,
-    pub method: String,
+    /// `None` only for an HTTP/2 call whose method the capture could not know (`unknown_fields`).
+    pub method: Option<String>,
     pub host: Option<String>,
     /// Path without the query string; token-like segments (secrets in paths) are redacted.
-    pub path: String,
+    pub path: Option<String>,
     /// Names (never values) of the query parameters.
     pub query_params: Vec<String>,
     pub http_version: String,
@@ -48,6 +52,22 @@ pub struct ApiCall {
     pub latency_ms: Option<f64>,
     /// Both messages were seen whole (no gap that could not be skipped, no missing response).
     pub complete: bool,
+    /// HTTP/2: the stream that carried the call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_id: Option<u32>,
+    /// HTTP/2: how the capture of the connection started (`preface`, `upgrade`,
+    /// `mid_connection`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture_start: Option<CaptureStart>,
+    /// HTTP/2: fields the monitor could not know (they are `null` above), never guessed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unknown_fields: Vec<UnknownField>,
+    /// HTTP/2: the stream was reset (RST_STREAM).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reset: Option<StreamReset>,
+    /// gRPC calls: service, method, status, message counts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<GrpcCall>,
 }
 
 #[derive(Debug, Serialize)]
@@ -93,6 +113,8 @@ pub fn build_api_call(
     let target = split_target(&request.head.target);
     let response = exchange.response.as_ref();
     let complete = !request.stats.incomplete && response.is_some_and(|r| !r.stats.incomplete);
+    let h2 = exchange.http2.as_deref();
+    let unknown = |f: UnknownField| h2.is_some_and(|h| h.unknown_fields.contains(&f));
     ApiCall {
         time: clock.format(request.stats.start_ns),
         event: "api_call",
@@ -117,12 +139,14 @@ pub fn build_api_call(
         local: socket.and_then(|s| s.local).map(Into::into),
         remote: socket.and_then(|s| s.remote).map(Into::into),
         connection_id: format!("{:#x}", item.conn.id),
-        method: request.head.method.clone(),
+        method: (!unknown(UnknownField::Method)).then(|| request.head.method.clone()),
         host: request.head.host.clone().or(target.authority),
-        path: super::redact_path(&target.path),
+        path: (!unknown(UnknownField::Path)).then(|| super::redact_path(&target.path)),
         query_params: target.query_names,
         http_version: request.head.version.as_str().to_owned(),
-        status: response.map(|r| r.head.status),
+        status: response
+            .filter(|_| !unknown(UnknownField::Status))
+            .map(|r| r.head.status),
         request_bytes: request
             .stats
             .head_bytes
@@ -133,6 +157,11 @@ pub fn build_api_call(
         latency_ms: response
             .map(|r| r.stats.end_ns.saturating_sub(request.stats.start_ns) as f64 / 1_000_000.0),
         complete,
+        stream_id: h2.map(|h| h.stream_id),
+        capture_start: h2.map(|h| h.capture_start),
+        unknown_fields: h2.map(|h| h.unknown_fields.clone()).unwrap_or_default(),
+        reset: h2.and_then(|h| h.reset.clone()),
+        grpc: h2.and_then(|h| h.grpc.clone()),
     }
 }
 
@@ -186,6 +215,7 @@ mod tests {
                     },
                     stats,
                 }),
+                http2: None,
             },
         };
         let process = ProcessInfo {

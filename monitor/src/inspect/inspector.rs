@@ -31,6 +31,9 @@ pub enum InspectError {
     Detector(#[source] DetectorError),
 }
 
+/// Stands for a method or path an HTTP/2 capture could not know (in alerts and policy views).
+const UNKNOWN_FIELD: &str = "<unknown>";
+
 pub struct Inspector {
     policy: Arc<Policy>,
     detector: Detector,
@@ -135,7 +138,16 @@ impl Inspector {
         let ip = endpoint
             .and_then(|e| e.ip.parse::<IpAddr>().ok())
             .or_else(|| host.as_deref().and_then(|h| h.parse::<IpAddr>().ok()));
-        let template = path_template(&call.path);
+        // HTTP/2 fields the capture could not know: the call still counts for its destination
+        // (rates per destination, destination and credential rules), never for a rule or a
+        // rate key that names a method or a path.
+        let method_known = call.method.is_some();
+        let path_known = call.path.is_some();
+        let method = call.method.as_deref().unwrap_or(UNKNOWN_FIELD);
+        let template = call
+            .path
+            .as_deref()
+            .map_or_else(|| UNKNOWN_FIELD.to_owned(), path_template);
         let workload = Workload {
             pid: call.process.pid,
             command: &call.process.command,
@@ -152,7 +164,7 @@ impl Inspector {
         let view = CallView {
             workload: &workload,
             destination: &destination,
-            method: &call.method,
+            method,
             path_template: &template,
             findings: &findings,
         };
@@ -180,11 +192,14 @@ impl Inspector {
         );
         let host_key = host.clone().unwrap_or_default();
         for rule in self.policy.rate_rules_for(&view) {
+            if (rule.by_method && !method_known) || (rule.by_path && !path_known) {
+                continue;
+            }
             let key = RateKey {
                 rule: rule.id.clone(),
                 workload: workload_key.clone(),
                 host: host_key.clone(),
-                method: rule.by_method.then(|| call.method.clone()),
+                method: rule.by_method.then(|| method.to_owned()),
                 path_template: rule.by_path.then(|| template.clone()),
             };
             let limit = RateLimit {
@@ -202,7 +217,7 @@ impl Inspector {
                     rule.severity,
                     format!(
                         "{} {} to {}: over the limit of {} calls per {} (burst {}) of rule {}",
-                        call.method,
+                        method,
                         template,
                         host_key,
                         rule.limit,
@@ -254,7 +269,7 @@ impl Inspector {
                     tls,
                 },
                 request: Some(AlertRequest {
-                    method: call.method.clone(),
+                    method: method.to_owned(),
                     path_template: template.clone(),
                 }),
                 evidence,

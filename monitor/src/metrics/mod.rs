@@ -3,6 +3,10 @@
 //! the code, never taken from traffic, so label cardinality stays bounded.
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
+mod http2;
+
+use http2::Http2Metrics;
+
 pub struct Metrics {
     pub registry: Registry,
     records: IntCounterVec,
@@ -12,6 +16,7 @@ pub struct Metrics {
     kernel: IntCounterVec,
     stream_gaps: IntCounterVec,
     http_problems: IntCounterVec,
+    http2: Http2Metrics,
     api_calls: IntCounterVec,
     connections_active: IntGauge,
     connections_closed: IntCounterVec,
@@ -179,6 +184,7 @@ impl Metrics {
                 "Bytes missing from connection streams, by cause (truncated: over the per-call cap; lost: ring buffer full).",
                 &["cause"],
             ),
+            http2: Http2Metrics::new(&registry),
             http_problems: counter_vec(
                 &registry,
                 "monitor_http_problems_total",
@@ -221,6 +227,9 @@ impl Metrics {
     }
     pub fn stream_gap(&self, cause: &'static str, bytes: u64) {
         self.stream_gaps.with_label_values(&[cause]).inc_by(bytes);
+    }
+    pub fn http2_stat(&self, stat: crate::protocols::http2::Stat) {
+        self.http2.count(stat);
     }
     pub fn protocol_problem(&self, protocol: &'static str, problem: &'static str) {
         self.http_problems

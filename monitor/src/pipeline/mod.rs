@@ -260,7 +260,7 @@ impl Pipeline {
                 .map(|h| crate::inspect::split_host_port(h).0);
             self.metrics.api_call_destination(
                 host.as_deref().unwrap_or("none"),
-                &call.method,
+                call.method.as_deref().unwrap_or("unknown"),
                 call.status,
                 call.tls,
             );

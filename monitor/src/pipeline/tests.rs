@@ -137,9 +137,9 @@ fn a_request_and_its_response_become_one_api_call() {
     h.data(2 * SECOND + 5_000_000, 1, Direction::Ingress, &response(10));
     assert_eq!(h.calls.len(), 1);
     let call = &h.calls[0];
-    assert_eq!(call.method, "GET");
+    assert_eq!(call.method.as_deref(), Some("GET"));
     assert_eq!(call.host.as_deref(), Some("api.example.com"));
-    assert_eq!(call.path, "/v1/items");
+    assert_eq!(call.path.as_deref(), Some("/v1/items"));
     assert_eq!(call.query_params, vec!["api_key", "page"]);
     assert_eq!(call.status, Some(200));
     assert_eq!(call.request_bytes, REQUEST.len() as u64);

@@ -55,7 +55,7 @@ impl fmt::Debug for Header {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestHead {
     /// Empty when unknown (an HTTP/2 field the capture could not resolve: see
-    /// [`Exchange::unknown_fields`]).
+    /// [`Http2Call::unknown_fields`](super::http2::Http2Call)).
     pub method: String,
     /// The request target exactly as sent (queries included; callers strip before printing).
     pub target: String,
@@ -69,7 +69,7 @@ pub struct RequestHead {
 /// Status line (or `:status`) and headers of a response.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResponseHead {
-    /// 0 when unknown (see [`Exchange::unknown_fields`]).
+    /// 0 when unknown (see [`Http2Call::unknown_fields`](super::http2::Http2Call)).
     pub status: u16,
     pub version: HttpVersion,
     pub headers: Vec<Header>,
@@ -113,6 +113,9 @@ pub struct Exchange {
     pub request: Request,
     /// `None` when the connection closed or was flushed with the request unanswered.
     pub response: Option<Response>,
+    /// What HTTP/2 adds (stream, capture start, unknown fields, reset, gRPC); boxed so HTTP/1
+    /// exchanges stay small.
+    pub http2: Option<Box<super::http2::Http2Call>>,
 }
 
 fn headers_bytes(headers: &[Header]) -> usize {

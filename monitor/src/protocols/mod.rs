@@ -10,7 +10,9 @@
 mod direction;
 mod exchange;
 pub mod http1;
+pub mod http2;
 mod problem;
+mod sniff;
 mod tracker;
 
 pub use direction::{Direction, Role};
@@ -19,18 +21,21 @@ pub use exchange::{
     ResponseHead,
 };
 pub use problem::Problem;
+pub use sniff::PREFACE;
 pub use tracker::{Limits, Output, Tracker};
 
 /// The protocols a connection can be parsed as (a metric label).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Protocol {
     Http1,
+    Http2,
 }
 
 impl Protocol {
     pub fn label(self) -> &'static str {
         match self {
             Protocol::Http1 => "http1",
+            Protocol::Http2 => "http2",
         }
     }
 }

@@ -1,14 +1,19 @@
 //! [`Tracker`]: the parser one connection's bytes go to, dispatched through a closed enum.
 //!
-//! The contract every parser keeps: `on_data` / `on_gap` per direction, `on_close` once, and a
-//! status after each call (still parsing, not this protocol, or hand over to another parser).
-//! Keeping the dispatch here is what lets `streams/` know nothing about any protocol.
-use super::{Direction, Exchange, Problem, http1};
+//! The contract every parser keeps: `on_data` / `on_gap` per direction, `on_close` once, and
+//! after each call it may have given up (not this protocol) or asked to hand over to another
+//! parser (HTTP/1.1 `Upgrade: h2c`). Keeping the dispatch here is what lets `streams/` know
+//! nothing about any protocol.
+use super::{
+    Direction, Exchange, Problem, http1, http2,
+    sniff::{self, Verdict},
+};
 
 /// Bounds for every parser.
 #[derive(Clone, Debug, Default)]
 pub struct Limits {
     pub http1: http1::Limits,
+    pub http2: http2::Limits,
 }
 
 /// What a tracker reports.
@@ -20,27 +25,49 @@ pub struct Limits {
 pub enum Output {
     Exchange(Exchange),
     Problem(Problem),
+    /// A fact about an HTTP/2 connection, counted (`monitor_http2_*`).
+    Http2Stat(http2::Stat),
+}
+
+/// Bytes held while sniffing: per direction, each chunk with its capture time.
+#[derive(Debug, Default)]
+pub struct Sniffing {
+    held: [Vec<(u64, Vec<u8>)>; 2],
+    /// Which direction spoke first (its bytes are replayed first).
+    first: Option<Direction>,
+}
+
+impl Sniffing {
+    fn bytes(&self, dir: Direction) -> Vec<u8> {
+        self.held[dir.index()]
+            .iter()
+            .flat_map(|(_, b)| b.iter().copied())
+            .collect()
+    }
 }
 
 /// One connection's parser.
 #[derive(Debug)]
 pub enum Tracker {
+    Sniffing(Sniffing),
     // Boxed: parsers are large, and a table of mostly idle connections should not pay for the
     // largest one in every entry.
     Http1(Box<http1::Connection>),
-    /// Given up (not a protocol we parse, or switched to one we do not): bytes are only counted.
+    Http2(Box<http2::Connection>),
+    /// Given up (not a protocol we parse): bytes are only counted.
     Opaque,
 }
 
 impl Tracker {
-    pub fn new(limits: &Limits) -> Self {
-        Tracker::Http1(Box::new(http1::Connection::new(limits.http1.clone())))
+    pub fn new() -> Self {
+        Tracker::Sniffing(Sniffing::default())
     }
 
     /// False once the connection is no longer parsed.
     pub fn is_parsing(&self) -> bool {
         match self {
             Tracker::Http1(c) => c.is_http() && !c.is_upgraded(),
+            Tracker::Sniffing(_) | Tracker::Http2(_) => true,
             Tracker::Opaque => false,
         }
     }
@@ -48,43 +75,141 @@ impl Tracker {
     /// Bytes held (buffers, samples, messages awaiting their partner).
     pub fn buffered_bytes(&self) -> usize {
         match self {
+            Tracker::Sniffing(s) => s.held.iter().flatten().map(|(_, b)| b.len()).sum(),
             Tracker::Http1(c) => c.buffered_bytes(),
+            Tracker::Http2(c) => c.buffered_bytes(),
             Tracker::Opaque => 0,
         }
     }
 
-    pub fn on_data(&mut self, dir: Direction, ts_ns: u64, data: &[u8], out: &mut Vec<Output>) {
+    pub fn on_data(
+        &mut self,
+        limits: &Limits,
+        dir: Direction,
+        ts: u64,
+        data: &[u8],
+        out: &mut Vec<Output>,
+    ) {
         match self {
+            Tracker::Sniffing(s) => {
+                s.first.get_or_insert(dir);
+                s.held[dir.index()].push((ts, data.to_vec()));
+                let verdict = sniff::classify(&s.bytes(dir));
+                if verdict != Verdict::NeedMore {
+                    self.decide(limits, dir, verdict, out);
+                }
+            }
             Tracker::Http1(c) => {
                 let mut outputs = Vec::new();
-                c.on_data(dir, ts_ns, data, &mut outputs);
+                c.on_data(dir, ts, data, &mut outputs);
                 forward_http1(outputs, out);
+                self.hand_over(limits, out);
             }
+            Tracker::Http2(c) => c.on_data(dir, ts, data, out),
             Tracker::Opaque => {}
         }
     }
 
-    pub fn on_gap(&mut self, dir: Direction, ts_ns: u64, len: u64, out: &mut Vec<Output>) {
+    pub fn on_gap(
+        &mut self,
+        limits: &Limits,
+        dir: Direction,
+        ts: u64,
+        len: u64,
+        out: &mut Vec<Output>,
+    ) {
         match self {
+            Tracker::Sniffing(_) => {
+                // The start is gone: HTTP/1 knows how to resync on a message start.
+                self.decide(limits, dir, Verdict::Http1, out);
+                self.on_gap(limits, dir, ts, len, out);
+            }
             Tracker::Http1(c) => {
                 let mut outputs = Vec::new();
-                c.on_gap(dir, ts_ns, len, &mut outputs);
+                c.on_gap(dir, ts, len, &mut outputs);
                 forward_http1(outputs, out);
             }
+            Tracker::Http2(c) => c.on_gap(dir, ts, len, out),
             Tracker::Opaque => {}
         }
     }
 
-    pub fn on_close(&mut self, ts_ns: u64, out: &mut Vec<Output>) {
+    pub fn on_close(&mut self, ts: u64, out: &mut Vec<Output>) {
         match self {
             Tracker::Http1(c) => {
                 let mut outputs = Vec::new();
-                c.on_close(ts_ns, &mut outputs);
+                c.on_close(ts, &mut outputs);
                 forward_http1(outputs, out);
             }
-            Tracker::Opaque => {}
+            Tracker::Http2(c) => c.on_close(ts, out),
+            Tracker::Sniffing(_) | Tracker::Opaque => {}
         }
     }
+
+    /// Becomes the parser `verdict` names and replays the held bytes into it.
+    fn decide(&mut self, limits: &Limits, dir: Direction, verdict: Verdict, out: &mut Vec<Output>) {
+        let Tracker::Sniffing(sniffing) = std::mem::replace(self, Tracker::Opaque) else {
+            return;
+        };
+        *self = match verdict {
+            Verdict::Http2Preface => http2_tracker(
+                http2::Connection::from_preface(limits.http2.clone(), dir),
+                out,
+            ),
+            Verdict::Http2ServerSettings => http2_tracker(
+                http2::Connection::from_preface(limits.http2.clone(), dir.opposite()),
+                out,
+            ),
+            Verdict::Http2MidConnection => {
+                http2_tracker(http2::Connection::mid_connection(limits.http2.clone()), out)
+            }
+            Verdict::Http1 | Verdict::NeedMore => {
+                Tracker::Http1(Box::new(http1::Connection::new(limits.http1.clone())))
+            }
+        };
+        let first = sniffing.first.unwrap_or(dir);
+        let Sniffing { held, .. } = sniffing;
+        let [egress, ingress] = held;
+        let ordered = match first {
+            Direction::Egress => [(Direction::Egress, egress), (Direction::Ingress, ingress)],
+            Direction::Ingress => [(Direction::Ingress, ingress), (Direction::Egress, egress)],
+        };
+        for (d, chunks) in ordered {
+            for (ts, bytes) in chunks {
+                self.on_data(limits, d, ts, &bytes, out);
+            }
+        }
+    }
+
+    /// An HTTP/1 connection that switched to HTTP/2 continues in the HTTP/2 parser.
+    fn hand_over(&mut self, limits: &Limits, out: &mut Vec<Output>) {
+        let Tracker::Http1(c) = self else {
+            return;
+        };
+        let Some(upgrade) = c.take_h2c_upgrade() else {
+            return;
+        };
+        *self = http2_tracker(
+            http2::Connection::upgraded(limits.http2.clone(), upgrade.requests, &upgrade.request),
+            out,
+        );
+        for (dir, ts, bytes) in upgrade.leftovers {
+            self.on_data(limits, dir, ts, &bytes, out);
+        }
+    }
+}
+
+impl Default for Tracker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn http2_tracker(conn: http2::Connection, out: &mut Vec<Output>) -> Tracker {
+    out.push(Output::Http2Stat(http2::Stat::Connection(
+        conn.capture_start(),
+    )));
+    Tracker::Http2(Box::new(conn))
 }
 
 fn forward_http1(outputs: Vec<http1::Output>, out: &mut Vec<Output>) {

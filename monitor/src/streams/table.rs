@@ -120,7 +120,7 @@ impl StreamTable {
             self.connections.insert(
                 chunk.conn,
                 TrackedConnection {
-                    tracker: Tracker::new(&self.limits.protocols),
+                    tracker: Tracker::new(),
                     library: chunk.library,
                     tid,
                     uid,
@@ -155,14 +155,29 @@ impl StreamTable {
         }
         let mut outputs = Vec::new();
         if chunk.lost_before > 0 {
-            conn.tracker
-                .on_gap(chunk.direction, ts_ns, chunk.lost_before, &mut outputs);
+            conn.tracker.on_gap(
+                &self.limits.protocols,
+                chunk.direction,
+                ts_ns,
+                chunk.lost_before,
+                &mut outputs,
+            );
         }
-        conn.tracker
-            .on_data(chunk.direction, ts_ns, &chunk.data, &mut outputs);
+        conn.tracker.on_data(
+            &self.limits.protocols,
+            chunk.direction,
+            ts_ns,
+            &chunk.data,
+            &mut outputs,
+        );
         if truncated > 0 {
-            conn.tracker
-                .on_gap(chunk.direction, ts_ns, truncated, &mut outputs);
+            conn.tracker.on_gap(
+                &self.limits.protocols,
+                chunk.direction,
+                ts_ns,
+                truncated,
+                &mut outputs,
+            );
         }
         collect(chunk.conn, conn, outputs, metrics, out);
     }
@@ -286,6 +301,7 @@ fn collect(
                 socket_id: conn.socket_id,
                 exchange,
             }),
+            Output::Http2Stat(stat) => metrics.http2_stat(stat),
             Output::Problem(problem) => {
                 metrics.protocol_problem(problem.protocol().label(), problem.label())
             }

@@ -33,6 +33,18 @@ struct Detection {
     resync: bool,
 }
 
+/// An `Upgrade: h2c` the server accepted: what the HTTP/2 parser taking over needs.
+#[derive(Debug)]
+pub struct H2cUpgrade {
+    /// The direction that carries requests.
+    pub requests: Direction,
+    /// The upgraded request: HTTP/2 stream 1.
+    pub request: Request,
+    /// Bytes each direction carried after the switch that this parser already received, in
+    /// arrival order with their capture timestamps.
+    pub leftovers: Vec<(Direction, u64, Vec<u8>)>,
+}
+
 /// One per TCP/TLS connection; owns both directions.
 #[derive(Debug)]
 pub struct Connection {
@@ -46,6 +58,8 @@ pub struct Connection {
     requests: MessageReader,
     responses: MessageReader,
     slots: VecDeque<Slot>,
+    /// Set when the connection switched to HTTP/2 (`Upgrade: h2c`), until taken.
+    h2c: Option<H2cUpgrade>,
 }
 
 fn index(dir: Direction) -> usize {
@@ -68,6 +82,7 @@ impl Connection {
             finishing: false,
             detection: Default::default(),
             slots: VecDeque::new(),
+            h2c: None,
         }
     }
 
@@ -99,6 +114,11 @@ impl Connection {
             })
             .sum();
         detection + self.requests.held_bytes() + self.responses.held_bytes() + slots
+    }
+
+    /// The hand-over to HTTP/2 after an accepted `Upgrade: h2c`, once.
+    pub fn take_h2c_upgrade(&mut self) -> Option<H2cUpgrade> {
+        self.h2c.take()
     }
 
     fn active(&self) -> bool {
@@ -170,6 +190,7 @@ impl Connection {
                     role,
                     request,
                     response: slot.response,
+                    http2: None,
                 }));
             }
         }
@@ -264,6 +285,18 @@ impl Connection {
                 None => {}
             }
         }
+        // The switch to HTTP/2 happened inside this chunk: the rest is the new protocol's.
+        if let Some(up) = &mut self.h2c
+            && self.upgraded
+            && let Some(rest) = data.get(pos..).filter(|r| !r.is_empty())
+        {
+            let dir = if is_request {
+                up.requests
+            } else {
+                up.requests.opposite()
+            };
+            up.leftovers.push((dir, ts, rest.to_vec()));
+        }
     }
 
     fn handle(&mut self, ev: ReaderEvent, ts: u64, out: &mut Vec<Output>) {
@@ -316,8 +349,30 @@ impl Connection {
             // Interim (100 Continue, 103 Early Hints): the final response is still to come.
             return;
         }
-        match self.slots.iter_mut().find(|s| s.response.is_none()) {
-            Some(slot) => slot.response = Some(response),
+        let to_h2c = after == After::Stopped && status == 101 && upgrades_to_h2c(&response);
+        match self.slots.iter().position(|s| s.response.is_none()) {
+            Some(i) if to_h2c && self.slots.get(i).is_some_and(|s| s.request.is_some()) => {
+                // Stream 1 of the HTTP/2 connection: reported by the HTTP/2 parser, not here.
+                if let Some(request) = self.slots.remove(i).and_then(|s| s.request) {
+                    let requests = self.role.unwrap_or(Role::Client).request_direction();
+                    let held = self.requests.take_held();
+                    let leftovers = if held.is_empty() {
+                        Vec::new()
+                    } else {
+                        vec![(requests, ts, held)]
+                    };
+                    self.h2c = Some(H2cUpgrade {
+                        requests,
+                        request,
+                        leftovers,
+                    });
+                }
+            }
+            Some(i) => {
+                if let Some(slot) = self.slots.get_mut(i) {
+                    slot.response = Some(response);
+                }
+            }
             None => out.push(Output::Problem(Problem::ResponseWithoutRequest)),
         }
         if after == After::Stopped {
@@ -345,7 +400,9 @@ impl Connection {
         self.requests.stop();
         self.responses.stop();
         self.emit_ready(out);
-        out.push(Output::Problem(Problem::UnsupportedUpgrade));
+        if self.h2c.is_none() {
+            out.push(Output::Problem(Problem::UnsupportedUpgrade));
+        }
     }
 
     /// Emits leading slots whose request and response are both complete, in order.
@@ -368,7 +425,15 @@ impl Connection {
                 role,
                 request,
                 response,
+                http2: None,
             }));
         }
     }
+}
+
+/// A 101 that switches to cleartext HTTP/2.
+fn upgrades_to_h2c(response: &Response) -> bool {
+    response.head.headers.iter().any(|h| {
+        h.name.eq_ignore_ascii_case("upgrade") && h.value.trim_ascii().eq_ignore_ascii_case(b"h2c")
+    })
 }

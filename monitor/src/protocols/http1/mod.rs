@@ -32,7 +32,7 @@ mod conformance_tests;
 #[cfg(test)]
 mod tests;
 
-pub use connection::Connection;
+pub use connection::{Connection, H2cUpgrade};
 pub use problem::Problem;
 
 // The shared exchange model, re-exported so the parser's own files read as before.

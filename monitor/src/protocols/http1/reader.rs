@@ -511,6 +511,15 @@ impl MessageReader {
         std::mem::take(&mut self.held)
     }
 
+    /// The bytes held while paused, for the protocol the connection switched to (empty if
+    /// some were dropped: the new parser then starts from a hole).
+    pub(crate) fn take_held(&mut self) -> Vec<u8> {
+        if self.held_lost {
+            return Vec::new();
+        }
+        std::mem::take(&mut self.held)
+    }
+
     /// The protocol switched: ignore everything from now on.
     pub(crate) fn stop(&mut self) {
         self.state = State::Stopped;

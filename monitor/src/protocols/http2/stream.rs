@@ -1,0 +1,325 @@
+//! One HTTP/2 stream, both sides, until it becomes an [`Exchange`].
+//!
+//! Sides are kept by direction, not by request/response: a capture that starts mid-connection
+//! learns which direction carries requests only from the first header block it can read, and
+//! must not misfile what came before.
+use super::{
+    call::{CaptureStart, GrpcCall, Http2Call, StreamReset, UnknownField, error_name},
+    grpc::{self, MessageCounter},
+    hpack::Field,
+};
+use crate::protocols::{
+    Direction, Exchange, Header, HttpVersion, MessageStats, Request, RequestHead, Response,
+    ResponseHead, Role,
+};
+
+/// One direction of a stream.
+#[derive(Debug, Default)]
+pub(super) struct Side {
+    /// A header block (or at least DATA) was seen on this side.
+    pub started: bool,
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub head_bytes: u64,
+    pub body_bytes: u64,
+    pub sample: Vec<u8>,
+    /// The first non-interim header block, readable fields only.
+    pub head: Option<Vec<Header>>,
+    /// Some fields of the head were unreadable (or the head itself was lost).
+    pub head_unknown: bool,
+    pub trailers: Vec<Header>,
+    pub trailers_unknown: bool,
+    /// END_STREAM seen.
+    pub ended: bool,
+    /// Part of this side was lost in a way that could not be skipped exactly.
+    pub incomplete: bool,
+    pub messages: MessageCounter,
+}
+
+impl Side {
+    fn touch(&mut self, ts: u64) {
+        if !self.started {
+            self.started = true;
+            self.start_ns = ts;
+        }
+        self.end_ns = ts;
+    }
+
+    /// A decoded header block: the head (after any 1xx), or trailers.
+    pub fn on_block(&mut self, fields: &[Field], wire_bytes: u64, end_stream: bool, ts: u64) {
+        self.touch(ts);
+        self.head_bytes = self.head_bytes.saturating_add(wire_bytes);
+        let unknown = fields.iter().any(|f| f.name.is_none() || f.value.is_none());
+        let known = readable(fields);
+        if self.head.is_none() {
+            let interim = pseudo(&known, ":status")
+                .and_then(|s| std::str::from_utf8(s).ok()?.parse::<u16>().ok())
+                .is_some_and(|s| (100..200).contains(&s));
+            if !interim || end_stream {
+                self.head = Some(known);
+                self.head_unknown |= unknown;
+            }
+        } else {
+            self.trailers.extend(known);
+            self.trailers_unknown |= unknown;
+        }
+        if end_stream {
+            self.ended = true;
+        }
+    }
+
+    /// The head block was lost (a gap, or over the size limit): its fields are all unknown.
+    pub fn on_block_lost(&mut self, ts: u64) {
+        self.touch(ts);
+        self.incomplete = true;
+        if self.head.is_none() {
+            self.head = Some(Vec::new());
+            self.head_unknown = true;
+        } else {
+            self.trailers_unknown = true;
+        }
+    }
+
+    pub fn on_data(&mut self, bytes: &[u8], sample_limit: usize, ts: u64) {
+        self.touch(ts);
+        self.body_bytes = self.body_bytes.saturating_add(bytes.len() as u64);
+        let room = sample_limit.saturating_sub(self.sample.len());
+        self.sample
+            .extend_from_slice(bytes.get(..room.min(bytes.len())).unwrap_or_default());
+        self.messages.data(bytes);
+    }
+
+    pub fn on_data_gap(&mut self, len: u64, ts: u64) {
+        self.touch(ts);
+        self.body_bytes = self.body_bytes.saturating_add(len);
+        self.messages.gap(len);
+    }
+
+    /// The HTTP/1.1 request an `Upgrade: h2c` connection switched on: stream 1's request,
+    /// whole.
+    pub fn adopt_http1(&mut self, request: &Request) {
+        self.started = true;
+        self.start_ns = request.stats.start_ns;
+        self.end_ns = request.stats.end_ns;
+        self.head_bytes = request.stats.head_bytes;
+        self.body_bytes = request.stats.body_bytes;
+        self.sample = request.stats.body_sample.clone();
+        let head = &request.head;
+        let mut headers = vec![
+            Header {
+                name: ":method".into(),
+                value: head.method.clone().into_bytes(),
+            },
+            Header {
+                name: ":path".into(),
+                value: head.target.clone().into_bytes(),
+            },
+        ];
+        headers.extend(head.headers.iter().cloned());
+        self.head = Some(headers);
+        self.incomplete = request.stats.incomplete;
+        self.ended = true;
+    }
+
+    pub fn on_end(&mut self, ts: u64) {
+        self.touch(ts);
+        self.ended = true;
+    }
+
+    fn stats(&self) -> MessageStats {
+        MessageStats {
+            start_ns: self.start_ns,
+            end_ns: self.end_ns,
+            head_bytes: self.head_bytes,
+            body_bytes: self.body_bytes,
+            body_sample: self.sample.clone(),
+            incomplete: self.incomplete || !self.ended || self.head.is_none(),
+        }
+    }
+
+    pub fn held_bytes(&self) -> usize {
+        let headers =
+            |h: &[Header]| -> usize { h.iter().map(|h| h.name.len() + h.value.len()).sum() };
+        self.sample.len() + self.head.as_deref().map_or(0, headers) + headers(&self.trailers)
+    }
+}
+
+fn readable(fields: &[Field]) -> Vec<Header> {
+    fields
+        .iter()
+        .filter_map(|f| {
+            let (Some(name), Some(value)) = (&f.name, &f.value) else {
+                return None;
+            };
+            Some(Header {
+                name: String::from_utf8_lossy(name).into_owned(),
+                value: value.to_vec(),
+            })
+        })
+        .collect()
+}
+
+fn pseudo<'a>(headers: &'a [Header], name: &str) -> Option<&'a [u8]> {
+    headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value.as_slice())
+}
+
+fn text(v: &[u8]) -> String {
+    String::from_utf8_lossy(v).trim().to_owned()
+}
+
+/// One stream's state.
+#[derive(Debug, Default)]
+pub(super) struct Stream {
+    pub sides: [Side; 2],
+    /// Who reset it and with which code.
+    pub reset: Option<(Direction, u32)>,
+}
+
+impl Stream {
+    pub fn side(&mut self, dir: Direction) -> &mut Side {
+        // `index` is 0 or 1.
+        &mut self.sides[dir.index()]
+    }
+
+    /// Both sides ended: the exchange is whole.
+    pub fn finished(&self) -> bool {
+        self.sides.iter().all(|s| s.ended)
+    }
+
+    /// Worth reporting: at least one side's head (or its loss) was seen.
+    pub fn has_head(&self) -> bool {
+        self.sides.iter().any(|s| s.head.is_some())
+    }
+
+    pub fn held_bytes(&self) -> usize {
+        self.sides.iter().map(Side::held_bytes).sum()
+    }
+
+    /// Builds the exchange; `requests` is the direction that carries requests.
+    pub fn into_exchange(
+        self,
+        id: u32,
+        requests: Direction,
+        start: CaptureStart,
+    ) -> (Exchange, Vec<UnknownField>) {
+        let [egress, ingress] = self.sides;
+        let (req, resp) = match requests {
+            Direction::Egress => (egress, ingress),
+            Direction::Ingress => (ingress, egress),
+        };
+        let role = Role::sending_requests_on(requests);
+        let mut unknown = Vec::new();
+        let req_head = req.head.clone().unwrap_or_default();
+        let req_unknown = req.head_unknown || req.head.is_none();
+        let mut field =
+            |name: &str, which: UnknownField, headers: &[Header], unknown_head: bool| {
+                let v = pseudo(headers, name);
+                if v.is_none() && unknown_head {
+                    unknown.push(which);
+                }
+                v.map(text)
+            };
+        let method = field(":method", UnknownField::Method, &req_head, req_unknown);
+        let path = field(":path", UnknownField::Path, &req_head, req_unknown);
+        let host = pseudo(&req_head, ":authority")
+            .or_else(|| pseudo(&req_head, "host"))
+            .map(text);
+        if host.is_none() && req_unknown {
+            unknown.push(UnknownField::Host);
+        }
+        if req_unknown {
+            unknown.push(UnknownField::RequestHeaders);
+        }
+        let resp_head = resp.head.clone();
+        let resp_unknown = resp.head_unknown || resp.trailers_unknown;
+        let status = resp_head.as_deref().and_then(|h| {
+            let s = pseudo(h, ":status");
+            if s.is_none() && resp.head_unknown {
+                unknown.push(UnknownField::Status);
+            }
+            s.and_then(|s| text(s).parse::<u16>().ok())
+        });
+        if resp_unknown {
+            unknown.push(UnknownField::ResponseHeaders);
+        }
+        let grpc = grpc_call(&req_head, &req, &resp, path.as_deref());
+        let reset = self.reset.map(|(dir, code)| StreamReset {
+            // The side of the call that sent it, not the traced process's role.
+            by: if dir == requests {
+                Role::Client
+            } else {
+                Role::Server
+            },
+            error_code: code,
+            error: error_name(code),
+        });
+        let request = Request {
+            head: RequestHead {
+                method: method.unwrap_or_default(),
+                target: path.unwrap_or_default(),
+                version: HttpVersion::Http2,
+                host,
+                headers: req_head
+                    .into_iter()
+                    .filter(|h| !h.name.eq_ignore_ascii_case(":path"))
+                    .collect(),
+            },
+            stats: req.stats(),
+        };
+        let response = resp_head.map(|headers| Response {
+            head: ResponseHead {
+                status: status.unwrap_or(0),
+                version: HttpVersion::Http2,
+                headers,
+            },
+            stats: resp.stats(),
+        });
+        let exchange = Exchange {
+            role,
+            request,
+            response,
+            http2: Some(Box::new(Http2Call {
+                stream_id: id,
+                capture_start: start,
+                unknown_fields: unknown.clone(),
+                reset,
+                grpc,
+            })),
+        };
+        (exchange, unknown)
+    }
+}
+
+fn grpc_call(req_head: &[Header], req: &Side, resp: &Side, path: Option<&str>) -> Option<GrpcCall> {
+    let content_type =
+        |h: &[Header]| pseudo(h, "content-type").is_some_and(grpc::is_grpc_content_type);
+    let resp_head = resp.head.as_deref().unwrap_or_default();
+    if !content_type(req_head) && !content_type(resp_head) {
+        return None;
+    }
+    // Trailers-Only responses carry the status in their only header block.
+    let status_source = if resp.trailers.is_empty() {
+        resp_head
+    } else {
+        &resp.trailers
+    };
+    let status = pseudo(status_source, "grpc-status").and_then(|s| text(s).parse::<u32>().ok());
+    let message = pseudo(status_source, "grpc-message");
+    let (service, method) = match path.and_then(grpc::split_path) {
+        Some((s, m)) => (Some(s), Some(m)),
+        None => (None, None),
+    };
+    Some(GrpcCall {
+        service,
+        method,
+        status,
+        status_name: status.map(grpc::status_name),
+        message_present: message.is_some(),
+        message_length: message.map(<[u8]>::len),
+        request_messages: req.messages.count(),
+        response_messages: resp.messages.count(),
+    })
+}
