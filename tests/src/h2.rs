@@ -6,7 +6,7 @@ use std::{
     io::{BufRead as _, BufReader},
     net::TcpStream,
     panic::{AssertUnwindSafe, catch_unwind},
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{Child, Command, ExitStatus, Stdio},
     sync::{Arc, Mutex},
     thread,
@@ -180,9 +180,12 @@ pub fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-fn wait_until_listening(port: u16, what: &str) {
+fn wait_until_listening(server: &mut Background, port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            panic!("{what} exited ({status}) instead of listening on 127.0.0.1:{port}");
+        }
         assert!(
             Instant::now() < deadline,
             "{what} does not listen on 127.0.0.1:{port}"
@@ -221,15 +224,15 @@ impl Nghttpd {
         }
         let port = free_port();
         let mut command = Command::new("nghttpd");
-        command.arg("--docroot").arg(&docroot);
+        command.arg("-d").arg(&docroot);
         if tls {
             let (cert, key) = crate::self_signed_cert(&dir);
             command.arg(port.to_string()).arg(key).arg(cert);
         } else {
             command.arg("--no-tls").arg(port.to_string());
         }
-        let server = Background::start(&mut command);
-        wait_until_listening(port, "nghttpd");
+        let mut server = Background::start(&mut command);
+        wait_until_listening(&mut server, port, "nghttpd");
         Self { server, port, tls }
     }
 
@@ -451,6 +454,14 @@ pub fn stream_ids(calls: &[&Value]) -> Vec<u64> {
         .collect()
 }
 
+/// The lines of a `/metrics` page about HTTP/2 (for failure messages).
+pub fn http2_metrics(page: &str) -> String {
+    page.lines()
+        .filter(|l| l.contains("http2"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Soft assertions: each check runs (a failing one does not hide the next) and `finish` fails
 /// with every failure. The tests here drive many programs under one monitor run; each program's
 /// expectations are one check.
@@ -462,7 +473,18 @@ pub struct Checks {
 
 impl Checks {
     pub fn check(&mut self, name: &str, f: impl FnOnce()) {
-        match catch_unwind(AssertUnwindSafe(f)) {
+        // The failure's location, kept by a quiet panic hook for this check (the default hook
+        // would print every failure, with a backtrace, before the summary).
+        static LOCATION: Mutex<String> = Mutex::new(String::new());
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|info| {
+            if let Some(location) = info.location() {
+                *LOCATION.lock().unwrap_or_else(|e| e.into_inner()) = location.to_string();
+            }
+        }));
+        let result = catch_unwind(AssertUnwindSafe(f));
+        std::panic::set_hook(previous);
+        match result {
             Ok(()) => self.passed.push(name.to_owned()),
             Err(payload) => {
                 let message = payload
@@ -470,7 +492,9 @@ impl Checks {
                     .cloned()
                     .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
                     .unwrap_or_else(|| "(no message)".into());
-                self.failures.push(format!("--- {name}:\n{message}"));
+                let location = LOCATION.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                self.failures
+                    .push(format!("--- {name} (at {location}):\n{message}"));
             }
         }
     }
@@ -493,23 +517,7 @@ impl Checks {
 }
 
 /// Runs a client to completion (panics with its output unless it succeeds): pid and stdout.
-pub fn run(command: &mut Command) -> (u32, String) {
-    let (pid, output) = crate::run_client(command);
+pub fn run(mut command: impl std::borrow::BorrowMut<Command>) -> (u32, String) {
+    let (pid, output) = crate::run_client(command.borrow_mut());
     (pid, String::from_utf8_lossy(&output.stdout).into_owned())
-}
-
-/// A directory holding a fresh self-signed `localhost` certificate: (dir, cert, key).
-pub fn cert_dir(tag: &str) -> (PathBuf, PathBuf, PathBuf) {
-    let dir = scratch_dir(tag);
-    let (cert, key) = crate::self_signed_cert(&dir);
-    (dir, cert, key)
-}
-
-/// Whether `path` exists (for messages naming what setup must install).
-pub fn require(path: &Path, what: &str) {
-    assert!(
-        path.exists(),
-        "{what} ({}) is missing: run scripts/setup.sh --test",
-        path.display()
-    );
 }

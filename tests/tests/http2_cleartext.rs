@@ -8,7 +8,8 @@ use monitor_e2e::{
     Monitor,
     h2::{
         Background, Checks, GoH2Server, Nghttpd, assert_h2_call, assert_h2_shape, assert_h2load,
-        by_stream, go_h2_client, h2_calls, h2_python, only_h2, pretty, run, stream_ids,
+        by_stream, go_h2_client, h2_calls, h2_python, http2_metrics, only_h2, pretty, run,
+        stream_ids,
     },
     metric_in, root_or_skip,
 };
@@ -188,12 +189,12 @@ fn h2c_prior_knowledge_and_upgrade_each_call_once_per_side() {
             &metrics,
             "monitor_http2_connections_total{capture_start=\"preface\"}",
         );
-        assert!(preface >= 6, "{metrics}");
+        assert!(preface >= 6, "{}", http2_metrics(&metrics));
         let upgrade = metric_in(
             &metrics,
             "monitor_http2_connections_total{capture_start=\"upgrade\"}",
         );
-        assert!(upgrade >= 1, "{metrics}");
+        assert!(upgrade >= 1, "{}", http2_metrics(&metrics));
     });
     checks.finish(&captured);
 }

@@ -15,8 +15,8 @@ use monitor_e2e::{
     Monitor, PYTHON,
     h2::{
         Background, Checks, GoH2Server, Nghttpd, assert_correct_or_unknown, assert_h2_call,
-        assert_h2_shape, by_stream, go_h2_client, go_h2_program, h2_calls, h2_fixture, only_h2,
-        pretty, run, stream_ids, unknown_fields,
+        assert_h2_shape, by_stream, go_h2_client, go_h2_program, h2_calls, h2_fixture,
+        http2_metrics, only_h2, pretty, run, stream_ids, unknown_fields,
     },
     metric_in, root_or_skip,
 };
@@ -58,7 +58,11 @@ impl LongLived {
 
 /// The path request number `n` of a long-lived client asked for (query stripped).
 fn long_lived_path(n: u64) -> &'static str {
-    if n % 10 == 0 { "/h2/tick" } else { "/h2/same" }
+    if n.is_multiple_of(10) {
+        "/h2/tick"
+    } else {
+        "/h2/same"
+    }
 }
 
 /// One side of a long-lived connection: every request made while the monitor ran (`first..=last`
@@ -269,12 +273,12 @@ fn http2_edge_cases() {
                 &metrics,
                 "monitor_http2_connections_total{capture_start=\"mid_connection\"}",
             );
-            assert!(mid >= 2, "{metrics}");
+            assert!(mid >= 2, "{}", http2_metrics(&metrics));
             let unknown_paths = metric_in(
                 &metrics,
                 "monitor_http2_hpack_unknown_total{field=\"path\"}",
             );
-            assert!(unknown_paths >= 1, "{metrics}");
+            assert!(unknown_paths >= 1, "{}", http2_metrics(&metrics));
         },
     );
     let ng = nghttpd.authority();

@@ -9,7 +9,8 @@ use monitor_e2e::{
     Monitor,
     h2::{
         Background, Checks, GoH2Server, Nghttpd, assert_h2_call, assert_h2_shape, assert_h2load,
-        by_stream, go_h2_client, h2_calls, h2_node, h2_python, only_h2, pretty, run, stream_ids,
+        by_stream, go_h2_client, h2_calls, h2_node, h2_python, http2_metrics, only_h2, pretty, run,
+        stream_ids,
     },
     root_or_skip, scratch_dir, self_signed_cert,
 };
@@ -266,7 +267,7 @@ fn http2_over_tls_each_call_once_per_side() {
             &metrics,
             "monitor_http2_connections_total{capture_start=\"preface\"}",
         );
-        assert!(from_preface >= 9, "{metrics}");
+        assert!(from_preface >= 9, "{}", http2_metrics(&metrics));
     });
     checks.finish(&captured);
     drop((hypercorn, node_server));
