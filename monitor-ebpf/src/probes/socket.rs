@@ -179,9 +179,17 @@ fn accept_exit(ctx: &TracePointContext) -> u32 {
     let Some((pid_tgid, tgid)) = current() else {
         return 0;
     };
-    let Some(op) = (unsafe { PENDING_SOCKET_OPS.get(&pid_tgid) }).copied() else {
-        return 0;
-    };
+    // No entry: the accept was already blocked when the probes attached (a threaded server
+    // waiting for its next client). The new fd is still a connection to track; userspace looks
+    // its addresses up (the listening fd is unknown).
+    let op = (unsafe { PENDING_SOCKET_OPS.get(&pid_tgid) })
+        .copied()
+        .unwrap_or(PendingSocketOp {
+            fd: u64::from(u32::MAX),
+            sockaddr: 0,
+            role: role::SERVER,
+            _pad: [0; 7],
+        });
     let _ = PENDING_SOCKET_OPS.remove(&pid_tgid);
     let fd = ret(ctx);
     if fd < 0 {
@@ -307,7 +315,7 @@ fn classify(first: u64, len: i64) -> u8 {
     const fn w(s: &[u8; 4]) -> u32 {
         u32::from_le_bytes(*s)
     }
-    if word == w(b"PRI ") {
+    if word == w(b"PRI ") || (len >= 9 && is_settings_frame(first)) {
         return protocol::HTTP2;
     }
     if word == w(b"HTTP")
@@ -324,6 +332,21 @@ fn classify(first: u64, len: i64) -> u8 {
         return protocol::HTTP1;
     }
     protocol::OTHER
+}
+
+/// An HTTP/2 server's first bytes: a SETTINGS frame header on stream 0 (servers often write it
+/// before reading the client's preface). Bytes: length (3, a multiple of 6), type 4, flags 0,
+/// then the stream id, whose first three bytes are in `first` and must be 0.
+fn is_settings_frame(first: u64) -> bool {
+    let byte = |i: u32| (first >> (8 * i)) as u8;
+    let len = (u32::from(byte(0)) << 16) | (u32::from(byte(1)) << 8) | u32::from(byte(2));
+    byte(3) == 4
+        && byte(4) == 0
+        && byte(5) == 0
+        && byte(6) == 0
+        && byte(7) == 0
+        && len % 6 == 0
+        && len <= 16_384
 }
 
 /// What every exit needs: the pending call, the bytes moved, and whether the connection's bytes
