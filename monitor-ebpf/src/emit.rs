@@ -6,6 +6,9 @@
 //! userspace knows exactly how many bytes it did not see). When the ring buffer is full the rest of
 //! the call is dropped, counted, and remembered per connection and direction so that the next
 //! delivered record says how many bytes went missing before it.
+//!
+//! A vectored call (`writev`, `sendmsg`...) is walked iovec by iovec in a `bpf_loop` and comes out
+//! as exactly the records a single buffer holding the concatenated bytes would.
 use aya_ebpf::{
     cty::c_void,
     helpers::{
