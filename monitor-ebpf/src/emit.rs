@@ -13,7 +13,7 @@ use aya_ebpf::{
     cty::c_void,
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_ktime_get_ns,
-        bpf_loop, bpf_probe_read_user, bpf_probe_read_user_buf, generated,
+        bpf_loop, bpf_probe_read_user_buf, generated,
     },
 };
 use monitor_common::{
@@ -192,6 +192,9 @@ pub const MAX_IOVECS: u64 = 1024;
 /// `bpf_loop` iterations for one vectored call. A step either reads an iovec entry (and starts
 /// copying it) or copies one piece; a piece ends an iovec or fills a chunk, so a walk takes at
 /// most one step per entry and per chunk, plus the final one.
+/// Iovec entries read from user memory per helper call.
+pub const IOV_BATCH: usize = 16;
+
 const VECTORED_STEPS: u32 = MAX_IOVECS as u32 + MAX_CHUNKS_PER_CALL + 2;
 
 /// A vectored call (`writev`, `sendmsg`...) becomes exactly the records one `write` of the
@@ -243,6 +246,9 @@ pub fn emit_vectored(call: &Call, iov_count: u64) {
         chunk_start: 0,
         fill: 0,
         finished: 0,
+        cached_from: 0,
+        cached: 0,
+        iov_cache: [[0; 2]; IOV_BATCH],
     };
     // SAFETY: the helper calls `vectored_step` at most VECTORED_STEPS times; no context.
     unsafe {
@@ -286,15 +292,39 @@ fn walk_step(s: &mut VectoredScratch) -> bool {
             finish_walk(s);
             return false;
         }
-        let entry = s.walk.iov + s.walk.next_iov * 16;
-        // SAFETY: user memory through the helper: struct iovec { base, len }.
-        let base = unsafe { bpf_probe_read_user(entry as *const u64) };
-        let len = unsafe { bpf_probe_read_user((entry + 8) as *const u64) };
-        let (Ok(base), Ok(len)) = (base, len) else {
-            count(counter::READ_FAULTS, 1);
-            fail_walk(s);
-            return false;
-        };
+        // Entries are read from user memory `IOV_BATCH` at a time (one helper call instead of
+        // one per entry: with many small buffers, those calls are most of the cost).
+        let index = s.walk.next_iov;
+        if index < s.walk.cached_from || index >= s.walk.cached_from + s.walk.cached {
+            let left = s.walk.iov_count - index;
+            // The check is for the verifier, which cannot see `n <= IOV_BATCH` through `min`.
+            let n = core::hint::black_box(if left < IOV_BATCH as u64 {
+                left as usize
+            } else {
+                IOV_BATCH
+            });
+            if n > IOV_BATCH {
+                fail_walk(s);
+                return false;
+            }
+            // SAFETY: `n` entries (at most the cache) from user memory through the helper.
+            let read = unsafe {
+                generated::bpf_probe_read_user(
+                    s.walk.iov_cache.as_mut_ptr() as *mut c_void,
+                    n as u32 * 16,
+                    (s.walk.iov + index * 16) as *const c_void,
+                )
+            };
+            if read != 0 {
+                count(counter::READ_FAULTS, 1);
+                fail_walk(s);
+                return false;
+            }
+            s.walk.cached_from = index;
+            s.walk.cached = n as u64;
+        }
+        let slot = ((index - s.walk.cached_from) as usize) & (IOV_BATCH - 1);
+        let [base, len] = s.walk.iov_cache[slot];
         s.walk.next_iov += 1;
         let wanted = s.walk.to_copy - s.walk.copied;
         s.walk.base = base;

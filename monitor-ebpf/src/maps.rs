@@ -72,6 +72,10 @@ pub struct VectoredWalk {
     pub fill: u64,
     /// Non-zero once the last record is out (or the walk failed).
     pub finished: u64,
+    /// `iov_cache` holds entries `cached_from..cached_from + cached` (`struct iovec`: base, len).
+    pub cached_from: u64,
+    pub cached: u64,
+    pub iov_cache: [[u64; 2]; crate::emit::IOV_BATCH],
 }
 
 /// Per-CPU counters of everything the kernel side loses or cuts (indexes in `counter`).
