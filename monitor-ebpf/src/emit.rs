@@ -22,8 +22,8 @@ use monitor_common::{
 };
 
 use crate::maps::{
-    CALL_CAP, LOSSES, READER_ASLEEP, RECORDS, SCRATCH, VECTORED, VectoredScratch, VectoredWalk,
-    WAKEUP_BYTES, count,
+    CALL_CAP, LOSSES, READER_ASLEEP, RECORDS, SCRATCH, VECTORED, VectoredScratch, WAKEUP_BYTES,
+    count,
 };
 
 /// How a record should notify the reader. By default the kernel wakes the reader for every
@@ -189,12 +189,12 @@ pub fn emit_call(call: &Call) {
 /// which `writev`/`sendmsg` fail, so a successful call is always walked whole.
 pub const MAX_IOVECS: u64 = 1024;
 
-/// `bpf_loop` iterations for one vectored call. A step either reads an iovec entry (and starts
-/// copying it) or copies one piece; a piece ends an iovec or fills a chunk, so a walk takes at
-/// most one step per entry and per chunk, plus the final one.
 /// Iovec entries read from user memory per helper call.
 pub const IOV_BATCH: usize = 16;
 
+/// `bpf_loop` iterations for one vectored call. A step either reads an iovec entry (and starts
+/// copying it) or copies one piece; a piece ends an iovec or fills a chunk, so a walk takes at
+/// most one step per entry and per chunk, plus the final one.
 const VECTORED_STEPS: u32 = MAX_IOVECS as u32 + MAX_CHUNKS_PER_CALL + 2;
 
 /// A vectored call (`writev`, `sendmsg`...) becomes exactly the records one `write` of the
@@ -232,24 +232,23 @@ pub fn emit_vectored(call: &Call, iov_count: u64) {
         direction: call.direction as u32,
     };
     scratch.header = head;
-    scratch.walk = VectoredWalk {
-        lost_before: take_loss(&key),
-        key,
-        iov: call.buf,
-        iov_count,
-        next_iov: 0,
-        base: 0,
-        left: 0,
-        call_len: call.len,
-        to_copy,
-        copied: 0,
-        chunk_start: 0,
-        fill: 0,
-        finished: 0,
-        cached_from: 0,
-        cached: 0,
-        iov_cache: [[0; 2]; IOV_BATCH],
-    };
+    // Field by field: the whole state (with its entry cache) would not fit well on the stack.
+    let walk = &mut scratch.walk;
+    walk.lost_before = take_loss(&key);
+    walk.key = key;
+    walk.iov = call.buf;
+    walk.iov_count = iov_count;
+    walk.next_iov = 0;
+    walk.base = 0;
+    walk.left = 0;
+    walk.call_len = call.len;
+    walk.to_copy = to_copy;
+    walk.copied = 0;
+    walk.chunk_start = 0;
+    walk.fill = 0;
+    walk.finished = 0;
+    walk.cached_from = 0;
+    walk.cached = 0;
     // SAFETY: the helper calls `vectored_step` at most VECTORED_STEPS times; no context.
     unsafe {
         bpf_loop(

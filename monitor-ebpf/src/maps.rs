@@ -49,7 +49,6 @@ pub struct VectoredScratch {
 
 /// Where a vectored call's walk is (see `emit::emit_vectored`).
 #[repr(C)]
-#[derive(Clone, Copy)]
 pub struct VectoredWalk {
     pub key: LossKey,
     /// Bytes lost before this call, still to be reported by its first record.
