@@ -217,7 +217,9 @@ pub mod counter {
     pub const SOCKET_TABLE_FULL: u32 = 8;
     /// Socket reads/writes skipped because they carry TLS ciphertext of a probed library.
     pub const TLS_SOCKET_CALLS_SKIPPED: u32 = 9;
-    /// Iovec entries past the walk limit (their bytes are reported as lost).
+    /// Iovec entries of a vectored call left unwalked while bytes of the call remained: past
+    /// the walk limit (1024, the kernel's `UIO_MAXIOV`, so never for a successful call). Their
+    /// bytes are the call's uncaptured tail, as past the cap: an exact gap.
     pub const IOVECS_SKIPPED: u32 = 10;
     /// Number of counters.
     pub const COUNT: u32 = 12;

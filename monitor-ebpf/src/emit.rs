@@ -6,16 +6,25 @@
 //! userspace knows exactly how many bytes it did not see). When the ring buffer is full the rest of
 //! the call is dropped, counted, and remembered per connection and direction so that the next
 //! delivered record says how many bytes went missing before it.
-use aya_ebpf::helpers::{
-    bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_ktime_get_ns,
-    bpf_probe_read_user_buf,
+//!
+//! A vectored call (`writev`, `sendmsg`...) is walked iovec by iovec in a `bpf_loop` and comes out
+//! as exactly the records a single buffer holding the concatenated bytes would.
+use aya_ebpf::{
+    cty::c_void,
+    helpers::{
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_ktime_get_ns,
+        bpf_loop, bpf_probe_read_user_buf, generated,
+    },
 };
 use monitor_common::{
     CHUNK_SIZE, HEADER_LEN, LossKey, MAX_CALL_CAP, MAX_CHUNKS_PER_CALL, RecordHeader, counter,
     flags, record_kind,
 };
 
-use crate::maps::{CALL_CAP, LOSSES, READER_ASLEEP, RECORDS, SCRATCH, WAKEUP_BYTES, count};
+use crate::maps::{
+    CALL_CAP, LOSSES, READER_ASLEEP, RECORDS, SCRATCH, VECTORED, VectoredScratch, WAKEUP_BYTES,
+    count,
+};
 
 /// How a record should notify the reader. By default the kernel wakes the reader for every
 /// record that finds it caught up, which at a few thousand calls per second is nearly every
@@ -93,28 +102,20 @@ fn take_loss(key: &LossKey) -> u64 {
     }
 }
 
-/// Emits a call with the configured per-call cap.
-pub fn emit_call(call: &Call) {
-    emit_call_capped(call, MAX_CALL_CAP);
+/// The per-call cap in force: `--call-cap`, never above what the chunk loop can walk.
+#[inline(always)]
+fn call_cap() -> u64 {
+    let configured = CALL_CAP.load();
+    (if configured < MAX_CALL_CAP {
+        configured
+    } else {
+        MAX_CALL_CAP
+    }) as u64
 }
 
-/// Emits a call copying at most `ceiling` bytes whatever the configured cap: the verifier walks
-/// every iteration of the chunk loop the cap allows, so callers that already loop (vectored
-/// I/O) keep it small.
-pub fn emit_call_capped(call: &Call, ceiling: u32) {
-    let cap = {
-        let configured = CALL_CAP.load();
-        let configured = if configured < ceiling {
-            configured
-        } else {
-            ceiling
-        };
-        (if configured < MAX_CALL_CAP {
-            configured
-        } else {
-            MAX_CALL_CAP
-        }) as u64
-    };
+/// Emits a call copying at most the configured per-call cap.
+pub fn emit_call(call: &Call) {
+    let cap = call_cap();
     let to_copy = if call.len < cap { call.len } else { cap };
     if call.len > to_copy {
         count(counter::TRUNCATED_CALLS, 1);
@@ -184,15 +185,252 @@ pub fn emit_call_capped(call: &Call, ceiling: u32) {
     }
 }
 
-/// Bytes of a connection that will never be delivered (e.g. iovecs past the walk limit): the
-/// next record of that connection and direction says so.
-pub fn add_lost_bytes(conn_id: u64, tgid: u32, direction: u8, bytes: u64) {
-    let key = LossKey {
-        conn_id,
-        tgid,
-        direction: direction as u32,
+/// Iovec entries walked per vectored call at most: the kernel's own limit (`UIO_MAXIOV`), past
+/// which `writev`/`sendmsg` fail, so a successful call is always walked whole.
+pub const MAX_IOVECS: u64 = 1024;
+
+/// Iovec entries read from user memory per helper call.
+pub const IOV_BATCH: usize = 16;
+
+/// `bpf_loop` iterations for one vectored call. A step either reads an iovec entry (and starts
+/// copying it) or copies one piece; a piece ends an iovec or fills a chunk, so a walk takes at
+/// most one step per entry and per chunk, plus the final one.
+const VECTORED_STEPS: u32 = MAX_IOVECS as u32 + MAX_CHUNKS_PER_CALL + 2;
+
+/// A vectored call (`writev`, `sendmsg`...) becomes exactly the records one `write` of the
+/// concatenated bytes would: chunks of `CHUNK_SIZE` filled across iovec boundaries, offsets
+/// within the call, the call's real length, the same cap and the same loss accounting.
+///
+/// The walk runs in a `bpf_loop` callback, one small step per iteration, so the verifier checks
+/// the step once instead of every iovec times every chunk. Its state lives in a per-CPU map
+/// value rather than on the stack, so the callback always starts from unknown values and its
+/// verification converges at once.
+pub fn emit_vectored(call: &Call, iov_count: u64) {
+    let cap = call_cap();
+    let to_copy = if call.len < cap { call.len } else { cap };
+    if call.len > to_copy {
+        count(counter::TRUNCATED_CALLS, 1);
+        count(counter::TRUNCATED_BYTES, call.len - to_copy);
+    }
+    let Some(scratch) = VECTORED.get_ptr_mut(0) else {
+        return;
     };
-    add_loss(&key, bytes);
+    // SAFETY: per-CPU scratch value; programs do not nest on one CPU.
+    let scratch = unsafe { &mut *scratch };
+    let mut head = header(
+        record_kind::DATA,
+        call.conn_id,
+        call.direction,
+        call.source,
+        call.attach_cookie,
+    );
+    head.call_len = call.len;
+    head.socket_id = call.socket_id;
+    let key = LossKey {
+        conn_id: call.conn_id,
+        tgid: head.tgid,
+        direction: call.direction as u32,
+    };
+    scratch.header = head;
+    // Field by field: the whole state (with its entry cache) would not fit well on the stack.
+    let walk = &mut scratch.walk;
+    walk.lost_before = take_loss(&key);
+    walk.key = key;
+    walk.iov = call.buf;
+    walk.iov_count = iov_count;
+    walk.next_iov = 0;
+    walk.base = 0;
+    walk.left = 0;
+    walk.call_len = call.len;
+    walk.to_copy = to_copy;
+    walk.copied = 0;
+    walk.chunk_start = 0;
+    walk.fill = 0;
+    walk.finished = 0;
+    walk.cached_from = 0;
+    walk.cached = 0;
+    // SAFETY: the helper calls `vectored_step` at most VECTORED_STEPS times; no context.
+    unsafe {
+        bpf_loop(
+            VECTORED_STEPS,
+            vectored_step as *mut c_void,
+            core::ptr::null_mut(),
+            0,
+        )
+    };
+    if scratch.walk.finished == 0 {
+        // Out of steps (cannot happen by the bound above): what is left is an exact gap.
+        finish_walk(scratch);
+    }
+}
+
+/// One `bpf_loop` iteration of a vectored walk: 0 to go on, 1 to stop.
+#[inline(never)]
+extern "C" fn vectored_step(_index: u64, _ctx: *mut c_void) -> i64 {
+    let Some(scratch) = VECTORED.get_ptr_mut(0) else {
+        return 1;
+    };
+    // SAFETY: per-CPU scratch value, filled by `emit_vectored` on this CPU.
+    let scratch = unsafe { &mut *scratch };
+    if walk_step(scratch) { 0 } else { 1 }
+}
+
+/// Reads the next iovec entry if the current one is used up, then copies one piece of it into
+/// the chunk being filled (sending the chunk first if it is full). False when the walk is over.
+#[inline(always)]
+fn walk_step(s: &mut VectoredScratch) -> bool {
+    if s.walk.finished != 0 {
+        return false;
+    }
+    if s.walk.copied >= s.walk.to_copy {
+        finish_walk(s);
+        return false;
+    }
+    if s.walk.left == 0 {
+        if s.walk.next_iov >= s.walk.iov_count || s.walk.next_iov >= MAX_IOVECS {
+            finish_walk(s);
+            return false;
+        }
+        // Entries are read from user memory `IOV_BATCH` at a time (one helper call instead of
+        // one per entry: with many small buffers, those calls are most of the cost).
+        let index = s.walk.next_iov;
+        if index < s.walk.cached_from || index >= s.walk.cached_from + s.walk.cached {
+            let left = s.walk.iov_count - index;
+            // The check is for the verifier, which cannot see `n <= IOV_BATCH` through `min`.
+            let n = core::hint::black_box(if left < IOV_BATCH as u64 {
+                left as usize
+            } else {
+                IOV_BATCH
+            });
+            if n > IOV_BATCH {
+                fail_walk(s);
+                return false;
+            }
+            // SAFETY: `n` entries (at most the cache) from user memory through the helper.
+            let read = unsafe {
+                generated::bpf_probe_read_user(
+                    s.walk.iov_cache.as_mut_ptr() as *mut c_void,
+                    n as u32 * 16,
+                    (s.walk.iov + index * 16) as *const c_void,
+                )
+            };
+            if read != 0 {
+                count(counter::READ_FAULTS, 1);
+                fail_walk(s);
+                return false;
+            }
+            s.walk.cached_from = index;
+            s.walk.cached = n as u64;
+        }
+        let slot = ((index - s.walk.cached_from) as usize) & (IOV_BATCH - 1);
+        let [base, len] = s.walk.iov_cache[slot];
+        s.walk.next_iov += 1;
+        let wanted = s.walk.to_copy - s.walk.copied;
+        s.walk.base = base;
+        s.walk.left = if len < wanted { len } else { wanted };
+        if s.walk.left == 0 {
+            return true;
+        }
+    }
+    if s.walk.fill >= CHUNK_SIZE as u64 && !send_chunk(s, false) {
+        return false;
+    }
+    // Bounds the verifier can see: fill < CHUNK_SIZE, piece <= CHUNK_SIZE, and the payload
+    // area is two chunks long, so the write stays inside the map value whatever the values.
+    let fill = (s.walk.fill as usize) & (CHUNK_SIZE - 1);
+    let room = (CHUNK_SIZE - fill) as u64;
+    let piece = core::hint::black_box(if s.walk.left < room {
+        s.walk.left
+    } else {
+        room
+    });
+    if piece > CHUNK_SIZE as u64 {
+        fail_walk(s);
+        return false;
+    }
+    // SAFETY: `fill + piece <= 2 * CHUNK_SIZE` bytes of `data`; user memory read through the
+    // helper, which fails cleanly on a bad address.
+    let read = unsafe {
+        generated::bpf_probe_read_user(
+            s.data.as_mut_ptr().add(fill) as *mut c_void,
+            piece as u32,
+            s.walk.base as *const c_void,
+        )
+    };
+    if read != 0 {
+        count(counter::READ_FAULTS, 1);
+        fail_walk(s);
+        return false;
+    }
+    s.walk.fill = fill as u64 + piece;
+    s.walk.copied += piece;
+    s.walk.base += piece;
+    s.walk.left -= piece;
+    if s.walk.copied >= s.walk.to_copy {
+        finish_walk(s);
+        return false;
+    }
+    true
+}
+
+/// Sends the chunk being filled. On a full ring buffer the rest of the call is lost (counted,
+/// owed to the connection's next record) and the walk is over.
+#[inline(always)]
+fn send_chunk(s: &mut VectoredScratch, last: bool) -> bool {
+    let len = s.walk.fill as usize;
+    if len > CHUNK_SIZE {
+        fail_walk(s);
+        return false;
+    }
+    s.header.offset = s.walk.chunk_start as u32;
+    s.header.data_len = len as u32;
+    s.header.lost_before = s.walk.lost_before;
+    s.header.flags = if last { flags::LAST_CHUNK } else { 0 };
+    // SAFETY: the header is followed by `data` (`#[repr(C)]`) and len <= CHUNK_SIZE.
+    let bytes = unsafe {
+        core::slice::from_raw_parts((s as *const VectoredScratch) as *const u8, HEADER_LEN + len)
+    };
+    if RECORDS.output::<[u8]>(bytes, wakeup_flags()).is_err() {
+        count(counter::RING_FULL_RECORDS, 1);
+        count(counter::RING_FULL_BYTES, len as u64);
+        fail_walk(s);
+        return false;
+    }
+    s.walk.lost_before = 0;
+    s.walk.chunk_start += len as u64;
+    s.walk.fill = 0;
+    true
+}
+
+/// The walk is over with no error: send the last chunk. Bytes of the call past it (the cap, or
+/// iovec entries past `MAX_IOVECS`) are its exact uncaptured tail, as for a single buffer.
+#[inline(always)]
+fn finish_walk(s: &mut VectoredScratch) {
+    s.walk.finished = 1;
+    if s.walk.copied < s.walk.to_copy {
+        let unwalked = s.walk.iov_count.saturating_sub(s.walk.next_iov);
+        count(
+            counter::IOVECS_SKIPPED,
+            if unwalked > 0 { unwalked } else { 1 },
+        );
+    }
+    if s.walk.chunk_start == 0 && s.walk.fill == 0 {
+        // Nothing copied: no record carries this call, so its bytes are owed to the next one.
+        let owed = s.walk.lost_before + s.walk.call_len;
+        if owed > 0 {
+            add_loss(&s.walk.key, owed);
+        }
+        return;
+    }
+    send_chunk(s, true);
+}
+
+/// The walk stops on an error: everything not yet sent is lost, and owed to the next record.
+#[inline(always)]
+fn fail_walk(s: &mut VectoredScratch) {
+    s.walk.finished = 1;
+    let owed = s.walk.lost_before + s.walk.call_len - s.walk.chunk_start;
+    add_loss(&s.walk.key, owed);
 }
 
 /// A `SOCKET_OPEN` record: the connection's id and addresses.

@@ -4,7 +4,7 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
-use monitor_common::{DataRecord, LossKey, SockKey, SockState, counter};
+use monitor_common::{CHUNK_SIZE, DataRecord, LossKey, RecordHeader, SockKey, SockState, counter};
 
 /// Process id of the monitor itself: it is never traced, so that its own I/O cannot feed back.
 #[unsafe(no_mangle)]
@@ -31,6 +31,51 @@ pub static READER_ASLEEP: Array<u32> = Array::with_max_entries(1, 0);
 /// One record under construction per CPU: too big for the 512-byte BPF stack.
 #[map]
 pub static SCRATCH: PerCpuArray<DataRecord> = PerCpuArray::with_max_entries(1, 0);
+
+/// A vectored call being walked, one per CPU: the record being filled and where the walk is.
+#[map]
+pub static VECTORED: PerCpuArray<VectoredScratch> = PerCpuArray::with_max_entries(1, 0);
+
+/// The record under construction for a vectored call, followed by the walk's state. The payload
+/// area is two chunks long although a record carries at most one: a piece of up to
+/// `CHUNK_SIZE` bytes written at any fill level below `CHUNK_SIZE` then provably stays inside
+/// the value, which the verifier needs.
+#[repr(C)]
+pub struct VectoredScratch {
+    pub header: RecordHeader,
+    pub data: [u8; 2 * CHUNK_SIZE],
+    pub walk: VectoredWalk,
+}
+
+/// Where a vectored call's walk is (see `emit::emit_vectored`).
+#[repr(C)]
+pub struct VectoredWalk {
+    pub key: LossKey,
+    /// Bytes lost before this call, still to be reported by its first record.
+    pub lost_before: u64,
+    /// The `iovec` array in user memory and its length.
+    pub iov: u64,
+    pub iov_count: u64,
+    /// Next entry to read.
+    pub next_iov: u64,
+    /// The rest of the current entry still to copy (already cut to the call's cap).
+    pub base: u64,
+    pub left: u64,
+    /// Bytes the call moved, and of them the ones to copy (the cap).
+    pub call_len: u64,
+    pub to_copy: u64,
+    /// Bytes copied so far (== offset in the call of the next byte).
+    pub copied: u64,
+    /// Offset in the call of the chunk being filled, and its bytes so far.
+    pub chunk_start: u64,
+    pub fill: u64,
+    /// Non-zero once the last record is out (or the walk failed).
+    pub finished: u64,
+    /// `iov_cache` holds entries `cached_from..cached_from + cached` (`struct iovec`: base, len).
+    pub cached_from: u64,
+    pub cached: u64,
+    pub iov_cache: [[u64; 2]; crate::emit::IOV_BATCH],
+}
 
 /// Per-CPU counters of everything the kernel side loses or cuts (indexes in `counter`).
 #[map]

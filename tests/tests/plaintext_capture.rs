@@ -295,3 +295,80 @@ fn vectored_socket_calls_are_captured() {
     assert_eq!(chunked["connection_id"], hello["connection_id"]);
     assert_eq!(chunked["remote"], endpoint("127.0.0.1", server.port));
 }
+
+/// Fake GitHub tokens in the real format, one per request so that each raises its own alert.
+const SENDMSG_TOKEN: &str = "ghp_R2bX7kLm9QpT4vW8yZ1cD3fG5hJ6kN0sA2uE";
+const WRITEV_TOKEN: &str = "ghp_Q7nV3xK8pL2mR9tW4yB6cF1hJ5dG0sZ8aE3u";
+
+#[test]
+fn calls_written_with_hundreds_of_iovecs_are_copied_whole() {
+    if !root_or_skip("calls_written_with_hundreds_of_iovecs_are_copied_whole") {
+        return;
+    }
+    const SKIPPED: &str = "monitor_kernel_loss_total{counter=\"iovecs_skipped\"}";
+    // No suppression: the server reads the same credential and, being the same executable,
+    // would otherwise hide the client's alert.
+    let dir = monitor_e2e::scratch_dir("many-iovecs");
+    let policy = dir.join("policy.yaml");
+    std::fs::write(&policy, "version: 1\nsettings:\n  suppression_window: 0s\n").unwrap();
+    let server = HttpServer::start("127.0.0.1");
+    let monitor = Monitor::start(&["--policy", policy.to_str().unwrap()]);
+    let skipped_before = monitor_e2e::metric_in(&monitor.scrape_metrics(), SKIPPED);
+    let (pid, output) = run_client(Command::new(PYTHON).arg(python_client()).args([
+        "many-iovecs",
+        "127.0.0.1",
+        &server.port.to_string(),
+        SENDMSG_TOKEN,
+        WRITEV_TOKEN,
+    ]));
+    // Buffers per call, bytes per call, the response's status line.
+    let lines: Vec<Vec<String>> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| l.splitn(3, ' ').map(str::to_owned).collect())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    for line in &lines {
+        assert!(line[0].parse::<u32>().unwrap() > 250, "{line:?}");
+        assert_eq!(line[2], "HTTP/1.1 201 Created");
+    }
+    let captured = monitor.stop();
+
+    for (path, token, line) in [
+        ("/upload/sendmsg", SENDMSG_TOKEN, &lines[0]),
+        ("/upload/writev", WRITEV_TOKEN, &lines[1]),
+    ] {
+        // One call, whole: the head spread over 155 buffers, the body over 101 more (past the
+        // default 16 KiB cap, skipped exactly by length), the response read into 4-byte buffers.
+        let call = captured.only(pid, "client", path);
+        assert_eq!(call["method"], "POST");
+        assert_eq!(call["status"], 201);
+        assert_eq!(call["request_body_bytes"], 30 * 1024);
+        assert_eq!(call["request_bytes"].to_string(), line[1]);
+        assert_eq!(call["response_body_bytes"], "{\"received\": 30720}".len());
+        assert_eq!(call["complete"], true, "{call:#}");
+        // The token sat in the 155th and 156th buffers: the client's own alert proves they
+        // were copied, and joined to the buffers around them.
+        let alerts: Vec<_> = captured
+            .alerts_of("credential.wrong_destination")
+            .into_iter()
+            .filter(|a| {
+                a["workload"]["pid"].as_u64() == Some(u64::from(pid))
+                    && a["request"]["path_template"] == path
+            })
+            .collect();
+        assert_eq!(alerts.len(), 1, "{path}: {}", captured.stdout);
+        let credential = &alerts[0]["evidence"]["credential"];
+        assert_eq!(credential["kind"], "github_token");
+        assert_eq!(credential["location"]["name"], "authorization");
+        assert_eq!(credential["length"], token.len());
+    }
+    assert!(
+        !captured.all_output().contains(&SENDMSG_TOKEN[4..]),
+        "the secret never leaves the monitor"
+    );
+    assert_eq!(
+        captured.metric(SKIPPED),
+        skipped_before,
+        "no iovec of these calls was skipped"
+    );
+}

@@ -19,7 +19,7 @@ use monitor_common::{
 };
 
 use crate::{
-    emit::{Call, add_lost_bytes, emit_call, emit_call_capped, emit_marker, emit_socket_open},
+    emit::{Call, emit_call, emit_marker, emit_socket_open, emit_vectored},
     maps::{
         MONITOR_TGID, NEXT_SOCKET_ID, PENDING_CALLS, PENDING_IO, PENDING_SOCKET_OPS, PendingIo,
         PendingSocketOp, SOCKETS, SSL_SOCKETS, SslKey, count,
@@ -30,12 +30,6 @@ use crate::{
 const ARG0: usize = 16;
 const RET: usize = 16;
 const EINPROGRESS: i64 = 115;
-/// Iovec entries walked per vectored call, and bytes copied at most from each (whatever
-/// `--call-cap` says); the rest is counted (truncated, or lost for later iovecs, both exact, so
-/// the stream skips it inside a body). The verifier walks every chunk of every iovec: larger
-/// values exceed its limit. `bpf_loop` would lift that.
-const MAX_IOVECS: u64 = 2;
-const VECTORED_CALL_CAP: u32 = 16 * 1024;
 
 #[inline(always)]
 fn arg(ctx: &TracePointContext, n: usize) -> u64 {
@@ -351,7 +345,7 @@ fn is_settings_frame(first: u64) -> bool {
 
 /// What every exit needs: the pending call, the bytes moved, and whether the connection's bytes
 /// are to be copied (deciding the protocol on its first bytes).
-fn io_exit_prepare(ctx: &TracePointContext) -> Option<(PendingIo, u64, u32)> {
+fn io_exit_prepare(ctx: &TracePointContext) -> Option<(PendingIo, u64)> {
     let (pid_tgid, tgid) = current()?;
     let io = (unsafe { PENDING_IO.get(&pid_tgid) }).copied()?;
     let _ = PENDING_IO.remove(&pid_tgid);
@@ -387,7 +381,7 @@ fn io_exit_prepare(ctx: &TracePointContext) -> Option<(PendingIo, u64, u32)> {
     if state.protocol != protocol::HTTP1 && state.protocol != protocol::HTTP2 {
         return None;
     }
-    Some((io, moved as u64, tgid))
+    Some((io, moved as u64))
 }
 
 fn socket_call(io: &PendingIo, buf: u64, len: u64) -> Call {
@@ -404,40 +398,17 @@ fn socket_call(io: &PendingIo, buf: u64, len: u64) -> Call {
 
 /// Exit of `read`/`write`/`recvfrom`/`sendto`: one buffer.
 fn io_exit(ctx: &TracePointContext) -> u32 {
-    if let Some((io, moved, _)) = io_exit_prepare(ctx) {
+    if let Some((io, moved)) = io_exit_prepare(ctx) {
         emit_call(&socket_call(&io, io.buf, moved));
     }
     0
 }
 
-/// Exit of the vectored calls. The verifier walks every chunk of every iovec, so the walk is
-/// short; bytes in later iovecs are reported lost (counted), which the stream then skips.
+/// Exit of the vectored calls: the iovecs' bytes, in order, as if one buffer had been written
+/// (see `emit_vectored`).
 fn io_exit_vectored(ctx: &TracePointContext) -> u32 {
-    let Some((io, moved, tgid)) = io_exit_prepare(ctx) else {
-        return 0;
-    };
-    let mut done: u64 = 0;
-    for i in 0..MAX_IOVECS {
-        if i >= io.iov_count || done >= moved {
-            break;
-        }
-        let entry = io.buf + i * 16;
-        // SAFETY: user memory through the helper: struct iovec { base, len }.
-        let base = unsafe { bpf_probe_read_user(entry as *const u64) }.unwrap_or(0);
-        let len = unsafe { bpf_probe_read_user((entry + 8) as *const u64) }.unwrap_or(0);
-        let take = if len < moved - done {
-            len
-        } else {
-            moved - done
-        };
-        if take > 0 {
-            emit_call_capped(&socket_call(&io, base, take), VECTORED_CALL_CAP);
-        }
-        done += take;
-    }
-    if done < moved {
-        count(counter::IOVECS_SKIPPED, 1);
-        add_lost_bytes(io.id, tgid, io.direction, moved - done);
+    if let Some((io, moved)) = io_exit_prepare(ctx) {
+        emit_vectored(&socket_call(&io, io.buf, moved), io.iov_count);
     }
     0
 }
