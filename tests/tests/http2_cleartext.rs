@@ -11,7 +11,7 @@ use monitor_e2e::{
         by_stream, go_h2_client, h2_calls, h2_python, http2_metrics, only_h2, pretty, run,
         stream_ids,
     },
-    metric_in, root_or_skip,
+    root_or_skip,
 };
 use serde_json::Value;
 
@@ -185,15 +185,9 @@ fn h2c_prior_knowledge_and_upgrade_each_call_once_per_side() {
     );
     checks.check("metrics: connections by how capture started", || {
         // Client sides alone: 2 curl + 2 h2load + 2 Go from the preface, 1 upgrade.
-        let preface = metric_in(
-            &metrics,
-            "monitor_http2_connections_total{capture_start=\"preface\"}",
-        );
+        let preface = captured.metric("monitor_http2_connections_total{capture_start=\"preface\"}");
         assert!(preface >= 6, "{}", http2_metrics(&metrics));
-        let upgrade = metric_in(
-            &metrics,
-            "monitor_http2_connections_total{capture_start=\"upgrade\"}",
-        );
+        let upgrade = captured.metric("monitor_http2_connections_total{capture_start=\"upgrade\"}");
         assert!(upgrade >= 1, "{}", http2_metrics(&metrics));
     });
     checks.finish(&captured);

@@ -18,7 +18,7 @@ use monitor_e2e::{
         assert_h2_shape, by_stream, go_h2_client, go_h2_program, h2_calls, h2_fixture,
         http2_metrics, only_h2, pretty, run, stream_ids, unknown_fields,
     },
-    metric_in, root_or_skip,
+    root_or_skip,
 };
 use serde_json::{Value, json};
 
@@ -269,15 +269,11 @@ fn http2_edge_cases() {
     checks.check(
         "metrics: mid-connection starts and unknown fields are counted",
         || {
-            let mid = metric_in(
-                &metrics,
-                "monitor_http2_connections_total{capture_start=\"mid_connection\"}",
-            );
+            let mid = captured
+                .metric("monitor_http2_connections_total{capture_start=\"mid_connection\"}");
             assert!(mid >= 2, "{}", http2_metrics(&metrics));
-            let unknown_paths = metric_in(
-                &metrics,
-                "monitor_http2_hpack_unknown_total{field=\"path\"}",
-            );
+            let unknown_paths =
+                captured.metric("monitor_http2_hpack_unknown_total{field=\"path\"}");
             assert!(unknown_paths >= 1, "{}", http2_metrics(&metrics));
         },
     );

@@ -263,10 +263,8 @@ fn http2_over_tls_each_call_once_per_side() {
     );
     checks.check("metrics: connections from their preface", || {
         // At least the client side of curl, nghttp, h2load (2), Go (2), httpx (2), node.
-        let from_preface = monitor_e2e::metric_in(
-            &metrics,
-            "monitor_http2_connections_total{capture_start=\"preface\"}",
-        );
+        let from_preface =
+            captured.metric("monitor_http2_connections_total{capture_start=\"preface\"}");
         assert!(from_preface >= 9, "{}", http2_metrics(&metrics));
     });
     checks.finish(&captured);

@@ -140,7 +140,11 @@ pub fn build_api_call(
         remote: socket.and_then(|s| s.remote).map(Into::into),
         connection_id: format!("{:#x}", item.conn.id),
         method: (!unknown(UnknownField::Method)).then(|| request.head.method.clone()),
-        host: request.head.host.clone().or(target.authority),
+        host: if unknown(UnknownField::Host) {
+            None
+        } else {
+            request.head.host.clone().or(target.authority)
+        },
         path: (!unknown(UnknownField::Path)).then(|| super::redact_path(&target.path)),
         query_params: target.query_names,
         http_version: request.head.version.as_str().to_owned(),

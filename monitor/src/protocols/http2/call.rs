@@ -74,7 +74,8 @@ pub struct GrpcCall {
     /// seen or it was unreadable.
     pub status: Option<u32>,
     pub status_name: Option<&'static str>,
-    /// Whether a `grpc-message` came back; its text is never reported (it can echo input).
+    /// Whether a non-empty `grpc-message` came back; its text is never reported (it can echo
+    /// input).
     pub message_present: bool,
     pub message_length: Option<usize>,
     /// Length-prefixed messages seen per side; `None` when a gap made the count unknowable.

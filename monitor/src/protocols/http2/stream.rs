@@ -307,7 +307,8 @@ fn grpc_call(req_head: &[Header], req: &Side, resp: &Side, path: Option<&str>) -
         &resp.trailers
     };
     let status = pseudo(status_source, "grpc-status").and_then(|s| text(s).parse::<u32>().ok());
-    let message = pseudo(status_source, "grpc-message");
+    // An empty `grpc-message` (sent with OK by some servers) carries no message.
+    let message = pseudo(status_source, "grpc-message").filter(|m| !m.is_empty());
     let (service, method) = match path.and_then(grpc::split_path) {
         Some((s, m)) => (Some(s), Some(m)),
         None => (None, None),
