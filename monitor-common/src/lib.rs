@@ -250,11 +250,27 @@ pub struct LossKey {
     pub direction: u32,
 }
 
+/// Key of the kernel's table of connections copied past the per-call cap (HTTP/2: a header
+/// block cut short would make the rest of the connection's headers unknown).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct WideKey {
+    pub conn_id: u64,
+    pub tgid: u32,
+    /// `source::*`
+    pub source: u32,
+}
+
+/// Connections in that table at most (least recently used dropped first).
+pub const MAX_WIDE_CONNECTIONS: u32 = 8192;
+
 #[cfg(feature = "user")]
 mod user {
     // SAFETY: plain-old-data, every bit pattern valid, no padding the kernel leaves uninitialised
     // that userspace reads as anything but bytes.
     unsafe impl aya::Pod for super::LossKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::WideKey {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::SockKey {}
     // SAFETY: as above.

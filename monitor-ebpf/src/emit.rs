@@ -13,17 +13,17 @@ use aya_ebpf::{
     cty::c_void,
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_ktime_get_ns,
-        bpf_loop, bpf_probe_read_user_buf, generated,
+        bpf_loop, bpf_probe_read_user, bpf_probe_read_user_buf, generated,
     },
 };
 use monitor_common::{
-    CHUNK_SIZE, HEADER_LEN, LossKey, MAX_CALL_CAP, MAX_CHUNKS_PER_CALL, RecordHeader, counter,
-    flags, record_kind,
+    CHUNK_SIZE, HEADER_LEN, LossKey, MAX_CALL_CAP, MAX_CHUNKS_PER_CALL, RecordHeader, WideKey,
+    counter, flags, record_kind,
 };
 
 use crate::maps::{
-    CALL_CAP, LOSSES, READER_ASLEEP, RECORDS, SCRATCH, VECTORED, VectoredScratch, WAKEUP_BYTES,
-    count,
+    CALL_CAP, HTTP2_CALL_CAP, LOSSES, READER_ASLEEP, RECORDS, SCRATCH, VECTORED, VectoredScratch,
+    WAKEUP_BYTES, WIDE_CONNS, count,
 };
 
 /// How a record should notify the reader. By default the kernel wakes the reader for every
@@ -51,6 +51,7 @@ fn wakeup_flags() -> u64 {
 }
 
 /// A completed call whose bytes are in the traced process's memory.
+#[derive(Clone, Copy)]
 pub struct Call {
     pub conn_id: u64,
     pub buf: u64,
@@ -113,8 +114,80 @@ fn call_cap() -> u64 {
     }) as u64
 }
 
-/// Emits a call copying at most the configured per-call cap.
+/// The connection's own cap when userspace widened it (HTTP/2) and this call needs it: one map
+/// lookup, made only for calls longer than `CALL_CAP`.
+#[inline(always)]
+fn wide_cap(call: &Call, tgid: u32) -> Option<u64> {
+    if call.len <= call_cap() {
+        return None;
+    }
+    let key = WideKey {
+        conn_id: call.conn_id,
+        tgid,
+        source: u32::from(call.source),
+    };
+    // SAFETY: map value read by copy.
+    let wide = unsafe { WIDE_CONNS.get(&key) }.copied()?;
+    let wide = u64::from(if wide < MAX_CALL_CAP {
+        wide
+    } else {
+        MAX_CALL_CAP
+    });
+    (wide > call_cap()).then_some(wide)
+}
+
+/// The first 8 bytes of a call (0 when shorter than a frame header or unreadable).
+#[inline(always)]
+fn first_word(buf: u64, len: u64) -> u64 {
+    if len < 9 {
+        return 0;
+    }
+    // SAFETY: user memory through the helper.
+    unsafe { bpf_probe_read_user(buf as *const u64) }.unwrap_or(0)
+}
+
+/// A connection's first HTTP/2 bytes (the client preface, or a server's SETTINGS frame) mark it
+/// wide at once, from the kernel: waiting for userspace to say so would let the calls that
+/// follow the preface within the same millisecond (a large first header block) be cut.
+#[inline(always)]
+fn mark_if_http2(call: &Call, tgid: u32, first: u64) {
+    let byte = |i: u32| (first >> (8 * i)) as u8;
+    let preface = first as u32 == u32::from_le_bytes(*b"PRI ");
+    // Length a multiple of 6 below 64 KiB, type 4, flags 0, stream 0.
+    let settings = byte(0) == 0
+        && (u32::from(byte(1)) << 8 | u32::from(byte(2))) % 6 == 0
+        && byte(3) == 4
+        && first >> 32 == 0;
+    if preface || settings {
+        let key = WideKey {
+            conn_id: call.conn_id,
+            tgid,
+            source: u32::from(call.source),
+        };
+        let _ = WIDE_CONNS.insert(&key, &HTTP2_CALL_CAP.load(), 0);
+    }
+}
+
+/// A call that starts with a DATA frame is bulk payload (a download, an upload): the per-call
+/// cap cuts it inside DATA, which the parser skips exactly, so it is not worth copying wide.
+#[inline(always)]
+fn starts_with_data_frame(first: u64) -> bool {
+    first != 0 && (first >> 24) as u8 == 0
+}
+
+/// Emits a call copying at most the per-call cap.
 pub fn emit_call(call: &Call) {
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    let first = first_word(call.buf, call.len);
+    mark_if_http2(call, tgid, first);
+    // A widened call takes the `bpf_loop` walk (as one buffer): the unrolled chunk loop below
+    // is verified for the constant `CALL_CAP` only.
+    if !starts_with_data_frame(first)
+        && let Some(wide) = wide_cap(call, tgid)
+    {
+        walk_call(call, call.buf, 0, wide, true);
+        return;
+    }
     let cap = call_cap();
     let to_copy = if call.len < cap { call.len } else { cap };
     if call.len > to_copy {
@@ -206,7 +279,23 @@ const VECTORED_STEPS: u32 = MAX_IOVECS as u32 + MAX_CHUNKS_PER_CALL + 2;
 /// value rather than on the stack, so the callback always starts from unknown values and its
 /// verification converges at once.
 pub fn emit_vectored(call: &Call, iov_count: u64) {
-    let cap = call_cap();
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    // SAFETY: user memory through the helper: iov[0].iov_base.
+    let base = unsafe { bpf_probe_read_user(call.buf as *const u64) }.unwrap_or(0);
+    let first = first_word(base, call.len);
+    mark_if_http2(call, tgid, first);
+    let wide = if starts_with_data_frame(first) {
+        None
+    } else {
+        wide_cap(call, tgid)
+    };
+    walk_call(call, call.buf, iov_count, wide.unwrap_or(call_cap()), false);
+}
+
+/// Copies a call through the `bpf_loop` walk: the iovec array at `buf` with `iov_count`
+/// entries, or (`single`) the one buffer at `buf`.
+#[inline(always)]
+fn walk_call(call: &Call, buf: u64, iov_count: u64, cap: u64, single: bool) {
     let to_copy = if call.len < cap { call.len } else { cap };
     if call.len > to_copy {
         count(counter::TRUNCATED_CALLS, 1);
@@ -236,11 +325,19 @@ pub fn emit_vectored(call: &Call, iov_count: u64) {
     let walk = &mut scratch.walk;
     walk.lost_before = take_loss(&key);
     walk.key = key;
-    walk.iov = call.buf;
-    walk.iov_count = iov_count;
+    if single {
+        // No entries to read: the one buffer is already the current piece.
+        walk.iov = 0;
+        walk.iov_count = 0;
+        walk.base = buf;
+        walk.left = to_copy;
+    } else {
+        walk.iov = buf;
+        walk.iov_count = iov_count;
+        walk.base = 0;
+        walk.left = 0;
+    }
     walk.next_iov = 0;
-    walk.base = 0;
-    walk.left = 0;
     walk.call_len = call.len;
     walk.to_copy = to_copy;
     walk.copied = 0;

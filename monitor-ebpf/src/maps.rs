@@ -4,7 +4,9 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
-use monitor_common::{CHUNK_SIZE, DataRecord, LossKey, RecordHeader, SockKey, SockState, counter};
+use monitor_common::{
+    CHUNK_SIZE, DataRecord, LossKey, RecordHeader, SockKey, SockState, WideKey, counter,
+};
 
 /// Process id of the monitor itself: it is never traced, so that its own I/O cannot feed back.
 #[unsafe(no_mangle)]
@@ -13,6 +15,10 @@ pub static MONITOR_TGID: Global<u32> = Global::new(0);
 /// Bytes of one call copied at most; the rest is counted as truncated.
 #[unsafe(no_mangle)]
 pub static CALL_CAP: Global<u32> = Global::new(monitor_common::DEFAULT_CALL_CAP);
+
+/// The per-call cap on HTTP/2 connections (`--http2-call-cap`, load-time).
+#[unsafe(no_mangle)]
+pub static HTTP2_CALL_CAP: Global<u32> = Global::new(64 * 1024);
 
 /// Payload records to userspace. Userspace resizes it at load time (`--ring-buffer-size`).
 #[map]
@@ -85,6 +91,12 @@ pub static KERNEL_COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(cou
 /// connections that never deliver again cannot fill it.
 #[map]
 pub static LOSSES: LruHashMap<LossKey, u64> = LruHashMap::with_max_entries(16384, 0);
+
+/// Connections userspace found to be HTTP/2: their calls are copied up to the cap stored here
+/// (`--http2-call-cap`) instead of `CALL_CAP`. Looked up only for calls longer than `CALL_CAP`.
+#[map]
+pub static WIDE_CONNS: LruHashMap<WideKey, u32> =
+    LruHashMap::with_max_entries(monitor_common::MAX_WIDE_CONNECTIONS, 0);
 
 /// Arguments of a call between its entry and its return, keyed by `pid_tgid` (one call per thread
 /// at a time).

@@ -106,6 +106,12 @@ pub struct RunArgs {
     #[arg(long, default_value_t = monitor_common::DEFAULT_CALL_CAP, value_name = "BYTES")]
     pub call_cap: u32,
 
+    /// Bytes of one call copied at most on connections found to carry HTTP/2 (at least
+    /// `--call-cap`, at most 262144): a header block cut short would leave every later header
+    /// of the connection unknown, so these are copied further.
+    #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES")]
+    pub http2_call_cap: u32,
+
     /// While records flow, the reader collects them every this many milliseconds instead of
     /// being woken by the kernel for each one (it is still woken at once after a quiet spell, or
     /// when an eighth of the ring buffer waits). 0: a wake-up per record, the kernel's default.

@@ -21,7 +21,7 @@ use tokio::{
     signal::unix::{SignalKind, signal},
     sync::{mpsc, watch},
 };
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::{cli::RunArgs, policy_file::PolicyFile};
 
@@ -90,6 +90,9 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     let mut programs = LoadedPrograms::load(CaptureSettings {
         ring_buffer_bytes: args.ring_buffer_size,
         call_cap: args.call_cap,
+        http2_call_cap: args
+            .http2_call_cap
+            .clamp(args.call_cap, monitor_common::MAX_CALL_CAP),
         wakeup_bytes: if args.ring_poll_interval == 0 {
             0
         } else {
@@ -114,6 +117,10 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
         TlsWatcher::spawn(discovery, Duration::from_secs(args.rescan_interval.max(1)));
     metrics.set_probed_files(attacher.probed_files());
     let counters = programs.take_kernel_counters()?;
+    let mut wide_connections = programs.take_wide_connections()?;
+    let http2_call_cap = args
+        .http2_call_cap
+        .clamp(args.call_cap, monitor_common::MAX_CALL_CAP);
     let ring = programs.take_ring_buffer()?;
     let wakeups = match args.ring_poll_interval {
         0 => capture::Wakeups::PerRecord,
@@ -218,6 +225,7 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
                     }
                     pipeline.handle(event, &mut emit);
                 }
+                widen(&mut wide_connections, pipeline.take_widened(), http2_call_cap, &metrics);
             }
             Some(scan) = library_scans.recv() => {
                 let report = attacher.attach(&mut programs, &scan.candidates, &libraries);
@@ -365,4 +373,25 @@ pub fn summary(metrics: &Metrics) -> String {
         .map(|l| l.replacen(' ', "=", 1))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Tells the kernel to copy these connections' calls up to `cap` bytes.
+fn widen(
+    table: &mut aya::maps::HashMap<aya::maps::MapData, monitor_common::WideKey, u32>,
+    connections: Vec<capture::ConnKey>,
+    cap: u32,
+    metrics: &Metrics,
+) {
+    for conn in connections {
+        let key = monitor_common::WideKey {
+            conn_id: conn.id,
+            tgid: conn.tgid,
+            source: u32::from(conn.source),
+        };
+        // An LRU map: a full one drops its least recently used entry, it does not refuse.
+        if let Err(e) = table.insert(key, cap, 0) {
+            metrics.record_kind("wide_connection_refused");
+            debug!(error = %e, "cannot widen a connection's copies");
+        }
+    }
 }

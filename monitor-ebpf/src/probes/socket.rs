@@ -14,8 +14,8 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use monitor_common::{
-    AF_INET, AF_INET6, SockKey, SockState, SocketOpen, counter, direction, protocol, record_kind,
-    role, source,
+    AF_INET, AF_INET6, RECOVERED_ID_BIT, SockKey, SockState, SocketOpen, counter, direction,
+    protocol, record_kind, role, source,
 };
 
 use crate::{
@@ -343,6 +343,23 @@ fn is_settings_frame(first: u64) -> bool {
         && len <= 16_384
 }
 
+/// A plausible HTTP/2 frame header in the first 8 bytes: length at most 16 KiB, a defined type
+/// with only that type's flags, the reserved bit clear.
+fn is_frame_header(first: u64) -> bool {
+    let byte = |i: u32| (first >> (8 * i)) as u8;
+    let len = (u32::from(byte(0)) << 16) | (u32::from(byte(1)) << 8) | u32::from(byte(2));
+    let allowed_flags: u8 = match byte(3) {
+        0 => 0x09,
+        1 => 0x2d,
+        4 | 6 => 0x01,
+        5 => 0x0c,
+        9 => 0x04,
+        2 | 3 | 7 | 8 => 0,
+        _ => return false,
+    };
+    len <= 16_384 && byte(4) & !allowed_flags == 0 && byte(5) & 0x80 == 0
+}
+
 /// What every exit needs: the pending call, the bytes moved, and whether the connection's bytes
 /// are to be copied (deciding the protocol on its first bytes).
 fn io_exit_prepare(ctx: &TracePointContext) -> Option<(PendingIo, u64)> {
@@ -369,6 +386,15 @@ fn io_exit_prepare(ctx: &TracePointContext) -> Option<(PendingIo, u64)> {
         // SAFETY: as above.
         let first = unsafe { bpf_probe_read_user(first_buf as *const u64) }.unwrap_or(0);
         state.protocol = classify(first, moved);
+        // A connection older than the monitor is seen mid-stream: an HTTP/2 one starts with
+        // any frame, not with the preface (userspace checks the frames strictly).
+        if state.protocol == protocol::OTHER
+            && state.id & RECOVERED_ID_BIT != 0
+            && moved >= 9
+            && is_frame_header(first)
+        {
+            state.protocol = protocol::HTTP2;
+        }
         if state.protocol == protocol::OTHER {
             count(counter::SOCKETS_NOT_HTTP, 1);
             // A TLS record header (handshake, version 3.x): tell userspace, which knows whether

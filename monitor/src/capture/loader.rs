@@ -79,6 +79,8 @@ pub struct CaptureSettings {
     pub ring_buffer_bytes: u32,
     /// Bytes of one call copied at most.
     pub call_cap: u32,
+    /// Bytes copied per call on HTTP/2 connections (clamped to `call_cap..=MAX_CALL_CAP`).
+    pub http2_call_cap: u32,
     /// Records wake the reader only when it sleeps or when this many bytes wait (see
     /// `ring::Wakeups`); 0 keeps the kernel's default of a wake-up per record.
     pub wakeup_bytes: u32,
@@ -145,6 +147,7 @@ impl LoadedPrograms {
         let mut ebpf = EbpfLoader::new()
             .override_global("MONITOR_TGID", &own_tgid, true)
             .override_global("CALL_CAP", &settings.call_cap, true)
+            .override_global("HTTP2_CALL_CAP", &settings.http2_call_cap, true)
             .override_global("WAKEUP_BYTES", &settings.wakeup_bytes, true)
             .map_max_entries("RECORDS", bytes)
             .load(EBPF_OBJECT)
@@ -240,6 +243,18 @@ impl LoadedPrograms {
             .take_map(name)
             .ok_or(LoadError::Missing { name })?;
         Array::try_from(map).map_err(|source| LoadError::Map { name, source })
+    }
+
+    /// The kernel's table of connections copied past `--call-cap` (HTTP/2).
+    pub fn take_wide_connections(
+        &mut self,
+    ) -> Result<aya::maps::HashMap<MapData, monitor_common::WideKey, u32>, LoadError> {
+        let name = "WIDE_CONNS";
+        let map = self
+            .ebpf
+            .take_map(name)
+            .ok_or(LoadError::Missing { name })?;
+        aya::maps::HashMap::try_from(map).map_err(|source| LoadError::Map { name, source })
     }
 
     /// The kernel's socket table, for userspace to add connections that predate the monitor.

@@ -235,6 +235,11 @@ impl Pipeline {
                 .is_some_and(|l| l.kind == crate::capture::TlsLibraryKind::Nss)
     }
 
+    /// Connections the kernel should copy past the per-call cap (HTTP/2), each once.
+    pub fn take_widened(&mut self) -> Vec<crate::capture::ConnKey> {
+        self.streams.take_widened()
+    }
+
     pub fn connections(&self) -> usize {
         self.streams.len()
     }

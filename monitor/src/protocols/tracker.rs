@@ -72,6 +72,12 @@ impl Tracker {
         }
     }
 
+    /// HTTP/2: every byte of a header block matters to every later call of the connection, so
+    /// its calls are worth copying past the usual per-call cap.
+    pub fn wants_wide_copies(&self) -> bool {
+        matches!(self, Tracker::Http2(_))
+    }
+
     /// Bytes held (buffers, samples, messages awaiting their partner).
     pub fn buffered_bytes(&self) -> usize {
         match self {

@@ -48,6 +48,8 @@ struct TrackedConnection {
     comm: String,
     socket_id: u64,
     last_seen_ns: u64,
+    /// Reported in `widened` once (the kernel copies its calls further).
+    widened: bool,
 }
 
 pub struct StreamTable {
@@ -55,7 +57,12 @@ pub struct StreamTable {
     connections: HashMap<ConnKey, TrackedConnection>,
     /// Connections per process, so that a process exit frees its connections without a scan.
     by_process: HashMap<u32, Vec<ConnKey>>,
+    /// Connections that became HTTP/2 since the last `take_widened`.
+    widened: Vec<ConnKey>,
 }
+
+/// `widened` entries kept at most when nobody takes them (replays have no kernel to tell).
+const MAX_WIDENED: usize = 4096;
 
 /// Why a connection's state was freed (metric label).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,6 +92,7 @@ impl StreamTable {
             limits,
             connections: HashMap::new(),
             by_process: HashMap::new(),
+            widened: Vec::new(),
         }
     }
 
@@ -127,6 +135,7 @@ impl StreamTable {
                     comm: comm.to_owned(),
                     socket_id: chunk.socket_id,
                     last_seen_ns: ts_ns,
+                    widened: false,
                 },
             );
             self.by_process
@@ -179,7 +188,19 @@ impl StreamTable {
                 &mut outputs,
             );
         }
+        if !conn.widened && conn.tracker.wants_wide_copies() {
+            conn.widened = true;
+            if self.widened.len() < MAX_WIDENED {
+                self.widened.push(chunk.conn);
+            }
+        }
         collect(chunk.conn, conn, outputs, metrics, out);
+    }
+
+    /// Connections whose calls the kernel should copy past the usual per-call cap (they carry
+    /// HTTP/2), each once.
+    pub fn take_widened(&mut self) -> Vec<ConnKey> {
+        std::mem::take(&mut self.widened)
     }
 
     pub fn on_close(
