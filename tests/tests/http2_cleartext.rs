@@ -95,7 +95,11 @@ fn h2c_prior_knowledge_and_upgrade_each_call_once_per_side() {
             let served = only_h2(&captured, nghttpd.pid(), "server", path);
             assert_h2_call(served, "GET", &ng, path, 200);
             assert_plain(served, "preface");
-            assert_eq!(served["remote"], call["local"], "{served:#}");
+            // nghttpd accepts without a peer-address buffer, and a connection this short can
+            // be gone before userspace reads /proc: the peer is then unknown, never wrong.
+            if !served["remote"].is_null() {
+                assert_eq!(served["remote"], call["local"], "{served:#}");
+            }
         }
     });
     checks.check(

@@ -82,8 +82,28 @@ fn assert_long_lived(calls: &[&Value], authority: &str, first: u64, last: u64, t
             "request {n} was over before the monitor started: {call:#}"
         );
         numbers.push(n);
-        assert_eq!(call["method"], "GET", "static table: {call:#}");
-        assert_eq!(call["status"], 200, "static table: {call:#}");
+        // Method and status come from the static table: exact whenever their header block was
+        // seen. The call in flight when the probes attached may have lost a read already blocked
+        // in the kernel (a Go reader goroutine): its request is then unknown (named) or its
+        // response absent (`complete: false`), never wrong.
+        assert_correct_or_unknown(call, "method", &json!("GET"));
+        if call["status"].is_null() {
+            assert!(
+                call["response_bytes"].is_null() && call["complete"] == false,
+                "a null status is an unseen response: {call:#}"
+            );
+        } else {
+            assert_eq!(call["status"], 200, "static table: {call:#}");
+        }
+        let incomplete = calls
+            .iter()
+            .filter(|c| c["method"].is_null() || c["status"].is_null())
+            .count();
+        assert!(
+            incomplete <= 1,
+            "only the call in flight at attach may lack its request or response: {}",
+            pretty(calls)
+        );
         assert_correct_or_unknown(call, "host", &json!(authority));
         let path = long_lived_path(n);
         assert_correct_or_unknown(call, "path", &json!(path));

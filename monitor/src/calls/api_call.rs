@@ -159,6 +159,7 @@ pub fn build_api_call(
         response_bytes: response.map(|r| r.stats.head_bytes.saturating_add(r.stats.body_bytes)),
         response_body_bytes: response.map(|r| r.stats.body_bytes),
         latency_ms: response
+            .filter(|_| h2.is_none_or(|h| h.request_seen))
             .map(|r| r.stats.end_ns.saturating_sub(request.stats.start_ns) as f64 / 1_000_000.0),
         complete,
         stream_id: h2.map(|h| h.stream_id),

@@ -27,6 +27,43 @@ pub enum Verdict {
     Http1,
 }
 
+/// Chunks held per direction while neither protocol is recognised, before the connection goes
+/// to HTTP/1 (which gives it up as not HTTP). A connection seen mid-stream can start inside a
+/// frame (a read whose header went by before the capture): a later chunk may start on a frame.
+pub const MAX_UNDECIDED_CHUNKS: usize = 8;
+
+/// What to do with one direction after its latest chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// The direction's bytes from its first chunk decide.
+    FromStart(Verdict),
+    /// Only the latest chunk starts on HTTP/2 frames: a mid-connection capture whose earlier
+    /// chunks of this direction were inside a frame (they are dropped).
+    MidConnectionFromLatest,
+    NeedMore,
+}
+
+/// Decides one direction from all its bytes so far (`all`) and its latest chunk.
+pub fn decide(all: &[u8], latest: &[u8], chunks: usize) -> Decision {
+    match classify(all) {
+        Verdict::Http1 => {}
+        verdict => {
+            return if verdict == Verdict::NeedMore {
+                Decision::NeedMore
+            } else {
+                Decision::FromStart(verdict)
+            };
+        }
+    }
+    if chunks > 1 && latest.len() >= FRAME_HEADER && plausible_frames(latest) {
+        return Decision::MidConnectionFromLatest;
+    }
+    if super::http1::could_start_message(all) || chunks >= MAX_UNDECIDED_CHUNKS {
+        return Decision::FromStart(Verdict::Http1);
+    }
+    Decision::NeedMore
+}
+
 /// Classifies the first bytes of one direction.
 pub fn classify(bytes: &[u8]) -> Verdict {
     if bytes.len() < PREFACE.len() && PREFACE.starts_with(bytes) {
@@ -94,6 +131,24 @@ mod tests {
         assert_eq!(classify(&headers[..4]), Verdict::NeedMore);
         assert_eq!(classify(b"GET / HTTP/1.1\r\n"), Verdict::Http1);
         assert_eq!(classify(b"HTTP/1.1 200 OK\r\n"), Verdict::Http1);
+    }
+
+    #[test]
+    fn a_direction_starting_inside_a_frame_waits_for_one_that_starts_on_one() {
+        let payload = [0x82, 0x86, 0x41, 0x8a, 0x08];
+        assert_eq!(decide(&payload, &payload, 1), Decision::NeedMore);
+        let headers = [0, 0, 3, 1, 5, 0, 0, 0, 1, 0x82, 0x84, 0x86];
+        let all = [&payload[..], &headers].concat();
+        assert_eq!(decide(&all, &headers, 2), Decision::MidConnectionFromLatest);
+        // HTTP/1 is still recognised at once, and noise is given to it in the end.
+        assert_eq!(
+            decide(b"GET / HTTP/1.1\r\n", b"GET / HTTP/1.1\r\n", 1),
+            Decision::FromStart(Verdict::Http1)
+        );
+        assert_eq!(
+            decide(&payload, &payload, MAX_UNDECIDED_CHUNKS),
+            Decision::FromStart(Verdict::Http1)
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! nothing about any protocol.
 use super::{
     Direction, Exchange, Problem, http1, http2,
-    sniff::{self, Verdict},
+    sniff::{self, Decision, Verdict},
 };
 
 /// Bounds for every parser.
@@ -99,10 +99,20 @@ impl Tracker {
         match self {
             Tracker::Sniffing(s) => {
                 s.first.get_or_insert(dir);
-                s.held[dir.index()].push((ts, data.to_vec()));
-                let verdict = sniff::classify(&s.bytes(dir));
-                if verdict != Verdict::NeedMore {
-                    self.decide(limits, dir, verdict, out);
+                let held = &mut s.held[dir.index()];
+                held.push((ts, data.to_vec()));
+                let chunks = held.len();
+                match sniff::decide(&s.bytes(dir), data, chunks) {
+                    Decision::NeedMore => {}
+                    Decision::FromStart(verdict) => self.decide(limits, dir, verdict, out),
+                    Decision::MidConnectionFromLatest => {
+                        // The earlier chunks of this direction were inside a frame.
+                        let held = &mut s.held[dir.index()];
+                        let dropped = held.len().saturating_sub(1);
+                        held.drain(..dropped);
+                        out.push(Output::Problem(http2::Problem::StartedInsideFrame.into()));
+                        self.decide(limits, dir, Verdict::Http2MidConnection, out);
+                    }
                 }
             }
             Tracker::Http1(c) => {

@@ -78,3 +78,9 @@ pub enum Output {
     Exchange(Exchange),
     Problem(Problem),
 }
+
+/// Whether these first bytes of a direction could start an HTTP/1 message (or need more bytes
+/// to tell): the sniffer's test before handing a connection to this parser.
+pub(crate) fn could_start_message(bytes: &[u8]) -> bool {
+    detect::classify(bytes) != detect::Class::Neither
+}

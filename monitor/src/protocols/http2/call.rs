@@ -88,6 +88,8 @@ pub struct GrpcCall {
 pub struct Http2Call {
     pub stream_id: u32,
     pub capture_start: CaptureStart,
+    /// False when only the response was seen (the request went by before the capture).
+    pub request_seen: bool,
     pub unknown_fields: Vec<UnknownField>,
     pub reset: Option<StreamReset>,
     pub grpc: Option<GrpcCall>,

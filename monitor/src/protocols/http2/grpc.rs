@@ -40,6 +40,22 @@ pub fn status_name(code: u32) -> &'static str {
     }
 }
 
+/// Length of a `grpc-message` once its percent-encoding (gRPC's wire form) is undone, so the
+/// same text has the same length whichever library sent it.
+pub fn decoded_message_len(value: &[u8]) -> usize {
+    let mut len = 0;
+    let mut i = 0;
+    while i < value.len() {
+        let escape = value.get(i) == Some(&b'%')
+            && value
+                .get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit));
+        i += if escape { 3 } else { 1 };
+        len += 1;
+    }
+    len
+}
+
 /// Counts gRPC messages (1 flag byte, 4-byte big-endian length, payload) in one side's DATA.
 #[derive(Clone, Debug, Default)]
 pub struct MessageCounter {
@@ -136,6 +152,8 @@ mod tests {
         );
         assert_eq!(split_path("/index.html"), None);
         assert_eq!(status_name(5), "NOT_FOUND");
+        assert_eq!(decoded_message_len(b"no%20such%20name"), 12);
+        assert_eq!(decoded_message_len(b"100%"), 4);
         assert!(is_grpc_content_type(b"application/grpc+proto"));
         assert!(!is_grpc_content_type(b"application/json"));
     }

@@ -49,6 +49,9 @@ pub enum Problem {
     Frame(frame::FrameProblem),
     #[error("undecodable header block")]
     HpackError,
+    /// A connection seen mid-stream began inside a frame: its first chunks were skipped.
+    #[error("capture started inside a frame")]
+    StartedInsideFrame,
 }
 
 impl Problem {
@@ -56,6 +59,7 @@ impl Problem {
         match self {
             Problem::Frame(p) => frame_problem_label(p),
             Problem::HpackError => "hpack_error",
+            Problem::StartedInsideFrame => "started_inside_frame",
         }
     }
 }

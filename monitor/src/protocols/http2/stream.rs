@@ -256,6 +256,14 @@ impl Stream {
             error_code: code,
             error: error_name(code),
         });
+        // A request never seen (it went by before the capture): its times are the response's,
+        // so the call is placed when it was seen, and `request_seen` withholds a latency.
+        let request_seen = req.started;
+        let mut req_stats = req.stats();
+        if !request_seen {
+            req_stats.start_ns = resp.start_ns;
+            req_stats.end_ns = resp.start_ns;
+        }
         let request = Request {
             head: RequestHead {
                 method: method.unwrap_or_default(),
@@ -267,7 +275,7 @@ impl Stream {
                     .filter(|h| !h.name.eq_ignore_ascii_case(":path"))
                     .collect(),
             },
-            stats: req.stats(),
+            stats: req_stats,
         };
         let response = resp_head.map(|headers| Response {
             head: ResponseHead {
@@ -284,6 +292,7 @@ impl Stream {
             http2: Some(Box::new(Http2Call {
                 stream_id: id,
                 capture_start: start,
+                request_seen,
                 unknown_fields: unknown.clone(),
                 reset,
                 grpc,
@@ -319,7 +328,7 @@ fn grpc_call(req_head: &[Header], req: &Side, resp: &Side, path: Option<&str>) -
         status,
         status_name: status.map(grpc::status_name),
         message_present: message.is_some(),
-        message_length: message.map(<[u8]>::len),
+        message_length: message.map(grpc::decoded_message_len),
         request_messages: req.messages.count(),
         response_messages: resp.messages.count(),
     })
