@@ -31,6 +31,8 @@ pub enum Verdict {
 /// to HTTP/1 (which gives it up as not HTTP). A connection seen mid-stream can start inside a
 /// frame (a read whose header went by before the capture): a later chunk may start on a frame.
 pub const MAX_UNDECIDED_CHUNKS: usize = 8;
+/// Bytes held per direction while undecided, at most (the same reason, bounded in memory).
+pub const MAX_UNDECIDED_BYTES: usize = 16 * 1024;
 
 /// What to do with one direction after its latest chunk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,7 +60,10 @@ pub fn decide(all: &[u8], latest: &[u8], chunks: usize) -> Decision {
     if chunks > 1 && latest.len() >= FRAME_HEADER && plausible_frames(latest) {
         return Decision::MidConnectionFromLatest;
     }
-    if super::http1::could_start_message(all) || chunks >= MAX_UNDECIDED_CHUNKS {
+    if super::http1::could_start_message(all)
+        || chunks >= MAX_UNDECIDED_CHUNKS
+        || all.len() >= MAX_UNDECIDED_BYTES
+    {
         return Decision::FromStart(Verdict::Http1);
     }
     Decision::NeedMore

@@ -158,7 +158,14 @@ impl Tracker {
                 forward_http1(outputs, out);
             }
             Tracker::Http2(c) => c.on_close(ts, out),
-            Tracker::Sniffing(_) | Tracker::Opaque => {}
+            Tracker::Sniffing(s) => {
+                // Bytes that never looked like a protocol we parse: counted like HTTP/1's
+                // give-up, which is where they would have gone.
+                if s.held.iter().any(|h| !h.is_empty()) {
+                    out.push(Output::Problem(http1::Problem::NotHttp.into()));
+                }
+            }
+            Tracker::Opaque => {}
         }
     }
 
