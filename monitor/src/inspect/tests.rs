@@ -201,3 +201,131 @@ fn repeated_identical_alerts_are_suppressed_and_counted() {
             .contains("monitor_alerts_total{rule=\"transport.plaintext\",severity=\"medium\"} 5")
     );
 }
+
+/// HTTP/2 frames for one h2c call: the client preface, a HEADERS block of literals (the
+/// `authorization` one never indexed, as real clients send it), and the server's answer.
+fn h2c_call(pipeline: &mut Pipeline, conn: u64, headers: &[(&str, &str)]) -> Vec<Alert> {
+    fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+        let mut f = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+        f.extend([kind, flags]);
+        f.extend(stream.to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    }
+    let mut block = Vec::new();
+    for (name, value) in headers {
+        // Literal without indexing (0x00) or never indexed (0x10), new name, no Huffman.
+        block.push(if *name == "authorization" { 0x10 } else { 0x00 });
+        for s in [name, value] {
+            block.push(s.len() as u8);
+            block.extend_from_slice(s.as_bytes());
+        }
+    }
+    let mut request = crate::protocols::PREFACE.to_vec();
+    request.extend(frame(0x4, 0, 0, &[]));
+    request.extend(frame(0x1, 0x5, 1, &block));
+    let response = [frame(0x4, 0, 0, &[]), frame(0x1, 0x5, 1, &[0x88])].concat();
+    let mut alerts = Vec::new();
+    for (direction, bytes) in [(Direction::Egress, request), (Direction::Ingress, response)] {
+        let event = CaptureEvent {
+            timestamp_ns: conn * SECOND,
+            tgid: 10,
+            tid: 10,
+            uid: 1000,
+            comm: "app".into(),
+            kind: EventKind::Data(DataChunk {
+                conn: ConnKey {
+                    tgid: 10,
+                    source: monitor_common::source::SOCKET,
+                    id: conn,
+                },
+                direction,
+                call_len: bytes.len() as u64,
+                offset: 0,
+                last_chunk: true,
+                lost_before: 0,
+                library: PLAINTEXT,
+                socket_id: 0,
+                data: Bytes::from(bytes),
+            }),
+        };
+        pipeline.handle(event, &mut |output| {
+            if let Output::Alert(alert) = output {
+                alerts.push(alert)
+            }
+        });
+    }
+    alerts
+}
+
+#[test]
+fn h2c_calls_meet_the_transport_and_credential_rules_like_http1() {
+    let secret = "8f14e45fceea167a5a36dedd4bea2543aa";
+    let (mut p, _) = pipeline(NO_DISCOVERY);
+    let h2 = h2c_call(
+        &mut p,
+        1,
+        &[
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":authority", "api.example.com"),
+            (":path", "/v1/me"),
+            ("authorization", &format!("Bearer {secret}")),
+        ],
+    );
+    let (mut p, _) = pipeline(NO_DISCOVERY);
+    let h1 = call(
+        &mut p,
+        1,
+        PLAINTEXT,
+        &format!(
+            "GET /v1/me HTTP/1.1\r\nHost: api.example.com\r\nAuthorization: Bearer {secret}\r\n\r\n"
+        ),
+    );
+    assert_eq!(rules(&h2), vec!["credential.plaintext"]);
+    // The same alert, field for field, whichever HTTP version carried the call.
+    let view = |alerts: &[Alert]| {
+        let mut v = serde_json::to_value(alerts).unwrap();
+        for a in v.as_array_mut().unwrap() {
+            a.as_object_mut().unwrap().remove("id");
+        }
+        v
+    };
+    assert_eq!(view(&h2), view(&h1));
+    assert_eq!(h2[0].severity.as_str(), "critical");
+    let json = serde_json::to_string(&h2).unwrap();
+    assert!(!json.contains(secret), "{json}");
+}
+
+#[test]
+fn h2c_to_an_external_host_is_plaintext_transport() {
+    let (mut p, _) = pipeline(NO_DISCOVERY);
+    let alerts = h2c_call(
+        &mut p,
+        1,
+        &[
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":authority", "api.example.com"),
+            (":path", "/v1/status"),
+        ],
+    );
+    assert_eq!(rules(&alerts), vec!["transport.plaintext"]);
+    assert_eq!(alerts[0].destination.port, Some(80));
+}
+
+#[test]
+fn h2c_to_loopback_with_no_credential_raises_nothing() {
+    let (mut p, _) = pipeline(NO_DISCOVERY);
+    let alerts = h2c_call(
+        &mut p,
+        1,
+        &[
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":authority", "127.0.0.1:8080"),
+            (":path", "/health"),
+        ],
+    );
+    assert!(alerts.is_empty(), "{alerts:#?}");
+}
