@@ -168,7 +168,7 @@ impl Connection {
     pub fn on_close(&mut self, ts: u64, out: &mut Vec<Output>) {
         let ids: Vec<u32> = self.state.streams.keys().copied().collect();
         for id in ids {
-            self.state.report(id, ts, out);
+            self.state.report(id, out);
         }
     }
 
@@ -186,7 +186,8 @@ impl Connection {
 
 impl State {
     fn stream(&mut self, id: u32) -> Option<&mut Stream> {
-        if id == 0 || self.closed.contains(&id) {
+        // Even ids are server pushes: decoded for the table's sake, not reported as calls.
+        if id == 0 || id % 2 == 0 || self.closed.contains(&id) {
             return None;
         }
         if !self.streams.contains_key(&id) && self.streams.len() >= self.limits.max_streams {
@@ -221,7 +222,7 @@ impl State {
     }
 
     /// Reports a stream if it is worth it (a head was seen) and forgets it.
-    fn report(&mut self, id: u32, _ts: u64, out: &mut Vec<Output>) {
+    fn report(&mut self, id: u32, out: &mut Vec<Output>) {
         let Some(stream) = self.streams.remove(&id) else {
             return;
         };
@@ -286,7 +287,7 @@ impl FrameSink for Sink<'_> {
         let finished = stream.finished();
         self.state.flush_stats(self.out);
         if finished {
-            self.state.report(block.stream_id, ts, self.out);
+            self.state.report(block.stream_id, self.out);
         }
     }
 
@@ -300,7 +301,7 @@ impl FrameSink for Sink<'_> {
         {
             stream.side(dir).on_end(ts);
             if stream.finished() {
-                self.state.report(lost.stream_id, ts, self.out);
+                self.state.report(lost.stream_id, self.out);
             }
         }
         self.state.flush_stats(self.out);
@@ -332,7 +333,7 @@ impl FrameSink for Sink<'_> {
         };
         stream.side(dir).on_end(ts);
         if stream.finished() {
-            self.state.report(stream_id, ts, self.out);
+            self.state.report(stream_id, self.out);
         }
         self.state.flush_stats(self.out);
     }
@@ -343,7 +344,7 @@ impl FrameSink for Sink<'_> {
         if let Some(stream) = self.state.stream(stream_id) {
             stream.reset = Some((dir, error_code));
             let ts = self.ts;
-            self.state.report(stream_id, ts, self.out);
+            self.state.report(stream_id, self.out);
         }
         self.state.flush_stats(self.out);
     }

@@ -463,3 +463,25 @@ fn http1_and_not_http_are_not_taken_for_http2() {
             .any(|s| matches!(s, Stat::Connection(_)))
     );
 }
+
+#[test]
+fn pushed_streams_are_decoded_for_the_table_but_not_reported() {
+    let mut h = Harness::new();
+    let mut client = PREFACE.to_vec();
+    client.extend(headers(1, true, &request_block(GET, "/page", "h")));
+    h.send(Egress, &client);
+    // PUSH_PROMISE on stream 1 for stream 2: its block inserts ":path /style.css" (62).
+    let mut promise = 2u32.to_be_bytes().to_vec();
+    promise.extend([indexed(GET), indexed_literal(":path", "/style.css")].concat());
+    let mut server = settings();
+    server.extend(frame(0x5, END_HEADERS, 1, &promise));
+    server.extend(headers(1, false, &indexed(STATUS_200)));
+    server.extend(data(1, true, b"<html>"));
+    server.extend(headers(2, false, &indexed(STATUS_200)));
+    server.extend(data(2, true, b"body{}"));
+    h.send(Ingress, &server);
+    let calls = h.exchanges();
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    assert_eq!(summary(calls[0]).2, "/page");
+    assert!(h.stats().contains(&Stat::Push));
+}
