@@ -165,7 +165,7 @@ impl Connection {
     }
 
     /// The connection ended: every stream still open is reported, incomplete.
-    pub fn on_close(&mut self, ts: u64, out: &mut Vec<Output>) {
+    pub fn on_close(&mut self, _ts: u64, out: &mut Vec<Output>) {
         let ids: Vec<u32> = self.state.streams.keys().copied().collect();
         for id in ids {
             self.state.report(id, out);
@@ -187,7 +187,7 @@ impl Connection {
 impl State {
     fn stream(&mut self, id: u32) -> Option<&mut Stream> {
         // Even ids are server pushes: decoded for the table's sake, not reported as calls.
-        if id == 0 || id % 2 == 0 || self.closed.contains(&id) {
+        if id == 0 || id.is_multiple_of(2) || self.closed.contains(&id) {
             return None;
         }
         if !self.streams.contains_key(&id) && self.streams.len() >= self.limits.max_streams {
@@ -343,7 +343,6 @@ impl FrameSink for Sink<'_> {
         let dir = self.dir;
         if let Some(stream) = self.state.stream(stream_id) {
             stream.reset = Some((dir, error_code));
-            let ts = self.ts;
             self.state.report(stream_id, self.out);
         }
         self.state.flush_stats(self.out);
