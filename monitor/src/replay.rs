@@ -72,9 +72,11 @@ pub fn replay(
                 },
             ),
             Frame::Socket(socket) => {
-                if let (Some(local), Some(remote)) = (socket.local, socket.remote) {
-                    facts.insert_socket(socket.pid, socket.fd, SocketAddrs { local, remote });
-                }
+                let addrs = match (socket.local, socket.remote) {
+                    (Some(local), Some(remote)) => Some(SocketAddrs { local, remote }),
+                    _ => None,
+                };
+                facts.insert_socket(socket.pid, socket.fd, addrs);
             }
             Frame::Record(_) => {}
         }

@@ -1,8 +1,9 @@
-//! Golden replay tests: a recording built from synthetic kernel records (byte-exact
+//! Golden replay tests. The first: a recording built from synthetic kernel records (byte-exact
 //! `RecordHeader`s, as the ring buffer delivers them) is replayed through the whole pipeline with
 //! a fixed policy and fingerprint key, and the output must equal the committed golden file line
 //! for line. Regenerate after an intended change with `UPDATE_GOLDEN=1 cargo test -p monitor
-//! --test replay_golden`, and review the diff: it is the user-visible output.
+//! --test replay_golden`, and review the diff: it is the user-visible output. The second replays a
+//! real HTTP/2 recording against the live run's own output.
 use std::{path::PathBuf, sync::Arc};
 
 use monitor::{
@@ -218,4 +219,78 @@ fn replay_matches_the_golden_output() {
         golden.display()
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A real recording (`monitor record`, not synthetic records) of HTTP/2 traffic on loopback,
+/// made and filtered to its own processes by `tests/golden/record_http2.sh`: curl over TLS (`h2`,
+/// three requests on one connection) to nghttpd, prior-knowledge `h2c` to nghttpd, an
+/// `Upgrade: h2c` to the Python fixture, and a fake GitHub token in `Authorization` over TLS.
+/// The expected file is the live run's stdout: the replay must print it line for line (the
+/// built-in default policy and the fingerprint key the live run used).
+#[test]
+fn http2_recording_replays_the_live_output() {
+    let golden = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let mut lines = Vec::new();
+    let summary = replay(
+        &golden.join("replay_http2.rec"),
+        StreamLimits::default(),
+        Some(Checks {
+            policy: Policy::builtin_default(),
+            fingerprint_key: b"golden-test-key-golden-test-key!".to_vec(),
+        }),
+        Arc::new(Metrics::new()),
+        &mut |output: Output| lines.push(serde_json::to_string(&output).unwrap()),
+    )
+    .unwrap();
+    assert_eq!(
+        (summary.undecodable, summary.ignored_trailing_bytes),
+        (0, 0)
+    );
+    let actual = lines.join("\n") + "\n";
+    assert!(
+        !actual.contains("FakeGoldenReplay0Token1NotReal2xY3z4"),
+        "a raw secret reached the output:\n{actual}"
+    );
+    let expected_path = golden.join("replay_http2.jsonl");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&expected_path, &actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&expected_path).unwrap();
+    assert_eq!(
+        actual,
+        expected,
+        "replay output differs from {}",
+        expected_path.display()
+    );
+    // What the traffic must have produced: 6 calls per side, all HTTP/2 and complete, and the
+    // token alert on both sides with its fingerprint, never the token.
+    let values: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let calls: Vec<_> = values.iter().filter(|v| v["event"] == "api_call").collect();
+    assert_eq!(calls.len(), 12);
+    assert!(
+        calls
+            .iter()
+            .all(|c| c["http_version"] == "HTTP/2" && c["complete"] == true && c["status"] == 200)
+    );
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| c["capture_start"] == "upgrade")
+            .count(),
+        2
+    );
+    let token_alerts: Vec<_> = values
+        .iter()
+        .filter(|v| v["rule_id"] == "credential.wrong_destination")
+        .collect();
+    assert_eq!(token_alerts.len(), 2);
+    for alert in token_alerts {
+        let credential = &alert["evidence"]["credential"];
+        assert_eq!(credential["kind"], "github_token");
+        assert_eq!(credential["prefix"], "ghp_");
+        assert!(credential["fingerprint"].is_string());
+    }
 }

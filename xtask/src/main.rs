@@ -7,6 +7,8 @@
 //! `cargo xtask fuzz [--seconds N] [TARGET...]`: bounded cargo-fuzz runs of the parsers (nightly).
 //! `cargo xtask bench pipeline`: the pipeline throughput benchmark (criterion, no root).
 //! `cargo xtask bench overhead`: the monitor's cost to an nginx server, HTTPS and HTTP (root).
+//! `cargo xtask bench overhead-h2`: the same for nginx serving HTTP/2 over TLS under h2load, with
+//! the calls reported checked against the requests made (root).
 //! `cargo xtask bench loss`: API calls reported versus made at fixed rates, and whether every
 //! missing one is counted (root).
 use std::process::Command;
@@ -17,6 +19,7 @@ mod loss;
 mod monitor_process;
 mod nginx;
 mod overhead;
+mod overhead_h2;
 mod proc_stat;
 mod stats;
 
@@ -41,9 +44,11 @@ enum Task {
     /// (criterion, no root). `overhead`: what the monitor costs an nginx server, HTTPS and HTTP,
     /// under saturating and fixed-rate loads (root). `loss`: API calls reported versus made at
     /// increasing fixed rates, missing ones checked against the loss counters (root).
+    /// `overhead-h2`: nginx serving HTTP/2 over TLS under h2load, no monitor / empty probes /
+    /// monitor, and the calls reported versus the requests made (root).
     /// `scripts/setup.sh --bench` installs nginx, wrk and h2load.
     Bench {
-        #[arg(value_parser = ["pipeline", "overhead", "loss"])]
+        #[arg(value_parser = ["pipeline", "overhead", "overhead-h2", "loss"])]
         which: String,
         /// Rounds (overhead: each without, then with the monitor; loss: each a full sweep).
         #[arg(long, default_value_t = 3)]
@@ -156,6 +161,16 @@ fn main() -> anyhow::Result<()> {
                         rounds,
                         seconds,
                         rates: or_default(&loss::DEFAULT_RATES),
+                        monitor_args,
+                    },
+                )?,
+                "overhead-h2" => overhead_h2::run(
+                    &binary,
+                    overhead_h2::Options {
+                        rounds,
+                        seconds,
+                        // wrk's default of 50 is for HTTP/1.1; h2load multiplexes 10 streams.
+                        connections: if connections == 50 { 8 } else { connections },
                         monitor_args,
                     },
                 )?,

@@ -146,6 +146,17 @@ impl Scrape {
         })
     }
 
+    /// Every series whose name starts with `prefix` (`monitor_http2_`): (series, value).
+    pub fn series_with_prefix<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = (&'a str, f64)> + 'a {
+        self.0
+            .iter()
+            .filter(move |(series, _)| series.starts_with(prefix))
+            .map(|(series, value)| (series.as_str(), *value))
+    }
+
     /// Sum over every series of metric `name`.
     pub fn sum(&self, name: &str) -> f64 {
         self.series(name).map(|(_, v)| v).sum()

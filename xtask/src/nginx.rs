@@ -57,8 +57,10 @@ fn self_signed_cert(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn config(dir: &Path, port: u16, tls: bool, body: Body) -> anyhow::Result<String> {
+fn config(dir: &Path, port: u16, tls: bool, http2: bool, body: Body) -> anyhow::Result<String> {
     let d = dir.display();
+    // nginx 1.22 (Debian 12) turns HTTP/2 on per listen socket (`http2 on;` is 1.25.1 and later).
+    let h2 = if http2 { " http2" } else { "" };
     let listen = if tls {
         // ssl_buffer_size: nginx hands OpenSSL at most this much per SSL_write (16 KiB by
         // default). Most servers write a whole body in one call, which is what the per-call cap
@@ -68,11 +70,11 @@ fn config(dir: &Path, port: u16, tls: bool, body: Body) -> anyhow::Result<String
             Body::File(bytes) => bytes.max(16 * 1024),
         };
         format!(
-            "listen 127.0.0.1:{port} ssl; ssl_certificate {d}/cert.pem; \
+            "listen 127.0.0.1:{port} ssl{h2}; ssl_certificate {d}/cert.pem; \
              ssl_certificate_key {d}/key.pem; ssl_buffer_size {write};"
         )
     } else {
-        format!("listen 127.0.0.1:{port};")
+        format!("listen 127.0.0.1:{port}{h2};")
     };
     let location = match body {
         Body::Small => "default_type application/json; return 200 '{\"ok\":true}';".to_owned(),
@@ -103,11 +105,22 @@ fn config(dir: &Path, port: u16, tls: bool, body: Body) -> anyhow::Result<String
 impl Nginx {
     /// Starts nginx with its files in `dir` (made if missing) and waits until it accepts.
     pub fn start(dir: &Path, port: u16, tls: bool, body: Body) -> anyhow::Result<Self> {
+        Self::start_with(dir, port, tls, false, body)
+    }
+
+    /// `start`, serving HTTP/2 (ALPN `h2` over TLS, prior-knowledge `h2c` without) if `http2`.
+    pub fn start_with(
+        dir: &Path,
+        port: u16,
+        tls: bool,
+        http2: bool,
+        body: Body,
+    ) -> anyhow::Result<Self> {
         fs::create_dir_all(dir)?;
         if tls {
             self_signed_cert(dir)?;
         }
-        fs::write(dir.join("nginx.conf"), config(dir, port, tls, body)?)?;
+        fs::write(dir.join("nginx.conf"), config(dir, port, tls, http2, body)?)?;
         let child = Command::new("nginx")
             .arg("-c")
             .arg(dir.join("nginx.conf"))

@@ -2,7 +2,7 @@
 //! from: `/proc` on a live host, or the answers a recording saved, so that a replay sees exactly
 //! what the live run saw.
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     fs,
     net::SocketAddr,
     path::PathBuf,
@@ -110,30 +110,80 @@ impl ProcessSource for ProcFs {
     }
 }
 
-/// Answers saved in a recording; a pid the recording has nothing on gets no facts, as a process
-/// that had already exited would.
+/// Answers saved in a recording, given back in the order the live run got them: the same pid or
+/// (pid, fd) can get different answers over a run (a file descriptor reused by a later
+/// connection, a connection already gone when it was looked up), and the replayed pipeline asks
+/// its questions in the same order as the live one. Past the last recorded answer, the last one
+/// repeats. A pid the recording has nothing on gets no facts, as a process that had already
+/// exited would.
 #[derive(Default)]
 pub struct RecordedFacts {
-    facts: HashMap<u32, ProcFacts>,
-    sockets: HashMap<(u32, u32), SocketAddrs>,
+    facts: HashMap<u32, VecDeque<ProcFacts>>,
+    sockets: HashMap<(u32, u32), VecDeque<Option<SocketAddrs>>>,
+}
+
+/// The next recorded answer: consumed, unless it is the last one.
+fn next_answer<T: Clone>(answers: Option<&mut VecDeque<T>>) -> Option<T> {
+    let answers = answers?;
+    if answers.len() > 1 {
+        answers.pop_front()
+    } else {
+        answers.front().cloned()
+    }
 }
 
 impl RecordedFacts {
     pub fn insert(&mut self, pid: u32, facts: ProcFacts) {
-        self.facts.insert(pid, facts);
+        self.facts.entry(pid).or_default().push_back(facts);
     }
 
-    pub fn insert_socket(&mut self, pid: u32, fd: u32, addrs: SocketAddrs) {
-        self.sockets.insert((pid, fd), addrs);
+    /// `None`: the live lookup found nothing (the connection was already gone).
+    pub fn insert_socket(&mut self, pid: u32, fd: u32, addrs: Option<SocketAddrs>) {
+        self.sockets.entry((pid, fd)).or_default().push_back(addrs);
     }
 }
 
 impl ProcessSource for RecordedFacts {
     fn facts(&mut self, pid: u32) -> ProcFacts {
-        self.facts.get(&pid).cloned().unwrap_or_default()
+        next_answer(self.facts.get_mut(&pid)).unwrap_or_default()
     }
 
     fn socket_addrs(&mut self, pid: u32, fd: u32) -> Option<SocketAddrs> {
-        self.sockets.get(&(pid, fd)).copied()
+        next_answer(self.sockets.get_mut(&(pid, fd))).flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_answers_come_back_in_order_then_the_last_repeats() {
+        let addrs = |remote_port| SocketAddrs {
+            local: "127.0.0.1:443".parse().unwrap(),
+            remote: SocketAddr::from(([127, 0, 0, 1], remote_port)),
+        };
+        let mut facts = RecordedFacts::default();
+        // fd 13: a first connection, then a later one on the same fd already gone at lookup.
+        facts.insert_socket(7, 13, Some(addrs(33086)));
+        facts.insert_socket(7, 13, None);
+        facts.insert_socket(7, 14, Some(addrs(40000)));
+        assert_eq!(facts.socket_addrs(7, 13), Some(addrs(33086)));
+        assert_eq!(facts.socket_addrs(7, 13), None);
+        assert_eq!(facts.socket_addrs(7, 13), None);
+        assert_eq!(facts.socket_addrs(7, 14), Some(addrs(40000)));
+        assert_eq!(facts.socket_addrs(7, 14), Some(addrs(40000)));
+        assert_eq!(facts.socket_addrs(8, 13), None);
+
+        let exe = |path: &str| ProcFacts {
+            executable: Some(path.into()),
+            container_id: None,
+        };
+        facts.insert(7, exe("/bin/sh"));
+        facts.insert(7, exe("/usr/bin/curl"));
+        assert_eq!(facts.facts(7), exe("/bin/sh"));
+        assert_eq!(facts.facts(7), exe("/usr/bin/curl"));
+        assert_eq!(facts.facts(7), exe("/usr/bin/curl"));
+        assert_eq!(facts.facts(9), ProcFacts::default());
     }
 }
