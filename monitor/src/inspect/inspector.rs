@@ -135,8 +135,11 @@ impl Inspector {
             .map(|e| e.port)
             .or(port)
             .or(Some(if tls { 443 } else { 80 }));
+        // A wildcard address (a server's listening socket, when the connection was gone before
+        // its own address could be read) says nothing about where the call went.
         let ip = endpoint
             .and_then(|e| e.ip.parse::<IpAddr>().ok())
+            .filter(|ip| !ip.is_unspecified())
             .or_else(|| host.as_deref().and_then(|h| h.parse::<IpAddr>().ok()));
         // HTTP/2 fields the capture could not know: the call still counts for its destination
         // (rates per destination, destination and credential rules), never for a rule or a
