@@ -175,30 +175,20 @@ fn starts_with_data_frame(first: u64) -> bool {
     first != 0 && (first >> 24) as u8 == 0
 }
 
-/// Emits a call copying at most the per-call cap.
-pub fn emit_call(call: &Call) {
-    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    let first = first_word(call.buf, call.len);
-    mark_if_http2(call, tgid, first);
-    // A widened call takes the `bpf_loop` walk (as one buffer): the unrolled chunk loop below
-    // is verified for the constant `CALL_CAP` only.
-    if !starts_with_data_frame(first)
-        && let Some(wide) = wide_cap(call, tgid)
-    {
-        walk_call(call, call.buf, 0, wide, true);
-        return;
-    }
-    let cap = call_cap();
+/// Bytes of `call` to copy under `cap`; the rest is counted as truncated.
+#[inline(always)]
+fn bytes_to_copy(call: &Call, cap: u64) -> u64 {
     let to_copy = if call.len < cap { call.len } else { cap };
     if call.len > to_copy {
         count(counter::TRUNCATED_CALLS, 1);
         count(counter::TRUNCATED_BYTES, call.len - to_copy);
     }
-    let Some(record) = SCRATCH.get_ptr_mut(0) else {
-        return;
-    };
-    // SAFETY: per-CPU scratch value; programs do not nest on one CPU for uprobes.
-    let record = unsafe { &mut *record };
+    to_copy
+}
+
+/// The header every record of `call` starts from, and the key of its connection's losses.
+#[inline(always)]
+fn data_header(call: &Call) -> (RecordHeader, LossKey) {
     let mut head = header(
         record_kind::DATA,
         call.conn_id,
@@ -213,6 +203,30 @@ pub fn emit_call(call: &Call) {
         tgid: head.tgid,
         direction: call.direction as u32,
     };
+    (head, key)
+}
+
+/// Emits a call copying at most the per-call cap.
+pub fn emit_call(call: &Call) {
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    let first = first_word(call.buf, call.len);
+    mark_if_http2(call, tgid, first);
+    // A widened call takes the `bpf_loop` walk (as one buffer): the unrolled chunk loop below
+    // is verified for the constant `CALL_CAP` only.
+    if !starts_with_data_frame(first)
+        && let Some(wide) = wide_cap(call, tgid)
+    {
+        walk_call(call, call.buf, 0, wide, true);
+        return;
+    }
+    let cap = call_cap();
+    let to_copy = bytes_to_copy(call, cap);
+    let Some(record) = SCRATCH.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: per-CPU scratch value; programs do not nest on one CPU for uprobes.
+    let record = unsafe { &mut *record };
+    let (mut head, key) = data_header(call);
     head.lost_before = take_loss(&key);
 
     let mut offset: u64 = 0;
@@ -296,30 +310,13 @@ pub fn emit_vectored(call: &Call, iov_count: u64) {
 /// entries, or (`single`) the one buffer at `buf`.
 #[inline(always)]
 fn walk_call(call: &Call, buf: u64, iov_count: u64, cap: u64, single: bool) {
-    let to_copy = if call.len < cap { call.len } else { cap };
-    if call.len > to_copy {
-        count(counter::TRUNCATED_CALLS, 1);
-        count(counter::TRUNCATED_BYTES, call.len - to_copy);
-    }
+    let to_copy = bytes_to_copy(call, cap);
     let Some(scratch) = VECTORED.get_ptr_mut(0) else {
         return;
     };
     // SAFETY: per-CPU scratch value; programs do not nest on one CPU.
     let scratch = unsafe { &mut *scratch };
-    let mut head = header(
-        record_kind::DATA,
-        call.conn_id,
-        call.direction,
-        call.source,
-        call.attach_cookie,
-    );
-    head.call_len = call.len;
-    head.socket_id = call.socket_id;
-    let key = LossKey {
-        conn_id: call.conn_id,
-        tgid: head.tgid,
-        direction: call.direction as u32,
-    };
+    let (head, key) = data_header(call);
     scratch.header = head;
     // Field by field: the whole state (with its entry cache) would not fit well on the stack.
     let walk = &mut scratch.walk;

@@ -50,12 +50,20 @@ fn pipeline(policy: &str) -> (Pipeline, Arc<Metrics>) {
 
 /// One request/response on its own connection; returns the alerts it raised.
 fn call(pipeline: &mut Pipeline, conn: u64, library: u64, request: &str) -> Vec<Alert> {
-    let mut alerts = Vec::new();
     let response = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
-    for (direction, bytes) in [
-        (Direction::Egress, request.as_bytes()),
-        (Direction::Ingress, &response[..]),
-    ] {
+    feed(
+        pipeline,
+        conn,
+        library,
+        [request.as_bytes().to_vec(), response.to_vec()],
+    )
+}
+
+/// One connection's request bytes (egress) then response bytes (ingress); the alerts raised.
+fn feed(pipeline: &mut Pipeline, conn: u64, library: u64, bytes: [Vec<u8>; 2]) -> Vec<Alert> {
+    let mut alerts = Vec::new();
+    let [request, response] = bytes;
+    for (direction, bytes) in [(Direction::Egress, request), (Direction::Ingress, response)] {
         let event = CaptureEvent {
             timestamp_ns: conn * SECOND,
             tgid: 10,
@@ -80,7 +88,7 @@ fn call(pipeline: &mut Pipeline, conn: u64, library: u64, request: &str) -> Vec<
                 lost_before: 0,
                 library,
                 socket_id: 0,
-                data: Bytes::copy_from_slice(bytes),
+                data: Bytes::from(bytes),
             }),
         };
         pipeline.handle(event, &mut |output| {
@@ -225,37 +233,7 @@ fn h2c_call(pipeline: &mut Pipeline, conn: u64, headers: &[(&str, &str)]) -> Vec
     request.extend(frame(0x4, 0, 0, &[]));
     request.extend(frame(0x1, 0x5, 1, &block));
     let response = [frame(0x4, 0, 0, &[]), frame(0x1, 0x5, 1, &[0x88])].concat();
-    let mut alerts = Vec::new();
-    for (direction, bytes) in [(Direction::Egress, request), (Direction::Ingress, response)] {
-        let event = CaptureEvent {
-            timestamp_ns: conn * SECOND,
-            tgid: 10,
-            tid: 10,
-            uid: 1000,
-            comm: "app".into(),
-            kind: EventKind::Data(DataChunk {
-                conn: ConnKey {
-                    tgid: 10,
-                    source: monitor_common::source::SOCKET,
-                    id: conn,
-                },
-                direction,
-                call_len: bytes.len() as u64,
-                offset: 0,
-                last_chunk: true,
-                lost_before: 0,
-                library: PLAINTEXT,
-                socket_id: 0,
-                data: Bytes::from(bytes),
-            }),
-        };
-        pipeline.handle(event, &mut |output| {
-            if let Output::Alert(alert) = output {
-                alerts.push(alert)
-            }
-        });
-    }
-    alerts
+    feed(pipeline, conn, PLAINTEXT, [request, response])
 }
 
 #[test]

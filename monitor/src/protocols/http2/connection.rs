@@ -47,13 +47,8 @@ impl Connection {
     /// A connection seen from its preface; `client_to_server` is the direction that sent (or
     /// will send) it.
     pub fn from_preface(limits: Limits, client_to_server: Direction) -> Self {
-        let mut readers = [
-            FrameReader::new(false, limits.frames),
-            FrameReader::new(false, limits.frames),
-        ];
-        readers[client_to_server.index()] = FrameReader::new(true, limits.frames);
         Self::with(
-            readers,
+            preface_on(client_to_server, &limits),
             limits,
             CaptureStart::Preface,
             Some(client_to_server),
@@ -75,13 +70,8 @@ impl Connection {
     /// `requests`) becomes stream 1; the client's preface follows on `requests`, the server's
     /// frames start right after the 101 response on the other direction.
     pub fn upgraded(limits: Limits, requests: Direction, request: &Request) -> Self {
-        let mut readers = [
-            FrameReader::new(false, limits.frames),
-            FrameReader::new(false, limits.frames),
-        ];
-        readers[requests.index()] = FrameReader::new(true, limits.frames);
         let mut conn = Self::with(
-            readers,
+            preface_on(requests, &limits),
             limits,
             CaptureStart::Upgrade,
             Some(requests),
@@ -140,19 +130,22 @@ impl Connection {
     }
 
     pub fn on_data(&mut self, dir: Direction, ts: u64, data: &[u8], out: &mut Vec<Output>) {
-        let mut sink = Sink {
-            state: &mut self.state,
-            dir,
-            ts,
-            out,
-        };
-        if let Some(reader) = self.readers.get_mut(dir.index()) {
-            reader.feed(data, &mut sink);
-        }
+        self.with_reader(dir, ts, out, |reader, sink| reader.feed(data, sink));
         self.apply_settings();
     }
 
     pub fn on_gap(&mut self, dir: Direction, ts: u64, len: u64, out: &mut Vec<Output>) {
+        self.with_reader(dir, ts, out, |reader, sink| reader.gap(len, sink));
+    }
+
+    /// Runs `f` on `dir`'s frame reader with the rest of the connection as its sink.
+    fn with_reader(
+        &mut self,
+        dir: Direction,
+        ts: u64,
+        out: &mut Vec<Output>,
+        f: impl FnOnce(&mut FrameReader, &mut Sink<'_>),
+    ) {
         let mut sink = Sink {
             state: &mut self.state,
             dir,
@@ -160,7 +153,7 @@ impl Connection {
             out,
         };
         if let Some(reader) = self.readers.get_mut(dir.index()) {
-            reader.gap(len, &mut sink);
+            f(reader, &mut sink);
         }
     }
 
@@ -182,6 +175,12 @@ impl Connection {
             }
         }
     }
+}
+
+/// Readers for a connection seen from its start: the client preface is expected on `client`.
+fn preface_on(client: Direction, limits: &Limits) -> [FrameReader; 2] {
+    let reader = |dir: Direction| FrameReader::new(dir == client, limits.frames);
+    [reader(Direction::Egress), reader(Direction::Ingress)]
 }
 
 impl State {
