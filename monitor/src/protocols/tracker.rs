@@ -144,6 +144,9 @@ impl Tracker {
             Tracker::Http2(c) => c.on_close(ts, out),
             Tracker::Sniffing(_) | Tracker::Opaque => {}
         }
+        // Closed: nothing more is parsed or reported (an HTTP/2 connection would otherwise open
+        // new streams from later bytes and report them at a second close).
+        *self = Tracker::Opaque;
     }
 
     /// Becomes the parser `verdict` names and replays the held bytes into it.

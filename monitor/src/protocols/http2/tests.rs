@@ -463,3 +463,17 @@ fn http1_and_not_http_are_not_taken_for_http2() {
             .any(|s| matches!(s, Stat::Connection(_)))
     );
 }
+
+#[test]
+fn nothing_is_reported_after_the_close() {
+    let mut h = Harness::new();
+    let mut client = PREFACE.to_vec();
+    client.extend(headers(1, true, &request_block(GET, "/a", "h")));
+    h.send(Egress, &client);
+    h.close();
+    assert_eq!(h.exchanges().len(), 1);
+    // Bytes (or a second close) after the close must not open new streams.
+    h.send(Egress, &headers(3, true, &request_block(GET, "/late", "h")));
+    h.close();
+    assert_eq!(h.exchanges().len(), 1);
+}
