@@ -36,8 +36,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use monitor::protocols::{
-    Direction, Exchange, Limits, Output, Tracker,
-    http1,
+    Direction, Exchange, Limits, Output, Tracker, http1,
     http2::{self, UnknownField, frame::FrameLimits, hpack::Decoder},
 };
 use monitor_fuzz::{SECTION, find, http2_memory_bound, memory_bound};
@@ -269,8 +268,8 @@ fn tracker_mode(flags: u8, rest: &[u8]) {
     let (mut whole, _) = feed(&input, limits, true, true);
     // Sniffing decides on the bytes it has: a different split may pick another parser, which is
     // a different question from the one asked here.
-    let both_http2 = matches!(split.tracker, Tracker::Http2(_))
-        && matches!(whole.tracker, Tracker::Http2(_));
+    let both_http2 =
+        matches!(split.tracker, Tracker::Http2(_)) && matches!(whole.tracker, Tracker::Http2(_));
     split.close();
     whole.close();
     if !both_http2 {
@@ -333,7 +332,11 @@ fn hpack_mode(flags: u8, rest: &[u8]) {
         }
         for (j, (g, e)) in got.iter().zip(&expected).enumerate() {
             if let Some(name) = &g.name {
-                assert_eq!(Some(name), e.name.as_ref(), "block {i} field {j}: wrong name");
+                assert_eq!(
+                    Some(name),
+                    e.name.as_ref(),
+                    "block {i} field {j}: wrong name"
+                );
             }
             if let Some(value) = &g.value {
                 assert_eq!(

@@ -263,12 +263,28 @@ fn http2_workload(call: impl Fn(u64) -> H2Call<'static>) -> Chunks {
         let mut ingress = Vec::new();
         if i == 0 {
             egress.extend_from_slice(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-            frame(&mut egress, 4, 0, 0, &[0, 2, 0, 0, 0, 0, 0, 4, 0, 0x60, 0, 0]);
-            frame(&mut ingress, 4, 0, 0, &[0, 3, 0, 0, 0, 100, 0, 4, 0, 1, 0, 0]);
+            frame(
+                &mut egress,
+                4,
+                0,
+                0,
+                &[0, 2, 0, 0, 0, 0, 0, 4, 0, 0x60, 0, 0],
+            );
+            frame(
+                &mut ingress,
+                4,
+                0,
+                0,
+                &[0, 3, 0, 0, 0, 100, 0, 4, 0, 1, 0, 0],
+            );
             frame(&mut ingress, 4, 1, 0, &[]);
         }
         let block = client.block(&as_refs(&c.request), &never_index);
-        let end = if c.request_body.is_empty() { END_STREAM } else { 0 };
+        let end = if c.request_body.is_empty() {
+            END_STREAM
+        } else {
+            0
+        };
         frame(&mut egress, 1, END_HEADERS | end, stream, &block);
         if !c.request_body.is_empty() {
             frame(&mut egress, 0, END_STREAM, stream, c.request_body);
@@ -295,7 +311,10 @@ fn h2_small_get(i: u64) -> H2Call<'static> {
         request: vec![
             (":method", "GET".into()),
             (":scheme", "https".into()),
-            (":path", format!("/v1/users/{}/orders?page=2", 12_345 + i % 100)),
+            (
+                ":path",
+                format!("/v1/users/{}/orders?page=2", 12_345 + i % 100),
+            ),
             (":authority", "api.example.com".into()),
             ("user-agent", "bench/1.0".into()),
             ("accept", "application/json".into()),
@@ -446,7 +465,10 @@ fn benches(c: &mut Criterion) {
         let before = ALLOCATIONS.load(Ordering::Relaxed);
         let (outputs, calls) = run_counting(&mut warm, events_now);
         let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
-        assert_eq!(calls, CALLS, "{name}: every call must come out of the pipeline");
+        assert_eq!(
+            calls, CALLS,
+            "{name}: every call must come out of the pipeline"
+        );
         println!(
             "pipeline/{name}: {:.1} heap allocations per API call ({outputs} outputs for {CALLS} calls)",
             allocations as f64 / CALLS as f64

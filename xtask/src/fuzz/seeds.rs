@@ -67,7 +67,13 @@ pub fn write(
 /// An HTTP/2 frame: 9-byte header and payload.
 fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
     let len = payload.len() as u32;
-    [&len.to_be_bytes()[1..], &[kind, flags], &stream.to_be_bytes(), payload].concat()
+    [
+        &len.to_be_bytes()[1..],
+        &[kind, flags],
+        &stream.to_be_bytes(),
+        payload,
+    ]
+    .concat()
 }
 
 /// HPACK literal (no Huffman): `prefix` is the representation (0x40 incremental indexing, 0x00
@@ -93,7 +99,12 @@ fn h2_connection() -> (Vec<u8>, Vec<u8>) {
     const END_STREAM: u8 = 0x1;
     const END_HEADERS: u8 = 0x4;
     let headers = |stream, end: bool, block: &[u8]| {
-        h2_frame(1, END_HEADERS | if end { END_STREAM } else { 0 }, stream, block)
+        h2_frame(
+            1,
+            END_HEADERS | if end { END_STREAM } else { 0 },
+            stream,
+            block,
+        )
     };
     let data = |stream, end: bool, payload: &[u8]| {
         h2_frame(0, if end { END_STREAM } else { 0 }, stream, payload)
@@ -207,23 +218,20 @@ fn http2_seeds(corpora: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
         ]
         .concat(),
         [&[1u8, 0][..], &server, SECTION, &client].concat(),
-        [&[0u8, 0][..], &client[preface_len + 21..], SECTION, &server[21..]].concat(),
+        [
+            &[0u8, 0][..],
+            &client[preface_len + 21..],
+            SECTION,
+            &server[21..],
+        ]
+        .concat(),
         // A 20-byte hole in the first HEADERS block, then the rest.
         [&[0u8, 2, 0x3f, 0x53][..], &client, SECTION, &server].concat(),
     ];
     let upgrade = b"GET /up HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n";
-    let switching = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
-    seeds.push(
-        [
-            &[0u8, 0][..],
-            upgrade,
-            &client,
-            SECTION,
-            switching,
-            &server,
-        ]
-        .concat(),
-    );
+    let switching =
+        b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
+    seeds.push([&[0u8, 0][..], upgrade, &client, SECTION, switching, &server].concat());
     for story in hpack_stories(corpora)? {
         let blocks = story.join(SECTION);
         // Full vs a decoder missing block 1; full vs one that started at block 2.
