@@ -52,3 +52,25 @@ pub fn memory_bound(limits: &monitor::protocols::http1::Limits) -> usize {
         + 2 * (3 * (limits.max_head_bytes + 1) + message)
         + (limits.max_pipelined + 2) * 2 * message
 }
+
+/// Bytes one HTTP/2 frame reader may keep while searching for a frame boundary: the search
+/// horizon (`frame::resync::HORIZON`, 32 KiB, private to the monitor) plus a frame header, with
+/// room to spare.
+pub const RESYNC_BUFFER: usize = 48 * 1024;
+/// SETTINGS parameters a reader keeps per frame (`frame::reader::MAX_SETTINGS`) × 6 bytes.
+const SETTINGS_BUFFER: usize = 64 * 6;
+
+/// Memory one HTTP/2 connection may hold under `limits` after a call that fed `chunk` bytes (its
+/// `buffered_bytes`): per direction the open header block, the boundary search (which may still
+/// hold the chunk) and a frame header and SETTINGS; per tracked stream, per side, the body sample
+/// and two decoded header lists (the head and the trailers) of at most `MAX_HEADER_LIST` each
+/// (HPACK lets one indexed byte expand to a table entry, so the wire size bounds nothing); and
+/// the HTTP/1 request an `Upgrade: h2c` connection adopted as stream 1.
+pub fn http2_memory_bound(limits: &monitor::protocols::Limits, chunk: usize) -> usize {
+    use monitor::protocols::http2::hpack::MAX_HEADER_LIST;
+    let h2 = &limits.http2;
+    let reader = h2.frames.max_header_block + RESYNC_BUFFER + chunk + 9 + SETTINGS_BUFFER;
+    let side = h2.body_sample_bytes + 2 * MAX_HEADER_LIST;
+    let upgrade = limits.http1.max_head_bytes + limits.http1.body_sample_bytes;
+    2 * reader + h2.max_streams * 2 * side + upgrade
+}

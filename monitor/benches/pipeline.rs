@@ -1,6 +1,7 @@
 //! Pipeline throughput: API calls per second per core through everything after capture
-//! (streams → HTTP/1 → enrichment → calls → credential detectors → policy → rates → alerts),
-//! driven by synthetic capture events exactly as the daemon drives it with kernel records.
+//! (streams → HTTP/1 or HTTP/2 → enrichment → calls → credential detectors → policy → rates →
+//! alerts), driven by synthetic capture events exactly as the daemon drives it with kernel
+//! records. The HTTP/2 byte streams are encoded here by a small HPACK encoder (see [`Hpack`]).
 //! No root needed: `cargo xtask bench pipeline` (or `cargo bench -p monitor --bench pipeline`).
 //! Before the timings, each case is run once under a counting allocator and its heap
 //! allocations per API call are printed.
@@ -107,21 +108,255 @@ fn event(conn: u64, ts: u64, direction: Direction, bytes: &Bytes) -> CaptureEven
     }
 }
 
+/// Chunks of a workload in capture order: (connection, direction, bytes). Built once per case;
+/// turned into events (cheap `Bytes` clones) for every iteration.
+type Chunks = Vec<(u64, Direction, Bytes)>;
+
 /// `CALLS` request/response pairs over 10 keep-alive connections.
-fn workload(request: &[u8], response: &[u8]) -> Vec<CaptureEvent> {
+fn http1_workload(request: &[u8], response: &[u8]) -> Chunks {
     let (request, response) = (
         Bytes::copy_from_slice(request),
         Bytes::copy_from_slice(response),
     );
     (0..CALLS)
         .flat_map(|i| {
-            let ts = 1_000_000_000 + i * 1_000_000;
             [
-                event(i % 10, ts, Direction::Egress, &request),
-                event(i % 10, ts + 500_000, Direction::Ingress, &response),
+                (i % 10, Direction::Egress, request.clone()),
+                (i % 10, Direction::Ingress, response.clone()),
             ]
         })
         .collect()
+}
+
+/// One chunk every 0.5 ms (a call per millisecond); connection ids shifted by `conn_base`.
+fn events(chunks: &Chunks, conn_base: u64) -> Vec<CaptureEvent> {
+    chunks
+        .iter()
+        .enumerate()
+        .map(|(j, (conn, direction, bytes))| {
+            let ts = 1_000_000_000 + j as u64 * 500_000;
+            event(conn_base + conn, ts, *direction, bytes)
+        })
+        .collect()
+}
+
+/// A minimal HPACK encoder (RFC 7541) for one direction: a field in the static table is sent
+/// indexed, one in the dynamic table too, anything else as a literal with incremental indexing
+/// (name indexed when the static table has it), except `never_index` names, sent never-indexed.
+/// No Huffman coding: blocks are a little larger than a real encoder's.
+struct Hpack {
+    /// Newest first, with RFC 7541 sizes (name + value + 32), evicted beyond 4096 bytes.
+    table: std::collections::VecDeque<(String, String)>,
+    size: usize,
+}
+
+/// The static-table entries these workloads use: (index, name, value; "" = name only).
+const STATIC: &[(usize, &str, &str)] = &[
+    (1, ":authority", ""),
+    (2, ":method", "GET"),
+    (3, ":method", "POST"),
+    (4, ":path", "/"),
+    (6, ":scheme", "http"),
+    (7, ":scheme", "https"),
+    (8, ":status", "200"),
+    (19, "accept", ""),
+    (28, "content-length", ""),
+    (31, "content-type", ""),
+    (33, "date", ""),
+    (58, "user-agent", ""),
+];
+
+impl Hpack {
+    fn new() -> Self {
+        Self {
+            table: Default::default(),
+            size: 0,
+        }
+    }
+
+    fn integer(out: &mut Vec<u8>, first: u8, prefix_bits: u32, mut n: usize) {
+        let max = (1usize << prefix_bits) - 1;
+        if n < max {
+            out.push(first | n as u8);
+            return;
+        }
+        out.push(first | max as u8);
+        n -= max;
+        while n >= 128 {
+            out.push((n % 128) as u8 | 0x80);
+            n /= 128;
+        }
+        out.push(n as u8);
+    }
+
+    fn string(out: &mut Vec<u8>, s: &str) {
+        Self::integer(out, 0, 7, s.len());
+        out.extend_from_slice(s.as_bytes());
+    }
+
+    fn block(&mut self, fields: &[(&str, &str)], never_index: &[&str]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for &(name, value) in fields {
+            if let Some(&(i, _, _)) = STATIC.iter().find(|e| e.1 == name && e.2 == value) {
+                Self::integer(&mut out, 0x80, 7, i);
+                continue;
+            }
+            if let Some(pos) = self.table.iter().position(|(n, v)| n == name && v == value) {
+                Self::integer(&mut out, 0x80, 7, 62 + pos);
+                continue;
+            }
+            let name_index = STATIC.iter().find(|e| e.1 == name).map_or(0, |e| e.0);
+            let sensitive = never_index.contains(&name);
+            let (first, bits) = if sensitive { (0x10, 4) } else { (0x40, 6) };
+            Self::integer(&mut out, first, bits, name_index);
+            if name_index == 0 {
+                Self::string(&mut out, name);
+            }
+            Self::string(&mut out, value);
+            if !sensitive {
+                self.table.push_front((name.to_owned(), value.to_owned()));
+                self.size += name.len() + value.len() + 32;
+                while self.size > 4096 {
+                    let (n, v) = self.table.pop_back().expect("an entry to evict");
+                    self.size -= n.len() + v.len() + 32;
+                }
+            }
+        }
+        out
+    }
+}
+
+const END_STREAM: u8 = 0x1;
+const END_HEADERS: u8 = 0x4;
+
+fn as_refs<'a>(fields: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    fields.iter().map(|(n, v)| (*n, v.as_str())).collect()
+}
+
+fn frame(out: &mut Vec<u8>, kind: u8, flags: u8, stream: u32, payload: &[u8]) {
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes()[1..]);
+    out.extend_from_slice(&[kind, flags]);
+    out.extend_from_slice(&stream.to_be_bytes());
+    out.extend_from_slice(payload);
+}
+
+/// One HTTP/2 call: its request and response fields, bodies and trailers.
+struct H2Call<'a> {
+    request: Vec<(&'a str, String)>,
+    request_body: &'a [u8],
+    response: Vec<(&'a str, String)>,
+    response_body: &'a [u8],
+    trailers: Vec<(&'a str, String)>,
+}
+
+/// `CALLS` calls on one HTTP/2 connection (client side traced): the preface and SETTINGS
+/// exchange once, then for each call the request's frames in one write and the response's in
+/// one read.
+fn http2_workload(call: impl Fn(u64) -> H2Call<'static>) -> Chunks {
+    let (mut client, mut server) = (Hpack::new(), Hpack::new());
+    let never_index = ["authorization"];
+    let mut out = Vec::new();
+    for i in 0..CALLS {
+        let c = call(i);
+        let stream = 1 + 2 * i as u32;
+        let mut egress = Vec::new();
+        let mut ingress = Vec::new();
+        if i == 0 {
+            egress.extend_from_slice(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+            frame(
+                &mut egress,
+                4,
+                0,
+                0,
+                &[0, 2, 0, 0, 0, 0, 0, 4, 0, 0x60, 0, 0],
+            );
+            frame(
+                &mut ingress,
+                4,
+                0,
+                0,
+                &[0, 3, 0, 0, 0, 100, 0, 4, 0, 1, 0, 0],
+            );
+            frame(&mut ingress, 4, 1, 0, &[]);
+        }
+        let block = client.block(&as_refs(&c.request), &never_index);
+        let end = if c.request_body.is_empty() {
+            END_STREAM
+        } else {
+            0
+        };
+        frame(&mut egress, 1, END_HEADERS | end, stream, &block);
+        if !c.request_body.is_empty() {
+            frame(&mut egress, 0, END_STREAM, stream, c.request_body);
+        }
+        let block = server.block(&as_refs(&c.response), &never_index);
+        frame(&mut ingress, 1, END_HEADERS, stream, &block);
+        let data_end = if c.trailers.is_empty() { END_STREAM } else { 0 };
+        frame(&mut ingress, 0, data_end, stream, c.response_body);
+        if !c.trailers.is_empty() {
+            let block = server.block(&as_refs(&c.trailers), &never_index);
+            frame(&mut ingress, 1, END_HEADERS | END_STREAM, stream, &block);
+        }
+        out.push((0, Direction::Egress, Bytes::from(egress)));
+        out.push((0, Direction::Ingress, Bytes::from(ingress)));
+    }
+    out
+}
+
+/// The small GET of the HTTP/1 cases, over HTTP/2: the path changes with each call (a new
+/// table entry every time, evicting old ones), the other headers come from the table after the
+/// first call, the bearer token is sent never-indexed (as HTTP/2 clients send credentials).
+fn h2_small_get(i: u64) -> H2Call<'static> {
+    H2Call {
+        request: vec![
+            (":method", "GET".into()),
+            (":scheme", "https".into()),
+            (
+                ":path",
+                format!("/v1/users/{}/orders?page=2", 12_345 + i % 100),
+            ),
+            (":authority", "api.example.com".into()),
+            ("user-agent", "bench/1.0".into()),
+            ("accept", "application/json".into()),
+            (
+                "authorization",
+                "Bearer 8f14e45fceea167a5a36dedd4bea2543aa".into(),
+            ),
+        ],
+        request_body: b"",
+        response: vec![
+            (":status", "200".into()),
+            ("content-type", "application/json".into()),
+            ("content-length", "25".into()),
+            ("date", "Tue, 02 Jun 2026 10:00:00 GMT".into()),
+        ],
+        response_body: b"{\"orders\":[],\"next\":null}",
+        trailers: Vec::new(),
+    }
+}
+
+/// A gRPC unary call as grpc-go sends it: one length-prefixed message each way, trailers with
+/// `grpc-status: 0`.
+fn grpc_unary(_: u64) -> H2Call<'static> {
+    H2Call {
+        request: vec![
+            (":method", "POST".into()),
+            (":scheme", "http".into()),
+            (":path", "/demo.Greeter/SayHello".into()),
+            (":authority", "127.0.0.1:50051".into()),
+            ("content-type", "application/grpc".into()),
+            ("user-agent", "grpc-go/1.64.0".into()),
+            ("te", "trailers".into()),
+            ("grpc-timeout", "999m".into()),
+        ],
+        request_body: b"\0\0\0\0\x07\n\x05world",
+        response: vec![
+            (":status", "200".into()),
+            ("content-type", "application/grpc".into()),
+        ],
+        response_body: b"\0\0\0\0\x0d\n\x0bHello world",
+        trailers: vec![("grpc-status", "0".into()), ("grpc-message", String::new())],
+    }
 }
 
 fn run(pipeline: &mut Pipeline, events: Vec<CaptureEvent>) -> usize {
@@ -133,6 +368,29 @@ fn run(pipeline: &mut Pipeline, events: Vec<CaptureEvent>) -> usize {
         });
     }
     outputs
+}
+
+/// Like [`run`], also counting the complete API calls with every field known (alerts aside).
+/// Calls still open at the end are not flushed: every workload ends with a complete response.
+fn run_counting(pipeline: &mut Pipeline, events: Vec<CaptureEvent>) -> (usize, u64) {
+    let (mut outputs, mut calls) = (0, 0);
+    for event in events {
+        pipeline.handle(event, &mut |o: Output| {
+            // Whole and fully decoded: a wrong HPACK encoding here would still give calls.
+            if let Output::Call(c) = &o
+                && c.complete
+                && c.status == Some(200)
+                && c.method.is_some()
+                && c.host.is_some()
+                && c.path.is_some()
+            {
+                calls += 1;
+            }
+            black_box(&o);
+            outputs += 1;
+        });
+    }
+    (outputs, calls)
 }
 
 fn hundred_rule_policy() -> Policy {
@@ -151,8 +409,8 @@ fn hundred_rule_policy() -> Policy {
     Policy::from_yaml(&yaml).expect("benchmark policy is valid")
 }
 
-/// (name, request bytes, policy to build, if any).
-type Case<'a> = (&'a str, &'a [u8], Option<fn() -> Policy>);
+/// (name, workload, policy to build, if any).
+type Case<'a> = (&'a str, Chunks, Option<fn() -> Policy>);
 
 fn benches(c: &mut Criterion) {
     let get = b"GET /v1/users/12345/orders?page=2 HTTP/1.1\r\nHost: api.example.com\r\nUser-Agent: bench/1.0\r\nAccept: application/json\r\nAuthorization: Bearer 8f14e45fceea167a5a36dedd4bea2543aa\r\n\r\n";
@@ -174,40 +432,57 @@ fn benches(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("pipeline");
     group.throughput(Throughput::Elements(CALLS));
-    let cases: [Case; 4] = [
-        ("small_get_no_policy", get, None),
+    let get_workload = http1_workload(get, small_response);
+    let cases: [Case; 7] = [
+        ("small_get_no_policy", get_workload.clone(), None),
         (
             "small_get_default_policy",
-            get,
+            get_workload.clone(),
             Some(Policy::builtin_default),
         ),
         (
             "post_4k_json_default_policy",
-            post.as_bytes(),
+            http1_workload(post.as_bytes(), small_response),
             Some(Policy::builtin_default),
         ),
-        ("small_get_100_rule_policy", get, Some(hundred_rule_policy)),
+        (
+            "small_get_100_rule_policy",
+            get_workload,
+            Some(hundred_rule_policy),
+        ),
+        ("h2_small_get_no_policy", http2_workload(h2_small_get), None),
+        (
+            "h2_small_get_default_policy",
+            http2_workload(h2_small_get),
+            Some(Policy::builtin_default),
+        ),
+        (
+            "grpc_unary_default_policy",
+            http2_workload(grpc_unary),
+            Some(Policy::builtin_default),
+        ),
     ];
-    for (name, request, policy) in cases {
-        // Allocations per call, with the pipeline built and the events made outside the count.
+    for (name, chunks, policy) in cases {
+        // Allocations per call, with the pipeline built and the events made outside the count,
+        // on a pipeline warmed by one run. The counted run uses new connection ids: an HTTP/2
+        // connection starts at its preface.
         let mut warm = pipeline(policy.map(|p| p()));
-        let _ = run(&mut warm, workload(request, small_response));
-        let events = workload(request, small_response);
+        let _ = run(&mut warm, events(&chunks, 0));
+        let events_now = events(&chunks, 100);
         let before = ALLOCATIONS.load(Ordering::Relaxed);
-        let outputs = run(&mut warm, events);
+        let (outputs, calls) = run_counting(&mut warm, events_now);
         let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        assert_eq!(
+            calls, CALLS,
+            "{name}: every call must come out of the pipeline"
+        );
         println!(
             "pipeline/{name}: {:.1} heap allocations per API call ({outputs} outputs for {CALLS} calls)",
             allocations as f64 / CALLS as f64
         );
         group.bench_function(name, |b| {
             b.iter_batched(
-                || {
-                    (
-                        pipeline(policy.map(|p| p())),
-                        workload(request, small_response),
-                    )
-                },
+                || (pipeline(policy.map(|p| p())), events(&chunks, 0)),
                 |(mut p, events)| run(&mut p, events),
                 BatchSize::LargeInput,
             )

@@ -73,7 +73,7 @@ enum Task {
         /// Seconds per target.
         #[arg(long, default_value_t = 60)]
         seconds: u64,
-        /// Targets to run (default: all): http1, streams, policy, credentials.
+        /// Targets to run (default: all): http1, http2, streams, policy, credentials.
         targets: Vec<String>,
     },
     /// Build the monitor (release) and run `monitor run` with these arguments.

@@ -167,6 +167,9 @@ impl Tracker {
             }
             Tracker::Opaque => {}
         }
+        // Closed: nothing more is parsed or reported (an HTTP/2 connection would otherwise open
+        // new streams from later bytes and report them at a second close).
+        *self = Tracker::Opaque;
     }
 
     /// Becomes the parser `verdict` names and replays the held bytes into it.

@@ -46,6 +46,7 @@ pub fn write(
                 ]
             })
             .collect(),
+        "http2" => http2_seeds(corpora)?,
         // An empty script: both pools on one connection (see streams.rs).
         "streams" => http_cases(corpora)?
             .iter()
@@ -61,6 +62,230 @@ pub fn write(
         fs::write(&path, seed).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(seeds.len())
+}
+
+/// An HTTP/2 frame: 9-byte header and payload.
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    [
+        &len.to_be_bytes()[1..],
+        &[kind, flags],
+        &stream.to_be_bytes(),
+        payload,
+    ]
+    .concat()
+}
+
+/// HPACK literal (no Huffman): `prefix` is the representation (0x40 incremental indexing, 0x00
+/// without, 0x10 never indexed) plus the index of the name, 0 for the literal `name` given.
+fn hpack_literal(prefix: u8, name: &str, value: &str) -> Vec<u8> {
+    let mut b = vec![prefix];
+    let strings = if name.is_empty() {
+        &[value][..]
+    } else {
+        &[name, value][..]
+    };
+    for s in strings {
+        b.push(s.len().min(126) as u8);
+        b.extend_from_slice(&s.as_bytes()[..s.len().min(126)]);
+    }
+    b
+}
+
+/// Both directions of an h2 connection: preface and SETTINGS, three GETs whose later headers
+/// come from the dynamic table, a POST with a body and trailers, and a gRPC call (DATA with one
+/// length-prefixed message, trailers with `grpc-status`); the server answers each.
+fn h2_connection() -> (Vec<u8>, Vec<u8>) {
+    const END_STREAM: u8 = 0x1;
+    const END_HEADERS: u8 = 0x4;
+    let headers = |stream, end: bool, block: &[u8]| {
+        h2_frame(
+            1,
+            END_HEADERS | if end { END_STREAM } else { 0 },
+            stream,
+            block,
+        )
+    };
+    let data = |stream, end: bool, payload: &[u8]| {
+        h2_frame(0, if end { END_STREAM } else { 0 }, stream, payload)
+    };
+    let settings = h2_frame(4, 0, 0, &[0, 3, 0, 0, 0, 100, 0, 1, 0, 0, 0x10, 0]);
+    let mut client = monitor_preface();
+    client.extend(&settings);
+    // :method GET (2), :scheme https (7), then literals that later streams index.
+    client.extend(headers(
+        1,
+        true,
+        &[
+            &[0x82, 0x87][..],
+            &hpack_literal(0x44, "", "/v1/items?page=1"),
+            &hpack_literal(0x41, "", "api.example.com"),
+            &hpack_literal(0x40, "user-agent", "seed/1.0"),
+        ]
+        .concat(),
+    ));
+    // Same authority and user-agent, from the table (62 newest = user-agent).
+    client.extend(headers(
+        3,
+        true,
+        &[
+            &[0x82, 0x87, 0xbf, 0xbe][..],
+            &hpack_literal(0x40, ":path", "/v1/items?page=2"),
+        ]
+        .concat(),
+    ));
+    client.extend(headers(
+        5,
+        false,
+        &[
+            &[0x83, 0x87, 0xc0, 0xbf][..],
+            &hpack_literal(0x04, "", "/v1/charges"),
+            &hpack_literal(0x10, "authorization", "Bearer sk_test_seed"),
+            &hpack_literal(0x00, "content-type", "application/json"),
+        ]
+        .concat(),
+    ));
+    client.extend(data(5, false, b"{\"amount\":100}"));
+    client.extend(headers(5, true, &hpack_literal(0x00, "x-checksum", "abc")));
+    client.extend(headers(
+        7,
+        false,
+        &[
+            &[0x83, 0x86][..],
+            &hpack_literal(0x44, "", "/demo.Greeter/SayHello"),
+            &hpack_literal(0x40, "content-type", "application/grpc"),
+            &hpack_literal(0x40, "te", "trailers"),
+        ]
+        .concat(),
+    ));
+    client.extend(data(7, true, &[0, 0, 0, 0, 3, 0x0a, 0x01, 0x61]));
+    client.extend(h2_frame(3, 0, 9, &8u32.to_be_bytes()));
+    let mut server = settings;
+    server.extend(h2_frame(4, 1, 0, &[]));
+    for (stream, body) in [(1u32, &b"[]"[..]), (3, b"[1]"), (5, b"{}")] {
+        server.extend(headers(
+            stream,
+            false,
+            &[
+                &[0x88][..],
+                &hpack_literal(0x40, "content-type", "application/json"),
+            ]
+            .concat(),
+        ));
+        server.extend(data(stream, true, body));
+    }
+    server.extend(headers(
+        7,
+        false,
+        &[
+            &[0x88][..],
+            &hpack_literal(0x00, "content-type", "application/grpc"),
+        ]
+        .concat(),
+    ));
+    server.extend(data(7, false, &[0, 0, 0, 0, 2, 0x0a, 0x00]));
+    server.extend(headers(
+        7,
+        true,
+        &[
+            hpack_literal(0x00, "grpc-status", "0"),
+            hpack_literal(0x00, "grpc-message", ""),
+        ]
+        .concat(),
+    ));
+    server.extend(h2_frame(7, 0, 0, &[0, 0, 0, 7, 0, 0, 0, 0]));
+    (client, server)
+}
+
+fn monitor_preface() -> Vec<u8> {
+    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec()
+}
+
+/// http2 seeds (layout in http2.rs): the connection whole, cut in pieces with small limits, from
+/// the server's side, without its preface (mid-connection) and with a hole; an `Upgrade: h2c`;
+/// and in HPACK mode every story of `../shared/corpora/hpack` (one decoder per story).
+fn http2_seeds(corpora: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
+    let (client, server) = h2_connection();
+    let preface_len = monitor_preface().len();
+    let mut seeds = vec![
+        [&[0u8, 0][..], &client, SECTION, &server].concat(),
+        [
+            &[2u8, SPLIT_SCHEDULE.len() as u8][..],
+            SPLIT_SCHEDULE,
+            &client,
+            SECTION,
+            &server,
+        ]
+        .concat(),
+        [&[1u8, 0][..], &server, SECTION, &client].concat(),
+        [
+            &[0u8, 0][..],
+            &client[preface_len + 21..],
+            SECTION,
+            &server[21..],
+        ]
+        .concat(),
+        // A 20-byte hole in the first HEADERS block, then the rest.
+        [&[0u8, 2, 0x3f, 0x53][..], &client, SECTION, &server].concat(),
+    ];
+    let upgrade = b"GET /up HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n";
+    let switching =
+        b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
+    seeds.push([&[0u8, 0][..], upgrade, &client, SECTION, switching, &server].concat());
+    for story in hpack_stories(corpora)? {
+        let blocks = story.join(SECTION);
+        // Full vs a decoder missing block 1; full vs one that started at block 2.
+        seeds.push([&[0x10u8, 1, 0][..], &blocks].concat());
+        seeds.push([&[0x11u8, 2, 0][..], &blocks].concat());
+    }
+    Ok(seeds)
+}
+
+/// The header blocks (`"wire"` hex strings, in order) of every story in the HPACK corpus, at
+/// most 40 blocks each so seeds stay small; a missing corpus gives none.
+fn hpack_stories(corpora: &Path) -> anyhow::Result<Vec<Vec<Vec<u8>>>> {
+    let root = corpora.join("hpack");
+    let Ok(encoders) = fs::read_dir(&root) else {
+        eprintln!("xtask: {} not found: no HPACK seeds", root.display());
+        return Ok(Vec::new());
+    };
+    let mut files: Vec<_> = encoders
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .flat_map(|dir| {
+            fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.ok().map(|e| e.path()))
+        })
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    let mut stories = Vec::new();
+    for file in files {
+        let text =
+            fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+        let blocks: Vec<Vec<u8>> = text
+            .lines()
+            .filter_map(|l| string_field(l, "wire"))
+            .filter_map(|hex| hex_decode(&hex))
+            .take(40)
+            .collect();
+        if !blocks.is_empty() {
+            stories.push(blocks);
+        }
+    }
+    Ok(stories)
+}
+
+fn hex_decode(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// (requests, responses) of every llhttp case; the missing direction is a canned message.

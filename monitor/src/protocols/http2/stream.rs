@@ -59,8 +59,10 @@ impl Side {
                 self.head = Some(known);
                 self.head_unknown |= unknown;
             }
-        } else {
-            self.trailers.extend(known);
+        } else if self.trailers.is_empty() {
+            // One trailers block (RFC 9113 §8.1): more blocks on the stream are a sender's error
+            // and are not kept, or they would grow the stream without bound.
+            self.trailers = known;
             self.trailers_unknown |= unknown;
         }
         if end_stream {

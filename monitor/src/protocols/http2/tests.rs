@@ -485,3 +485,36 @@ fn pushed_streams_are_decoded_for_the_table_but_not_reported() {
     assert_eq!(summary(calls[0]).2, "/page");
     assert!(h.stats().contains(&Stat::Push));
 }
+
+#[test]
+fn nothing_is_reported_after_the_close() {
+    let mut h = Harness::new();
+    let mut client = PREFACE.to_vec();
+    client.extend(headers(1, true, &request_block(GET, "/a", "h")));
+    h.send(Egress, &client);
+    h.close();
+    assert_eq!(h.exchanges().len(), 1);
+    // Bytes (or a second close) after the close must not open new streams.
+    h.send(Egress, &headers(3, true, &request_block(GET, "/late", "h")));
+    h.close();
+    assert_eq!(h.exchanges().len(), 1);
+}
+
+#[test]
+fn header_blocks_after_the_trailers_are_not_kept() {
+    let mut h = Harness::new();
+    let mut client = PREFACE.to_vec();
+    client.extend(headers(1, false, &request_block(POST, "/up", "h")));
+    h.send(Egress, &client);
+    let value = "v".repeat(100);
+    // A sender that keeps sending header blocks on an open stream (a protocol error): memory
+    // must not grow with them.
+    for _ in 0..50 {
+        h.send(Egress, &headers(1, false, &literal(0x00, "x-more", &value)));
+    }
+    assert!(
+        h.tracker.buffered_bytes() < 1_000,
+        "{} bytes held",
+        h.tracker.buffered_bytes()
+    );
+}
