@@ -24,7 +24,7 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use monitor::{
     credentials::{CredentialKind, Detector, DetectorSettings, Finding, Fingerprinter, Location},
-    http1::{Header, RequestHead},
+    protocols::{Header, RequestHead},
 };
 use monitor_fuzz::sections;
 
