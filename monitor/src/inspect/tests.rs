@@ -307,3 +307,26 @@ fn h2c_to_loopback_with_no_credential_raises_nothing() {
     );
     assert!(alerts.is_empty(), "{alerts:#?}");
 }
+
+#[test]
+fn h2_calls_count_against_rate_limits_by_path_template() {
+    let policy = "version: 1\nsettings:\n  discovery: off\nrate_limits:\n  - id: items\n    hosts: [api.example.com]\n    path: /v1/items/*\n    limit: 1\n    per: 1m\n    burst: 1\n    by: [workload, host, method, path]\n    severity: medium\n";
+    let (mut p, _) = pipeline(policy);
+    let get = |id: &'static str| {
+        [
+            (":method", "GET"),
+            (":scheme", "https"),
+            (":authority", "api.example.com"),
+            (":path", id),
+        ]
+    };
+    // Two ids, one template (`/v1/items/{id}`): the second call is over the limit.
+    let first = h2c_call(&mut p, 1, &get("/v1/items/1001"));
+    let second = h2c_call(&mut p, 2, &get("/v1/items/1002"));
+    assert!(!rules(&first).contains(&"items"), "{first:#?}");
+    let over: Vec<_> = second.iter().filter(|a| a.rule_id == "items").collect();
+    assert_eq!(over.len(), 1, "{second:#?}");
+    let request = over[0].request.as_ref().unwrap();
+    assert_eq!(request.method, "GET");
+    assert_eq!(request.path_template, "/v1/items/{id}");
+}
