@@ -4,7 +4,8 @@
 //! Go's register ABI (`ABIInternal`, Go ≥ 1.17 on x86-64) passes the receiver and the slice in
 //! RAX (the `*tls.Conn`), RBX (data) and RCX (length), returns the byte count in RAX, and keeps
 //! the running goroutine in R14. Returns are probed at each `RET` instruction (userspace finds
-//! them by disassembly) because uretprobes break when Go moves a goroutine's stack.
+//! them by disassembly) because uretprobes break when Go moves a goroutine's stack. Writes are
+//! emitted at entry (see `go_tls_write`), reads at return.
 //!
 //! A call is remembered per goroutine, not per thread: a `Read` that blocks parks its goroutine,
 //! and the goroutine may resume on another thread. The socket is found by following the
@@ -124,9 +125,62 @@ fn remember(ctx: &ProbeContext, direction: u8) -> u32 {
     0
 }
 
+/// Marks a pending Write whose bytes were already emitted at its entry.
+const EMITTED_AT_ENTRY: u8 = 1;
+
+/// `(*Conn).Write` is emitted at its entry, not its return. Go reads and writes a connection
+/// from two goroutines (net/http's readLoop and writeLoop) on different threads: the reader can
+/// get the answer, and its record reach the ring, before the writer's goroutine runs again to
+/// its `RET`, and a response ahead of its request pairs with the wrong request. At entry the
+/// bytes are complete (Go's Write sends all of them or fails; a failed write is rare and its
+/// connection ends), and the request's record is in the ring before it is even sent.
 #[uprobe]
 pub fn go_tls_write(ctx: ProbeContext) -> u32 {
-    remember(&ctx, direction::EGRESS)
+    let Some(tgid) = current_tgid() else {
+        return 0;
+    };
+    let regs = regs(&ctx);
+    let (conn, buf, len, goroutine) = (regs.rax, regs.rbx, regs.rcx, regs.r14);
+    tie_socket(conn, tgid);
+    if len > 0 {
+        let socket_id = unsafe {
+            SSL_SOCKETS.get(&SslKey {
+                ssl: conn,
+                tgid,
+                _pad: 0,
+            })
+        }
+        .copied()
+        .unwrap_or(0);
+        emit_call(&Call {
+            conn_id: conn,
+            buf,
+            len,
+            direction: direction::EGRESS,
+            source: source::OPENSSL,
+            // SAFETY: plain helper on this program's context.
+            attach_cookie: unsafe { bpf_get_attach_cookie(ctx.as_ptr()) },
+            socket_id,
+        });
+    }
+    // Still remembered, so that its `RET` is not counted as an orphan.
+    let pending = PendingCall {
+        conn_id: conn,
+        buf,
+        len_out: 0,
+        direction: direction::EGRESS,
+        source: source::OPENSSL,
+        _pad: [EMITTED_AT_ENTRY, 0, 0, 0, 0, 0],
+    };
+    let key = GoCallKey {
+        goroutine,
+        tgid,
+        _pad: 0,
+    };
+    if GO_PENDING.insert(&key, &pending, 0).is_err() {
+        count(counter::PENDING_TABLE_FULL, 1);
+    }
+    0
 }
 
 #[uprobe]
@@ -152,7 +206,7 @@ pub fn go_tls_return(ctx: ProbeContext) -> u32 {
     };
     let _ = GO_PENDING.remove(&key);
     let moved = regs.rax as i64;
-    if moved <= 0 {
+    if moved <= 0 || pending._pad[0] == EMITTED_AT_ENTRY {
         return 0;
     }
     let socket_id = unsafe {
