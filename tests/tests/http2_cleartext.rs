@@ -95,9 +95,10 @@ fn h2c_prior_knowledge_and_upgrade_each_call_once_per_side() {
             let served = only_h2(&captured, nghttpd.pid(), "server", path);
             assert_h2_call(served, "GET", &ng, path, 200);
             assert_plain(served, "preface");
-            // nghttpd accepts without a peer-address buffer, and a connection this short can
-            // be gone before userspace reads /proc: the peer is then unknown, never wrong.
-            if !served["remote"].is_null() {
+            // nghttpd accepts without a peer-address buffer, and curl's connection is over
+            // within milliseconds: either end's address can be gone before userspace reads
+            // /proc. It is then unknown (null), never wrong.
+            if !served["remote"].is_null() && !call["local"].is_null() {
                 assert_eq!(served["remote"], call["local"], "{served:#}");
             }
         }
