@@ -465,12 +465,23 @@ macro_rules! io_probes {
 io_probes!(sys_enter_write, sys_exit_write, direction::EGRESS, false);
 io_probes!(sys_enter_read, sys_exit_read, direction::INGRESS, false);
 io_probes!(sys_enter_sendto, sys_exit_sendto, direction::EGRESS, false);
-io_probes!(
-    sys_enter_recvfrom,
-    sys_exit_recvfrom,
-    direction::INGRESS,
-    false
-);
+/// `recv(..., MSG_PEEK)`: bytes that a later read returns again (curl peeks one byte to see
+/// whether a kept-alive connection is still open). Copying them would put them twice in the
+/// stream.
+const MSG_PEEK: u64 = 0x2;
+
+#[tracepoint]
+pub fn sys_enter_recvfrom(ctx: TracePointContext) -> u32 {
+    if arg(&ctx, 3) & MSG_PEEK != 0 {
+        return 0;
+    }
+    io_enter(&ctx, direction::INGRESS, false)
+}
+
+#[tracepoint]
+pub fn sys_exit_recvfrom(ctx: TracePointContext) -> u32 {
+    io_exit(&ctx)
+}
 io_probes!(sys_enter_writev, sys_exit_writev, direction::EGRESS, true);
 io_probes!(sys_enter_readv, sys_exit_readv, direction::INGRESS, true);
 
@@ -486,6 +497,9 @@ pub fn sys_exit_sendmsg(ctx: TracePointContext) -> u32 {
 
 #[tracepoint]
 pub fn sys_enter_recvmsg(ctx: TracePointContext) -> u32 {
+    if arg(&ctx, 2) & MSG_PEEK != 0 {
+        return 0;
+    }
     msg_enter(&ctx, direction::INGRESS)
 }
 

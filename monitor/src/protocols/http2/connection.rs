@@ -373,6 +373,7 @@ impl FrameSink for Sink<'_> {
     }
 
     fn frame_error(&mut self, problem: FrameProblem) {
+        tracing::debug!(?problem, direction = ?self.dir, "HTTP/2 frame problem");
         self.out
             .push(Output::Problem(Problem::Frame(problem).into()));
     }

@@ -518,3 +518,41 @@ fn header_blocks_after_the_trailers_are_not_kept() {
         h.tracker.buffered_bytes()
     );
 }
+
+#[test]
+fn an_h2c_upgrade_hands_over_exactly_wherever_the_101_is_split() {
+    let request = b"GET /up HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n";
+    let mut server =
+        b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n".to_vec();
+    server.extend(settings());
+    server.extend(headers(1, false, &indexed(STATUS_200)));
+    server.extend(data(1, true, b"upgraded"));
+    server.extend(frame(0x8, 0, 0, &1000u32.to_be_bytes()));
+    server.extend(headers(3, false, &indexed(STATUS_200)));
+    server.extend(data(3, true, b"x"));
+    let mut client = PREFACE.to_vec();
+    client.extend(settings());
+    client.extend(headers(3, true, &request_block(GET, "/next", "localhost")));
+    for split in 1..server.len() {
+        let mut h = Harness::new();
+        h.send(Egress, request);
+        h.send(Ingress, &server[..split]);
+        h.send(Egress, &client);
+        h.send(Ingress, &server[split..]);
+        let calls: Vec<_> = h.exchanges().into_iter().map(summary).collect();
+        assert_eq!(
+            calls,
+            vec![
+                (1, "GET".into(), "/up".into(), Some(200), true),
+                (3, "GET".into(), "/next".into(), Some(200), true)
+            ],
+            "split at {split}: {:?}",
+            h.problems()
+        );
+        assert!(
+            h.problems().is_empty(),
+            "split at {split}: {:?}",
+            h.problems()
+        );
+    }
+}
