@@ -35,6 +35,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use monitor::protocols::MAX_UNDECIDED_BYTES;
 use monitor::protocols::{
     Direction, Exchange, Limits, Output, Tracker, http1,
     http2::{self, UnknownField, frame::FrameLimits, hpack::Decoder},
@@ -112,6 +113,9 @@ struct Run<'l> {
     limits: &'l Limits,
     outputs: Vec<Output>,
     ts: u64,
+    /// Largest chunk fed so far: while sniffing, each direction holds less than
+    /// `MAX_UNDECIDED_BYTES` plus its last chunk.
+    max_chunk: usize,
 }
 
 impl<'l> Run<'l> {
@@ -121,6 +125,7 @@ impl<'l> Run<'l> {
             limits,
             outputs: Vec::new(),
             ts: 0,
+            max_chunk: 0,
         }
     }
 
@@ -131,6 +136,7 @@ impl<'l> Run<'l> {
 
     fn data(&mut self, dir: Direction, bytes: &[u8]) {
         let ts = self.tick();
+        self.max_chunk = self.max_chunk.max(bytes.len());
         self.tracker
             .on_data(self.limits, dir, ts, bytes, &mut self.outputs);
         self.check_memory(bytes.len());
@@ -151,7 +157,7 @@ impl<'l> Run<'l> {
     fn check_memory(&self, chunk: usize) {
         let held = self.tracker.buffered_bytes();
         let bound = match &self.tracker {
-            Tracker::Sniffing(_) => 2 * 64 + chunk,
+            Tracker::Sniffing(_) => 2 * (MAX_UNDECIDED_BYTES + self.max_chunk),
             Tracker::Http1(_) => memory_bound(&self.limits.http1),
             Tracker::Http2(_) => http2_memory_bound(self.limits, chunk),
             Tracker::Opaque => 0,

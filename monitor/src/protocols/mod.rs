@@ -21,7 +21,7 @@ pub use exchange::{
     ResponseHead,
 };
 pub use problem::Problem;
-pub use sniff::{MAX_UNDECIDED_CHUNKS, PREFACE};
+pub use sniff::{MAX_UNDECIDED_BYTES, MAX_UNDECIDED_CHUNKS, PREFACE};
 pub use tracker::{Limits, Output, Tracker};
 
 /// The protocols a connection can be parsed as (a metric label).
