@@ -98,21 +98,30 @@ fn tie_socket(conn: u64, tgid: u32) {
     let _ = SSL_SOCKETS.insert(&key, &state.id, 0);
 }
 
+/// The socket a `*tls.Conn` was tied to, 0 if unknown.
 #[inline(always)]
-fn remember(ctx: &ProbeContext, direction: u8) -> u32 {
-    let Some(tgid) = current_tgid() else {
-        return 0;
-    };
-    let regs = regs(ctx);
-    let (conn, buf, goroutine) = (regs.rax, regs.rbx, regs.r14);
-    tie_socket(conn, tgid);
+fn socket_of(conn: u64, tgid: u32) -> u64 {
+    unsafe {
+        SSL_SOCKETS.get(&SslKey {
+            ssl: conn,
+            tgid,
+            _pad: 0,
+        })
+    }
+    .copied()
+    .unwrap_or(0)
+}
+
+/// Remembers a call of `goroutine` until one of its `RET`s; `flag` is 0 or `EMITTED_AT_ENTRY`.
+#[inline(always)]
+fn remember(conn: u64, buf: u64, goroutine: u64, tgid: u32, direction: u8, flag: u8) {
     let pending = PendingCall {
         conn_id: conn,
         buf,
         len_out: 0,
         direction,
         source: source::OPENSSL,
-        _pad: [0; 6],
+        _pad: [flag, 0, 0, 0, 0, 0],
     };
     let key = GoCallKey {
         goroutine,
@@ -122,7 +131,6 @@ fn remember(ctx: &ProbeContext, direction: u8) -> u32 {
     if GO_PENDING.insert(&key, &pending, 0).is_err() {
         count(counter::PENDING_TABLE_FULL, 1);
     }
-    0
 }
 
 /// Marks a pending Write whose bytes were already emitted at its entry.
@@ -143,15 +151,6 @@ pub fn go_tls_write(ctx: ProbeContext) -> u32 {
     let (conn, buf, len, goroutine) = (regs.rax, regs.rbx, regs.rcx, regs.r14);
     tie_socket(conn, tgid);
     if len > 0 {
-        let socket_id = unsafe {
-            SSL_SOCKETS.get(&SslKey {
-                ssl: conn,
-                tgid,
-                _pad: 0,
-            })
-        }
-        .copied()
-        .unwrap_or(0);
         emit_call(&Call {
             conn_id: conn,
             buf,
@@ -160,32 +159,31 @@ pub fn go_tls_write(ctx: ProbeContext) -> u32 {
             source: source::OPENSSL,
             // SAFETY: plain helper on this program's context.
             attach_cookie: unsafe { bpf_get_attach_cookie(ctx.as_ptr()) },
-            socket_id,
+            socket_id: socket_of(conn, tgid),
         });
     }
     // Still remembered, so that its `RET` is not counted as an orphan.
-    let pending = PendingCall {
-        conn_id: conn,
+    remember(
+        conn,
         buf,
-        len_out: 0,
-        direction: direction::EGRESS,
-        source: source::OPENSSL,
-        _pad: [EMITTED_AT_ENTRY, 0, 0, 0, 0, 0],
-    };
-    let key = GoCallKey {
         goroutine,
         tgid,
-        _pad: 0,
-    };
-    if GO_PENDING.insert(&key, &pending, 0).is_err() {
-        count(counter::PENDING_TABLE_FULL, 1);
-    }
+        direction::EGRESS,
+        EMITTED_AT_ENTRY,
+    );
     0
 }
 
 #[uprobe]
 pub fn go_tls_read(ctx: ProbeContext) -> u32 {
-    remember(&ctx, direction::INGRESS)
+    let Some(tgid) = current_tgid() else {
+        return 0;
+    };
+    let regs = regs(&ctx);
+    let (conn, buf, goroutine) = (regs.rax, regs.rbx, regs.r14);
+    tie_socket(conn, tgid);
+    remember(conn, buf, goroutine, tgid, direction::INGRESS, 0);
+    0
 }
 
 /// At a `RET` of Write or Read: RAX holds the byte count.
@@ -209,15 +207,7 @@ pub fn go_tls_return(ctx: ProbeContext) -> u32 {
     if moved <= 0 || pending._pad[0] == EMITTED_AT_ENTRY {
         return 0;
     }
-    let socket_id = unsafe {
-        SSL_SOCKETS.get(&SslKey {
-            ssl: pending.conn_id,
-            tgid,
-            _pad: 0,
-        })
-    }
-    .copied()
-    .unwrap_or(0);
+    let socket_id = socket_of(pending.conn_id, tgid);
     emit_call(&Call {
         conn_id: pending.conn_id,
         buf: pending.buf,
