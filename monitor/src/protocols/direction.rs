@@ -64,3 +64,35 @@ impl Role {
         }
     }
 }
+
+/// Which way a call goes for the traced workload: the question every policy decision asks
+/// first. Seen from the client side a call is outbound (the workload is the caller, the
+/// destination is its peer); seen from the server side it is inbound (the workload serves the
+/// API, the other end is its client).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum CallDirection {
+    Outbound,
+    Inbound,
+}
+
+impl CallDirection {
+    /// Stable name, as serialised and used in metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallDirection::Outbound => "outbound",
+            CallDirection::Inbound => "inbound",
+        }
+    }
+}
+
+impl From<Role> for CallDirection {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::Client => CallDirection::Outbound,
+            Role::Server => CallDirection::Inbound,
+        }
+    }
+}

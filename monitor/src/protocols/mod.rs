@@ -15,7 +15,7 @@ mod problem;
 mod sniff;
 mod tracker;
 
-pub use direction::{Direction, Role};
+pub use direction::{CallDirection, Direction, Role};
 pub use exchange::{
     Exchange, Header, HttpVersion, MessageStats, Request, RequestHead, RequestView, Response,
     ResponseHead,
