@@ -42,6 +42,12 @@ pub mod record_kind {
     /// A process mapped a file with execute permission (`mmap` with `PROT_EXEC`): the dynamic
     /// loader loading a shared object, at start or on `dlopen`. No payload.
     pub const CODE_MAPPED: u8 = 7;
+    /// A TLS connection handle (`conn_id`, an `SSL*`) was tied to its socket (`socket_id`) after
+    /// one of its calls had already been emitted without it (a `TIE_PENDING` record): the
+    /// library writes its ciphertext through a memory BIO, and the application sends it on the
+    /// socket only after the call returned (node). No payload. Userspace applies it to the
+    /// records it held back for it and never passes it on as an event.
+    pub const SSL_TIE: u8 = 8;
 }
 
 /// Which way the bytes went, from the point of view of the traced process.
@@ -126,7 +132,13 @@ pub struct SockState {
     pub role: u8,
     /// `protocol::*`
     pub protocol: u8,
-    pub _pad: [u8; 6],
+    /// 1 when the connection's first bytes were a TLS record: the only sockets whose traffic
+    /// may tie a TLS library call made outside any syscall (memory BIOs) to them.
+    pub tls_records: u8,
+    /// 1 once a TLS connection handle is tied to this socket: a socket carries one TLS
+    /// session, so no other handle may be tied to it by proximity.
+    pub tied: u8,
+    pub _pad: [u8; 4],
 }
 
 /// Ids userspace gives to connections it recovers have this bit set, so they never collide with
@@ -139,6 +151,10 @@ pub mod flags {
     /// `offset + data_len` (up to `call_len`) were not captured: the call was longer than the
     /// per-call cap.
     pub const LAST_CHUNK: u8 = 1 << 0;
+    /// A TLS library call that moved bytes without a known socket, on a thread that is about
+    /// to send its ciphertext (memory BIO): an `SSL_TIE` record for the same handle may follow
+    /// within microseconds. Userspace holds the call briefly for it.
+    pub const TIE_PENDING: u8 = 1 << 1;
 }
 
 /// Common header of every ring-buffer record. A `DATA` record is followed by `data_len` payload

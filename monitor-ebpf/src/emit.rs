@@ -61,6 +61,9 @@ pub struct Call {
     pub attach_cookie: u64,
     /// The TCP connection under the call, 0 if unknown.
     pub socket_id: u64,
+    /// Header flags every record of the call carries (`flags::TIE_PENDING`), besides
+    /// `LAST_CHUNK`.
+    pub flags: u8,
 }
 
 #[inline(always)]
@@ -198,6 +201,7 @@ fn data_header(call: &Call) -> (RecordHeader, LossKey) {
     );
     head.call_len = call.len;
     head.socket_id = call.socket_id;
+    head.flags = call.flags;
     let key = LossKey {
         conn_id: call.conn_id,
         tgid: head.tgid,
@@ -242,11 +246,12 @@ pub fn emit_call(call: &Call) {
         };
         head.offset = offset as u32;
         head.data_len = len as u32;
-        head.flags = if offset + len as u64 >= to_copy {
-            flags::LAST_CHUNK
-        } else {
-            0
-        };
+        head.flags = call.flags
+            | if offset + len as u64 >= to_copy {
+                flags::LAST_CHUNK
+            } else {
+                0
+            };
         record.header = head;
         let src = (call.buf + offset) as *const u8;
         // SAFETY: reads user memory through the helper, which fails cleanly on a bad address.
@@ -479,7 +484,8 @@ fn send_chunk(s: &mut VectoredScratch, last: bool) -> bool {
     s.header.offset = s.walk.chunk_start as u32;
     s.header.data_len = len as u32;
     s.header.lost_before = s.walk.lost_before;
-    s.header.flags = if last { flags::LAST_CHUNK } else { 0 };
+    s.header.flags =
+        (s.header.flags & !flags::LAST_CHUNK) | if last { flags::LAST_CHUNK } else { 0 };
     // SAFETY: the header is followed by `data` (`#[repr(C)]`) and len <= CHUNK_SIZE.
     let bytes = unsafe {
         core::slice::from_raw_parts((s as *const VectoredScratch) as *const u8, HEADER_LEN + len)
@@ -569,6 +575,26 @@ pub fn emit_marker(kind: u8, conn_id: u64, source: u8, attach_cookie: u64) {
     if source == monitor_common::source::SOCKET {
         head.socket_id = conn_id;
     }
+    // SAFETY: a `RecordHeader` is plain data.
+    let bytes = unsafe {
+        core::slice::from_raw_parts((&head as *const RecordHeader) as *const u8, HEADER_LEN)
+    };
+    if RECORDS.output::<[u8]>(bytes, wakeup_flags()).is_err() {
+        count(counter::RING_FULL_RECORDS, 1);
+    }
+}
+
+/// An `SSL_TIE` record: the handle `ssl` (of the library file `attach_cookie`) is over the
+/// socket `socket_id`.
+pub fn emit_tie(ssl: u64, socket_id: u64, attach_cookie: u64) {
+    let mut head = header(
+        record_kind::SSL_TIE,
+        ssl,
+        0,
+        monitor_common::source::OPENSSL,
+        attach_cookie,
+    );
+    head.socket_id = socket_id;
     // SAFETY: a `RecordHeader` is plain data.
     let bytes = unsafe {
         core::slice::from_raw_parts((&head as *const RecordHeader) as *const u8, HEADER_LEN)

@@ -113,7 +113,41 @@ pub struct PendingCall {
     pub direction: u8,
     pub source: u8,
     pub _pad: [u8; 6],
+    /// The socket of the thread's last ciphertext read, taken at the call's entry (0: none):
+    /// tied to the handle at its return if nothing better did (see `probes::openssl`).
+    pub tie_socket: u64,
+    pub tie_fd: u32,
+    pub _pad2: u32,
 }
+
+/// Per thread: what may tie a TLS handle whose library does no socket I/O inside its calls
+/// (memory BIOs, as in node) to its socket. Such an application reads ciphertext from the
+/// socket and then calls `SSL_read`/`SSL_write` on the same thread, and sends the ciphertext
+/// an `SSL_write` produced right after it returns. LRU: threads that end leave their entry.
+#[map]
+pub static THREAD_TIES: LruHashMap<u64, ThreadTie> = LruHashMap::with_max_entries(16384, 0);
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct ThreadTie {
+    /// The last read on a tracked socket of this thread, when it moved bytes on an untied
+    /// socket whose traffic is TLS records and no TLS call has used it yet (0: none); its fd
+    /// and when it ended.
+    pub read_socket: u64,
+    pub read_ns: u64,
+    /// The handle of this thread's last `SSL_write` that moved bytes with no socket known
+    /// (0: none), its attach cookie, and when it returned.
+    pub write_ssl: u64,
+    pub write_cookie: u64,
+    pub write_ns: u64,
+    pub read_fd: u32,
+    pub _pad: u32,
+}
+
+/// How long after a ciphertext read (or an `SSL_write`'s return) a TLS call (or a socket write)
+/// may still be tied to it. Node makes the two within microseconds, in one C++ call chain; the
+/// bound only keeps a stale entry from tying anything.
+pub const MAX_TIE_GAP_NS: u64 = 50_000_000;
 
 #[inline(always)]
 pub fn count(index: u32, by: u64) {
@@ -164,7 +198,10 @@ pub struct PendingIo {
     pub fd: u32,
     pub direction: u8,
     pub vectored: u8,
-    pub _pad: [u8; 2],
+    /// 1: a read of ciphertext on an untied TLS socket, followed only to learn whether it
+    /// moved bytes (nothing is copied).
+    pub cipher: u8,
+    pub _pad: u8,
 }
 
 #[repr(C)]

@@ -95,6 +95,7 @@ fn tie_socket(conn: u64, tgid: u32) {
     // SAFETY: map value pointer, valid for this program run.
     let state = unsafe { &mut *state };
     state.protocol = protocol::TLS;
+    state.tied = 1;
     let _ = SSL_SOCKETS.insert(&key, &state.id, 0);
 }
 
@@ -122,6 +123,9 @@ fn remember(conn: u64, buf: u64, goroutine: u64, tgid: u32, direction: u8, flag:
         direction,
         source: source::OPENSSL,
         _pad: [flag, 0, 0, 0, 0, 0],
+        tie_socket: 0,
+        tie_fd: 0,
+        _pad2: 0,
     };
     let key = GoCallKey {
         goroutine,
@@ -160,6 +164,7 @@ pub fn go_tls_write(ctx: ProbeContext) -> u32 {
             // SAFETY: plain helper on this program's context.
             attach_cookie: unsafe { bpf_get_attach_cookie(ctx.as_ptr()) },
             socket_id: socket_of(conn, tgid),
+            flags: 0,
         });
     }
     // Still remembered, so that its `RET` is not counted as an orphan.
@@ -217,6 +222,7 @@ pub fn go_tls_return(ctx: ProbeContext) -> u32 {
         // SAFETY: plain helper on this program's context.
         attach_cookie: unsafe { bpf_get_attach_cookie(ctx.as_ptr()) },
         socket_id,
+        flags: 0,
     });
     0
 }

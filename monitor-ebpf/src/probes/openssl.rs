@@ -4,17 +4,30 @@
 //! really moved. Writes are captured on return too: a non-blocking `SSL_write` that returns
 //! `WANT_WRITE` is retried by the application with the same bytes, and capturing at entry would
 //! report them twice.
+//!
+//! The socket under an `SSL*` is learnt from the syscalls the library makes inside a call
+//! (`probes::socket`). A library behind memory BIOs (node) makes none: there the thread's
+//! last ciphertext read before the call (taken at entry, used at return if no syscall inside the
+//! call tied the handle), or, for an `SSL_write`, the thread's next ciphertext write after it
+//! returns, ties the handle. The second comes after the call was emitted: its records carry
+//! `TIE_PENDING` and an `SSL_TIE` record follows, which userspace waits for briefly.
 use aya_ebpf::{
     EbpfContext as _,
-    helpers::{bpf_get_current_pid_tgid, bpf_probe_read_user, generated::bpf_get_attach_cookie},
+    helpers::{
+        bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_user,
+        generated::bpf_get_attach_cookie,
+    },
     macros::{uprobe, uretprobe},
     programs::{ProbeContext, RetProbeContext},
 };
-use monitor_common::{counter, direction, record_kind, source};
+use monitor_common::{SockKey, counter, direction, flags, protocol, record_kind, source};
 
 use crate::{
     emit::{Call, emit_call, emit_marker},
-    maps::{MONITOR_TGID, PENDING_CALLS, PendingCall, SSL_SOCKETS, SslKey, count},
+    maps::{
+        MAX_TIE_GAP_NS, MONITOR_TGID, PENDING_CALLS, PendingCall, SOCKETS, SSL_SOCKETS, SslKey,
+        THREAD_TIES, ThreadTie, count,
+    },
 };
 
 #[inline(always)]
@@ -36,6 +49,7 @@ fn remember(ctx: &ProbeContext, direction: u8, is_ex: bool) -> u32 {
     } else {
         0
     };
+    let (tie_socket, tie_fd) = take_read_tie(pid_tgid, ssl);
     let pending = PendingCall {
         conn_id: ssl,
         buf,
@@ -43,11 +57,87 @@ fn remember(ctx: &ProbeContext, direction: u8, is_ex: bool) -> u32 {
         direction,
         source: source::OPENSSL,
         _pad: [0; 6],
+        tie_socket,
+        tie_fd,
+        _pad2: 0,
     };
     if PENDING_CALLS.insert(&pid_tgid, &pending, 0).is_err() {
         count(counter::PENDING_TABLE_FULL, 1);
     }
     0
+}
+
+/// A TLS call starts on this thread: it takes the thread's last ciphertext read (if recent), which
+/// no later call may take. A pending `SSL_write` handle stays only if this call is on the same
+/// handle (node calls `SSL_read` on it between `SSL_write` and sending the ciphertext).
+#[inline(always)]
+fn take_read_tie(pid_tgid: u64, ssl: u64) -> (u64, u32) {
+    let Some(tie) = THREAD_TIES.get_ptr_mut(&pid_tgid) else {
+        return (0, 0);
+    };
+    // SAFETY: map value pointer, valid for this program run.
+    let tie = unsafe { &mut *tie };
+    if tie.write_ssl != ssl {
+        tie.write_ssl = 0;
+    }
+    let socket = tie.read_socket;
+    if socket == 0 {
+        return (0, 0);
+    }
+    tie.read_socket = 0;
+    // SAFETY: plain helper.
+    let now = unsafe { bpf_ktime_get_ns() };
+    if now.saturating_sub(tie.read_ns) > MAX_TIE_GAP_NS {
+        return (0, 0);
+    }
+    (socket, tie.read_fd)
+}
+
+/// Ties `key`'s handle to the socket of the ciphertext read taken at the call's entry, if that
+/// socket still has no handle. Returns the socket, 0 if not tied.
+#[inline(always)]
+fn tie_from_read(key: &SslKey, socket: u64, fd: u32) -> u64 {
+    let Some(state) = SOCKETS.get_ptr_mut(&SockKey { tgid: key.tgid, fd }) else {
+        return 0;
+    };
+    // SAFETY: map value pointer, valid for this program run.
+    let state = unsafe { &mut *state };
+    if state.id != socket || state.tied != 0 || state.tls_records == 0 {
+        return 0;
+    }
+    if SSL_SOCKETS.insert(key, &socket, 0).is_err() {
+        return 0;
+    }
+    state.tied = 1;
+    state.protocol = protocol::TLS;
+    socket
+}
+
+/// An `SSL_write` moved bytes with no socket known: its ciphertext is about to be sent by
+/// this thread (memory BIO), and the socket write that carries it ties the handle.
+#[inline(always)]
+fn arm_write_tie(pid_tgid: u64, ssl: u64, attach_cookie: u64) {
+    // SAFETY: plain helper.
+    let now = unsafe { bpf_ktime_get_ns() };
+    if let Some(tie) = THREAD_TIES.get_ptr_mut(&pid_tgid) {
+        // SAFETY: map value pointer, valid for this program run.
+        unsafe {
+            (*tie).write_ssl = ssl;
+            (*tie).write_cookie = attach_cookie;
+            (*tie).write_ns = now;
+        }
+        return;
+    }
+    let tie = ThreadTie {
+        read_socket: 0,
+        read_ns: 0,
+        write_ssl: ssl,
+        write_cookie: attach_cookie,
+        write_ns: now,
+        read_fd: 0,
+        _pad: 0,
+    };
+    let _ = THREAD_TIES.insert(&pid_tgid, &tie, 0);
 }
 
 #[uprobe]
@@ -101,6 +191,18 @@ fn finish_call(ret: i32, attach_cookie: u64) -> u32 {
         return 0;
     };
     let _ = PENDING_CALLS.remove(&pid_tgid);
+    let ssl_key = SslKey {
+        ssl: pending.conn_id,
+        tgid: (pid_tgid >> 32) as u32,
+        _pad: 0,
+    };
+    // The socket under this SSL*: learnt by the socket probes from a syscall made inside this
+    // very call (or an earlier one), else from the ciphertext read that preceded the call. Done
+    // before looking at the result: a call that moves no bytes (a handshake step) ties too.
+    let mut socket_id = unsafe { SSL_SOCKETS.get(&ssl_key) }.copied().unwrap_or(0);
+    if socket_id == 0 && pending.tie_socket != 0 {
+        socket_id = tie_from_read(&ssl_key, pending.tie_socket, pending.tie_fd);
+    }
     let len = if pending.len_out != 0 {
         // `_ex`: 1 on success, byte count through the out-pointer.
         if ret != 1 {
@@ -122,14 +224,11 @@ fn finish_call(ret: i32, attach_cookie: u64) -> u32 {
     if len == 0 {
         return 0;
     }
-    let ssl_key = SslKey {
-        ssl: pending.conn_id,
-        tgid: (pid_tgid >> 32) as u32,
-        _pad: 0,
-    };
-    // The socket under this SSL*, learnt by the socket probes from the syscall made inside
-    // this very call.
-    let socket_id = unsafe { SSL_SOCKETS.get(&ssl_key) }.copied().unwrap_or(0);
+    let mut call_flags = 0;
+    if socket_id == 0 && pending.direction == direction::EGRESS {
+        arm_write_tie(pid_tgid, pending.conn_id, attach_cookie);
+        call_flags = flags::TIE_PENDING;
+    }
     emit_call(&Call {
         conn_id: pending.conn_id,
         buf: pending.buf,
@@ -138,6 +237,7 @@ fn finish_call(ret: i32, attach_cookie: u64) -> u32 {
         source: pending.source,
         attach_cookie,
         socket_id,
+        flags: call_flags,
     });
     0
 }
@@ -161,6 +261,15 @@ pub fn ssl_free(ctx: ProbeContext) -> u32 {
         tgid: (pid_tgid >> 32) as u32,
         _pad: 0,
     });
+    // A freed handle's pending write will never be sent: its address may be reused at once.
+    if let Some(tie) = THREAD_TIES.get_ptr_mut(&pid_tgid) {
+        // SAFETY: map value pointer, valid for this program run.
+        unsafe {
+            if (*tie).write_ssl == ssl {
+                (*tie).write_ssl = 0;
+            }
+        }
+    }
     emit_marker(record_kind::CLOSE, ssl, source::OPENSSL, cookie);
     0
 }

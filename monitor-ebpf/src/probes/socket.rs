@@ -8,8 +8,16 @@
 //! syscall made while the same thread is inside a probed TLS call is that library's ciphertext:
 //! it ties the `SSL*` to the socket (so TLS calls get the socket's addresses) and marks the socket
 //! TLS, so its bytes never become a second, garbage stream.
+//!
+//! Libraries behind memory BIOs (node's static OpenSSL) do no socket I/O inside their calls:
+//! the application reads ciphertext, then calls `SSL_read`; it calls `SSL_write`, then sends
+//! the ciphertext. For them the thread's last ciphertext read, or its next ciphertext write,
+//! ties the handle instead (`THREAD_TIES`, see `probes::openssl`), only ever to a socket whose
+//! first bytes were a TLS record and that no handle is tied to yet.
 use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_probe_read_user},
+    helpers::{
+        bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_probe_read_user,
+    },
     macros::tracepoint,
     programs::TracePointContext,
 };
@@ -19,10 +27,11 @@ use monitor_common::{
 };
 
 use crate::{
-    emit::{Call, emit_call, emit_marker, emit_socket_open, emit_vectored},
+    emit::{Call, emit_call, emit_marker, emit_socket_open, emit_tie, emit_vectored},
     maps::{
-        MONITOR_TGID, NEXT_SOCKET_ID, PENDING_CALLS, PENDING_IO, PENDING_SOCKET_OPS, PendingIo,
-        PendingSocketOp, SOCKETS, SSL_SOCKETS, SslKey, count,
+        MAX_TIE_GAP_NS, MONITOR_TGID, NEXT_SOCKET_ID, PENDING_CALLS, PENDING_IO,
+        PENDING_SOCKET_OPS, PendingIo, PendingSocketOp, SOCKETS, SSL_SOCKETS, SslKey, THREAD_TIES,
+        ThreadTie, count,
     },
 };
 
@@ -122,7 +131,9 @@ fn track(tgid: u32, fd: u32, role: u8, open: &mut SocketOpen) {
         id,
         role,
         protocol: protocol::UNKNOWN,
-        _pad: [0; 6],
+        tls_records: 0,
+        tied: 0,
+        _pad: [0; 4],
     };
     if SOCKETS.insert(&SockKey { tgid, fd }, &state, 0).is_err() {
         count(counter::SOCKET_TABLE_FULL, 1);
@@ -228,8 +239,98 @@ pub fn sys_enter_close(ctx: TracePointContext) -> u32 {
     0
 }
 
-/// Entry of a read/write-family syscall on `fd`.
-fn io_enter(ctx: &TracePointContext, direction: u8, vectored: bool) -> u32 {
+/// True when `first` (a call's first 8 bytes, little-endian) starts a TLS record: content type
+/// 20..=23, version 3.x, a length a record may have. `len` is the bytes available.
+#[inline(always)]
+fn is_tls_record(first: u64, len: u64) -> bool {
+    let byte = |i: u32| (first >> (8 * i)) as u8;
+    let record_len = (u16::from(byte(3)) << 8) | u16::from(byte(4));
+    len >= 5
+        && (0x14..=0x17).contains(&byte(0))
+        && byte(1) == 3
+        && byte(2) <= 4
+        && record_len != 0
+        && record_len <= 16_384 + 2_048
+}
+
+/// The thread's last ciphertext read was on `socket` (`fd`): the next TLS call may take it.
+#[inline(always)]
+fn arm_read_tie(pid_tgid: u64, socket: u64, fd: u32) {
+    // SAFETY: plain helper.
+    let now = unsafe { bpf_ktime_get_ns() };
+    if let Some(tie) = THREAD_TIES.get_ptr_mut(&pid_tgid) {
+        // SAFETY: map value pointer, valid for this program run.
+        unsafe {
+            (*tie).read_socket = socket;
+            (*tie).read_fd = fd;
+            (*tie).read_ns = now;
+        }
+        return;
+    }
+    let tie = ThreadTie {
+        read_socket: socket,
+        read_ns: now,
+        write_ssl: 0,
+        write_cookie: 0,
+        write_ns: 0,
+        read_fd: fd,
+        _pad: 0,
+    };
+    let _ = THREAD_TIES.insert(&pid_tgid, &tie, 0);
+}
+
+/// A read or write on a tracked socket outside any TLS call. A read replaces the thread's last
+/// ciphertext read (it is no longer the last one). A write takes the thread's pending
+/// `SSL_write` handle: it is that call's ciphertext when the socket carries TLS records, has no
+/// handle yet, and the bytes start with a TLS record; any other write means the ciphertext went
+/// elsewhere, and the pending handle is dropped either way.
+#[inline(always)]
+fn outside_tls_call(pid_tgid: u64, tgid: u32, state: &mut SockState, direction: u8, first: u64) {
+    let Some(tie) = THREAD_TIES.get_ptr_mut(&pid_tgid) else {
+        return;
+    };
+    // SAFETY: map value pointer, valid for this program run.
+    let tie = unsafe { &mut *tie };
+    if direction == direction::INGRESS {
+        tie.read_socket = 0;
+        return;
+    }
+    let ssl = tie.write_ssl;
+    if ssl == 0 {
+        return;
+    }
+    tie.write_ssl = 0;
+    // SAFETY: plain helper.
+    let now = unsafe { bpf_ktime_get_ns() };
+    if now.saturating_sub(tie.write_ns) > MAX_TIE_GAP_NS
+        || state.tied != 0
+        || (state.tls_records == 0 && state.protocol != protocol::UNKNOWN)
+        || !is_tls_record(first, 8)
+    {
+        return;
+    }
+    let key = SslKey { ssl, tgid, _pad: 0 };
+    if unsafe { SSL_SOCKETS.get(&key) }.is_some() {
+        return;
+    }
+    if SSL_SOCKETS.insert(&key, &state.id, 0).is_err() {
+        return;
+    }
+    state.tied = 1;
+    state.protocol = protocol::TLS;
+    // The call was emitted without its socket: userspace holds it for this record.
+    emit_tie(ssl, state.id, tie.write_cookie);
+}
+
+/// Entry of a read/write-family syscall on `fd`; `buf` is the buffer, or for vectored calls the
+/// `iovec` array of `iov_count` entries.
+fn io_enter(
+    ctx: &TracePointContext,
+    direction: u8,
+    vectored: bool,
+    buf: u64,
+    iov_count: u64,
+) -> u32 {
     let Some((pid_tgid, tgid)) = current() else {
         return 0;
     };
@@ -249,18 +350,26 @@ fn io_enter(ctx: &TracePointContext, direction: u8, vectored: bool) -> u32 {
         };
         let _ = SSL_SOCKETS.insert(&key, &state.id, 0);
         state.protocol = protocol::TLS;
+        state.tied = 1;
+    } else {
+        // The first bytes of a write matter only with an `SSL_write` pending on this thread,
+        // and are read only then (`outside_tls_call` checks that first).
+        let first = if direction == direction::EGRESS && has_pending_write(pid_tgid) {
+            first_bytes(buf, vectored)
+        } else {
+            0
+        };
+        outside_tls_call(pid_tgid, tgid, state, direction, first);
     }
-    if state.protocol == protocol::OTHER || state.protocol == protocol::TLS {
+    // A read on an untied TLS socket is followed to its end: if it moves bytes, they are
+    // ciphertext the thread's next TLS call consumes (memory BIO).
+    let cipher = direction == direction::INGRESS && state.tied == 0 && state.tls_records != 0;
+    if !cipher && (state.protocol == protocol::OTHER || state.protocol == protocol::TLS) {
         if state.protocol == protocol::TLS {
             count(counter::TLS_SOCKET_CALLS_SKIPPED, 1);
         }
         return 0;
     }
-    let (buf, iov_count) = if vectored {
-        (arg(ctx, 1), arg(ctx, 2))
-    } else {
-        (arg(ctx, 1), 0)
-    };
     let io = PendingIo {
         id: state.id,
         buf,
@@ -268,7 +377,8 @@ fn io_enter(ctx: &TracePointContext, direction: u8, vectored: bool) -> u32 {
         fd,
         direction,
         vectored: vectored as u8,
-        _pad: [0; 2],
+        cipher: cipher as u8,
+        _pad: 0,
     };
     if PENDING_IO.insert(&pid_tgid, &io, 0).is_err() {
         count(counter::PENDING_TABLE_FULL, 1);
@@ -276,9 +386,28 @@ fn io_enter(ctx: &TracePointContext, direction: u8, vectored: bool) -> u32 {
     0
 }
 
+#[inline(always)]
+fn has_pending_write(pid_tgid: u64) -> bool {
+    // SAFETY: map value read by copy.
+    unsafe { THREAD_TIES.get(&pid_tgid) }.is_some_and(|t| t.write_ssl != 0)
+}
+
+/// The first 8 bytes a write sends (0 if unreadable).
+#[inline(always)]
+fn first_bytes(buf: u64, vectored: bool) -> u64 {
+    let base = if vectored {
+        // SAFETY: user memory through the helper: iov[0].iov_base.
+        unsafe { bpf_probe_read_user(buf as *const u64) }.unwrap_or(0)
+    } else {
+        buf
+    };
+    // SAFETY: as above.
+    unsafe { bpf_probe_read_user(base as *const u64) }.unwrap_or(0)
+}
+
 /// `sendmsg`/`recvmsg`: the iovec array and its length are inside the `user_msghdr`.
 fn msg_enter(ctx: &TracePointContext, direction: u8) -> u32 {
-    let Some((pid_tgid, tgid)) = current() else {
+    let Some((_, tgid)) = current() else {
         return 0;
     };
     let fd = arg(ctx, 0) as u32;
@@ -289,15 +418,7 @@ fn msg_enter(ctx: &TracePointContext, direction: u8) -> u32 {
     // SAFETY: user memory through the helper; `msg_iov` at 16, `msg_iovlen` at 24 on 64-bit.
     let iov = unsafe { bpf_probe_read_user((msg + 16) as *const u64) }.unwrap_or(0);
     let iov_count = unsafe { bpf_probe_read_user((msg + 24) as *const u64) }.unwrap_or(0);
-    let r = io_enter(ctx, direction, true);
-    if let Some(io) = PENDING_IO.get_ptr_mut(&pid_tgid) {
-        // SAFETY: map value pointer.
-        unsafe {
-            (*io).buf = iov;
-            (*io).iov_count = iov_count;
-        }
-    }
-    r
+    io_enter(ctx, direction, true, iov, iov_count)
 }
 
 /// Classifies a connection from its first bytes (at least 4 are needed).
@@ -370,6 +491,10 @@ fn io_exit_prepare(ctx: &TracePointContext) -> Option<(PendingIo, u64)> {
     if moved <= 0 {
         return None;
     }
+    if io.cipher != 0 {
+        arm_read_tie(pid_tgid, io.id, io.fd);
+        return None;
+    }
     let state = SOCKETS.get_ptr_mut(&SockKey { tgid, fd: io.fd })?;
     // SAFETY: map value pointer.
     let state = unsafe { &mut *state };
@@ -397,6 +522,13 @@ fn io_exit_prepare(ctx: &TracePointContext) -> Option<(PendingIo, u64)> {
         }
         if state.protocol == protocol::OTHER {
             count(counter::SOCKETS_NOT_HTTP, 1);
+            // Mid-stream (a connection older than the monitor) any record type comes first.
+            if is_tls_record(first, moved as u64) {
+                state.tls_records = 1;
+                if io.direction == direction::INGRESS && state.tied == 0 {
+                    arm_read_tie(pid_tgid, state.id, io.fd);
+                }
+            }
             // A TLS record header (handshake, version 3.x): tell userspace, which knows whether
             // a probed library reads this connection.
             if first as u16 == 0x0316 {
@@ -419,6 +551,7 @@ fn socket_call(io: &PendingIo, buf: u64, len: u64) -> Call {
         source: source::SOCKET,
         attach_cookie: 0,
         socket_id: io.id,
+        flags: 0,
     }
 }
 
@@ -443,7 +576,7 @@ macro_rules! io_probes {
     ($enter:ident, $exit:ident, $direction:expr, false) => {
         #[tracepoint]
         pub fn $enter(ctx: TracePointContext) -> u32 {
-            io_enter(&ctx, $direction, false)
+            io_enter(&ctx, $direction, false, arg(&ctx, 1), 0)
         }
         #[tracepoint]
         pub fn $exit(ctx: TracePointContext) -> u32 {
@@ -453,7 +586,7 @@ macro_rules! io_probes {
     ($enter:ident, $exit:ident, $direction:expr, true) => {
         #[tracepoint]
         pub fn $enter(ctx: TracePointContext) -> u32 {
-            io_enter(&ctx, $direction, true)
+            io_enter(&ctx, $direction, true, arg(&ctx, 1), arg(&ctx, 2))
         }
         #[tracepoint]
         pub fn $exit(ctx: TracePointContext) -> u32 {
@@ -475,7 +608,7 @@ pub fn sys_enter_recvfrom(ctx: TracePointContext) -> u32 {
     if arg(&ctx, 3) & MSG_PEEK != 0 {
         return 0;
     }
-    io_enter(&ctx, direction::INGRESS, false)
+    io_enter(&ctx, direction::INGRESS, false, arg(&ctx, 1), 0)
 }
 
 #[tracepoint]

@@ -95,7 +95,9 @@ pub fn recover_connections(
                 id,
                 role: side,
                 protocol: protocol::UNKNOWN,
-                _pad: [0; 6],
+                tls_records: 0,
+                tied: 0,
+                _pad: [0; 4],
             };
             if let Err(e) = table.insert(SockKey { tgid: pid, fd }, state, 0) {
                 debug!(pid, fd, error = %e, "cannot recover a connection");
