@@ -6,7 +6,7 @@ use std::{path::Path, sync::Arc};
 use thiserror::Error;
 
 use crate::{
-    capture::{LibraryInfo, LibraryRegistry, decode},
+    capture::{LibraryInfo, LibraryRegistry, TieResolver, decode},
     enrich::{ProcFacts, ProcessTable, RecordedFacts, SocketAddrs},
     inspect::{InspectError, Inspector},
     metrics::Metrics,
@@ -40,6 +40,10 @@ pub struct ReplaySummary {
     pub undecodable: u64,
     pub ignored_trailing_bytes: usize,
 }
+
+/// Records a replayed call emitted before its socket tie waits for it at most (live, the wait
+/// is 1 ms, far more than the microseconds the tie takes; see `capture::tie`).
+const REPLAY_TIE_WINDOW: usize = 256;
 
 pub fn replay(
     path: &Path,
@@ -100,25 +104,41 @@ pub fn replay(
     // Housekeeping runs on the recording's own time, once per recorded second, as live.
     let mut next_tick = None;
     let mut last_ts = 0;
+    let mut handle = |raw: &[u8], summary: &mut ReplaySummary| match decode(raw) {
+        Ok(event) => {
+            last_ts = last_ts.max(event.timestamp_ns);
+            let tick = *next_tick.get_or_insert(event.timestamp_ns + 1_000_000_000);
+            if event.timestamp_ns >= tick {
+                pipeline.tick(event.timestamp_ns, emit);
+                next_tick = Some(event.timestamp_ns + 1_000_000_000);
+            }
+            pipeline.handle(event, emit);
+        }
+        Err(e) => {
+            summary.undecodable += 1;
+            metrics.decode_error(e.label());
+        }
+    };
+    // Socket ties are applied as live (see `capture::tie`); a recording has no drain boundaries,
+    // so a call waits for its tie during a bounded number of records instead.
+    let mut resolver = TieResolver::default();
     for frame in frames {
         let Frame::Record(raw) = frame else { continue };
         summary.records += 1;
         metrics.capture_record(raw.len());
-        match decode(&raw) {
-            Ok(event) => {
-                last_ts = last_ts.max(event.timestamp_ns);
-                let tick = *next_tick.get_or_insert(event.timestamp_ns + 1_000_000_000);
-                if event.timestamp_ns >= tick {
-                    pipeline.tick(event.timestamp_ns, emit);
-                    next_tick = Some(event.timestamp_ns + 1_000_000_000);
-                }
-                pipeline.handle(event, emit);
-            }
-            Err(e) => {
-                summary.undecodable += 1;
-                metrics.decode_error(e.label());
-            }
+        if let Some(now) = resolver.offer(&raw, &metrics) {
+            handle(now, &mut summary);
         }
+        if resolver.held() > REPLAY_TIE_WINDOW {
+            resolver.give_up(&metrics);
+        }
+        for released in resolver.take_ready() {
+            handle(&released, &mut summary);
+        }
+    }
+    resolver.give_up(&metrics);
+    for released in resolver.take_ready() {
+        handle(&released, &mut summary);
     }
     pipeline.flush(last_ts, emit);
     Ok(summary)

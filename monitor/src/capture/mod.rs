@@ -11,6 +11,7 @@
 //! - `kernel_counters`: reads the per-CPU loss counters.
 //! - `recover`: connections that existed before the monitor started.
 //! - `watch`: TLS libraries that appear later (new processes, `dlopen`).
+//! - `tie`: holds TLS calls emitted before their socket was known until the kernel ties them.
 mod attach;
 mod go_tls;
 mod kernel_counters;
@@ -20,6 +21,7 @@ mod placement;
 mod record;
 mod recover;
 mod ring;
+mod tie;
 mod watch;
 
 pub use attach::{AttachReport, Attacher, LibraryInfo, LibraryRegistry, TlsLibraryKind};
@@ -32,4 +34,5 @@ pub use record::{
 };
 pub use recover::recover_connections;
 pub use ring::{Wakeups, spawn_ring_reader};
+pub use tie::TieResolver;
 pub use watch::{ScanResult, TlsWatcher};

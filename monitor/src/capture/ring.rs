@@ -22,7 +22,7 @@ use tokio::{
 };
 use tracing::{debug, error, warn};
 
-use super::{CaptureEvent, decode};
+use super::{CaptureEvent, TieResolver, decode};
 use crate::{metrics::Metrics, recording::Recorder};
 
 /// Empty polls in a row after which the reader stops its timer and sleeps until the kernel
@@ -216,6 +216,11 @@ async fn tick(poller: &mut Option<Poller>) {
     }
 }
 
+/// How long a drain that ends with records held for a socket tie waits for more records (see
+/// `tie`). The tie is made by the socket write that follows the call within microseconds, in
+/// the same thread's call chain; this only covers the reader catching up between the two.
+const TIE_WAIT: Duration = Duration::from_millis(1);
+
 /// Reads every available record. Returns how many, or `None` when the pipeline is gone.
 async fn drain(
     ring: &mut RingBuf<MapData>,
@@ -224,8 +229,10 @@ async fn drain(
     recorder: Option<&Recorder>,
 ) -> Option<usize> {
     let mut read = 0;
+    let mut resolver = TieResolver::default();
+    let mut waited = false;
     loop {
-        let decoded = match ring.next() {
+        let (now, released) = match ring.next() {
             Some(item) => {
                 metrics.capture_record(item.len());
                 if let Some(recorder) = recorder
@@ -233,18 +240,44 @@ async fn drain(
                 {
                     error!(error = %e, "cannot write the recording");
                 }
-                decode(&item)
+                read += 1;
+                let now = resolver.offer(&item, metrics).map(decode);
+                (now, resolver.take_ready())
             }
-            None => return Some(read),
-        };
-        read += 1;
-        match decoded {
-            Ok(event) => {
-                if events.send(event).await.is_err() {
-                    return None;
+            None if resolver.is_waiting() && !waited => {
+                waited = true;
+                tokio::time::sleep(TIE_WAIT).await;
+                continue;
+            }
+            None => {
+                resolver.give_up(metrics);
+                for raw in resolver.take_ready() {
+                    send(decode(&raw), events, metrics).await?;
                 }
+                return Some(read);
             }
-            Err(e) => metrics.decode_error(e.label()),
+        };
+        for raw in released {
+            send(decode(&raw), events, metrics).await?;
+        }
+        if let Some(decoded) = now {
+            send(decoded, events, metrics).await?;
+        }
+    }
+}
+
+/// Passes a decoded record on (a record that does not decode is counted). `None` when the
+/// pipeline is gone.
+async fn send(
+    decoded: Result<CaptureEvent, super::DecodeError>,
+    events: &mpsc::Sender<CaptureEvent>,
+    metrics: &Metrics,
+) -> Option<()> {
+    match decoded {
+        Ok(event) => events.send(event).await.ok(),
+        Err(e) => {
+            metrics.decode_error(e.label());
+            Some(())
         }
     }
 }

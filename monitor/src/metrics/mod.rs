@@ -18,6 +18,8 @@ pub struct Metrics {
     http_problems: IntCounterVec,
     http2: Http2Metrics,
     api_calls: IntCounterVec,
+    calls_without_socket: IntCounterVec,
+    socket_ties: IntCounterVec,
     connections_active: IntGauge,
     connections_closed: IntCounterVec,
     output_dropped: IntCounterVec,
@@ -197,6 +199,18 @@ impl Metrics {
                 "API calls reported, by role and whether request and response were both seen whole.",
                 &["role", "complete"],
             ),
+            calls_without_socket: counter_vec(
+                &registry,
+                "monitor_api_calls_without_socket_total",
+                "API calls reported with neither end's address (local and remote null): their TCP connection is unknown, by TLS library (\"none\" for plaintext).",
+                &["tls_library"],
+            ),
+            socket_ties: counter_vec(
+                &registry,
+                "monitor_tls_socket_ties_total",
+                "TLS calls emitted before their socket was known (memory BIOs, as in node) and held for the tie: tied (the tie came and the held records got the socket), late (a tie for records already passed on), not_found (none came in time: they went on without a socket).",
+                &["outcome"],
+            ),
             connections_closed: counter_vec(
                 &registry,
                 "monitor_connections_closed_total",
@@ -239,6 +253,22 @@ impl Metrics {
     pub fn api_call(&self, role: &'static str, complete: bool) {
         let complete = if complete { "true" } else { "false" };
         self.api_calls.with_label_values(&[role, complete]).inc();
+    }
+    /// An API call about to be reported: counted when it has neither address.
+    pub fn api_call_without_socket(&self, call: &crate::calls::ApiCall) {
+        if call.local.is_none() && call.remote.is_none() {
+            let library = call
+                .tls_library
+                .as_ref()
+                .map_or("none", |l| l.name.as_str());
+            self.calls_without_socket
+                .with_label_values(&[library])
+                .inc();
+        }
+    }
+    /// What became of TLS calls held for their socket tie (see `capture::tie`).
+    pub fn socket_tie(&self, outcome: &'static str, by: u64) {
+        self.socket_ties.with_label_values(&[outcome]).inc_by(by);
     }
     pub fn set_connections_active(&self, n: usize) {
         self.connections_active.set(n as i64);

@@ -258,6 +258,7 @@ impl Pipeline {
             let socket = self.sockets.get(item.conn.tgid, item.socket_id);
             let call = build_api_call(&item, &process, library.as_deref(), socket, &self.clock);
             self.metrics.api_call(call.role.as_str(), call.complete);
+            self.metrics.api_call_without_socket(&call);
             // The host without its port: ports would only multiply label values.
             let host = call
                 .host

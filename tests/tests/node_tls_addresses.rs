@@ -1,0 +1,289 @@
+//! Addresses for node's TLS calls. Node's OpenSSL (linked into the `node` binary) works over
+//! memory BIOs: libuv reads the ciphertext before `SSL_read` is called and writes it after
+//! `SSL_write` returns, so no socket I/O happens inside the probed calls. The kernel ties each
+//! `SSL*` to its socket by the ciphertext the same thread reads just before (or writes just
+//! after) the call. Every call of a node process must then carry both ends' addresses, and the
+//! two sides of one connection must agree (the client's local end is the server's remote end).
+//!
+//! Real programs on loopback: a node https server and a node https client (keep-alive reuse
+//! and a second connection), a node client against Python's server (dynamic libssl), and curl
+//! against a node server.
+use std::{
+    io::{BufRead as _, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+};
+
+use monitor_e2e::{Captured, Monitor, TlsServer, root_or_skip, run_client};
+use serde_json::Value;
+
+/// Answers every request with a small body, after reading the request body. Exits after
+/// `argv[3]` ms (it is killed at the end of the test anyway).
+const NODE_SERVER: &str = r#"
+const https = require('https'), fs = require('fs');
+const server = https.createServer({ key: fs.readFileSync(process.argv[1]), cert: fs.readFileSync(process.argv[2]) },
+  (req, res) => {
+    let n = 0;
+    req.on('data', d => n += d.length);
+    req.on('end', () => { res.writeHead(200, { 'content-type': 'text/plain' }); res.end('got ' + n + '\n'); });
+  });
+server.listen(0, '127.0.0.1', () => console.log('PORT ' + server.address().port));
+"#;
+
+/// `node -e NODE_CLIENT URL_BASE COUNT`: COUNT requests in sequence on one keep-alive
+/// connection (GET and POST alternately, paths /keepalive/0..), then one more on a fresh
+/// connection (/fresh). Waits a little first: the monitor probes a new executable within
+/// milliseconds of its exec, and the calls must come after that.
+const NODE_CLIENT: &str = r#"
+const https = require('https');
+const base = new URL(process.argv[1]);
+const count = +process.argv[2];
+function call(path, agent, post) {
+  return new Promise((ok, fail) => {
+    const req = https.request({ host: base.hostname, port: base.port, path, method: post ? 'POST' : 'GET',
+                                rejectUnauthorized: false, agent }, res => {
+      res.resume();
+      res.on('end', () => ok(res.statusCode));
+    });
+    req.on('error', fail);
+    if (post) req.write(JSON.stringify({ n: path }));
+    req.end();
+  });
+}
+setTimeout(async () => {
+  const keepAlive = new https.Agent({ keepAlive: true, maxSockets: 1 });
+  for (let i = 0; i < count; i++) {
+    const status = await call('/keepalive/' + i, keepAlive, i % 2 === 1);
+    if (status >= 500) throw new Error('status ' + status);
+  }
+  keepAlive.destroy();
+  await call('/fresh', new https.Agent({ keepAlive: false }), false);
+  // Let the monitor read this process's sockets before it exits.
+  setTimeout(() => console.log('done'), 300);
+}, 500);
+"#;
+
+/// The Python fixture server's routes (GET /hello, POST /echo).
+const NODE_TO_PYTHON: &str = r#"
+const https = require('https');
+const base = process.argv[1];
+function call(path, post) {
+  return new Promise((ok, fail) => {
+    const req = https.request(base + path, { method: post ? 'POST' : 'GET', rejectUnauthorized: false,
+                                              agent: agent }, res => { res.resume(); res.on('end', ok); });
+    req.on('error', fail);
+    if (post) req.write('{"a":1}');
+    req.end();
+  });
+}
+const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+setTimeout(async () => {
+  await call('/hello', false);
+  await call('/echo', true);
+  await call('/hello', false);
+  agent.destroy();
+  setTimeout(() => console.log('done'), 300);
+}, 500);
+"#;
+
+struct NodeServer {
+    child: Child,
+    port: u16,
+}
+
+impl NodeServer {
+    fn start(dir: &Path) -> Self {
+        let (cert, key) = monitor_e2e::self_signed_cert(dir);
+        let mut child = Command::new("node")
+            .args(["-e", NODE_SERVER])
+            .arg(&key)
+            .arg(&cert)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("starting node");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let port = first
+            .trim()
+            .strip_prefix("PORT ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("node did not print its port: {first:?}"));
+        Self { child, port }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for NodeServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A call's end as `ip:port` (panics, with the call, when it is null).
+fn end(call: &Value, which: &str) -> String {
+    let e = &call[which];
+    assert!(
+        e.is_object(),
+        "{which} is null in a call of {}:\n{call:#}",
+        call["process"]["command"]
+    );
+    format!("{}:{}", e["ip"].as_str().unwrap(), e["port"])
+}
+
+/// Every call of `pid` has both ends; returns them.
+fn all_with_addresses<'a>(captured: &'a Captured, pid: u32, what: &str) -> Vec<&'a Value> {
+    let calls = captured.calls_of(pid);
+    assert!(
+        !calls.is_empty(),
+        "no calls of the {what} (pid {pid}):\n{}",
+        captured.all_output()
+    );
+    for call in &calls {
+        end(call, "local");
+        end(call, "remote");
+    }
+    calls
+}
+
+/// The one call of `pid` on `role` side to `path`, and its (local, remote).
+fn ends(captured: &Captured, pid: u32, role: &str, path: &str) -> (String, String) {
+    let call = captured.only(pid, role, path);
+    (end(call, "local"), end(call, "remote"))
+}
+
+/// The client's view of a call and the server's view of the same call are the two ends of one
+/// connection.
+fn assert_same_connection(captured: &Captured, client: u32, server: u32, path: &str) {
+    let (client_local, client_remote) = ends(captured, client, "client", path);
+    let (server_local, server_remote) = ends(captured, server, "server", path);
+    assert_eq!(client_local, server_remote, "{path}: client's local end");
+    assert_eq!(client_remote, server_local, "{path}: client's remote end");
+}
+
+#[test]
+fn node_client_and_node_server_both_ends_and_they_agree() {
+    if !root_or_skip("node_client_and_node_server_both_ends_and_they_agree") {
+        return;
+    }
+    const KEEPALIVE_CALLS: usize = 4;
+    let dir = monitor_e2e::scratch_dir("node-addresses");
+    let monitor = Monitor::start(&[]);
+    // Started after the monitor: every connection is seen from its start.
+    let server = NodeServer::start(&dir);
+    let (client, output) = run_client(Command::new("node").args([
+        "-e",
+        NODE_CLIENT,
+        &format!("https://127.0.0.1:{}", server.port),
+        &KEEPALIVE_CALLS.to_string(),
+    ]));
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "done");
+    let captured = monitor.stop();
+
+    let client_calls = all_with_addresses(&captured, client, "node client");
+    let server_calls = all_with_addresses(&captured, server.pid(), "node server");
+    assert_eq!(client_calls.len(), KEEPALIVE_CALLS + 1, "client calls");
+    assert_eq!(server_calls.len(), KEEPALIVE_CALLS + 1, "server calls");
+    let mut paths: Vec<String> = (0..KEEPALIVE_CALLS)
+        .map(|i| format!("/keepalive/{i}"))
+        .collect();
+    paths.push("/fresh".into());
+    for path in &paths {
+        assert_same_connection(&captured, client, server.pid(), path);
+        let (_, remote) = ends(&captured, client, "client", path);
+        assert_eq!(remote, format!("127.0.0.1:{}", server.port));
+    }
+    // Keep-alive: the first calls share one connection (same local port), the fresh one does not.
+    let first = ends(&captured, client, "client", "/keepalive/0").0;
+    for path in &paths[1..KEEPALIVE_CALLS] {
+        assert_eq!(ends(&captured, client, "client", path).0, first, "{path}");
+    }
+    assert_ne!(ends(&captured, client, "client", "/fresh").0, first);
+    for call in client_calls.iter().chain(&server_calls) {
+        assert_eq!(call["tls"], true, "{call:#}");
+        assert_eq!(call["tls_library"]["name"], "openssl", "{call:#}");
+        assert_eq!(call["status"], 200, "{call:#}");
+    }
+}
+
+#[test]
+fn node_client_against_python_server() {
+    if !root_or_skip("node_client_against_python_server") {
+        return;
+    }
+    let server = TlsServer::start();
+    let monitor = Monitor::start(&[]);
+    let (client, output) = run_client(Command::new("node").args([
+        "-e",
+        NODE_TO_PYTHON,
+        &format!("https://127.0.0.1:{}", server.port),
+    ]));
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "done");
+    let captured = monitor.stop();
+
+    let calls = all_with_addresses(&captured, client, "node client");
+    assert_eq!(calls.len(), 3, "node client calls");
+    let local = end(calls[0], "local");
+    for call in &calls {
+        assert_eq!(end(call, "remote"), format!("127.0.0.1:{}", server.port));
+        // One keep-alive connection.
+        assert_eq!(end(call, "local"), local);
+    }
+    // Python's server (libssl does its socket I/O inside SSL_read/SSL_write) sees the same
+    // connection from the other end.
+    let served = captured.only(server.pid(), "server", "/echo");
+    assert_eq!(end(served, "remote"), local);
+    assert_eq!(
+        end(served, "local"),
+        format!("127.0.0.1:{}", server.port)
+    );
+}
+
+#[test]
+fn curl_client_against_node_server() {
+    if !root_or_skip("curl_client_against_node_server") {
+        return;
+    }
+    let dir = monitor_e2e::scratch_dir("node-addresses-curl");
+    let monitor = Monitor::start(&[]);
+    let server = NodeServer::start(&dir);
+    let url = |path: &str| format!("https://127.0.0.1:{}{path}", server.port);
+    // Two requests on one connection, then a POST on another.
+    let (curl_keepalive, _) = run_client(Command::new("curl").args([
+        "--silent",
+        "--insecure",
+        "--output",
+        "/dev/null",
+        &url("/curl/1"),
+        "--output",
+        "/dev/null",
+        &url("/curl/2"),
+    ]));
+    let (curl_post, _) = run_client(Command::new("curl").args([
+        "--silent",
+        "--insecure",
+        "--output",
+        "/dev/null",
+        "--data",
+        "a=1",
+        &url("/curl/post"),
+    ]));
+    let captured = monitor.stop();
+
+    let served = all_with_addresses(&captured, server.pid(), "node server");
+    assert_eq!(served.len(), 3, "node server calls");
+    for path in ["/curl/1", "/curl/2"] {
+        assert_same_connection(&captured, curl_keepalive, server.pid(), path);
+    }
+    assert_same_connection(&captured, curl_post, server.pid(), "/curl/post");
+    assert_eq!(
+        ends(&captured, server.pid(), "server", "/curl/1"),
+        ends(&captured, server.pid(), "server", "/curl/2"),
+        "curl reused its connection"
+    );
+}
