@@ -138,7 +138,10 @@ pub struct SockState {
     /// 1 once a TLS connection handle is tied to this socket: a socket carries one TLS
     /// session, so no other handle may be tied to it by proximity.
     pub tied: u8,
-    pub _pad: [u8; 4],
+    /// 1 once both ends' addresses were reported (a second `SOCKET_OPEN` from the connection's
+    /// first read, see `probes::socket`) or known from the start (recovered connections).
+    pub addrs: u8,
+    pub _pad: [u8; 3],
 }
 
 /// Ids userspace gives to connections it recovers have this bit set, so they never collide with

@@ -201,7 +201,9 @@ pub struct PendingIo {
     /// 1: a read of ciphertext on an untied TLS socket, followed only to learn whether it
     /// moved bytes (nothing is copied).
     pub cipher: u8,
-    pub _pad: u8,
+    /// 1: a read on a socket whose addresses the kernel has not reported yet: the TCP
+    /// tracepoint inside the read reports them (see `probes::socket`).
+    pub addrs: u8,
 }
 
 #[repr(C)]

@@ -14,6 +14,12 @@
 //! the ciphertext. For them the thread's last ciphertext read, or its next ciphertext write,
 //! ties the handle instead (`THREAD_TIES`, see `probes::openssl`), only ever to a socket whose
 //! first bytes were a TLS record and that no handle is tied to yet.
+//!
+//! `accept` tells the peer's address only when the caller asks for it (node does not) and
+//! `connect` never tells the local one; userspace's `/proc` lookup comes too late for a short
+//! connection, whose fd may even belong to a later connection by then. So the connection's
+//! first read that moves bytes reports both ends from the kernel: `tcp_rcv_space_adjust` fires
+//! inside that very read, in the reading thread, with the socket's addresses.
 use aya_ebpf::{
     helpers::{
         bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_probe_read_user,
@@ -133,7 +139,8 @@ fn track(tgid: u32, fd: u32, role: u8, open: &mut SocketOpen) {
         protocol: protocol::UNKNOWN,
         tls_records: 0,
         tied: 0,
-        _pad: [0; 4],
+        addrs: 0,
+        _pad: [0; 3],
     };
     if SOCKETS.insert(&SockKey { tgid, fd }, &state, 0).is_err() {
         count(counter::SOCKET_TABLE_FULL, 1);
@@ -364,11 +371,15 @@ fn io_enter(
     // A read on an untied TLS socket is followed to its end: if it moves bytes, they are
     // ciphertext the thread's next TLS call consumes (memory BIO).
     let cipher = direction == direction::INGRESS && state.tied == 0 && state.tls_records != 0;
-    if !cipher && (state.protocol == protocol::OTHER || state.protocol == protocol::TLS) {
+    // Until the kernel has reported both ends, a read is followed for them (whatever it carries).
+    let addrs = direction == direction::INGRESS && state.addrs == 0;
+    if state.protocol == protocol::OTHER || state.protocol == protocol::TLS {
         if state.protocol == protocol::TLS {
             count(counter::TLS_SOCKET_CALLS_SKIPPED, 1);
         }
-        return 0;
+        if !cipher && !addrs {
+            return 0;
+        }
     }
     let io = PendingIo {
         id: state.id,
@@ -378,7 +389,7 @@ fn io_enter(
         direction,
         vectored: vectored as u8,
         cipher: cipher as u8,
-        _pad: 0,
+        addrs: addrs as u8,
     };
     if PENDING_IO.insert(&pid_tgid, &io, 0).is_err() {
         count(counter::PENDING_TABLE_FULL, 1);
@@ -419,6 +430,80 @@ fn msg_enter(ctx: &TracePointContext, direction: u8) -> u32 {
     let iov = unsafe { bpf_probe_read_user((msg + 16) as *const u64) }.unwrap_or(0);
     let iov_count = unsafe { bpf_probe_read_user((msg + 24) as *const u64) }.unwrap_or(0);
     io_enter(ctx, direction, true, iov, iov_count)
+}
+
+/// `tcp:tcp_rcv_space_adjust` record: ports in host order, IPv4 addresses as in `sockaddr`,
+/// and for IPv6 sockets (IPv4 peers mapped) the IPv6 ones.
+const TCP_SPORT: usize = 16;
+const TCP_DPORT: usize = 18;
+const TCP_FAMILY: usize = 20;
+const TCP_SADDR: usize = 22;
+const TCP_DADDR: usize = 26;
+const TCP_SADDR_V6: usize = 30;
+const TCP_DADDR_V6: usize = 46;
+
+/// Fires inside `tcp_recvmsg` for each piece of data copied, in the reading thread: when that
+/// thread is in a read of a tracked socket whose ends were not reported yet, they are these.
+/// A second `SOCKET_OPEN` for the same id carries them (userspace completes the connection).
+#[tracepoint]
+pub fn tcp_rcv_space_adjust(ctx: TracePointContext) -> u32 {
+    let Some((pid_tgid, tgid)) = current() else {
+        return 0;
+    };
+    let Some(io) = PENDING_IO.get_ptr_mut(&pid_tgid) else {
+        return 0;
+    };
+    // SAFETY: map value pointer, valid for this program run.
+    let io = unsafe { &mut *io };
+    if io.addrs == 0 {
+        return 0;
+    }
+    // Once per read (a read copying several packets fires this for each).
+    io.addrs = 0;
+    let Some(state) = SOCKETS.get_ptr_mut(&SockKey { tgid, fd: io.fd }) else {
+        return 0;
+    };
+    // SAFETY: map value pointer, valid for this program run.
+    let state = unsafe { &mut *state };
+    if state.id != io.id || state.addrs != 0 {
+        return 0;
+    }
+    // SAFETY (all reads): the tracepoint record at its documented layout.
+    let family = unsafe { ctx.read_at::<u16>(TCP_FAMILY) }.unwrap_or(0);
+    let mut open = SocketOpen {
+        fd: io.fd,
+        family,
+        local_port: unsafe { ctx.read_at::<u16>(TCP_SPORT) }.unwrap_or(0),
+        remote_port: unsafe { ctx.read_at::<u16>(TCP_DPORT) }.unwrap_or(0),
+        role: state.role,
+        // Not known here; userspace keeps the one the first announcement gave.
+        listen_fd: u32::MAX,
+        ..SocketOpen::default()
+    };
+    match family {
+        AF_INET => {
+            let local = unsafe { ctx.read_at::<[u8; 4]>(TCP_SADDR) };
+            let remote = unsafe { ctx.read_at::<[u8; 4]>(TCP_DADDR) };
+            let (Ok(local), Ok(remote)) = (local, remote) else {
+                return 0;
+            };
+            open.local_addr[..4].copy_from_slice(&local);
+            open.remote_addr[..4].copy_from_slice(&remote);
+        }
+        AF_INET6 => {
+            let local = unsafe { ctx.read_at::<[u8; 16]>(TCP_SADDR_V6) };
+            let remote = unsafe { ctx.read_at::<[u8; 16]>(TCP_DADDR_V6) };
+            let (Ok(local), Ok(remote)) = (local, remote) else {
+                return 0;
+            };
+            open.local_addr = local;
+            open.remote_addr = remote;
+        }
+        _ => return 0,
+    }
+    state.addrs = 1;
+    emit_socket_open(io.id, &open);
+    0
 }
 
 /// Classifies a connection from its first bytes (at least 4 are needed).

@@ -44,6 +44,11 @@ const TRACEPOINTS: &[(&str, &str, &str)] = &[
     ("sched_process_exit", "sched", "sched_process_exit"),
 ];
 
+/// Reports a connection's addresses from its first read (see `probes::socket`); without it
+/// they come from `/proc` lookups only.
+const ADDRESS_TRACEPOINT: (&str, &str, &str) =
+    ("tcp_rcv_space_adjust", "tcp", "tcp_rcv_space_adjust");
+
 /// Syscall tracepoints of the socket probes (program name = tracepoint name).
 const SOCKET_TRACEPOINTS: &[&str] = &[
     "sys_enter_connect",
@@ -195,6 +200,10 @@ impl LoadedPrograms {
                 socket_failures += 1;
                 warn!(tracepoint = name, error = %e, "cannot attach a socket tracepoint: plaintext capture is incomplete");
             }
+        }
+        let (name, category, event) = ADDRESS_TRACEPOINT;
+        if let Err(e) = attach_tracepoint(name, category, event) {
+            warn!(error = %e, "cannot attach tcp:tcp_rcv_space_adjust: connection addresses come from /proc lookups only (short connections may have none)");
         }
         // Without it, a library `dlopen`ed late is found by the periodic rescan instead.
         if let Err(e) = attach_tracepoint("sys_enter_mmap", "syscalls", "sys_enter_mmap") {

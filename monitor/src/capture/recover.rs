@@ -97,7 +97,9 @@ pub fn recover_connections(
                 protocol: protocol::UNKNOWN,
                 tls_records: 0,
                 tied: 0,
-                _pad: [0; 4],
+                // Both ends come from the process's TCP table.
+                addrs: 1,
+                _pad: [0; 3],
             };
             if let Err(e) = table.insert(SockKey { tgid: pid, fd }, state, 0) {
                 debug!(pid, fd, error = %e, "cannot recover a connection");

@@ -41,6 +41,18 @@ pub struct SocketTable {
 
 impl SocketTable {
     pub fn on_open(&mut self, tgid: u32, opened: &SocketOpened, processes: &mut ProcessTable) {
+        if let Some(info) = self.sockets.get_mut(&(tgid, opened.id)) {
+            // The kernel's second announcement, from the connection's first read: its addresses
+            // are the connection's own and win over a `/proc` lookup, which may have found a
+            // later connection on a reused fd (or nothing, the connection being gone).
+            if opened.local.is_some() {
+                info.local = opened.local;
+            }
+            if opened.remote.is_some() {
+                info.remote = opened.remote;
+            }
+            return;
+        }
         self.sockets.insert(
             (tgid, opened.id),
             SocketInfo {
@@ -135,5 +147,52 @@ impl SocketTable {
 
     pub fn is_empty(&self) -> bool {
         self.sockets.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::enrich::RecordedFacts;
+
+    fn opened(id: u64, local: Option<&str>, remote: Option<&str>) -> SocketOpened {
+        SocketOpened {
+            id,
+            fd: 20,
+            listen_fd: Some(3),
+            role: monitor_common::role::SERVER,
+            recovered: false,
+            local: local.map(|a| a.parse().unwrap()),
+            remote: remote.map(|a| a.parse().unwrap()),
+        }
+    }
+
+    #[test]
+    fn the_kernels_second_announcement_completes_the_connection_and_wins() {
+        let mut facts = RecordedFacts::default();
+        // The /proc lookup found a later connection on the reused fd.
+        facts.insert_socket(
+            7,
+            20,
+            Some(crate::enrich::SocketAddrs {
+                local: "127.0.0.1:443".parse().unwrap(),
+                remote: "127.0.0.1:50002".parse().unwrap(),
+            }),
+        );
+        let mut processes = ProcessTable::new(facts);
+        let mut table = SocketTable::default();
+        table.on_open(7, &opened(1, None, None), &mut processes);
+        table.on_tls_handshake(7, 1);
+        table.on_open(
+            7,
+            &opened(1, Some("127.0.0.1:443"), Some("127.0.0.1:50001")),
+            &mut processes,
+        );
+        let info = table.get(7, 1).unwrap();
+        assert_eq!(info.remote, Some("127.0.0.1:50001".parse().unwrap()));
+        assert_eq!(info.local, Some("127.0.0.1:443".parse().unwrap()));
+        // What the first announcement and later events said stays.
+        assert_eq!(info.listen_fd, Some(3));
+        assert!(info.tls_handshake);
     }
 }
