@@ -234,6 +234,9 @@ fn node_client_against_python_server() {
         return;
     }
     let server = TlsServer::start();
+    // The node binary probed from the startup scan (as the other tests' node servers make it),
+    // so that the client's calls do not race its probing: that is not what this test is about.
+    let _idle = NodeServer::start(&monitor_e2e::scratch_dir("node-addresses-idle"));
     let monitor = Monitor::start(&[]);
     let (client, output) = run_client(Command::new("node").args([
         "-e",
