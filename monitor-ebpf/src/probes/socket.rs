@@ -292,7 +292,13 @@ fn arm_read_tie(pid_tgid: u64, socket: u64, fd: u32) {
 /// handle yet, and the bytes start with a TLS record; any other write means the ciphertext went
 /// elsewhere, and the pending handle is dropped either way.
 #[inline(always)]
-fn outside_tls_call(pid_tgid: u64, tgid: u32, state: &mut SockState, direction: u8, first: u64) {
+fn outside_tls_call(
+    pid_tgid: u64,
+    tgid: u32,
+    state: &mut SockState,
+    direction: u8,
+    (buf, vectored): (u64, bool),
+) {
     let Some(tie) = THREAD_TIES.get_ptr_mut(&pid_tgid) else {
         return;
     };
@@ -312,8 +318,11 @@ fn outside_tls_call(pid_tgid: u64, tgid: u32, state: &mut SockState, direction: 
     if now.saturating_sub(tie.write_ns) > MAX_TIE_GAP_NS
         || state.tied != 0
         || (state.tls_records == 0 && state.protocol != protocol::UNKNOWN)
-        || !is_tls_record(first, 8)
     {
+        return;
+    }
+    // The bytes are read only here, with an `SSL_write` pending on this thread.
+    if !is_tls_record(first_bytes(buf, vectored), 8) {
         return;
     }
     let key = SslKey { ssl, tgid, _pad: 0 };
@@ -359,14 +368,7 @@ fn io_enter(
         state.protocol = protocol::TLS;
         state.tied = 1;
     } else {
-        // The first bytes of a write matter only with an `SSL_write` pending on this thread,
-        // and are read only then (`outside_tls_call` checks that first).
-        let first = if direction == direction::EGRESS && has_pending_write(pid_tgid) {
-            first_bytes(buf, vectored)
-        } else {
-            0
-        };
-        outside_tls_call(pid_tgid, tgid, state, direction, first);
+        outside_tls_call(pid_tgid, tgid, state, direction, (buf, vectored));
     }
     // A read on an untied TLS socket is followed to its end: if it moves bytes, they are
     // ciphertext the thread's next TLS call consumes (memory BIO).
@@ -395,12 +397,6 @@ fn io_enter(
         count(counter::PENDING_TABLE_FULL, 1);
     }
     0
-}
-
-#[inline(always)]
-fn has_pending_write(pid_tgid: u64) -> bool {
-    // SAFETY: map value read by copy.
-    unsafe { THREAD_TIES.get(&pid_tgid) }.is_some_and(|t| t.write_ssl != 0)
 }
 
 /// The first 8 bytes a write sends (0 if unreadable).
