@@ -6,10 +6,11 @@
 //! two sides of one connection must agree (the client's local end is the server's remote end).
 //!
 //! Real programs on loopback: a node https server and a node https client (keep-alive reuse
-//! and a second connection), a node client against Python's server (dynamic libssl), and curl
-//! against a node server.
+//! and a second connection), a node client against Python's server (dynamic libssl), curl
+//! against a node server, and a node keep-alive connection made before the monitor started
+//! (its client is tied by the ciphertext written after `SSL_write`, the call held for the tie).
 use std::{
-    io::{BufRead as _, BufReader},
+    io::{BufRead as _, BufReader, Write as _},
     path::Path,
     process::{Child, Command, Stdio},
 };
@@ -88,6 +89,30 @@ setTimeout(async () => {
   agent.destroy();
   setTimeout(() => console.log('done'), 300);
 }, 500);
+"#;
+
+/// One call on a keep-alive connection, then `READY`; on a line on stdin, two more calls on the
+/// same connection, then `done`.
+const NODE_CLIENT_ACROSS_START: &str = r#"
+const https = require('https');
+const base = new URL(process.argv[1]);
+const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+function call(path) {
+  return new Promise((ok, fail) => {
+    https.get({ host: base.hostname, port: base.port, path, rejectUnauthorized: false, agent },
+      res => { res.resume(); res.on('end', ok); }).on('error', fail);
+  });
+}
+(async () => {
+  await call('/before');
+  console.log('READY');
+  process.stdin.once('data', async () => {
+    await call('/after/0');
+    await call('/after/1');
+    agent.destroy();
+    setTimeout(() => { console.log('done'); process.exit(0); }, 300);
+  });
+})();
 "#;
 
 struct NodeServer {
@@ -317,5 +342,55 @@ fn curl_client_against_node_server() {
         ends(&captured, server.pid(), "server", "/curl/1"),
         ends(&captured, server.pid(), "server", "/curl/2"),
         "curl reused its connection"
+    );
+}
+
+/// A connection made before the monitor started (recovered from `/proc`): the client's first
+/// call on it is an `SSL_write` with no socket tie yet and no ciphertext read before it, so it is
+/// tied by the ciphertext write that follows it (an `SSL_TIE` record the call is held for); the
+/// server's by the ciphertext read before its `SSL_read`.
+#[test]
+fn a_connection_older_than_the_monitor_is_tied_by_its_next_ciphertext() {
+    if !root_or_skip("a_connection_older_than_the_monitor_is_tied_by_its_next_ciphertext") {
+        return;
+    }
+    let dir = monitor_e2e::scratch_dir("node-addresses-recovered");
+    let server = NodeServer::start(&dir);
+    let mut client = Command::new("node")
+        .args(["-e", NODE_CLIENT_ACROSS_START])
+        .arg(format!("https://127.0.0.1:{}", server.port))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starting node");
+    let mut out = BufReader::new(client.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "READY");
+
+    let monitor = Monitor::start(&[]);
+    client.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "done");
+    assert!(client.wait().unwrap().success());
+    let captured = monitor.stop();
+
+    let client_calls = all_with_addresses(&captured, client.id(), "node client");
+    assert_eq!(client_calls.len(), 2, "calls after the monitor started");
+    for path in ["/after/0", "/after/1"] {
+        assert_same_connection(&captured, client.id(), server.pid(), path);
+    }
+    assert_eq!(
+        ends(&captured, client.id(), "client", "/after/0"),
+        ends(&captured, client.id(), "client", "/after/1"),
+        "one keep-alive connection"
+    );
+    // The client's first call waited for its tie and got it (host-wide counter: other
+    // processes can only add to it).
+    assert!(
+        captured.metric("monitor_tls_socket_ties_total{outcome=\"tied\"}") >= 1,
+        "{}",
+        captured.stderr
     );
 }
