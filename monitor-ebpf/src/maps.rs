@@ -144,6 +144,23 @@ pub struct ThreadTie {
     pub _pad: u32,
 }
 
+/// Per thread: the socket addresses `tcp_rcv_space_adjust` gave during the read in progress
+/// (see `probes::socket`), reported at the read's exit.
+#[map]
+pub static ADDR_SEEN: LruHashMap<u64, AddrSeen> = LruHashMap::with_max_entries(16384, 0);
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct AddrSeen {
+    /// The kernel socket (`struct sock *`) the addresses are of.
+    pub sk: u64,
+    /// 1 when the tracepoint fired for another socket too during the same read (it then came
+    /// from an interrupt, not from this read): nothing is reported.
+    pub conflict: u32,
+    pub _pad: u32,
+    pub open: monitor_common::SocketOpen,
+}
+
 /// How long after a ciphertext read (or an `SSL_write`'s return) a TLS call (or a socket write)
 /// may still be tied to it. Node makes the two within microseconds, in one C++ call chain; the
 /// bound only keeps a stale entry from tying anything.

@@ -19,7 +19,10 @@
 //! `connect` never tells the local one; userspace's `/proc` lookup comes too late for a short
 //! connection, whose fd may even belong to a later connection by then. So the connection's
 //! first read that moves bytes reports both ends from the kernel: `tcp_rcv_space_adjust` fires
-//! inside that very read, in the reading thread, with the socket's addresses.
+//! inside that very read (for each piece copied), in the reading thread, with the socket's
+//! addresses. It can also fire from an interrupt for another socket while the thread is in its
+//! read: the addresses are reported at the read's exit only if every firing during the read was
+//! for one and the same socket (a read that copied bytes always fires for its own).
 use aya_ebpf::{
     helpers::{
         bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_probe_read_user,
@@ -35,9 +38,9 @@ use monitor_common::{
 use crate::{
     emit::{Call, emit_call, emit_marker, emit_socket_open, emit_tie, emit_vectored},
     maps::{
-        MAX_TIE_GAP_NS, MONITOR_TGID, NEXT_SOCKET_ID, PENDING_CALLS, PENDING_IO,
-        PENDING_SOCKET_OPS, PendingIo, PendingSocketOp, SOCKETS, SSL_SOCKETS, SslKey, THREAD_TIES,
-        ThreadTie, count,
+        ADDR_SEEN, AddrSeen, MAX_TIE_GAP_NS, MONITOR_TGID, NEXT_SOCKET_ID, PENDING_CALLS,
+        PENDING_IO, PENDING_SOCKET_OPS, PendingIo, PendingSocketOp, SOCKETS, SSL_SOCKETS, SslKey,
+        THREAD_TIES, ThreadTie, count,
     },
 };
 
@@ -375,6 +378,9 @@ fn io_enter(
     let cipher = direction == direction::INGRESS && state.tied == 0 && state.tls_records != 0;
     // Until the kernel has reported both ends, a read is followed for them (whatever it carries).
     let addrs = direction == direction::INGRESS && state.addrs == 0;
+    if addrs {
+        let _ = ADDR_SEEN.remove(&pid_tgid);
+    }
     if state.protocol == protocol::OTHER || state.protocol == protocol::TLS {
         if state.protocol == protocol::TLS {
             count(counter::TLS_SOCKET_CALLS_SKIPPED, 1);
@@ -430,6 +436,7 @@ fn msg_enter(ctx: &TracePointContext, direction: u8) -> u32 {
 
 /// `tcp:tcp_rcv_space_adjust` record: ports in host order, IPv4 addresses as in `sockaddr`,
 /// and for IPv6 sockets (IPv4 peers mapped) the IPv6 ones.
+const TCP_SKADDR: usize = 8;
 const TCP_SPORT: usize = 16;
 const TCP_DPORT: usize = 18;
 const TCP_FAMILY: usize = 20;
@@ -438,40 +445,34 @@ const TCP_DADDR: usize = 26;
 const TCP_SADDR_V6: usize = 30;
 const TCP_DADDR_V6: usize = 46;
 
-/// Fires inside `tcp_recvmsg` for each piece of data copied, in the reading thread: when that
-/// thread is in a read of a tracked socket whose ends were not reported yet, they are these.
-/// A second `SOCKET_OPEN` for the same id carries them (userspace completes the connection).
+/// Fires inside `tcp_recvmsg` for each piece of data copied: when the current thread is in a
+/// read of a tracked socket whose ends were not reported yet, remembers the addresses for the
+/// read's exit (`report_addrs`), or that they were not all of one socket.
 #[tracepoint]
 pub fn tcp_rcv_space_adjust(ctx: TracePointContext) -> u32 {
-    let Some((pid_tgid, tgid)) = current() else {
+    let Some((pid_tgid, _)) = current() else {
         return 0;
     };
-    let Some(io) = PENDING_IO.get_ptr_mut(&pid_tgid) else {
-        return 0;
-    };
-    // SAFETY: map value pointer, valid for this program run.
-    let io = unsafe { &mut *io };
-    if io.addrs == 0 {
-        return 0;
-    }
-    // Once per read (a read copying several packets fires this for each).
-    io.addrs = 0;
-    let Some(state) = SOCKETS.get_ptr_mut(&SockKey { tgid, fd: io.fd }) else {
-        return 0;
-    };
-    // SAFETY: map value pointer, valid for this program run.
-    let state = unsafe { &mut *state };
-    if state.id != io.id || state.addrs != 0 {
+    // SAFETY: map value read by copy.
+    if !unsafe { PENDING_IO.get(&pid_tgid) }.is_some_and(|io| io.addrs != 0) {
         return 0;
     }
     // SAFETY (all reads): the tracepoint record at its documented layout.
+    let sk = unsafe { ctx.read_at::<u64>(TCP_SKADDR) }.unwrap_or(0);
+    if let Some(seen) = ADDR_SEEN.get_ptr_mut(&pid_tgid) {
+        // SAFETY: map value pointer, valid for this program run.
+        unsafe {
+            if (*seen).sk != sk {
+                (*seen).conflict = 1;
+            }
+        }
+        return 0;
+    }
     let family = unsafe { ctx.read_at::<u16>(TCP_FAMILY) }.unwrap_or(0);
     let mut open = SocketOpen {
-        fd: io.fd,
         family,
         local_port: unsafe { ctx.read_at::<u16>(TCP_SPORT) }.unwrap_or(0),
         remote_port: unsafe { ctx.read_at::<u16>(TCP_DPORT) }.unwrap_or(0),
-        role: state.role,
         // Not known here; userspace keeps the one the first announcement gave.
         listen_fd: u32::MAX,
         ..SocketOpen::default()
@@ -497,9 +498,41 @@ pub fn tcp_rcv_space_adjust(ctx: TracePointContext) -> u32 {
         }
         _ => return 0,
     }
+    let seen = AddrSeen {
+        sk,
+        conflict: 0,
+        _pad: 0,
+        open,
+    };
+    let _ = ADDR_SEEN.insert(&pid_tgid, &seen, 0);
+    0
+}
+
+/// A read that moved bytes on a socket whose ends were not reported yet: reports what
+/// `tcp_rcv_space_adjust` saw during it, if it was one socket. A second `SOCKET_OPEN` for the
+/// same id carries the addresses (userspace completes the connection with them).
+fn report_addrs(pid_tgid: u64, tgid: u32, io: &PendingIo) {
+    // SAFETY: map value read by copy.
+    let Some(seen) = (unsafe { ADDR_SEEN.get(&pid_tgid) }).copied() else {
+        return;
+    };
+    let _ = ADDR_SEEN.remove(&pid_tgid);
+    if seen.conflict != 0 {
+        return;
+    }
+    let Some(state) = SOCKETS.get_ptr_mut(&SockKey { tgid, fd: io.fd }) else {
+        return;
+    };
+    // SAFETY: map value pointer, valid for this program run.
+    let state = unsafe { &mut *state };
+    if state.id != io.id || state.addrs != 0 {
+        return;
+    }
+    let mut open = seen.open;
+    open.fd = io.fd;
+    open.role = state.role;
     state.addrs = 1;
     emit_socket_open(io.id, &open);
-    0
 }
 
 /// Classifies a connection from its first bytes (at least 4 are needed).
@@ -571,6 +604,9 @@ fn io_exit_prepare(ctx: &TracePointContext) -> Option<(PendingIo, u64)> {
     let moved = ret(ctx);
     if moved <= 0 {
         return None;
+    }
+    if io.addrs != 0 {
+        report_addrs(pid_tgid, tgid, &io);
     }
     if io.cipher != 0 {
         arm_read_tie(pid_tgid, io.id, io.fd);
