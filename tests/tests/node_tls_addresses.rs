@@ -32,8 +32,9 @@ server.listen(0, '127.0.0.1', () => console.log('PORT ' + server.address().port)
 "#;
 
 /// `node -e NODE_CLIENT URL_BASE COUNT`: COUNT requests in sequence on one keep-alive
-/// connection (GET and POST alternately, paths /keepalive/0..), then one more on a fresh
-/// connection (/fresh). Waits a little first: the monitor probes a new executable within
+/// connection (GET and POST alternately, paths /keepalive/0..), then three more, each on a
+/// connection of its own that closes at once (/fresh/0..): short connections whose fds the
+/// next ones reuse. Waits a little first: the monitor probes a new executable within
 /// milliseconds of its exec, and the calls must come after that.
 const NODE_CLIENT: &str = r#"
 const https = require('https');
@@ -62,7 +63,7 @@ setTimeout(async () => {
     if (status >= 500) throw new Error('status ' + status);
   }
   keepAlive.destroy();
-  await call('/fresh', new https.Agent({ keepAlive: false }), false);
+  for (let i = 0; i < 3; i++) await call('/fresh/' + i, new https.Agent({ keepAlive: false }), false);
   // Let the monitor read this process's sockets before it exits.
   setTimeout(() => console.log('done'), 300);
 }, 500);
@@ -214,6 +215,7 @@ fn node_client_and_node_server_both_ends_and_they_agree() {
         return;
     }
     const KEEPALIVE_CALLS: usize = 4;
+    const FRESH: usize = 3;
     let dir = monitor_e2e::scratch_dir("node-addresses");
     // Started before the monitor (probed from the startup scan); its connections all come after.
     let server = NodeServer::start(&dir);
@@ -229,23 +231,30 @@ fn node_client_and_node_server_both_ends_and_they_agree() {
 
     let client_calls = all_with_addresses(&captured, client, "node client");
     let server_calls = all_with_addresses(&captured, server.pid(), "node server");
-    assert_eq!(client_calls.len(), KEEPALIVE_CALLS + 1, "client calls");
-    assert_eq!(server_calls.len(), KEEPALIVE_CALLS + 1, "server calls");
+    assert_eq!(client_calls.len(), KEEPALIVE_CALLS + FRESH, "client calls");
+    assert_eq!(server_calls.len(), KEEPALIVE_CALLS + FRESH, "server calls");
     let mut paths: Vec<String> = (0..KEEPALIVE_CALLS)
         .map(|i| format!("/keepalive/{i}"))
         .collect();
-    paths.push("/fresh".into());
+    paths.extend((0..FRESH).map(|i| format!("/fresh/{i}")));
     for path in &paths {
         assert_same_connection(&captured, client, server.pid(), path);
         let (_, remote) = ends(&captured, client, "client", path);
         assert_eq!(remote, format!("127.0.0.1:{}", server.port));
     }
-    // Keep-alive: the first calls share one connection (same local port), the fresh one does not.
+    // Keep-alive: the first calls share one connection (same local port); each fresh call has
+    // its own (the last keep-alive one is in the list to tell it from them).
     let first = ends(&captured, client, "client", "/keepalive/0").0;
     for path in &paths[1..KEEPALIVE_CALLS] {
         assert_eq!(ends(&captured, client, "client", path).0, first, "{path}");
     }
-    assert_ne!(ends(&captured, client, "client", "/fresh").0, first);
+    let mut locals: Vec<String> = paths[KEEPALIVE_CALLS - 1..]
+        .iter()
+        .map(|path| ends(&captured, client, "client", path).0)
+        .collect();
+    locals.sort();
+    locals.dedup();
+    assert_eq!(locals.len(), FRESH + 1, "one connection per fresh call");
     for call in client_calls.iter().chain(&server_calls) {
         assert_eq!(call["tls"], true, "{call:#}");
         assert_eq!(call["tls_library"]["name"], "openssl", "{call:#}");
