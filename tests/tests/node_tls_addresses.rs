@@ -7,8 +7,9 @@
 //!
 //! Real programs on loopback: a node https server and a node https client (keep-alive reuse
 //! and a second connection), a node client against Python's server (dynamic libssl), curl
-//! against a node server, and a node keep-alive connection made before the monitor started
-//! (its client is tied by the ciphertext written after `SSL_write`, the call held for the tie).
+//! against a node server, a node keep-alive connection made before the monitor started (its
+//! client is tied by the ciphertext written after `SSL_write`, the call held for the tie), and
+//! both ends in one node process (one thread interleaving two connections' ciphertext).
 use std::{
     io::{BufRead as _, BufReader, Write as _},
     path::Path,
@@ -402,4 +403,49 @@ fn a_connection_older_than_the_monitor_is_tied_by_its_next_ciphertext() {
         "{}",
         captured.stderr
     );
+}
+
+/// Server and client in one node process, on its one event-loop thread: the ciphertext reads and
+/// writes of both ends of each connection interleave on that thread, and each `SSL*` must still
+/// be tied to its own socket.
+const NODE_BOTH_ENDS: &str = r#"
+const https = require('https'), fs = require('fs');
+const server = https.createServer({ key: fs.readFileSync(process.argv[1]), cert: fs.readFileSync(process.argv[2]) },
+  (req, res) => { res.writeHead(200); res.end('same process\n'); });
+server.listen(0, '127.0.0.1', () => setTimeout(async () => {
+  const port = server.address().port;
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 2 });
+  const call = path => new Promise((ok, fail) => https.get({ host: '127.0.0.1', port, path, rejectUnauthorized: false, agent },
+    res => { res.resume(); res.on('end', ok); }).on('error', fail));
+  // Two connections at once, then keep-alive reuse.
+  await Promise.all([call('/one/0'), call('/two/0')]);
+  await Promise.all([call('/one/1'), call('/two/1')]);
+  agent.destroy();
+  setTimeout(() => { console.log('done'); server.close(); }, 300);
+}, 500));
+"#;
+
+#[test]
+fn client_and_server_on_one_node_thread() {
+    if !root_or_skip("client_and_server_on_one_node_thread") {
+        return;
+    }
+    let dir = monitor_e2e::scratch_dir("node-addresses-one-thread");
+    let (cert, key) = monitor_e2e::self_signed_cert(&dir);
+    let _idle = NodeServer::start(&monitor_e2e::scratch_dir("node-addresses-idle-2"));
+    let monitor = Monitor::start(&[]);
+    let (pid, output) = run_client(
+        Command::new("node")
+            .args(["-e", NODE_BOTH_ENDS])
+            .arg(&key)
+            .arg(&cert),
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "done");
+    let captured = monitor.stop();
+
+    let calls = all_with_addresses(&captured, pid, "node process");
+    assert_eq!(calls.len(), 8, "four calls, each seen by both ends");
+    for path in ["/one/0", "/two/0", "/one/1", "/two/1"] {
+        assert_same_connection(&captured, pid, pid, path);
+    }
 }
