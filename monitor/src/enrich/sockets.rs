@@ -8,6 +8,15 @@
 //! accepted connection that is already gone falls back to its listening socket's address. A
 //! closed connection's identity is kept a few seconds: a TLS library may report its last calls
 //! after the socket is closed.
+//!
+//! Connections whose two ends both run on this host (loopback, pod to pod on one node) are
+//! found from either end: the table indexes every connection by its (local, remote) address
+//! pair, and the other end is the connection whose pair is the mirror image. An accepted
+//! connection whose own address fell back to its listening socket's wildcard address cannot be
+//! mirrored exactly, so connecting sockets are also indexed by their local address alone (an
+//! ephemeral address names one connection) and checked against the server's port. Addresses
+//! are compared in canonical form (an IPv4-mapped IPv6 address is its IPv4 address), since one
+//! end may be a dual-stack socket.
 use std::{collections::HashMap, net::SocketAddr};
 
 use super::ProcessTable;
@@ -37,6 +46,22 @@ pub struct SocketInfo {
 #[derive(Default)]
 pub struct SocketTable {
     sockets: HashMap<(u32, u64), SocketInfo>,
+    /// (local, remote) → (tgid, connection id). Entries whose connection is gone or changed are
+    /// ignored on lookup and pruned by [`SocketTable::expire`].
+    by_addresses: HashMap<(SocketAddr, SocketAddr), (u32, u64)>,
+    /// Connecting sockets by their local address, same rules.
+    clients_by_local: HashMap<SocketAddr, (u32, u64)>,
+}
+
+/// An address in the form both ends of one connection agree on.
+pub fn canonical_addr(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+            None => addr,
+        },
+        SocketAddr::V4(_) => addr,
+    }
 }
 
 impl SocketTable {
@@ -57,6 +82,7 @@ impl SocketTable {
             },
         );
         self.on_use(tgid, opened.id, processes);
+        self.index(tgid, opened.id);
     }
 
     /// The connection is in use: complete its addresses if the kernel could not see them.
@@ -77,6 +103,46 @@ impl SocketTable {
         {
             info.local.get_or_insert(listening.local);
         }
+        self.index(tgid, id);
+    }
+
+    fn index(&mut self, tgid: u32, id: u64) {
+        if let Some(SocketInfo {
+            local: Some(local),
+            remote: Some(remote),
+            role,
+            ..
+        }) = self.sockets.get(&(tgid, id))
+            && !local.ip().is_unspecified()
+        {
+            let (local, remote) = (canonical_addr(*local), canonical_addr(*remote));
+            self.by_addresses.insert((local, remote), (tgid, id));
+            if *role == monitor_common::role::CLIENT {
+                self.clients_by_local.insert(local, (tgid, id));
+            }
+        }
+    }
+
+    /// The process at the other end of the connection `local` ↔ `remote`, when it runs on this
+    /// host and the monitor knows its socket. `local` may be a wildcard address (an accepted
+    /// connection known only by its listening socket).
+    pub fn peer_of(&self, local: SocketAddr, remote: SocketAddr) -> Option<u32> {
+        let (local, remote) = (canonical_addr(local), canonical_addr(remote));
+        let mirrors = |key: &(u32, u64)| {
+            let info = self.sockets.get(key)?;
+            let peer_local = info.local.map(canonical_addr)?;
+            let peer_remote = info.remote.map(canonical_addr)?;
+            let remote_matches = if local.ip().is_unspecified() {
+                peer_remote.port() == local.port()
+            } else {
+                peer_remote == local
+            };
+            (peer_local == remote && remote_matches).then_some(key.0)
+        };
+        self.by_addresses
+            .get(&(remote, local))
+            .and_then(mirrors)
+            .or_else(|| self.clients_by_local.get(&remote).and_then(mirrors))
     }
 
     pub fn on_tls_handshake(&mut self, tgid: u32, id: u64) {
@@ -127,6 +193,10 @@ impl SocketTable {
             info.closed_at_ns
                 .is_none_or(|closed| now_ns.saturating_sub(closed) < CLOSED_GRACE_NS)
         });
+        let sockets = &self.sockets;
+        self.by_addresses.retain(|_, key| sockets.contains_key(key));
+        self.clients_by_local
+            .retain(|_, key| sockets.contains_key(key));
     }
 
     pub fn len(&self) -> usize {

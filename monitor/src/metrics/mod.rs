@@ -4,8 +4,11 @@
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 mod http2;
+mod inspect;
 
 use http2::Http2Metrics;
+use inspect::InspectMetrics;
+pub use inspect::InspectState;
 
 pub struct Metrics {
     pub registry: Registry,
@@ -17,6 +20,7 @@ pub struct Metrics {
     stream_gaps: IntCounterVec,
     http_problems: IntCounterVec,
     http2: Http2Metrics,
+    inspect: InspectMetrics,
     api_calls: IntCounterVec,
     connections_active: IntGauge,
     connections_closed: IntCounterVec,
@@ -185,6 +189,7 @@ impl Metrics {
                 &["cause"],
             ),
             http2: Http2Metrics::new(&registry),
+            inspect: InspectMetrics::new(&registry),
             http_problems: counter_vec(
                 &registry,
                 "monitor_http_problems_total",
@@ -304,6 +309,12 @@ impl Metrics {
         self.alerts
             .with_label_values(&[rule, severity])
             .inc_by(count);
+    }
+    pub fn alert_merged(&self, rule: &str) {
+        self.inspect.merged(rule);
+    }
+    pub fn inspect_state(&self, state: &InspectState) {
+        self.inspect.set(state);
     }
     pub fn alert_suppressed(&self, rule: &str) {
         self.alerts_suppressed.with_label_values(&[rule]).inc();

@@ -206,6 +206,11 @@ impl Pipeline {
                 ),
                 count: 1,
                 summary_of: None,
+                // A connection the process opened or accepted; either way, what it cannot read
+                // is its own traffic.
+                direction: crate::protocols::CallDirection::Outbound,
+                peer_workload: None,
+                client: None,
                 workload: crate::alerts::AlertWorkload {
                     pid: process.pid,
                     command: process.command.clone(),
@@ -256,7 +261,12 @@ impl Pipeline {
             let process = self.processes.get(item.conn.tgid, &item.comm, item.uid);
             let library = self.libraries.get(item.library);
             let socket = self.sockets.get(item.conn.tgid, item.socket_id);
-            let call = build_api_call(&item, &process, library.as_deref(), socket, &self.clock);
+            let mut call = build_api_call(&item, &process, library.as_deref(), socket, &self.clock);
+            call.peer_process = socket
+                .and_then(|s| s.local.zip(s.remote))
+                .and_then(|(local, remote)| self.sockets.peer_of(local, remote))
+                .and_then(|pid| self.processes.known(pid))
+                .map(|peer| crate::calls::ProcessOut::of(&peer));
             self.metrics.api_call(call.role.as_str(), call.complete);
             // The host without its port: ports would only multiply label values.
             let host = call
@@ -270,7 +280,7 @@ impl Pipeline {
                 call.tls,
             );
             if let Some(inspector) = &mut self.inspector {
-                inspector.inspect(&item, &call, &mut self.alerts);
+                inspector.inspect(&item, &mut call, &mut self.alerts);
             }
             emit(Output::Call(call));
             self.alerts.drain(..).for_each(|a| emit(Output::Alert(a)));

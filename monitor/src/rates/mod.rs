@@ -12,4 +12,5 @@ mod template;
 
 pub use inventory::Inventory;
 pub use limiter::{Decision, RateKey, RateLimit, RateLimiter};
+pub(crate) use lru::RecencyMap;
 pub use template::path_template;

@@ -1,0 +1,170 @@
+//! What inspection needs to know about one call beyond its fields, worked out once: which way
+//! it goes, the server end (host, port, address), the caller (the workload itself, or the client
+//! of a served call), the request's method and path template, the connection's two addresses in
+//! (client, server) order, and the alert fields that name who was involved.
+//!
+//! Both views of one exchange (the client's and the server's, when both run here) describe it
+//! alike: the server end, the caller, the (client, server) address pair. That is what lets
+//! their alerts be recognised as one.
+use std::net::{IpAddr, SocketAddr};
+
+use super::split_host_port;
+use crate::{
+    alerts::{AlertDestination, AlertEndpoint, AlertRequest, AlertWorkload},
+    calls::{ApiCall, EndpointOut},
+    enrich::canonical_addr,
+    protocols::{CallDirection, Role},
+    rates::path_template,
+};
+
+/// Stands for a method or path an HTTP/2 capture could not know (in alerts and policy views).
+pub(super) const UNKNOWN_FIELD: &str = "<unknown>";
+
+pub(super) struct CallContext {
+    pub direction: CallDirection,
+    /// Host from `Host` / `:authority`, lower-case, without its port.
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    /// The server end's address.
+    pub ip: Option<IpAddr>,
+    pub tls: bool,
+    pub method: String,
+    pub method_known: bool,
+    pub template: String,
+    pub path_known: bool,
+    /// The traced process's workload key.
+    pub workload_key: String,
+    /// Who made the call: the workload itself (outbound), the client's workload when it runs on
+    /// this host, else the client's address (inbound). Keys per-client rates and auth failures.
+    pub caller_key: String,
+    /// How summaries name the client of a served call.
+    pub client_label: Option<String>,
+    /// The client end's address.
+    pub client: Option<SocketAddr>,
+    /// The connection as the client's address and the server's port, when both are known.
+    pub link: Option<(SocketAddr, u16)>,
+    /// Alert fields: the caller when it runs here, else the traced process; and the server when
+    /// both ends run here.
+    pub alert_workload: AlertWorkload,
+    pub alert_peer: Option<AlertWorkload>,
+}
+
+fn socket_addr(endpoint: Option<&EndpointOut>) -> Option<SocketAddr> {
+    let endpoint = endpoint?;
+    let ip: IpAddr = endpoint.ip.parse().ok()?;
+    Some(canonical_addr(SocketAddr::new(ip, endpoint.port)))
+}
+
+impl CallContext {
+    pub fn of(call: &ApiCall) -> Self {
+        let direction = CallDirection::from(call.role);
+        let (host, host_port) = match call.host.as_deref() {
+            Some(authority) => {
+                let (host, port) = split_host_port(authority);
+                (Some(host), port)
+            }
+            None => (None, None),
+        };
+        let (local, remote) = (
+            socket_addr(call.local.as_ref()),
+            socket_addr(call.remote.as_ref()),
+        );
+        let (client, server) = match call.role {
+            Role::Client => (local, remote),
+            Role::Server => (remote, local),
+        };
+        let port = server
+            .map(|s| s.port())
+            .or(host_port)
+            .or(Some(if call.tls { 443 } else { 80 }));
+        // A wildcard address (a server's listening socket, when the connection was gone before
+        // its own address could be read) says nothing about where the call went.
+        let ip = server
+            .map(|s| s.ip())
+            .filter(|ip| !ip.is_unspecified())
+            .or_else(|| host.as_deref().and_then(|h| h.parse::<IpAddr>().ok()));
+        let client = client.filter(|c| !c.ip().is_unspecified());
+        let link = client.zip(server.map(|s| s.port()));
+
+        let workload_key = call.process.workload_key();
+        let peer_key = call.peer_process.as_ref().map(|p| p.workload_key());
+        let (caller_key, client_label) = match direction {
+            CallDirection::Outbound => (workload_key.clone(), None),
+            CallDirection::Inbound => {
+                let address = client.map(|c| c.ip().to_string());
+                let label = match (&call.peer_process, &address) {
+                    (Some(peer), Some(ip)) => Some(format!("{} ({ip})", peer.command)),
+                    (Some(peer), None) => Some(peer.command.clone()),
+                    (None, address) => address.clone(),
+                };
+                let key = peer_key
+                    .clone()
+                    .or(address)
+                    .unwrap_or_else(|| UNKNOWN_FIELD.to_owned());
+                (key, label)
+            }
+        };
+        let me = AlertWorkload::from(&call.process);
+        let peer = call.peer_process.as_ref().map(AlertWorkload::from);
+        let (alert_workload, alert_peer) = match (direction, peer) {
+            (CallDirection::Outbound, peer) => (me, peer),
+            (CallDirection::Inbound, Some(caller)) => (caller, Some(me)),
+            (CallDirection::Inbound, None) => (me, None),
+        };
+        Self {
+            direction,
+            host,
+            port,
+            ip,
+            tls: call.tls,
+            method: call
+                .method
+                .clone()
+                .unwrap_or_else(|| UNKNOWN_FIELD.to_owned()),
+            method_known: call.method.is_some(),
+            template: call
+                .path
+                .as_deref()
+                .map_or_else(|| UNKNOWN_FIELD.to_owned(), path_template),
+            path_known: call.path.is_some(),
+            workload_key,
+            caller_key,
+            client_label,
+            client,
+            link,
+            alert_workload,
+            alert_peer,
+        }
+    }
+
+    pub fn destination(&self) -> AlertDestination {
+        AlertDestination {
+            host: self.host.clone(),
+            ip: self.ip.map(|ip| ip.to_string()),
+            port: self.port,
+            tls: self.tls,
+        }
+    }
+
+    pub fn client_endpoint(&self) -> Option<AlertEndpoint> {
+        self.client.map(|c| AlertEndpoint {
+            ip: c.ip().to_string(),
+            port: c.port(),
+        })
+    }
+
+    pub fn request(&self) -> AlertRequest {
+        AlertRequest {
+            method: self.method.clone(),
+            path_template: self.template.clone(),
+        }
+    }
+
+    /// The host as the inventory names it: the host name, else the server's address.
+    pub fn host_or_ip(&self) -> String {
+        self.host
+            .clone()
+            .or_else(|| self.ip.map(|ip| ip.to_string()))
+            .unwrap_or_default()
+    }
+}
