@@ -191,8 +191,7 @@ fn auth_failure_settings_have_defaults_and_are_checked() {
     let errors = crate::policy::Policy::from_yaml(
         "version: 1\nauth_failures:\n  threshold: 0\n  window: 0s\n",
     )
-    .err()
-    .expect("a zero threshold and window are errors")
+    .expect_err("a zero threshold and window are errors")
     .to_string();
     assert!(
         errors.contains("`threshold` must be at least 1"),
