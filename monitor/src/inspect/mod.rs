@@ -12,6 +12,8 @@ mod auth_failures;
 mod context;
 mod credential_owners;
 mod destination;
+#[cfg(test)]
+mod direction_tests;
 mod inspector;
 mod key;
 mod linker;
