@@ -127,6 +127,13 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 65_536)]
     pub max_connections: usize,
 
+    /// Do not report the traffic of processes with this command name (the kernel's, 15 bytes at
+    /// most, e.g. `prometheus`); repeatable. Their records are still read, then dropped and
+    /// counted (`monitor_capture_records_total{kind="excluded_process"}`). For the monitor's
+    /// own neighbours (scrapers, log shippers) whose calls are known and not worth checking.
+    #[arg(long, value_name = "COMMAND")]
+    pub exclude_command: Vec<String>,
+
     /// API-call events queued for stdout at most; beyond, events are dropped and counted instead
     /// of stalling capture.
     #[arg(long, default_value_t = 65_536)]

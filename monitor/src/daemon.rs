@@ -168,6 +168,7 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
         metrics.clone(),
         Some(inspector),
     );
+    pipeline.exclude_commands(args.exclude_command.clone());
     for raw in &recovered {
         if let Some(recorder) = &recorder {
             recorder.record(raw).context("writing the recording")?;

@@ -451,3 +451,24 @@ rate_limits:
         alert.summary
     );
 }
+
+#[test]
+fn an_excluded_process_is_neither_reported_nor_linked_and_its_traffic_is_counted() {
+    let mut host = Host::new("version: 1\n");
+    host.pipeline.exclude_commands(vec!["python3".to_owned()]);
+    host.exchange(
+        46000,
+        BOTH,
+        &get(&format!("/v1/x?api_key={STRIPE}"), ""),
+        "200 OK",
+    );
+    assert_eq!(host.calls.len(), 1);
+    assert_eq!(host.calls[0].process.command, "curl");
+    assert_eq!(host.calls[0].peer_process, None);
+    assert!(host.alerts.iter().all(|a| a.peer_workload.is_none()));
+    assert!(
+        host.metrics
+            .render()
+            .contains("monitor_capture_records_total{kind=\"excluded_process\"} 3")
+    );
+}

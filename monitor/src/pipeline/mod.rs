@@ -38,6 +38,8 @@ pub struct Pipeline {
     clock: WallClock,
     metrics: Arc<Metrics>,
     exchanges: Vec<ConnectionExchange>,
+    /// Command names whose traffic is not reported (`--exclude-command`).
+    excluded_commands: Vec<String>,
 }
 
 impl Pipeline {
@@ -59,11 +61,39 @@ impl Pipeline {
             clock,
             metrics,
             exchanges: Vec::new(),
+            excluded_commands: Vec::new(),
         }
+    }
+
+    /// Drops (and counts) the traffic of processes with these command names from now on.
+    pub fn exclude_commands(&mut self, commands: Vec<String>) {
+        self.excluded_commands = commands;
+    }
+
+    /// The event is traffic of an excluded process. Decided by the process's command as first
+    /// seen, not the thread's: threads may rename themselves.
+    fn is_excluded(&mut self, event: &CaptureEvent) -> bool {
+        if self.excluded_commands.is_empty()
+            || !matches!(
+                event.kind,
+                EventKind::Data(_)
+                    | EventKind::SocketOpen(_)
+                    | EventKind::TlsHandshake(_)
+                    | EventKind::Close(_)
+            )
+        {
+            return false;
+        }
+        let process = self.processes.get(event.tgid, &event.comm, event.uid);
+        self.excluded_commands.contains(&process.command)
     }
 
     /// Handles one captured event; `emit` receives every API call it completes.
     pub fn handle(&mut self, event: CaptureEvent, emit: &mut impl FnMut(Output)) {
+        if self.is_excluded(&event) {
+            self.metrics.record_kind("excluded_process");
+            return;
+        }
         match &event.kind {
             EventKind::Data(chunk) if self.is_nspr_non_socket_io(chunk) => {
                 // NSPR carries every kind of I/O (files, pipes, stdin), not only TLS: a real
