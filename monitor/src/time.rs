@@ -79,7 +79,10 @@ mod tests {
 
     #[test]
     fn formats_unix_milliseconds_as_rfc3339() {
-        assert_eq!(format_unix_ms(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert_eq!(
+            format_unix_ms(1_700_000_000_123),
+            "2023-11-14T22:13:20.123Z"
+        );
         assert_eq!(format_unix_ms(0), "1970-01-01T00:00:00Z");
         assert_eq!(format_unix_ms(u64::MAX), "");
     }

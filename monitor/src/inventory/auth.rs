@@ -238,15 +238,24 @@ mod tests {
     fn no_credential_is_none() {
         assert_eq!(schemes(&[], &[]), [S::None]);
         assert_eq!(
-            schemes(&[("Accept", "*/*"), ("Cookie", "theme=dark; _ga=GA1.2")], &[]),
+            schemes(
+                &[("Accept", "*/*"), ("Cookie", "theme=dark; _ga=GA1.2")],
+                &[]
+            ),
             [S::None]
         );
     }
 
     #[test]
     fn authorization_scheme_words() {
-        assert_eq!(schemes(&[("Authorization", "Bearer abc")], &[]), [S::Bearer]);
-        assert_eq!(schemes(&[("authorization", "basic dXM6cHc=")], &[]), [S::Basic]);
+        assert_eq!(
+            schemes(&[("Authorization", "Bearer abc")], &[]),
+            [S::Bearer]
+        );
+        assert_eq!(
+            schemes(&[("authorization", "basic dXM6cHc=")], &[]),
+            [S::Basic]
+        );
         assert_eq!(
             schemes(&[("Authorization", "Digest username=\"a\"")], &[]),
             [S::Digest]

@@ -80,8 +80,11 @@ impl EndpointStats {
     }
 
     pub(crate) fn to_entry(&self, key: &EndpointKey) -> InventoryEntry {
-        let mut credential_kinds: Vec<String> =
-            self.credential_kinds.iter().map(|k| k.to_string()).collect();
+        let mut credential_kinds: Vec<String> = self
+            .credential_kinds
+            .iter()
+            .map(|k| k.to_string())
+            .collect();
         credential_kinds.sort_unstable();
         InventoryEntry {
             direction: key.direction,

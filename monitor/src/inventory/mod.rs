@@ -14,8 +14,9 @@
 //! - `auth.rs`: [`auth_schemes`], naming how a request authenticated.
 //! - `snapshot.rs`: [`InventorySnapshot`], the JSON document (docs/inventory.md).
 //! - `publish.rs`: [`PublishedInventory`], the latest snapshot for the HTTP route and the file.
-//! - `file.rs`: atomic writes and reads of the inventory file; `fetch.rs`: GET of `/inventory`;
-//!   `render.rs`: the table `monitor inventory` prints.
+//! - `file.rs`: atomic writes and reads of the inventory file; `writer.rs`: the task that keeps
+//!   `--inventory-file` up to date; `fetch.rs`: GET of `/inventory`; `render.rs`: the table
+//!   `monitor inventory` prints.
 mod auth;
 mod entry;
 mod error;
@@ -27,6 +28,7 @@ mod publish;
 mod render;
 mod snapshot;
 mod store;
+mod writer;
 
 pub use auth::{AuthScheme, auth_schemes};
 pub use error::InventoryError;
@@ -37,6 +39,7 @@ pub use publish::PublishedInventory;
 pub use render::render_table;
 pub use snapshot::{InventoryEntry, InventorySnapshot, ResponseCounts};
 pub use store::{ApiInventory, DEFAULT_MAX_ENTRIES};
+pub use writer::FileWriter;
 
 use crate::protocols::CallDirection;
 

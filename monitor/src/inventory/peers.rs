@@ -56,7 +56,12 @@ mod tests {
     fn counts_distinct_peers() {
         let state = RandomState::new();
         let mut peers = PeerSet::default();
-        for p in ["10.0.0.1:443", "10.0.0.2:443", "10.0.0.1:443", "10.0.0.1:443"] {
+        for p in [
+            "10.0.0.1:443",
+            "10.0.0.2:443",
+            "10.0.0.1:443",
+            "10.0.0.1:443",
+        ] {
             peers.insert(&state, p);
         }
         assert_eq!((peers.count(), peers.capped()), (2, false));

@@ -135,7 +135,13 @@ mod tests {
         let r = ResponseCounts::from_classes(&c);
         assert_eq!(
             r.nonzero().collect::<Vec<_>>(),
-            [("1xx", 1), ("2xx", 2), ("4xx", 1), ("other", 1), ("none", 1)]
+            [
+                ("1xx", 1),
+                ("2xx", 2),
+                ("4xx", 1),
+                ("other", 1),
+                ("none", 1)
+            ]
         );
         // Empty classes are left out of the JSON and read back as zero.
         let json = serde_json::to_string(&r).unwrap();

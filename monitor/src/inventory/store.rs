@@ -270,13 +270,21 @@ mod tests {
         inv.observe(&obs("/c", T0));
         assert_eq!((inv.len(), inv.evicted()), (2, 1));
         let snap = inv.snapshot_at(T0);
-        let paths: Vec<_> = snap.entries.iter().map(|e| e.path_template.as_str()).collect();
+        let paths: Vec<_> = snap
+            .entries
+            .iter()
+            .map(|e| e.path_template.as_str())
+            .collect();
         assert_eq!(paths, ["/a", "/c"]);
         assert_eq!(snap.evicted, 1);
         // A forgotten endpoint starts again from zero.
         inv.observe(&obs("/b", T0));
         assert_eq!((inv.len(), inv.evicted()), (2, 2));
-        let b = inv.snapshot_at(T0).entries.into_iter().find(|e| e.path_template == "/b");
+        let b = inv
+            .snapshot_at(T0)
+            .entries
+            .into_iter()
+            .find(|e| e.path_template == "/b");
         assert_eq!(b.map(|e| e.calls), Some(1));
     }
 

@@ -35,6 +35,9 @@ pub struct Metrics {
     coverage: prometheus::IntGaugeVec,
     rate_keys_evicted: IntGauge,
     inventory_evicted: IntGauge,
+    api_inventory_entries: IntGauge,
+    api_inventory_evictions: IntCounter,
+    api_inventory_writes: IntCounterVec,
     probed_files: IntGauge,
     probe_detaches: IntCounter,
 }
@@ -153,6 +156,22 @@ impl Metrics {
                 &registry,
                 "monitor_inventory_evicted",
                 "Workload/destination pairs forgotten because the inventory was full (running total).",
+            ),
+            api_inventory_entries: gauge(
+                &registry,
+                "monitor_inventory_entries",
+                "Endpoints in the API inventory (direction, workload, host, method, path template).",
+            ),
+            api_inventory_evictions: counter(
+                &registry,
+                "monitor_inventory_evictions_total",
+                "Endpoints forgotten by the API inventory because it was full (least recently seen first).",
+            ),
+            api_inventory_writes: counter_vec(
+                &registry,
+                "monitor_inventory_file_writes_total",
+                "Writes of the API inventory file (--inventory-file), by result (success, failure).",
+                &["result"],
             ),
             probed_files: gauge(
                 &registry,
@@ -338,6 +357,19 @@ impl Metrics {
             .set(i64::try_from(evicted).unwrap_or(i64::MAX));
         self.inventory_evicted
             .set(i64::try_from(inventory_evicted).unwrap_or(i64::MAX));
+    }
+
+    /// The API inventory's size and its running total of evictions (as published).
+    pub fn api_inventory_state(&self, entries: usize, evicted_total: u64) {
+        self.api_inventory_entries
+            .set(i64::try_from(entries).unwrap_or(i64::MAX));
+        // The inventory keeps the running total: add what is new since the last call.
+        let delta = evicted_total.saturating_sub(self.api_inventory_evictions.get());
+        self.api_inventory_evictions.inc_by(delta);
+    }
+    pub fn inventory_file_write(&self, success: bool) {
+        let result = if success { "success" } else { "failure" };
+        self.api_inventory_writes.with_label_values(&[result]).inc();
     }
 
     /// Prometheus text exposition of every metric.
