@@ -390,3 +390,33 @@ impl Default for Metrics {
 mod server;
 
 pub use server::{Readiness, serve};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(metrics: &Metrics, name: &str) -> Option<String> {
+        metrics
+            .render()
+            .lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .map(|l| l[name.len() + 1..].to_owned())
+    }
+
+    #[test]
+    fn api_inventory_state_follows_the_running_total() {
+        let metrics = Metrics::new();
+        metrics.api_inventory_state(10, 3);
+        metrics.api_inventory_state(7, 5);
+        // A stale (smaller) total never takes the counter back.
+        metrics.api_inventory_state(7, 4);
+        assert_eq!(
+            value(&metrics, "monitor_inventory_entries").as_deref(),
+            Some("7")
+        );
+        assert_eq!(
+            value(&metrics, "monitor_inventory_evictions_total").as_deref(),
+            Some("5")
+        );
+    }
+}
