@@ -4,6 +4,12 @@
 //! The new document goes to a temporary file in the same directory (a rename is atomic only
 //! within one file system), is flushed to disk, then renamed over the old one. A failure removes
 //! the temporary file, so none is left behind.
+//!
+//! The daemon runs as root and the directory may be writable by others: the temporary file is
+//! created exclusively (`O_CREAT|O_EXCL`, which also refuses a symlink), so a link planted under
+//! its name cannot make the daemon overwrite another file; a leftover is removed first (that
+//! removes a link, never its target). The rename replaces whatever is at `path` without following
+//! it.
 use std::{
     fs,
     io::Write as _,
@@ -49,7 +55,14 @@ fn temp_path(path: &Path) -> PathBuf {
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut file = fs::File::create(path)?;
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
     file.write_all(bytes)?;
     file.sync_all()
 }
@@ -122,6 +135,19 @@ mod tests {
         // A missing directory too.
         let missing = dir.0.join("no/such/dir/inventory.json");
         assert!(write_atomically(&missing, &snap(1)).is_err());
+    }
+
+    #[test]
+    fn a_link_planted_as_the_temporary_file_is_not_followed() {
+        let dir = TempDir::new("link");
+        let victim = dir.0.join("victim");
+        fs::write(&victim, "precious").unwrap();
+        let path = dir.0.join("inventory.json");
+        std::os::unix::fs::symlink(&victim, temp_path(&path)).unwrap();
+        write_atomically(&path, &snap(1)).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(read_file(&path).unwrap(), snap(1));
+        assert_eq!(names(&dir.0), ["inventory.json", "victim"]);
     }
 
     #[test]
