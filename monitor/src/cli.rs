@@ -54,9 +54,12 @@ pub enum Command {
     #[command(subcommand)]
     Policy(PolicyCommand),
 
-    /// Print the live API inventory (every endpoint called or served, with its auth schemes,
-    /// credential kinds, status classes, TLS use and peers) from a running daemon's
-    /// `/inventory` or from its `--inventory-file`. Schema: docs/inventory.md.
+    /// Print a running daemon's API inventory (or its `--inventory-file`) as a table.
+    ///
+    /// One line per endpoint called or served (direction, workload, host, method, path
+    /// template) with its calls, status classes, auth schemes, credential kinds, TLS use,
+    /// distinct peers and last call; inbound endpoints served without authentication to
+    /// external clients are marked. Schema: docs/inventory.md.
     Inventory(InventoryArgs),
 
     /// For every process with TCP connections: which TLS stack it uses, whether the monitor
