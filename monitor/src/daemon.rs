@@ -10,6 +10,7 @@ use monitor::{
     },
     enrich::{ProcFs, ProcessTable},
     inspect::{Inspector, load_or_create_key},
+    inventory::{FileWriter, PublishedInventory},
     metrics::{self, Metrics, Readiness},
     output::JsonLinesSink,
     pipeline::{Output, Pipeline},
@@ -68,11 +69,15 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
         })
         .transpose()?;
     let readiness = Readiness::default();
+    // The API inventory's latest snapshot: published by the pipeline, read by `/inventory` and
+    // the file writer. It lives here, not in the policy, so a reload keeps it.
+    let api_inventory = PublishedInventory::default();
     let (stop_tx, stop_rx) = watch::channel(false);
     let (metrics_addr, metrics_server) = metrics::serve(
         args.metrics_addr,
         metrics.clone(),
         readiness.clone(),
+        api_inventory.clone(),
         stop_rx.clone(),
     )
     .await
@@ -159,6 +164,9 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
         }
         None => ProcessTable::new(ProcFs::new("/proc")),
     };
+    // TODO(inventory-wiring): give the inspector (or the pipeline) `api_inventory.clone()`: it
+    // owns an `inventory::ApiInventory`, calls `observe` for every call and publishes
+    // `snapshot()` about once a second (and once more after `pipeline.flush` below).
     let inspector = Inspector::new(policy, fingerprint_key, clock, metrics.clone())?;
     let mut pipeline = Pipeline::new(
         stream_limits(&args),
@@ -203,6 +211,16 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
         stop_tx.subscribe(),
     );
 
+    let inventory_writer = args.inventory_file.clone().map(|path| {
+        info!(file = %path.display(), "writing the API inventory");
+        FileWriter::spawn(
+            path,
+            Duration::from_secs(args.inventory_interval.max(1)),
+            api_inventory.clone(),
+            metrics.clone(),
+        )
+    });
+
     readiness.set_ready();
     info!(
         libraries = report.libraries,
@@ -242,6 +260,8 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
             _ = housekeeping.tick() => {
                 pipeline.tick(WallClock::monotonic_now_ns(), &mut emit);
                 export_kernel_counters(&counters, &metrics);
+                let inventory = api_inventory.latest();
+                metrics.api_inventory_state(inventory.entries.len(), inventory.evicted);
             }
             _ = policy_poll.tick() => {
                 if policy_file.changed() {
@@ -264,6 +284,13 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     let _ = reader.await;
     let _ = coverage_thread.join();
     pipeline.flush(WallClock::monotonic_now_ns(), &mut emit);
+    // TODO(inventory-wiring): publish the inventory's final snapshot here, before the writer's
+    // last write.
+    if let Some(writer) = inventory_writer {
+        writer.finish().await;
+    }
+    let inventory = api_inventory.latest();
+    metrics.api_inventory_state(inventory.entries.len(), inventory.evicted);
     sink.close();
     if let Some(file) = &mut alert_file {
         file.close();
