@@ -164,9 +164,6 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
         }
         None => ProcessTable::new(ProcFs::new("/proc")),
     };
-    // TODO(inventory-wiring): give the inspector (or the pipeline) `api_inventory.clone()`: it
-    // owns an `inventory::ApiInventory`, calls `observe` for every call and publishes
-    // `snapshot()` about once a second (and once more after `pipeline.flush` below).
     let inspector = Inspector::new(policy, fingerprint_key, clock, metrics.clone())?;
     let mut pipeline = Pipeline::new(
         stream_limits(&args),
@@ -177,6 +174,8 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
         Some(inspector),
     );
     pipeline.exclude_commands(args.exclude_command.clone());
+    // The inspector publishes the inventory each housekeeping tick and once more at flush.
+    pipeline.publish_inventory_to(api_inventory.clone());
     for raw in &recovered {
         if let Some(recorder) = &recorder {
             recorder.record(raw).context("writing the recording")?;
@@ -284,8 +283,6 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     let _ = reader.await;
     let _ = coverage_thread.join();
     pipeline.flush(WallClock::monotonic_now_ns(), &mut emit);
-    // TODO(inventory-wiring): publish the inventory's final snapshot here, before the writer's
-    // last write.
     if let Some(writer) = inventory_writer {
         writer.finish().await;
     }

@@ -48,6 +48,11 @@ impl WallClock {
         u64::try_from((i128::from(monotonic_ns) + self.offset_ns) / 1_000_000_000).unwrap_or(0)
     }
 
+    /// Unix milliseconds of a monotonic timestamp.
+    pub fn unix_ms(&self, monotonic_ns: u64) -> u64 {
+        u64::try_from((i128::from(monotonic_ns) + self.offset_ns) / 1_000_000).unwrap_or(0)
+    }
+
     /// RFC 3339 UTC time of a monotonic timestamp.
     pub fn format(&self, monotonic_ns: u64) -> String {
         let wall = i128::from(monotonic_ns) + self.offset_ns;

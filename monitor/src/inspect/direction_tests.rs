@@ -472,3 +472,88 @@ fn an_excluded_process_is_neither_reported_nor_linked_and_its_traffic_is_counted
             .contains("monitor_capture_records_total{kind=\"excluded_process\"} 3")
     );
 }
+
+#[test]
+fn the_inventory_lists_called_and_served_endpoints_and_survives_a_policy_reload() {
+    let mut host = Host::new(NO_DISCOVERY);
+    let published = crate::inventory::PublishedInventory::default();
+    host.pipeline.publish_inventory_to(published.clone());
+    let bearer = format!("Authorization: Bearer {STRIPE}\r\n");
+    host.exchange(47000, BOTH, &get("/v1/users/17", &bearer), "200 OK");
+    host.exchange(47001, BOTH, &get("/v1/users/18", ""), "401 Unauthorized");
+    host.exchange(47002, (false, true), &get("/health", ""), "200 OK");
+    host.pipeline
+        .set_policy(Policy::from_yaml("version: 1\n").unwrap())
+        .unwrap();
+    host.exchange(
+        47003,
+        (true, false),
+        &get("/v1/users/19", &bearer),
+        "404 Not Found",
+    );
+    host.pipeline.tick(host.now, &mut |_| {});
+    let snapshot = published.latest();
+    let rows: Vec<_> = snapshot
+        .entries
+        .iter()
+        .map(|e| {
+            (
+                e.direction,
+                e.workload.as_str(),
+                e.host.as_str(),
+                e.method.as_str(),
+                e.path_template.as_str(),
+                e.calls,
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (
+                CallDirection::Outbound,
+                "/usr/bin/curl@host",
+                "127.0.0.1",
+                "GET",
+                "/v1/users/{id}",
+                3
+            ),
+            (
+                CallDirection::Inbound,
+                "/usr/bin/python3@host",
+                "127.0.0.1",
+                "GET",
+                "/health",
+                1
+            ),
+            (
+                CallDirection::Inbound,
+                "/usr/bin/python3@host",
+                "127.0.0.1",
+                "GET",
+                "/v1/users/{id}",
+                2
+            ),
+        ]
+    );
+    let called = &snapshot.entries[0];
+    assert_eq!(
+        (
+            called.responses.success,
+            called.responses.client_error,
+            called.tls_calls,
+            called.plaintext_calls,
+            called.peers
+        ),
+        (1, 2, 0, 3, 1)
+    );
+    let schemes: Vec<&str> = called.auth_schemes.iter().map(|s| s.as_str()).collect();
+    assert_eq!(schemes, ["none", "bearer"]);
+    assert_eq!(called.credential_kinds, ["stripe_key"]);
+    let served = &snapshot.entries[2];
+    // Served to a client on this host: its peer is that workload, and loopback is internal.
+    assert_eq!(served.peers, 1);
+    assert!(!served.unauthenticated_external);
+    let json = serde_json::to_string(&*snapshot).unwrap();
+    assert!(!json.contains(&STRIPE[8..]));
+}

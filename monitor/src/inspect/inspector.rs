@@ -16,6 +16,7 @@ use crate::{
     alerts::{Alert, AuthFailureEvidence, Evidence, RateEvidence, Suppressor},
     calls::ApiCall,
     credentials::{Detector, DetectorError, DetectorSettings, Finding, Fingerprinter},
+    inventory::{ApiInventory, DEFAULT_MAX_ENTRIES, Observation, PublishedInventory, auth_schemes},
     metrics::{InspectState, Metrics},
     policy::{CallView, Client, Destination, Policy, Severity, Workload, rule_ids},
     protocols::CallDirection,
@@ -92,6 +93,10 @@ pub struct Inspector {
     auth_failures: AuthFailureCounter,
     owners: CredentialOwners,
     linker: ExchangeLinker,
+    /// The live API inventory, and where its snapshots go (`/inventory`, `--inventory-file`).
+    api_inventory: ApiInventory,
+    published: Option<PublishedInventory>,
+    inventory_changed: bool,
     suppressor: Suppressor,
     sequence: u64,
     clock: WallClock,
@@ -145,6 +150,9 @@ impl Inspector {
             auth_failures: AuthFailureCounter::new(MAX_AUTH_FAILURE_KEYS),
             owners: CredentialOwners::new(MAX_CREDENTIAL_OWNERS),
             linker: ExchangeLinker::new(MAX_LINKED_ALERTS),
+            api_inventory: ApiInventory::new(DEFAULT_MAX_ENTRIES),
+            published: None,
+            inventory_changed: false,
             sequence: 0,
             clock,
             metrics,
@@ -163,6 +171,24 @@ impl Inspector {
 
     /// Runs every check on one call, fills its credential audit trail, and appends the alerts
     /// it raises to `out`.
+    /// Where the inventory's snapshots are published (each `tick` that follows new calls).
+    pub fn publish_inventory_to(&mut self, published: PublishedInventory) {
+        self.published = Some(published);
+        self.publish_inventory();
+    }
+
+    /// Publishes the inventory now if calls changed it since the last time.
+    pub fn publish_inventory(&mut self) {
+        if let Some(published) = &self.published {
+            published.publish(self.api_inventory.snapshot());
+            self.inventory_changed = false;
+        }
+    }
+
+    pub fn api_inventory(&self) -> &ApiInventory {
+        &self.api_inventory
+    }
+
     pub fn inspect(&mut self, item: &ConnectionExchange, call: &mut ApiCall, out: &mut Vec<Alert>) {
         let before = out.len();
         let request = &item.exchange.request;
@@ -179,6 +205,7 @@ impl Inspector {
         self.check_rates(call, &context, &findings, start_ns, &mut raised);
         self.check_auth_failures(call, &context, &findings, start_ns, &mut raised);
         self.check_credential_owners(&context, &findings, &mut raised);
+        self.observe_inventory(item, call, &context, &findings, start_ns);
         if context.direction == CallDirection::Outbound
             && let (Some(severity), Some(host)) =
                 (self.policy.settings().discovery, context.host.as_deref())
@@ -452,6 +479,56 @@ impl Inspector {
         }
     }
 
+    fn observe_inventory(
+        &mut self,
+        item: &ConnectionExchange,
+        call: &ApiCall,
+        context: &CallContext,
+        findings: &[Finding],
+        start_ns: u64,
+    ) {
+        let schemes = auth_schemes(
+            &crate::protocols::RequestView::of(&item.exchange.request),
+            findings,
+        );
+        let mut kinds: Vec<&str> = findings.iter().map(|f| f.kind.as_str()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        let (peer, peer_ip) = match context.direction {
+            CallDirection::Outbound => (
+                context
+                    .ip
+                    .map(|ip| format!("{ip}:{}", context.port.unwrap_or(0)))
+                    .unwrap_or_default(),
+                context.ip,
+            ),
+            CallDirection::Inbound => (context.caller_key.clone(), context.client.map(|c| c.ip())),
+        };
+        let internal = &self.policy.settings().internal_networks;
+        let peer_internal = peer_ip
+            .map(|ip| match ip {
+                std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, Into::into),
+                v4 => v4,
+            })
+            .is_some_and(|ip| internal.iter().any(|net| net.contains(&ip)));
+        let host = context.host_or_ip();
+        self.api_inventory.observe(&Observation {
+            direction: context.direction,
+            workload: &context.workload_key,
+            host: &host,
+            method: &context.method,
+            path_template: &context.template,
+            status: call.status,
+            auth_schemes: &schemes,
+            credential_kinds: &kinds,
+            tls: context.tls,
+            peer: &peer,
+            peer_internal,
+            unix_ms: self.clock.unix_ms(start_ns),
+        });
+        self.inventory_changed = true;
+    }
+
     /// `credential.new_workload`: the credentials a workload sends, against who sent them first.
     fn check_credential_owners(
         &mut self,
@@ -504,6 +581,9 @@ impl Inspector {
 
     /// Closes ended suppression windows and drops idle rate buckets.
     pub fn tick(&mut self, now_ns: u64, out: &mut Vec<Alert>) {
+        if self.inventory_changed {
+            self.publish_inventory();
+        }
         let before = out.len();
         self.suppressor.expire(now_ns, out);
         self.limiter.expire_idle(now_ns);
@@ -512,6 +592,7 @@ impl Inspector {
 
     /// Emits every pending summary (shutdown).
     pub fn flush(&mut self, out: &mut Vec<Alert>) {
+        self.publish_inventory();
         let before = out.len();
         self.suppressor.flush(out);
         self.count(&out[before..]);

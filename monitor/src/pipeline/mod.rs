@@ -65,6 +65,13 @@ impl Pipeline {
         }
     }
 
+    /// Publishes the API inventory's snapshots there (no-op without checks).
+    pub fn publish_inventory_to(&mut self, published: crate::inventory::PublishedInventory) {
+        if let Some(inspector) = &mut self.inspector {
+            inspector.publish_inventory_to(published);
+        }
+    }
+
     /// Drops (and counts) the traffic of processes with these command names from now on.
     pub fn exclude_commands(&mut self, commands: Vec<String>) {
         self.excluded_commands = commands;
