@@ -328,3 +328,154 @@ fn a_401_storm_and_a_key_used_by_a_second_program_are_found() {
     );
     assert_no_raw_key(&captured);
 }
+
+/// The live inventory after a mixed run, from all three places a user reads it: `/inventory`,
+/// `--inventory-file`, and `monitor inventory`; a policy reload in the middle keeps it.
+#[test]
+fn the_inventory_lists_what_was_called_and_served_and_survives_a_reload() {
+    if !root_or_skip("the_inventory_lists_what_was_called_and_served_and_survives_a_reload") {
+        return;
+    }
+    let dir = scratch_dir("inventory");
+    let policy = dir.join("policy.yaml");
+    std::fs::write(&policy, "version: 1\n").unwrap();
+    let file = dir.join("inventory.json");
+    let server = TlsServer::start();
+    let monitor = Monitor::start(&[
+        "--policy",
+        policy.to_str().unwrap(),
+        "--inventory-file",
+        file.to_str().unwrap(),
+        "--inventory-interval",
+        "1",
+    ]);
+    let bearer = format!("Authorization: Bearer {STRIPE_KEY}");
+    curl(&server, &["/hello", "/status/401"], &[&bearer]);
+    curl(
+        &server,
+        &["/hello"],
+        &["Authorization: Basic c3ZjLXJlcG9ydHM6VHIwdWI0ZG9yJjN4UQ=="],
+    );
+    // A reload between the calls: the inventory stays.
+    let seen = monitor.log_lines();
+    std::fs::write(&policy, "version: 1\nsettings: {discovery: off}\n").unwrap();
+    monitor.wait_for_log("policy reloaded", seen, std::time::Duration::from_secs(10));
+    curl(&server, &["/hello", "/status/404"], &[]);
+
+    // The daemon publishes about once a second.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let inventory = loop {
+        let (status, body) = monitor.http_get("/inventory");
+        assert_eq!(status, 200);
+        let document: Value = serde_json::from_str(&body).expect("/inventory is JSON");
+        let hello_calls = entry_of(&document, "outbound", "/usr/bin/curl@host", "/hello")
+            .map(|e| e["calls"].as_u64().unwrap())
+            .unwrap_or(0);
+        if hello_calls == 3 || std::time::Instant::now() > deadline {
+            break document;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let captured = monitor.stop();
+    assert!(captured.exit_ok, "{}", captured.stderr);
+
+    let called = entry_of(&inventory, "outbound", "/usr/bin/curl@host", "/hello")
+        .unwrap_or_else(|| panic!("no outbound /hello entry: {inventory:#}"));
+    assert_eq!(called["host"], "127.0.0.1");
+    assert_eq!(called["method"], "GET");
+    assert_eq!(called["calls"], 3, "{called:#}");
+    assert_eq!(called["responses"], serde_json::json!({"2xx": 3}));
+    assert_eq!(
+        called["auth_schemes"],
+        serde_json::json!(["none", "bearer", "basic"])
+    );
+    assert_eq!(
+        called["credential_kinds"],
+        serde_json::json!(["basic_auth", "stripe_key"])
+    );
+    assert_eq!(
+        (
+            called["tls_calls"].as_u64(),
+            called["plaintext_calls"].as_u64()
+        ),
+        (Some(3), Some(0))
+    );
+    assert_eq!(called["peers"], 1);
+    assert_eq!(called["peers_capped"], false);
+    assert_eq!(called["unauthenticated_external"], false);
+    assert!(called["first_seen"].as_str().unwrap() <= called["last_seen"].as_str().unwrap());
+
+    let workload = |e: &Value| e["workload"].as_str().unwrap().to_owned();
+    let served_hello = inventory["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| {
+            e["direction"] == "inbound"
+                && workload(e).starts_with("/usr/bin/python3")
+                && e["path_template"] == "/hello"
+        })
+        .unwrap_or_else(|| panic!("no inbound /hello entry: {inventory:#}"));
+    assert_eq!(served_hello["calls"], 3);
+    // Three curl processes, one workload: the clients are counted by workload on this host.
+    assert_eq!(served_hello["peers"], 1);
+    // Loopback clients are internal: not marked, even for the call without credentials.
+    assert_eq!(served_hello["unauthenticated_external"], false);
+    let statuses: Vec<(String, Value)> = ["/status/{id}"]
+        .iter()
+        .filter_map(|path| entry_of(&inventory, "outbound", "/usr/bin/curl@host", path))
+        .map(|e| {
+            (
+                e["path_template"].as_str().unwrap().to_owned(),
+                e["responses"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [("/status/{id}".to_owned(), serde_json::json!({"4xx": 2}))],
+        "{inventory:#}"
+    );
+
+    // The file holds the same document, written atomically (no temporary file left).
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let from_file = entry_of(&written, "outbound", "/usr/bin/curl@host", "/hello").unwrap();
+    assert_eq!(from_file["calls"], 3);
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "policy.yaml" && n != "inventory.json")
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // `monitor inventory` prints it as a table.
+    let table = Command::new(monitor_e2e::monitor_binary())
+        .args(["inventory", "--file", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(table.status.success(), "{table:?}");
+    let table = String::from_utf8(table.stdout).unwrap();
+    let row = table
+        .lines()
+        .find(|l| l.contains("outbound") && l.contains("/hello") && l.contains("curl"))
+        .unwrap_or_else(|| panic!("no /hello row:\n{table}"));
+    assert!(row.contains("GET") && row.contains("127.0.0.1"), "{row}");
+    let everything = format!(
+        "{}{table}{}",
+        captured.all_output(),
+        serde_json::to_string(&written).unwrap()
+    );
+    assert!(!everything.contains(&STRIPE_KEY[8..]));
+    assert!(!everything.contains("c3ZjLXJlcG9ydHM6VHIwdWI0ZG9yJjN4UQ=="));
+}
+
+fn entry_of<'a>(
+    document: &'a Value,
+    direction: &str,
+    workload: &str,
+    path: &str,
+) -> Option<&'a Value> {
+    document["entries"].as_array()?.iter().find(|e| {
+        e["direction"] == direction && e["workload"] == workload && e["path_template"] == path
+    })
+}
