@@ -368,7 +368,7 @@ fn a_client_whose_key_keeps_being_rejected_is_found_from_its_own_side() {
     assert!(
         alert
             .summary
-            .contains("for /usr/bin/curl@host calling GET /v1/charges on 127.0.0.1"),
+            .contains("for /usr/bin/curl@host calling GET /v1/charges at 127.0.0.1"),
         "{}",
         alert.summary
     );

@@ -410,7 +410,7 @@ impl Inspector {
         let window_ns = u64::try_from(rules.window.as_nanos()).unwrap_or(u64::MAX);
         let window_seconds = rules.window.as_secs();
         let endpoint = format!(
-            "{} {} on {}",
+            "{} {} at {}",
             context.method,
             context.template,
             context.host_or_ip()
@@ -462,7 +462,7 @@ impl Inspector {
                     rule_ids::AUTH_CREDENTIAL_REJECTED,
                     rules.credential_severity,
                     format!(
-                        "one {} credential rejected {} times (401/403) in {}, last by {endpoint}: revoked, guessed or stolen",
+                        "one {} credential rejected {} times (401/403) in {}, the last time calling {endpoint}: revoked, guessed or stolen",
                         finding.kind.as_str(),
                         burst.failures,
                         humanize(rules.window)
