@@ -43,10 +43,6 @@ pub(super) struct CallContext {
     pub client: Option<SocketAddr>,
     /// The connection as the client's address and the server's port, when both are known.
     pub link: Option<(SocketAddr, u16)>,
-    /// Alert fields: the caller when it runs here, else the traced process; and the server when
-    /// both ends run here.
-    pub alert_workload: AlertWorkload,
-    pub alert_peer: Option<AlertWorkload>,
 }
 
 fn socket_addr(endpoint: Option<&EndpointOut>) -> Option<SocketAddr> {
@@ -104,13 +100,6 @@ impl CallContext {
                 (key, label)
             }
         };
-        let me = AlertWorkload::from(&call.process);
-        let peer = call.peer_process.as_ref().map(AlertWorkload::from);
-        let (alert_workload, alert_peer) = match (direction, peer) {
-            (CallDirection::Outbound, peer) => (me, peer),
-            (CallDirection::Inbound, Some(caller)) => (caller, Some(me)),
-            (CallDirection::Inbound, None) => (me, None),
-        };
         Self {
             direction,
             host,
@@ -132,8 +121,18 @@ impl CallContext {
             client_label,
             client,
             link,
-            alert_workload,
-            alert_peer,
+        }
+    }
+
+    /// Who an alert names (built only when one is raised): the caller when it runs here, else
+    /// the traced process; and the server when both ends run here.
+    pub fn alert_parties(&self, call: &ApiCall) -> (AlertWorkload, Option<AlertWorkload>) {
+        let me = AlertWorkload::from(&call.process);
+        let peer = call.peer_process.as_ref().map(AlertWorkload::from);
+        match (self.direction, peer) {
+            (CallDirection::Outbound, peer) => (me, peer),
+            (CallDirection::Inbound, Some(caller)) => (caller, Some(me)),
+            (CallDirection::Inbound, None) => (me, None),
         }
     }
 

@@ -204,7 +204,7 @@ impl Inspector {
         let mut raised = self.policy_findings(call, &context, &findings);
         self.check_rates(call, &context, &findings, start_ns, &mut raised);
         self.check_auth_failures(call, &context, &findings, start_ns, &mut raised);
-        self.check_credential_owners(&context, &findings, &mut raised);
+        self.check_credential_owners(call, &context, &findings, &mut raised);
         self.observe_inventory(item, call, &context, &findings, start_ns);
         if context.direction == CallDirection::Outbound
             && let (Some(severity), Some(host)) =
@@ -235,6 +235,7 @@ impl Inspector {
                 }
             }
             self.sequence += 1;
+            let (workload, peer_workload) = context.alert_parties(call);
             let alert = Alert {
                 time: call.time.clone(),
                 event: "alert",
@@ -245,8 +246,8 @@ impl Inspector {
                 count: 1,
                 summary_of: None,
                 direction: context.direction,
-                workload: context.alert_workload.clone(),
-                peer_workload: context.alert_peer.clone(),
+                workload,
+                peer_workload,
                 destination: context.destination(),
                 client: context.client_endpoint(),
                 request: Some(context.request()),
@@ -532,6 +533,7 @@ impl Inspector {
     /// `credential.new_workload`: the credentials a workload sends, against who sent them first.
     fn check_credential_owners(
         &mut self,
+        call: &ApiCall,
         context: &CallContext,
         findings: &[Finding],
         raised: &mut Vec<Raised>,
@@ -539,15 +541,7 @@ impl Inspector {
         if context.direction != CallDirection::Outbound || findings.is_empty() {
             return;
         }
-        let alert_workload = &context.alert_workload;
-        let workload = Workload {
-            pid: alert_workload.pid,
-            command: &alert_workload.command,
-            executable: alert_workload.executable.as_deref(),
-            uid: Some(alert_workload.uid),
-            container_id: alert_workload.container_id.as_deref(),
-        };
-        let Some(severity) = self.policy.credential_new_workload(&workload) else {
+        let Some(severity) = self.policy.credential_new_workload(&policy_workload(call)) else {
             return;
         };
         for finding in findings {
