@@ -13,6 +13,7 @@ use crate::{
     alerts::{AlertDestination, AlertEndpoint, AlertRequest, AlertWorkload},
     calls::{ApiCall, EndpointOut},
     enrich::canonical_addr,
+    policy::Destination,
     protocols::{CallDirection, Role},
     rates::path_template,
 };
@@ -133,6 +134,16 @@ impl CallContext {
             (CallDirection::Outbound, peer) => (me, peer),
             (CallDirection::Inbound, Some(caller)) => (caller, Some(me)),
             (CallDirection::Inbound, None) => (me, None),
+        }
+    }
+
+    /// The server end as the policy matches it.
+    pub fn policy_destination(&self) -> Destination<'_> {
+        Destination {
+            host: self.host.as_deref(),
+            port: self.port,
+            ip: self.ip,
+            tls: self.tls,
         }
     }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use super::{
-    auth_failures::{AuthFailureCounter, is_auth_failure},
+    auth_failures::{AuthFailureCounter, Burst, is_auth_failure},
     context::CallContext,
     credential_owners::CredentialOwners,
     linker::{ExchangeLinker, LinkKey},
@@ -18,7 +18,7 @@ use crate::{
     credentials::{Detector, DetectorError, DetectorSettings, Finding, Fingerprinter},
     inventory::{ApiInventory, DEFAULT_MAX_ENTRIES, Observation, PublishedInventory, auth_schemes},
     metrics::{InspectState, Metrics},
-    policy::{CallView, Client, Destination, Policy, Severity, Workload, rule_ids},
+    policy::{CallView, Client, Policy, Severity, Workload, rule_ids},
     protocols::CallDirection,
     rates::{Decision, Inventory, RateKey, RateLimit, RateLimiter},
     streams::ConnectionExchange,
@@ -71,6 +71,16 @@ impl Raised {
             _ => "",
         }
     }
+}
+
+fn burst_evidence(burst: Burst, window_seconds: u64, credential: Option<Finding>) -> Evidence {
+    Evidence::AuthFailures(AuthFailureEvidence {
+        failures: burst.failures,
+        unauthorized_401: burst.unauthorized,
+        forbidden_403: burst.forbidden,
+        window_seconds,
+        credential,
+    })
 }
 
 /// The traced process, as workload selectors see it.
@@ -201,8 +211,22 @@ impl Inspector {
             self.metrics.credential_seen(finding.kind.as_str());
         }
         let context = CallContext::of(call);
-        let mut raised = self.policy_findings(call, &context, &findings);
-        self.check_rates(call, &context, &findings, start_ns, &mut raised);
+        let workload = policy_workload(call);
+        let destination = context.policy_destination();
+        let view = CallView {
+            direction: context.direction,
+            workload: &workload,
+            client: Client {
+                label: context.client_label.as_deref(),
+                ip: context.client.map(|c| c.ip()),
+            },
+            destination: &destination,
+            method: &context.method,
+            path_template: &context.template,
+            findings: &findings,
+        };
+        let mut raised = self.policy_findings(&view, &findings);
+        self.check_rates(&view, &context, start_ns, &mut raised);
         self.check_auth_failures(call, &context, &findings, start_ns, &mut raised);
         self.check_credential_owners(call, &context, &findings, &mut raised);
         self.observe_inventory(item, call, &context, &findings, start_ns);
@@ -275,33 +299,9 @@ impl Inspector {
     }
 
     /// Destination, transport and credential rules.
-    fn policy_findings(
-        &self,
-        call: &ApiCall,
-        context: &CallContext,
-        findings: &[Finding],
-    ) -> Vec<Raised> {
-        let workload = policy_workload(call);
-        let destination = Destination {
-            host: context.host.as_deref(),
-            port: context.port,
-            ip: context.ip,
-            tls: context.tls,
-        };
-        let view = CallView {
-            direction: context.direction,
-            workload: &workload,
-            client: Client {
-                label: context.client_label.as_deref(),
-                ip: context.client.map(|c| c.ip()),
-            },
-            destination: &destination,
-            method: &context.method,
-            path_template: &context.template,
-            findings,
-        };
+    fn policy_findings(&self, view: &CallView, findings: &[Finding]) -> Vec<Raised> {
         self.policy
-            .evaluate(&view)
+            .evaluate(view)
             .into_iter()
             .map(|v| Raised {
                 evidence: v
@@ -317,30 +317,13 @@ impl Inspector {
 
     fn check_rates(
         &mut self,
-        call: &ApiCall,
+        view: &CallView,
         context: &CallContext,
-        findings: &[Finding],
         start_ns: u64,
         raised: &mut Vec<Raised>,
     ) {
-        let workload = policy_workload(call);
-        let destination = Destination {
-            host: context.host.as_deref(),
-            port: context.port,
-            ip: context.ip,
-            tls: context.tls,
-        };
-        let view = CallView {
-            direction: context.direction,
-            workload: &workload,
-            client: Client::default(),
-            destination: &destination,
-            method: &context.method,
-            path_template: &context.template,
-            findings,
-        };
         let host_key = context.host.clone().unwrap_or_default();
-        for rule in self.policy.rate_rules_for(&view) {
+        for rule in self.policy.rate_rules_for(view) {
             if (rule.by_method && !context.method_known) || (rule.by_path && !context.path_known) {
                 continue;
             }
@@ -441,13 +424,7 @@ impl Inspector {
                     burst.failures,
                     humanize(rules.window)
                 ),
-                Some(Evidence::AuthFailures(AuthFailureEvidence {
-                    failures: burst.failures,
-                    unauthorized_401: burst.unauthorized,
-                    forbidden_403: burst.forbidden,
-                    window_seconds,
-                    credential: None,
-                })),
+                Some(burst_evidence(burst, window_seconds, None)),
             ));
         }
         for finding in findings {
@@ -468,13 +445,11 @@ impl Inspector {
                         burst.failures,
                         humanize(rules.window)
                     ),
-                    Some(Evidence::AuthFailures(AuthFailureEvidence {
-                        failures: burst.failures,
-                        unauthorized_401: burst.unauthorized,
-                        forbidden_403: burst.forbidden,
+                    Some(burst_evidence(
+                        burst,
                         window_seconds,
-                        credential: Some(finding.clone()),
-                    })),
+                        Some(finding.clone()),
+                    )),
                 ));
             }
         }
