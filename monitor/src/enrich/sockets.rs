@@ -13,8 +13,9 @@
 //! found from either end: the table indexes every connection by its (local, remote) address
 //! pair, and the other end is the connection whose pair is the mirror image. An accepted
 //! connection whose own address fell back to its listening socket's wildcard address cannot be
-//! mirrored exactly, so connecting sockets are also indexed by their local address alone (an
-//! ephemeral address names one connection) and checked against the server's port. Addresses
+//! mirrored exactly, so connecting sockets are also indexed by their local address alone and
+//! accepted ones by their remote address (a client's ephemeral address names one connection),
+//! and the wildcard end is checked by its port. Addresses
 //! are compared in canonical form (an IPv4-mapped IPv6 address is its IPv4 address), since one
 //! end may be a dual-stack socket.
 use std::{collections::HashMap, net::SocketAddr};
@@ -51,6 +52,8 @@ pub struct SocketTable {
     by_addresses: HashMap<(SocketAddr, SocketAddr), (u32, u64)>,
     /// Connecting sockets by their local address, same rules.
     clients_by_local: HashMap<SocketAddr, (u32, u64)>,
+    /// Accepted sockets by their remote (the client's) address, same rules.
+    servers_by_remote: HashMap<SocketAddr, (u32, u64)>,
 }
 
 /// An address in the form both ends of one connection agree on.
@@ -107,42 +110,49 @@ impl SocketTable {
     }
 
     fn index(&mut self, tgid: u32, id: u64) {
-        if let Some(SocketInfo {
-            local: Some(local),
-            remote: Some(remote),
-            role,
-            ..
-        }) = self.sockets.get(&(tgid, id))
-            && !local.ip().is_unspecified()
-        {
-            let (local, remote) = (canonical_addr(*local), canonical_addr(*remote));
-            self.by_addresses.insert((local, remote), (tgid, id));
-            if *role == monitor_common::role::CLIENT {
-                self.clients_by_local.insert(local, (tgid, id));
+        let Some(info) = self.sockets.get(&(tgid, id)) else {
+            return;
+        };
+        let (Some(local), Some(remote)) = (info.local, info.remote) else {
+            return;
+        };
+        let (local, remote) = (canonical_addr(local), canonical_addr(remote));
+        let key = (tgid, id);
+        if !local.ip().is_unspecified() {
+            self.by_addresses.insert((local, remote), key);
+        }
+        match info.role {
+            monitor_common::role::CLIENT if !local.ip().is_unspecified() => {
+                self.clients_by_local.insert(local, key);
             }
+            monitor_common::role::SERVER => {
+                self.servers_by_remote.insert(remote, key);
+            }
+            _ => {}
         }
     }
 
     /// The process at the other end of the connection `local` ↔ `remote`, when it runs on this
-    /// host and the monitor knows its socket. `local` may be a wildcard address (an accepted
-    /// connection known only by its listening socket).
+    /// host and the monitor knows its socket. Either end's own address may be a wildcard (an
+    /// accepted connection known only by its listening socket): then its port must match.
     pub fn peer_of(&self, local: SocketAddr, remote: SocketAddr) -> Option<u32> {
         let (local, remote) = (canonical_addr(local), canonical_addr(remote));
+        let same = |a: SocketAddr, b: SocketAddr| {
+            a == b || ((a.ip().is_unspecified() || b.ip().is_unspecified()) && a.port() == b.port())
+        };
         let mirrors = |key: &(u32, u64)| {
             let info = self.sockets.get(key)?;
             let peer_local = info.local.map(canonical_addr)?;
             let peer_remote = info.remote.map(canonical_addr)?;
-            let remote_matches = if local.ip().is_unspecified() {
-                peer_remote.port() == local.port()
-            } else {
-                peer_remote == local
-            };
-            (peer_local == remote && remote_matches).then_some(key.0)
+            (same(peer_local, remote) && same(peer_remote, local)).then_some(key.0)
         };
         self.by_addresses
             .get(&(remote, local))
             .and_then(mirrors)
+            // We are the server: the client's own address is our remote.
             .or_else(|| self.clients_by_local.get(&remote).and_then(mirrors))
+            // We are the client: the server's connection has our address as its remote.
+            .or_else(|| self.servers_by_remote.get(&local).and_then(mirrors))
     }
 
     pub fn on_tls_handshake(&mut self, tgid: u32, id: u64) {
@@ -197,6 +207,8 @@ impl SocketTable {
         self.by_addresses.retain(|_, key| sockets.contains_key(key));
         self.clients_by_local
             .retain(|_, key| sockets.contains_key(key));
+        self.servers_by_remote
+            .retain(|_, key| sockets.contains_key(key));
     }
 
     pub fn len(&self) -> usize {
@@ -205,5 +217,125 @@ impl SocketTable {
 
     pub fn is_empty(&self) -> bool {
         self.sockets.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::enrich::RecordedFacts;
+
+    fn opened(id: u64, role: u8, local: &str, remote: &str) -> SocketOpened {
+        SocketOpened {
+            id,
+            fd: 5,
+            listen_fd: None,
+            role,
+            recovered: false,
+            local: local.parse().ok(),
+            remote: remote.parse().ok(),
+        }
+    }
+
+    fn table(sockets: &[(u32, SocketOpened)]) -> SocketTable {
+        let mut processes = ProcessTable::new(RecordedFacts::default());
+        let mut table = SocketTable::default();
+        for (tgid, open) in sockets {
+            table.on_open(*tgid, open, &mut processes);
+        }
+        table
+    }
+
+    const CLIENT: u8 = monitor_common::role::CLIENT;
+    const SERVER: u8 = monitor_common::role::SERVER;
+
+    #[test]
+    fn both_ends_of_a_loopback_connection_find_each_other() {
+        let t = table(&[
+            (10, opened(1, CLIENT, "127.0.0.1:40000", "127.0.0.1:8443")),
+            (20, opened(2, SERVER, "127.0.0.1:8443", "127.0.0.1:40000")),
+            (30, opened(3, CLIENT, "127.0.0.1:40001", "127.0.0.1:8443")),
+        ]);
+        let (c, s) = (
+            "127.0.0.1:40000".parse().unwrap(),
+            "127.0.0.1:8443".parse().unwrap(),
+        );
+        assert_eq!(t.peer_of(c, s), Some(20));
+        assert_eq!(t.peer_of(s, c), Some(10));
+        // pid 30's connection has no traced server end.
+        assert_eq!(t.peer_of("127.0.0.1:40001".parse().unwrap(), s), None);
+        // A remote peer is not on this host.
+        assert_eq!(t.peer_of(c, "198.51.100.7:443".parse().unwrap()), None);
+    }
+
+    #[test]
+    fn a_server_known_only_by_its_wildcard_listening_address_is_still_found_both_ways() {
+        let t = table(&[
+            (10, opened(1, CLIENT, "127.0.0.1:40000", "127.0.0.1:8443")),
+            (20, opened(2, SERVER, "0.0.0.0:8443", "127.0.0.1:40000")),
+        ]);
+        assert_eq!(
+            t.peer_of(
+                "127.0.0.1:40000".parse().unwrap(),
+                "127.0.0.1:8443".parse().unwrap()
+            ),
+            Some(20)
+        );
+        assert_eq!(
+            t.peer_of(
+                "0.0.0.0:8443".parse().unwrap(),
+                "127.0.0.1:40000".parse().unwrap()
+            ),
+            Some(10)
+        );
+        // Another port on the same wildcard is another listener.
+        assert_eq!(
+            t.peer_of(
+                "127.0.0.1:40000".parse().unwrap(),
+                "127.0.0.1:9999".parse().unwrap()
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn an_ipv4_mapped_end_matches_its_plain_ipv4_peer() {
+        let t = table(&[
+            (10, opened(1, CLIENT, "127.0.0.1:40000", "127.0.0.1:8443")),
+            (
+                20,
+                opened(
+                    2,
+                    SERVER,
+                    "[::ffff:127.0.0.1]:8443",
+                    "[::ffff:127.0.0.1]:40000",
+                ),
+            ),
+        ]);
+        assert_eq!(
+            t.peer_of(
+                "127.0.0.1:40000".parse().unwrap(),
+                "127.0.0.1:8443".parse().unwrap()
+            ),
+            Some(20)
+        );
+    }
+
+    #[test]
+    fn an_expired_connection_is_forgotten_by_the_index() {
+        let mut t = table(&[
+            (10, opened(1, CLIENT, "127.0.0.1:40000", "127.0.0.1:8443")),
+            (20, opened(2, SERVER, "127.0.0.1:8443", "127.0.0.1:40000")),
+        ]);
+        t.on_close(20, 2, 0);
+        t.expire(CLOSED_GRACE_NS + 1);
+        assert_eq!(
+            t.peer_of(
+                "127.0.0.1:40000".parse().unwrap(),
+                "127.0.0.1:8443".parse().unwrap()
+            ),
+            None
+        );
+        assert!(t.by_addresses.len() == 1 && t.servers_by_remote.is_empty());
     }
 }

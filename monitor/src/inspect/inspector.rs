@@ -244,9 +244,17 @@ impl Inspector {
         }
 
         for raise in raised {
-            if let Some((client, server_port)) = context.link {
+            if let (Some((client, server_port)), Some(peer)) = (context.link, &call.peer_process)
+                && !rule_ids::OUTBOUND_ONLY.contains(&raise.rule_id.as_str())
+            {
+                let (client_pid, server_pid) = match context.direction {
+                    CallDirection::Outbound => (call.process.pid, peer.pid),
+                    CallDirection::Inbound => (peer.pid, call.process.pid),
+                };
                 let key = LinkKey {
                     rule_id: raise.rule_id.clone(),
+                    client_pid,
+                    server_pid,
                     client,
                     server_port,
                     method: context.method.clone(),

@@ -3,10 +3,11 @@
 //! rule that applies in both directions (a credential in a URL, a JWT problem, a burst of
 //! rejected logins) would fire once per view.
 //!
-//! The linker pairs them. Both views compute the same key for an alert: the rule, the
-//! connection (the client's address and the server's port: an accepted connection's own
-//! address may only be known as its listening socket's wildcard), the method and path template,
-//! and the credential fingerprint. The first view's alert is raised (it already names both workloads) and
+//! The linker pairs them. Only exchanges whose two ends were both found (`peer_process`) are
+//! linked, and only alerts of rules that can fire from both ends. Both views compute the same
+//! key for an alert: the rule, the two processes, the connection (the client's address and the
+//! server's port: an accepted connection's own address may only be known as its listening
+//! socket's wildcard), the method and path template, and the credential fingerprint. The first view's alert is raised (it already names both workloads) and
 //! remembered; the other view's alert with the same key then cancels one remembered alert
 //! instead of being raised. Each alert cancels at most one twin, so two real exchanges on one
 //! connection still give two alerts. The twin arrives within an exchange's lifetime, so
@@ -22,6 +23,9 @@ const TWIN_WINDOW_NS: u64 = 30_000_000_000;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(super) struct LinkKey {
     pub rule_id: String,
+    /// The caller's and the server's pids: addresses alone repeat across network namespaces.
+    pub client_pid: u32,
+    pub server_pid: u32,
     pub client: SocketAddr,
     pub server_port: u16,
     pub method: String,
@@ -102,6 +106,8 @@ mod tests {
     fn key(rule: &str) -> LinkKey {
         LinkKey {
             rule_id: rule.to_owned(),
+            client_pid: 10,
+            server_pid: 20,
             client: "127.0.0.1:40000".parse().unwrap(),
             server_port: 8443,
             method: "GET".to_owned(),

@@ -299,10 +299,16 @@ impl Pipeline {
             let library = self.libraries.get(item.library);
             let socket = self.sockets.get(item.conn.tgid, item.socket_id);
             let mut call = build_api_call(&item, &process, library.as_deref(), socket, &self.clock);
-            call.peer_process = socket
-                .and_then(|s| s.local.zip(s.remote))
+            let addresses = socket.and_then(|s| s.local.zip(s.remote));
+            // Loopback addresses repeat in every network namespace (each pod has its own
+            // 127.0.0.1): the two ends of a loopback connection are only taken to be each other
+            // when they run in the same container. Containers of one pod share a loopback but
+            // not a container id: their exchanges stay unlinked (each end alerts on its own).
+            let loopback = addresses.is_some_and(|(local, _)| local.ip().is_loopback());
+            call.peer_process = addresses
                 .and_then(|(local, remote)| self.sockets.peer_of(local, remote))
                 .and_then(|pid| self.processes.known(pid))
+                .filter(|peer| !loopback || peer.container_id == process.container_id)
                 .map(|peer| crate::calls::ProcessOut::of(&peer));
             self.metrics.api_call(call.role.as_str(), call.complete);
             // The host without its port: ports would only multiply label values.

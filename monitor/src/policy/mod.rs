@@ -151,6 +151,15 @@ pub mod rule_ids {
     pub const AUTH_FAILURES: &str = "auth.failures";
     /// A burst of 401/403 responses to calls carrying one credential.
     pub const AUTH_CREDENTIAL_REJECTED: &str = "auth.credential_rejected";
+    /// Built-in rules only ever raised from the caller's view: no twin to wait for.
+    pub const OUTBOUND_ONLY: [&str; 6] = [
+        TRANSPORT_PLAINTEXT,
+        CREDENTIAL_WRONG_DESTINATION,
+        CREDENTIAL_NOT_ALLOWED,
+        CREDENTIAL_NEW_WORKLOAD,
+        DESTINATION_NOT_ALLOWED,
+        DESTINATION_DISCOVERED,
+    ];
 }
 
 /// Denylist: only `deny` rules alert. Allowlist: a destination that no `allow` rule matches
