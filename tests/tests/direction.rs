@@ -75,9 +75,8 @@ fn assert_no_raw_key(captured: &Captured) {
 /// The report, fixed: one request with a Stripe key gave four alerts, two of them
 /// blaming the server that received it.
 #[test]
-fn both_ends_traced_one_alert_per_exchange_in_the_callers_direction_naming_both() {
-    if !root_or_skip("both_ends_traced_one_alert_per_exchange_in_the_callers_direction_naming_both")
-    {
+fn both_ends_traced_one_alert_per_exchange_naming_the_caller_and_the_server() {
+    if !root_or_skip("both_ends_traced_one_alert_per_exchange_naming_the_caller_and_the_server") {
         return;
     }
     let server = TlsServer::start();
@@ -113,7 +112,6 @@ fn both_ends_traced_one_alert_per_exchange_in_the_callers_direction_naming_both(
         "no alert blames the server for a call it received:\n{}",
         captured.all_output()
     );
-    assert!(!captured.stdout.contains("python3 called"));
 
     // The URL call: a key in the URL is a finding on both ends, one exchange: one alert.
     let alerts = alerts_involving(&captured, &[in_url]);

@@ -116,8 +116,8 @@ impl Alert {
         digest[..8].iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    /// What makes two alerts "the same" for suppression: rule, workload (and peer), destination,
-    /// request shape and which credential (by fingerprint). Not the direction: when both ends
+    /// What makes two alerts "the same" for suppression: rule, caller address, workload (and
+    /// peer), destination, request shape and which credential (by fingerprint). Not the direction: when both ends
     /// run here, repeats of one finding may be raised from either view.
     pub fn suppression_key(&self) -> String {
         let evidence = match &self.evidence {
@@ -137,9 +137,13 @@ impl Alert {
             .peer_workload
             .as_ref()
             .map_or("", |p| p.executable.as_deref().unwrap_or(&p.command));
+        // The caller's address: a served call's alerts name the server as `workload`, and
+        // client B's burst must not be folded into client A's alert.
+        let client = self.client.as_ref().map_or("", |c| c.ip.as_str());
         format!(
-            "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
+            "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
             self.rule_id,
+            client,
             self.workload
                 .executable
                 .as_deref()

@@ -21,6 +21,22 @@ use crate::{
 /// Stands for a method or path an HTTP/2 capture could not know (in alerts and policy views).
 pub(super) const UNKNOWN_FIELD: &str = "<unknown>";
 
+/// Longest host (a DNS name has at most 253 characters) and method kept: both are chosen by
+/// whoever sends the request, and they end up in table keys and summaries.
+const MAX_HOST_BYTES: usize = 255;
+const MAX_METHOD_BYTES: usize = 32;
+
+fn clipped(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut cut = max;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    text
+}
+
 pub(super) struct CallContext {
     pub direction: CallDirection,
     /// Host from `Host` / `:authority`, lower-case, without its port.
@@ -58,7 +74,7 @@ impl CallContext {
         let (host, host_port) = match call.host.as_deref() {
             Some(authority) => {
                 let (host, port) = split_host_port(authority);
-                (Some(host), port)
+                (Some(clipped(host, MAX_HOST_BYTES)), port)
             }
             None => (None, None),
         };
@@ -84,7 +100,6 @@ impl CallContext {
         let link = client.zip(server.map(|s| s.port()));
 
         let workload_key = call.process.workload_key();
-        let peer_key = call.peer_process.as_ref().map(|p| p.workload_key());
         let (caller_key, client_label) = match direction {
             CallDirection::Outbound => (workload_key.clone(), None),
             CallDirection::Inbound => {
@@ -94,8 +109,10 @@ impl CallContext {
                     (Some(peer), None) => Some(peer.command.clone()),
                     (None, address) => address.clone(),
                 };
-                let key = peer_key
-                    .clone()
+                let key = call
+                    .peer_process
+                    .as_ref()
+                    .map(|p| p.workload_key())
                     .or(address)
                     .unwrap_or_else(|| UNKNOWN_FIELD.to_owned());
                 (key, label)
@@ -107,10 +124,10 @@ impl CallContext {
             port,
             ip,
             tls: call.tls,
-            method: call
-                .method
-                .clone()
-                .unwrap_or_else(|| UNKNOWN_FIELD.to_owned()),
+            method: call.method.clone().map_or_else(
+                || UNKNOWN_FIELD.to_owned(),
+                |m| clipped(m, MAX_METHOD_BYTES),
+            ),
             method_known: call.method.is_some(),
             template: call
                 .path
@@ -167,6 +184,17 @@ impl CallContext {
         AlertRequest {
             method: self.method.clone(),
             path_template: self.template.clone(),
+        }
+    }
+
+    /// What per-endpoint keys (rates, auth failures) name the server end by. For a call made,
+    /// the host it was sent to. For a call served, the server's port: the `Host` header is the
+    /// client's to choose, and a client changing it on every request must not get a fresh
+    /// bucket each time.
+    pub fn endpoint_key(&self) -> String {
+        match self.direction {
+            CallDirection::Outbound => self.host.clone().unwrap_or_default(),
+            CallDirection::Inbound => format!(":{}", self.port.unwrap_or(0)),
         }
     }
 

@@ -557,3 +557,68 @@ fn the_inventory_lists_called_and_served_endpoints_and_survives_a_policy_reload(
     let json = serde_json::to_string(&*snapshot).unwrap();
     assert!(!json.contains(&STRIPE[8..]));
 }
+
+#[test]
+fn a_client_changing_its_host_header_still_adds_up_and_keys_stay_small() {
+    let mut host = Host::new(
+        "version: 1\nsettings: {discovery: off}\nauth_failures: {threshold: 4, credential_threshold: 100}\n",
+    );
+    host.pipeline.exclude_commands(vec!["curl".to_owned()]);
+    for i in 0..4u16 {
+        let giant = format!("h{i}{}", "x".repeat(20_000));
+        let request = format!("POST /login HTTP/1.1\r\nHost: {giant}\r\nContent-Length: 0\r\n\r\n");
+        host.exchange(48000 + i, BOTH, &request, "401 Unauthorized");
+    }
+    assert_eq!(host.rules(), ["auth.failures"]);
+    let alert = &host.alerts[0];
+    assert_eq!(alert.direction, CallDirection::Inbound);
+    assert!(alert.summary.len() < 600, "{}", alert.summary.len());
+    assert!(alert.destination.host.as_ref().unwrap().len() <= 255);
+}
+
+#[test]
+fn several_exchanges_on_one_kept_alive_connection_each_alert_once() {
+    let mut host = Host::new(NO_DISCOVERY);
+    let request = get(&format!("/v1/x?api_key={STRIPE}"), "");
+    let response = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    let (client_addr, server_addr) = ("127.0.0.1:49000", "127.0.0.1:8443");
+    host.open(
+        CLIENT,
+        49000,
+        monitor_common::role::CLIENT,
+        client_addr,
+        server_addr,
+    );
+    host.open(
+        SERVER,
+        49000,
+        monitor_common::role::SERVER,
+        server_addr,
+        client_addr,
+    );
+    for _ in 0..3 {
+        host.data(CLIENT, 49000, Direction::Egress, &request);
+        host.data(SERVER, 49000, Direction::Ingress, &request);
+        host.data(SERVER, 49000, Direction::Egress, response);
+        host.data(CLIENT, 49000, Direction::Ingress, response);
+    }
+    host.pipeline.flush(host.now, &mut |output| {
+        if let Output::Alert(alert) = output {
+            host.alerts.push(alert);
+        }
+    });
+    // Three exchanges, each raised by one end: the first printed, the two repeats summarised
+    // (count 2), the three twins merged.
+    let in_url: Vec<_> = host
+        .alerts
+        .iter()
+        .filter(|a| a.rule_id == "credential.in_url")
+        .collect();
+    assert_eq!(in_url.len(), 2, "{:?}", host.rules());
+    assert_eq!((in_url[0].count, in_url[1].count), (1, 2));
+    assert!(
+        host.metrics
+            .render()
+            .contains("monitor_alerts_merged_total{rule=\"credential.in_url\"} 3")
+    );
+}

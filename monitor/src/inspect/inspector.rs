@@ -179,8 +179,6 @@ impl Inspector {
         Ok(())
     }
 
-    /// Runs every check on one call, fills its credential audit trail, and appends the alerts
-    /// it raises to `out`.
     /// Where the inventory's snapshots are published (each `tick` that follows new calls).
     pub fn publish_inventory_to(&mut self, published: PublishedInventory) {
         self.published = Some(published);
@@ -199,6 +197,8 @@ impl Inspector {
         &self.api_inventory
     }
 
+    /// Runs every check on one call, fills its credential audit trail, and appends the alerts
+    /// it raises to `out`.
     pub fn inspect(&mut self, item: &ConnectionExchange, call: &mut ApiCall, out: &mut Vec<Alert>) {
         let before = out.len();
         let request = &item.exchange.request;
@@ -330,8 +330,12 @@ impl Inspector {
         start_ns: u64,
         raised: &mut Vec<Raised>,
     ) {
-        let host_key = context.host.clone().unwrap_or_default();
-        for rule in self.policy.rate_rules_for(view) {
+        let rules = self.policy.rate_rules_for(view);
+        if rules.is_empty() {
+            return;
+        }
+        let host_key = context.endpoint_key();
+        for rule in rules {
             if (rule.by_method && !context.method_known) || (rule.by_path && !context.path_known) {
                 continue;
             }
@@ -407,11 +411,16 @@ impl Inspector {
             context.template,
             context.host_or_ip()
         );
+        // Keyed by the server end as the caller cannot change it (not the `Host` of a served
+        // call), and by the server's workload for calls served.
         let key = format!(
-            "{}|{}|{}",
+            "{}|{}|{}|{}|{} {}",
             context.direction.as_str(),
             context.caller_key,
-            endpoint
+            context.workload_key,
+            context.endpoint_key(),
+            context.method,
+            context.template
         );
         if let Some(burst) =
             self.auth_failures
@@ -482,7 +491,7 @@ impl Inspector {
             CallDirection::Outbound => (
                 context
                     .ip
-                    .map(|ip| format!("{ip}:{}", context.port.unwrap_or(0)))
+                    .map(|ip| std::net::SocketAddr::new(ip, context.port.unwrap_or(0)).to_string())
                     .unwrap_or_default(),
                 context.ip,
             ),
@@ -556,7 +565,8 @@ impl Inspector {
         self.count(&out[before..]);
     }
 
-    /// Closes ended suppression windows and drops idle rate buckets.
+    /// Publishes the inventory if calls changed it, closes ended suppression windows and drops
+    /// idle rate buckets.
     pub fn tick(&mut self, now_ns: u64, out: &mut Vec<Alert>) {
         if self.inventory_changed {
             self.publish_inventory();

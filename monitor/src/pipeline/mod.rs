@@ -227,6 +227,22 @@ impl Pipeline {
                 .map(|r| r.to_string())
                 .unwrap_or_else(|| "an unknown peer".into());
             let who = process.executable.as_deref().unwrap_or(&process.command);
+            let served = socket.role == monitor_common::role::SERVER;
+            let (direction, made, server_end, client_end) = if served {
+                (
+                    crate::protocols::CallDirection::Inbound,
+                    "accepted a TLS connection from",
+                    socket.local,
+                    socket.remote,
+                )
+            } else {
+                (
+                    crate::protocols::CallDirection::Outbound,
+                    "made a TLS connection to",
+                    socket.remote,
+                    socket.local,
+                )
+            };
             let alert = Alert {
                 time: self.clock.format(event.timestamp_ns),
                 event: "alert",
@@ -239,15 +255,16 @@ impl Pipeline {
                 severity: crate::policy::Severity::Info,
                 rule_id: "coverage.tls_unreadable".into(),
                 summary: format!(
-                    "{who} made a TLS connection to {remote} that the monitor cannot read: its TLS library is not probed (see `monitor coverage`)"
+                    "{who} {made} {remote} that the monitor cannot read: its TLS library is not probed (see `monitor coverage`)"
                 ),
                 count: 1,
                 summary_of: None,
-                // A connection the process opened or accepted; either way, what it cannot read
-                // is its own traffic.
-                direction: crate::protocols::CallDirection::Outbound,
+                direction,
                 peer_workload: None,
-                client: None,
+                client: client_end.map(|c| crate::alerts::AlertEndpoint {
+                    ip: c.ip().to_string(),
+                    port: c.port(),
+                }),
                 workload: crate::alerts::AlertWorkload {
                     pid: process.pid,
                     command: process.command.clone(),
@@ -257,8 +274,8 @@ impl Pipeline {
                 },
                 destination: crate::alerts::AlertDestination {
                     host: None,
-                    ip: socket.remote.map(|r| r.ip().to_string()),
-                    port: socket.remote.map(|r| r.port()),
+                    ip: server_end.map(|r| r.ip().to_string()),
+                    port: server_end.map(|r| r.port()),
                     tls: true,
                 },
                 request: None,

@@ -360,6 +360,18 @@ impl Checker<'_> {
                 Some("destinations that no allow rule matches alert at `settings.not_allowed_severity`".to_owned()),
             );
         }
+        if raw.action == Action::Allow
+            && matches!(raw.direction, Some(Directions::Inbound | Directions::Both))
+        {
+            self.error(
+                &here.key("direction"),
+                format!(
+                    "allow rule `{}` for calls served has no effect: the allowlist is about where workloads call",
+                    raw.id.0
+                ),
+                Some("remove `direction` (allow rules are about outbound calls), or write a `deny` rule for served endpoints".to_owned()),
+            );
+        }
         let scope = self.scope(raw.workloads.as_deref(), &[], here);
         if self.errors.len() > errors_before {
             return None;

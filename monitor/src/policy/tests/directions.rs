@@ -205,4 +205,10 @@ fn auth_failure_settings_have_defaults_and_are_checked() {
         crate::policy::Policy::from_yaml("version: 1\ndestinations:\n  - {id: x, action: deny, direction: sideways, hosts: [a]}\n")
             .is_err()
     );
+    let allow_inbound = crate::policy::Policy::from_yaml(
+        "version: 1\nsettings: {mode: allowlist}\ndestinations:\n  - {id: x, action: allow, direction: inbound, hosts: [a]}\n",
+    )
+    .expect_err("an inbound allow rule does nothing")
+    .to_string();
+    assert!(allow_inbound.contains("has no effect"), "{allow_inbound}");
 }
