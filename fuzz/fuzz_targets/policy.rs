@@ -17,7 +17,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use libfuzzer_sys::fuzz_target;
 use monitor::{
     credentials::{CredentialKind, Finding, Location},
-    policy::{CallView, Destination, Policy, PolicyErrors, Workload},
+    policy::{CallView, Client, Destination, Policy, PolicyErrors, Workload},
+    protocols::CallDirection,
 };
 
 /// YAML's lines: it breaks on LF, CRLF, CR, NEL, LS and PS. Returns each line's length in
@@ -126,12 +127,28 @@ fn evaluate(policy: &Policy) {
     ];
     for workload in &workloads {
         for destination in &destinations {
-            for (method, path, found) in [
-                ("GET", "/", &findings[..0]),
-                ("POST", "/v1/users/{id}", &findings[..]),
+            for (method, path, found, direction) in [
+                ("GET", "/", &findings[..0], CallDirection::Outbound),
+                (
+                    "POST",
+                    "/v1/users/{id}",
+                    &findings[..],
+                    CallDirection::Outbound,
+                ),
+                (
+                    "POST",
+                    "/v1/users/{id}",
+                    &findings[..],
+                    CallDirection::Inbound,
+                ),
             ] {
                 let call = CallView {
+                    direction,
                     workload,
+                    client: Client {
+                        label: Some("203.0.113.9"),
+                        ip: Some(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 9))),
+                    },
                     destination,
                     method,
                     path_template: path,

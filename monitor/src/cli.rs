@@ -54,6 +54,14 @@ pub enum Command {
     #[command(subcommand)]
     Policy(PolicyCommand),
 
+    /// Print a running daemon's API inventory (or its `--inventory-file`) as a table.
+    ///
+    /// One line per endpoint called or served (direction, workload, host, method, path
+    /// template) with its calls, status classes, auth schemes, credential kinds, TLS use,
+    /// distinct peers and last call; inbound endpoints served without authentication to
+    /// external clients are marked. Schema: docs/inventory.md.
+    Inventory(InventoryArgs),
+
     /// For every process with TCP connections: which TLS stack it uses, whether the monitor
     /// reads it, and if not, why. Needs root to read other processes' memory maps.
     Coverage {
@@ -61,6 +69,28 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Where `monitor inventory` reads the inventory from.
+#[derive(Debug, Args)]
+pub struct InventoryArgs {
+    /// The daemon's inventory URL (its `--metrics-addr` and `/inventory`). The default when no
+    /// `--file` is given.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "http://127.0.0.1:9464/inventory",
+        conflicts_with = "file"
+    )]
+    pub url: String,
+
+    /// An inventory file written by `monitor run --inventory-file`.
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// Print the inventory as JSON (the document as served) instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,12 +157,20 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 65_536)]
     pub max_connections: usize,
 
+    /// Do not report the traffic of processes with this command name (the kernel's, 15 bytes at
+    /// most, e.g. `prometheus`); repeatable. Their records are still read, then dropped and
+    /// counted (`monitor_capture_records_total{kind="excluded_process"}`). For the monitor's
+    /// own neighbours (scrapers, log shippers) whose calls are known and not worth checking.
+    #[arg(long, value_name = "COMMAND")]
+    pub exclude_command: Vec<String>,
+
     /// API-call events queued for stdout at most; beyond, events are dropped and counted instead
     /// of stalling capture.
     #[arg(long, default_value_t = 65_536)]
     pub output_queue: usize,
 
-    /// Address of the Prometheus endpoint (`/metrics`, `/healthz`, `/readyz`).
+    /// Address of the Prometheus endpoint (`/metrics`, `/healthz`, `/readyz`; also
+    /// `/inventory`, the API inventory as JSON).
     #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR")]
     pub metrics_addr: SocketAddr,
 
@@ -142,6 +180,16 @@ pub struct RunArgs {
     /// Also append alerts (only alerts) to this file, one JSON object per line.
     #[arg(long, value_name = "FILE")]
     pub alerts_file: Option<PathBuf>,
+
+    /// Also keep the API inventory (see `monitor inventory`) in this file, as JSON, replaced
+    /// atomically every `--inventory-interval` seconds when it changed and once at exit. Write
+    /// failures are logged and counted, never fatal.
+    #[arg(long, env = "MONITOR_INVENTORY_FILE", value_name = "FILE")]
+    pub inventory_file: Option<PathBuf>,
+
+    /// Seconds between writes of `--inventory-file` (at least 1).
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub inventory_interval: u64,
 
     /// Print only alerts on stdout, not every API call.
     #[arg(long)]

@@ -10,6 +10,7 @@ use monitor::{
     },
     enrich::{ProcFs, ProcessTable},
     inspect::{Inspector, load_or_create_key},
+    inventory::{FileWriter, PublishedInventory},
     metrics::{self, Metrics, Readiness},
     output::JsonLinesSink,
     pipeline::{Output, Pipeline},
@@ -68,11 +69,15 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
         })
         .transpose()?;
     let readiness = Readiness::default();
+    // The API inventory's latest snapshot: published by the pipeline, read by `/inventory` and
+    // the file writer. It lives here, not in the policy, so a reload keeps it.
+    let api_inventory = PublishedInventory::default();
     let (stop_tx, stop_rx) = watch::channel(false);
     let (metrics_addr, metrics_server) = metrics::serve(
         args.metrics_addr,
         metrics.clone(),
         readiness.clone(),
+        api_inventory.clone(),
         stop_rx.clone(),
     )
     .await
@@ -168,6 +173,9 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
         metrics.clone(),
         Some(inspector),
     );
+    pipeline.exclude_commands(args.exclude_command.clone());
+    // The inspector publishes the inventory each housekeeping tick and once more at flush.
+    pipeline.publish_inventory_to(api_inventory.clone());
     for raw in &recovered {
         if let Some(recorder) = &recorder {
             recorder.record(raw).context("writing the recording")?;
@@ -201,6 +209,16 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
         metrics.clone(),
         stop_tx.subscribe(),
     );
+
+    let inventory_writer = args.inventory_file.clone().map(|path| {
+        info!(file = %path.display(), "writing the API inventory");
+        FileWriter::spawn(
+            path,
+            Duration::from_secs(args.inventory_interval.max(1)),
+            api_inventory.clone(),
+            metrics.clone(),
+        )
+    });
 
     readiness.set_ready();
     info!(
@@ -241,6 +259,8 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
             _ = housekeeping.tick() => {
                 pipeline.tick(WallClock::monotonic_now_ns(), &mut emit);
                 export_kernel_counters(&counters, &metrics);
+                let inventory = api_inventory.latest();
+                metrics.api_inventory_state(inventory.entries.len(), inventory.evicted);
             }
             _ = policy_poll.tick() => {
                 if policy_file.changed() {
@@ -263,6 +283,11 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     let _ = reader.await;
     let _ = coverage_thread.join();
     pipeline.flush(WallClock::monotonic_now_ns(), &mut emit);
+    if let Some(writer) = inventory_writer {
+        writer.finish().await;
+    }
+    let inventory = api_inventory.latest();
+    metrics.api_inventory_state(inventory.entries.len(), inventory.evicted);
     sink.close();
     if let Some(file) = &mut alert_file {
         file.close();

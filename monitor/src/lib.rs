@@ -16,6 +16,7 @@ pub mod coverage;
 pub mod credentials;
 pub mod enrich;
 pub mod inspect;
+pub mod inventory;
 pub mod metrics;
 pub mod output;
 pub mod pipeline;

@@ -2,6 +2,7 @@
 //! subcommand; the daemon itself lives in `daemon.rs`.
 mod cli;
 mod daemon;
+mod inventory_command;
 mod policy_command;
 mod policy_file;
 mod replay_command;
@@ -25,6 +26,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Run(args) => daemon::run(args, None),
         cli::Command::Record { out, run } => daemon::run(run, Some(&out)),
         cli::Command::Replay { file, checks } => replay_command::run(&file, &checks),
+        cli::Command::Inventory(args) => inventory_command::run(&args),
         cli::Command::Coverage { json } => {
             let rows = monitor::coverage::survey(
                 std::path::Path::new("/proc"),

@@ -1,4 +1,5 @@
-//! Converts the kernel's CLOCK_MONOTONIC timestamps into wall-clock time for output.
+//! Converts the kernel's CLOCK_MONOTONIC timestamps into wall-clock time for output, and formats
+//! wall-clock times as RFC 3339 (the one time format the monitor prints).
 //!
 //! The offset between the two clocks is taken once at start; NTP slews after that are ignored,
 //! which is fine for event timestamps (latencies are computed from monotonic values only).
@@ -47,6 +48,11 @@ impl WallClock {
         u64::try_from((i128::from(monotonic_ns) + self.offset_ns) / 1_000_000_000).unwrap_or(0)
     }
 
+    /// Unix milliseconds of a monotonic timestamp.
+    pub fn unix_ms(&self, monotonic_ns: u64) -> u64 {
+        u64::try_from((i128::from(monotonic_ns) + self.offset_ns) / 1_000_000).unwrap_or(0)
+    }
+
     /// RFC 3339 UTC time of a monotonic timestamp.
     pub fn format(&self, monotonic_ns: u64) -> String {
         let wall = i128::from(monotonic_ns) + self.offset_ns;
@@ -57,9 +63,34 @@ impl WallClock {
     }
 }
 
+/// Milliseconds since the Unix epoch now (wall clock; 0 if the clock is before 1970).
+pub fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// RFC 3339 UTC time of a Unix timestamp in milliseconds (empty if out of range).
+pub fn format_unix_ms(unix_ms: u64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formats_unix_milliseconds_as_rfc3339() {
+        assert_eq!(
+            format_unix_ms(1_700_000_000_123),
+            "2023-11-14T22:13:20.123Z"
+        );
+        assert_eq!(format_unix_ms(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_unix_ms(u64::MAX), "");
+    }
 
     #[test]
     fn formats_monotonic_time_as_rfc3339() {

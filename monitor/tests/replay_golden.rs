@@ -1,7 +1,9 @@
 //! Golden replay tests. The first: a recording built from synthetic kernel records (byte-exact
 //! `RecordHeader`s, as the ring buffer delivers them) is replayed through the whole pipeline with
 //! a fixed policy and fingerprint key, and the output must equal the committed golden file line
-//! for line. Regenerate after an intended change with `UPDATE_GOLDEN=1 cargo test -p monitor
+//! for line. It holds calls made (to providers, a paste site, a plaintext host) and, with both
+//! ends' sockets, exchanges where both ends run on the host (each alert raised once, naming both
+//! workloads, a 401 burst) and a server receiving a credential in plaintext from outside. Regenerate after an intended change with `UPDATE_GOLDEN=1 cargo test -p monitor
 //! --test replay_golden`, and review the diff: it is the user-visible output. The second replays a
 //! real HTTP/2 recording against the live run's own output.
 use std::{path::PathBuf, sync::Arc};
@@ -15,17 +17,20 @@ use monitor::{
     replay::{Checks, replay},
     streams::StreamLimits,
 };
-use monitor_common::{COMM_LEN, RecordHeader, direction, flags, record_kind, source};
+use monitor_common::{
+    AF_INET, COMM_LEN, RecordHeader, SocketOpen, direction, flags, record_kind, role, source,
+};
 
 const SECOND: u64 = 1_000_000_000;
 const OPENSSL_COOKIE: u64 = 1;
 
 fn raw(kind: u8, tgid: u32, conn: u64, dir: u8, ts: u64, cookie: u64, payload: &[u8]) -> Vec<u8> {
     let mut comm = [0u8; COMM_LEN];
-    let name: &[u8] = if tgid == 100 {
-        b"billing-worker"
-    } else {
-        b"legacy-cron"
+    let name: &[u8] = match tgid {
+        100 => b"billing-worker",
+        300 => b"users-api",
+        400 => b"curl",
+        _ => b"legacy-cron",
     };
     comm[..name.len()].copy_from_slice(name);
     let head = RecordHeader {
@@ -34,7 +39,8 @@ fn raw(kind: u8, tgid: u32, conn: u64, dir: u8, ts: u64, cookie: u64, payload: &
         call_len: payload.len() as u64,
         lost_before: 0,
         attach_cookie: cookie,
-        socket_id: 0,
+        // Plaintext calls are made on the socket itself: it is their connection.
+        socket_id: if cookie == 0 { conn } else { 0 },
         tgid,
         tid: tgid,
         offset: 0,
@@ -86,8 +92,118 @@ fn exchange(
     .unwrap();
 }
 
+/// A TCP connection as the kernel announces it (`connect` or `accept`), IPv4.
+fn socket_open(
+    tgid: u32,
+    conn: u64,
+    ts: u64,
+    side: u8,
+    local: ([u8; 4], u16),
+    remote: ([u8; 4], u16),
+) -> Vec<u8> {
+    let mut open = SocketOpen {
+        fd: 5,
+        family: AF_INET,
+        local_port: local.1,
+        remote_port: remote.1,
+        role: side,
+        recovered: 0,
+        listen_fd: 3,
+        local_addr: [0; 16],
+        remote_addr: [0; 16],
+    };
+    open.local_addr[..4].copy_from_slice(&local.0);
+    open.remote_addr[..4].copy_from_slice(&remote.0);
+    // SAFETY: `SocketOpen` is `repr(C)` plain data without padding (checked below).
+    let bytes = unsafe {
+        std::slice::from_raw_parts(
+            (&open as *const SocketOpen).cast::<u8>(),
+            std::mem::size_of::<SocketOpen>(),
+        )
+    };
+    assert_eq!(bytes.len(), 48, "SocketOpen has no padding");
+    raw(
+        record_kind::SOCKET_OPEN,
+        tgid,
+        conn,
+        direction::NONE,
+        ts,
+        0,
+        bytes,
+    )
+}
+
+/// One plaintext exchange on a loopback connection whose two ends both run here: `curl` (pid
+/// 400, from port `client_port`) calling `users-api` (pid 300, on port 8080), each on its own
+/// socket, records in the order the two processes make them.
+fn local_exchange(rec: &Recorder, client_port: u16, ts: u64, request: &str, status: &str) {
+    let loopback = [127, 0, 0, 1];
+    let (client_conn, server_conn) = (u64::from(client_port), 10_000 + u64::from(client_port));
+    let response = format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n");
+    let records = [
+        socket_open(
+            400,
+            client_conn,
+            ts,
+            role::CLIENT,
+            (loopback, client_port),
+            (loopback, 8080),
+        ),
+        socket_open(
+            300,
+            server_conn,
+            ts + 1_000,
+            role::SERVER,
+            (loopback, 8080),
+            (loopback, client_port),
+        ),
+        raw(
+            record_kind::DATA,
+            400,
+            client_conn,
+            direction::EGRESS,
+            ts + 2_000,
+            0,
+            request.as_bytes(),
+        ),
+        raw(
+            record_kind::DATA,
+            300,
+            server_conn,
+            direction::INGRESS,
+            ts + 3_000,
+            0,
+            request.as_bytes(),
+        ),
+        raw(
+            record_kind::DATA,
+            300,
+            server_conn,
+            direction::EGRESS,
+            ts + 4_000,
+            0,
+            response.as_bytes(),
+        ),
+        raw(
+            record_kind::DATA,
+            400,
+            client_conn,
+            direction::INGRESS,
+            ts + 5_000,
+            0,
+            response.as_bytes(),
+        ),
+    ];
+    for record in records {
+        rec.record(&record).unwrap();
+    }
+}
+
 const POLICY: &str = r#"
 version: 1
+auth_failures:
+  threshold: 3
+  credential_threshold: 3
 settings:
   discovery: info
 destinations:
@@ -115,6 +231,8 @@ fn build_recording(path: &std::path::Path) {
     for (pid, exe) in [
         (100, "/opt/billing/worker"),
         (200, "/usr/local/bin/legacy-cron"),
+        (300, "/opt/users/api"),
+        (400, "/usr/bin/curl"),
     ] {
         rec.process(&ProcessFrame {
             pid,
@@ -168,6 +286,51 @@ fn build_recording(path: &std::path::Path) {
         b"",
     ))
     .unwrap();
+    // Both ends here: a token in the URL (one alert, raised by the first view to complete,
+    // naming curl and users-api), then three refused logins (one auth.failures, one
+    // auth.credential_rejected).
+    local_exchange(
+        &rec,
+        50_000,
+        40 * SECOND,
+        &format!(
+            "GET /v1/users/42?api_key={stripe_key} HTTP/1.1\r\nHost: users.internal:8080\r\n\r\n"
+        ),
+        "200 OK",
+    );
+    for i in 0..3u16 {
+        local_exchange(
+            &rec,
+            50_001 + i,
+            (41 + u64::from(i)) * SECOND,
+            "POST /login HTTP/1.1\r\nHost: users.internal:8080\r\nAuthorization: Basic YWRtaW46aHVudGVyMg==\r\nContent-Length: 0\r\n\r\n",
+            "401 Unauthorized",
+        );
+    }
+    // Served alone: a client from outside sends a bearer token in plaintext.
+    rec.record(&socket_open(
+        300,
+        20_000,
+        50 * SECOND,
+        role::SERVER,
+        ([10, 1, 2, 3], 8080),
+        ([203, 0, 113, 9], 41_000),
+    ))
+    .unwrap();
+    let request = format!(
+        "GET /v1/users/7 HTTP/1.1\r\nHost: users.example.com\r\nAuthorization: Bearer {stripe_key}\r\n\r\n"
+    );
+    for (dir, ts, bytes) in [
+        (direction::INGRESS, 50 * SECOND + 1_000, request.as_bytes()),
+        (
+            direction::EGRESS,
+            50 * SECOND + 2_000,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".as_slice(),
+        ),
+    ] {
+        rec.record(&raw(record_kind::DATA, 300, 20_000, dir, ts, 0, bytes))
+            .unwrap();
+    }
     rec.flush().unwrap();
 }
 
@@ -196,6 +359,8 @@ fn replay_matches_the_golden_output() {
         "51HcQ2bKx9TzW4mPq8RvN3yLd",
         "c3luYzpUcjB1YmFkb3IhMjAyNg",
         "Tr0ubador!2026",
+        "YWRtaW46aHVudGVyMg",
+        "hunter2",
     ] {
         assert!(
             !actual.contains(secret),
@@ -263,7 +428,8 @@ fn http2_recording_replays_the_live_output() {
         expected_path.display()
     );
     // What the traffic must have produced: 6 calls per side, all HTTP/2 and complete, and the
-    // token alert on both sides with its fingerprint, never the token.
+    // token alert once, from curl's side (the server did not send the token anywhere), with its
+    // fingerprint, never the token; both sides' calls list the token in their audit trail.
     let values: Vec<serde_json::Value> = lines
         .iter()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -286,7 +452,16 @@ fn http2_recording_replays_the_live_output() {
         .iter()
         .filter(|v| v["rule_id"] == "credential.wrong_destination")
         .collect();
-    assert_eq!(token_alerts.len(), 2);
+    assert_eq!(token_alerts.len(), 1);
+    assert_eq!(token_alerts[0]["direction"], "outbound");
+    assert_eq!(token_alerts[0]["workload"]["command"], "curl");
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| c["credentials"][0]["kind"] == "github_token")
+            .count(),
+        2
+    );
     for alert in token_alerts {
         let credential = &alert["evidence"]["credential"];
         assert_eq!(credential["kind"], "github_token");

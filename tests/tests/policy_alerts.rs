@@ -118,6 +118,19 @@ fn each_rule_kind_raises_its_alert_and_no_secret_leaks() {
     ]);
     send_traffic(&server);
     let metrics_page = monitor.scrape_metrics();
+    // The inventory is published each second: wait for this traffic in it.
+    let mut inventory = String::new();
+    for _ in 0..50 {
+        inventory = monitor.http_get("/inventory").1;
+        if inventory.contains("hooks.example.com") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        inventory.contains("\"credential_kinds\":[\"aws_access_key\"]"),
+        "{inventory}"
+    );
     assert_eq!(monitor.http_get("/healthz").0, 200);
     assert_eq!(monitor.http_get("/readyz").0, 200);
     let captured = monitor.stop();
@@ -156,26 +169,22 @@ fn each_rule_kind_raises_its_alert_and_no_secret_leaks() {
     assert_eq!(evidence["prefix"], "AKIA");
     assert_eq!(evidence["fingerprint"].as_str().map(str::len), Some(16));
 
-    // A secret in a URL (on the client and on the server that received it).
+    // A secret in a URL: the client sent it and the server received it, one exchange: one
+    // alert, naming the caller and the server.
     let in_url: Vec<_> = captured
         .alerts_of("credential.in_url")
         .into_iter()
-        .filter(|a| a["workload"]["command"] == "curl")
+        .filter(|a| a["summary_of"].is_null())
         .collect();
     let in_url = only(in_url, "credential.in_url", &captured);
+    assert_eq!(in_url["workload"]["command"], "curl");
+    assert_eq!(in_url["peer_workload"]["pid"], server.pid());
     assert_eq!(in_url["evidence"]["credential"]["location"]["in"], "query");
     assert_eq!(
         in_url["evidence"]["credential"]["location"]["parameter"],
         "api_key"
     );
     assert_eq!(in_url["request"]["path_template"], "/v1/items/{id}");
-    assert!(
-        captured
-            .alerts_of("credential.in_url")
-            .iter()
-            .any(|a| a["workload"]["pid"] == server.pid()),
-        "the server side sees the same secret in the URL it received"
-    );
 
     // A credential to its own provider over TLS is fine: no wrong-destination alert for GitHub.
     assert!(
@@ -265,8 +274,19 @@ fn each_rule_kind_raises_its_alert_and_no_secret_leaks() {
         "no raw path in any label"
     );
 
-    // No raw secret anywhere: stdout, logs, alert file, metrics.
-    let everything = format!("{}\n{file}\n{metrics_page}", captured.all_output());
+    // No raw secret anywhere: stdout (API calls with their audit trail, alerts), logs, alert
+    // file, metrics, the inventory.
+    assert!(
+        captured
+            .calls
+            .iter()
+            .any(|c| c["event"] == "api_call" && c["credentials"][0]["kind"] == "github_token"),
+        "the audit trail lists the GitHub token by kind"
+    );
+    let everything = format!(
+        "{}\n{file}\n{metrics_page}\n{inventory}",
+        captured.all_output()
+    );
     assert!(
         captured.calls.iter().any(|c| c["host"]
             .as_str()

@@ -2,7 +2,7 @@
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
-use crate::{credentials::Finding, policy::Severity};
+use crate::{calls::ProcessOut, credentials::Finding, policy::Severity, protocols::CallDirection};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Alert {
@@ -19,8 +19,17 @@ pub struct Alert {
     pub count: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub summary_of: Option<String>,
+    /// The view that raised it: `outbound` (a call made) or `inbound` (a call served).
+    pub direction: CallDirection,
+    /// The caller when it runs on this host; otherwise (an inbound call from elsewhere, or a
+    /// connection-level alert) the process the monitor saw.
     pub workload: AlertWorkload,
+    /// The server, when both ends of the exchange run on this host.
+    pub peer_workload: Option<AlertWorkload>,
+    /// The server end of the exchange: where an outbound call went, what an inbound call reached.
     pub destination: AlertDestination,
+    /// The caller's address, when known.
+    pub client: Option<AlertEndpoint>,
     /// The request that raised it; `None` for alerts about a connection (coverage).
     pub request: Option<AlertRequest>,
     pub evidence: Option<Evidence>,
@@ -33,6 +42,24 @@ pub struct AlertWorkload {
     pub executable: Option<String>,
     pub uid: u32,
     pub container_id: Option<String>,
+}
+
+impl From<&ProcessOut> for AlertWorkload {
+    fn from(process: &ProcessOut) -> Self {
+        Self {
+            pid: process.pid,
+            command: process.command.clone(),
+            executable: process.executable.clone(),
+            uid: process.uid,
+            container_id: process.container_id.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, Hash)]
+pub struct AlertEndpoint {
+    pub ip: String,
+    pub port: u16,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq, Hash)]
@@ -55,6 +82,19 @@ pub enum Evidence {
     /// A redacted credential: kind, location, length, public prefix, keyed fingerprint.
     Credential(Finding),
     Rate(RateEvidence),
+    AuthFailures(AuthFailureEvidence),
+}
+
+/// A burst of rejected authentication: how many 401/403 in how long, and the credential they
+/// were for (`auth.credential_rejected`).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct AuthFailureEvidence {
+    pub failures: u32,
+    pub unauthorized_401: u32,
+    pub forbidden_403: u32,
+    pub window_seconds: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential: Option<Finding>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -76,11 +116,16 @@ impl Alert {
         digest[..8].iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    /// What makes two alerts "the same" for suppression: rule, workload, destination, request
-    /// shape and which credential (by fingerprint) or which rate key.
+    /// What makes two alerts "the same" for suppression: rule, caller address, workload (and
+    /// peer), destination, request shape and which credential (by fingerprint). Not the direction: when both ends
+    /// run here, repeats of one finding may be raised from either view.
     pub fn suppression_key(&self) -> String {
         let evidence = match &self.evidence {
             Some(Evidence::Credential(finding)) => finding.fingerprint.as_str(),
+            Some(Evidence::AuthFailures(AuthFailureEvidence {
+                credential: Some(finding),
+                ..
+            })) => finding.fingerprint.as_str(),
             _ => "",
         };
         let (method, template) = self
@@ -88,14 +133,23 @@ impl Alert {
             .as_ref()
             .map(|r| (r.method.as_str(), r.path_template.as_str()))
             .unwrap_or_default();
+        let peer = self
+            .peer_workload
+            .as_ref()
+            .map_or("", |p| p.executable.as_deref().unwrap_or(&p.command));
+        // The caller's address: a served call's alerts name the server as `workload`, and
+        // client B's burst must not be folded into client A's alert.
+        let client = self.client.as_ref().map_or("", |c| c.ip.as_str());
         format!(
-            "{}|{}|{}|{}|{}|{}|{}|{}|{}",
+            "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
             self.rule_id,
+            client,
             self.workload
                 .executable
                 .as_deref()
                 .unwrap_or(&self.workload.command),
             self.workload.container_id.as_deref().unwrap_or(""),
+            peer,
             self.destination.host.as_deref().unwrap_or(""),
             self.destination.ip.as_deref().unwrap_or(""),
             self.destination.port.unwrap_or(0),

@@ -4,5 +4,8 @@
 mod alert;
 mod suppress;
 
-pub use alert::{Alert, AlertDestination, AlertRequest, AlertWorkload, Evidence, RateEvidence};
+pub use alert::{
+    Alert, AlertDestination, AlertEndpoint, AlertRequest, AlertWorkload, AuthFailureEvidence,
+    Evidence, RateEvidence,
+};
 pub use suppress::Suppressor;

@@ -140,6 +140,9 @@ mod tests {
             summary: "s".into(),
             count: 1,
             summary_of: None,
+            direction: crate::protocols::CallDirection::Outbound,
+            peer_workload: None,
+            client: None,
             workload: AlertWorkload {
                 pid: 1,
                 command: "curl".into(),

@@ -4,9 +4,10 @@ use serde::Serialize;
 use super::split_target;
 use crate::{
     capture::{LibraryInfo, TlsLibraryKind},
+    credentials::Finding,
     enrich::{ProcessInfo, SocketInfo},
     protocols::{
-        Role,
+        CallDirection, Role,
         http2::{CaptureStart, GrpcCall, StreamReset, UnknownField},
     },
     streams::ConnectionExchange,
@@ -22,7 +23,12 @@ pub struct ApiCall {
     pub event: &'static str,
     /// Which side of the call the traced process is on.
     pub role: Role,
+    /// `outbound` when the traced process made the call (client), `inbound` when it served it.
+    pub direction: CallDirection,
     pub process: ProcessOut,
+    /// The process at the other end of the connection, when it runs on this host too (both
+    /// ends of a loopback or pod-to-pod connection); `None` when it is elsewhere or unknown.
+    pub peer_process: Option<ProcessOut>,
     /// Whether the call was encrypted (captured inside a TLS library).
     pub tls: bool,
     /// The TLS library that carried it; `None` for plaintext calls.
@@ -68,9 +74,13 @@ pub struct ApiCall {
     /// gRPC calls: service, method, status, message counts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grpc: Option<GrpcCall>,
+    /// The credentials the request carried (the audit trail): kind, location, length, public
+    /// prefix and keyed fingerprint, never the value. Filled by inspection; empty without a
+    /// policy.
+    pub credentials: Vec<Finding>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct ProcessOut {
     pub pid: u32,
     pub tid: u32,
@@ -119,18 +129,17 @@ pub fn build_api_call(
         time: clock.format(request.stats.start_ns),
         event: "api_call",
         role: exchange.role,
+        direction: exchange.role.into(),
         process: ProcessOut {
-            pid: process.pid,
             tid: item.tid,
             command: if process.command.is_empty() {
                 item.comm.clone()
             } else {
                 process.command.clone()
             },
-            executable: process.executable.clone(),
-            uid: process.uid,
-            container_id: process.container_id.clone(),
+            ..ProcessOut::of(process)
         },
+        peer_process: None,
         tls: item.conn.source != monitor_common::source::SOCKET,
         tls_library: library.map(|l| TlsOut {
             name: l.kind,
@@ -167,6 +176,31 @@ pub fn build_api_call(
         unknown_fields: h2.map(|h| h.unknown_fields.clone()).unwrap_or_default(),
         reset: h2.and_then(|h| h.reset.clone()),
         grpc: h2.and_then(|h| h.grpc.clone()),
+        credentials: Vec::new(),
+    }
+}
+
+impl ProcessOut {
+    /// A process as calls show it; `tid` is 0 when no thread is known (a peer process).
+    pub fn of(process: &ProcessInfo) -> Self {
+        Self {
+            pid: process.pid,
+            tid: 0,
+            command: process.command.clone(),
+            executable: process.executable.clone(),
+            uid: process.uid,
+            container_id: process.container_id.clone(),
+        }
+    }
+
+    /// The key rates, inventories and credential owners group a workload by: its executable
+    /// (or command) and container, so that restarts and worker processes are one workload.
+    pub fn workload_key(&self) -> String {
+        format!(
+            "{}@{}",
+            self.executable.as_deref().unwrap_or(&self.command),
+            self.container_id.as_deref().unwrap_or("host")
+        )
     }
 }
 

@@ -32,3 +32,5 @@ pub use detector::{Detector, DetectorSettings};
 pub use error::DetectorError;
 pub use finding::{CredentialKind, Finding, JwtFacts, Location};
 pub use fingerprint::Fingerprinter;
+/// The header and cookie vocabularies, also read by the API inventory to name auth schemes.
+pub(crate) use headers::{API_KEY_HEADERS, is_session_cookie};

@@ -72,6 +72,12 @@ impl ProcessTable {
         info
     }
 
+    /// Identity of `pid` if the monitor has seen it, without learning it now: for a peer
+    /// process, whose command and user only its own events carry.
+    pub fn known(&self, pid: u32) -> Option<Arc<ProcessInfo>> {
+        self.processes.get(&pid).cloned()
+    }
+
     /// Addresses of a process's TCP socket (from the process source: `/proc`, or a recording).
     pub fn socket_addrs(&mut self, pid: u32, fd: u32) -> Option<SocketAddrs> {
         self.source.socket_addrs(pid, fd)

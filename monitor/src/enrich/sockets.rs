@@ -8,6 +8,16 @@
 //! accepted connection that is already gone falls back to its listening socket's address. A
 //! closed connection's identity is kept a few seconds: a TLS library may report its last calls
 //! after the socket is closed.
+//!
+//! Connections whose two ends both run on this host (loopback, pod to pod on one node) are
+//! found from either end: the table indexes every connection by its (local, remote) address
+//! pair, and the other end is the connection whose pair is the mirror image. An accepted
+//! connection whose own address fell back to its listening socket's wildcard address cannot be
+//! mirrored exactly, so connecting sockets are also indexed by their local address alone and
+//! accepted ones by their remote address (a client's ephemeral address names one connection),
+//! and the wildcard end is checked by its port. Addresses
+//! are compared in canonical form (an IPv4-mapped IPv6 address is its IPv4 address), since one
+//! end may be a dual-stack socket.
 use std::{collections::HashMap, net::SocketAddr};
 
 use super::ProcessTable;
@@ -37,6 +47,24 @@ pub struct SocketInfo {
 #[derive(Default)]
 pub struct SocketTable {
     sockets: HashMap<(u32, u64), SocketInfo>,
+    /// (local, remote) → (tgid, connection id). Entries whose connection is gone or changed are
+    /// ignored on lookup and pruned by [`SocketTable::expire`].
+    by_addresses: HashMap<(SocketAddr, SocketAddr), (u32, u64)>,
+    /// Connecting sockets by their local address, same rules.
+    clients_by_local: HashMap<SocketAddr, (u32, u64)>,
+    /// Accepted sockets by their remote (the client's) address, same rules.
+    servers_by_remote: HashMap<SocketAddr, (u32, u64)>,
+}
+
+/// An address in the form both ends of one connection agree on.
+pub fn canonical_addr(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+            None => addr,
+        },
+        SocketAddr::V4(_) => addr,
+    }
 }
 
 impl SocketTable {
@@ -51,6 +79,7 @@ impl SocketTable {
             if opened.remote.is_some() {
                 info.remote = opened.remote;
             }
+            self.index(tgid, opened.id);
             return;
         }
         self.sockets.insert(
@@ -69,6 +98,7 @@ impl SocketTable {
             },
         );
         self.on_use(tgid, opened.id, processes);
+        self.index(tgid, opened.id);
     }
 
     /// The connection is in use: complete its addresses if the kernel could not see them.
@@ -89,6 +119,53 @@ impl SocketTable {
         {
             info.local.get_or_insert(listening.local);
         }
+        self.index(tgid, id);
+    }
+
+    fn index(&mut self, tgid: u32, id: u64) {
+        let Some(info) = self.sockets.get(&(tgid, id)) else {
+            return;
+        };
+        let (Some(local), Some(remote)) = (info.local, info.remote) else {
+            return;
+        };
+        let (local, remote) = (canonical_addr(local), canonical_addr(remote));
+        let key = (tgid, id);
+        if !local.ip().is_unspecified() {
+            self.by_addresses.insert((local, remote), key);
+        }
+        match info.role {
+            monitor_common::role::CLIENT if !local.ip().is_unspecified() => {
+                self.clients_by_local.insert(local, key);
+            }
+            monitor_common::role::SERVER => {
+                self.servers_by_remote.insert(remote, key);
+            }
+            _ => {}
+        }
+    }
+
+    /// The process at the other end of the connection `local` ↔ `remote`, when it runs on this
+    /// host and the monitor knows its socket. Either end's own address may be a wildcard (an
+    /// accepted connection known only by its listening socket): then its port must match.
+    pub fn peer_of(&self, local: SocketAddr, remote: SocketAddr) -> Option<u32> {
+        let (local, remote) = (canonical_addr(local), canonical_addr(remote));
+        let same = |a: SocketAddr, b: SocketAddr| {
+            a == b || ((a.ip().is_unspecified() || b.ip().is_unspecified()) && a.port() == b.port())
+        };
+        let mirrors = |key: &(u32, u64)| {
+            let info = self.sockets.get(key)?;
+            let peer_local = info.local.map(canonical_addr)?;
+            let peer_remote = info.remote.map(canonical_addr)?;
+            (same(peer_local, remote) && same(peer_remote, local)).then_some(key.0)
+        };
+        self.by_addresses
+            .get(&(remote, local))
+            .and_then(mirrors)
+            // We are the server: the client's own address is our remote.
+            .or_else(|| self.clients_by_local.get(&remote).and_then(mirrors))
+            // We are the client: the server's connection has our address as its remote.
+            .or_else(|| self.servers_by_remote.get(&local).and_then(mirrors))
     }
 
     pub fn on_tls_handshake(&mut self, tgid: u32, id: u64) {
@@ -139,6 +216,12 @@ impl SocketTable {
             info.closed_at_ns
                 .is_none_or(|closed| now_ns.saturating_sub(closed) < CLOSED_GRACE_NS)
         });
+        let sockets = &self.sockets;
+        self.by_addresses.retain(|_, key| sockets.contains_key(key));
+        self.clients_by_local
+            .retain(|_, key| sockets.contains_key(key));
+        self.servers_by_remote
+            .retain(|_, key| sockets.contains_key(key));
     }
 
     pub fn len(&self) -> usize {
@@ -155,7 +238,121 @@ mod tests {
     use super::*;
     use crate::enrich::RecordedFacts;
 
-    fn opened(id: u64, local: Option<&str>, remote: Option<&str>) -> SocketOpened {
+    fn opened(id: u64, role: u8, local: &str, remote: &str) -> SocketOpened {
+        SocketOpened {
+            id,
+            fd: 5,
+            listen_fd: None,
+            role,
+            recovered: false,
+            local: local.parse().ok(),
+            remote: remote.parse().ok(),
+        }
+    }
+
+    fn table(sockets: &[(u32, SocketOpened)]) -> SocketTable {
+        let mut processes = ProcessTable::new(RecordedFacts::default());
+        let mut table = SocketTable::default();
+        for (tgid, open) in sockets {
+            table.on_open(*tgid, open, &mut processes);
+        }
+        table
+    }
+
+    const CLIENT: u8 = monitor_common::role::CLIENT;
+    const SERVER: u8 = monitor_common::role::SERVER;
+
+    #[test]
+    fn both_ends_of_a_loopback_connection_find_each_other() {
+        let t = table(&[
+            (10, opened(1, CLIENT, "127.0.0.1:40000", "127.0.0.1:8443")),
+            (20, opened(2, SERVER, "127.0.0.1:8443", "127.0.0.1:40000")),
+            (30, opened(3, CLIENT, "127.0.0.1:40001", "127.0.0.1:8443")),
+        ]);
+        let (c, s) = (
+            "127.0.0.1:40000".parse().unwrap(),
+            "127.0.0.1:8443".parse().unwrap(),
+        );
+        assert_eq!(t.peer_of(c, s), Some(20));
+        assert_eq!(t.peer_of(s, c), Some(10));
+        // pid 30's connection has no traced server end.
+        assert_eq!(t.peer_of("127.0.0.1:40001".parse().unwrap(), s), None);
+        // A remote peer is not on this host.
+        assert_eq!(t.peer_of(c, "198.51.100.7:443".parse().unwrap()), None);
+    }
+
+    #[test]
+    fn a_server_known_only_by_its_wildcard_listening_address_is_still_found_both_ways() {
+        let t = table(&[
+            (10, opened(1, CLIENT, "127.0.0.1:40000", "127.0.0.1:8443")),
+            (20, opened(2, SERVER, "0.0.0.0:8443", "127.0.0.1:40000")),
+        ]);
+        assert_eq!(
+            t.peer_of(
+                "127.0.0.1:40000".parse().unwrap(),
+                "127.0.0.1:8443".parse().unwrap()
+            ),
+            Some(20)
+        );
+        assert_eq!(
+            t.peer_of(
+                "0.0.0.0:8443".parse().unwrap(),
+                "127.0.0.1:40000".parse().unwrap()
+            ),
+            Some(10)
+        );
+        // Another port on the same wildcard is another listener.
+        assert_eq!(
+            t.peer_of(
+                "127.0.0.1:40000".parse().unwrap(),
+                "127.0.0.1:9999".parse().unwrap()
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn an_ipv4_mapped_end_matches_its_plain_ipv4_peer() {
+        let t = table(&[
+            (10, opened(1, CLIENT, "127.0.0.1:40000", "127.0.0.1:8443")),
+            (
+                20,
+                opened(
+                    2,
+                    SERVER,
+                    "[::ffff:127.0.0.1]:8443",
+                    "[::ffff:127.0.0.1]:40000",
+                ),
+            ),
+        ]);
+        assert_eq!(
+            t.peer_of(
+                "127.0.0.1:40000".parse().unwrap(),
+                "127.0.0.1:8443".parse().unwrap()
+            ),
+            Some(20)
+        );
+    }
+
+    #[test]
+    fn an_expired_connection_is_forgotten_by_the_index() {
+        let mut t = table(&[
+            (10, opened(1, CLIENT, "127.0.0.1:40000", "127.0.0.1:8443")),
+            (20, opened(2, SERVER, "127.0.0.1:8443", "127.0.0.1:40000")),
+        ]);
+        t.on_close(20, 2, 0);
+        t.expire(CLOSED_GRACE_NS + 1);
+        assert_eq!(
+            t.peer_of(
+                "127.0.0.1:40000".parse().unwrap(),
+                "127.0.0.1:8443".parse().unwrap()
+            ),
+            None
+        );
+        assert!(t.by_addresses.len() == 1 && t.servers_by_remote.is_empty());
+    }
+
+    fn announced(id: u64, local: Option<&str>, remote: Option<&str>) -> SocketOpened {
         SocketOpened {
             id,
             fd: 20,
@@ -181,11 +378,11 @@ mod tests {
         );
         let mut processes = ProcessTable::new(facts);
         let mut table = SocketTable::default();
-        table.on_open(7, &opened(1, None, None), &mut processes);
+        table.on_open(7, &announced(1, None, None), &mut processes);
         table.on_tls_handshake(7, 1);
         table.on_open(
             7,
-            &opened(1, Some("127.0.0.1:443"), Some("127.0.0.1:50001")),
+            &announced(1, Some("127.0.0.1:443"), Some("127.0.0.1:50001")),
             &mut processes,
         );
         let info = table.get(7, 1).unwrap();

@@ -1,19 +1,26 @@
 //! The inspector: state that outlives one call (rate buckets, the destination inventory,
-//! suppression windows) and the policy in force.
-use std::{net::IpAddr, sync::Arc};
+//! auth-failure windows, credential owners, alerts waiting for their twin, suppression windows)
+//! and the policy in force. Each check is a method of its own; `inspect` runs them in order and
+//! sends what they raise through the linker (one exchange, one alert) and suppression.
+use std::sync::Arc;
 
 use thiserror::Error;
 
-use super::split_host_port;
+use super::{
+    auth_failures::{AuthFailureCounter, Burst, is_auth_failure},
+    context::CallContext,
+    credential_owners::CredentialOwners,
+    linker::{ExchangeLinker, LinkKey},
+};
 use crate::{
-    alerts::{
-        Alert, AlertDestination, AlertRequest, AlertWorkload, Evidence, RateEvidence, Suppressor,
-    },
+    alerts::{Alert, AuthFailureEvidence, Evidence, RateEvidence, Suppressor},
     calls::ApiCall,
     credentials::{Detector, DetectorError, DetectorSettings, Finding, Fingerprinter},
-    metrics::Metrics,
-    policy::{CallView, Destination, Policy, Severity, Workload, rule_ids},
-    rates::{Decision, Inventory, RateKey, RateLimit, RateLimiter, path_template},
+    inventory::{ApiInventory, DEFAULT_MAX_ENTRIES, Observation, PublishedInventory, auth_schemes},
+    metrics::{InspectState, Metrics},
+    policy::{CallView, Client, Policy, Severity, Workload, rule_ids},
+    protocols::CallDirection,
+    rates::{Decision, Inventory, RateKey, RateLimit, RateLimiter},
     streams::ConnectionExchange,
     time::WallClock,
 };
@@ -24,6 +31,10 @@ const MAX_RATE_KEYS: usize = 100_000;
 const MAX_INVENTORY: usize = 100_000;
 /// Open suppression windows kept at most.
 const MAX_SUPPRESSION_ENTRIES: usize = 10_000;
+/// Auth-failure windows, credential fingerprints and alerts waiting for their twin kept at most.
+const MAX_AUTH_FAILURE_KEYS: usize = 50_000;
+const MAX_CREDENTIAL_OWNERS: usize = 50_000;
+const MAX_LINKED_ALERTS: usize = 10_000;
 
 #[derive(Debug, Error)]
 pub enum InspectError {
@@ -31,8 +42,57 @@ pub enum InspectError {
     Detector(#[source] DetectorError),
 }
 
-/// Stands for a method or path an HTTP/2 capture could not know (in alerts and policy views).
-const UNKNOWN_FIELD: &str = "<unknown>";
+/// An alert a check wants raised, before it is linked, built and suppressed.
+struct Raised {
+    rule_id: String,
+    severity: Severity,
+    summary: String,
+    evidence: Option<Evidence>,
+}
+
+impl Raised {
+    fn new(rule_id: &str, severity: Severity, summary: String, evidence: Option<Evidence>) -> Self {
+        Self {
+            rule_id: rule_id.to_owned(),
+            severity,
+            summary,
+            evidence,
+        }
+    }
+
+    /// The credential the alert is about, by fingerprint; empty if none.
+    fn fingerprint(&self) -> &str {
+        match &self.evidence {
+            Some(Evidence::Credential(finding)) => &finding.fingerprint,
+            Some(Evidence::AuthFailures(AuthFailureEvidence {
+                credential: Some(finding),
+                ..
+            })) => &finding.fingerprint,
+            _ => "",
+        }
+    }
+}
+
+fn burst_evidence(burst: Burst, window_seconds: u64, credential: Option<Finding>) -> Evidence {
+    Evidence::AuthFailures(AuthFailureEvidence {
+        failures: burst.failures,
+        unauthorized_401: burst.unauthorized,
+        forbidden_403: burst.forbidden,
+        window_seconds,
+        credential,
+    })
+}
+
+/// The traced process, as workload selectors see it.
+fn policy_workload(call: &ApiCall) -> Workload<'_> {
+    Workload {
+        pid: call.process.pid,
+        command: &call.process.command,
+        executable: call.process.executable.as_deref(),
+        uid: Some(call.process.uid),
+        container_id: call.process.container_id.as_deref(),
+    }
+}
 
 pub struct Inspector {
     policy: Arc<Policy>,
@@ -40,6 +100,13 @@ pub struct Inspector {
     key: Vec<u8>,
     limiter: RateLimiter,
     inventory: Inventory,
+    auth_failures: AuthFailureCounter,
+    owners: CredentialOwners,
+    linker: ExchangeLinker,
+    /// The live API inventory, and where its snapshots go (`/inventory`, `--inventory-file`).
+    api_inventory: ApiInventory,
+    published: Option<PublishedInventory>,
+    inventory_changed: bool,
     suppressor: Suppressor,
     sequence: u64,
     clock: WallClock,
@@ -90,14 +157,21 @@ impl Inspector {
             key: fingerprint_key,
             limiter: RateLimiter::new(MAX_RATE_KEYS),
             inventory: Inventory::new(MAX_INVENTORY),
+            auth_failures: AuthFailureCounter::new(MAX_AUTH_FAILURE_KEYS),
+            owners: CredentialOwners::new(MAX_CREDENTIAL_OWNERS),
+            linker: ExchangeLinker::new(MAX_LINKED_ALERTS),
+            api_inventory: ApiInventory::new(DEFAULT_MAX_ENTRIES),
+            published: None,
+            inventory_changed: false,
             sequence: 0,
             clock,
             metrics,
         })
     }
 
-    /// Puts a new policy in force. Rate buckets, the inventory and open suppression windows are
-    /// kept: a reload must not re-alert on every known destination.
+    /// Puts a new policy in force. Rate buckets, the inventories, auth-failure windows,
+    /// credential owners and open suppression windows are kept: a reload must not re-alert on
+    /// every known destination or forget who owns a key.
     pub fn set_policy(&mut self, policy: Policy) -> Result<(), InspectError> {
         self.detector = detector_for(&policy, &self.key)?;
         self.suppressor.set_window(window_ns(&policy));
@@ -105,7 +179,27 @@ impl Inspector {
         Ok(())
     }
 
-    pub fn inspect(&mut self, item: &ConnectionExchange, call: &ApiCall, out: &mut Vec<Alert>) {
+    /// Where the inventory's snapshots are published (each `tick` that follows new calls).
+    pub fn publish_inventory_to(&mut self, published: PublishedInventory) {
+        self.published = Some(published);
+        self.publish_inventory();
+    }
+
+    /// Publishes the inventory now if calls changed it since the last time.
+    pub fn publish_inventory(&mut self) {
+        if let Some(published) = &self.published {
+            published.publish(self.api_inventory.snapshot());
+            self.inventory_changed = false;
+        }
+    }
+
+    pub fn api_inventory(&self) -> &ApiInventory {
+        &self.api_inventory
+    }
+
+    /// Runs every check on one call, fills its credential audit trail, and appends the alerts
+    /// it raises to `out`.
+    pub fn inspect(&mut self, item: &ConnectionExchange, call: &mut ApiCall, out: &mut Vec<Alert>) {
         let before = out.len();
         let request = &item.exchange.request;
         let start_ns = request.stats.start_ns;
@@ -116,94 +210,142 @@ impl Inspector {
         for finding in &findings {
             self.metrics.credential_seen(finding.kind.as_str());
         }
-
-        let (host, port) = match call.host.as_deref() {
-            Some(authority) => {
-                let (host, port) = split_host_port(authority);
-                (Some(host), port)
-            }
-            None => (None, None),
-        };
-        let tls = call.tls;
-        // The socket's address on the destination side: the peer for a client, our own end for
-        // a server. Without it, a literal IP in the Host header stands in.
-        let endpoint = match call.role {
-            crate::protocols::Role::Client => call.remote.as_ref(),
-            crate::protocols::Role::Server => call.local.as_ref(),
-        };
-        let port = endpoint
-            .map(|e| e.port)
-            .or(port)
-            .or(Some(if tls { 443 } else { 80 }));
-        // A wildcard address (a server's listening socket, when the connection was gone before
-        // its own address could be read) says nothing about where the call went.
-        let ip = endpoint
-            .and_then(|e| e.ip.parse::<IpAddr>().ok())
-            .filter(|ip| !ip.is_unspecified())
-            .or_else(|| host.as_deref().and_then(|h| h.parse::<IpAddr>().ok()));
-        // HTTP/2 fields the capture could not know: the call still counts for its destination
-        // (rates per destination, destination and credential rules), never for a rule or a
-        // rate key that names a method or a path.
-        let method_known = call.method.is_some();
-        let path_known = call.path.is_some();
-        let method = call.method.as_deref().unwrap_or(UNKNOWN_FIELD);
-        let template = call
-            .path
-            .as_deref()
-            .map_or_else(|| UNKNOWN_FIELD.to_owned(), path_template);
-        let workload = Workload {
-            pid: call.process.pid,
-            command: &call.process.command,
-            executable: call.process.executable.as_deref(),
-            uid: Some(call.process.uid),
-            container_id: call.process.container_id.as_deref(),
-        };
-        let destination = Destination {
-            host: host.as_deref(),
-            port,
-            ip,
-            tls,
-        };
+        let context = CallContext::of(call);
+        let workload = policy_workload(call);
+        let destination = context.policy_destination();
         let view = CallView {
+            direction: context.direction,
             workload: &workload,
+            client: Client {
+                label: context.client_label.as_deref(),
+                ip: context.client.map(|c| c.ip()),
+            },
             destination: &destination,
-            method,
-            path_template: &template,
+            method: &context.method,
+            path_template: &context.template,
             findings: &findings,
         };
+        let mut raised = self.policy_findings(&view, &findings);
+        self.check_rates(&view, &context, start_ns, &mut raised);
+        self.check_auth_failures(call, &context, &findings, start_ns, &mut raised);
+        self.check_credential_owners(call, &context, &findings, &mut raised);
+        self.observe_inventory(item, call, &context, &findings, start_ns);
+        if context.direction == CallDirection::Outbound
+            && let (Some(severity), Some(host)) =
+                (self.policy.settings().discovery, context.host.as_deref())
+            && self.inventory.observe(&context.workload_key, host)
+        {
+            raised.push(Raised::new(
+                rule_ids::DESTINATION_DISCOVERED,
+                severity,
+                format!("{} called {host} for the first time", context.workload_key),
+                None,
+            ));
+        }
 
-        let mut raised: Vec<(String, Severity, String, Option<Evidence>)> = self
-            .policy
-            .evaluate(&view)
+        for raise in raised {
+            if let (Some((client, server_port)), Some(peer)) = (context.link, &call.peer_process)
+                && !rule_ids::OUTBOUND_ONLY.contains(&raise.rule_id.as_str())
+            {
+                let (client_pid, server_pid) = match context.direction {
+                    CallDirection::Outbound => (call.process.pid, peer.pid),
+                    CallDirection::Inbound => (peer.pid, call.process.pid),
+                };
+                let key = LinkKey {
+                    rule_id: raise.rule_id.clone(),
+                    client_pid,
+                    server_pid,
+                    client,
+                    server_port,
+                    method: context.method.clone(),
+                    path_template: context.template.clone(),
+                    evidence: raise.fingerprint().to_owned(),
+                };
+                if !self.linker.admit(key, context.direction, start_ns) {
+                    self.metrics.alert_merged(&raise.rule_id);
+                    continue;
+                }
+            }
+            self.sequence += 1;
+            let (workload, peer_workload) = context.alert_parties(call);
+            let alert = Alert {
+                time: call.time.clone(),
+                event: "alert",
+                id: Alert::make_id(&raise.rule_id, start_ns, call.process.pid, self.sequence),
+                severity: raise.severity,
+                rule_id: raise.rule_id,
+                summary: raise.summary,
+                count: 1,
+                summary_of: None,
+                direction: context.direction,
+                workload,
+                peer_workload,
+                destination: context.destination(),
+                client: context.client_endpoint(),
+                request: Some(context.request()),
+                evidence: raise.evidence,
+            };
+            let rule = alert.rule_id.clone();
+            if !self.suppressor.admit(alert, start_ns, out) {
+                self.metrics.alert_suppressed(&rule);
+            }
+        }
+        call.credentials = findings;
+        self.count(&out[before..]);
+        self.metrics.rate_state(
+            self.limiter.len(),
+            self.limiter.evicted(),
+            self.inventory.evicted(),
+        );
+        self.metrics.inspect_state(&InspectState {
+            auth_failure_keys: self.auth_failures.len(),
+            auth_failure_evictions: self.auth_failures.evicted(),
+            credential_owners: self.owners.len(),
+            credential_owner_evictions: self.owners.evicted(),
+            linked_alert_evictions: self.linker.evicted(),
+        });
+    }
+
+    /// Destination, transport and credential rules.
+    fn policy_findings(&self, view: &CallView, findings: &[Finding]) -> Vec<Raised> {
+        self.policy
+            .evaluate(view)
             .into_iter()
-            .map(|v| {
-                let evidence = v
+            .map(|v| Raised {
+                evidence: v
                     .finding
                     .and_then(|i| findings.get(i))
-                    .map(|f: &Finding| Evidence::Credential(f.clone()));
-                (v.rule_id, v.severity, v.summary, evidence)
+                    .map(|f| Evidence::Credential(f.clone())),
+                rule_id: v.rule_id,
+                severity: v.severity,
+                summary: v.summary,
             })
-            .collect();
+            .collect()
+    }
 
-        let workload_key = format!(
-            "{}@{}",
-            call.process
-                .executable
-                .as_deref()
-                .unwrap_or(&call.process.command),
-            call.process.container_id.as_deref().unwrap_or("host")
-        );
-        let host_key = host.clone().unwrap_or_default();
-        for rule in self.policy.rate_rules_for(&view) {
-            if (rule.by_method && !method_known) || (rule.by_path && !path_known) {
+    fn check_rates(
+        &mut self,
+        view: &CallView,
+        context: &CallContext,
+        start_ns: u64,
+        raised: &mut Vec<Raised>,
+    ) {
+        let rules = self.policy.rate_rules_for(view);
+        if rules.is_empty() {
+            return;
+        }
+        let host_key = context.endpoint_key();
+        for rule in rules {
+            if (rule.by_method && !context.method_known) || (rule.by_path && !context.path_known) {
                 continue;
             }
             let key = RateKey {
                 rule: rule.id.clone(),
-                workload: workload_key.clone(),
+                workload: context.workload_key.clone(),
+                client: rule.by_client.then(|| context.caller_key.clone()),
                 host: host_key.clone(),
-                method: rule.by_method.then(|| method.to_owned()),
-                path_template: rule.by_path.then(|| template.clone()),
+                method: rule.by_method.then(|| context.method.clone()),
+                path_template: rule.by_path.then(|| context.template.clone()),
             };
             let limit = RateLimit {
                 limit: rule.limit,
@@ -215,14 +357,22 @@ impl Inspector {
                 limit_per_second,
             } = self.limiter.check(&key, limit, start_ns)
             {
-                raised.push((
-                    rule.id.clone(),
+                let what = match (context.direction, &context.client_label) {
+                    (CallDirection::Inbound, Some(client)) => {
+                        format!("{} {} served to {client}", context.method, context.template)
+                    }
+                    (CallDirection::Inbound, None) => {
+                        format!("{} {} served", context.method, context.template)
+                    }
+                    (CallDirection::Outbound, _) => {
+                        format!("{} {} to {}", context.method, context.template, host_key)
+                    }
+                };
+                raised.push(Raised::new(
+                    &rule.id,
                     rule.severity,
                     format!(
-                        "{} {} to {}: over the limit of {} calls per {} (burst {}) of rule {}",
-                        method,
-                        template,
-                        host_key,
+                        "{what}: over the limit of {} calls per {} (burst {}) of rule {}",
                         rule.limit,
                         humanize(rule.per),
                         rule.burst,
@@ -235,59 +385,174 @@ impl Inspector {
                 ));
             }
         }
+    }
 
-        if let (Some(severity), Some(host)) = (self.policy.settings().discovery, host.as_deref())
-            && self.inventory.observe(&workload_key, host)
+    /// 401/403 bursts per caller × endpoint and per credential.
+    fn check_auth_failures(
+        &mut self,
+        call: &ApiCall,
+        context: &CallContext,
+        findings: &[Finding],
+        start_ns: u64,
+        raised: &mut Vec<Raised>,
+    ) {
+        let rules = self.policy.auth_failures();
+        let Some(status) = call.status.filter(|s| is_auth_failure(*s)) else {
+            return;
+        };
+        if !rules.enabled || !rules.direction.includes(context.direction) {
+            return;
+        }
+        let window_ns = u64::try_from(rules.window.as_nanos()).unwrap_or(u64::MAX);
+        let window_seconds = rules.window.as_secs();
+        let endpoint = format!(
+            "{} {} at {}",
+            context.method,
+            context.template,
+            context.host_or_ip()
+        );
+        // Keyed by the server end as the caller cannot change it (not the `Host` of a served
+        // call), and by the server's workload for calls served.
+        let key = format!(
+            "{}|{}|{}|{}|{} {}",
+            context.direction.as_str(),
+            context.caller_key,
+            context.workload_key,
+            context.endpoint_key(),
+            context.method,
+            context.template
+        );
+        if let Some(burst) =
+            self.auth_failures
+                .record(&key, status, start_ns, window_ns, rules.threshold)
         {
-            raised.push((
-                rule_ids::DESTINATION_DISCOVERED.to_owned(),
-                severity,
-                format!("{workload_key} called {host} for the first time"),
-                None,
+            let who = match context.direction {
+                CallDirection::Outbound => context.workload_key.clone(),
+                CallDirection::Inbound => context
+                    .client_label
+                    .clone()
+                    .unwrap_or_else(|| "an unknown client".to_owned()),
+            };
+            raised.push(Raised::new(
+                rule_ids::AUTH_FAILURES,
+                rules.severity,
+                format!(
+                    "{} authentication failures (401/403) in {} for {who} calling {endpoint}",
+                    burst.failures,
+                    humanize(rules.window)
+                ),
+                Some(burst_evidence(burst, window_seconds, None)),
             ));
         }
-
-        for (rule_id, severity, summary, evidence) in raised {
-            self.sequence += 1;
-            let alert = Alert {
-                time: call.time.clone(),
-                event: "alert",
-                id: Alert::make_id(&rule_id, start_ns, call.process.pid, self.sequence),
-                severity,
-                rule_id,
-                summary,
-                count: 1,
-                summary_of: None,
-                workload: AlertWorkload {
-                    pid: call.process.pid,
-                    command: call.process.command.clone(),
-                    executable: call.process.executable.clone(),
-                    uid: call.process.uid,
-                    container_id: call.process.container_id.clone(),
-                },
-                destination: AlertDestination {
-                    host: host.clone(),
-                    ip: ip.map(|ip| ip.to_string()),
-                    port,
-                    tls,
-                },
-                request: Some(AlertRequest {
-                    method: method.to_owned(),
-                    path_template: template.clone(),
-                }),
-                evidence,
-            };
-            let rule = alert.rule_id.clone();
-            if !self.suppressor.admit(alert, start_ns, out) {
-                self.metrics.alert_suppressed(&rule);
+        for finding in findings {
+            let key = format!("{}|{}", context.direction.as_str(), finding.fingerprint);
+            if let Some(burst) = self.auth_failures.record(
+                &key,
+                status,
+                start_ns,
+                window_ns,
+                rules.credential_threshold,
+            ) {
+                raised.push(Raised::new(
+                    rule_ids::AUTH_CREDENTIAL_REJECTED,
+                    rules.credential_severity,
+                    format!(
+                        "one {} credential rejected {} times (401/403) in {}, the last time calling {endpoint}: revoked, guessed or stolen",
+                        finding.kind.as_str(),
+                        burst.failures,
+                        humanize(rules.window)
+                    ),
+                    Some(burst_evidence(
+                        burst,
+                        window_seconds,
+                        Some(finding.clone()),
+                    )),
+                ));
             }
         }
-        self.count(&out[before..]);
-        self.metrics.rate_state(
-            self.limiter.len(),
-            self.limiter.evicted(),
-            self.inventory.evicted(),
+    }
+
+    fn observe_inventory(
+        &mut self,
+        item: &ConnectionExchange,
+        call: &ApiCall,
+        context: &CallContext,
+        findings: &[Finding],
+        start_ns: u64,
+    ) {
+        let schemes = auth_schemes(
+            &crate::protocols::RequestView::of(&item.exchange.request),
+            findings,
         );
+        let mut kinds: Vec<&str> = findings.iter().map(|f| f.kind.as_str()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        let (peer, peer_ip) = match context.direction {
+            CallDirection::Outbound => (
+                context
+                    .ip
+                    .map(|ip| std::net::SocketAddr::new(ip, context.port.unwrap_or(0)).to_string())
+                    .unwrap_or_default(),
+                context.ip,
+            ),
+            CallDirection::Inbound => (context.caller_key.clone(), context.client.map(|c| c.ip())),
+        };
+        let internal = &self.policy.settings().internal_networks;
+        let peer_internal = peer_ip
+            .map(|ip| match ip {
+                std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, Into::into),
+                v4 => v4,
+            })
+            .is_some_and(|ip| internal.iter().any(|net| net.contains(&ip)));
+        let host = context.host_or_ip();
+        self.api_inventory.observe(&Observation {
+            direction: context.direction,
+            workload: &context.workload_key,
+            host: &host,
+            method: &context.method,
+            path_template: &context.template,
+            status: call.status,
+            auth_schemes: &schemes,
+            credential_kinds: &kinds,
+            tls: context.tls,
+            peer: &peer,
+            peer_internal,
+            unix_ms: self.clock.unix_ms(start_ns),
+        });
+        self.inventory_changed = true;
+    }
+
+    /// `credential.new_workload`: the credentials a workload sends, against who sent them first.
+    fn check_credential_owners(
+        &mut self,
+        call: &ApiCall,
+        context: &CallContext,
+        findings: &[Finding],
+        raised: &mut Vec<Raised>,
+    ) {
+        if context.direction != CallDirection::Outbound || findings.is_empty() {
+            return;
+        }
+        let Some(severity) = self.policy.credential_new_workload(&policy_workload(call)) else {
+            return;
+        };
+        for finding in findings {
+            if let Some(owner) = self
+                .owners
+                .observe(&finding.fingerprint, &context.workload_key)
+            {
+                raised.push(Raised::new(
+                    rule_ids::CREDENTIAL_NEW_WORKLOAD,
+                    severity,
+                    format!(
+                        "{} credential first used by {owner} is now sent by {}",
+                        finding.kind.as_str(),
+                        context.workload_key
+                    ),
+                    Some(Evidence::Credential(finding.clone())),
+                ));
+            }
+        }
     }
 
     /// Raises an alert found outside `inspect` (coverage), through the same suppression.
@@ -300,8 +565,12 @@ impl Inspector {
         self.count(&out[before..]);
     }
 
-    /// Closes ended suppression windows and drops idle rate buckets.
+    /// Publishes the inventory if calls changed it, closes ended suppression windows and drops
+    /// idle rate buckets.
     pub fn tick(&mut self, now_ns: u64, out: &mut Vec<Alert>) {
+        if self.inventory_changed {
+            self.publish_inventory();
+        }
         let before = out.len();
         self.suppressor.expire(now_ns, out);
         self.limiter.expire_idle(now_ns);
@@ -310,6 +579,7 @@ impl Inspector {
 
     /// Emits every pending summary (shutdown).
     pub fn flush(&mut self, out: &mut Vec<Alert>) {
+        self.publish_inventory();
         let before = out.len();
         self.suppressor.flush(out);
         self.count(&out[before..]);

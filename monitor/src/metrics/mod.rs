@@ -4,8 +4,11 @@
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 mod http2;
+mod inspect;
 
 use http2::Http2Metrics;
+use inspect::InspectMetrics;
+pub use inspect::InspectState;
 
 pub struct Metrics {
     pub registry: Registry,
@@ -17,6 +20,7 @@ pub struct Metrics {
     stream_gaps: IntCounterVec,
     http_problems: IntCounterVec,
     http2: Http2Metrics,
+    inspect: InspectMetrics,
     api_calls: IntCounterVec,
     calls_without_socket: IntCounterVec,
     socket_ties: IntCounterVec,
@@ -33,6 +37,9 @@ pub struct Metrics {
     coverage: prometheus::IntGaugeVec,
     rate_keys_evicted: IntGauge,
     inventory_evicted: IntGauge,
+    api_inventory_entries: IntGauge,
+    api_inventory_evictions: IntCounter,
+    api_inventory_writes: IntCounterVec,
     probed_files: IntGauge,
     probe_detaches: IntCounter,
 }
@@ -152,6 +159,22 @@ impl Metrics {
                 "monitor_inventory_evicted",
                 "Workload/destination pairs forgotten because the inventory was full (running total).",
             ),
+            api_inventory_entries: gauge(
+                &registry,
+                "monitor_inventory_entries",
+                "Endpoints in the API inventory (direction, workload, host, method, path template).",
+            ),
+            api_inventory_evictions: counter(
+                &registry,
+                "monitor_inventory_evictions_total",
+                "Endpoints forgotten by the API inventory because it was full (least recently seen first).",
+            ),
+            api_inventory_writes: counter_vec(
+                &registry,
+                "monitor_inventory_file_writes_total",
+                "Writes of the API inventory file (--inventory-file), by result (success, failure).",
+                &["result"],
+            ),
             probed_files: gauge(
                 &registry,
                 "monitor_tls_probed_files",
@@ -187,6 +210,7 @@ impl Metrics {
                 &["cause"],
             ),
             http2: Http2Metrics::new(&registry),
+            inspect: InspectMetrics::new(&registry),
             http_problems: counter_vec(
                 &registry,
                 "monitor_http_problems_total",
@@ -335,6 +359,12 @@ impl Metrics {
             .with_label_values(&[rule, severity])
             .inc_by(count);
     }
+    pub fn alert_merged(&self, rule: &str) {
+        self.inspect.merged(rule);
+    }
+    pub fn inspect_state(&self, state: &InspectState) {
+        self.inspect.set(state);
+    }
     pub fn alert_suppressed(&self, rule: &str) {
         self.alerts_suppressed.with_label_values(&[rule]).inc();
     }
@@ -359,6 +389,19 @@ impl Metrics {
             .set(i64::try_from(inventory_evicted).unwrap_or(i64::MAX));
     }
 
+    /// The API inventory's size and its running total of evictions (as published).
+    pub fn api_inventory_state(&self, entries: usize, evicted_total: u64) {
+        self.api_inventory_entries
+            .set(i64::try_from(entries).unwrap_or(i64::MAX));
+        // The inventory keeps the running total: add what is new since the last call.
+        let delta = evicted_total.saturating_sub(self.api_inventory_evictions.get());
+        self.api_inventory_evictions.inc_by(delta);
+    }
+    pub fn inventory_file_write(&self, success: bool) {
+        let result = if success { "success" } else { "failure" };
+        self.api_inventory_writes.with_label_values(&[result]).inc();
+    }
+
     /// Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let encoder = prometheus::TextEncoder::new();
@@ -377,3 +420,33 @@ impl Default for Metrics {
 mod server;
 
 pub use server::{Readiness, serve};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(metrics: &Metrics, name: &str) -> Option<String> {
+        metrics
+            .render()
+            .lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .map(|l| l[name.len() + 1..].to_owned())
+    }
+
+    #[test]
+    fn api_inventory_state_follows_the_running_total() {
+        let metrics = Metrics::new();
+        metrics.api_inventory_state(10, 3);
+        metrics.api_inventory_state(7, 5);
+        // A stale (smaller) total never takes the counter back.
+        metrics.api_inventory_state(7, 4);
+        assert_eq!(
+            value(&metrics, "monitor_inventory_entries").as_deref(),
+            Some("7")
+        );
+        assert_eq!(
+            value(&metrics, "monitor_inventory_evictions_total").as_deref(),
+            Some("5")
+        );
+    }
+}

@@ -38,6 +38,8 @@ pub struct Pipeline {
     clock: WallClock,
     metrics: Arc<Metrics>,
     exchanges: Vec<ConnectionExchange>,
+    /// Command names whose traffic is not reported (`--exclude-command`).
+    excluded_commands: Vec<String>,
 }
 
 impl Pipeline {
@@ -59,11 +61,46 @@ impl Pipeline {
             clock,
             metrics,
             exchanges: Vec::new(),
+            excluded_commands: Vec::new(),
         }
+    }
+
+    /// Publishes the API inventory's snapshots there (no-op without checks).
+    pub fn publish_inventory_to(&mut self, published: crate::inventory::PublishedInventory) {
+        if let Some(inspector) = &mut self.inspector {
+            inspector.publish_inventory_to(published);
+        }
+    }
+
+    /// Drops (and counts) the traffic of processes with these command names from now on.
+    pub fn exclude_commands(&mut self, commands: Vec<String>) {
+        self.excluded_commands = commands;
+    }
+
+    /// The event is traffic of an excluded process. Decided by the process's command as first
+    /// seen, not the thread's: threads may rename themselves.
+    fn is_excluded(&mut self, event: &CaptureEvent) -> bool {
+        if self.excluded_commands.is_empty()
+            || !matches!(
+                event.kind,
+                EventKind::Data(_)
+                    | EventKind::SocketOpen(_)
+                    | EventKind::TlsHandshake(_)
+                    | EventKind::Close(_)
+            )
+        {
+            return false;
+        }
+        let process = self.processes.get(event.tgid, &event.comm, event.uid);
+        self.excluded_commands.contains(&process.command)
     }
 
     /// Handles one captured event; `emit` receives every API call it completes.
     pub fn handle(&mut self, event: CaptureEvent, emit: &mut impl FnMut(Output)) {
+        if self.is_excluded(&event) {
+            self.metrics.record_kind("excluded_process");
+            return;
+        }
         match &event.kind {
             EventKind::Data(chunk) if self.is_nspr_non_socket_io(chunk) => {
                 // NSPR carries every kind of I/O (files, pipes, stdin), not only TLS: a real
@@ -190,6 +227,22 @@ impl Pipeline {
                 .map(|r| r.to_string())
                 .unwrap_or_else(|| "an unknown peer".into());
             let who = process.executable.as_deref().unwrap_or(&process.command);
+            let served = socket.role == monitor_common::role::SERVER;
+            let (direction, made, server_end, client_end) = if served {
+                (
+                    crate::protocols::CallDirection::Inbound,
+                    "accepted a TLS connection from",
+                    socket.local,
+                    socket.remote,
+                )
+            } else {
+                (
+                    crate::protocols::CallDirection::Outbound,
+                    "made a TLS connection to",
+                    socket.remote,
+                    socket.local,
+                )
+            };
             let alert = Alert {
                 time: self.clock.format(event.timestamp_ns),
                 event: "alert",
@@ -202,10 +255,16 @@ impl Pipeline {
                 severity: crate::policy::Severity::Info,
                 rule_id: "coverage.tls_unreadable".into(),
                 summary: format!(
-                    "{who} made a TLS connection to {remote} that the monitor cannot read: its TLS library is not probed (see `monitor coverage`)"
+                    "{who} {made} {remote} that the monitor cannot read: its TLS library is not probed (see `monitor coverage`)"
                 ),
                 count: 1,
                 summary_of: None,
+                direction,
+                peer_workload: None,
+                client: client_end.map(|c| crate::alerts::AlertEndpoint {
+                    ip: c.ip().to_string(),
+                    port: c.port(),
+                }),
                 workload: crate::alerts::AlertWorkload {
                     pid: process.pid,
                     command: process.command.clone(),
@@ -215,8 +274,8 @@ impl Pipeline {
                 },
                 destination: crate::alerts::AlertDestination {
                     host: None,
-                    ip: socket.remote.map(|r| r.ip().to_string()),
-                    port: socket.remote.map(|r| r.port()),
+                    ip: server_end.map(|r| r.ip().to_string()),
+                    port: server_end.map(|r| r.port()),
                     tls: true,
                 },
                 request: None,
@@ -256,7 +315,18 @@ impl Pipeline {
             let process = self.processes.get(item.conn.tgid, &item.comm, item.uid);
             let library = self.libraries.get(item.library);
             let socket = self.sockets.get(item.conn.tgid, item.socket_id);
-            let call = build_api_call(&item, &process, library.as_deref(), socket, &self.clock);
+            let mut call = build_api_call(&item, &process, library.as_deref(), socket, &self.clock);
+            let addresses = socket.and_then(|s| s.local.zip(s.remote));
+            // Loopback addresses repeat in every network namespace (each pod has its own
+            // 127.0.0.1): the two ends of a loopback connection are only taken to be each other
+            // when they run in the same container. Containers of one pod share a loopback but
+            // not a container id: their exchanges stay unlinked (each end alerts on its own).
+            let loopback = addresses.is_some_and(|(local, _)| local.ip().is_loopback());
+            call.peer_process = addresses
+                .and_then(|(local, remote)| self.sockets.peer_of(local, remote))
+                .and_then(|pid| self.processes.known(pid))
+                .filter(|peer| !loopback || peer.container_id == process.container_id)
+                .map(|peer| crate::calls::ProcessOut::of(&peer));
             self.metrics.api_call(call.role.as_str(), call.complete);
             self.metrics.api_call_without_socket(&call);
             // The host without its port: ports would only multiply label values.
@@ -271,7 +341,7 @@ impl Pipeline {
                 call.tls,
             );
             if let Some(inspector) = &mut self.inspector {
-                inspector.inspect(&item, &call, &mut self.alerts);
+                inspector.inspect(&item, &mut call, &mut self.alerts);
             }
             emit(Output::Call(call));
             self.alerts.drain(..).for_each(|a| emit(Output::Alert(a)));

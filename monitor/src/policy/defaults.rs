@@ -60,6 +60,12 @@ pub(super) const CREDENTIAL_NOT_ALLOWED: Severity = Severity::High;
 pub(super) const JWT_UNSIGNED: Severity = Severity::High;
 pub(super) const JWT_EXPIRED: Severity = Severity::Low;
 pub(super) const RATE_LIMIT: Severity = Severity::Medium;
+pub(super) const CREDENTIAL_NEW_WORKLOAD: Severity = Severity::High;
+pub(super) const AUTH_FAILURES: Severity = Severity::Medium;
+pub(super) const AUTH_FAILURES_THRESHOLD: u32 = 10;
+pub(super) const AUTH_FAILURES_WINDOW: Duration = Duration::from_secs(60);
+pub(super) const AUTH_CREDENTIAL_REJECTED: Severity = Severity::High;
+pub(super) const AUTH_CREDENTIAL_THRESHOLD: u32 = 5;
 
 /// Always internal for the transport rule, whatever `internal_networks` adds.
 pub(super) const LOOPBACK: [IpNet; 2] = [

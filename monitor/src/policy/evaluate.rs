@@ -2,27 +2,47 @@
 //! (one violation per finding and problem), and selects the rate rules that apply to it. Runs
 //! for every call, so it only reads precompiled data; summaries name rule ids, credential
 //! kinds, the host, the method and the path template, never a header value or a credential.
+//!
+//! Every rule first asks the call's direction. Where a call goes (destination rules, the
+//! allowlist, `credential.wrong_destination` / `not_allowed`, plaintext to an external
+//! destination) is a question about outbound calls only: a server did not choose to be called.
+//! Inbound calls get their own checks: a credential received in plaintext from a client that is
+//! not internal, a credential in the URL of a served request.
 use std::{fmt, net::IpAddr};
 
+use crate::protocols::CallDirection;
+
 use super::{
-    CallView, Mode, Settings, Violation,
+    CallView, Client, Mode, Settings, Violation,
     hosts::{host_ip, normalize_host},
     model::Action,
     rule_ids,
     rules::{DestinationRule, RateRule, Rules},
 };
 
-/// The call as the summaries describe it: `POST /v1/charges to api.stripe.com`.
+/// The call as the summaries describe it: `POST /v1/charges to api.stripe.com` for a call made,
+/// `GET /v1/users/{id} served to 10.0.0.7` for a call served.
 struct Described<'a> {
+    direction: CallDirection,
     method: &'a str,
     path_template: &'a str,
     host: Option<&'a str>,
     ip: Option<IpAddr>,
+    client: Client<'a>,
 }
 
 impl fmt::Display for Described<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} to ", self.method, self.path_template)?;
+        write!(f, "{} {} ", self.method, self.path_template)?;
+        if self.direction == CallDirection::Inbound {
+            f.write_str("served to ")?;
+            return match (self.client.label, self.client.ip) {
+                (Some(label), _) => f.write_str(label),
+                (None, Some(ip)) => write!(f, "{ip}"),
+                (None, None) => f.write_str("an unknown client"),
+            };
+        }
+        f.write_str("to ")?;
         match (self.host, self.ip) {
             (Some(host), _) => f.write_str(host),
             (None, Some(ip)) => write!(f, "{ip}"),
@@ -41,16 +61,26 @@ fn canonical_ip(ip: IpAddr) -> IpAddr {
 
 fn destination_matches(
     rule: &DestinationRule,
+    call: &CallView,
     host: Option<&str>,
     ip: Option<IpAddr>,
-    port: Option<u16>,
 ) -> bool {
     let restricts_where = !rule.hosts.is_empty() || !rule.cidrs.is_empty();
     let where_ok = !restricts_where
         || host.is_some_and(|h| rule.hosts.matches(h))
         || ip.is_some_and(|ip| rule.cidrs.iter().any(|net| net.contains(&ip)));
+    let port = call.destination.port;
     let port_ok = rule.ports.is_empty() || port.is_some_and(|p| rule.ports.contains(&p));
-    where_ok && port_ok
+    rule.direction.includes(call.direction)
+        && where_ok
+        && port_ok
+        && methods_match(&rule.methods, call.method)
+        && (rule.paths.is_empty() || rule.paths.iter().any(|p| p.matches(call.path_template)))
+}
+
+/// Upper-case `methods`; empty matches any method.
+fn methods_match(methods: &[String], method: &str) -> bool {
+    methods.is_empty() || methods.iter().any(|m| m.eq_ignore_ascii_case(method))
 }
 
 fn is_internal(settings: &Settings, host: Option<&str>, ip: Option<IpAddr>) -> bool {
@@ -80,18 +110,21 @@ pub(super) fn evaluate(settings: &Settings, rules: &Rules, call: &CallView) -> V
     let host = host.as_deref();
     let ip = destination.ip.map(canonical_ip);
     let described = Described {
+        direction: call.direction,
         method: call.method,
         path_template: call.path_template,
         host,
         ip,
+        client: call.client,
     };
+    let outbound = call.direction == CallDirection::Outbound;
     let mut out = Vec::new();
 
     // Destinations: every matching deny rule alerts; in allowlist mode, so does no allow match.
     let mut denied_by: Option<&str> = None;
     let mut allowed = false;
     for rule in &rules.destinations {
-        if !rule.scope.applies(&matched) || !destination_matches(rule, host, ip, destination.port) {
+        if !rule.scope.applies(&matched) || !destination_matches(rule, call, host, ip) {
             continue;
         }
         match rule.action {
@@ -107,7 +140,9 @@ pub(super) fn evaluate(settings: &Settings, rules: &Rules, call: &CallView) -> V
             }
         }
     }
-    let not_allowed = settings.mode == Mode::Allowlist && !allowed && denied_by.is_none();
+    // The allowlist lists where workloads may call; it says nothing about who may call them.
+    let not_allowed =
+        outbound && settings.mode == Mode::Allowlist && !allowed && denied_by.is_none();
     if not_allowed {
         out.push(Violation {
             rule_id: rule_ids::DESTINATION_NOT_ALLOWED.to_owned(),
@@ -117,28 +152,45 @@ pub(super) fn evaluate(settings: &Settings, rules: &Rules, call: &CallView) -> V
         });
     }
 
-    // Transport: plaintext to a destination that is not internal.
+    // Transport: plaintext to a destination that is not internal; inbound, a credential
+    // received in plaintext from a client that is not internal (it crossed a network in clear).
     let transport = &rules.transport;
-    if transport.require_tls
+    let plaintext_checked = transport.require_tls
         && !destination.tls
-        && transport.scope.applies(&matched)
-        && !host.is_some_and(|h| transport.exempt_hosts.matches(h))
-        && !is_internal(settings, host, ip)
-    {
-        if call.findings.is_empty() {
-            out.push(Violation {
-                rule_id: rule_ids::TRANSPORT_PLAINTEXT.to_owned(),
-                severity: transport.severity,
-                summary: format!("{described} is plaintext HTTP to a non-internal destination"),
-                finding: None,
-            });
+        && transport.direction.includes(call.direction)
+        && transport.scope.applies(&matched);
+    if plaintext_checked && outbound {
+        if !host.is_some_and(|h| transport.exempt_hosts.matches(h))
+            && !is_internal(settings, host, ip)
+        {
+            if call.findings.is_empty() {
+                out.push(Violation {
+                    rule_id: rule_ids::TRANSPORT_PLAINTEXT.to_owned(),
+                    severity: transport.severity,
+                    summary: format!("{described} is plaintext HTTP to a non-internal destination"),
+                    finding: None,
+                });
+            }
+            for (i, finding) in call.findings.iter().enumerate() {
+                out.push(Violation {
+                    rule_id: rule_ids::CREDENTIAL_PLAINTEXT.to_owned(),
+                    severity: transport.with_credential_severity,
+                    summary: format!(
+                        "{} credential sent in plaintext HTTP: {described}",
+                        finding.kind.as_str()
+                    ),
+                    finding: Some(i),
+                });
+            }
         }
+    } else if plaintext_checked && !is_internal(settings, None, call.client.ip) {
+        // An unknown client address counts as external: the credential did travel in clear.
         for (i, finding) in call.findings.iter().enumerate() {
             out.push(Violation {
                 rule_id: rule_ids::CREDENTIAL_PLAINTEXT.to_owned(),
                 severity: transport.with_credential_severity,
                 summary: format!(
-                    "{} credential sent in plaintext HTTP: {described}",
+                    "{} credential received in plaintext HTTP from a non-internal client: {described}",
                     finding.kind.as_str()
                 ),
                 finding: Some(i),
@@ -148,7 +200,7 @@ pub(super) fn evaluate(settings: &Settings, rules: &Rules, call: &CallView) -> V
 
     // Credentials: one violation per finding and problem.
     let credentials = &rules.credentials;
-    if credentials.scope.applies(&matched) {
+    if credentials.direction.includes(call.direction) && credentials.scope.applies(&matched) {
         for (i, finding) in call.findings.iter().enumerate() {
             let kind = finding.kind.as_str();
             let mut push = |rule_id: &str, severity, summary: String| {
@@ -166,7 +218,8 @@ pub(super) fn evaluate(settings: &Settings, rules: &Rules, call: &CallView) -> V
                     format!("{kind} credential in the URL of {described}"),
                 );
             }
-            if let Some(allowed_hosts) = credentials.allowed_destinations.get(&finding.kind)
+            if outbound
+                && let Some(allowed_hosts) = credentials.allowed_destinations.get(&finding.kind)
                 && !host.is_some_and(|h| allowed_hosts.matches(h))
             {
                 push(
@@ -177,7 +230,8 @@ pub(super) fn evaluate(settings: &Settings, rules: &Rules, call: &CallView) -> V
                     ),
                 );
             }
-            if let Some(rule) = denied_by {
+            // Where a credential goes is the caller's choice: only the outbound view asks.
+            if let Some(rule) = denied_by.filter(|_| outbound) {
                 push(
                     rule_ids::CREDENTIAL_NOT_ALLOWED,
                     credentials.not_allowed,
@@ -230,13 +284,10 @@ pub(super) fn rate_rules_for<'p>(rules: &'p Rules, call: &CallView) -> Vec<&'p R
         .rate
         .iter()
         .filter(|rule| {
-            rule.scope.applies(&matched)
+            rule.direction.includes(call.direction)
+                && rule.scope.applies(&matched)
                 && (rule.hosts.is_empty() || host.is_some_and(|h| rule.hosts.matches(h)))
-                && (rule.methods.is_empty()
-                    || rule
-                        .methods
-                        .iter()
-                        .any(|m| m.eq_ignore_ascii_case(call.method)))
+                && methods_match(&rule.methods, call.method)
                 && rule
                     .path
                     .as_ref()

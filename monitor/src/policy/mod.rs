@@ -16,6 +16,7 @@
 //!
 //! The user documentation is `docs/policy.md`.
 mod defaults;
+mod directions;
 mod errors;
 mod evaluate;
 mod hosts;
@@ -32,10 +33,11 @@ mod tests;
 
 use std::{net::IpAddr, time::Duration};
 
+pub use directions::Directions;
 pub use errors::{PolicyError, PolicyErrors};
-pub use rules::RateRule;
+pub use rules::{AuthFailureRules, RateRule};
 
-use crate::credentials::Finding;
+use crate::{credentials::Finding, protocols::CallDirection};
 
 /// The policy the monitor uses when none is given; `monitor policy default` prints it.
 pub const DEFAULT_POLICY_YAML: &str = include_str!("default_policy.yaml");
@@ -51,7 +53,16 @@ pub struct Workload<'a> {
     pub container_id: Option<&'a str>,
 }
 
-/// Where the call went.
+/// Who called, for an inbound call: what summaries name and what decides whether the client is
+/// internal.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Client<'a> {
+    /// The client's workload when it runs on this host, else its address; `None` if unknown.
+    pub label: Option<&'a str>,
+    pub ip: Option<IpAddr>,
+}
+
+/// The server end of the call: where an outbound call went, or what an inbound call reached.
 #[derive(Clone, Copy, Debug)]
 pub struct Destination<'a> {
     /// Host name from `Host`, `:authority` or SNI: lower-case, port stripped.
@@ -64,7 +75,11 @@ pub struct Destination<'a> {
 /// One API call as the policy sees it. Nothing in it is a credential: findings are redacted.
 #[derive(Clone, Copy, Debug)]
 pub struct CallView<'a> {
+    /// Outbound: `workload` made the call to `destination`. Inbound: `workload` served it, at
+    /// `destination`, to `client`.
+    pub direction: CallDirection,
     pub workload: &'a Workload<'a>,
+    pub client: Client<'a>,
     pub destination: &'a Destination<'a>,
     pub method: &'a str,
     /// Path template (`/v1/users/{id}`), never the raw path.
@@ -130,6 +145,21 @@ pub mod rule_ids {
     /// Not emitted by [`super::Policy::evaluate`]: the id that the inventory uses for a
     /// first-seen destination, at [`super::Settings::discovery`] severity.
     pub const DESTINATION_DISCOVERED: &str = "destination.discovered";
+    /// A credential used by a workload after another workload was seen using it first.
+    pub const CREDENTIAL_NEW_WORKLOAD: &str = "credential.new_workload";
+    /// A burst of 401/403 responses for one client × endpoint.
+    pub const AUTH_FAILURES: &str = "auth.failures";
+    /// A burst of 401/403 responses to calls carrying one credential.
+    pub const AUTH_CREDENTIAL_REJECTED: &str = "auth.credential_rejected";
+    /// Built-in rules only ever raised from the caller's view: no twin to wait for.
+    pub const OUTBOUND_ONLY: [&str; 6] = [
+        TRANSPORT_PLAINTEXT,
+        CREDENTIAL_WRONG_DESTINATION,
+        CREDENTIAL_NOT_ALLOWED,
+        CREDENTIAL_NEW_WORKLOAD,
+        DESTINATION_NOT_ALLOWED,
+        DESTINATION_DISCOVERED,
+    ];
 }
 
 /// Denylist: only `deny` rules alert. Allowlist: a destination that no `allow` rule matches
@@ -204,5 +234,24 @@ impl Policy {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    pub fn auth_failures(&self) -> &AuthFailureRules {
+        &self.rules.auth_failures
+    }
+
+    /// Severity of `credential.new_workload`, when outbound credentials are checked for this
+    /// workload at all.
+    pub fn credential_new_workload(&self, workload: &Workload) -> Option<Severity> {
+        let credentials = &self.rules.credentials;
+        let matched: Vec<bool> = self
+            .rules
+            .selectors
+            .iter()
+            .map(|s| s.matches(workload))
+            .collect();
+        (credentials.direction.includes(CallDirection::Outbound)
+            && credentials.scope.applies(&matched))
+        .then_some(credentials.new_workload)
     }
 }

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::{
     Mode, Severity,
+    directions::Directions,
     hosts::HostPattern,
     paths::PathPattern,
     values::{
@@ -19,7 +20,7 @@ use super::{
 #[derive(Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a policy mapping with `version`, `settings`, `workloads`, `destinations`, `transport`, `credentials`, `rate_limits`"
+    expecting = "a policy mapping with `version`, `settings`, `workloads`, `destinations`, `transport`, `credentials`, `rate_limits`, `auth_failures`"
 )]
 pub(super) struct Document {
     pub version: u32,
@@ -35,6 +36,8 @@ pub(super) struct Document {
     pub credentials: RawCredentials,
     #[serde(default, deserialize_with = "nullable")]
     pub rate_limits: Vec<RawRateRule>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub auth_failures: RawAuthFailures,
 }
 
 #[derive(Default, Deserialize)]
@@ -77,9 +80,13 @@ pub(super) struct RawDestinationRule {
     #[serde(default, rename = "description")]
     pub _description: Option<String>,
     pub action: Action,
+    /// Default outbound: a destination rule is about where a workload's calls go.
+    pub direction: Option<Directions>,
     pub hosts: Option<Vec<HostPattern>>,
     pub cidrs: Option<Vec<Cidr>>,
     pub ports: Option<Vec<Port>>,
+    pub methods: Option<Vec<Method>>,
+    pub paths: Option<Vec<PathPattern>>,
     pub workloads: Option<Vec<Name>>,
     pub severity: Option<Severity>,
 }
@@ -88,6 +95,9 @@ pub(super) struct RawDestinationRule {
 #[serde(deny_unknown_fields, expecting = "the `transport` mapping")]
 pub(super) struct RawTransport {
     pub require_tls: Option<bool>,
+    /// Default both: outbound plaintext calls to non-internal destinations, and credentials
+    /// received in plaintext from non-internal clients.
+    pub direction: Option<Directions>,
     pub severity: Option<Severity>,
     pub with_credential_severity: Option<Severity>,
     #[serde(default, deserialize_with = "nullable")]
@@ -100,6 +110,9 @@ pub(super) struct RawTransport {
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "the `credentials` mapping")]
 pub(super) struct RawCredentials {
+    /// Default both; `wrong_destination`, `not_allowed` and `new_workload` are always about
+    /// outbound calls (where a credential is sent, who uses it).
+    pub direction: Option<Directions>,
     #[serde(default, deserialize_with = "nullable")]
     pub api_key_headers: Vec<HeaderName>,
     #[serde(default, deserialize_with = "nullable")]
@@ -125,6 +138,7 @@ pub(super) struct RawCredentialSeverities {
     pub not_allowed: Option<Severity>,
     pub jwt_unsigned: Option<Severity>,
     pub jwt_expired: Option<Severity>,
+    pub new_workload: Option<Severity>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -134,6 +148,9 @@ pub(super) enum RateKey {
     Host,
     Method,
     Path,
+    /// The caller: the workload itself for outbound calls, the client (its workload when it
+    /// runs on this host, else its address) for inbound calls.
+    Client,
 }
 
 #[derive(Deserialize)]
@@ -143,6 +160,8 @@ pub(super) struct RawRateRule {
     /// Free text for people; not used by the monitor.
     #[serde(default, rename = "description")]
     pub _description: Option<String>,
+    /// Default outbound.
+    pub direction: Option<Directions>,
     pub workloads: Option<Vec<Name>>,
     pub hosts: Option<Vec<HostPattern>>,
     pub methods: Option<Vec<Method>>,
@@ -153,4 +172,18 @@ pub(super) struct RawRateRule {
     #[serde(default, deserialize_with = "nullable")]
     pub by: Vec<RateKey>,
     pub severity: Option<Severity>,
+}
+
+/// Bursts of rejected authentication (401/403): per client × endpoint, and per credential.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "the `auth_failures` mapping")]
+pub(super) struct RawAuthFailures {
+    pub enabled: Option<bool>,
+    /// Default both: a client whose key keeps being rejected is a finding too.
+    pub direction: Option<Directions>,
+    pub threshold: Option<u32>,
+    pub window: Option<DurationValue>,
+    pub severity: Option<Severity>,
+    pub credential_threshold: Option<u32>,
+    pub credential_severity: Option<Severity>,
 }

@@ -8,6 +8,7 @@ use ipnet::IpNet;
 
 use super::{
     Severity,
+    directions::Directions,
     hosts::HostSet,
     model::Action,
     paths::PathPattern,
@@ -23,15 +24,21 @@ pub(super) struct Rules {
     pub transport: TransportRule,
     pub credentials: CredentialRules,
     pub rate: Vec<RateRule>,
+    pub auth_failures: AuthFailureRules,
 }
 
 #[derive(Clone, Debug)]
 pub(super) struct DestinationRule {
     pub id: String,
     pub action: Action,
+    pub direction: Directions,
     pub hosts: HostSet,
     pub cidrs: Vec<IpNet>,
     pub ports: Vec<u16>,
+    /// Upper-case; empty: any method.
+    pub methods: Vec<String>,
+    /// Empty: any path.
+    pub paths: Vec<PathPattern>,
     pub scope: Scope,
     pub severity: Severity,
 }
@@ -39,6 +46,7 @@ pub(super) struct DestinationRule {
 #[derive(Clone, Debug)]
 pub(super) struct TransportRule {
     pub require_tls: bool,
+    pub direction: Directions,
     pub severity: Severity,
     pub with_credential_severity: Severity,
     pub exempt_hosts: HostSet,
@@ -48,6 +56,8 @@ pub(super) struct TransportRule {
 #[derive(Clone, Debug)]
 pub(super) struct CredentialRules {
     pub scope: Scope,
+    pub direction: Directions,
+    pub new_workload: Severity,
     pub in_url: Severity,
     pub wrong_destination: Severity,
     pub not_allowed: Severity,
@@ -67,6 +77,9 @@ pub struct RateRule {
     pub burst: u32,
     pub by_method: bool,
     pub by_path: bool,
+    /// Keyed by the caller as well (see `RateKey::Client` in the document model).
+    pub by_client: bool,
+    pub direction: Directions,
     pub severity: Severity,
     pub(super) scope: Scope,
     /// Empty: any host.
@@ -74,4 +87,18 @@ pub struct RateRule {
     /// Upper-case; empty: any method.
     pub(super) methods: Vec<String>,
     pub(super) path: Option<PathPattern>,
+}
+
+/// Bursts of 401/403 responses: `threshold` within `window` per client × endpoint
+/// (`auth.failures`), `credential_threshold` per credential fingerprint
+/// (`auth.credential_rejected`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuthFailureRules {
+    pub enabled: bool,
+    pub direction: Directions,
+    pub threshold: u32,
+    pub window: Duration,
+    pub severity: Severity,
+    pub credential_threshold: u32,
+    pub credential_severity: Severity,
 }

@@ -8,14 +8,15 @@ use ipnet::IpNet;
 
 use super::{
     DetectorSettings, Mode, Settings, defaults,
+    directions::Directions,
     errors::{PolicyError, PolicyErrors, did_you_mean, duplicate_field, from_yaml_error},
     hosts::{HostPattern, HostSet},
     locate::{YamlPath, locate, within_text},
     model::{
-        Action, Document, RateKey, RawCredentials, RawDestinationRule, RawRateRule, RawSelector,
-        RawTransport,
+        Action, Document, RateKey, RawAuthFailures, RawCredentials, RawDestinationRule,
+        RawRateRule, RawSelector, RawTransport,
     },
-    rules::{CredentialRules, DestinationRule, RateRule, Rules, TransportRule},
+    rules::{AuthFailureRules, CredentialRules, DestinationRule, RateRule, Rules, TransportRule},
     selector::{Scope, Selector},
     values::{Name, RuleId},
 };
@@ -84,6 +85,7 @@ pub(super) fn build(text: &str) -> Result<(Settings, Rules), PolicyErrors> {
         .enumerate()
         .filter_map(|(i, rule)| checker.rate_rule(rule, &root.key("rate_limits").index(i)))
         .collect();
+    let auth_failures = checker.auth_failures(&document.auth_failures);
     if !checker.errors.is_empty() {
         let mut errors = PolicyErrors::new(checker.errors);
         if checker.more_errors > 0 {
@@ -106,6 +108,7 @@ pub(super) fn build(text: &str) -> Result<(Settings, Rules), PolicyErrors> {
             transport,
             credentials,
             rate,
+            auth_failures,
         },
     ))
 }
@@ -330,15 +333,22 @@ impl Checker<'_> {
         self.not_empty(raw.hosts.as_deref(), here, "hosts", nothing);
         self.not_empty(raw.cidrs.as_deref(), here, "cidrs", nothing);
         self.not_empty(raw.ports.as_deref(), here, "ports", nothing);
+        self.not_empty(raw.methods.as_deref(), here, "methods", nothing);
+        self.not_empty(raw.paths.as_deref(), here, "paths", nothing);
         let hosts = raw.hosts.as_deref().unwrap_or_default();
         let cidrs = raw.cidrs.as_deref().unwrap_or_default();
         let ports = raw.ports.as_deref().unwrap_or_default();
-        if raw.hosts.is_none() && raw.cidrs.is_none() && raw.ports.is_none() {
+        if raw.hosts.is_none()
+            && raw.cidrs.is_none()
+            && raw.ports.is_none()
+            && raw.methods.is_none()
+            && raw.paths.is_none()
+        {
             self.error(
                 here,
                 format!("destination rule `{}` matches no destination", raw.id.0),
                 Some(
-                    "give `hosts`, `cidrs` or `ports`; `hosts: [\"*\"]` matches any host"
+                    "give `hosts`, `cidrs`, `ports`, `methods` or `paths`; `hosts: [\"*\"]` matches any host"
                         .to_owned(),
                 ),
             );
@@ -350,6 +360,18 @@ impl Checker<'_> {
                 Some("destinations that no allow rule matches alert at `settings.not_allowed_severity`".to_owned()),
             );
         }
+        if raw.action == Action::Allow
+            && matches!(raw.direction, Some(Directions::Inbound | Directions::Both))
+        {
+            self.error(
+                &here.key("direction"),
+                format!(
+                    "allow rule `{}` for calls served has no effect: the allowlist is about where workloads call",
+                    raw.id.0
+                ),
+                Some("remove `direction` (allow rules are about outbound calls), or write a `deny` rule for served endpoints".to_owned()),
+            );
+        }
         let scope = self.scope(raw.workloads.as_deref(), &[], here);
         if self.errors.len() > errors_before {
             return None;
@@ -357,9 +379,12 @@ impl Checker<'_> {
         Some(DestinationRule {
             id: raw.id.0.clone(),
             action: raw.action,
+            direction: raw.direction.unwrap_or(Directions::Outbound),
             hosts: HostSet::new(hosts),
             cidrs: cidrs.iter().map(|c| c.0).collect(),
             ports: ports.iter().map(|p| p.0).collect(),
+            methods: raw.methods.iter().flatten().map(|m| m.0.clone()).collect(),
+            paths: raw.paths.clone().unwrap_or_default(),
             scope,
             severity: raw.severity.unwrap_or(defaults::DENY),
         })
@@ -369,6 +394,7 @@ impl Checker<'_> {
         let here = YamlPath::root().key("transport");
         TransportRule {
             require_tls: raw.require_tls.unwrap_or(true),
+            direction: raw.direction.unwrap_or(Directions::Both),
             severity: raw.severity.unwrap_or(defaults::TRANSPORT_PLAINTEXT),
             with_credential_severity: raw
                 .with_credential_severity
@@ -417,6 +443,10 @@ impl Checker<'_> {
         }
         CredentialRules {
             scope: self.scope(raw.workloads.as_deref(), &raw.exempt_workloads, &here),
+            direction: raw.direction.unwrap_or(Directions::Both),
+            new_workload: severities
+                .new_workload
+                .unwrap_or(defaults::CREDENTIAL_NEW_WORKLOAD),
             in_url: severities.in_url.unwrap_or(defaults::CREDENTIAL_IN_URL),
             wrong_destination: severities
                 .wrong_destination
@@ -480,12 +510,52 @@ impl Checker<'_> {
             burst: raw.burst.unwrap_or(raw.limit),
             by_method: raw.by.contains(&RateKey::Method),
             by_path: raw.by.contains(&RateKey::Path),
+            by_client: raw.by.contains(&RateKey::Client),
+            direction: raw.direction.unwrap_or(Directions::Outbound),
             severity: raw.severity.unwrap_or(defaults::RATE_LIMIT),
             scope,
             hosts: HostSet::new(raw.hosts.as_deref().unwrap_or_default()),
             methods: raw.methods.iter().flatten().map(|m| m.0.clone()).collect(),
             path: raw.path.clone(),
         })
+    }
+}
+
+impl Checker<'_> {
+    fn auth_failures(&mut self, raw: &RawAuthFailures) -> AuthFailureRules {
+        let here = YamlPath::root().key("auth_failures");
+        for (key, value) in [
+            ("threshold", raw.threshold),
+            ("credential_threshold", raw.credential_threshold),
+        ] {
+            if value == Some(0) {
+                self.error(
+                    &here.key(key),
+                    format!("`{key}` must be at least 1"),
+                    Some("to turn the check off, write `enabled: false`".to_owned()),
+                );
+            }
+        }
+        if raw.window.is_some_and(|w| w.0.is_zero()) {
+            self.error(
+                &here.key("window"),
+                "`window` must be longer than zero",
+                Some("e.g. `30s`, `1m`, `10m`".to_owned()),
+            );
+        }
+        AuthFailureRules {
+            enabled: raw.enabled.unwrap_or(true),
+            direction: raw.direction.unwrap_or(Directions::Both),
+            threshold: raw.threshold.unwrap_or(defaults::AUTH_FAILURES_THRESHOLD),
+            window: raw.window.map_or(defaults::AUTH_FAILURES_WINDOW, |w| w.0),
+            severity: raw.severity.unwrap_or(defaults::AUTH_FAILURES),
+            credential_threshold: raw
+                .credential_threshold
+                .unwrap_or(defaults::AUTH_CREDENTIAL_THRESHOLD),
+            credential_severity: raw
+                .credential_severity
+                .unwrap_or(defaults::AUTH_CREDENTIAL_REJECTED),
+        }
     }
 }
 

@@ -360,7 +360,13 @@ impl Scalar for Name {
 }
 
 /// Prefixes of the built-in rule ids, which user rules may not use.
-pub(super) const RESERVED_PREFIXES: [&str; 3] = ["transport.", "credential.", "destination."];
+pub(super) const RESERVED_PREFIXES: [&str; 5] = [
+    "transport.",
+    "credential.",
+    "destination.",
+    "auth.",
+    "coverage.",
+];
 
 /// A user rule id: appears in alerts and metric labels.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -32,6 +32,8 @@ const MIN_TAU_NS: f64 = 1_000_000.0;
 pub struct RateKey {
     pub rule: String,
     pub workload: String,
+    /// The caller, when the rule is keyed by client (`by: [client]`).
+    pub client: Option<String>,
     pub host: String,
     pub method: Option<String>,
     pub path_template: Option<String>,
@@ -196,6 +198,7 @@ mod tests {
 
     fn key(host: &str) -> RateKey {
         RateKey {
+            client: None,
             rule: "r".into(),
             workload: "w".into(),
             host: host.into(),

@@ -1,6 +1,7 @@
-//! The bounded-recency structure shared by the rate limiter and the destination inventory: a
-//! hash map whose entries are also threaded on a doubly linked recency list, so that lookup,
-//! "mark as just used", insertion and "remove the least recently used" are all O(1).
+//! The bounded-recency structure shared by the rate limiter, the destination inventory and the
+//! API inventory (`crate::inventory`): a hash map whose entries are also threaded on a doubly
+//! linked recency list, so that lookup, "mark as just used", insertion and "remove the least
+//! recently used" are all O(1).
 //!
 //! Why this design rather than a `VecDeque<(key, generation)>` with lazy deletion: the queue
 //! variant needs a key clone on *every* touch (a `RateKey` is five strings) and a periodic
@@ -99,6 +100,13 @@ impl<K: Hash + Eq, V> RecencyMap<K, V> {
         self.push_front(i);
         let (_, v) = self.slots[i].entry.as_mut().expect("slot was just filled");
         v
+    }
+
+    /// Every entry, in no particular order (readers that need an order sort).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.slots
+            .iter()
+            .filter_map(|slot| slot.entry.as_ref().map(|(k, v)| (&**k, v)))
     }
 
     /// Removes the least recently used entry, returning its value.
@@ -240,6 +248,15 @@ mod tests {
         // Scans 10, 20, 30 (the three oldest); removes the even ones among them.
         assert_eq!(m.remove_lru_where(3, |v| v % 20 == 0), 1);
         assert_eq!(m.values_mru_first(), [&50, &40, &30, &10]);
+    }
+
+    #[test]
+    fn iter_visits_every_entry_once() {
+        let mut m = map_with(&[1, 2, 3]);
+        m.pop_lru();
+        let mut seen: Vec<_> = m.iter().map(|(k, v)| (*k, *v)).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, [(2, 20), (3, 30)]);
     }
 
     #[test]

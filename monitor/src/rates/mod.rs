@@ -12,4 +12,6 @@ mod template;
 
 pub use inventory::Inventory;
 pub use limiter::{Decision, RateKey, RateLimit, RateLimiter};
+/// Also used by the API inventory (`crate::inventory`), which has the same bounding needs.
+pub(crate) use lru::RecencyMap;
 pub use template::path_template;

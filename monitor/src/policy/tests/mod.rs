@@ -3,6 +3,7 @@
 mod credentials;
 mod default_policy;
 mod destinations;
+mod directions;
 mod errors;
 mod rates;
 mod selectors;
@@ -10,8 +11,9 @@ mod transport;
 
 use std::net::IpAddr;
 
-use super::{CallView, Destination, Policy, Violation, Workload};
+use super::{CallView, Client, Destination, Policy, Violation, Workload};
 use crate::credentials::{CredentialKind, Finding, JwtFacts, Location};
+use crate::protocols::CallDirection;
 
 /// Builds a policy or fails the test with the errors as `policy check` prints them.
 pub(super) fn policy(yaml: &str) -> Policy {
@@ -64,6 +66,9 @@ pub(super) struct Call {
     pub method: String,
     pub path: String,
     pub findings: Vec<Finding>,
+    pub direction: CallDirection,
+    pub client_label: Option<String>,
+    pub client_ip: Option<IpAddr>,
 }
 
 impl Call {
@@ -81,7 +86,18 @@ impl Call {
             method: "GET".to_owned(),
             path: "/".to_owned(),
             findings: Vec::new(),
+            direction: CallDirection::Outbound,
+            client_label: None,
+            client_ip: None,
         }
+    }
+
+    /// The same exchange seen by the server: `app` serves it to `client` (an address).
+    pub(super) fn served_to(mut self, client: &str) -> Self {
+        self.direction = CallDirection::Inbound;
+        self.client_label = Some(client.to_owned());
+        self.client_ip = client.parse().ok();
+        self
     }
 
     pub(super) fn no_host(mut self) -> Self {
@@ -146,6 +162,11 @@ impl Call {
             tls: self.tls,
         };
         let view = CallView {
+            direction: self.direction,
+            client: Client {
+                label: self.client_label.as_deref(),
+                ip: self.client_ip,
+            },
             workload: &workload,
             destination: &destination,
             method: &self.method,

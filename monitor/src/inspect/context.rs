@@ -1,0 +1,208 @@
+//! What inspection needs to know about one call beyond its fields, worked out once: which way
+//! it goes, the server end (host, port, address), the caller (the workload itself, or the client
+//! of a served call), the request's method and path template, the connection's two addresses in
+//! (client, server) order, and the alert fields that name who was involved.
+//!
+//! Both views of one exchange (the client's and the server's, when both run here) describe it
+//! alike: the server end, the caller, the (client, server) address pair. That is what lets
+//! their alerts be recognised as one.
+use std::net::{IpAddr, SocketAddr};
+
+use super::split_host_port;
+use crate::{
+    alerts::{AlertDestination, AlertEndpoint, AlertRequest, AlertWorkload},
+    calls::{ApiCall, EndpointOut},
+    enrich::canonical_addr,
+    policy::Destination,
+    protocols::{CallDirection, Role},
+    rates::path_template,
+};
+
+/// Stands for a method or path an HTTP/2 capture could not know (in alerts and policy views).
+pub(super) const UNKNOWN_FIELD: &str = "<unknown>";
+
+/// Longest host (a DNS name has at most 253 characters) and method kept: both are chosen by
+/// whoever sends the request, and they end up in table keys and summaries.
+const MAX_HOST_BYTES: usize = 255;
+const MAX_METHOD_BYTES: usize = 32;
+
+fn clipped(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut cut = max;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    text
+}
+
+pub(super) struct CallContext {
+    pub direction: CallDirection,
+    /// Host from `Host` / `:authority`, lower-case, without its port.
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    /// The server end's address.
+    pub ip: Option<IpAddr>,
+    pub tls: bool,
+    pub method: String,
+    pub method_known: bool,
+    pub template: String,
+    pub path_known: bool,
+    /// The traced process's workload key.
+    pub workload_key: String,
+    /// Who made the call: the workload itself (outbound), the client's workload when it runs on
+    /// this host, else the client's address (inbound). Keys per-client rates and auth failures.
+    pub caller_key: String,
+    /// How summaries name the client of a served call.
+    pub client_label: Option<String>,
+    /// The client end's address.
+    pub client: Option<SocketAddr>,
+    /// The connection as the client's address and the server's port, when both are known.
+    pub link: Option<(SocketAddr, u16)>,
+}
+
+fn socket_addr(endpoint: Option<&EndpointOut>) -> Option<SocketAddr> {
+    let endpoint = endpoint?;
+    let ip: IpAddr = endpoint.ip.parse().ok()?;
+    Some(canonical_addr(SocketAddr::new(ip, endpoint.port)))
+}
+
+impl CallContext {
+    pub fn of(call: &ApiCall) -> Self {
+        let direction = CallDirection::from(call.role);
+        let (host, host_port) = match call.host.as_deref() {
+            Some(authority) => {
+                let (host, port) = split_host_port(authority);
+                (Some(clipped(host, MAX_HOST_BYTES)), port)
+            }
+            None => (None, None),
+        };
+        let (local, remote) = (
+            socket_addr(call.local.as_ref()),
+            socket_addr(call.remote.as_ref()),
+        );
+        let (client, server) = match call.role {
+            Role::Client => (local, remote),
+            Role::Server => (remote, local),
+        };
+        let port = server
+            .map(|s| s.port())
+            .or(host_port)
+            .or(Some(if call.tls { 443 } else { 80 }));
+        // A wildcard address (a server's listening socket, when the connection was gone before
+        // its own address could be read) says nothing about where the call went.
+        let ip = server
+            .map(|s| s.ip())
+            .filter(|ip| !ip.is_unspecified())
+            .or_else(|| host.as_deref().and_then(|h| h.parse::<IpAddr>().ok()));
+        let client = client.filter(|c| !c.ip().is_unspecified());
+        let link = client.zip(server.map(|s| s.port()));
+
+        let workload_key = call.process.workload_key();
+        let (caller_key, client_label) = match direction {
+            CallDirection::Outbound => (workload_key.clone(), None),
+            CallDirection::Inbound => {
+                let address = client.map(|c| c.ip().to_string());
+                let label = match (&call.peer_process, &address) {
+                    (Some(peer), Some(ip)) => Some(format!("{} ({ip})", peer.command)),
+                    (Some(peer), None) => Some(peer.command.clone()),
+                    (None, address) => address.clone(),
+                };
+                let key = call
+                    .peer_process
+                    .as_ref()
+                    .map(|p| p.workload_key())
+                    .or(address)
+                    .unwrap_or_else(|| UNKNOWN_FIELD.to_owned());
+                (key, label)
+            }
+        };
+        Self {
+            direction,
+            host,
+            port,
+            ip,
+            tls: call.tls,
+            method: call.method.clone().map_or_else(
+                || UNKNOWN_FIELD.to_owned(),
+                |m| clipped(m, MAX_METHOD_BYTES),
+            ),
+            method_known: call.method.is_some(),
+            template: call
+                .path
+                .as_deref()
+                .map_or_else(|| UNKNOWN_FIELD.to_owned(), path_template),
+            path_known: call.path.is_some(),
+            workload_key,
+            caller_key,
+            client_label,
+            client,
+            link,
+        }
+    }
+
+    /// Who an alert names (built only when one is raised): the caller when it runs here, else
+    /// the traced process; and the server when both ends run here.
+    pub fn alert_parties(&self, call: &ApiCall) -> (AlertWorkload, Option<AlertWorkload>) {
+        let me = AlertWorkload::from(&call.process);
+        let peer = call.peer_process.as_ref().map(AlertWorkload::from);
+        match (self.direction, peer) {
+            (CallDirection::Outbound, peer) => (me, peer),
+            (CallDirection::Inbound, Some(caller)) => (caller, Some(me)),
+            (CallDirection::Inbound, None) => (me, None),
+        }
+    }
+
+    /// The server end as the policy matches it.
+    pub fn policy_destination(&self) -> Destination<'_> {
+        Destination {
+            host: self.host.as_deref(),
+            port: self.port,
+            ip: self.ip,
+            tls: self.tls,
+        }
+    }
+
+    pub fn destination(&self) -> AlertDestination {
+        AlertDestination {
+            host: self.host.clone(),
+            ip: self.ip.map(|ip| ip.to_string()),
+            port: self.port,
+            tls: self.tls,
+        }
+    }
+
+    pub fn client_endpoint(&self) -> Option<AlertEndpoint> {
+        self.client.map(|c| AlertEndpoint {
+            ip: c.ip().to_string(),
+            port: c.port(),
+        })
+    }
+
+    pub fn request(&self) -> AlertRequest {
+        AlertRequest {
+            method: self.method.clone(),
+            path_template: self.template.clone(),
+        }
+    }
+
+    /// What per-endpoint keys (rates, auth failures) name the server end by. For a call made,
+    /// the host it was sent to. For a call served, the server's port: the `Host` header is the
+    /// client's to choose, and a client changing it on every request must not get a fresh
+    /// bucket each time.
+    pub fn endpoint_key(&self) -> String {
+        match self.direction {
+            CallDirection::Outbound => self.host.clone().unwrap_or_default(),
+            CallDirection::Inbound => format!(":{}", self.port.unwrap_or(0)),
+        }
+    }
+
+    /// The host as the inventory names it: the host name, else the server's address.
+    pub fn host_or_ip(&self) -> String {
+        self.host
+            .clone()
+            .or_else(|| self.ip.map(|ip| ip.to_string()))
+            .unwrap_or_default()
+    }
+}
