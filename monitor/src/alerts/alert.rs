@@ -116,8 +116,9 @@ impl Alert {
         digest[..8].iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    /// What makes two alerts "the same" for suppression: rule, caller address, workload (and
-    /// peer), destination, request shape and which credential (by fingerprint). Not the direction: when both ends
+    /// What makes two alerts "the same" for suppression: rule, direction (unless it names both
+    /// ends), caller address, workload (and peer), destination, request shape and which
+    /// credential (by fingerprint). Not the direction: when both ends
     /// run here, repeats of one finding may be raised from either view.
     pub fn suppression_key(&self) -> String {
         let evidence = match &self.evidence {
@@ -133,16 +134,20 @@ impl Alert {
             .as_ref()
             .map(|r| (r.method.as_str(), r.path_template.as_str()))
             .unwrap_or_default();
-        let peer = self
-            .peer_workload
-            .as_ref()
-            .map_or("", |p| p.executable.as_deref().unwrap_or(&p.command));
+        // An alert naming both ends may come from either view, so its direction is not part of
+        // what it is about; one naming a single process is (a connection it made is not one it
+        // accepted, even from the same executable).
+        let (peer, direction) = match &self.peer_workload {
+            Some(p) => (p.executable.as_deref().unwrap_or(&p.command), ""),
+            None => ("", self.direction.as_str()),
+        };
         // The caller's address: a served call's alerts name the server as `workload`, and
         // client B's burst must not be folded into client A's alert.
         let client = self.client.as_ref().map_or("", |c| c.ip.as_str());
         format!(
-            "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
+            "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
             self.rule_id,
+            direction,
             client,
             self.workload
                 .executable

@@ -187,6 +187,25 @@ mod tests {
     }
 
     #[test]
+    fn a_connection_accepted_is_not_a_repeat_of_one_made_but_a_linked_exchange_is() {
+        let mut s = Suppressor::new(60 * S, 100);
+        let mut out = Vec::new();
+        let made = alert("coverage.tls_unreadable", "a.com");
+        let mut accepted = made.clone();
+        accepted.direction = crate::protocols::CallDirection::Inbound;
+        assert!(s.admit(made.clone(), 0, &mut out));
+        assert!(s.admit(accepted.clone(), S, &mut out), "another fact");
+        // Naming both ends, the view that raised it does not matter.
+        let (mut outbound, mut inbound) = (made, accepted);
+        for a in [&mut outbound, &mut inbound] {
+            a.rule_id = "credential.in_url".into();
+            a.peer_workload = Some(a.workload.clone());
+        }
+        assert!(s.admit(outbound, 2 * S, &mut out));
+        assert!(!s.admit(inbound, 3 * S, &mut out), "the same finding");
+    }
+
+    #[test]
     fn after_the_window_the_next_alert_goes_out_again() {
         let mut s = Suppressor::new(60 * S, 100);
         let mut out = Vec::new();
