@@ -9,8 +9,8 @@ pub mod programs;
 
 pub use monitor::{Captured, Monitor, metric_in, monitor_binary, survey_rows};
 pub use programs::{
-    HttpServer, PYTHON, TlsServer, go_https_program, openssl_1_1_libssl, python_client, run_client,
-    scratch_dir, self_signed_cert, test_deps,
+    HttpServer, PYTHON, TlsServer, go_https_program, openssl_1_1_libssl, python_client, read_port,
+    run_client, scratch_dir, self_signed_cert, test_deps,
 };
 
 /// Whether a root-only test may run. Outside CI, a non-root run skips with a message; in CI

@@ -160,7 +160,8 @@ impl Drop for HttpServer {
     }
 }
 
-fn read_port(child: &mut Child) -> u16 {
+/// The port a test server prints as its first line (`PORT <n>`), from its piped stdout.
+pub fn read_port(child: &mut Child) -> u16 {
     let mut first = String::new();
     BufReader::new(child.stdout.take().expect("piped"))
         .read_line(&mut first)

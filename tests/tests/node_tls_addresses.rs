@@ -16,7 +16,7 @@ use std::{
     process::{Child, Command, Stdio},
 };
 
-use monitor_e2e::{Captured, Monitor, TlsServer, root_or_skip, run_client};
+use monitor_e2e::{Captured, Monitor, TlsServer, read_port, root_or_skip, run_client};
 use serde_json::Value;
 
 /// Answers every request with a small body, after reading the request body. Exits after
@@ -132,15 +132,7 @@ impl NodeServer {
             .stdout(Stdio::piped())
             .spawn()
             .expect("starting node");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        let port = first
-            .trim()
-            .strip_prefix("PORT ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("node did not print its port: {first:?}"));
+        let port = read_port(&mut child);
         Self { child, port }
     }
 

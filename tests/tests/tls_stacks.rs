@@ -8,7 +8,9 @@ use std::{
     time::Duration,
 };
 
-use monitor_e2e::{Captured, Monitor, PYTHON, TlsServer, root_or_skip, run_client, workspace_dir};
+use monitor_e2e::{
+    Captured, Monitor, PYTHON, TlsServer, read_port, root_or_skip, run_client, workspace_dir,
+};
 
 #[test]
 fn wget_through_gnutls() {
@@ -74,15 +76,7 @@ fn node_server_and_client_with_static_openssl() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("starting node");
-    let mut first = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let port = first
-        .trim()
-        .strip_prefix("PORT ")
-        .expect("node prints its port")
-        .to_owned();
+    let port = read_port(&mut server);
 
     let monitor = Monitor::start(&[]);
     // Started after the monitor: probed right after its exec (node was already probed here, so
