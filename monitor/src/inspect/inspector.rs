@@ -497,13 +497,8 @@ impl Inspector {
             ),
             CallDirection::Inbound => (context.caller_key.clone(), context.client.map(|c| c.ip())),
         };
-        let internal = &self.policy.settings().internal_networks;
-        let peer_internal = peer_ip
-            .map(|ip| match ip {
-                std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, Into::into),
-                v4 => v4,
-            })
-            .is_some_and(|ip| internal.iter().any(|net| net.contains(&ip)));
+        let settings = self.policy.settings();
+        let peer_internal = peer_ip.is_some_and(|ip| settings.is_internal_ip(ip));
         let host = context.host_or_ip();
         self.api_inventory.observe(&Observation {
             direction: context.direction,

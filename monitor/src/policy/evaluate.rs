@@ -52,7 +52,7 @@ impl fmt::Display for Described<'_> {
 }
 
 /// An IPv4-mapped IPv6 address (`::ffff:10.0.0.1`, from dual-stack sockets) as IPv4.
-fn canonical_ip(ip: IpAddr) -> IpAddr {
+pub(super) fn canonical_ip(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         IpAddr::V4(_) => ip,
@@ -84,13 +84,7 @@ fn methods_match(methods: &[String], method: &str) -> bool {
 }
 
 fn is_internal(settings: &Settings, host: Option<&str>, ip: Option<IpAddr>) -> bool {
-    let inside = |ip: IpAddr| {
-        let ip = canonical_ip(ip);
-        settings
-            .internal_networks
-            .iter()
-            .any(|net| net.contains(&ip))
-    };
+    let inside = |ip: IpAddr| settings.is_internal_ip(ip);
     match ip {
         Some(ip) => inside(ip),
         None => host.is_some_and(|h| {

@@ -196,6 +196,15 @@ pub struct Settings {
     pub detector: DetectorSettings,
 }
 
+impl Settings {
+    /// The address is in `internal_networks` (loopback always is); IPv4-mapped IPv6 addresses
+    /// count as their IPv4 address.
+    pub fn is_internal_ip(&self, ip: IpAddr) -> bool {
+        let ip = evaluate::canonical_ip(ip);
+        self.internal_networks.iter().any(|net| net.contains(&ip))
+    }
+}
+
 /// A built policy: immutable, `Send + Sync`, cheap to evaluate.
 #[derive(Clone, Debug)]
 pub struct Policy {
