@@ -17,6 +17,7 @@ pub mod credentials;
 pub mod enrich;
 pub mod inspect;
 pub mod inventory;
+pub mod kubernetes;
 pub mod metrics;
 pub mod output;
 pub mod pipeline;

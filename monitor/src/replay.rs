@@ -73,6 +73,7 @@ pub fn replay(
                 ProcFacts {
                     executable: process.executable.clone(),
                     container_id: process.container_id.clone(),
+                    pod_uid: process.pod_uid.clone(),
                 },
             ),
             Frame::Socket(socket) => {

@@ -42,6 +42,8 @@ pub struct AlertWorkload {
     pub executable: Option<String>,
     pub uid: u32,
     pub container_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub k8s: Option<std::sync::Arc<crate::kubernetes::K8sIdentity>>,
 }
 
 impl From<&ProcessOut> for AlertWorkload {
@@ -52,6 +54,7 @@ impl From<&ProcessOut> for AlertWorkload {
             executable: process.executable.clone(),
             uid: process.uid,
             container_id: process.container_id.clone(),
+            k8s: process.k8s.clone(),
         }
     }
 }

@@ -149,6 +149,7 @@ mod tests {
                 executable: None,
                 uid: 0,
                 container_id: None,
+                k8s: None,
             },
             destination: AlertDestination {
                 host: Some(host.into()),

@@ -1,4 +1,6 @@
 //! The API-call event and how it is built from an exchange and its enrichment.
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use super::split_target;
@@ -6,6 +8,7 @@ use crate::{
     capture::{LibraryInfo, TlsLibraryKind},
     credentials::Finding,
     enrich::{ProcessInfo, SocketInfo},
+    kubernetes::K8sIdentity,
     protocols::{
         CallDirection, Role,
         http2::{CaptureStart, GrpcCall, StreamReset, UnknownField},
@@ -88,6 +91,9 @@ pub struct ProcessOut {
     pub executable: Option<String>,
     pub uid: u32,
     pub container_id: Option<String>,
+    /// Kubernetes identity, for a process in a pod (absent outside Kubernetes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub k8s: Option<Arc<K8sIdentity>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -190,12 +196,20 @@ impl ProcessOut {
             executable: process.executable.clone(),
             uid: process.uid,
             container_id: process.container_id.clone(),
+            k8s: None,
         }
     }
 
     /// The key rates, inventories and credential owners group a workload by: its executable
     /// (or command) and container, so that restarts and worker processes are one workload.
     pub fn workload_key(&self) -> String {
+        if let Some(k8s) = &self.k8s {
+            return format!(
+                "{}@{}",
+                self.executable.as_deref().unwrap_or(&self.command),
+                k8s.workload_key()
+            );
+        }
         format!(
             "{}@{}",
             self.executable.as_deref().unwrap_or(&self.command),
@@ -263,6 +277,7 @@ mod tests {
             executable: None,
             uid: 0,
             container_id: None,
+            pod_uid: None,
         };
         let call = build_api_call(&item, &process, None, None, &WallClock::with_offset_ns(0));
         assert_eq!(call.request_bytes, u64::MAX);

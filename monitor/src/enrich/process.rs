@@ -16,6 +16,8 @@ pub struct ProcessInfo {
     pub executable: Option<String>,
     pub uid: u32,
     pub container_id: Option<String>,
+    /// The pod UID from the cgroup path (Kubernetes); its metadata is looked up per call.
+    pub pod_uid: Option<String>,
 }
 
 pub struct ProcessTable {
@@ -36,6 +38,7 @@ impl ProcessTable {
         let ProcFacts {
             executable,
             container_id,
+            pod_uid,
         } = self.source.facts(pid);
         // /proc/<pid>/exe resolves symlinks and relative names; the exec argument is the fallback
         // when the process is already gone.
@@ -48,6 +51,7 @@ impl ProcessTable {
                 executable,
                 uid,
                 container_id,
+                pod_uid,
             }),
         );
     }
@@ -60,6 +64,7 @@ impl ProcessTable {
         let ProcFacts {
             executable,
             container_id,
+            pod_uid,
         } = self.source.facts(pid);
         let info = Arc::new(ProcessInfo {
             pid,
@@ -67,6 +72,7 @@ impl ProcessTable {
             executable,
             uid,
             container_id,
+            pod_uid,
         });
         self.processes.insert(pid, info.clone());
         info
@@ -128,6 +134,7 @@ mod tests {
             ProcFacts {
                 executable: Some("/usr/bin/python3.11".into()),
                 container_id: Some("c".repeat(64)),
+                pod_uid: None,
             },
         );
         let mut table = ProcessTable::new(facts);

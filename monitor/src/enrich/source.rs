@@ -9,6 +9,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::kubernetes::pod_uid_from_cgroup;
+
 use super::{
     container::container_id_from_cgroup,
     proc_net::{parse_tcp_table, socket_inode},
@@ -18,6 +20,8 @@ use super::{
 pub struct ProcFacts {
     pub executable: Option<String>,
     pub container_id: Option<String>,
+    /// The pod UID in the cgroup path, for a process in a Kubernetes pod.
+    pub pod_uid: Option<String>,
 }
 
 /// Both ends of a TCP socket.
@@ -79,13 +83,13 @@ impl ProcFs {
 impl ProcessSource for ProcFs {
     fn facts(&mut self, pid: u32) -> ProcFacts {
         let dir = self.root.join(pid.to_string());
+        let cgroup = fs::read_to_string(dir.join("cgroup")).ok();
         ProcFacts {
             executable: fs::read_link(dir.join("exe"))
                 .ok()
                 .map(|p| p.display().to_string()),
-            container_id: fs::read_to_string(dir.join("cgroup"))
-                .ok()
-                .and_then(|text| container_id_from_cgroup(&text)),
+            container_id: cgroup.as_deref().and_then(container_id_from_cgroup),
+            pod_uid: cgroup.as_deref().and_then(pod_uid_from_cgroup),
         }
     }
 
@@ -177,7 +181,7 @@ mod tests {
 
         let exe = |path: &str| ProcFacts {
             executable: Some(path.into()),
-            container_id: None,
+            ..ProcFacts::default()
         };
         facts.insert(7, exe("/bin/sh"));
         facts.insert(7, exe("/usr/bin/curl"));

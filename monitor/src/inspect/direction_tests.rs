@@ -49,6 +49,7 @@ impl Host {
                 ProcFacts {
                     executable: Some(exe.into()),
                     container_id: None,
+                    pod_uid: None,
                 },
             );
         }

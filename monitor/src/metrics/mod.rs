@@ -5,9 +5,11 @@ use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 mod http2;
 mod inspect;
+mod kubernetes;
 
 use http2::Http2Metrics;
 use inspect::InspectMetrics;
+use kubernetes::KubernetesMetrics;
 pub use inspect::InspectState;
 
 pub struct Metrics {
@@ -21,6 +23,7 @@ pub struct Metrics {
     http_problems: IntCounterVec,
     http2: Http2Metrics,
     inspect: InspectMetrics,
+    kubernetes: KubernetesMetrics,
     api_calls: IntCounterVec,
     calls_without_socket: IntCounterVec,
     socket_ties: IntCounterVec,
@@ -211,6 +214,7 @@ impl Metrics {
             ),
             http2: Http2Metrics::new(&registry),
             inspect: InspectMetrics::new(&registry),
+            kubernetes: KubernetesMetrics::new(&registry),
             http_problems: counter_vec(
                 &registry,
                 "monitor_http_problems_total",
@@ -362,6 +366,34 @@ impl Metrics {
     pub fn alert_merged(&self, rule: &str) {
         self.inspect.merged(rule);
     }
+    pub fn k8s_set_pods(&self, pods: usize) {
+        self.kubernetes.set_pods(pods);
+    }
+
+    pub fn k8s_set_synced(&self, synced: bool) {
+        self.kubernetes.set_synced(synced);
+    }
+
+    /// `kind`: a pod watch event type (a fixed set).
+    pub fn k8s_watch_event(&self, kind: &str) {
+        self.kubernetes.event(kind);
+    }
+
+    /// `kind`: a pod watch failure kind (a fixed set).
+    pub fn k8s_watch_error(&self, kind: &str) {
+        self.kubernetes.error(kind);
+    }
+
+    /// `result`: `found`, `unknown_pod` or `unknown_container`.
+    pub fn k8s_pod_lookup(&self, result: &str) {
+        self.kubernetes.lookup(result);
+    }
+
+    /// A pod with this many labels was applied.
+    pub fn k8s_labels_omitted(&self, labels: usize) {
+        self.kubernetes.labels(labels);
+    }
+
     pub fn inspect_state(&self, state: &InspectState) {
         self.inspect.set(state);
     }

@@ -11,8 +11,9 @@ use crate::{
     alerts::Alert,
     calls::{ApiCall, build_api_call},
     capture::{CaptureEvent, EventKind, LibraryRegistry},
-    enrich::{ProcessTable, SocketTable},
+    enrich::{ProcessInfo, ProcessTable, SocketTable},
     inspect::Inspector,
+    kubernetes::{K8sIdentity, PodSource},
     metrics::Metrics,
     policy::Policy,
     streams::{ConnectionExchange, StreamLimits, StreamTable},
@@ -40,6 +41,8 @@ pub struct Pipeline {
     exchanges: Vec<ConnectionExchange>,
     /// Command names whose traffic is not reported (`--exclude-command`).
     excluded_commands: Vec<String>,
+    /// Pod metadata, in Kubernetes.
+    pods: Option<Box<dyn PodSource>>,
 }
 
 impl Pipeline {
@@ -62,8 +65,16 @@ impl Pipeline {
             metrics,
             exchanges: Vec::new(),
             excluded_commands: Vec::new(),
+            pods: None,
         }
     }
+
+    /// Gives calls and alerts of processes in pods their pod's metadata from there.
+    pub fn with_pods(mut self, pods: Box<dyn PodSource>) -> Self {
+        self.pods = Some(pods);
+        self
+    }
+
 
     /// Publishes the API inventory's snapshots there (no-op without checks).
     pub fn publish_inventory_to(&mut self, published: crate::inventory::PublishedInventory) {
@@ -271,6 +282,7 @@ impl Pipeline {
                     executable: process.executable.clone(),
                     uid: process.uid,
                     container_id: process.container_id.clone(),
+                    k8s: k8s_of(&mut self.pods, &self.metrics, &process),
                 },
                 destination: crate::alerts::AlertDestination {
                     host: None,
@@ -316,17 +328,22 @@ impl Pipeline {
             let library = self.libraries.get(item.library);
             let socket = self.sockets.get(item.conn.tgid, item.socket_id);
             let mut call = build_api_call(&item, &process, library.as_deref(), socket, &self.clock);
+            call.process.k8s = k8s_of(&mut self.pods, &self.metrics, &process);
             let addresses = socket.and_then(|s| s.local.zip(s.remote));
             // Loopback addresses repeat in every network namespace (each pod has its own
             // 127.0.0.1): the two ends of a loopback connection are only taken to be each other
             // when they run in the same container. Containers of one pod share a loopback but
             // not a container id: their exchanges stay unlinked (each end alerts on its own).
             let loopback = addresses.is_some_and(|(local, _)| local.ip().is_loopback());
-            call.peer_process = addresses
+            let peer = addresses
                 .and_then(|(local, remote)| self.sockets.peer_of(local, remote))
                 .and_then(|pid| self.processes.known(pid))
-                .filter(|peer| !loopback || peer.container_id == process.container_id)
-                .map(|peer| crate::calls::ProcessOut::of(&peer));
+                .filter(|peer| !loopback || peer.container_id == process.container_id);
+            call.peer_process = peer.map(|peer| {
+                let mut out = crate::calls::ProcessOut::of(&peer);
+                out.k8s = k8s_of(&mut self.pods, &self.metrics, &peer);
+                out
+            });
             self.metrics.api_call(call.role.as_str(), call.complete);
             self.metrics.api_call_without_socket(&call);
             // The host without its port: ports would only multiply label values.
@@ -347,6 +364,27 @@ impl Pipeline {
             self.alerts.drain(..).for_each(|a| emit(Output::Alert(a)));
         }
     }
+}
+
+
+/// The Kubernetes identity of a process in a pod: its pod's metadata if known, else only
+/// the pod UID (counted). Processes outside pods have none, with or without a watch.
+fn k8s_of(
+pods: &mut Option<Box<dyn PodSource>>,
+metrics: &Metrics,
+process: &ProcessInfo,
+) -> Option<Arc<K8sIdentity>> {
+    let pod_uid = process.pod_uid.as_deref()?;
+    let entry = pods.as_mut().and_then(|pods| pods.pod(pod_uid));
+    let Some(entry) = entry else {
+        metrics.k8s_pod_lookup("unknown_pod");
+        return Some(Arc::new(K8sIdentity::unknown_pod(pod_uid)));
+    };
+    let container = process.container_id.as_deref();
+    let known = container.is_some_and(|id| entry.knows_container(id));
+    metrics
+        .k8s_pod_lookup(if known { "found" } else { "unknown_container" });
+    Some(entry.identity(container))
 }
 
 #[cfg(test)]

@@ -55,6 +55,9 @@ pub struct ProcessFrame {
     pub pid: u32,
     pub executable: Option<String>,
     pub container_id: Option<String>,
+    /// Absent in recordings made before the monitor knew pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_uid: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]

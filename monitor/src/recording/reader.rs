@@ -114,6 +114,7 @@ mod tests {
                 pid: 7,
                 executable: Some("/usr/bin/curl".into()),
                 container_id: None,
+                pod_uid: None,
             })
             .unwrap();
         recorder.flush().unwrap();

@@ -88,6 +88,7 @@ impl<S: crate::enrich::ProcessSource> crate::enrich::ProcessSource for Recording
             pid,
             executable: facts.executable.clone(),
             container_id: facts.container_id.clone(),
+            pod_uid: facts.pod_uid.clone(),
         };
         if let Err(e) = self.recorder.process(&frame) {
             tracing::warn!(error = %e, "cannot write to the recording");
