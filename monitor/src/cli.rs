@@ -1,7 +1,7 @@
 //! Command-line interface.
 use std::{net::SocketAddr, path::PathBuf};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -177,6 +177,9 @@ pub struct RunArgs {
     #[command(flatten)]
     pub checks: ChecksArgs,
 
+    #[command(flatten)]
+    pub kubernetes: KubernetesArgs,
+
     /// Also append alerts (only alerts) to this file, one JSON object per line.
     #[arg(long, value_name = "FILE")]
     pub alerts_file: Option<PathBuf>,
@@ -215,3 +218,57 @@ pub struct RunArgs {
     #[arg(long)]
     pub probes_at_function_start: bool,
 }
+
+/// Whether to watch this node's pods for the `k8s` object of calls and alerts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KubernetesMode {
+    /// Watch when running in a pod (`KUBERNETES_SERVICE_HOST` set) or given `--kubeconfig`,
+    /// and `--node-name` is known; otherwise calls carry only the pod UID of pod processes.
+    Auto,
+    /// Watch, and refuse to start without a node name or client configuration.
+    On,
+    /// Never contact an API server.
+    Off,
+}
+
+#[derive(Debug, Args)]
+pub struct KubernetesArgs {
+    /// Pod metadata (namespace, pod, container, labels, owner) from a watch of this node's pods.
+    #[arg(long, value_enum, default_value_t = KubernetesMode::Auto, env = "MONITOR_KUBERNETES")]
+    pub kubernetes: KubernetesMode,
+
+    /// This node's name: only its pods are watched (`spec.nodeName`). A DaemonSet sets
+    /// `NODE_NAME` from the downward API.
+    #[arg(long, env = "NODE_NAME", value_name = "NAME")]
+    pub node_name: Option<String>,
+
+    /// Kubeconfig for the pod watch, instead of the pod's service account (in a cluster) or
+    /// `KUBECONFIG`.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+impl KubernetesArgs {
+    /// Whether to start the pod watch, or why it cannot start (an error only with `on`).
+    pub fn wanted(&self) -> Result<bool, String> {
+        let configured = self.kubeconfig.is_some()
+            || std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
+            || std::env::var_os("KUBECONFIG").is_some();
+        match self.kubernetes {
+            KubernetesMode::Off => Ok(false),
+            KubernetesMode::Auto => Ok(self.node_name.is_some()
+                && (self.kubeconfig.is_some()
+                    || std::env::var_os("KUBERNETES_SERVICE_HOST").is_some())),
+            KubernetesMode::On if self.node_name.is_none() => Err(
+                "--kubernetes on needs this node's name: --node-name or NODE_NAME (in a DaemonSet, from the downward API: spec.nodeName)"
+                    .to_owned(),
+            ),
+            KubernetesMode::On if !configured => Err(
+                "--kubernetes on needs an API server: run in a pod, or give --kubeconfig or KUBECONFIG"
+                    .to_owned(),
+            ),
+            KubernetesMode::On => Ok(true),
+        }
+    }
+}
+

@@ -11,10 +11,11 @@ use monitor::{
     enrich::{ProcFs, ProcessTable},
     inspect::{Inspector, load_or_create_key},
     inventory::{FileWriter, PublishedInventory},
+    kubernetes::PodStore,
     metrics::{self, Metrics, Readiness},
     output::JsonLinesSink,
     pipeline::{Output, Pipeline},
-    recording::{LibraryFrame, Recorder, RecordingSource},
+    recording::{LibraryFrame, Recorder, RecordingPods, RecordingSource},
     streams::StreamLimits,
     time::WallClock,
 };
@@ -24,7 +25,10 @@ use tokio::{
 };
 use tracing::{debug, error, info, warn};
 
-use crate::{cli::RunArgs, policy_file::PolicyFile};
+use crate::{
+    cli::{KubernetesArgs, KubernetesMode, RunArgs},
+    policy_file::PolicyFile,
+};
 
 /// Events queued between the ring-buffer reader and the pipeline.
 const EVENT_QUEUE: usize = 16_384;
@@ -173,6 +177,14 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
         metrics.clone(),
         Some(inspector),
     );
+    if let Some(store) = start_pod_watch(&args.kubernetes, metrics.clone()).await? {
+        pipeline = match &recorder {
+            Some(recorder) => {
+                pipeline.with_pods(Box::new(RecordingPods::new(store, recorder.clone())))
+            }
+            None => pipeline.with_pods(Box::new(store)),
+        };
+    }
     pipeline.exclude_commands(args.exclude_command.clone());
     // The inspector publishes the inventory each housekeeping tick and once more at flush.
     pipeline.publish_inventory_to(api_inventory.clone());
@@ -302,6 +314,52 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
 }
 
 /// Surveys TLS coverage every `interval` until `stop` changes.
+/// Starts the watch of this node's pods when `--kubernetes` asks for it; the store it fills.
+/// With `auto`, a watch that cannot start is a warning (calls of pod processes then carry only
+/// their pod UID); with `on`, an error.
+async fn start_pod_watch(
+    args: &KubernetesArgs,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<Option<Arc<PodStore>>> {
+    if !args.wanted().map_err(anyhow::Error::msg)? {
+        return Ok(None);
+    }
+    #[cfg(feature = "kubernetes")]
+    {
+        let store = Arc::new(PodStore::default());
+        let node = args.node_name.clone().unwrap_or_default();
+        match monitor::kubernetes::spawn_pod_watch(
+            store.clone(),
+            node,
+            args.kubeconfig.as_deref(),
+            metrics,
+        )
+        .await
+        {
+            Ok(_watch) => Ok(Some(store)),
+            Err(e) if args.kubernetes == KubernetesMode::On => {
+                Err(anyhow::Error::new(e).context("starting the pod watch"))
+            }
+            Err(e) => {
+                warn!(
+                    error = %format!("{:#}", anyhow::Error::new(e)),
+                    "no pod watch: calls of processes in pods carry only their pod UID"
+                );
+                Ok(None)
+            }
+        }
+    }
+    #[cfg(not(feature = "kubernetes"))]
+    {
+        let _ = metrics;
+        if args.kubernetes == KubernetesMode::On {
+            anyhow::bail!("this monitor was built without the `kubernetes` feature");
+        }
+        warn!("built without the `kubernetes` feature: no pod watch");
+        Ok(None)
+    }
+}
+
 fn spawn_coverage_survey(
     interval: Duration,
     metrics: Arc<Metrics>,

@@ -9,6 +9,7 @@ use crate::{
     capture::{LibraryInfo, LibraryRegistry, TieResolver, decode},
     enrich::{ProcFacts, ProcessTable, RecordedFacts, SocketAddrs},
     inspect::{InspectError, Inspector},
+    kubernetes::RecordedPods,
     metrics::Metrics,
     pipeline::{Output, Pipeline},
     policy::Policy,
@@ -54,6 +55,7 @@ pub fn replay(
 ) -> Result<ReplaySummary, ReplayError> {
     let (frames, ignored_trailing_bytes) = read_recording(path)?;
     let mut facts = RecordedFacts::default();
+    let mut pods = RecordedPods::default();
     let libraries = LibraryRegistry::default();
     let mut clock = None;
     for frame in &frames {
@@ -83,6 +85,7 @@ pub fn replay(
                 };
                 facts.insert_socket(socket.pid, socket.fd, addrs);
             }
+            Frame::Pod(answer) => pods.insert(answer.clone()),
             Frame::Record(_) => {}
         }
     }
@@ -97,7 +100,8 @@ pub fn replay(
         clock,
         metrics.clone(),
         inspector,
-    );
+    )
+    .with_pods(Box::new(pods));
     let mut summary = ReplaySummary {
         ignored_trailing_bytes,
         ..ReplaySummary::default()

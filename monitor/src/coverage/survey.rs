@@ -188,19 +188,34 @@ mod tests {
 
     #[test]
     fn a_process_without_tls_is_plaintext_only_and_the_table_renders() {
-        // This test process has no TCP socket: give it one, then survey /proc.
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        // A Python process that listens on TCP without importing `ssl` (this test binary links
+        // rustls through the Kubernetes client, so it is not TLS-free itself).
+        let mut child = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import socket,sys,time\ns=socket.socket(); s.bind(('127.0.0.1',0)); s.listen()\nprint(flush=True)\ntime.sleep(60)",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let mut ready = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut ready,
+        )
+        .unwrap();
         let rows = survey(Path::new("/proc"), &mut Discovery::new("/proc"));
-        let me = rows
+        let _ = child.kill();
+        let _ = child.wait();
+        let row = rows
             .iter()
-            .find(|r| r.pid == std::process::id())
-            .expect("the test process has a TCP socket");
-        assert_eq!(me.state, CoverageState::PlaintextOnly);
-        assert_eq!(me.stack, "none");
-        assert!(me.tcp_sockets >= 1);
+            .find(|r| r.pid == child.id())
+            .expect("the listener has a TCP socket");
+        assert_eq!(row.state, CoverageState::PlaintextOnly);
+        assert_eq!(row.stack, "none");
+        assert!(row.tcp_sockets >= 1);
         let table = render_table(&rows);
         assert!(table.starts_with("PID"));
-        assert!(table.contains(&std::process::id().to_string()));
-        drop(listener);
+        assert!(table.contains(&child.id().to_string()));
     }
 }

@@ -91,6 +91,7 @@ fn policy_workload(call: &ApiCall) -> Workload<'_> {
         executable: call.process.executable.as_deref(),
         uid: Some(call.process.uid),
         container_id: call.process.container_id.as_deref(),
+        k8s: call.process.k8s.as_deref(),
     }
 }
 

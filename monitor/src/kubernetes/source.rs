@@ -20,7 +20,7 @@ impl PodSource for Arc<PodStore> {
 }
 
 /// A changed answer for one pod UID: from its `lookup`-th lookup on (counting from 1).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PodAnswer {
     pub pod_uid: String,
     pub lookup: u64,

@@ -155,11 +155,11 @@ const MOVED_FIELDS: &[(&str, &str)] = &[
     ),
     (
         "namespace",
-        "Kubernetes selectors (`k8s`) are not supported yet; select by command, executable, uid or container_id",
+        "select pods by namespace under `k8s`: `k8s: {namespace: [payments]}`",
     ),
     (
         "labels",
-        "Kubernetes selectors (`k8s`) are not supported yet; select by command, executable, uid or container_id",
+        "select pods by labels under `k8s`: `k8s: {labels: {matchLabels: {app: web}}}`",
     ),
     (
         "<<",

@@ -20,6 +20,7 @@ mod directions;
 mod errors;
 mod evaluate;
 mod hosts;
+mod k8s_selector;
 mod locate;
 mod model;
 mod paths;
@@ -51,6 +52,8 @@ pub struct Workload<'a> {
     pub executable: Option<&'a str>,
     pub uid: Option<u32>,
     pub container_id: Option<&'a str>,
+    /// The process's pod, in Kubernetes.
+    pub k8s: Option<&'a crate::kubernetes::K8sIdentity>,
 }
 
 /// Who called, for an inbound call: what summaries name and what decides whether the client is

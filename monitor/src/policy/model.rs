@@ -13,7 +13,7 @@ use super::{
     paths::PathPattern,
     values::{
         Cidr, Command, ContainerPattern, Discovery, DurationValue, Entries, ExecutableGlob,
-        HeaderName, KindName, Method, Name, ParamName, Port, RuleId, nullable, present,
+        HeaderName, KindName, Method, Name, ParamName, Port, RuleId, nullable,
     },
 };
 
@@ -60,9 +60,7 @@ pub(super) struct RawSelector {
     pub executable: Option<Vec<ExecutableGlob>>,
     pub uid: Option<Vec<u32>>,
     pub container_id: Option<Vec<ContainerPattern>>,
-    /// Reserved for Kubernetes selectors (namespace, labels); rejected for now.
-    #[serde(default, deserialize_with = "present")]
-    pub k8s: bool,
+    pub k8s: Option<super::k8s_selector::RawK8sSelector>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]

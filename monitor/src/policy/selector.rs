@@ -8,6 +8,7 @@ use globset::{GlobSet, GlobSetBuilder};
 
 use super::{
     Workload,
+    k8s_selector::K8sSelector,
     values::{Command, ContainerPattern, ExecutableGlob},
 };
 
@@ -17,6 +18,7 @@ pub(super) struct Selector {
     executables: Option<GlobSet>,
     uids: Option<Vec<u32>>,
     container_ids: Option<ContainerSet>,
+    k8s: Option<K8sSelector>,
 }
 
 #[derive(Clone, Debug)]
@@ -32,6 +34,7 @@ impl Selector {
         executables: Option<&[ExecutableGlob]>,
         uids: Option<&[u32]>,
         container_ids: Option<&[ContainerPattern]>,
+        k8s: Option<K8sSelector>,
     ) -> Result<Self, String> {
         let executables = match executables {
             Some(globs) => {
@@ -67,6 +70,7 @@ impl Selector {
             executables,
             uids: uids.map(<[u32]>::to_vec),
             container_ids,
+            k8s,
         })
     }
 
@@ -101,6 +105,11 @@ impl Selector {
             if !matched {
                 return false;
             }
+        }
+        if let Some(k8s) = &self.k8s
+            && !k8s.matches(workload.k8s)
+        {
+            return false;
         }
         true
     }

@@ -2,7 +2,7 @@
 //! which serde reports with its position), then checks how the parts fit together and compiles
 //! the rules, collecting every semantic error (undefined or duplicate workloads, duplicate rule
 //! ids, empty selectors and lists, impossible limits...) with its line and column.
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use ipnet::IpNet;
 
@@ -11,6 +11,7 @@ use super::{
     directions::Directions,
     errors::{PolicyError, PolicyErrors, did_you_mean, duplicate_field, from_yaml_error},
     hosts::{HostPattern, HostSet},
+    k8s_selector::{K8sSelector, RawK8sSelector},
     locate::{YamlPath, locate, within_text},
     model::{
         Action, Document, RateKey, RawAuthFailures, RawCredentials, RawDestinationRule,
@@ -231,25 +232,18 @@ impl Checker<'_> {
         let empty = RawSelector::default();
         let raw = raw.unwrap_or(&empty);
         let errors_before = self.errors.len();
-        if raw.k8s {
-            self.error(
-                &here.key("k8s").the_key(),
-                "Kubernetes selectors (`k8s`) are not supported yet",
-                Some(
-                    "select by `command`, `executable`, `uid` or `container_id` for now".to_owned(),
-                ),
-            );
-        }
+        let k8s = raw.k8s.as_ref().and_then(|k8s| self.k8s_selector(k8s, &here.key("k8s")));
         let no_field = raw.command.is_none()
             && raw.executable.is_none()
             && raw.uid.is_none()
-            && raw.container_id.is_none();
-        if no_field && !raw.k8s {
+            && raw.container_id.is_none()
+            && raw.k8s.is_none();
+        if no_field {
             self.error(
                 &here.the_key(),
                 format!("workload `{name}` has an empty selector"),
                 Some(
-                    "give at least one of `command`, `executable`, `uid`, `container_id`"
+                    "give at least one of `command`, `executable`, `uid`, `container_id`, `k8s`"
                         .to_owned(),
                 ),
             );
@@ -267,10 +261,71 @@ impl Checker<'_> {
             raw.executable.as_deref(),
             raw.uid.as_deref(),
             raw.container_id.as_deref(),
+            k8s,
         ) {
             Ok(selector) => Some(selector),
             Err(why) => {
                 self.error(&here.the_key(), format!("workload `{name}`: {why}"), None);
+                None
+            }
+        }
+    }
+
+    /// The `k8s` part of a selector; `None` after reporting what is wrong with it.
+    fn k8s_selector(&mut self, raw: &RawK8sSelector, here: &YamlPath) -> Option<K8sSelector> {
+        let errors_before = self.errors.len();
+        if raw.namespace.is_none()
+            && raw.labels.is_none()
+            && raw.owner.is_none()
+            && raw.service_account.is_none()
+        {
+            self.error(
+                &here.the_key(),
+                "empty `k8s` selector",
+                Some(
+                    "give at least one of `namespace`, `labels`, `owner`, `service_account`"
+                        .to_owned(),
+                ),
+            );
+        }
+        let any = "match any value of this field";
+        self.not_empty(raw.namespace.as_deref(), here, "namespace", any);
+        self.not_empty(raw.owner.as_deref(), here, "owner", any);
+        self.not_empty(raw.service_account.as_deref(), here, "service_account", any);
+        if let Some(labels) = &raw.labels {
+            let at = here.key("labels");
+            if labels.match_labels.0.is_empty() && labels.match_expressions.is_empty() {
+                self.error(
+                    &at.the_key(),
+                    "empty label selector",
+                    Some("give `matchLabels` or `matchExpressions`".to_owned()),
+                );
+            }
+            let mut seen = HashSet::new();
+            for (key, _) in &labels.match_labels.0 {
+                if !seen.insert(&key.0) {
+                    self.error(
+                        &at.key("matchLabels").key_nth(&key.0, 1).the_key(),
+                        format!("label `{}` is given twice in `matchLabels`", key.0),
+                        Some("keep one value per key, or use `matchExpressions` with `In`".to_owned()),
+                    );
+                }
+            }
+        }
+        match K8sSelector::new(raw) {
+            Ok(selector) if self.errors.len() == errors_before => Some(selector),
+            Ok(_) => None,
+            Err(problems) => {
+                for (index, why) in problems {
+                    self.error(
+                        &here.key("labels").key("matchExpressions").index(index),
+                        why,
+                        Some(
+                            "`In`/`NotIn` take `values`; `Exists`/`DoesNotExist` take none"
+                                .to_owned(),
+                        ),
+                    );
+                }
                 None
             }
         }

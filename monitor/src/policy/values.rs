@@ -22,7 +22,7 @@ pub(super) trait Scalar: Sized {
     fn parse(text: &str) -> Result<Self, String>;
 }
 
-struct ScalarVisitor<T>(PhantomData<T>);
+pub(super) struct ScalarVisitor<T>(pub(super) PhantomData<T>);
 
 impl<T: Scalar> de::Visitor<'_> for ScalarVisitor<T> {
     type Value = T;
@@ -45,6 +45,8 @@ macro_rules! scalar_deserialize {
         }
     )*};
 }
+
+pub(super) use scalar_deserialize;
 
 scalar_deserialize!(
     HostPattern,
@@ -445,11 +447,6 @@ impl<'de> Deserialize<'de> for Port {
         }
         deserializer.deserialize_u64(PortVisitor)
     }
-}
-
-/// A field that only has to be present (its content is ignored): reserved keys like `k8s`.
-pub(super) fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
-    de::IgnoredAny::deserialize(deserializer).map(|_| true)
 }
 
 /// Reads `null` (an empty key, common while editing) as the default value.

@@ -16,6 +16,7 @@ pub(super) const KIND_CLOCK: u8 = 2;
 pub(super) const KIND_LIBRARY: u8 = 3;
 pub(super) const KIND_PROCESS: u8 = 4;
 pub(super) const KIND_SOCKET: u8 = 5;
+pub(super) const KIND_POD: u8 = 6;
 
 /// A frame larger than this is corrupt: the largest capture record is a header and one chunk.
 pub(super) const MAX_FRAME_LEN: u32 = 1 << 20;
@@ -31,7 +32,12 @@ pub enum Frame {
     Library(LibraryFrame),
     Process(ProcessFrame),
     Socket(SocketFrame),
+    Pod(PodFrame),
 }
+
+/// What the live run's pod watch answered for a pod UID, from that UID's `lookup`-th lookup on
+/// (see `kubernetes::RecordedPods`).
+pub type PodFrame = crate::kubernetes::PodAnswer;
 
 /// What the recording host's `/proc` answered about a process's TCP socket.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,7 +7,7 @@ use thiserror::Error;
 
 use super::format::{
     ClockJson, FORMAT_VERSION, Frame, KIND_CLOCK, KIND_LIBRARY, KIND_PROCESS, KIND_RECORD,
-    KIND_SOCKET, MAGIC, MAX_FRAME_LEN,
+    KIND_POD, KIND_SOCKET, MAGIC, MAX_FRAME_LEN,
 };
 
 #[derive(Debug, Error)]
@@ -78,6 +78,7 @@ fn parse(bytes: &[u8]) -> Result<(Vec<Frame>, usize), ReadError> {
             KIND_LIBRARY => Frame::Library(serde_json::from_slice(payload).map_err(metadata)?),
             KIND_PROCESS => Frame::Process(serde_json::from_slice(payload).map_err(metadata)?),
             KIND_SOCKET => Frame::Socket(serde_json::from_slice(payload).map_err(metadata)?),
+            KIND_POD => Frame::Pod(serde_json::from_slice(payload).map_err(metadata)?),
             other => {
                 return Err(ReadError::UnknownKind {
                     offset,

@@ -8,8 +8,8 @@ use std::{
 };
 
 use super::format::{
-    ClockJson, FORMAT_VERSION, KIND_CLOCK, KIND_LIBRARY, KIND_PROCESS, KIND_RECORD, KIND_SOCKET,
-    LibraryFrame, MAGIC, ProcessFrame, SocketFrame,
+    ClockJson, FORMAT_VERSION, KIND_CLOCK, KIND_LIBRARY, KIND_PROCESS, KIND_POD, KIND_RECORD, KIND_SOCKET,
+    LibraryFrame, MAGIC, PodFrame, ProcessFrame, SocketFrame,
 };
 
 #[derive(Clone)]
@@ -49,6 +49,10 @@ impl Recorder {
 
     pub fn socket(&self, socket: &SocketFrame) -> std::io::Result<()> {
         self.json(KIND_SOCKET, socket)
+    }
+
+    pub fn pod(&self, pod: &PodFrame) -> std::io::Result<()> {
+        self.json(KIND_POD, pod)
     }
 
     pub fn flush(&self) -> std::io::Result<()> {
@@ -108,5 +112,34 @@ impl<S: crate::enrich::ProcessSource> crate::enrich::ProcessSource for Recording
             tracing::warn!(error = %e, "cannot write to the recording");
         }
         addrs
+    }
+}
+
+/// A pod source that saves each changed answer into the recording.
+pub struct RecordingPods<S> {
+    inner: S,
+    answers: crate::kubernetes::AnswerLog,
+    recorder: Recorder,
+}
+
+impl<S> RecordingPods<S> {
+    pub fn new(inner: S, recorder: Recorder) -> Self {
+        Self {
+            inner,
+            answers: crate::kubernetes::AnswerLog::default(),
+            recorder,
+        }
+    }
+}
+
+impl<S: crate::kubernetes::PodSource> crate::kubernetes::PodSource for RecordingPods<S> {
+    fn pod(&mut self, pod_uid: &str) -> Option<std::sync::Arc<crate::kubernetes::PodEntry>> {
+        let answer = self.inner.pod(pod_uid);
+        if let Some(changed) = self.answers.observe(pod_uid, answer.as_ref()) {
+            if let Err(e) = self.recorder.pod(&changed) {
+                tracing::warn!(error = %e, "cannot write to the recording");
+            }
+        }
+        answer
     }
 }

@@ -327,7 +327,7 @@ workloads:
   nothing: {}
   empty:
   k8s-one:
-    k8s: {namespace: prod}
+    k8s: {}
   lists: {command: [], uid: [1]}
 destinations:
   - id: d1
@@ -384,12 +384,7 @@ const SEMANTIC_ERRORS: &[(usize, usize, &str, &str)] = &[
         "`command`",
     ),
     (8, 3, "workload `empty` has an empty selector", ""),
-    (
-        10,
-        5,
-        "Kubernetes selectors (`k8s`) are not supported yet",
-        "for now",
-    ),
+    (10, 5, "empty `k8s` selector", "`namespace`, `labels`"),
     (11, 11, "empty `command` list", "remove `command`"),
     (16, 17, "undefined workload `pya`", "did you mean `pay`?"),
     (
@@ -510,7 +505,7 @@ fn display_is_one_line_per_error() {
     };
     assert_eq!(
         errors.to_string(),
-        "line 3, column 3: workload `a` has an empty selector (hint: give at least one of `command`, `executable`, `uid`, `container_id`)\n\
+        "line 3, column 3: workload `a` has an empty selector (hint: give at least one of `command`, `executable`, `uid`, `container_id`, `k8s`)\n\
          line 5, column 56: undefined workload `b` (hint: define `b` under `workloads`)"
     );
 }
@@ -560,5 +555,63 @@ fn hostile_input_never_panics() {
     ];
     for input in &inputs {
         let _ = Policy::from_yaml(input);
+    }
+}
+
+#[test]
+fn k8s_selector_mistakes_point_at_their_place() {
+    let text = concat!(
+        "version: 1\n",
+        "workloads:\n",
+        "  a:\n",
+        "    k8s:\n",
+        "      labels:\n",
+        "        matchExpressions:\n",
+        "          - {key: env, operator: In}\n",
+        "          - {key: env, operator: Exists, values: [x]}\n",
+        "  b:\n",
+        "    k8s: {namespace: []}\n",
+        "  c:\n",
+        "    k8s: {labels: {matchLabels: {app: a, app: b}}}\n",
+    );
+    let errors = crate::policy::Policy::from_yaml(text).unwrap_err().to_string();
+    assert!(
+        errors.contains("line 7, column 13: `In` needs a non-empty `values` list"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("line 8, column 13: `Exists` takes no `values`"),
+        "{errors}"
+    );
+    assert!(errors.contains("line 10, column 11: empty `namespace` list"), "{errors}");
+    assert!(
+        errors.contains("line 12, column 42: label `app` is given twice in `matchLabels`"),
+        "{errors}"
+    );
+}
+
+#[test]
+fn k8s_scalar_mistakes_are_parse_errors_with_positions() {
+    for (line, expected) in [
+        ("    k8s: {owner: [checkout]}\n", "owner `checkout` has no kind"),
+        (
+            "    k8s: {owner: [ReplicaSet/checkout-6d4b9c7f5d]}\n",
+            "owner kind `ReplicaSet` never matches",
+        ),
+        ("    k8s: {namespace: [Payments]}\n", "`Payments` is not a Kubernetes name"),
+        (
+            "    k8s: {labels: {matchLabels: {version: 1.2.3+x}}}\n",
+            "`1.2.3+x` is not a label value",
+        ),
+        (
+            "    k8s: {labels: {matchExpressions: [{key: a, operator: Equals}]}}\n",
+            "unknown variant `Equals`",
+        ),
+        ("    k8s: {pod: x}\n", "unknown field `pod`"),
+    ] {
+        let text = format!("version: 1\nworkloads:\n  a:\n{line}");
+        let errors = crate::policy::Policy::from_yaml(&text).unwrap_err().to_string();
+        assert!(errors.contains(expected), "{line}: {errors}");
+        assert!(errors.starts_with("line 4, column "), "{line}: {errors}");
     }
 }

@@ -59,6 +59,7 @@ pub(super) struct Call {
     pub executable: Option<String>,
     pub uid: Option<u32>,
     pub container_id: Option<String>,
+    pub k8s: Option<crate::kubernetes::K8sIdentity>,
     pub host: Option<String>,
     pub port: Option<u16>,
     pub ip: Option<IpAddr>,
@@ -79,6 +80,7 @@ impl Call {
             executable: Some("/usr/bin/app".to_owned()),
             uid: Some(1000),
             container_id: None,
+            k8s: None,
             host: Some(host.to_owned()),
             port: Some(443),
             ip: Some("198.51.100.7".parse().unwrap()),
@@ -133,6 +135,10 @@ impl Call {
         self.uid = uid;
         self
     }
+    pub(super) fn pod(mut self, identity: Option<crate::kubernetes::K8sIdentity>) -> Self {
+        self.k8s = identity;
+        self
+    }
     pub(super) fn container(mut self, id: Option<&str>) -> Self {
         self.container_id = id.map(str::to_owned);
         self
@@ -154,6 +160,7 @@ impl Call {
             executable: self.executable.as_deref(),
             uid: self.uid,
             container_id: self.container_id.as_deref(),
+            k8s: self.k8s.as_ref(),
         };
         let destination = Destination {
             host: self.host.as_deref(),

@@ -148,3 +148,89 @@ destinations:
         ["destination.not_allowed"]
     );
 }
+
+fn pod(namespace: &str, labels: &[(&str, &str)], owner: Option<(&str, &str)>) -> crate::kubernetes::K8sIdentity {
+    use crate::kubernetes::{K8sIdentity, Labels, Owner, PodMeta};
+    let meta = PodMeta {
+        uid: "5f0c2a8e-9a51-4f8e-8f0e-3b2a1c9d7e6f".into(),
+        namespace: namespace.into(),
+        name: "checkout-6d4b9c7f5d-x2k8q".into(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        owner: owner.map(|(kind, name)| Owner {
+            kind: kind.into(),
+            name: name.into(),
+        }),
+        service_account: Some("checkout".into()),
+        containers: Default::default(),
+        mirror_of: None,
+    };
+    let labels = Labels(std::sync::Arc::new(meta.labels.clone()));
+    K8sIdentity::in_pod(&meta, &labels, None)
+}
+
+#[test]
+fn k8s_namespace_owner_and_service_account() {
+    let p = scoped(concat!(
+        "  payments: {k8s: {namespace: [payments, billing]}}\n",
+        "  checkout: {k8s: {owner: [Deployment/checkout]}}\n",
+        "  sa: {k8s: {service_account: [checkout]}}\n",
+    ));
+    let call = Call::to("h.test");
+    let checkout = pod("payments", &[], Some(("Deployment", "checkout")));
+    assert_eq!(
+        call.clone().pod(Some(checkout)).ids(&p),
+        ["deny-payments", "deny-checkout", "deny-sa"]
+    );
+    let db = pod("billing", &[], Some(("StatefulSet", "checkout")));
+    assert_eq!(
+        call.clone().pod(Some(db)).ids(&p),
+        ["deny-payments", "deny-sa"]
+    );
+    let elsewhere = pod("web", &[], None);
+    assert_eq!(call.clone().pod(Some(elsewhere)).ids(&p), ["deny-sa"]);
+    // Outside Kubernetes, and in a pod not known yet: no `k8s` selector matches.
+    assert!(call.clone().pod(None).ids(&p).is_empty());
+    let unknown = crate::kubernetes::K8sIdentity::unknown_pod("5f0c2a8e-9a51-4f8e-8f0e-3b2a1c9d7e6f");
+    assert!(call.pod(Some(unknown)).ids(&p).is_empty());
+}
+
+#[test]
+fn k8s_labels_as_kubernetes_label_selectors() {
+    let p = scoped(concat!(
+        "  web: {k8s: {labels: {matchLabels: {app: web, tier: front}}}}\n",
+        "  expr:\n",
+        "    k8s:\n",
+        "      labels:\n",
+        "        matchExpressions:\n",
+        "          - {key: env, operator: In, values: [prod, staging]}\n",
+        "          - {key: canary, operator: DoesNotExist}\n",
+        "          - {key: team, operator: NotIn, values: [legacy]}\n",
+        "          - {key: app.kubernetes.io/name, operator: Exists}\n",
+    ));
+    let call = Call::to("h.test");
+    let ids = |labels: &[(&str, &str)]| call.clone().pod(Some(pod("ns", labels, None))).ids(&p);
+    assert_eq!(ids(&[("app", "web"), ("tier", "front")]), ["deny-web"]);
+    assert!(ids(&[("app", "web")]).is_empty());
+    assert_eq!(
+        ids(&[("env", "prod"), ("app.kubernetes.io/name", "x")]),
+        ["deny-expr"]
+    );
+    assert!(ids(&[("env", "prod"), ("app.kubernetes.io/name", "x"), ("canary", "1")]).is_empty());
+    assert!(ids(&[("env", "prod"), ("app.kubernetes.io/name", "x"), ("team", "legacy")]).is_empty());
+    assert_eq!(
+        ids(&[("env", "staging"), ("app.kubernetes.io/name", "x"), ("team", "core")]),
+        ["deny-expr"]
+    );
+    assert!(ids(&[("env", "dev"), ("app.kubernetes.io/name", "x")]).is_empty());
+}
+
+#[test]
+fn k8s_and_process_fields_are_anded() {
+    let p = scoped("  api: {command: [api], k8s: {namespace: [payments]}}\n");
+    let call = Call::to("h.test").pod(Some(pod("payments", &[], None)));
+    assert_eq!(call.clone().command("api").ids(&p), ["deny-api"]);
+    assert!(call.command("worker").ids(&p).is_empty());
+}
