@@ -11,7 +11,6 @@
 #   --binary FILE  install this monitor binary instead of building one
 # Run it again to upgrade: the binary and the unit are replaced, the policy and the key are kept.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 
 root="${DESTDIR:-}"
 binary=""
@@ -25,7 +24,11 @@ while [[ $# -gt 0 ]]; do
     *) echo "install.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
 done
-root="${root%/}"
+# Relative paths are the caller's: resolve them before moving to the checkout.
+[[ -n "$root" ]] && root="$(realpath -m "$root")"
+[[ "$root" == / ]] && root=""
+[[ -n "$binary" ]] && binary="$(realpath -m "$binary")"
+cd "$(dirname "$0")/.."
 
 log() { printf '[install] %s\n' "$*" >&2; }
 
