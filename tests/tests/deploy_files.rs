@@ -23,7 +23,13 @@ const PROFILES: [&str; 2] = ["privileged", "least-privileged"];
 
 /// The least-privileged profile's capabilities. measured: see README Privileges; change this
 /// together with deploy/kubernetes/least-privileged/security.yaml.
-const MEASURED_CAPABILITIES: [&str; 5] = ["BPF", "PERFMON", "SYS_ADMIN", "SYS_PTRACE", "DAC_READ_SEARCH"];
+const MEASURED_CAPABILITIES: [&str; 5] = [
+    "BPF",
+    "PERFMON",
+    "SYS_ADMIN",
+    "SYS_PTRACE",
+    "DAC_READ_SEARCH",
+];
 
 /// A tool from PATH or the test dependencies, or None (outside CI) after saying why.
 fn tool(test: &str, name: &str, candidates: &[PathBuf]) -> Option<PathBuf> {
@@ -31,7 +37,12 @@ fn tool(test: &str, name: &str, candidates: &[PathBuf]) -> Option<PathBuf> {
         .into_iter()
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .map(|dir| dir.join(name));
-    if let Some(found) = candidates.iter().cloned().chain(on_path).find(|p| p.is_file()) {
+    if let Some(found) = candidates
+        .iter()
+        .cloned()
+        .chain(on_path)
+        .find(|p| p.is_file())
+    {
         return Some(found);
     }
     let why = format!("{name} is missing: run scripts/setup.sh --test");
@@ -43,7 +54,11 @@ fn tool(test: &str, name: &str, candidates: &[PathBuf]) -> Option<PathBuf> {
 }
 
 fn deploy_tool(test: &str, name: &str) -> Option<PathBuf> {
-    tool(test, name, &[test_deps().join("deploy-tools/bin").join(name)])
+    tool(
+        test,
+        name,
+        &[test_deps().join("deploy-tools/bin").join(name)],
+    )
 }
 
 fn kubectl(test: &str) -> Option<PathBuf> {
@@ -121,7 +136,10 @@ fn run_flags() -> BTreeSet<String> {
     String::from_utf8_lossy(&out.stdout)
         .split(|c: char| c.is_whitespace() || c == ',' || c == '=' || c == '[')
         .filter(|w| w.starts_with("--") && w.len() > 2)
-        .map(|w| w.trim_end_matches(|c: char| !c.is_alphanumeric()).to_owned())
+        .map(|w| {
+            w.trim_end_matches(|c: char| !c.is_alphanumeric())
+                .to_owned()
+        })
         .collect()
 }
 
@@ -143,9 +161,15 @@ fn every_profile_renders_the_same_with_kubectl_1_20_and_the_current_kubectl() {
         return;
     };
     for dir in PROFILES.iter().chain(&["servicemonitor"]) {
-        let (new_docs, old_docs) = (documents(&render(&current, dir)), documents(&render(&old, dir)));
+        let (new_docs, old_docs) = (
+            documents(&render(&current, dir)),
+            documents(&render(&old, dir)),
+        );
         assert!(!new_docs.is_empty(), "{dir} renders nothing");
-        assert_eq!(new_docs, old_docs, "{dir}: kubectl 1.20 renders something else");
+        assert_eq!(
+            new_docs, old_docs,
+            "{dir}: kubectl 1.20 renders something else"
+        );
     }
 }
 
@@ -197,7 +221,10 @@ fn checkov_passes_and_every_skipped_check_says_why() {
             let Some(annotations) = doc["metadata"]["annotations"].as_object() else {
                 continue;
             };
-            for (key, value) in annotations.iter().filter(|(k, _)| k.starts_with("checkov.io/skip")) {
+            for (key, value) in annotations
+                .iter()
+                .filter(|(k, _)| k.starts_with("checkov.io/skip"))
+            {
                 let value = value.as_str().unwrap_or_default();
                 let (check, reason) = value.split_once('=').unwrap_or((value, ""));
                 assert!(
@@ -209,7 +236,15 @@ fn checkov_passes_and_every_skipped_check_says_why() {
         std::fs::write(dir.join(format!("{profile}.yaml")), rendered).unwrap();
     }
     let out = Command::new(&checkov)
-        .args(["--framework", "kubernetes", "--skip-download", "--compact", "-o", "json", "-d"])
+        .args([
+            "--framework",
+            "kubernetes",
+            "--skip-download",
+            "--compact",
+            "-o",
+            "json",
+            "-d",
+        ])
         .arg(&dir)
         .output()
         .expect("running checkov");
@@ -231,7 +266,10 @@ fn checkov_passes_and_every_skipped_check_says_why() {
         failed.is_empty() && out.status.success(),
         "checkov fails (fix it, or skip it with a reason if the design needs it): {failed:#?}"
     );
-    assert_eq!(summary["parsing_errors"], 0, "checkov could not parse: {summary}");
+    assert_eq!(
+        summary["parsing_errors"], 0,
+        "checkov could not parse: {summary}"
+    );
     assert!(
         summary["passed"].as_u64().unwrap_or(0) > 50,
         "checkov checked too little: {summary}"
@@ -243,13 +281,30 @@ fn checkov_passes_and_every_skipped_check_says_why() {
         .flatten()
         .map(|c| {
             let file = c["file_path"].as_str().unwrap_or_default();
-            let profile = Path::new(file).file_stem().unwrap().to_string_lossy().into_owned();
-            (profile, c["check_id"].as_str().unwrap_or_default().to_owned())
+            let profile = Path::new(file)
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            (
+                profile,
+                c["check_id"].as_str().unwrap_or_default().to_owned(),
+            )
         })
         .collect();
-    let both = ["CKV_K8S_17", "CKV_K8S_20", "CKV_K8S_23", "CKV_K8S_38", "CKV_K8S_40", "CKV_K8S_43"];
+    let both = [
+        "CKV_K8S_17",
+        "CKV_K8S_20",
+        "CKV_K8S_23",
+        "CKV_K8S_38",
+        "CKV_K8S_40",
+        "CKV_K8S_43",
+    ];
     let expected: BTreeSet<(String, String)> = [
-        ("privileged", &["CKV_K8S_16", "CKV_K8S_28", "CKV_K8S_37"][..]),
+        (
+            "privileged",
+            &["CKV_K8S_16", "CKV_K8S_28", "CKV_K8S_37"][..],
+        ),
         ("least-privileged", &["CKV_K8S_25", "CKV_K8S_39"][..]),
     ]
     .into_iter()
@@ -259,7 +314,10 @@ fn checkov_passes_and_every_skipped_check_says_why() {
             .map(move |check| (profile.to_owned(), (*check).to_owned()))
     })
     .collect();
-    assert_eq!(skipped, expected, "checkov skips other checks than the design needs");
+    assert_eq!(
+        skipped, expected,
+        "checkov skips other checks than the design needs"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -313,8 +371,14 @@ fn the_rendered_manifests_hold_what_users_rely_on() {
         assert_eq!(spec["hostNetwork"], Value::Null, "{}", at("no hostNetwork"));
         assert_eq!(spec["serviceAccountName"], "monitor");
         assert_eq!(spec["priorityClassName"], "system-node-critical");
-        assert_eq!(spec["tolerations"], serde_json::json!([{"operator": "Exists"}]));
-        assert_eq!(spec["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+        assert_eq!(
+            spec["tolerations"],
+            serde_json::json!([{"operator": "Exists"}])
+        );
+        assert_eq!(
+            spec["securityContext"]["seccompProfile"]["type"],
+            "RuntimeDefault"
+        );
         assert_eq!(ds["spec"]["updateStrategy"]["type"], "RollingUpdate");
         assert!(ds["spec"]["updateStrategy"]["rollingUpdate"]["maxUnavailable"].is_string());
         let annotations = &pod["metadata"]["annotations"];
@@ -334,10 +398,19 @@ fn the_rendered_manifests_hold_what_users_rely_on() {
             "--alerts-file=/var/log/monitor/alerts.jsonl",
             "--no-api-calls",
         ] {
-            assert!(args.contains(&expected), "{}", at(&format!("args lack {expected}")));
+            assert!(
+                args.contains(&expected),
+                "{}",
+                at(&format!("args lack {expected}"))
+            );
         }
         assert_flags_exist(&args, &at("the DaemonSet"));
-        assert!(c["image"].as_str().unwrap().starts_with("localhost/monitor:"));
+        assert!(
+            c["image"]
+                .as_str()
+                .unwrap()
+                .starts_with("localhost/monitor:")
+        );
         assert_eq!(
             c["env"],
             serde_json::json!([{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]),
@@ -358,7 +431,11 @@ fn the_rendered_manifests_hold_what_users_rely_on() {
         }
         for kind in ["requests", "limits"] {
             for resource in ["cpu", "memory"] {
-                assert!(c["resources"][kind][resource].is_string(), "{}", at("resources"));
+                assert!(
+                    c["resources"][kind][resource].is_string(),
+                    "{}",
+                    at("resources")
+                );
             }
         }
 
@@ -377,7 +454,9 @@ fn the_rendered_manifests_hold_what_users_rely_on() {
                 .unwrap_or_else(|| panic!("{profile}: nothing mounted at {path}"))
         };
         assert!(
-            mounts.iter().all(|m| m.get("subPath").is_none() && m.get("subPathExpr").is_none()),
+            mounts
+                .iter()
+                .all(|m| m.get("subPath").is_none() && m.get("subPathExpr").is_none()),
             "{}",
             at("no subPath: a subPath mount never sees a ConfigMap or Secret update")
         );
@@ -389,7 +468,10 @@ fn the_rendered_manifests_hold_what_users_rely_on() {
         );
         let key_mount = mount_at("/var/lib/monitor");
         let key_volume = volume(key_mount["name"].as_str().unwrap());
-        assert_eq!(key_volume["secret"]["secretName"], "monitor-fingerprint-key");
+        assert_eq!(
+            key_volume["secret"]["secretName"],
+            "monitor-fingerprint-key"
+        );
         assert_eq!(key_volume["secret"]["items"][0]["path"], "fingerprint.key");
         let tracefs = mount_at("/sys/kernel/tracing");
         assert_eq!(tracefs["readOnly"], true);
@@ -404,7 +486,12 @@ fn the_rendered_manifests_hold_what_users_rely_on() {
         );
 
         let security = &c["securityContext"];
-        assert_eq!(security["readOnlyRootFilesystem"], true, "{}", at("read-only root"));
+        assert_eq!(
+            security["readOnlyRootFilesystem"],
+            true,
+            "{}",
+            at("read-only root")
+        );
         let capabilities = &security["capabilities"];
         let adds_sys_admin = capabilities["add"]
             .as_array()
@@ -412,7 +499,12 @@ fn the_rendered_manifests_hold_what_users_rely_on() {
         if profile == "privileged" {
             assert_eq!(security["privileged"], true, "{}", at("privileged: true"));
         } else {
-            assert_eq!(security["privileged"], Value::Null, "{}", at("not privileged"));
+            assert_eq!(
+                security["privileged"],
+                Value::Null,
+                "{}",
+                at("not privileged")
+            );
             assert_eq!(strings(&capabilities["drop"]), ["ALL"]);
             assert_eq!(
                 strings(&capabilities["add"]),
@@ -425,7 +517,8 @@ fn the_rendered_manifests_hold_what_users_rely_on() {
         // The API server refuses this combination; kubernetes-validate checks only the schema.
         if security["privileged"] == true || adds_sys_admin {
             assert_ne!(
-                security["allowPrivilegeEscalation"], false,
+                security["allowPrivilegeEscalation"],
+                false,
                 "{}",
                 at("allowPrivilegeEscalation: false is rejected with privileged or CAP_SYS_ADMIN")
             );
@@ -434,8 +527,14 @@ fn the_rendered_manifests_hold_what_users_rely_on() {
         let service = find(&docs, "Service", "monitor");
         assert_eq!(service["spec"]["ports"][0]["name"], "metrics");
         assert_eq!(service["spec"]["ports"][0]["port"], 9464);
-        assert_eq!(service["spec"]["selector"], ds["spec"]["selector"]["matchLabels"]);
-        assert_eq!(pod["metadata"]["labels"], ds["spec"]["selector"]["matchLabels"]);
+        assert_eq!(
+            service["spec"]["selector"],
+            ds["spec"]["selector"]["matchLabels"]
+        );
+        assert_eq!(
+            pod["metadata"]["labels"],
+            ds["spec"]["selector"]["matchLabels"]
+        );
     }
 
     // The ServiceMonitor is a CRD kubernetes-validate has no schema for: check its shape here.
@@ -447,8 +546,14 @@ fn the_rendered_manifests_hold_what_users_rely_on() {
     assert_eq!(sm["metadata"]["namespace"], "monitor");
     let base = documents(&render(&kubectl, "privileged"));
     let service = find(&base, "Service", "monitor");
-    assert_eq!(sm["spec"]["selector"]["matchLabels"], service["metadata"]["labels"]);
-    assert_eq!(strings(&sm["spec"]["namespaceSelector"]["matchNames"]), ["monitor"]);
+    assert_eq!(
+        sm["spec"]["selector"]["matchLabels"],
+        service["metadata"]["labels"]
+    );
+    assert_eq!(
+        strings(&sm["spec"]["namespaceSelector"]["matchNames"]),
+        ["monitor"]
+    );
     let endpoint = &sm["spec"]["endpoints"][0];
     assert_eq!(endpoint["port"], "metrics");
     assert_eq!(endpoint["path"], "/metrics");
@@ -483,7 +588,10 @@ fn install_sh_installs_into_a_root_and_keeps_the_policy_and_key() {
     );
     let binary = root.join("usr/local/bin/monitor");
     assert_eq!(mode(&binary), 0o755);
-    assert_eq!(std::fs::read(&binary).unwrap(), std::fs::read(monitor_binary()).unwrap());
+    assert_eq!(
+        std::fs::read(&binary).unwrap(),
+        std::fs::read(monitor_binary()).unwrap()
+    );
     let unit = root.join("etc/systemd/system/monitor.service");
     assert_eq!(mode(&unit), 0o644);
     assert_eq!(
@@ -534,24 +642,33 @@ fn the_systemd_unit_verifies_and_grants_what_the_monitor_needs() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(remarks.trim().is_empty(), "systemd-analyze verify:\n{remarks}");
+    assert!(
+        remarks.trim().is_empty(),
+        "systemd-analyze verify:\n{remarks}"
+    );
 
-    let unit = std::fs::read_to_string(workspace_dir().join("deploy/systemd/monitor.service"))
-        .unwrap();
+    let unit =
+        std::fs::read_to_string(workspace_dir().join("deploy/systemd/monitor.service")).unwrap();
     let setting = |key: &str| {
         unit.lines()
             .find_map(|l| l.strip_prefix(&format!("{key}=")))
             .unwrap_or_else(|| panic!("the unit has no {key}="))
             .to_owned()
     };
-    let exec: Vec<String> = setting("ExecStart").split_whitespace().map(str::to_owned).collect();
+    let exec: Vec<String> = setting("ExecStart")
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
     assert_eq!(exec[..2], ["/usr/local/bin/monitor", "run"]);
     let args: Vec<&str> = exec[2..].iter().map(String::as_str).collect();
     assert!(args.contains(&"--no-api-calls"));
     assert_flags_exist(&args, "the unit's ExecStart");
     let filter = setting("SystemCallFilter");
     for syscall in ["bpf", "perf_event_open"] {
-        assert!(filter.split_whitespace().any(|s| s == syscall), "SystemCallFilter lacks {syscall}");
+        assert!(
+            filter.split_whitespace().any(|s| s == syscall),
+            "SystemCallFilter lacks {syscall}"
+        );
     }
     assert_eq!(setting("ExecReload"), "/bin/kill -HUP $MAINPID");
     assert_eq!(setting("ProtectSystem"), "strict");
