@@ -134,6 +134,38 @@ PY
     fi
     cargo +nightly --version >/dev/null 2>&1 ||
         log "no rustup nightly toolchain: cargo xtask fuzz needs one (rustup toolchain install nightly)"
+
+    # --- deployment checks (tests/tests/deploy_files.rs) ---
+    # kubectl renders deploy/kubernetes (any kubectl will do; Debian's kubernetes-client only if
+    # there is none), and Debian 12's kubectl 1.20 is unpacked beside the test dependencies on
+    # top: the kustomizations are kept to its kustomize 2.0.3, and the test renders with both.
+    command -v kubectl >/dev/null || apt_install kubernetes-client
+    apt_install systemd # systemd-analyze verify
+    kc_old="$test_deps/kubernetes-client-1.20"
+    if [[ ! -x "$kc_old/usr/bin/kubectl" ]]; then
+        if [[ $apt_updated -eq 0 ]]; then
+            DEBIAN_FRONTEND=noninteractive apt-get update -qq
+            apt_updated=1
+        fi
+        log "unpacking Debian's kubernetes-client (kubectl 1.20) into $kc_old"
+        deb_dir=$(mktemp -d)
+        (cd "$deb_dir" && apt-get download -qq kubernetes-client 2>/dev/null)
+        dpkg-deb -x "$deb_dir"/kubernetes-client_*.deb "$kc_old"
+        rm -rf "$deb_dir"
+    fi
+    # Schema validation and security lint of the rendered manifests, in a venv (checkov pins
+    # dozens of dependencies of its own).
+    deploy_tools="$test_deps/deploy-tools"
+    deploy_tools_pins="checkov==3.3.30 kubernetes-validate==1.37.0"
+    if [[ "$(cat "$deploy_tools/.pins" 2>/dev/null)" != "$deploy_tools_pins" ]]; then
+        log "installing ${deploy_tools_pins} into $deploy_tools"
+        rm -rf "$deploy_tools"
+        apt_install python3-venv
+        /usr/bin/python3 -m venv "$deploy_tools"
+        # shellcheck disable=SC2086 # the pins are separate words
+        "$deploy_tools/bin/pip" install --quiet $deploy_tools_pins
+        echo "$deploy_tools_pins" >"$deploy_tools/.pins"
+    fi
 fi
 if [[ $want_bench_deps -eq 1 ]]; then
     apt_install nginx wrk curl openssl nghttp2-client
