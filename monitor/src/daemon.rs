@@ -12,7 +12,7 @@ use monitor::{
     inspect::{Inspector, load_or_create_key},
     inventory::{FileWriter, PublishedInventory},
     metrics::{self, Metrics, Readiness},
-    output::JsonLinesSink,
+    output::{JsonLinesSink, Rotation},
     pipeline::{Output, Pipeline},
     recording::{LibraryFrame, Recorder, RecordingSource},
     streams::StreamLimits,
@@ -64,8 +64,18 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
         .alerts_file
         .as_deref()
         .map(|path| {
-            JsonLinesSink::append_file("alert_file", path, args.output_queue, metrics.clone())
-                .with_context(|| format!("opening the alert file {}", path.display()))
+            let rotation = Rotation {
+                max_bytes: args.alerts_file_max_size,
+                keep: args.alerts_file_keep,
+            };
+            JsonLinesSink::rotating_file(
+                "alert_file",
+                path,
+                rotation,
+                args.output_queue,
+                metrics.clone(),
+            )
+            .with_context(|| format!("opening the alert file {}", path.display()))
         })
         .transpose()?;
     let readiness = Readiness::default();
