@@ -159,23 +159,25 @@ import json
 import sys
 
 path, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-calls = alerts = 0
+made, served, rules = 0, 0, set()
 for line in open(path):
     event = json.loads(line)
     if event["event"] == "api_call":
-        ends = [event.get("local") or {}, event.get("remote") or {}]
-        if not (event.get("host") or "").startswith(host) and port not in [e.get("port") for e in ends]:
+        # This script's calls only: the host may be busy with other traffic.
+        if event.get("host") != f"{host}:{port}":
             continue
-        calls += 1
-        process = event["process"]
-        print(f'  api_call  {event["role"]:6} {process["command"]:8} {event["method"]} '
+        if event["role"] == "client":
+            made += 1
+        else:
+            served += 1
+        print(f'  api_call  {event["role"]:6}  {event["process"]["command"]:8} {event["method"]:4} '
               f'{event["host"]}{event["path"]} -> {event["status"]}')
     elif event["event"] == "alert" and (event.get("destination") or {}).get("host") == host:
-        alerts += 1
+        rules.add(event["rule_id"])
         print(f'  alert     {event["rule_id"]} ({event["severity"]}): {event["summary"]}')
         credential = (event.get("evidence") or {}).get("credential")
         if credential:
-            print(f'            evidence: {json.dumps(credential)}')
-print(f"{calls} API calls and {alerts} alerts about {host}.")
+            print(f"            evidence: {json.dumps(credential)}")
+print(f"Seen: {made} calls made, {served} calls served; alerts: {', '.join(sorted(rules)) or 'none'}")
 EOF
 fi
