@@ -47,9 +47,15 @@ work=$(mktemp -d /tmp/monitor-try.XXXXXX)
 server_pid=""
 monitor_pid=""
 cleanup() {
-    [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-    [[ -n $monitor_pid ]] && kill "$monitor_pid" 2>/dev/null && wait "$monitor_pid" 2>/dev/null
+    local status=$?
+    # Only what this script started, by pid. `wait` reports the SIGTERM'd child's status: not
+    # this script's.
+    for pid in $server_pid $monitor_pid; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     rm -rf "$work"
+    exit "$status"
 }
 trap cleanup EXIT
 
