@@ -9,9 +9,10 @@
 #                                   calls, stops it, and prints what it reported about them
 #
 # Environment: MONITOR_METRICS_ADDR (default 127.0.0.1:9464), where the running monitor is asked
-# whether it is ready; MONITOR_BIN, the monitor binary --with-monitor runs (default: build it
-# with `cargo build --release -p monitor`, as scripts/run.sh does); TRY_IT_FAKE_KEY, a key to
-# send instead of a freshly generated one (the tests use it to check it never shows).
+# whether it is ready; MONITOR_BIN, the monitor binary --with-monitor runs (default: install
+# with scripts/setup.sh and build with `cargo build --release -p monitor`, as scripts/run.sh
+# does); TRY_IT_FAKE_KEY, a key to send instead of a freshly generated one (the tests use it to
+# check it never shows).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +22,7 @@ case "${1:-}" in
     "") ;;
     --with-monitor) with_monitor=1 ;;
     -h | --help)
-        sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+        awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
         exit 0
         ;;
     *)
@@ -64,7 +65,10 @@ trap cleanup EXIT
 # recognises. It is never printed: only its redacted form below.
 fake_key=${TRY_IT_FAKE_KEY:-}
 while [[ -z $fake_key ]]; do
-    candidate="sk_live_$(LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 24)"
+    # A bounded read, then filtered: no reader closing a pipe early (SIGPIPE under pipefail).
+    random=$(head -c 512 /dev/urandom | LC_ALL=C tr -dc 'A-Za-z0-9')
+    candidate="sk_live_${random:0:24}"
+    ((${#candidate} == 32)) || continue
     # Mixed case and digits: a random-looking key, as the detector expects of a real one.
     [[ $candidate =~ [A-Z] && $candidate =~ [a-z] && ${candidate#sk_live_} =~ [0-9] ]] && fake_key=$candidate
 done
@@ -81,9 +85,12 @@ if ((with_monitor)); then
     fi
     monitor=${MONITOR_BIN:-}
     if [[ -z $monitor ]]; then
-        echo "Building the monitor (cargo build --release -p monitor)..."
+        # As scripts/run.sh does: install what is missing (a second run skips what is there),
+        # then the release build `cargo xtask run` makes. Minutes the first time.
+        scripts/setup.sh
         export PATH="$HOME/.cargo/bin:$PATH"
-        cargo build --quiet --release -p monitor
+        echo "Building the monitor (cargo build --release -p monitor)..."
+        cargo build --release -p monitor
         monitor="${CARGO_TARGET_DIR:-target}/release/monitor"
     fi
     # Its own metrics port and fingerprint key, so it cannot collide with a monitor already
