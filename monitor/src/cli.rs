@@ -180,9 +180,27 @@ pub struct RunArgs {
     #[command(flatten)]
     pub kubernetes: KubernetesArgs,
 
-    /// Also append alerts (only alerts) to this file, one JSON object per line.
+    /// Also append alerts (only alerts) to this file, one JSON object per line. It rotates by
+    /// size (`--alerts-file-max-size`, `--alerts-file-keep`).
     #[arg(long, value_name = "FILE")]
     pub alerts_file: Option<PathBuf>,
+
+    /// When the next alert would take `--alerts-file` past this size, the file is rotated first:
+    /// FILE → FILE.1 → … → FILE.N (see `--alerts-file-keep`), and a fresh FILE opened. A line is
+    /// never split; one longer than this gets a file of its own. Bytes, or with a suffix: KiB,
+    /// MiB, GiB.
+    #[arg(
+        long,
+        default_value = "10MiB",
+        value_parser = parse_size,
+        value_name = "BYTES",
+        requires = "alerts_file"
+    )]
+    pub alerts_file_max_size: u64,
+
+    /// Rotated alert files kept (FILE.1 … FILE.N); the oldest beyond is deleted. 0 keeps none.
+    #[arg(long, default_value_t = 5, value_name = "N", requires = "alerts_file")]
+    pub alerts_file_keep: usize,
 
     /// Also keep the API inventory (see `monitor inventory`) in this file, as JSON, replaced
     /// atomically every `--inventory-interval` seconds when it changed and once at exit. Write
@@ -272,3 +290,52 @@ impl KubernetesArgs {
     }
 }
 
+/// A size in bytes: `4096`, or with a binary suffix `512KiB`, `10MiB`, `1GiB` (at least 1 byte).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, suffix) = text.split_at(digits);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (e.g. 4096, 512KiB, 10MiB)"))?;
+    let unit: u64 = match suffix.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown size suffix {other:?} (use bytes, KiB, MiB or GiB)"
+            ));
+        }
+    };
+    match number.checked_mul(unit) {
+        Some(0) => Err("a size of 0 bytes would rotate before every line".to_owned()),
+        Some(bytes) => Ok(bytes),
+        None => Err(format!("{text:?} is too large")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_in_bytes_or_with_a_binary_suffix() {
+        assert_eq!(parse_size("2048"), Ok(2048));
+        assert_eq!(parse_size("2KiB"), Ok(2048));
+        assert_eq!(parse_size("10MiB"), Ok(10 * 1024 * 1024));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("100B"), Ok(100));
+        assert!(parse_size("0").is_err());
+        assert!(
+            parse_size("10MB").is_err(),
+            "decimal or binary? refused, not guessed"
+        );
+        assert!(parse_size("MiB").is_err());
+        assert!(parse_size("-1").is_err());
+        assert!(parse_size("99999999999GiB").is_err());
+    }
+}

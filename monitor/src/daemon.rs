@@ -13,7 +13,7 @@ use monitor::{
     inventory::{FileWriter, PublishedInventory},
     kubernetes::PodStore,
     metrics::{self, Metrics, Readiness},
-    output::JsonLinesSink,
+    output::{JsonLinesSink, Rotation},
     pipeline::{Output, Pipeline},
     recording::{LibraryFrame, Recorder, RecordingPods, RecordingSource},
     streams::StreamLimits,
@@ -68,8 +68,18 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
         .alerts_file
         .as_deref()
         .map(|path| {
-            JsonLinesSink::append_file("alert_file", path, args.output_queue, metrics.clone())
-                .with_context(|| format!("opening the alert file {}", path.display()))
+            let rotation = Rotation {
+                max_bytes: args.alerts_file_max_size,
+                keep: args.alerts_file_keep,
+            };
+            JsonLinesSink::rotating_file(
+                "alert_file",
+                path,
+                rotation,
+                args.output_queue,
+                metrics.clone(),
+            )
+            .with_context(|| format!("opening the alert file {}", path.display()))
         })
         .transpose()?;
     let readiness = Readiness::default();

@@ -30,6 +30,9 @@ pub struct Metrics {
     connections_active: IntGauge,
     connections_closed: IntCounterVec,
     output_dropped: IntCounterVec,
+    output_rotations: IntCounterVec,
+    output_rotation_failures: IntCounterVec,
+    output_oversize_lines: IntCounterVec,
     calls_by_destination: IntCounterVec,
     destination_labels: std::sync::Mutex<std::collections::HashSet<String>>,
     alerts: IntCounterVec,
@@ -100,6 +103,24 @@ impl Metrics {
                 &registry,
                 "monitor_output_dropped_total",
                 "Events dropped because an output sink could not keep up or failed, by sink.",
+                &["sink"],
+            ),
+            output_rotations: counter_vec(
+                &registry,
+                "monitor_output_rotations_total",
+                "Times a sink's file reached its maximum size and was rotated, by sink.",
+                &["sink"],
+            ),
+            output_rotation_failures: counter_vec(
+                &registry,
+                "monitor_output_rotation_failures_total",
+                "Rotations that failed, by sink (the sink kept appending to its current file: nothing lost).",
+                &["sink"],
+            ),
+            output_oversize_lines: counter_vec(
+                &registry,
+                "monitor_output_oversize_lines_total",
+                "Lines longer than a sink file's maximum size, written alone to a fresh file, by sink.",
                 &["sink"],
             ),
             calls_by_destination: counter_vec(
@@ -306,6 +327,17 @@ impl Metrics {
     }
     pub fn output_dropped(&self, sink: &'static str) {
         self.output_dropped.with_label_values(&[sink]).inc();
+    }
+    pub fn output_rotation(&self, sink: &'static str) {
+        self.output_rotations.with_label_values(&[sink]).inc();
+    }
+    pub fn output_rotation_failure(&self, sink: &'static str) {
+        self.output_rotation_failures
+            .with_label_values(&[sink])
+            .inc();
+    }
+    pub fn output_oversize_line(&self, sink: &'static str) {
+        self.output_oversize_lines.with_label_values(&[sink]).inc();
     }
 
     pub fn api_call_destination(&self, host: &str, method: &str, status: Option<u16>, tls: bool) {

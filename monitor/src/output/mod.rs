@@ -1,4 +1,32 @@
-//! Output sinks for API-call events. One so far: JSON lines on stdout.
+//! Output sinks for events: JSON lines on stdout, and alerts appended to a file that rotates by
+//! size.
 mod json_lines;
+mod rotating_file;
 
 pub use json_lines::JsonLinesSink;
+pub use rotating_file::{RotateError, RotatingFile, Rotation};
+
+/// Where a sink's writer thread puts each line. A line is written whole or not at all as far as
+/// the sink is concerned: an error stops the sink (counted), so an implementation that can
+/// recover (a failed rotation) must do so itself and return `Ok`.
+pub trait LineWriter: Send {
+    /// Writes `line` and its newline, and makes it visible to readers (flushed).
+    fn write_line(&mut self, line: &str) -> std::io::Result<()>;
+}
+
+/// Any `Write` (stdout, a test buffer): buffered, flushed after each line so a tailing reader
+/// sees each event when it happens.
+pub struct FlushedLines<W: std::io::Write>(std::io::BufWriter<W>);
+
+impl<W: std::io::Write> FlushedLines<W> {
+    pub fn new(out: W) -> Self {
+        Self(std::io::BufWriter::new(out))
+    }
+}
+
+impl<W: std::io::Write + Send> LineWriter for FlushedLines<W> {
+    fn write_line(&mut self, line: &str) -> std::io::Result<()> {
+        use std::io::Write as _;
+        writeln!(self.0, "{line}").and_then(|()| self.0.flush())
+    }
+}
