@@ -95,6 +95,26 @@ fn evaluate(policy: &Policy) {
         ),
         finding(CredentialKind::GithubToken, Location::Path),
     ];
+    // A pod's process, so that fuzzed `k8s` selectors are evaluated too.
+    let pod = monitor::kubernetes::PodMeta {
+        uid: "5f0c2a8e-9a51-4f8e-8f0e-3b2a1c9d7e6f".into(),
+        namespace: "payments".into(),
+        name: "checkout-6d4b9c7f5d-x2k8q".into(),
+        labels: [
+            ("app".to_owned(), "checkout".to_owned()),
+            ("team".to_owned(), "payments".to_owned()),
+        ]
+        .into(),
+        owner: Some(monitor::kubernetes::Owner {
+            kind: "Deployment".into(),
+            name: "checkout".into(),
+        }),
+        service_account: Some("checkout".into()),
+        containers: Default::default(),
+        mirror_of: None,
+    };
+    let labels = monitor::kubernetes::Labels(std::sync::Arc::new(pod.labels.clone()));
+    let identity = monitor::kubernetes::K8sIdentity::in_pod(&pod, &labels, None);
     let workloads = [
         Workload {
             pid: 1,
@@ -102,6 +122,7 @@ fn evaluate(policy: &Policy) {
             executable: Some("/usr/bin/curl"),
             uid: Some(1000),
             container_id: None,
+            k8s: None,
         },
         Workload {
             pid: 2,
@@ -109,6 +130,7 @@ fn evaluate(policy: &Policy) {
             executable: None,
             uid: None,
             container_id: Some("0123456789ab"),
+            k8s: Some(&identity),
         },
     ];
     let destinations = [

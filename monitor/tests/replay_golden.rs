@@ -10,10 +10,11 @@ use std::{path::PathBuf, sync::Arc};
 
 use monitor::{
     capture::TlsLibraryKind,
+    kubernetes::{Owner, PodMeta},
     metrics::Metrics,
     pipeline::Output,
     policy::Policy,
-    recording::{LibraryFrame, ProcessFrame, Recorder},
+    recording::{LibraryFrame, PodFrame, ProcessFrame, Recorder},
     replay::{Checks, replay},
     streams::StreamLimits,
 };
@@ -238,6 +239,7 @@ fn build_recording(path: &std::path::Path) {
             pid,
             executable: Some(exe.into()),
             container_id: None,
+            pod_uid: None,
         })
         .unwrap();
     }
@@ -468,4 +470,109 @@ fn http2_recording_replays_the_live_output() {
         assert_eq!(credential["prefix"], "ghp_");
         assert!(credential["fingerprint"].is_string());
     }
+}
+
+/// A pod's metadata is an answer the live run got from its API server at one moment: the
+/// recording keeps each changed answer with the lookup it first applied to, so a replay gives
+/// the first call (made before the watch knew the pod) only the pod UID, and the next one the
+/// pod, exactly as live; `k8s` selectors then match the second call only.
+#[test]
+fn pod_metadata_replays_as_the_live_run_saw_it() {
+    let dir = std::env::temp_dir().join(format!("monitor-golden-pods-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let recording = dir.join("pods.rec");
+    let uid = "5f0c2a8e-9a51-4f8e-8f0e-3b2a1c9d7e6f";
+    let container = "ab".repeat(32);
+    let rec = Recorder::create(&recording, 1_790_000_000 * SECOND as i128).unwrap();
+    rec.library(&LibraryFrame {
+        cookie: OPENSSL_COOKIE,
+        kind: TlsLibraryKind::Openssl,
+        path: "/usr/lib/x86_64-linux-gnu/libssl.so.3".into(),
+    })
+    .unwrap();
+    rec.process(&ProcessFrame {
+        pid: 500,
+        executable: Some("/app/checkout".into()),
+        container_id: Some(container.clone()),
+        pod_uid: Some(uid.into()),
+    })
+    .unwrap();
+    let request = "GET /v1/ping HTTP/1.1\r\nHost: api.partner.test\r\n\r\n";
+    exchange(&rec, 500, 1, 10 * SECOND, OPENSSL_COOKIE, request, "200 OK");
+    rec.pod(&PodFrame {
+        pod_uid: uid.into(),
+        lookup: 1,
+        pod: None,
+    })
+    .unwrap();
+    exchange(&rec, 500, 2, 11 * SECOND, OPENSSL_COOKIE, request, "200 OK");
+    rec.pod(&PodFrame {
+        pod_uid: uid.into(),
+        lookup: 2,
+        pod: Some(PodMeta {
+            uid: uid.into(),
+            namespace: "payments".into(),
+            name: "checkout-6d4b9c7f5d-x2k8q".into(),
+            labels: [("app".to_owned(), "checkout".to_owned())].into(),
+            owner: Some(Owner {
+                kind: "Deployment".into(),
+                name: "checkout".into(),
+            }),
+            service_account: Some("checkout".into()),
+            containers: [(container.clone(), "app".to_owned())].into(),
+            mirror_of: None,
+        }),
+    })
+    .unwrap();
+    rec.flush().unwrap();
+
+    let policy = "version: 1
+workloads:
+  checkout: {k8s: {namespace: [payments], labels: {matchLabels: {app: checkout}}}}
+destinations:
+  - {id: checkout-egress, action: deny, hosts: ['*'], workloads: [checkout]}
+";
+    let mut outputs = Vec::new();
+    replay(
+        &recording,
+        StreamLimits::default(),
+        Some(Checks {
+            policy: Policy::from_yaml(policy).unwrap(),
+            fingerprint_key: b"golden-test-key-golden-test-key!".to_vec(),
+        }),
+        Arc::new(Metrics::new()),
+        &mut |output: Output| outputs.push(serde_json::to_value(&output).unwrap()),
+    )
+    .unwrap();
+    let calls: Vec<_> = outputs
+        .iter()
+        .filter(|o| o["event"] == "api_call")
+        .collect();
+    assert_eq!(calls.len(), 2, "{outputs:#?}");
+    assert_eq!(
+        calls[0]["process"]["k8s"],
+        serde_json::json!({"pod_uid": uid})
+    );
+    assert_eq!(
+        calls[1]["process"]["k8s"],
+        serde_json::json!({
+            "namespace": "payments",
+            "pod": "checkout-6d4b9c7f5d-x2k8q",
+            "pod_uid": uid,
+            "container": "app",
+            "labels": {"app": "checkout"},
+            "owner": {"kind": "Deployment", "name": "checkout"},
+            "service_account": "checkout"
+        })
+    );
+    let alerts: Vec<_> = outputs
+        .iter()
+        .filter(|o| o["rule_id"] == "checkout-egress")
+        .collect();
+    assert_eq!(alerts.len(), 1, "{outputs:#?}");
+    assert_eq!(
+        alerts[0]["workload"]["k8s"]["pod"],
+        "checkout-6d4b9c7f5d-x2k8q"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -261,8 +261,7 @@ fn pod_processes_carry_their_pod_and_k8s_selectors_match_them() {
         "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice/cri-containerd-{CHECKOUT_CID}.scope",
         CHECKOUT_UID.replace('-', "_")
     ));
-    let cgroupfs_driver =
-        PodCgroup::new(&format!("kubepods/besteffort/pod{DB_UID}/{DB_CID}"));
+    let cgroupfs_driver = PodCgroup::new(&format!("kubepods/besteffort/pod{DB_UID}/{DB_CID}"));
     let server = TlsServer::start();
 
     let monitor = Monitor::start(&[
@@ -291,7 +290,13 @@ fn pod_processes_carry_their_pod_and_k8s_selectors_match_them() {
     // Now it is scheduled here: the watch delivers it, and the next call carries it.
     api.control(
         "/control/apply",
-        Some(&pod(DB_UID, "db-0", NODE, ("StatefulSet", "db"), ("db", DB_CID))),
+        Some(&pod(
+            DB_UID,
+            "db-0",
+            NODE,
+            ("StatefulSet", "db"),
+            ("db", DB_CID),
+        )),
     );
     wait_for_metric(&monitor, "monitor_k8s_pods", 4);
     let db_pid = cgroupfs_driver.curl(&server.url("/v1/rows"));
@@ -302,11 +307,7 @@ fn pod_processes_carry_their_pod_and_k8s_selectors_match_them() {
         "monitor_k8s_watch_events_total{type=\"relist_done\"}",
     );
     api.control("/control/compact", None);
-    wait_for_metric(
-        &monitor,
-        "monitor_k8s_watch_errors_total{kind=\"gone\"}",
-        1,
-    );
+    wait_for_metric(&monitor, "monitor_k8s_watch_errors_total{kind=\"gone\"}", 1);
     wait_for_metric(
         &monitor,
         "monitor_k8s_watch_events_total{type=\"relist_done\"}",
@@ -319,7 +320,10 @@ fn pod_processes_carry_their_pod_and_k8s_selectors_match_them() {
     let captured = monitor.stop();
 
     let checkout = captured.only(checkout_pid, "client", "/v1/charges");
-    assert_eq!(checkout["process"]["container_id"], CHECKOUT_CID, "{checkout:#}");
+    assert_eq!(
+        checkout["process"]["container_id"], CHECKOUT_CID,
+        "{checkout:#}"
+    );
     assert_eq!(
         checkout["process"]["k8s"],
         json!({
@@ -338,7 +342,11 @@ fn pod_processes_carry_their_pod_and_k8s_selectors_match_them() {
     assert!(served["process"].get("k8s").is_none(), "{served:#}");
 
     let early = captured.only(early_db_pid, "client", "/v1/early");
-    assert_eq!(early["process"]["k8s"], json!({"pod_uid": DB_UID}), "{early:#}");
+    assert_eq!(
+        early["process"]["k8s"],
+        json!({"pod_uid": DB_UID}),
+        "{early:#}"
+    );
     assert_eq!(early["process"]["container_id"], DB_CID);
 
     let db = captured.only(db_pid, "client", "/v1/rows");
@@ -366,7 +374,12 @@ fn pod_processes_carry_their_pod_and_k8s_selectors_match_them() {
         checkout_alerts[0]["workload"]["k8s"]["owner"]["name"],
         "checkout"
     );
-    assert_eq!(alerts_of("db-egress", db_pid).len(), 1, "{}", captured.all_output());
+    assert_eq!(
+        alerts_of("db-egress", db_pid).len(),
+        1,
+        "{}",
+        captured.all_output()
+    );
     assert!(alerts_of("db-egress", early_db_pid).is_empty());
     assert!(alerts_of("checkout-egress", early_db_pid).is_empty());
     assert!(alerts_of("checkout-egress", db_pid).is_empty());
@@ -384,7 +397,9 @@ fn pod_processes_carry_their_pod_and_k8s_selectors_match_them() {
         );
     }
     assert!(
-        requests.iter().any(|r| r["query"].get("continue").is_some()),
+        requests
+            .iter()
+            .any(|r| r["query"].get("continue").is_some()),
         "the list was not paged: {requests:#?}"
     );
     let watches: Vec<&Value> = requests
@@ -405,7 +420,10 @@ fn pod_processes_carry_their_pod_and_k8s_selectors_match_them() {
     );
     // The last watch of the test resumed (no list before it) from a version above the relist's.
     let last = requests.last().unwrap();
-    assert!(last["query"]["resourceVersion"].as_str().is_some(), "{last}");
+    assert!(
+        last["query"]["resourceVersion"].as_str().is_some(),
+        "{last}"
+    );
 
     // The pod on another node never appeared anywhere.
     assert!(!captured.all_output().contains("checkout-6d4b9c7f5d-other"));

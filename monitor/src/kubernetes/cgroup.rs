@@ -50,13 +50,19 @@ mod tests {
             format!(
                 "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{underscored}.slice/crio-{CID}.scope"
             ),
-            format!("0::/kubepods.slice/kubepods-pod{underscored}.slice/cri-containerd-{CID}.scope"),
+            format!(
+                "0::/kubepods.slice/kubepods-pod{underscored}.slice/cri-containerd-{CID}.scope"
+            ),
             // cgroup v1: the path is on every hierarchy's line.
             format!(
                 "12:pids:/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{underscored}.slice/docker-{CID}.scope\n11:memory:/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{underscored}.slice/docker-{CID}.scope"
             ),
         ] {
-            assert_eq!(pod_uid_from_cgroup(&cgroup).as_deref(), Some(UID), "{cgroup}");
+            assert_eq!(
+                pod_uid_from_cgroup(&cgroup).as_deref(),
+                Some(UID),
+                "{cgroup}"
+            );
         }
     }
 
@@ -69,7 +75,11 @@ mod tests {
             // A nested runtime (kind, k3s in docker) puts the kubelet's tree below its own.
             format!("0::/docker/{CID}/kubepods/burstable/pod{UID}/{CID}"),
         ] {
-            assert_eq!(pod_uid_from_cgroup(&cgroup).as_deref(), Some(UID), "{cgroup}");
+            assert_eq!(
+                pod_uid_from_cgroup(&cgroup).as_deref(),
+                Some(UID),
+                "{cgroup}"
+            );
         }
     }
 

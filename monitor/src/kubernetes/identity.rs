@@ -3,7 +3,7 @@
 //! calls and alerts).
 use std::{collections::BTreeMap, sync::Arc};
 
-use serde::{Deserialize, Serialize, Serializer, ser::SerializeMap};
+use serde::{Deserialize, Serialize, Serializer, ser::SerializeMap as _};
 
 /// Labels an event shows at most; a pod can carry many (Helm, Argo, Istio each add several) and
 /// every call repeats them. Selectors still see all of them; the rest are counted in the
@@ -170,7 +170,9 @@ mod tests {
             uid: "u-1".into(),
             namespace: "payments".into(),
             name: "checkout-7d9f8c-abcde".into(),
-            labels: (0..labels).map(|i| (format!("l{i:02}"), "v".into())).collect(),
+            labels: (0..labels)
+                .map(|i| (format!("l{i:02}"), "v".into()))
+                .collect(),
             owner: Some(Owner::of("ReplicaSet", "checkout-7d9f8c", Some("7d9f8c"))),
             service_account: Some("checkout".into()),
             containers: [("c1".to_owned(), "app".to_owned())].into(),
@@ -188,9 +190,18 @@ mod tests {
             }
         );
         // Without the hash (a bare ReplicaSet), or a name that does not end in it, it stays one.
-        assert_eq!(Owner::of("ReplicaSet", "checkout-7d9f8c", None).kind, "ReplicaSet");
-        assert_eq!(Owner::of("ReplicaSet", "checkout", Some("7d9f8c")).kind, "ReplicaSet");
-        assert_eq!(Owner::of("StatefulSet", "db", Some("x")).kind, "StatefulSet");
+        assert_eq!(
+            Owner::of("ReplicaSet", "checkout-7d9f8c", None).kind,
+            "ReplicaSet"
+        );
+        assert_eq!(
+            Owner::of("ReplicaSet", "checkout", Some("7d9f8c")).kind,
+            "ReplicaSet"
+        );
+        assert_eq!(
+            Owner::of("StatefulSet", "db", Some("x")).kind,
+            "StatefulSet"
+        );
     }
 
     #[test]

@@ -9,10 +9,10 @@
 //! a replay of them, so a replay sees the same identities the live run did.
 mod cgroup;
 mod identity;
-mod source;
-mod store;
 #[cfg(feature = "kubernetes")]
 mod pod;
+mod source;
+mod store;
 #[cfg(feature = "kubernetes")]
 mod watch;
 

@@ -36,10 +36,7 @@ pub struct AnswerLog {
 impl AnswerLog {
     /// The answer to save for this lookup, if it changed.
     pub fn observe(&mut self, pod_uid: &str, answer: Option<&Arc<PodEntry>>) -> Option<PodAnswer> {
-        let (count, last) = self
-            .last
-            .entry(pod_uid.to_owned())
-            .or_insert((0, None));
+        let (count, last) = self.last.entry(pod_uid.to_owned()).or_insert((0, None));
         *count += 1;
         let same = match (last.as_ref(), answer) {
             (None, None) => *count > 1,
@@ -58,10 +55,13 @@ impl AnswerLog {
     }
 }
 
+/// One UID's answers: from which lookup on, what.
+type Answers = Vec<(u64, Option<Arc<PodEntry>>)>;
+
 /// The recorded answers, replayed lookup by lookup.
 #[derive(Default)]
 pub struct RecordedPods {
-    answers: HashMap<String, Vec<(u64, Option<Arc<PodEntry>>)>>,
+    answers: HashMap<String, Answers>,
     lookups: HashMap<String, u64>,
 }
 
@@ -123,7 +123,6 @@ mod tests {
         look(&mut live, &mut log, &mut seen); // same entry: nothing saved
         store.apply(meta("web-1-relabelled"));
         look(&mut live, &mut log, &mut seen);
-        drop(look);
         assert_eq!(saved.len(), 3, "{saved:?}");
 
         let mut replayed = RecordedPods::default();

@@ -9,8 +9,8 @@ mod kubernetes;
 
 use http2::Http2Metrics;
 use inspect::InspectMetrics;
-use kubernetes::KubernetesMetrics;
 pub use inspect::InspectState;
+use kubernetes::KubernetesMetrics;
 
 pub struct Metrics {
     pub registry: Registry,

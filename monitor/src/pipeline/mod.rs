@@ -75,7 +75,6 @@ impl Pipeline {
         self
     }
 
-
     /// Publishes the API inventory's snapshots there (no-op without checks).
     pub fn publish_inventory_to(&mut self, published: crate::inventory::PublishedInventory) {
         if let Some(inspector) = &mut self.inspector {
@@ -366,13 +365,12 @@ impl Pipeline {
     }
 }
 
-
 /// The Kubernetes identity of a process in a pod: its pod's metadata if known, else only
 /// the pod UID (counted). Processes outside pods have none, with or without a watch.
 fn k8s_of(
-pods: &mut Option<Box<dyn PodSource>>,
-metrics: &Metrics,
-process: &ProcessInfo,
+    pods: &mut Option<Box<dyn PodSource>>,
+    metrics: &Metrics,
+    process: &ProcessInfo,
 ) -> Option<Arc<K8sIdentity>> {
     let pod_uid = process.pod_uid.as_deref()?;
     let entry = pods.as_mut().and_then(|pods| pods.pod(pod_uid));
@@ -382,8 +380,7 @@ process: &ProcessInfo,
     };
     let container = process.container_id.as_deref();
     let known = container.is_some_and(|id| entry.knows_container(id));
-    metrics
-        .k8s_pod_lookup(if known { "found" } else { "unknown_container" });
+    metrics.k8s_pod_lookup(if known { "found" } else { "unknown_container" });
     Some(entry.identity(container))
 }
 

@@ -73,8 +73,14 @@ impl Scalar for K8sName {
             && text
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-            && text.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-            && text.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric());
+            && text
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphanumeric())
+            && text
+                .bytes()
+                .last()
+                .is_some_and(|b| b.is_ascii_alphanumeric());
         if valid {
             Ok(Self(text.to_owned()))
         } else {
@@ -163,8 +169,14 @@ impl Scalar for LabelValue {
 fn label_chars(text: &str) -> bool {
     text.bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-        && text.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && text.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
+        && text
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && text
+            .bytes()
+            .last()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
 }
 
 scalar_deserialize!(K8sName, OwnerRef, LabelKey, LabelValue);
@@ -229,10 +241,8 @@ impl K8sSelector {
                     (LabelOperator::Exists, None) => Requirement::Exists(key),
                     (LabelOperator::DoesNotExist, None) => Requirement::DoesNotExist(key),
                     (LabelOperator::Exists | LabelOperator::DoesNotExist, Some(_)) => {
-                        problems.push((
-                            i,
-                            format!("`{:?}` takes no `values`", expression.operator),
-                        ));
+                        problems
+                            .push((i, format!("`{:?}` takes no `values`", expression.operator)));
                         continue;
                     }
                 };
@@ -247,11 +257,10 @@ impl K8sSelector {
                 .namespace
                 .as_ref()
                 .map(|n| n.iter().map(|n| n.0.clone()).collect()),
-            owners: raw.owner.as_ref().map(|o| {
-                o.iter()
-                    .map(|o| (o.kind.clone(), o.name.clone()))
-                    .collect()
-            }),
+            owners: raw
+                .owner
+                .as_ref()
+                .map(|o| o.iter().map(|o| (o.kind.clone(), o.name.clone())).collect()),
             service_accounts: raw
                 .service_account
                 .as_ref()
@@ -290,8 +299,12 @@ impl K8sSelector {
             }
         }
         self.requirements.iter().all(|r| match r {
-            Requirement::In(key, values) => identity.labels.get(key).is_some_and(|v| values.contains(v)),
-            Requirement::NotIn(key, values) => identity.labels.get(key).is_none_or(|v| !values.contains(v)),
+            Requirement::In(key, values) => {
+                identity.labels.get(key).is_some_and(|v| values.contains(v))
+            }
+            Requirement::NotIn(key, values) => {
+                identity.labels.get(key).is_none_or(|v| !values.contains(v))
+            }
             Requirement::Exists(key) => identity.labels.get(key).is_some(),
             Requirement::DoesNotExist(key) => identity.labels.get(key).is_none(),
         })

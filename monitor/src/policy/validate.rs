@@ -232,7 +232,10 @@ impl Checker<'_> {
         let empty = RawSelector::default();
         let raw = raw.unwrap_or(&empty);
         let errors_before = self.errors.len();
-        let k8s = raw.k8s.as_ref().and_then(|k8s| self.k8s_selector(k8s, &here.key("k8s")));
+        let k8s = raw
+            .k8s
+            .as_ref()
+            .and_then(|k8s| self.k8s_selector(k8s, &here.key("k8s")));
         let no_field = raw.command.is_none()
             && raw.executable.is_none()
             && raw.uid.is_none()
@@ -307,7 +310,10 @@ impl Checker<'_> {
                     self.error(
                         &at.key("matchLabels").key_nth(&key.0, 1).the_key(),
                         format!("label `{}` is given twice in `matchLabels`", key.0),
-                        Some("keep one value per key, or use `matchExpressions` with `In`".to_owned()),
+                        Some(
+                            "keep one value per key, or use `matchExpressions` with `In`"
+                                .to_owned(),
+                        ),
                     );
                 }
             }

@@ -6,8 +6,8 @@ use std::path::Path;
 use thiserror::Error;
 
 use super::format::{
-    ClockJson, FORMAT_VERSION, Frame, KIND_CLOCK, KIND_LIBRARY, KIND_PROCESS, KIND_RECORD,
-    KIND_POD, KIND_SOCKET, MAGIC, MAX_FRAME_LEN,
+    ClockJson, FORMAT_VERSION, Frame, KIND_CLOCK, KIND_LIBRARY, KIND_POD, KIND_PROCESS,
+    KIND_RECORD, KIND_SOCKET, MAGIC, MAX_FRAME_LEN,
 };
 
 #[derive(Debug, Error)]

@@ -8,8 +8,8 @@ use std::{
 };
 
 use super::format::{
-    ClockJson, FORMAT_VERSION, KIND_CLOCK, KIND_LIBRARY, KIND_PROCESS, KIND_POD, KIND_RECORD, KIND_SOCKET,
-    LibraryFrame, MAGIC, PodFrame, ProcessFrame, SocketFrame,
+    ClockJson, FORMAT_VERSION, KIND_CLOCK, KIND_LIBRARY, KIND_POD, KIND_PROCESS, KIND_RECORD,
+    KIND_SOCKET, LibraryFrame, MAGIC, PodFrame, ProcessFrame, SocketFrame,
 };
 
 #[derive(Clone)]
@@ -135,10 +135,10 @@ impl<S> RecordingPods<S> {
 impl<S: crate::kubernetes::PodSource> crate::kubernetes::PodSource for RecordingPods<S> {
     fn pod(&mut self, pod_uid: &str) -> Option<std::sync::Arc<crate::kubernetes::PodEntry>> {
         let answer = self.inner.pod(pod_uid);
-        if let Some(changed) = self.answers.observe(pod_uid, answer.as_ref()) {
-            if let Err(e) = self.recorder.pod(&changed) {
-                tracing::warn!(error = %e, "cannot write to the recording");
-            }
+        if let Some(changed) = self.answers.observe(pod_uid, answer.as_ref())
+            && let Err(e) = self.recorder.pod(&changed)
+        {
+            tracing::warn!(error = %e, "cannot write to the recording");
         }
         answer
     }

@@ -574,7 +574,9 @@ fn k8s_selector_mistakes_point_at_their_place() {
         "  c:\n",
         "    k8s: {labels: {matchLabels: {app: a, app: b}}}\n",
     );
-    let errors = crate::policy::Policy::from_yaml(text).unwrap_err().to_string();
+    let errors = crate::policy::Policy::from_yaml(text)
+        .unwrap_err()
+        .to_string();
     assert!(
         errors.contains("line 7, column 13: `In` needs a non-empty `values` list"),
         "{errors}"
@@ -583,7 +585,10 @@ fn k8s_selector_mistakes_point_at_their_place() {
         errors.contains("line 8, column 13: `Exists` takes no `values`"),
         "{errors}"
     );
-    assert!(errors.contains("line 10, column 11: empty `namespace` list"), "{errors}");
+    assert!(
+        errors.contains("line 10, column 11: empty `namespace` list"),
+        "{errors}"
+    );
     assert!(
         errors.contains("line 12, column 42: label `app` is given twice in `matchLabels`"),
         "{errors}"
@@ -593,12 +598,18 @@ fn k8s_selector_mistakes_point_at_their_place() {
 #[test]
 fn k8s_scalar_mistakes_are_parse_errors_with_positions() {
     for (line, expected) in [
-        ("    k8s: {owner: [checkout]}\n", "owner `checkout` has no kind"),
+        (
+            "    k8s: {owner: [checkout]}\n",
+            "owner `checkout` has no kind",
+        ),
         (
             "    k8s: {owner: [ReplicaSet/checkout-6d4b9c7f5d]}\n",
             "owner kind `ReplicaSet` never matches",
         ),
-        ("    k8s: {namespace: [Payments]}\n", "`Payments` is not a Kubernetes name"),
+        (
+            "    k8s: {namespace: [Payments]}\n",
+            "`Payments` is not a Kubernetes name",
+        ),
         (
             "    k8s: {labels: {matchLabels: {version: 1.2.3+x}}}\n",
             "`1.2.3+x` is not a label value",
@@ -610,7 +621,9 @@ fn k8s_scalar_mistakes_are_parse_errors_with_positions() {
         ("    k8s: {pod: x}\n", "unknown field `pod`"),
     ] {
         let text = format!("version: 1\nworkloads:\n  a:\n{line}");
-        let errors = crate::policy::Policy::from_yaml(&text).unwrap_err().to_string();
+        let errors = crate::policy::Policy::from_yaml(&text)
+            .unwrap_err()
+            .to_string();
         assert!(errors.contains(expected), "{line}: {errors}");
         assert!(errors.starts_with("line 4, column "), "{line}: {errors}");
     }

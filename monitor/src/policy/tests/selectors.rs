@@ -149,7 +149,11 @@ destinations:
     );
 }
 
-fn pod(namespace: &str, labels: &[(&str, &str)], owner: Option<(&str, &str)>) -> crate::kubernetes::K8sIdentity {
+fn pod(
+    namespace: &str,
+    labels: &[(&str, &str)],
+    owner: Option<(&str, &str)>,
+) -> crate::kubernetes::K8sIdentity {
     use crate::kubernetes::{K8sIdentity, Labels, Owner, PodMeta};
     let meta = PodMeta {
         uid: "5f0c2a8e-9a51-4f8e-8f0e-3b2a1c9d7e6f".into(),
@@ -193,7 +197,8 @@ fn k8s_namespace_owner_and_service_account() {
     assert_eq!(call.clone().pod(Some(elsewhere)).ids(&p), ["deny-sa"]);
     // Outside Kubernetes, and in a pod not known yet: no `k8s` selector matches.
     assert!(call.clone().pod(None).ids(&p).is_empty());
-    let unknown = crate::kubernetes::K8sIdentity::unknown_pod("5f0c2a8e-9a51-4f8e-8f0e-3b2a1c9d7e6f");
+    let unknown =
+        crate::kubernetes::K8sIdentity::unknown_pod("5f0c2a8e-9a51-4f8e-8f0e-3b2a1c9d7e6f");
     assert!(call.pod(Some(unknown)).ids(&p).is_empty());
 }
 
@@ -218,10 +223,28 @@ fn k8s_labels_as_kubernetes_label_selectors() {
         ids(&[("env", "prod"), ("app.kubernetes.io/name", "x")]),
         ["deny-expr"]
     );
-    assert!(ids(&[("env", "prod"), ("app.kubernetes.io/name", "x"), ("canary", "1")]).is_empty());
-    assert!(ids(&[("env", "prod"), ("app.kubernetes.io/name", "x"), ("team", "legacy")]).is_empty());
+    assert!(
+        ids(&[
+            ("env", "prod"),
+            ("app.kubernetes.io/name", "x"),
+            ("canary", "1")
+        ])
+        .is_empty()
+    );
+    assert!(
+        ids(&[
+            ("env", "prod"),
+            ("app.kubernetes.io/name", "x"),
+            ("team", "legacy")
+        ])
+        .is_empty()
+    );
     assert_eq!(
-        ids(&[("env", "staging"), ("app.kubernetes.io/name", "x"), ("team", "core")]),
+        ids(&[
+            ("env", "staging"),
+            ("app.kubernetes.io/name", "x"),
+            ("team", "core")
+        ]),
         ["deny-expr"]
     );
     assert!(ids(&[("env", "dev"), ("app.kubernetes.io/name", "x")]).is_empty());
