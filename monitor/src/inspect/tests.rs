@@ -25,6 +25,10 @@ const PLAINTEXT: u64 = 0;
 const SECOND: u64 = 1_000_000_000;
 
 fn pipeline(policy: &str) -> (Pipeline, Arc<Metrics>) {
+    pipeline_with(policy, RecordedFacts::default())
+}
+
+fn pipeline_with(policy: &str, facts: RecordedFacts) -> (Pipeline, Arc<Metrics>) {
     let metrics = Arc::new(Metrics::new());
     let libraries = LibraryRegistry::default();
     libraries.insert(
@@ -39,7 +43,7 @@ fn pipeline(policy: &str) -> (Pipeline, Arc<Metrics>) {
     let inspector = Inspector::new(policy, vec![7; 32], clock, metrics.clone()).unwrap();
     let pipeline = Pipeline::new(
         StreamLimits::default(),
-        ProcessTable::new(RecordedFacts::default()),
+        ProcessTable::new(facts),
         libraries,
         clock,
         metrics.clone(),
@@ -61,18 +65,29 @@ fn call(pipeline: &mut Pipeline, conn: u64, library: u64, request: &str) -> Vec<
 
 /// One connection's request bytes (egress) then response bytes (ingress); the alerts raised.
 fn feed(pipeline: &mut Pipeline, conn: u64, library: u64, bytes: [Vec<u8>; 2]) -> Vec<Alert> {
+    feed_from(pipeline, 10, conn, library, bytes)
+}
+
+/// `feed`, by process `tgid`.
+fn feed_from(
+    pipeline: &mut Pipeline,
+    tgid: u32,
+    conn: u64,
+    library: u64,
+    bytes: [Vec<u8>; 2],
+) -> Vec<Alert> {
     let mut alerts = Vec::new();
     let [request, response] = bytes;
     for (direction, bytes) in [(Direction::Egress, request), (Direction::Ingress, response)] {
         let event = CaptureEvent {
             timestamp_ns: conn * SECOND,
-            tgid: 10,
-            tid: 10,
+            tgid,
+            tid: tgid,
             uid: 1000,
             comm: "app".into(),
             kind: EventKind::Data(DataChunk {
                 conn: ConnKey {
-                    tgid: 10,
+                    tgid,
                     // Plaintext comes from the socket probes, TLS from a library's.
                     source: if library == PLAINTEXT {
                         monitor_common::source::SOCKET
@@ -329,4 +344,68 @@ fn h2_calls_count_against_rate_limits_by_path_template() {
     let request = over[0].request.as_ref().unwrap();
     assert_eq!(request.method, "GET");
     assert_eq!(request.path_template, "/v1/items/{id}");
+}
+
+/// Rate limits key a pod's process by its owner workload and container: the pods of a rollout
+/// (new ReplicaSet, new pod, new container id) share one bucket; another Deployment does not.
+#[test]
+fn rate_limits_follow_the_owner_workload_across_a_rollout() {
+    use crate::{
+        enrich::ProcFacts,
+        kubernetes::{Owner, PodMeta, PodStore},
+    };
+    let policy = "version: 1\nsettings:\n  discovery: off\nrate_limits:\n  - id: charges\n    hosts: [api.stripe.com]\n    limit: 1\n    per: 1m\n    burst: 1\n    by: [workload, host]\n";
+    let store = Arc::new(PodStore::default());
+    let mut facts = RecordedFacts::default();
+    for (pid, uid, deployment, hash) in [
+        (21, "u-old", "checkout", "6d4b9c7f5d"),
+        (22, "u-new", "checkout", "7f8e9a0b1c"),
+        (23, "u-other", "refunds", "5c4d3e2f1a"),
+    ] {
+        let container = format!("{pid:064}");
+        facts.insert(
+            pid,
+            ProcFacts {
+                executable: Some("/app/server".into()),
+                container_id: Some(container.clone()),
+                pod_uid: Some(uid.into()),
+            },
+        );
+        store.apply(PodMeta {
+            uid: uid.into(),
+            namespace: "payments".into(),
+            name: format!("{deployment}-{hash}-x2k8q"),
+            labels: [("pod-template-hash".to_owned(), hash.to_owned())].into(),
+            owner: Some(Owner::of(
+                "ReplicaSet",
+                &format!("{deployment}-{hash}"),
+                Some(hash),
+            )),
+            service_account: None,
+            containers: [(container, "app".to_owned())].into(),
+            mirror_of: None,
+        });
+    }
+    let (pipeline, _) = pipeline_with(policy, facts);
+    let mut pipeline = pipeline.with_pods(Box::new(store));
+    let request = "POST /v1/charges HTTP/1.1\r\nHost: api.stripe.com\r\nContent-Length: 0\r\n\r\n";
+    let response = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec();
+    let mut send = |pid: u32, conn: u64| {
+        let alerts = feed_from(
+            &mut pipeline,
+            pid,
+            conn,
+            TLS_LIBRARY,
+            [request.as_bytes().to_vec(), response.clone()],
+        );
+        rules(&alerts)
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert!(send(21, 1).is_empty());
+    // The new pod of the same Deployment: the same bucket, already spent.
+    assert_eq!(send(22, 2), ["charges"]);
+    // Another Deployment: its own bucket.
+    assert!(send(23, 3).is_empty());
 }
