@@ -11,6 +11,7 @@
 //! - `kernel_counters`: reads the per-CPU loss counters.
 //! - `recover`: connections that existed before the monitor started.
 //! - `watch`: TLS libraries that appear later (new processes, `dlopen`).
+//! - `privileges`: which missing privilege an EPERM/EACCES from the kernel points at.
 //! - `tie`: holds TLS calls emitted before their socket was known until the kernel ties them.
 mod attach;
 mod go_tls;
@@ -18,6 +19,7 @@ mod kernel_counters;
 mod libraries;
 mod loader;
 mod placement;
+mod privileges;
 mod record;
 mod recover;
 mod ring;
