@@ -8,6 +8,7 @@
 //! `--target bpfel-unknown-none` and `CARGO_ENCODED_RUSTFLAGS`).
 use std::{
     fs,
+    os::fd::AsFd as _,
     path::{Path, PathBuf},
     process::Command,
 };
@@ -77,8 +78,15 @@ pub fn build(workspace: &Path, tag: &str, release: bool) -> anyhow::Result<()> {
         context.display().to_string(),
     ];
     eprintln!("xtask: podman {}", podman_args.join(" "));
+    // podman prints the image id on stdout: send it to stderr, so that stdout is only the tag
+    // (`IMAGE=$(cargo xtask image)`).
+    let stderr = std::io::stderr()
+        .as_fd()
+        .try_clone_to_owned()
+        .context("duplicating stderr")?;
     let status = Command::new("podman")
         .args(&podman_args)
+        .stdout(stderr)
         .status()
         .context("running podman (scripts/setup.sh --test installs it)")?;
     if !status.success() {

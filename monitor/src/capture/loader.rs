@@ -333,11 +333,11 @@ impl LoadError {
 /// Why the kernel refused, as `": <refusal>"` (empty for errors that are not refusals): the
 /// cause printed after it (anyhow's `{:#}`) carries the errno.
 #[derive(Debug, Default)]
-pub struct Reason(Option<privileges::Refusal>);
+pub struct Reason(Option<Box<privileges::Refusal>>);
 
 impl Reason {
     fn of(operation: Operation, error: &(dyn std::error::Error + 'static)) -> Self {
-        Self(privileges::explain_error(operation, error))
+        Self(privileges::explain_error(operation, error).map(Box::new))
     }
 }
 

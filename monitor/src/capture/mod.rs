@@ -31,6 +31,7 @@ pub use go_tls::{GoTlsError, GoTlsProbes, analyze as analyze_go_tls};
 pub use kernel_counters::KernelCounters;
 pub use libraries::{BinaryVerdict, Discovery, LibraryFile, has_openssl_symbols, library_kind};
 pub use loader::{CaptureSettings, LoadError, LoadedPrograms};
+pub use privileges::{Privileges, explain_nothing_found};
 pub use record::{
     CaptureEvent, ConnKey, DataChunk, DecodeError, EventKind, SocketOpened, decode, encode,
 };

@@ -15,6 +15,7 @@
 //!   corrupt any process and need full admin.
 use std::{error::Error as StdError, fmt, io};
 
+pub const CAP_SYS_PTRACE: u32 = 19;
 pub const CAP_SYS_ADMIN: u32 = 21;
 pub const CAP_PERFMON: u32 = 38;
 pub const CAP_BPF: u32 = 39;
@@ -61,6 +62,17 @@ impl Privileges {
     pub fn seccomp_filter(&self) -> bool {
         self.seccomp != 0
     }
+}
+
+/// Why no process's TLS libraries were found, when that is for lack of a privilege: reading
+/// other processes' `/proc/<pid>/maps` and entering `/proc/<pid>/root` needs ptrace read access,
+/// which a process with fewer capabilities than its target (a container's root looking at the
+/// host's) has only with CAP_SYS_PTRACE. Measured: without it the monitor finds no candidate.
+pub fn explain_nothing_found(privileges: &Privileges) -> Option<&'static str> {
+    (!privileges.has(CAP_SYS_PTRACE)).then_some(
+        "missing CAP_SYS_PTRACE: other processes' /proc/<pid>/maps and /proc/<pid>/root cannot be \
+         read without it (ptrace read access); add SYS_PTRACE to the container's capabilities",
+    )
 }
 
 /// Which kernel operation was refused.
@@ -190,8 +202,6 @@ pub fn explain_error(operation: Operation, error: &(dyn StdError + 'static)) -> 
 mod tests {
     use super::*;
 
-    const CAP_SYS_PTRACE: u32 = 19;
-
     /// A `/proc/self/status` excerpt with these capabilities and seccomp mode.
     fn status(caps: &[u32], seccomp: u8) -> Privileges {
         let effective = caps.iter().fold(0u64, |set, cap| set | 1 << cap);
@@ -312,6 +322,13 @@ mod tests {
             refusal,
             Some(Refusal::MissingCapabilities(vec!["CAP_PERFMON"]))
         );
+    }
+
+    #[test]
+    fn nothing_found_without_sys_ptrace_names_it() {
+        let text = explain_nothing_found(&status(&[CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN], 2));
+        assert!(text.is_some_and(|t| t.contains("missing CAP_SYS_PTRACE")));
+        assert_eq!(explain_nothing_found(&status(LEAST, 2)), None);
     }
 
     #[test]
