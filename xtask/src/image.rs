@@ -139,16 +139,28 @@ fn has_interpreter(elf: &[u8]) -> anyhow::Result<bool> {
 mod tests {
     use super::*;
 
+    /// An ELF64 header followed by one program header of type `kind`.
+    fn elf_with_program_header(kind: u32) -> Vec<u8> {
+        let mut elf = vec![0u8; 64 + 56];
+        elf[..5].copy_from_slice(b"\x7fELF\x02");
+        elf[0x20..0x28].copy_from_slice(&64u64.to_le_bytes());
+        elf[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
+        elf[0x38..0x3a].copy_from_slice(&1u16.to_le_bytes());
+        elf[64..68].copy_from_slice(&kind.to_le_bytes());
+        elf
+    }
+
     #[test]
-    fn a_dynamic_executable_has_an_interpreter() {
-        // Any dynamically linked program of the build machine will do: cargo itself.
-        let cargo = fs::read(env!("CARGO")).or_else(|_| fs::read("/bin/sh"));
-        if let Ok(elf) = cargo
-            && !elf.is_empty()
-        {
-            // rustup's cargo and /bin/sh are both dynamic on Debian.
-            assert!(has_interpreter(&elf).unwrap());
+    fn only_a_pt_interp_header_makes_a_binary_dynamic() {
+        const PT_LOAD: u32 = 1;
+        const PT_INTERP: u32 = 3;
+        assert!(has_interpreter(&elf_with_program_header(PT_INTERP)).unwrap());
+        assert!(!has_interpreter(&elf_with_program_header(PT_LOAD)).unwrap());
+        // A real dynamically linked program: /bin/sh on Debian.
+        if let Ok(sh) = fs::read("/bin/sh") {
+            assert!(has_interpreter(&sh).unwrap());
         }
         assert!(has_interpreter(b"not an elf").is_err());
+        assert!(has_interpreter(&elf_with_program_header(PT_LOAD)[..66]).is_err());
     }
 }
