@@ -2,10 +2,12 @@
 """Writes seccomp.json: the container runtime's default seccomp profile, plus bpf() and
 perf_event_open() allowed without CAP_SYS_ADMIN.
 
-The default profiles of podman (containers-common), Docker and containerd allow these two
-syscalls only to containers with CAP_SYS_ADMIN and answer EPERM otherwise. Everything else in
-the default profile is kept, so this is the tightest profile that still lets the monitor load its
-programs with CAP_BPF and CAP_PERFMON.
+podman's default profile (containers-common 0.50, Debian 12), like Docker's older ones, allows
+these two syscalls only to containers with CAP_SYS_ADMIN and answers EPERM otherwise. Everything
+else in the default profile is kept, so this is the tightest profile that still lets the monitor
+load its programs with CAP_BPF and CAP_PERFMON (and attach uprobes on kernels that accept
+CAP_PERFMON for them, before 6.16; later ones require CAP_SYS_ADMIN, which the default profile
+already lets through).
 
   seccomp-profile.py [DEFAULT_PROFILE] > seccomp.json
 

@@ -4,9 +4,9 @@
 //! Three different refusals look alike from userspace, and each has a different fix:
 //! - a missing capability (`CAP_BPF` for maps and programs, `CAP_PERFMON` for tracing programs
 //!   and tracepoints);
-//! - a seccomp filter: the default profiles of podman, Docker and containerd answer `bpf()` and
-//!   `perf_event_open()` with EPERM unless the container has `CAP_SYS_ADMIN`, whatever other
-//!   capabilities it holds;
+//! - a seccomp filter: podman's default profile (and others derived from Docker's older one)
+//!   answers `bpf()` and `perf_event_open()` with EPERM unless the container has `CAP_SYS_ADMIN`,
+//!   whatever other capabilities it holds;
 //! - the uprobe PMU: since Linux 6.16 (commit ba677dbe, "perf: Revert to requiring
 //!   CAP_SYS_ADMIN for uprobes", also taken into stable kernels) `perf_uprobe_event_init()` in
 //!   `kernel/events/core.c` does `if (!capable(CAP_SYS_ADMIN)) return -EACCES;`. From 5.8 to that
@@ -115,8 +115,8 @@ impl fmt::Display for Refusal {
             ),
             Self::Seccomp { syscall } => write!(
                 f,
-                "a seccomp filter refuses {syscall}() although the capabilities are present (the \
-                 default seccomp profiles of podman, Docker and containerd allow bpf() and \
+                "a seccomp filter refuses {syscall}() although the capabilities are present \
+                 (podman's default seccomp profile, and others like it, allow bpf() and \
                  perf_event_open() only with CAP_SYS_ADMIN): run with a profile that allows \
                  bpf and perf_event_open (deploy/image/seccomp.json), or add CAP_SYS_ADMIN"
             ),
