@@ -364,8 +364,9 @@ impl Drop for MonitorContainer {
 
 /// A second container with nothing of its own: an empty root with the host's /usr bind-mounted
 /// read-only (no image, no registry), on the host network to reach the loopback server.
-/// Runs `curl URL` in it and returns the container's full id.
-fn curl_in_a_container(url: &str) -> String {
+/// Runs `curl URL` in it, then keeps curl alive 1.5 s longer with a slow second request (see
+/// below), and returns the container's full id.
+fn curl_in_a_container(url: &str, slow_url: &str) -> String {
     let root = scratch_dir("client-root");
     for d in ["usr", "etc", "proc", "sys", "dev", "tmp"] {
         std::fs::create_dir_all(root.join(d)).expect("creating the client's root");
@@ -388,7 +389,10 @@ fn curl_in_a_container(url: &str) -> String {
             "--insecure",
             "--http1.1",
         ])
-        .arg(url)
+        // The container id is read from /proc/<pid>/cgroup when the monitor handles the exec
+        // event; a process gone by then keeps its executable (from the event) but loses its
+        // container id. Real clients live longer than one request; so does this one.
+        .args([url, slow_url])
         .output()
         .expect("running podman run");
     assert!(
@@ -433,7 +437,8 @@ fn reports_host_and_container_calls(privileges: Privileges<'_>) {
             .arg(server.url("/status/201")),
     );
     assert!(output.status.success(), "curl on the host failed");
-    let container_id = curl_in_a_container(&server.url("/status/202"));
+    let container_id =
+        curl_in_a_container(&server.url("/status/202"), &server.url("/slow?ms=1500"));
 
     let host_call = monitor.wait_for_call("by curl on the host", |c| {
         c["role"] == "client"
