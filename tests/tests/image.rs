@@ -39,6 +39,8 @@ fn image() -> &'static str {
     BUILT.get_or_init(|| {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let started = Instant::now();
+        // The previous run's image would stay behind, untagged, at every rebuild.
+        let _ = podman(&["rmi", "--force", TAG]);
         // The xtask's own code path, so the test image is built exactly as users build theirs.
         let output = Command::new(cargo)
             .args([
