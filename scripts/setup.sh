@@ -166,6 +166,11 @@ PY
         "$deploy_tools/bin/pip" install --quiet $deploy_tools_pins
         echo "$deploy_tools_pins" >"$deploy_tools/.pins"
     fi
+    # --- container image test (tests/tests/image.rs, `cargo xtask image`) ---
+    # podman (rootful) builds the FROM-scratch image and runs it; these VMs need Debian's runc
+    # (crun refuses their hybrid cgroup layout). strace is for diagnosing refused syscalls.
+    apt_install podman runc strace
+    # --- end of container image test ---
 fi
 if [[ $want_bench_deps -eq 1 ]]; then
     apt_install nginx wrk curl openssl nghttp2-client

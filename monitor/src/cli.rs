@@ -11,8 +11,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     long_about = "Captures the API calls that processes on this host make and serve, in plaintext \
         even inside TLS (uprobes on the TLS libraries), without changing the applications, and \
         reports each call as one JSON object per line on stdout. Logs go to stderr.\n\n\
-        Needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE) and a kernel with BTF, uprobes \
-        and BPF ring buffers (Linux 5.8 or newer)."
+        Needs root (or CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE, and CAP_SYS_ADMIN for uprobes on \
+        Linux 6.16 and newer) and a kernel with BTF, uprobes and BPF ring buffers (Linux 5.8 or \
+        newer)."
 )]
 pub struct Cli {
     /// Log filter for stderr (error, warn, info, debug, trace, or a tracing filter such as

@@ -126,10 +126,21 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     let mut attacher = Attacher::new(args.probes_at_function_start);
     let report = attacher.attach(&mut programs, &found, &libraries);
     if report.libraries == 0 {
-        warn!(
-            candidates = found.len(),
-            "no TLS library could be probed: TLS calls will not be seen"
-        );
+        // Found nothing at all: say so as an error when a missing privilege explains it (a
+        // refused attach has already been logged by the attacher).
+        match capture::Privileges::current()
+            .filter(|_| found.is_empty())
+            .as_ref()
+            .and_then(capture::explain_nothing_found)
+        {
+            Some(reason) => error!(
+                "cannot read other processes' libraries, TLS calls will not be seen: {reason}"
+            ),
+            None => warn!(
+                candidates = found.len(),
+                "no TLS library could be probed: TLS calls will not be seen"
+            ),
+        }
     }
     record_libraries(recorder.as_ref(), &report)?;
     let (tls_watcher, mut library_scans) =

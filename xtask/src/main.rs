@@ -4,6 +4,8 @@
 //! then the end-to-end tests one at a time: each starts a monitor that sees the whole host, and
 //! two at once would only compete for the machine's two cores), then 15 s of each fuzz target.
 //! `cargo xtask run -- ARGS`: builds the monitor in release mode and runs `monitor run ARGS`.
+//! `cargo xtask image [--tag T]`: builds the static monitor and its `FROM scratch` container
+//! image with podman (`deploy/image/Containerfile`), and prints the tag.
 //! `cargo xtask fuzz [--seconds N] [TARGET...]`: bounded cargo-fuzz runs of the parsers (nightly).
 //! `cargo xtask bench pipeline`: the pipeline throughput benchmark (criterion, no root).
 //! `cargo xtask bench overhead`: the monitor's cost to an nginx server, HTTPS and HTTP (root).
@@ -15,6 +17,7 @@ use std::process::Command;
 
 mod fuzz;
 mod h2load;
+mod image;
 mod loss;
 mod monitor_process;
 mod nginx;
@@ -75,6 +78,15 @@ enum Task {
         seconds: u64,
         /// Targets to run (default: all): http1, http2, streams, policy, credentials.
         targets: Vec<String>,
+    },
+    /// Build the static monitor (release) and its container image (`FROM scratch`, podman);
+    /// prints the image's tag.
+    Image {
+        #[arg(long, default_value = image::DEFAULT_TAG)]
+        tag: String,
+        /// Build the binary in the dev profile (faster; for tests, not for users).
+        #[arg(long)]
+        debug: bool,
     },
     /// Build the monitor (release) and run `monitor run` with these arguments.
     Run {
@@ -187,6 +199,7 @@ fn main() -> anyhow::Result<()> {
             }
         }
         Task::Fuzz { seconds, targets } => fuzz::run(&workspace(), seconds, &targets)?,
+        Task::Image { tag, debug } => image::build(&workspace(), &tag, !debug)?,
         Task::Run { args } => {
             cargo(&["build", "--release", "--package", "monitor"])?;
             let binary = monitor_process::release_binary(&workspace());

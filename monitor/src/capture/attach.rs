@@ -14,12 +14,13 @@ use std::{
 };
 
 use aya::programs::{
-    UProbe,
+    ProgramError, UProbe,
     uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeLinkId, UProbeScope},
 };
 use serde::{Deserialize, Serialize};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
+use aya::sys::SyscallError;
 use iced_x86::Register;
 use object::Object as _;
 
@@ -27,6 +28,7 @@ use super::{
     LibraryFile, LoadedPrograms,
     go_tls::GoTlsProbes,
     placement::{self, Placement},
+    privileges::{self, Operation, Refusal},
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -178,6 +180,9 @@ pub struct Attacher {
     files: HashMap<(u64, u64), AttachedFile>,
     /// Keep every probe at its function's start (see `placement`): for comparisons.
     probes_at_start: bool,
+    /// A refusal by the kernel was logged as an error: it holds for every file, so once is
+    /// enough (the others are logged at debug level).
+    refusal_logged: bool,
 }
 
 impl Attacher {
@@ -186,6 +191,7 @@ impl Attacher {
         Self {
             files: HashMap::new(),
             probes_at_start,
+            refusal_logged: false,
         }
     }
 
@@ -213,8 +219,21 @@ impl Attacher {
                     report.libraries += 1;
                     report.probes += links.len();
                 }
-                Err(reason) => {
-                    warn!(library = %library.display_path, %reason, "cannot probe TLS library");
+                Err(Failure { reason, refusal }) => {
+                    match refusal {
+                        // Not a problem of this file: no uprobe will attach anywhere. One clear
+                        // line that names the missing privilege, not one warning per library.
+                        Some(refusal) if !self.refusal_logged => {
+                            self.refusal_logged = true;
+                            error!(library = %library.display_path, %reason, "cannot attach uprobes, TLS calls will not be seen: {refusal}");
+                        }
+                        Some(_) => {
+                            debug!(library = %library.display_path, %reason, "cannot probe TLS library (refused, see the error above)");
+                        }
+                        None => {
+                            warn!(library = %library.display_path, %reason, "cannot probe TLS library");
+                        }
+                    }
                     report.failures.push((library.display_path.clone(), reason));
                     // A file half probed would report some calls and miss others.
                     detach_links(programs, &mut links);
@@ -275,6 +294,65 @@ fn detach_links(programs: &mut LoadedPrograms, links: &mut Links) {
     }
 }
 
+/// Why a file could not be probed.
+#[derive(Debug)]
+struct Failure {
+    reason: String,
+    /// Set when the kernel refused for lack of a privilege (the same for every file).
+    refusal: Option<Refusal>,
+}
+
+impl Failure {
+    /// The same failure, with what was being probed in front.
+    fn context(self, what: impl std::fmt::Display) -> Self {
+        Self {
+            reason: format!("{what}: {}", self.reason),
+            ..self
+        }
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(reason: &str) -> Self {
+        Self {
+            reason: reason.to_owned(),
+            refusal: None,
+        }
+    }
+}
+
+impl From<ProgramError> for Failure {
+    fn from(error: ProgramError) -> Self {
+        // Only the syscalls' refusals are about privileges; an EACCES reading the file (a
+        // process's root we may not enter) is about that file.
+        let operation = match &error {
+            ProgramError::SyscallError(SyscallError {
+                call: "perf_event_open",
+                ..
+            }) => Some(Operation::AttachUprobe),
+            ProgramError::SyscallError(_) => Some(Operation::LoadPrograms),
+            _ => None,
+        };
+        let refusal = operation.and_then(|op| privileges::explain_error(op, &error));
+        Self {
+            reason: with_causes(&error),
+            refusal,
+        }
+    }
+}
+
+/// An error and its causes on one line (aya's syscall errors keep the errno in the cause).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
+}
+
 /// One probe: `program` at `location` of the library file.
 fn attach_at(
     programs: &mut LoadedPrograms,
@@ -283,15 +361,16 @@ fn attach_at(
     program: &'static str,
     location: UProbeAttachLocation<'_>,
     links: &mut Links,
-) -> Result<(), String> {
-    let probe: &mut UProbe = programs.uprobe(program).map_err(|e| e.to_string())?;
+) -> Result<(), Failure> {
+    let probe: &mut UProbe = programs.uprobe(program).map_err(|e| Failure {
+        reason: e.to_string(),
+        refusal: None,
+    })?;
     let point = UProbeAttachPoint {
         location,
         cookie: Some(cookie),
     };
-    let link = probe
-        .attach(point, &library.path, UProbeScope::AllProcesses)
-        .map_err(|e| e.to_string())?;
+    let link = probe.attach(point, &library.path, UProbeScope::AllProcesses)?;
     links.push((program, link));
     Ok(())
 }
@@ -302,7 +381,7 @@ fn attach_one(
     cookie: u64,
     probes_at_start: bool,
     links: &mut Links,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let Some(family) = family(library.kind) else {
         let probes = library
             .go_tls
@@ -325,8 +404,8 @@ fn attach_one(
         };
         match attach_at(programs, library, cookie, program, location, links) {
             Ok(()) => {}
-            Err(reason) if family.required.contains(&function) => {
-                return Err(format!("{function}: {reason}"));
+            Err(failure) if family.required.contains(&function) => {
+                return Err(failure.context(function));
             }
             Err(_) => missing.push(function),
         }
@@ -346,13 +425,13 @@ fn attach_one(
                     location,
                     links,
                 )
-                .map_err(|reason| format!("{function} return site: {reason}"))?;
+                .map_err(|failure| failure.context(format_args!("{function} return site")))?;
             }
             continue;
         }
         let location = UProbeAttachLocation::Symbol(function);
         attach_at(programs, library, cookie, "ssl_return", location, links)
-            .map_err(|reason| format!("{function}: {reason}"))?;
+            .map_err(|failure| failure.context(function))?;
     }
     if !missing.is_empty() {
         debug!(library = %library.display_path, ?missing, "optional functions not present");
@@ -401,7 +480,7 @@ fn attach_go(
     probes: &GoTlsProbes,
     cookie: u64,
     links: &mut Links,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let mut sites: Vec<(&'static str, u64)> = vec![
         ("go_tls_write", probes.write.entry),
         ("go_tls_read", probes.read.entry),
@@ -412,8 +491,9 @@ fn attach_go(
     }
     for &(program, offset) in &sites {
         let location = UProbeAttachLocation::AbsoluteOffset(offset);
-        attach_at(programs, library, cookie, program, location, links)
-            .map_err(|reason| format!("{program} at file offset {offset:#x}: {reason}"))?;
+        attach_at(programs, library, cookie, program, location, links).map_err(|failure| {
+            failure.context(format_args!("{program} at file offset {offset:#x}"))
+        })?;
     }
     debug!(library = %library.display_path, version = ?probes.version, sites = sites.len(), "Go crypto/tls probe sites");
     Ok(())

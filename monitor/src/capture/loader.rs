@@ -11,7 +11,10 @@ use aya::{
 use thiserror::Error;
 use tracing::{debug, info, warn};
 
-use super::kernel_counters::KernelCounters;
+use super::{
+    kernel_counters::KernelCounters,
+    privileges::{self, Operation},
+};
 
 /// The object built by `build.rs` from `monitor-ebpf`.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/monitor"));
@@ -104,13 +107,19 @@ pub enum LoadError {
     RingBufferSize { bytes: u32, page: usize },
     #[error("per-call capture cap {bytes} must be between 1 and {max}")]
     CallCap { bytes: u32, max: u32 },
-    #[error("loading the kernel programs failed (are you root, with CAP_BPF and CAP_PERFMON?)")]
-    Load(#[source] aya::EbpfError),
+    /// `reason` names the missing privilege when the kernel refused (see `privileges`).
+    #[error("loading the kernel programs failed{reason}")]
+    Load {
+        reason: Reason,
+        #[source]
+        source: aya::EbpfError,
+    },
     #[error("the kernel object has no program or map named {name}")]
     Missing { name: &'static str },
-    #[error("kernel program {name} failed to load or attach")]
+    #[error("kernel program {name} failed to load or attach{reason}")]
     Program {
         name: &'static str,
+        reason: Reason,
         #[source]
         source: ProgramError,
     },
@@ -156,19 +165,21 @@ impl LoadedPrograms {
             .override_global("WAKEUP_BYTES", &settings.wakeup_bytes, true)
             .map_max_entries("RECORDS", bytes)
             .load(EBPF_OBJECT)
-            .map_err(LoadError::Load)?;
+            .map_err(|source| LoadError::Load {
+                reason: Reason::of(Operation::LoadPrograms, &source),
+                source,
+            })?;
 
         for &name in UPROBE_PROGRAMS {
             let program: &mut UProbe = program_mut(&mut ebpf, name)?;
             program
                 .load()
-                .map_err(|source| LoadError::Program { name, source })?;
+                .map_err(|source| LoadError::program(name, Operation::LoadPrograms, source))?;
         }
         if settings.empty_probes {
             let program: &mut TracePoint = program_mut(&mut ebpf, EMPTY_TRACEPOINT)?;
-            program.load().map_err(|source| LoadError::Program {
-                name: EMPTY_TRACEPOINT,
-                source,
+            program.load().map_err(|source| {
+                LoadError::program(EMPTY_TRACEPOINT, Operation::LoadPrograms, source)
             })?;
         }
         let mut attach_tracepoint =
@@ -180,14 +191,14 @@ impl LoadedPrograms {
                 };
                 let program: &mut TracePoint = program_mut(&mut ebpf, name)?;
                 if !settings.empty_probes {
-                    program
-                        .load()
-                        .map_err(|source| LoadError::Program { name, source })?;
+                    program.load().map_err(|source| {
+                        LoadError::program(name, Operation::LoadPrograms, source)
+                    })?;
                 }
                 program
                     .attach(category, event)
                     .map(|_| ())
-                    .map_err(|source| LoadError::Program { name, source })
+                    .map_err(|source| LoadError::program(name, Operation::AttachTracepoint, source))
             };
         for &(name, category, event) in TRACEPOINTS {
             attach_tracepoint(name, category, event)?;
@@ -302,9 +313,41 @@ where
     &'a mut P: TryFrom<&'a mut aya::programs::Program, Error = ProgramError>,
 {
     let program = ebpf.program_mut(name).ok_or(LoadError::Missing { name })?;
-    program
-        .try_into()
-        .map_err(|source| LoadError::Program { name, source })
+    program.try_into().map_err(|source| LoadError::Program {
+        name,
+        reason: Reason::default(),
+        source,
+    })
+}
+
+impl LoadError {
+    fn program(name: &'static str, operation: Operation, source: ProgramError) -> Self {
+        Self::Program {
+            name,
+            reason: Reason::of(operation, &source),
+            source,
+        }
+    }
+}
+
+/// Why the kernel refused, as `": <refusal>"` (empty for errors that are not refusals): the
+/// cause printed after it (anyhow's `{:#}`) carries the errno.
+#[derive(Debug, Default)]
+pub struct Reason(Option<Box<privileges::Refusal>>);
+
+impl Reason {
+    fn of(operation: Operation, error: &(dyn std::error::Error + 'static)) -> Self {
+        Self(privileges::explain_error(operation, error).map(Box::new))
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(refusal) => write!(f, ": {refusal}"),
+            None => Ok(()),
+        }
+    }
 }
 
 fn page_size() -> usize {

@@ -11,6 +11,7 @@
 //! - `kernel_counters`: reads the per-CPU loss counters.
 //! - `recover`: connections that existed before the monitor started.
 //! - `watch`: TLS libraries that appear later (new processes, `dlopen`).
+//! - `privileges`: which missing privilege an EPERM/EACCES from the kernel points at.
 //! - `tie`: holds TLS calls emitted before their socket was known until the kernel ties them.
 mod attach;
 mod go_tls;
@@ -18,6 +19,7 @@ mod kernel_counters;
 mod libraries;
 mod loader;
 mod placement;
+mod privileges;
 mod record;
 mod recover;
 mod ring;
@@ -29,6 +31,7 @@ pub use go_tls::{GoTlsError, GoTlsProbes, analyze as analyze_go_tls};
 pub use kernel_counters::KernelCounters;
 pub use libraries::{BinaryVerdict, Discovery, LibraryFile, has_openssl_symbols, library_kind};
 pub use loader::{CaptureSettings, LoadError, LoadedPrograms};
+pub use privileges::{Privileges, explain_nothing_found};
 pub use record::{
     CaptureEvent, ConnKey, DataChunk, DecodeError, EventKind, SocketOpened, decode, encode,
 };
