@@ -23,13 +23,7 @@ const PROFILES: [&str; 2] = ["privileged", "least-privileged"];
 
 /// The least-privileged profile's capabilities. measured: see README Privileges; change this
 /// together with deploy/kubernetes/least-privileged/security.yaml.
-const MEASURED_CAPABILITIES: [&str; 5] = [
-    "BPF",
-    "PERFMON",
-    "SYS_ADMIN",
-    "SYS_PTRACE",
-    "DAC_READ_SEARCH",
-];
+const MEASURED_CAPABILITIES: [&str; 4] = ["BPF", "PERFMON", "SYS_ADMIN", "SYS_PTRACE"];
 
 /// A tool from PATH or the test dependencies, or None (outside CI) after saying why.
 fn tool(test: &str, name: &str, candidates: &[PathBuf]) -> Option<PathBuf> {

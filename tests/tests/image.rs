@@ -30,8 +30,50 @@ use serde_json::Value;
 
 const TAG: &str = "localhost/monitor-e2e:test";
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
-/// The capabilities the monitor needs, as `--cap-add` takes them.
-const LEAST_CAPABILITIES: &[&str] = &["bpf", "perfmon", "sys_ptrace", "sys_admin"];
+/// The least-privileged DaemonSet's capabilities (`deploy/kubernetes/least-privileged`), as
+/// `--cap-add` takes them: read from the manifest, so the test runs what users deploy.
+fn least_capabilities() -> Vec<&'static str> {
+    static CAPABILITIES: OnceLock<Vec<&'static str>> = OnceLock::new();
+    CAPABILITIES
+        .get_or_init(|| {
+            let text = std::fs::read_to_string(
+                workspace_dir().join("deploy/kubernetes/least-privileged/security.yaml"),
+            )
+            .expect("reading the least-privileged profile");
+            let patch: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+            patch["spec"]["template"]["spec"]["containers"][0]["securityContext"]
+                ["capabilities"]["add"]
+                .as_sequence()
+                .expect("the profile adds capabilities")
+                .iter()
+                .map(|c| &*c.as_str().unwrap().to_ascii_lowercase().leak())
+                .collect()
+        })
+        .clone()
+}
+
+/// The DaemonSet's `monitor` arguments (`deploy/kubernetes/base`), but for the metrics address (a
+/// free loopback port: the test's container is on the host network) and with API calls on stdout
+/// (the DaemonSet prints alerts only; the test asserts on the calls).
+fn daemonset_args(metrics_port: u16) -> Vec<String> {
+    let text = std::fs::read_to_string(workspace_dir().join("deploy/kubernetes/base/daemonset.yaml"))
+        .expect("reading the DaemonSet");
+    let daemonset: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    daemonset["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_sequence()
+        .expect("the DaemonSet passes arguments")
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .filter(|a| a != "--no-api-calls")
+        .map(|a| {
+            if a.starts_with("--metrics-addr") {
+                format!("--metrics-addr=127.0.0.1:{metrics_port}")
+            } else {
+                a
+            }
+        })
+        .collect()
+}
 
 /// Builds the image once for all tests of this binary; returns its tag.
 fn image() -> &'static str {
@@ -141,9 +183,8 @@ impl Privileges<'_> {
 }
 
 fn least_without(capability: &str) -> Vec<&'static str> {
-    LEAST_CAPABILITIES
-        .iter()
-        .copied()
+    least_capabilities()
+        .into_iter()
         .filter(|c| *c != capability)
         .collect()
 }
@@ -188,6 +229,11 @@ impl MonitorContainer {
             String::from_utf8_lossy(&policy.stderr)
         );
         std::fs::write(policy_dir.join("policy.yaml"), &policy.stdout).expect("writing the policy");
+        // The cluster-wide key comes from a Secret, mounted read-only.
+        let key: Vec<u8> = (0..32u8)
+            .map(|i| i.wrapping_mul(37) ^ (std::process::id() as u8))
+            .collect();
+        std::fs::write(key_dir.join("fingerprint.key"), key).expect("writing the key");
 
         let port = free_port();
         let name = format!("monitor-e2e-{}-{port}", std::process::id());
@@ -208,11 +254,9 @@ impl MonitorContainer {
             .arg("--volume=/sys/kernel/tracing:/sys/kernel/tracing:ro")
             .arg(mount(&policy_dir, "/etc/monitor", "ro"))
             .arg(mount(&alerts_dir, "/var/log/monitor", "rw"))
-            .arg(mount(&key_dir, "/var/lib/monitor", "rw"))
-            .args(["--env", "RUST_LOG=info", image, "run"])
-            .arg("--policy=/etc/monitor/policy.yaml")
-            .arg(format!("--metrics-addr=127.0.0.1:{port}"))
-            .arg("--alerts-file=/var/log/monitor/alerts.jsonl")
+            .arg(mount(&key_dir, "/var/lib/monitor", "ro"))
+            .args(["--env", "RUST_LOG=info", "--env", "NODE_NAME=e2e-node", image])
+            .args(daemonset_args(port))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -525,9 +569,11 @@ fn least_privileged_container_reports_host_and_container_calls() {
     if !root_or_skip("least_privileged_container_reports_host_and_container_calls") {
         return;
     }
+    // As the least-privileged DaemonSet runs: its capabilities and the runtime's default
+    // seccomp profile (which allows bpf() and perf_event_open() to a holder of CAP_SYS_ADMIN).
     reports_host_and_container_calls(Privileges::Capabilities {
-        add: LEAST_CAPABILITIES,
-        seccomp: Seccomp::Ours,
+        add: &least_capabilities(),
+        seccomp: Seccomp::RuntimeDefault,
     });
 }
 
