@@ -56,8 +56,9 @@ fn least_capabilities() -> Vec<&'static str> {
 /// free loopback port: the test's container is on the host network) and with API calls on stdout
 /// (the DaemonSet prints alerts only; the test asserts on the calls).
 fn daemonset_args(metrics_port: u16) -> Vec<String> {
-    let text = std::fs::read_to_string(workspace_dir().join("deploy/kubernetes/base/daemonset.yaml"))
-        .expect("reading the DaemonSet");
+    let text =
+        std::fs::read_to_string(workspace_dir().join("deploy/kubernetes/base/daemonset.yaml"))
+            .expect("reading the DaemonSet");
     let daemonset: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
     daemonset["spec"]["template"]["spec"]["containers"][0]["args"]
         .as_sequence()
@@ -211,6 +212,11 @@ struct MonitorContainer {
 impl MonitorContainer {
     /// Starts the image as the DaemonSet does, with `privileges`.
     fn start(privileges: Privileges<'_>) -> Self {
+        Self::start_with(privileges, &[])
+    }
+
+    /// `start`, with more `podman run` options (mounts, environment).
+    fn start_with(privileges: Privileges<'_>, options: &[String]) -> Self {
         let image = image();
         let dir = scratch_dir("image");
         let (policy_dir, alerts_dir, key_dir) =
@@ -251,11 +257,18 @@ impl MonitorContainer {
                 "--read-only",
             ])
             .args(privileges.args())
+            .args(options)
             .arg("--volume=/sys/kernel/tracing:/sys/kernel/tracing:ro")
             .arg(mount(&policy_dir, "/etc/monitor", "ro"))
             .arg(mount(&alerts_dir, "/var/log/monitor", "rw"))
             .arg(mount(&key_dir, "/var/lib/monitor", "ro"))
-            .args(["--env", "RUST_LOG=info", "--env", "NODE_NAME=e2e-node", image])
+            .args([
+                "--env",
+                "RUST_LOG=info",
+                "--env",
+                "NODE_NAME=e2e-node",
+                image,
+            ])
             .args(daemonset_args(port))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -296,6 +309,16 @@ impl MonitorContainer {
     /// Whether the container has exited, and how.
     fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.child.try_wait().expect("polling podman run")
+    }
+
+    /// The `/metrics` page.
+    fn metrics(&self) -> String {
+        let output = Command::new("curl")
+            .args(["--silent", "--max-time", "5"])
+            .arg(format!("http://127.0.0.1:{}/metrics", self.port))
+            .output()
+            .expect("running curl");
+        String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
     /// `/readyz`'s HTTP status (0 when nothing answers).
@@ -651,4 +674,152 @@ fn without_sys_ptrace_the_missing_capability_is_named() {
     let line = monitor.wait_for_log("cannot read other processes' libraries", READY_TIMEOUT);
     assert!(line.contains("ERROR"), "{line}");
     assert!(line.contains("missing CAP_SYS_PTRACE"), "{line}");
+}
+
+/// The DaemonSet in a cluster: the image finds its API server as a pod does
+/// (`KUBERNETES_SERVICE_HOST`/`_PORT`, the service account's token and CA under
+/// `/var/run/secrets/kubernetes.io/serviceaccount`), over TLS with the token, watches its node's
+/// pods (a stand-in API server on loopback) and names the pod of a host process that runs in a
+/// kubelet-shaped cgroup.
+#[test]
+fn in_a_cluster_the_image_names_the_pod_of_each_call() {
+    if !root_or_skip("in_a_cluster_the_image_names_the_pod_of_each_call") {
+        return;
+    }
+    let dir = scratch_dir("image-cluster");
+    // A cluster CA, and the API server's certificate from it for its service address as pods
+    // reach it (rustls, like Go's TLS, refuses a CA certificate used as the server's own).
+    let (ca, cert, key) = (
+        dir.join("ca.crt"),
+        dir.join("apiserver.crt"),
+        dir.join("apiserver.key"),
+    );
+    let script = format!(
+        "set -e; cd {dir}
+        openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=e2e-cluster-ca -keyout ca.key -out ca.crt
+        openssl req -newkey rsa:2048 -nodes -subj /CN=kube-apiserver -keyout apiserver.key -out apiserver.csr
+        printf 'basicConstraints=critical,CA:FALSE\\nsubjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' > apiserver.ext
+        openssl x509 -req -days 1 -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -extfile apiserver.ext -out apiserver.crt",
+        dir = dir.display()
+    );
+    let openssl = Command::new("sh")
+        .args(["-c", &script])
+        .output()
+        .expect("running openssl");
+    assert!(openssl.status.success(), "{openssl:?}");
+    let service_account = dir.join("serviceaccount");
+    std::fs::create_dir_all(&service_account).unwrap();
+    std::fs::copy(&ca, service_account.join("ca.crt")).unwrap();
+    std::fs::write(service_account.join("token"), "e2e-service-account-token").unwrap();
+    std::fs::write(service_account.join("namespace"), "monitor").unwrap();
+
+    let uid = "3e9b2c1d-4f5a-4b6c-8d7e-9f0a1b2c3d4e";
+    let container = "5a".repeat(32);
+    let pod = serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {
+            "name": "orders-7c9d8b6f4-qx2lp", "namespace": "shop", "uid": uid,
+            "labels": {"app": "orders", "pod-template-hash": "7c9d8b6f4"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                "name": "orders-7c9d8b6f4", "uid": "11111111-2222-3333-4444-555555555555",
+                "controller": true}]
+        },
+        "spec": {"nodeName": "e2e-node", "serviceAccountName": "orders",
+                 "containers": [{"name": "api", "image": "registry.test/orders:3"}]},
+        "status": {"phase": "Running", "containerStatuses": [{
+            "name": "api", "ready": true, "restartCount": 0, "image": "registry.test/orders:3",
+            "imageID": "registry.test/orders@sha256:00",
+            "containerID": format!("containerd://{container}"),
+            "state": {"running": {"startedAt": "2026-11-27T10:00:01Z"}}}]}
+    });
+    let pods = dir.join("pods.json");
+    std::fs::write(&pods, serde_json::to_vec(&[pod]).unwrap()).unwrap();
+    let mut api = Command::new(monitor_e2e::PYTHON)
+        .arg(workspace_dir().join("tests/fixtures/kube_apiserver.py"))
+        .arg(&pods)
+        .arg("--tls")
+        .args([&cert, &key])
+        .args(["--token", "e2e-service-account-token"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starting the stand-in API server");
+    let api_port = monitor_e2e::read_port(&mut api);
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _api = Kill(api);
+
+    let options = [
+        format!(
+            "--volume={}:/var/run/secrets/kubernetes.io/serviceaccount:ro",
+            service_account.display()
+        ),
+        "--env=KUBERNETES_SERVICE_HOST=127.0.0.1".to_owned(),
+        format!("--env=KUBERNETES_SERVICE_PORT={api_port}"),
+    ];
+    let mut monitor = MonitorContainer::start_with(Privileges::Privileged, &options);
+    monitor.wait_ready();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !monitor_e2e::metric_in(&monitor.metrics(), "monitor_k8s_watch_synced").eq(&1) {
+        assert!(
+            Instant::now() < deadline,
+            "the pod watch did not sync:\n{}",
+            monitor.log()
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+
+    // A process of that pod, as the kubelet (systemd driver) places it.
+    let cgroup_root = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        PathBuf::from("/sys/fs/cgroup")
+    } else {
+        PathBuf::from("/sys/fs/cgroup/pids")
+    };
+    let leaf = cgroup_root.join(format!(
+        "kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{}.slice/cri-containerd-{container}.scope",
+        uid.replace('-', "_")
+    ));
+    std::fs::create_dir_all(&leaf).expect("creating the pod's cgroup");
+    struct Rmdir(Vec<PathBuf>);
+    impl Drop for Rmdir {
+        fn drop(&mut self) {
+            for dir in &self.0 {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
+    }
+    let _cgroups = Rmdir(
+        leaf.ancestors()
+            .take_while(|p| *p != cgroup_root)
+            .map(Path::to_path_buf)
+            .collect(),
+    );
+    let server = TlsServer::start();
+    let script = format!(
+        "echo $$ > {} && exec curl --silent --show-error --insecure --http1.1 --output /dev/null {}",
+        leaf.join("cgroup.procs").display(),
+        server.url("/v1/orders/in-a-pod")
+    );
+    let (pid, _) = run_client(Command::new("sh").args(["-c", &script]));
+    let call = monitor.wait_for_call("by the pod's curl", |c| {
+        c["process"]["pid"].as_u64() == Some(u64::from(pid)) && c["path"] == "/v1/orders/in-a-pod"
+    });
+    assert_eq!(
+        call["process"]["k8s"],
+        serde_json::json!({
+            "namespace": "shop",
+            "pod": "orders-7c9d8b6f4-qx2lp",
+            "pod_uid": uid,
+            "container": "api",
+            "labels": {"app": "orders", "pod-template-hash": "7c9d8b6f4"},
+            "owner": {"kind": "Deployment", "name": "orders"},
+            "service_account": "orders"
+        }),
+        "{call:#}"
+    );
+    assert!(monitor.stop(), "the monitor must exit cleanly");
 }

@@ -88,7 +88,7 @@ async fn run(client: Client, store: Arc<PodStore>, node: String, metrics: Arc<Me
                 if kind != "gone" {
                     metrics.k8s_set_synced(false);
                 }
-                warn!(error = %e, kind, "pod watch interrupted; retrying");
+                warn!(error = %chain(&e), kind, "pod watch interrupted; retrying");
                 continue;
             }
         };
@@ -138,4 +138,19 @@ fn error_kind(error: &watcher::Error) -> &'static str {
         watcher::Error::WatchFailed(_) => "watch_failed",
         watcher::Error::NoResourceVersion => "no_resource_version",
     }
+}
+
+/// An error and its causes on one line (a connect error's cause is what tells TLS from TCP).
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
