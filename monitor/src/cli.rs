@@ -321,7 +321,37 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_size;
+    use super::{KubernetesArgs, KubernetesMode, parse_size};
+
+    #[test]
+    fn the_pod_watch_starts_only_when_asked_and_configured() {
+        let args = |mode, node: Option<&str>, kubeconfig: Option<&str>| KubernetesArgs {
+            kubernetes: mode,
+            node_name: node.map(str::to_owned),
+            kubeconfig: kubeconfig.map(Into::into),
+        };
+        assert_eq!(
+            args(KubernetesMode::Off, Some("n"), Some("/k")).wanted(),
+            Ok(false)
+        );
+        assert_eq!(
+            args(KubernetesMode::Auto, Some("n"), Some("/k")).wanted(),
+            Ok(true)
+        );
+        // No node name: nothing to filter the watch by.
+        assert_eq!(
+            args(KubernetesMode::Auto, None, Some("/k")).wanted(),
+            Ok(false)
+        );
+        let refused = args(KubernetesMode::On, None, Some("/k"))
+            .wanted()
+            .unwrap_err();
+        assert!(refused.contains("NODE_NAME"), "{refused}");
+        assert_eq!(
+            args(KubernetesMode::On, Some("n"), Some("/k")).wanted(),
+            Ok(true)
+        );
+    }
 
     #[test]
     fn sizes_in_bytes_or_with_a_binary_suffix() {

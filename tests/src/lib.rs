@@ -4,6 +4,7 @@
 //! Tests `panic!` with a message that says what went wrong rather than returning errors. A test
 //! that needs root skips itself with a message outside CI; under `CI=true` it fails instead.
 pub mod h2;
+pub mod kubernetes;
 pub mod monitor;
 pub mod programs;
 

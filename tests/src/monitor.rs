@@ -62,6 +62,11 @@ impl Monitor {
     /// Starts `monitor <subcommand>` (`run` or `record`). Unless given, the metrics endpoint
     /// takes an ephemeral port and the fingerprint key a fresh file, so runs never collide.
     pub fn start_command(subcommand: &str, extra_args: &[&str]) -> Self {
+        Self::start_with_env(subcommand, extra_args, &[])
+    }
+
+    /// `start_command` with these environment variables set for the monitor.
+    pub fn start_with_env(subcommand: &str, extra_args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut args: Vec<String> = extra_args.iter().map(|a| a.to_string()).collect();
         if !extra_args.contains(&"--metrics-addr") {
             args.extend(["--metrics-addr".into(), "127.0.0.1:0".into()]);
@@ -74,6 +79,7 @@ impl Monitor {
             .arg(subcommand)
             .args(&args)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -25,7 +25,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use monitor_e2e::{TlsServer, root_or_skip, run_client, scratch_dir, workspace_dir};
+use monitor_e2e::{
+    TlsServer,
+    kubernetes::{ApiServer, PodCgroup},
+    root_or_skip, run_client, scratch_dir, workspace_dir,
+};
 use serde_json::Value;
 
 const TAG: &str = "localhost/monitor-e2e:test";
@@ -732,26 +736,17 @@ fn in_a_cluster_the_image_names_the_pod_of_each_call() {
             "containerID": format!("containerd://{container}"),
             "state": {"running": {"startedAt": "2026-11-27T10:00:01Z"}}}]}
     });
-    let pods = dir.join("pods.json");
-    std::fs::write(&pods, serde_json::to_vec(&[pod]).unwrap()).unwrap();
-    let mut api = Command::new(monitor_e2e::PYTHON)
-        .arg(workspace_dir().join("tests/fixtures/kube_apiserver.py"))
-        .arg(&pods)
-        .arg("--tls")
-        .args([&cert, &key])
-        .args(["--token", "e2e-service-account-token"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("starting the stand-in API server");
-    let api_port = monitor_e2e::read_port(&mut api);
-    struct Kill(Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _api = Kill(api);
+    let api = ApiServer::start_with(
+        &dir,
+        &[pod],
+        &[
+            "--tls".as_ref(),
+            cert.as_os_str(),
+            key.as_os_str(),
+            "--token".as_ref(),
+            "e2e-service-account-token".as_ref(),
+        ],
+    );
 
     let options = [
         format!(
@@ -759,7 +754,7 @@ fn in_a_cluster_the_image_names_the_pod_of_each_call() {
             service_account.display()
         ),
         "--env=KUBERNETES_SERVICE_HOST=127.0.0.1".to_owned(),
-        format!("--env=KUBERNETES_SERVICE_PORT={api_port}"),
+        format!("--env=KUBERNETES_SERVICE_PORT={}", api.port),
     ];
     let mut monitor = MonitorContainer::start_with(Privileges::Privileged, &options);
     monitor.wait_ready();
@@ -774,37 +769,12 @@ fn in_a_cluster_the_image_names_the_pod_of_each_call() {
     }
 
     // A process of that pod, as the kubelet (systemd driver) places it.
-    let cgroup_root = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        PathBuf::from("/sys/fs/cgroup")
-    } else {
-        PathBuf::from("/sys/fs/cgroup/pids")
-    };
-    let leaf = cgroup_root.join(format!(
+    let cgroup = PodCgroup::new(&format!(
         "kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{}.slice/cri-containerd-{container}.scope",
         uid.replace('-', "_")
     ));
-    std::fs::create_dir_all(&leaf).expect("creating the pod's cgroup");
-    struct Rmdir(Vec<PathBuf>);
-    impl Drop for Rmdir {
-        fn drop(&mut self) {
-            for dir in &self.0 {
-                let _ = std::fs::remove_dir(dir);
-            }
-        }
-    }
-    let _cgroups = Rmdir(
-        leaf.ancestors()
-            .take_while(|p| *p != cgroup_root)
-            .map(Path::to_path_buf)
-            .collect(),
-    );
     let server = TlsServer::start();
-    let script = format!(
-        "echo $$ > {} && exec curl --silent --show-error --insecure --http1.1 --output /dev/null {}",
-        leaf.join("cgroup.procs").display(),
-        server.url("/v1/orders/in-a-pod")
-    );
-    let (pid, _) = run_client(Command::new("sh").args(["-c", &script]));
+    let pid = cgroup.curl(&server.url("/v1/orders/in-a-pod"));
     let call = monitor.wait_for_call("by the pod's curl", |c| {
         c["process"]["pid"].as_u64() == Some(u64::from(pid)) && c["path"] == "/v1/orders/in-a-pod"
     });

@@ -1,20 +1,20 @@
 //! Kubernetes identity end to end: the real monitor watches a stand-in API server on loopback
 //! (`tests/fixtures/kube_apiserver.py`: the real list+watch protocol with paging, bookmarks,
-//! server-ended watches and `410 Gone`) through a kubeconfig, and curl runs inside real cgroups
+//! server-ended watches and `410 Gone`) through `KUBECONFIG`, and curl runs inside real cgroups
 //! laid out as the kubelet lays them out, with the systemd driver and with the cgroupfs driver.
 //! What must hold: calls and alerts of a pod's process carry its namespace, pod, container,
 //! labels and owner; `k8s` selectors in the policy match them; a process of a pod not known yet
 //! carries its pod UID and is counted, and is known once the watch delivers the pod; the watch
 //! lists only this node's pods, resumes from its last version and relists after 410.
 use std::{
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
 use monitor_e2e::{
-    Monitor, PYTHON, TlsServer, metric_in, read_port, root_or_skip, run_client, scratch_dir,
-    workspace_dir,
+    Monitor, TlsServer,
+    kubernetes::{ApiServer, PodCgroup},
+    metric_in, root_or_skip, run_client, scratch_dir,
 };
 use serde_json::{Value, json};
 
@@ -66,116 +66,6 @@ fn pod(uid: &str, name: &str, node: &str, owner: (&str, &str), container: (&str,
             }]
         }
     })
-}
-
-/// The stand-in API server.
-struct ApiServer {
-    child: Child,
-    port: u16,
-}
-
-impl ApiServer {
-    fn start(dir: &Path, pods: &[Value]) -> Self {
-        let file = dir.join("pods.json");
-        std::fs::write(&file, serde_json::to_vec(pods).unwrap()).unwrap();
-        let mut child = Command::new(PYTHON)
-            .arg(workspace_dir().join("tests/fixtures/kube_apiserver.py"))
-            .arg(&file)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("starting the stand-in API server");
-        let port = read_port(&mut child);
-        Self { child, port }
-    }
-
-    fn kubeconfig(&self, dir: &Path) -> PathBuf {
-        let path = dir.join("kubeconfig");
-        std::fs::write(
-            &path,
-            format!(
-                "apiVersion: v1\nkind: Config\nclusters:\n- name: stand-in\n  cluster:\n    server: http://127.0.0.1:{}\nusers:\n- name: monitor\n  user:\n    token: stand-in-token\ncontexts:\n- name: stand-in\n  context: {{cluster: stand-in, user: monitor}}\ncurrent-context: stand-in\n",
-                self.port
-            ),
-        )
-        .unwrap();
-        path
-    }
-
-    fn control(&self, path: &str, body: Option<&Value>) -> Value {
-        let mut command = Command::new("curl");
-        command.args(["--silent", "--show-error", "--fail", "--request"]);
-        command.arg(if body.is_some() || path != "/control/requests" {
-            "POST"
-        } else {
-            "GET"
-        });
-        if let Some(body) = body {
-            command.args(["--data-binary", &body.to_string()]);
-        }
-        command.arg(format!("http://127.0.0.1:{}{path}", self.port));
-        let output = command.output().expect("curl runs");
-        assert!(output.status.success(), "{path}: {output:?}");
-        serde_json::from_slice(&output.stdout).unwrap()
-    }
-}
-
-impl Drop for ApiServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A cgroup directory shaped like the kubelet's, removed (after its processes exit) on drop.
-struct PodCgroup {
-    leaf: PathBuf,
-    created: Vec<PathBuf>,
-}
-
-/// Where test cgroups go: the unified hierarchy on a cgroup v2 host, else the v1 `pids`
-/// hierarchy (the path appears in `/proc/<pid>/cgroup` either way).
-fn cgroup_root() -> PathBuf {
-    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        PathBuf::from("/sys/fs/cgroup")
-    } else {
-        PathBuf::from("/sys/fs/cgroup/pids")
-    }
-}
-
-impl PodCgroup {
-    fn new(relative: &str) -> Self {
-        let mut created = Vec::new();
-        let mut path = cgroup_root();
-        for component in relative.split('/') {
-            path.push(component);
-            if !path.exists() {
-                std::fs::create_dir(&path)
-                    .unwrap_or_else(|e| panic!("creating the cgroup {}: {e}", path.display()));
-                created.push(path.clone());
-            }
-        }
-        Self {
-            leaf: path,
-            created,
-        }
-    }
-
-    /// Runs `curl` to `url` inside this cgroup; returns its pid.
-    fn curl(&self, url: &str) -> u32 {
-        let script = format!(
-            "echo $$ > {procs} && exec curl --silent --show-error --insecure --http1.1 --output /dev/null {url}",
-            procs = self.leaf.join("cgroup.procs").display()
-        );
-        run_client(Command::new("sh").args(["-c", &script])).0
-    }
-}
-
-impl Drop for PodCgroup {
-    fn drop(&mut self) {
-        for dir in self.created.iter().rev() {
-            let _ = std::fs::remove_dir(dir);
-        }
-    }
 }
 
 fn wait_for_metric(monitor: &Monitor, series: &str, at_least: u64) {
@@ -264,16 +154,16 @@ fn pod_processes_carry_their_pod_and_k8s_selectors_match_them() {
     let cgroupfs_driver = PodCgroup::new(&format!("kubepods/besteffort/pod{DB_UID}/{DB_CID}"));
     let server = TlsServer::start();
 
-    let monitor = Monitor::start(&[
-        "--policy",
-        policy.to_str().unwrap(),
-        "--kubernetes",
-        "on",
-        "--node-name",
-        NODE,
-        "--kubeconfig",
-        kubeconfig.to_str().unwrap(),
-    ]);
+    // As an operator outside the cluster would run it: `KUBECONFIG` and `NODE_NAME` in the
+    // environment, `--kubernetes on` so that a missing piece is an error, not a silent no-watch.
+    let monitor = Monitor::start_with_env(
+        "run",
+        &["--policy", policy.to_str().unwrap(), "--kubernetes", "on"],
+        &[
+            ("KUBECONFIG", kubeconfig.to_str().unwrap()),
+            ("NODE_NAME", NODE),
+        ],
+    );
     wait_for_metric(&monitor, "monitor_k8s_watch_synced", 1);
     wait_for_metric(&monitor, "monitor_k8s_pods", 3);
 

@@ -73,14 +73,7 @@ impl Scalar for K8sName {
             && text
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-            && text
-                .bytes()
-                .next()
-                .is_some_and(|b| b.is_ascii_alphanumeric())
-            && text
-                .bytes()
-                .last()
-                .is_some_and(|b| b.is_ascii_alphanumeric());
+            && alphanumeric_ends(text);
         if valid {
             Ok(Self(text.to_owned()))
         } else {
@@ -169,14 +162,14 @@ impl Scalar for LabelValue {
 fn label_chars(text: &str) -> bool {
     text.bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-        && text
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric())
-        && text
-            .bytes()
-            .last()
-            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && alphanumeric_ends(text)
+}
+
+/// Kubernetes names and label parts start and end with a letter or digit.
+fn alphanumeric_ends(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+        && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
 }
 
 scalar_deserialize!(K8sName, OwnerRef, LabelKey, LabelValue);
