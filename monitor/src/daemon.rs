@@ -198,7 +198,8 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
         metrics.clone(),
         Some(inspector),
     );
-    if let Some(store) = start_pod_watch(&args.kubernetes, metrics.clone()).await? {
+    let pod_store = start_pod_watch(&args.kubernetes, metrics.clone()).await?;
+    if let Some(store) = pod_store.clone() {
         pipeline = match &recorder {
             Some(recorder) => {
                 pipeline.with_pods(Box::new(RecordingPods::new(store, recorder.clone())))
@@ -292,6 +293,11 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
             _ = housekeeping.tick() => {
                 pipeline.tick(WallClock::monotonic_now_ns(), &mut emit);
                 export_kernel_counters(&counters, &metrics);
+                // Deleted pods go after their grace period even on a node with no pod events.
+                if let Some(store) = &pod_store {
+                    store.expire(std::time::Instant::now());
+                    metrics.k8s_set_pods(store.len());
+                }
                 let inventory = api_inventory.latest();
                 metrics.api_inventory_state(inventory.entries.len(), inventory.evicted);
             }
@@ -334,7 +340,6 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Surveys TLS coverage every `interval` until `stop` changes.
 /// Starts the watch of this node's pods when `--kubernetes` asks for it; the store it fills.
 /// With `auto`, a watch that cannot start is a warning (calls of pod processes then carry only
 /// their pod UID); with `on`, an error.
@@ -381,6 +386,7 @@ async fn start_pod_watch(
     }
 }
 
+/// Surveys TLS coverage every `interval` until `stop` changes.
 fn spawn_coverage_survey(
     interval: Duration,
     metrics: Arc<Metrics>,

@@ -23,7 +23,14 @@ pub fn pod_uid_from_cgroup(cgroup: &str) -> Option<String> {
         // `hierarchy-id:controllers:path`; the path may itself contain ':'.
         let path = line.splitn(3, ':').nth(2)?;
         // Only below a `kubepods` component: a `pod…` directory elsewhere is someone else's.
-        let mut components = path.split('/').skip_while(|c| !c.starts_with("kubepods"));
+        // In a private cgroup namespace (a container's default on cgroup v2, hostPID or not)
+        // paths are relative to the monitor's own pod cgroup (`/../../besteffort/pod<uid>/…`)
+        // and may no longer show `kubepods`: there, a path that climbs out of the namespace is
+        // taken as the kubelet's.
+        let relative = path.starts_with("/..");
+        let mut components = path
+            .split('/')
+            .skip_while(|c| !relative && !c.starts_with("kubepods"));
         components.find_map(|component| {
             POD_COMPONENT
                 .captures(component)
@@ -81,6 +88,26 @@ mod tests {
                 "{cgroup}"
             );
         }
+    }
+
+    #[test]
+    fn paths_seen_from_a_private_cgroup_namespace() {
+        let underscored = UID.replace('-', "_");
+        for cgroup in [
+            format!("0::/../../../besteffort/pod{UID}/{CID}"),
+            format!("0::/../../pod{UID}/{CID}"),
+            format!(
+                "0::/../../../kubepods-besteffort.slice/kubepods-besteffort-pod{underscored}.slice/cri-containerd-{CID}.scope"
+            ),
+        ] {
+            assert_eq!(
+                pod_uid_from_cgroup(&cgroup).as_deref(),
+                Some(UID),
+                "{cgroup}"
+            );
+        }
+        // The monitor's own cgroup, seen from inside its namespace: not a pod path.
+        assert_eq!(pod_uid_from_cgroup("0::/"), None);
     }
 
     #[test]

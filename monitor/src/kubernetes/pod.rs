@@ -13,10 +13,7 @@ pub fn pod_meta(pod: &Pod) -> Option<PodMeta> {
     let owner = metadata.owner_references.as_ref().and_then(|owners| {
         // The controller reference is the owner; other references (garbage-collection links)
         // are not who runs the pod.
-        let controller = owners
-            .iter()
-            .find(|o| o.controller == Some(true))
-            .or(owners.first())?;
+        let controller = owners.iter().find(|o| o.controller == Some(true))?;
         Some(Owner::of(
             &controller.kind,
             &controller.name,

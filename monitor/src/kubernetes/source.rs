@@ -4,7 +4,10 @@
 //! recording saves each answer with the number of the lookup for that UID at which it first
 //! appeared, and a replay, making the same lookups in the same order, gives each lookup the
 //! answer the live run gave it.
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Weak},
+};
 
 use super::{PodMeta, PodStore, store::PodEntry};
 
@@ -28,9 +31,11 @@ pub struct PodAnswer {
 }
 
 /// Counts lookups per UID and tells when an answer differs from the previous one for that UID.
+/// The previous answer is held weakly: a deleted pod's metadata is freed, while its allocation
+/// (kept by the `Weak`) cannot be reused for a new entry that would compare equal.
 #[derive(Default)]
 pub struct AnswerLog {
-    last: HashMap<String, (u64, Option<Arc<PodEntry>>)>,
+    last: HashMap<String, (u64, Option<Weak<PodEntry>>)>,
 }
 
 impl AnswerLog {
@@ -40,13 +45,13 @@ impl AnswerLog {
         *count += 1;
         let same = match (last.as_ref(), answer) {
             (None, None) => *count > 1,
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (Some(a), Some(b)) => std::ptr::eq(a.as_ptr(), Arc::as_ptr(b)),
             _ => false,
         };
         if same {
             return None;
         }
-        *last = answer.cloned();
+        *last = answer.map(Arc::downgrade);
         Some(PodAnswer {
             pod_uid: pod_uid.to_owned(),
             lookup: *count,
@@ -68,9 +73,11 @@ pub struct RecordedPods {
 impl RecordedPods {
     pub fn insert(&mut self, answer: PodAnswer) {
         let entry = answer.pod.map(|meta| Arc::new(PodEntry::new(meta)));
-        let answers = self.answers.entry(answer.pod_uid).or_default();
-        answers.push((answer.lookup, entry));
-        answers.sort_by_key(|(lookup, _)| *lookup);
+        // A recording writes each UID's answers in lookup order.
+        self.answers
+            .entry(answer.pod_uid)
+            .or_default()
+            .push((answer.lookup, entry));
     }
 }
 

@@ -63,8 +63,6 @@ struct Pods {
     /// By the UID a cgroup path shows: the pod's own, and a static pod's kubelet UID.
     by_uid: HashMap<String, Arc<PodEntry>>,
     deleted: VecDeque<(Instant, String)>,
-    /// A full list has been applied and the watch is running.
-    synced: bool,
 }
 
 /// Shared by the watch task and the pipeline.
@@ -78,8 +76,13 @@ impl PodStore {
         self.read().by_uid.get(pod_uid).cloned()
     }
 
-    /// A pod was added or changed.
+    /// A pod was added or changed. Most updates change only what the monitor does not keep
+    /// (status conditions, annotations): the entry then stays the same, so lookups (and a
+    /// recording's answers) see no change.
     pub fn apply(&self, meta: PodMeta) {
+        if self.get(&meta.uid).is_some_and(|entry| entry.meta == meta) {
+            return;
+        }
         let entry = Arc::new(PodEntry::new(meta));
         let mut pods = self.write();
         insert(&mut pods.by_uid, entry);
@@ -106,29 +109,24 @@ impl PodStore {
             .filter(|(uid, entry)| **uid == entry.meta.uid && !fresh.contains_key(*uid))
             .map(|(uid, _)| uid.clone())
             .collect();
-        // Vanished pods stay for the grace period, as if their deletion had been seen.
+        // Vanished pods stay for the grace period, as if their deletion had been seen; a fresh
+        // pod keeps any key they shared (a static pod's new mirror owns its kubelet UID).
         for uid in vanished {
             if let Some(entry) = pods.by_uid.get(&uid).cloned() {
-                insert(&mut fresh, entry);
+                if let Some(mirror) = &entry.meta.mirror_of {
+                    fresh.entry(mirror.clone()).or_insert_with(|| entry.clone());
+                }
+                fresh.entry(uid.clone()).or_insert(entry);
                 pods.deleted.push_back((now, uid));
             }
         }
         pods.by_uid = fresh;
-        pods.synced = true;
         expire(&mut pods, now);
     }
 
     /// Forgets deleted pods whose grace period is over.
     pub fn expire(&self, now: Instant) {
         expire(&mut self.write(), now);
-    }
-
-    pub fn set_synced(&self, synced: bool) {
-        self.write().synced = synced;
-    }
-
-    pub fn synced(&self) -> bool {
-        self.read().synced
     }
 
     /// Pods known (a static pod counts once).
@@ -169,9 +167,14 @@ fn expire(pods: &mut Pods, now: Instant) {
         }
         let uid = uid.clone();
         pods.deleted.pop_front();
-        // UIDs are never reused, so a deleted UID does not come back.
+        // UIDs are never reused, so a deleted UID does not come back. A static pod's kubelet
+        // UID goes with it only if no newer mirror pod has taken it over.
         if let Some(entry) = pods.by_uid.remove(&uid)
             && let Some(mirror) = &entry.meta.mirror_of
+            && pods
+                .by_uid
+                .get(mirror)
+                .is_some_and(|current| Arc::ptr_eq(current, &entry))
         {
             pods.by_uid.remove(mirror);
         }
@@ -230,7 +233,6 @@ mod tests {
         store.apply(meta("u1", "db-0"));
         store.apply(meta("u2", "db-1"));
         store.replace_all(vec![meta("u2", "db-1"), meta("u3", "db-2")], t0);
-        assert!(store.synced());
         assert_eq!(store.len(), 3);
         store.expire(t0 + DELETED_GRACE);
         assert!(store.get("u1").is_none());
@@ -252,5 +254,38 @@ mod tests {
             "kube-apiserver-node1"
         );
         assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn a_recreated_mirror_pod_keeps_the_static_pod_found() {
+        let store = PodStore::default();
+        let hash = "6b1d3f0a9c8e7d6b5a4f3e2d1c0b9a88";
+        let t0 = Instant::now();
+        let mut old = meta("mirror-1", "etcd-node1");
+        old.mirror_of = Some(hash.into());
+        store.apply(old);
+        store.delete("mirror-1", t0);
+        let mut new = meta("mirror-2", "etcd-node1");
+        new.mirror_of = Some(hash.into());
+        store.apply(new);
+        store.expire(t0 + DELETED_GRACE);
+        assert_eq!(store.get(hash).unwrap().meta.uid, "mirror-2");
+        // The same through a relist that no longer lists the old mirror.
+        store.replace_all(vec![], t0);
+        let mut newer = meta("mirror-3", "etcd-node1");
+        newer.mirror_of = Some(hash.into());
+        store.replace_all(vec![newer], t0);
+        assert_eq!(store.get(hash).unwrap().meta.uid, "mirror-3");
+    }
+
+    #[test]
+    fn an_unchanged_update_keeps_the_entry() {
+        let store = PodStore::default();
+        store.apply(meta("u1", "db-0"));
+        let before = store.get("u1").unwrap();
+        store.apply(meta("u1", "db-0"));
+        assert!(Arc::ptr_eq(&before, &store.get("u1").unwrap()));
+        store.apply(meta("u1", "db-0-renamed"));
+        assert!(!Arc::ptr_eq(&before, &store.get("u1").unwrap()));
     }
 }

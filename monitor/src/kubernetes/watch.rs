@@ -76,6 +76,9 @@ async fn run(client: Client, store: Arc<PodStore>, node: String, metrics: Arc<Me
         .page_size(PAGE_SIZE);
     let mut events = watcher(pods, config).default_backoff().boxed();
     let mut listing = Vec::new();
+    // A complete list has been applied: after a failure the watcher resumes from its last
+    // version (no new list), so the next event says the view is current again.
+    let mut listed = false;
     metrics.k8s_set_synced(false);
     loop {
         let event = match events.try_next().await {
@@ -104,6 +107,7 @@ async fn run(client: Client, store: Arc<PodStore>, node: String, metrics: Arc<Me
                     metrics.k8s_labels_omitted(meta.labels.len());
                 }
                 store.replace_all(std::mem::take(&mut listing), now);
+                listed = true;
                 metrics.k8s_watch_event("relist_done");
                 metrics.k8s_set_synced(true);
             }
@@ -113,12 +117,14 @@ async fn run(client: Client, store: Arc<PodStore>, node: String, metrics: Arc<Me
                     store.apply(meta);
                 }
                 metrics.k8s_watch_event("applied");
+                metrics.k8s_set_synced(listed);
             }
             watcher::Event::Delete(pod) => {
                 if let Some(uid) = &pod.metadata.uid {
                     store.delete(uid, now);
                 }
                 metrics.k8s_watch_event("deleted");
+                metrics.k8s_set_synced(listed);
             }
         }
         store.expire(now);

@@ -229,6 +229,9 @@ impl Pipeline {
         let process = self.processes.get(event.tgid, &event.comm, event.uid);
         for socket in unread {
             self.metrics.record_kind("tls_unreadable_connection");
+            // Looked up with or without checks: a replay without a policy must make the same
+            // pod lookups as the live run, which always has one (see `kubernetes::source`).
+            let k8s = k8s_of(&mut self.pods, &self.metrics, &process);
             let Some(inspector) = &mut self.inspector else {
                 continue;
             };
@@ -281,7 +284,7 @@ impl Pipeline {
                     executable: process.executable.clone(),
                     uid: process.uid,
                     container_id: process.container_id.clone(),
-                    k8s: k8s_of(&mut self.pods, &self.metrics, &process),
+                    k8s,
                 },
                 destination: crate::alerts::AlertDestination {
                     host: None,

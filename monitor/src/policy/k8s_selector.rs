@@ -107,13 +107,13 @@ impl Scalar for OwnerRef {
                 hint,
             ));
         }
-        if kind == "ReplicaSet" || kind == "CronJob" {
-            let why = if kind == "ReplicaSet" {
-                "pods of a Deployment are owned by `Deployment/<name>` (the ReplicaSet changes at every rollout)"
-            } else {
-                "the monitor knows a pod's Job, not the CronJob that made it: select by a label the CronJob's template sets"
-            };
-            return Err(with_hint(format!("owner kind `{kind}` never matches"), why));
+        // (A ReplicaSet is a valid owner: of bare ReplicaSets and of Argo Rollouts' pods. A
+        // Deployment's pods are shown as owned by the Deployment.)
+        if kind == "CronJob" {
+            return Err(with_hint(
+                format!("owner kind `{kind}` never matches"),
+                "the monitor knows a pod's Job, not the CronJob that made it: select by a label the CronJob's template sets",
+            ));
         }
         let name = K8sName::parse(name)?;
         Ok(Self {
@@ -210,17 +210,15 @@ impl K8sSelector {
             }
             for (i, expression) in labels.match_expressions.iter().enumerate() {
                 let key = expression.key.0.clone();
+                // Kubernetes accepts `values: []` with Exists/DoesNotExist: as absent.
                 let values: Option<HashSet<String>> = expression
                     .values
                     .as_ref()
+                    .filter(|v| !v.is_empty())
                     .map(|v| v.iter().map(|v| v.0.clone()).collect());
                 let requirement = match (expression.operator, values) {
-                    (LabelOperator::In, Some(values)) if !values.is_empty() => {
-                        Requirement::In(key, values)
-                    }
-                    (LabelOperator::NotIn, Some(values)) if !values.is_empty() => {
-                        Requirement::NotIn(key, values)
-                    }
+                    (LabelOperator::In, Some(values)) => Requirement::In(key, values),
+                    (LabelOperator::NotIn, Some(values)) => Requirement::NotIn(key, values),
                     (LabelOperator::In | LabelOperator::NotIn, _) => {
                         problems.push((
                             i,

@@ -9,7 +9,7 @@ use std::{
 
 use super::format::{
     ClockJson, FORMAT_VERSION, KIND_CLOCK, KIND_LIBRARY, KIND_POD, KIND_PROCESS, KIND_RECORD,
-    KIND_SOCKET, LibraryFrame, MAGIC, PodFrame, ProcessFrame, SocketFrame,
+    KIND_SOCKET, LibraryFrame, MAGIC, MAX_FRAME_LEN, PodFrame, ProcessFrame, SocketFrame,
 };
 
 #[derive(Clone)]
@@ -65,6 +65,17 @@ impl Recorder {
     }
 
     fn frame(&self, kind: u8, payload: &[u8]) -> std::io::Result<()> {
+        // A frame the reader would refuse would make the whole recording unreadable (a pod can
+        // carry any number of labels): leave it out, and say so.
+        if payload.len() > MAX_FRAME_LEN as usize {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "a {}-byte frame exceeds the recording format's {MAX_FRAME_LEN}-byte limit; left out",
+                    payload.len()
+                ),
+            ));
+        }
         let len = u32::try_from(payload.len()).map_err(std::io::Error::other)?;
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
         out.write_all(&[kind])?;

@@ -603,8 +603,8 @@ fn k8s_scalar_mistakes_are_parse_errors_with_positions() {
             "owner `checkout` has no kind",
         ),
         (
-            "    k8s: {owner: [ReplicaSet/checkout-6d4b9c7f5d]}\n",
-            "owner kind `ReplicaSet` never matches",
+            "    k8s: {owner: [CronJob/nightly]}\n",
+            "owner kind `CronJob` never matches",
         ),
         (
             "    k8s: {namespace: [Payments]}\n",

@@ -257,3 +257,22 @@ fn k8s_and_process_fields_are_anded() {
     assert_eq!(call.clone().command("api").ids(&p), ["deny-api"]);
     assert!(call.command("worker").ids(&p).is_empty());
 }
+
+#[test]
+fn k8s_bare_replicasets_and_empty_values_as_kubernetes_accepts_them() {
+    let p = scoped(concat!(
+        "  rs: {k8s: {owner: [ReplicaSet/canary-7d9f]}}\n",
+        "  flagged: {k8s: {labels: {matchExpressions: [{key: canary, operator: Exists, values: []}]}}}\n",
+    ));
+    let call = Call::to("h.test");
+    assert_eq!(
+        call.clone()
+            .pod(Some(pod("ns", &[], Some(("ReplicaSet", "canary-7d9f")))))
+            .ids(&p),
+        ["deny-rs"]
+    );
+    assert_eq!(
+        call.pod(Some(pod("ns", &[("canary", "1")], None))).ids(&p),
+        ["deny-flagged"]
+    );
+}
