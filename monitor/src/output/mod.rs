@@ -10,12 +10,17 @@ pub use rotating_file::{RotateError, RotatingFile, Rotation};
 /// the sink is concerned: an error stops the sink (counted), so an implementation that can
 /// recover (a failed rotation) must do so itself and return `Ok`.
 pub trait LineWriter: Send {
-    /// Writes `line` and its newline, and makes it visible to readers (flushed).
+    /// Writes `line` and its newline (it may stay buffered until `flush`).
     fn write_line(&mut self, line: &str) -> std::io::Result<()>;
+
+    /// Makes every line written so far visible to readers.
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
-/// Any `Write` (stdout, a test buffer): buffered, flushed after each line so a tailing reader
-/// sees each event when it happens.
+/// Any `Write` (stdout, a test buffer): buffered; the sink flushes whenever its queue runs
+/// empty, so a tailing reader sees each event when it happens and a burst costs one write.
 pub struct FlushedLines<W: std::io::Write>(std::io::BufWriter<W>);
 
 impl<W: std::io::Write> FlushedLines<W> {
@@ -27,6 +32,12 @@ impl<W: std::io::Write> FlushedLines<W> {
 impl<W: std::io::Write + Send> LineWriter for FlushedLines<W> {
     fn write_line(&mut self, line: &str) -> std::io::Result<()> {
         use std::io::Write as _;
-        writeln!(self.0, "{line}").and_then(|()| self.0.flush())
+        self.0.write_all(line.as_bytes())?;
+        self.0.write_all(b"\n")
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        use std::io::Write as _;
+        self.0.flush()
     }
 }
