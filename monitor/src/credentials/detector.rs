@@ -125,7 +125,7 @@ impl Detector {
                 self.parameter(
                     parameter.as_bytes(),
                     text,
-                    location.clone(),
+                    || location.clone(),
                     now_unix_secs,
                     &mut acc,
                 );
@@ -138,18 +138,26 @@ impl Detector {
 
     fn header(&self, name: &str, value: &[u8], now: u64, acc: &mut Accumulator<'_>) {
         let value = &value[..value.len().min(MAX_FIELD)];
-        let lower = name.to_ascii_lowercase();
-        let location = Location::Header {
-            name: self.safe_name(lower.as_bytes(), now),
-        };
-        let found = if AUTHORIZATION_HEADERS.contains(&lower.as_str()) {
+        // Compared without a lower-cased copy: this runs for every header of every request.
+        let named = |list: &[&str]| list.iter().any(|n| n.eq_ignore_ascii_case(name));
+        let found = if named(AUTHORIZATION_HEADERS) {
             headers::authorization(&self.scanner, value, false, now)
-        } else if self.api_key_headers.contains(&lower) {
+        } else if self
+            .api_key_headers
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(name))
+        {
             headers::api_key(&self.scanner, value, now)
-        } else if lower == "cookie" {
+        } else if name.eq_ignore_ascii_case("cookie") {
             headers::cookies(&self.scanner, value, now)
         } else {
             self.scanner.scan(value, now)
+        };
+        if found.is_empty() {
+            return;
+        }
+        let location = Location::Header {
+            name: self.safe_name(name.to_ascii_lowercase().as_bytes(), now),
         };
         acc.extend(found, &location);
     }
@@ -162,12 +170,12 @@ impl Detector {
         if host.is_some_and(|h| h.trim().eq_ignore_ascii_case("hooks.slack.com")) {
             let mut full = b"hooks.slack.com".to_vec();
             full.extend_from_slice(&path);
-            path = full;
+            path = full.into();
         }
         acc.extend(self.scanner.scan(&path, now), &Location::Path);
         if let Some(query) = query {
             for (name, value) in query::pairs(query) {
-                let location = Location::Query {
+                let location = || Location::Query {
                     parameter: self.safe_name(&name, now),
                 };
                 self.parameter(&name, &value, location, now, acc);
@@ -175,24 +183,30 @@ impl Detector {
         }
     }
 
-    /// One decoded `name=value` pair of a query string or form body.
+    /// One decoded `name=value` pair of a query string or form body. `location` is made only
+    /// when something is found (it copies the name).
     fn parameter(
         &self,
         name: &[u8],
         value: &[u8],
-        location: Location,
+        location: impl Fn() -> Location,
         now: u64,
         acc: &mut Accumulator<'_>,
     ) {
-        let lower = name.to_ascii_lowercase();
         let named = self
             .secret_parameters
             .iter()
-            .any(|p| p.as_bytes() == lower.as_slice());
+            .any(|p| p.as_bytes().eq_ignore_ascii_case(name));
         if !named {
             // A neutral parameter: scan its name (a bare `?ghp_...`) and its value as text.
-            acc.extend(self.scanner.scan_formats(name, now), &location);
-            acc.extend(self.scanner.scan(value, now), &location);
+            for found in [
+                self.scanner.scan_formats(name, now),
+                self.scanner.scan(value, now),
+            ] {
+                if !found.is_empty() {
+                    acc.extend(found, &location());
+                }
+            }
             return;
         }
         let found: Vec<Candidate> = self
@@ -202,14 +216,14 @@ impl Detector {
             .filter(|c| c.rank >= Rank::Scheme)
             .collect();
         if !found.is_empty() {
-            acc.extend(found, &location);
+            acc.extend(found, &location());
         } else if query::plausible_value(value) {
             let c = Candidate::new(
                 CredentialKind::QueryParameterSecret,
                 value.trim_ascii().to_vec(),
                 Rank::Named,
             );
-            acc.extend(vec![c], &location);
+            acc.extend(vec![c], &location());
         }
     }
 
@@ -218,7 +232,7 @@ impl Detector {
         match kind {
             BodyKind::Form => {
                 for (name, value) in query::pairs(sample) {
-                    self.parameter(&name, &value, Location::Body, now, acc);
+                    self.parameter(&name, &value, || Location::Body, now, acc);
                 }
             }
             BodyKind::Other => {

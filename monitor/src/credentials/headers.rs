@@ -66,8 +66,17 @@ pub(crate) fn authorization(
     };
     let cred = &v[cred_start..];
     let offset = start + cred_start;
-    let scheme_lower = scheme.map(<[u8]>::to_ascii_lowercase);
-    match scheme_lower.as_deref() {
+    // Lower-cased on the stack: every request with an `Authorization` header comes here.
+    let mut lower = [0u8; 16];
+    let scheme_lower = scheme.map(|s| {
+        if s.len() > lower.len() {
+            return s;
+        }
+        lower[..s.len()].copy_from_slice(s);
+        lower[..s.len()].make_ascii_lowercase();
+        &lower[..s.len()]
+    });
+    match scheme_lower {
         Some(b"basic") => basic(cred, strict)
             .map(|c| c.with_span(offset..offset + token_len(cred)))
             .into_iter()

@@ -3,6 +3,7 @@
 //!
 //! Secrets in URLs are a leak of their own (proxies and servers log URLs), which is why query
 //! parameters get their own finding kind and location.
+use std::borrow::Cow;
 
 /// Query (and form) parameter names whose value is a secret (lower-case).
 pub(crate) const SECRET_PARAMETERS: &[&str] = &[
@@ -48,7 +49,7 @@ pub(crate) fn split_target(target: &[u8]) -> (&[u8], Option<&[u8]>) {
 }
 
 /// `name=value` pairs of an `application/x-www-form-urlencoded` string, percent-decoded.
-pub(crate) fn pairs(query: &[u8]) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
+pub(crate) fn pairs(query: &[u8]) -> impl Iterator<Item = (Cow<'_, [u8]>, Cow<'_, [u8]>)> + '_ {
     query
         .split(|&b| b == b'&' || b == b';')
         .filter(|p| !p.is_empty())
@@ -58,13 +59,20 @@ pub(crate) fn pairs(query: &[u8]) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + 
                 percent_decode(&pair[..i], true),
                 percent_decode(&pair[i + 1..], true),
             ),
-            None => (percent_decode(pair, true), Vec::new()),
+            None => (percent_decode(pair, true), Cow::Borrowed(&[][..])),
         })
 }
 
 /// Percent-decodes `input`; invalid escapes are kept as they are. With `plus_as_space`, `+`
-/// decodes to a space (form encoding).
-pub(crate) fn percent_decode(input: &[u8], plus_as_space: bool) -> Vec<u8> {
+/// decodes to a space (form encoding). Borrows when there is nothing to decode (the common
+/// case: most names and values are plain), so a query costs no copy per parameter.
+pub(crate) fn percent_decode(input: &[u8], plus_as_space: bool) -> Cow<'_, [u8]> {
+    if !input
+        .iter()
+        .any(|&b| b == b'%' || (plus_as_space && b == b'+'))
+    {
+        return Cow::Borrowed(input);
+    }
     let mut out = Vec::with_capacity(input.len());
     let mut i = 0;
     while i < input.len() {
@@ -82,7 +90,7 @@ pub(crate) fn percent_decode(input: &[u8], plus_as_space: bool) -> Vec<u8> {
         }
         i += 1;
     }
-    out
+    Cow::Owned(out)
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -109,12 +117,15 @@ mod tests {
 
     #[test]
     fn decoding() {
-        assert_eq!(percent_decode(b"a%20b+c%zz%4", true), b"a b c%zz%4");
-        assert_eq!(percent_decode(b"%", false), b"%");
-        assert_eq!(percent_decode(b"%4a", false), b"J");
+        assert_eq!(&*percent_decode(b"a%20b+c%zz%4", true), b"a b c%zz%4");
+        assert_eq!(&*percent_decode(b"%", false), b"%");
+        assert_eq!(&*percent_decode(b"%4a", false), b"J");
+        assert!(matches!(percent_decode(b"a+b", false), Cow::Borrowed(b"a+b")));
         let (path, query) = split_target(b"/a/b?x=1&y=%41#frag");
         assert_eq!(path, b"/a/b");
-        let got: Vec<_> = pairs(query.unwrap()).collect();
+        let got: Vec<_> = pairs(query.unwrap())
+            .map(|(n, v)| (n.into_owned(), v.into_owned()))
+            .collect();
         assert_eq!(
             got,
             vec![

@@ -114,7 +114,8 @@ impl TextScanner {
 
     fn run(&self, text: &[u8], now: u64, contextual: bool) -> Vec<Candidate> {
         let text = &text[..text.len().min(MAX_TEXT)];
-        let mut fired = vec![false; FORMAT_RULES.len()];
+        // On the stack: this runs for every header value of every request.
+        let mut fired = [false; FORMAT_RULES.len()];
         let mut generic_hits = Vec::new();
         let mut auth_hits = Vec::new();
         let (mut curl, mut urls) = (false, false);
