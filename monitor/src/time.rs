@@ -3,6 +3,8 @@
 //!
 //! The offset between the two clocks is taken once at start; NTP slews after that are ignored,
 //! which is fine for event timestamps (latencies are computed from monotonic values only).
+use std::fmt;
+
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 #[derive(Clone, Copy, Debug)]
@@ -55,11 +57,46 @@ impl WallClock {
 
     /// RFC 3339 UTC time of a monotonic timestamp.
     pub fn format(&self, monotonic_ns: u64) -> String {
-        let wall = i128::from(monotonic_ns) + self.offset_ns;
-        OffsetDateTime::from_unix_timestamp_nanos(wall)
-            .ok()
-            .and_then(|t| t.format(&Rfc3339).ok())
-            .unwrap_or_default()
+        self.at(monotonic_ns).to_string()
+    }
+
+    /// The wall-clock instant of a monotonic timestamp, formatted only when printed.
+    pub fn at(&self, monotonic_ns: u64) -> WallTime {
+        WallTime {
+            unix_ns: i128::from(monotonic_ns) + self.offset_ns,
+        }
+    }
+}
+
+/// A wall-clock instant that prints as RFC 3339 UTC (nothing when out of range). Formatted on a
+/// stack buffer when serialised: every API call carries one, and a `String` per call was one
+/// of the allocations that dominated the pipeline's cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WallTime {
+    unix_ns: i128,
+}
+
+impl fmt::Display for WallTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Ok(time) = OffsetDateTime::from_unix_timestamp_nanos(self.unix_ns) else {
+            return Ok(());
+        };
+        // `2023-11-14T22:13:21.123456789Z` is 30 bytes; years past 9999 do not format.
+        const CAPACITY: usize = 40;
+        let mut buf = [0u8; CAPACITY];
+        let mut out = &mut buf[..];
+        if time.format_into(&mut out, &Rfc3339).is_err() {
+            return Ok(());
+        }
+        // What the cursor moved past (the count `format_into` returns leaves out the `Z`).
+        let len = CAPACITY - out.len();
+        f.write_str(std::str::from_utf8(&buf[..len]).map_err(|_| fmt::Error)?)
+    }
+}
+
+impl serde::Serialize for WallTime {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 
@@ -96,5 +133,10 @@ mod tests {
     fn formats_monotonic_time_as_rfc3339() {
         let clock = WallClock::with_offset_ns(1_700_000_000_000_000_000);
         assert_eq!(clock.format(1_500_000_000), "2023-11-14T22:13:21.5Z");
+        assert_eq!(
+            serde_json::to_string(&clock.at(1_500_000_001)).unwrap(),
+            "\"2023-11-14T22:13:21.500000001Z\""
+        );
+        assert_eq!(WallClock::with_offset_ns(i128::MAX / 2).format(0), "");
     }
 }

@@ -38,10 +38,10 @@ pub struct Alert {
 #[derive(Clone, Debug, Serialize, PartialEq, Eq, Hash)]
 pub struct AlertWorkload {
     pub pid: u32,
-    pub command: String,
-    pub executable: Option<String>,
+    pub command: std::sync::Arc<str>,
+    pub executable: Option<std::sync::Arc<str>>,
     pub uid: u32,
-    pub container_id: Option<String>,
+    pub container_id: Option<std::sync::Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub k8s: Option<std::sync::Arc<crate::kubernetes::K8sIdentity>>,
 }

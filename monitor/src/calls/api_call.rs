@@ -1,5 +1,5 @@
 //! The API-call event and how it is built from an exchange and its enrichment.
-use std::sync::Arc;
+use std::{net::IpAddr, sync::Arc};
 
 use serde::Serialize;
 
@@ -14,7 +14,7 @@ use crate::{
         http2::{CaptureStart, GrpcCall, StreamReset, UnknownField},
     },
     streams::ConnectionExchange,
-    time::WallClock,
+    time::{WallClock, WallTime},
 };
 
 /// One API call, as printed (one JSON object per line). Field names are a stable interface:
@@ -22,7 +22,7 @@ use crate::{
 #[derive(Debug, Serialize)]
 pub struct ApiCall {
     /// When the request started (RFC 3339, UTC).
-    pub time: String,
+    pub time: WallTime,
     pub event: &'static str,
     /// Which side of the call the traced process is on.
     pub role: Role,
@@ -41,7 +41,7 @@ pub struct ApiCall {
     /// The peer's end of the TCP connection, when known.
     pub remote: Option<EndpointOut>,
     /// Connection handle within the process (hex), to group calls of one connection.
-    pub connection_id: String,
+    pub connection_id: ConnectionId,
     /// `None` only for an HTTP/2 call whose method the capture could not know (`unknown_fields`).
     pub method: Option<String>,
     pub host: Option<String>,
@@ -49,7 +49,7 @@ pub struct ApiCall {
     pub path: Option<String>,
     /// Names (never values) of the query parameters.
     pub query_params: Vec<String>,
-    pub http_version: String,
+    pub http_version: &'static str,
     /// `None` when no response was seen (connection closed or monitor stopped first).
     pub status: Option<u16>,
     /// Request head + body bytes.
@@ -87,10 +87,10 @@ pub struct ApiCall {
 pub struct ProcessOut {
     pub pid: u32,
     pub tid: u32,
-    pub command: String,
-    pub executable: Option<String>,
+    pub command: Arc<str>,
+    pub executable: Option<Arc<str>>,
     pub uid: u32,
-    pub container_id: Option<String>,
+    pub container_id: Option<Arc<str>>,
     /// Kubernetes identity, for a process in a pod (absent outside Kubernetes).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub k8s: Option<Arc<K8sIdentity>>,
@@ -102,18 +102,30 @@ pub struct TlsOut {
     pub path: String,
 }
 
+/// An address as calls print it (`{"ip": "127.0.0.1", "port": 443}`). The IP stays an
+/// `IpAddr`, formatted only when serialised.
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct EndpointOut {
-    pub ip: String,
+    pub ip: IpAddr,
     pub port: u16,
 }
 
 impl From<std::net::SocketAddr> for EndpointOut {
     fn from(addr: std::net::SocketAddr) -> Self {
         Self {
-            ip: addr.ip().to_string(),
+            ip: addr.ip(),
             port: addr.port(),
         }
+    }
+}
+
+/// A connection handle, printed in hex (`"0x7f3a..."`) when serialised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionId(pub u64);
+
+impl Serialize for ConnectionId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&format_args!("{:#x}", self.0))
     }
 }
 
@@ -132,14 +144,14 @@ pub fn build_api_call(
     let h2 = exchange.http2.as_deref();
     let unknown = |f: UnknownField| h2.is_some_and(|h| h.unknown_fields.contains(&f));
     ApiCall {
-        time: clock.format(request.stats.start_ns),
+        time: clock.at(request.stats.start_ns),
         event: "api_call",
         role: exchange.role,
         direction: exchange.role.into(),
         process: ProcessOut {
             tid: item.tid,
             command: if process.command.is_empty() {
-                item.comm.clone()
+                item.comm.as_str().into()
             } else {
                 process.command.clone()
             },
@@ -153,7 +165,7 @@ pub fn build_api_call(
         }),
         local: socket.and_then(|s| s.local).map(Into::into),
         remote: socket.and_then(|s| s.remote).map(Into::into),
-        connection_id: format!("{:#x}", item.conn.id),
+        connection_id: ConnectionId(item.conn.id),
         method: (!unknown(UnknownField::Method)).then(|| request.head.method.clone()),
         host: if unknown(UnknownField::Host) {
             None
@@ -162,7 +174,7 @@ pub fn build_api_call(
         },
         path: (!unknown(UnknownField::Path)).then(|| super::redact_path(&target.path)),
         query_params: target.query_names,
-        http_version: request.head.version.as_str().to_owned(),
+        http_version: request.head.version.as_str(),
         status: response
             .filter(|_| !unknown(UnknownField::Status))
             .map(|r| r.head.status),

@@ -12,10 +12,11 @@ use super::source::{ProcFacts, ProcessSource, SocketAddrs};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProcessInfo {
     pub pid: u32,
-    pub command: String,
-    pub executable: Option<String>,
+    /// Shared strings: every API call of the process carries them (a clone is a count bump).
+    pub command: Arc<str>,
+    pub executable: Option<Arc<str>>,
     pub uid: u32,
-    pub container_id: Option<String>,
+    pub container_id: Option<Arc<str>>,
     /// The pod UID from the cgroup path (Kubernetes); its metadata is looked up per call.
     pub pod_uid: Option<String>,
 }
@@ -47,10 +48,10 @@ impl ProcessTable {
             pid,
             Arc::new(ProcessInfo {
                 pid,
-                command: command.to_owned(),
-                executable,
+                command: command.into(),
+                executable: executable.map(Into::into),
                 uid,
-                container_id,
+                container_id: container_id.map(Into::into),
                 pod_uid,
             }),
         );
@@ -68,10 +69,10 @@ impl ProcessTable {
         } = self.source.facts(pid);
         let info = Arc::new(ProcessInfo {
             pid,
-            command: command.to_owned(),
-            executable,
+            command: command.into(),
+            executable: executable.map(Into::into),
             uid,
-            container_id,
+            container_id: container_id.map(Into::into),
             pod_uid,
         });
         self.processes.insert(pid, info.clone());

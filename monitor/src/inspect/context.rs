@@ -64,8 +64,7 @@ pub(super) struct CallContext {
 
 fn socket_addr(endpoint: Option<&EndpointOut>) -> Option<SocketAddr> {
     let endpoint = endpoint?;
-    let ip: IpAddr = endpoint.ip.parse().ok()?;
-    Some(canonical_addr(SocketAddr::new(ip, endpoint.port)))
+    Some(canonical_addr(SocketAddr::new(endpoint.ip, endpoint.port)))
 }
 
 impl CallContext {
@@ -106,7 +105,7 @@ impl CallContext {
                 let address = client.map(|c| c.ip().to_string());
                 let label = match (&call.peer_process, &address) {
                     (Some(peer), Some(ip)) => Some(format!("{} ({ip})", peer.command)),
-                    (Some(peer), None) => Some(peer.command.clone()),
+                    (Some(peer), None) => Some(peer.command.to_string()),
                     (None, address) => address.clone(),
                 };
                 let key = call

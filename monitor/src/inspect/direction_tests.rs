@@ -189,9 +189,9 @@ fn one_exchange_with_both_ends_traced_alerts_once_naming_both_workloads() {
     );
     for alert in &host.alerts {
         assert_eq!(alert.direction, CallDirection::Outbound);
-        assert_eq!(alert.workload.command, "curl");
+        assert_eq!(&*alert.workload.command, "curl");
         assert_eq!(
-            alert.peer_workload.as_ref().map(|p| p.command.as_str()),
+            alert.peer_workload.as_ref().map(|p| p.command.as_ref()),
             Some("python3"),
             "{}",
             alert.rule_id
@@ -211,7 +211,7 @@ fn one_exchange_with_both_ends_traced_alerts_once_naming_both_workloads() {
             CallDirection::Outbound => "python3",
             CallDirection::Inbound => "curl",
         };
-        assert_eq!(peer.command, expected);
+        assert_eq!(&*peer.command, expected);
         assert_eq!(call.credentials.len(), 1);
         assert_eq!(call.credentials[0].kind.as_str(), "stripe_key");
         assert_eq!(call.credentials[0].prefix.as_deref(), Some("sk_live_"));
@@ -235,9 +235,9 @@ fn a_rule_both_views_raise_is_raised_once_whichever_view_completes_first() {
     // The server's view completed first (its response write), so it raised it, naming the
     // caller as the workload.
     assert_eq!(in_url.direction, CallDirection::Inbound);
-    assert_eq!(in_url.workload.command, "curl");
+    assert_eq!(&*in_url.workload.command, "curl");
     assert_eq!(
-        in_url.peer_workload.as_ref().map(|p| p.command.as_str()),
+        in_url.peer_workload.as_ref().map(|p| p.command.as_ref()),
         Some("python3")
     );
     assert!(
@@ -271,7 +271,7 @@ fn each_end_traced_alone_gets_its_own_alerts() {
     assert_eq!(server.rules(), ["credential.in_url"]);
     let alert = &server.alerts[0];
     assert_eq!(alert.direction, CallDirection::Inbound);
-    assert_eq!(alert.workload.command, "python3");
+    assert_eq!(&*alert.workload.command, "python3");
     assert!(alert.peer_workload.is_none());
     assert!(
         alert.summary.contains("served to 127.0.0.1"),
@@ -290,7 +290,7 @@ fn each_end_traced_alone_gets_its_own_alerts() {
             "destination.discovered"
         ]
     );
-    assert!(client.alerts.iter().all(|a| a.workload.command == "curl"
+    assert!(client.alerts.iter().all(|a| &*a.workload.command == "curl"
         && a.peer_workload.is_none()
         && a.direction == CallDirection::Outbound));
 }
@@ -412,7 +412,7 @@ fn the_same_key_sent_by_a_second_program_alerts_once() {
         .filter(|a| a.rule_id == "credential.new_workload")
         .collect();
     assert_eq!(new_workload.len(), 1);
-    assert_eq!(new_workload[0].workload.command, "wget");
+    assert_eq!(&*new_workload[0].workload.command, "wget");
     assert_eq!(
         new_workload[0].summary,
         "stripe_key credential first used by /usr/bin/curl@host is now sent by /usr/bin/wget@host"
@@ -443,7 +443,7 @@ rate_limits:
     assert_eq!(host.rules(), ["harvest"]);
     let alert = &host.alerts[0];
     assert_eq!(alert.direction, CallDirection::Inbound);
-    assert_eq!(alert.workload.command, "curl");
+    assert_eq!(&*alert.workload.command, "curl");
     assert!(
         alert.summary.starts_with(
             "GET /v1/users/{id} served to curl (127.0.0.1): over the limit of 2 calls per 1m"
@@ -464,7 +464,7 @@ fn an_excluded_process_is_neither_reported_nor_linked_and_its_traffic_is_counted
         "200 OK",
     );
     assert_eq!(host.calls.len(), 1);
-    assert_eq!(host.calls[0].process.command, "curl");
+    assert_eq!(&*host.calls[0].process.command, "curl");
     assert_eq!(host.calls[0].peer_process, None);
     assert!(host.alerts.iter().all(|a| a.peer_workload.is_none()));
     assert!(

@@ -270,7 +270,7 @@ impl Inspector {
             self.sequence += 1;
             let (workload, peer_workload) = context.alert_parties(call);
             let alert = Alert {
-                time: call.time.clone(),
+                time: call.time.to_string(),
                 event: "alert",
                 id: Alert::make_id(&raise.rule_id, start_ns, call.process.pid, self.sequence),
                 severity: raise.severity,

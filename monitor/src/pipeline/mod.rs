@@ -102,7 +102,9 @@ impl Pipeline {
             return false;
         }
         let process = self.processes.get(event.tgid, &event.comm, event.uid);
-        self.excluded_commands.contains(&process.command)
+        self.excluded_commands
+            .iter()
+            .any(|c| c.as_str() == &*process.command)
     }
 
     /// Handles one captured event; `emit` receives every API call it completes.
