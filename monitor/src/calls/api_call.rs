@@ -268,7 +268,7 @@ mod tests {
                         target: "/upload".into(),
                         version: HttpVersion::Http11,
                         host: None,
-                        headers: Vec::new(),
+                        headers: Default::default(),
                     },
                     stats: stats.clone(),
                 },
@@ -276,7 +276,7 @@ mod tests {
                     head: ResponseHead {
                         status: 200,
                         version: HttpVersion::Http11,
-                        headers: Vec::new(),
+                        headers: Default::default(),
                     },
                     stats,
                 }),

@@ -112,7 +112,7 @@ fn header_request(text: &str) -> (RequestHead, Vec<u8>) {
                 name: "X-Debug".into(),
                 value: folded.into_bytes(),
             },
-        ],
+        ].into(),
     };
     (head, Vec::new())
 }
@@ -134,7 +134,7 @@ fn query_request(text: &str) -> (RequestHead, Vec<u8>) {
         headers: vec![Header {
             name: "Host".into(),
             value: b"api.example.test".to_vec(),
-        }],
+        }].into(),
     };
     (head, Vec::new())
 }
@@ -157,7 +157,7 @@ fn body_request(text: &str) -> (RequestHead, Vec<u8>) {
                 name: "Content-Type".into(),
                 value: b"application/json".to_vec(),
             },
-        ],
+        ].into(),
     };
     (head, body)
 }

@@ -95,9 +95,9 @@ impl Detector {
         let mut content_type = None;
         for header in request.headers.iter().take(MAX_HEADERS) {
             if header.name.eq_ignore_ascii_case("content-type") {
-                content_type = Some(header.value.as_slice());
+                content_type = Some(header.value);
             }
-            self.header(&header.name, &header.value, now_unix_secs, &mut acc);
+            self.header(header.name, header.value, now_unix_secs, &mut acc);
         }
         self.target(
             request.target.as_bytes(),

@@ -104,8 +104,8 @@ const MAX_COOKIES: usize = 128;
 /// carried none. Reads header names and scheme words, never keeps a value.
 pub fn auth_schemes(view: &RequestView<'_>, findings: &[Finding]) -> Vec<AuthScheme> {
     let mut set = SchemeSet::default();
-    for header in view.headers {
-        let name = header.name.as_str();
+    for header in view.headers.iter() {
+        let name = header.name;
         let scheme = if name.eq_ignore_ascii_case("authorization") {
             authorization_scheme(&header.value)
         } else if name.eq_ignore_ascii_case("cookie") {
@@ -198,10 +198,13 @@ fn is_amz_parameter(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{credentials::CredentialKind, protocols::Header};
+    use crate::{
+        credentials::CredentialKind,
+        protocols::{Header, Headers},
+    };
 
     fn schemes(headers: &[(&str, &str)], findings: &[Finding]) -> Vec<AuthScheme> {
-        let headers: Vec<Header> = headers
+        let headers: Headers = headers
             .iter()
             .map(|(n, v)| Header {
                 name: (*n).to_owned(),

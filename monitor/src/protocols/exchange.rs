@@ -51,6 +51,113 @@ impl fmt::Debug for Header {
     }
 }
 
+/// A message's headers in the order sent, names and values in one buffer: two allocations per
+/// head instead of two per field (a small request's headers were a dozen allocations, a
+/// large part of the pipeline's cost per call). Read through [`Headers::iter`].
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Headers {
+    bytes: Vec<u8>,
+    /// Per field, where its name ends and where its value ends in `bytes`; each field starts
+    /// where the previous one ends.
+    ends: Vec<(u32, u32)>,
+}
+
+/// One header of [`Headers`], borrowed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct HeaderRef<'a> {
+    pub name: &'a str,
+    pub value: &'a [u8],
+}
+
+impl Headers {
+    /// Room for `fields` headers holding `bytes` bytes of names and values together.
+    pub fn with_capacity(fields: usize, bytes: usize) -> Self {
+        Self {
+            bytes: Vec::with_capacity(bytes),
+            ends: Vec::with_capacity(fields),
+        }
+    }
+
+    /// Appends a header. A head is at most a few hundred KiB, far below `u32::MAX`; a field
+    /// that would pass it is dropped rather than wrapping the offsets.
+    pub fn push(&mut self, name: &str, value: &[u8]) {
+        let end = self.bytes.len() + name.len() + value.len();
+        let (Ok(name_end), Ok(value_end)) = (
+            u32::try_from(self.bytes.len() + name.len()),
+            u32::try_from(end),
+        ) else {
+            return;
+        };
+        self.bytes.extend_from_slice(name.as_bytes());
+        self.bytes.extend_from_slice(value);
+        self.ends.push((name_end, value_end));
+    }
+
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = HeaderRef<'_>> + ExactSizeIterator {
+        (0..self.ends.len()).map(|i| {
+            let start = if i == 0 { 0 } else { self.ends[i - 1].1 as usize };
+            let (name_end, end) = (self.ends[i].0 as usize, self.ends[i].1 as usize);
+            HeaderRef {
+                // Names are pushed as `&str`, so their bytes are always valid UTF-8.
+                name: std::str::from_utf8(&self.bytes[start..name_end]).unwrap_or_default(),
+                value: &self.bytes[name_end..end],
+            }
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Bytes of names and values together.
+    pub fn byte_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+impl fmt::Debug for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl fmt::Debug for HeaderRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // As for `Header`: never the value.
+        write!(f, "{}: <{} bytes>", self.name, self.value.len())
+    }
+}
+
+impl FromIterator<Header> for Headers {
+    fn from_iter<I: IntoIterator<Item = Header>>(fields: I) -> Self {
+        let mut headers = Headers::default();
+        for h in fields {
+            headers.push(&h.name, &h.value);
+        }
+        headers
+    }
+}
+
+impl<'a> FromIterator<HeaderRef<'a>> for Headers {
+    fn from_iter<I: IntoIterator<Item = HeaderRef<'a>>>(fields: I) -> Self {
+        let mut headers = Headers::default();
+        for h in fields {
+            headers.push(h.name, h.value);
+        }
+        headers
+    }
+}
+
+impl From<Vec<Header>> for Headers {
+    fn from(fields: Vec<Header>) -> Self {
+        fields.into_iter().collect()
+    }
+}
+
 /// Start line (or pseudo-headers) and headers of a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestHead {
@@ -63,7 +170,7 @@ pub struct RequestHead {
     /// Value of the first `Host` header (HTTP/2: `:authority`, else `Host`), trimmed.
     pub host: Option<String>,
     /// Regular headers, plus HTTP/2 pseudo-headers other than `:path` (which is `target`).
-    pub headers: Vec<Header>,
+    pub headers: Headers,
 }
 
 /// Status line (or `:status`) and headers of a response.
@@ -72,7 +179,7 @@ pub struct ResponseHead {
     /// 0 when unknown (see [`Http2Call::unknown_fields`](super::http2::Http2Call)).
     pub status: u16,
     pub version: HttpVersion,
-    pub headers: Vec<Header>,
+    pub headers: Headers,
 }
 
 /// Timing and size of one message.
@@ -118,8 +225,8 @@ pub struct Exchange {
     pub http2: Option<Box<super::http2::Http2Call>>,
 }
 
-fn headers_bytes(headers: &[Header]) -> usize {
-    headers.iter().map(|h| h.name.len() + h.value.len()).sum()
+fn headers_bytes(headers: &Headers) -> usize {
+    headers.byte_len()
 }
 
 impl Request {
@@ -144,7 +251,7 @@ impl Response {
 /// of the body.
 #[derive(Clone, Copy, Debug)]
 pub struct RequestView<'a> {
-    pub headers: &'a [Header],
+    pub headers: &'a Headers,
     pub target: &'a str,
     pub host: Option<&'a str>,
     pub body_sample: &'a [u8],
@@ -162,5 +269,39 @@ impl<'a> RequestView<'a> {
 
     pub fn of(request: &'a Request) -> Self {
         Self::new(&request.head, &request.stats.body_sample)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_keep_order_names_and_values_and_never_print_a_value() {
+        let mut headers = Headers::with_capacity(3, 64);
+        headers.push("Host", b"api.example.com");
+        headers.push("Authorization", b"Bearer s3cr3t-value");
+        headers.push("X-Empty", b"");
+        let seen: Vec<(&str, &[u8])> = headers.iter().map(|h| (h.name, h.value)).collect();
+        assert_eq!(
+            seen,
+            [
+                ("Host", &b"api.example.com"[..]),
+                ("Authorization", b"Bearer s3cr3t-value"),
+                ("X-Empty", b""),
+            ]
+        );
+        assert_eq!(headers.len(), 3);
+        assert_eq!(headers.iter().rev().next().map(|h| h.name), Some("X-Empty"));
+        assert_eq!(headers.byte_len(), "HostAuthorizationX-Empty".len() + 15 + 19);
+        let printed = format!("{headers:?}");
+        assert!(printed.contains("Authorization: <19 bytes>"), "{printed}");
+        assert!(!printed.contains("s3cr3t"), "{printed}");
+        let owned: Headers = vec![Header {
+            name: "a".into(),
+            value: b"1".to_vec(),
+        }]
+        .into();
+        assert_eq!(owned.iter().next().map(|h| h.value), Some(&b"1"[..]));
     }
 }

@@ -17,7 +17,8 @@ mod tracker;
 
 pub use direction::{CallDirection, Direction, Role};
 pub use exchange::{
-    Exchange, Header, HttpVersion, MessageStats, Request, RequestHead, RequestView, Response,
+    Exchange, Header, HeaderRef, Headers, HttpVersion, MessageStats, Request, RequestHead,
+    RequestView, Response,
     ResponseHead,
 };
 pub use problem::Problem;

@@ -6,7 +6,7 @@
 //! where a message ends, and a monitor that guesses would attribute bytes to the wrong request.
 
 use super::problem::Problem;
-use super::{Header, HttpVersion, RequestHead, ResponseHead};
+use super::{Headers, HttpVersion, RequestHead, ResponseHead};
 
 /// Header slots tried first; most heads fit, and the array lives on the stack.
 const FIRST_TRY_HEADERS: usize = 64;
@@ -122,14 +122,13 @@ fn build_response(
     })
 }
 
-fn copy_headers(headers: &[httparse::Header<'_>]) -> Vec<Header> {
-    headers
-        .iter()
-        .map(|h| Header {
-            name: h.name.to_owned(),
-            value: h.value.to_vec(),
-        })
-        .collect()
+fn copy_headers(headers: &[httparse::Header<'_>]) -> Headers {
+    let bytes = headers.iter().map(|h| h.name.len() + h.value.len()).sum();
+    let mut out = Headers::with_capacity(headers.len(), bytes);
+    for h in headers {
+        out.push(h.name, h.value);
+    }
+    out
 }
 
 fn trim_ows(v: &[u8]) -> &[u8] {

@@ -37,7 +37,8 @@ pub use problem::Problem;
 
 // The shared exchange model, re-exported so the parser's own files read as before.
 pub use crate::protocols::{
-    Direction, Exchange, Header, HttpVersion, MessageStats, Request, RequestHead, Response,
+    Direction, Exchange, Header, HeaderRef, Headers, HttpVersion, MessageStats, Request,
+    RequestHead, Response,
     ResponseHead, Role,
 };
 

@@ -117,7 +117,10 @@ impl Side {
                 value: head.target.clone().into_bytes(),
             },
         ];
-        headers.extend(head.headers.iter().cloned());
+        headers.extend(head.headers.iter().map(|h| Header {
+            name: h.name.to_owned(),
+            value: h.value.to_vec(),
+        }));
         self.head = Some(headers);
         self.incomplete = request.stats.incomplete;
         self.ended = true;
@@ -283,7 +286,7 @@ impl Stream {
             head: ResponseHead {
                 status: status.unwrap_or(0),
                 version: HttpVersion::Http2,
-                headers,
+                headers: headers.into(),
             },
             stats: resp.stats(),
         });
