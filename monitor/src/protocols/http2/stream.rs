@@ -9,7 +9,7 @@ use super::{
     hpack::Field,
 };
 use crate::protocols::{
-    Direction, Exchange, Header, HttpVersion, MessageStats, Request, RequestHead, Response,
+    Direction, Exchange, Headers, HttpVersion, MessageStats, Request, RequestHead, Response,
     ResponseHead, Role,
 };
 
@@ -24,10 +24,10 @@ pub(super) struct Side {
     pub body_bytes: u64,
     pub sample: Vec<u8>,
     /// The first non-interim header block, readable fields only.
-    pub head: Option<Vec<Header>>,
+    pub head: Option<Headers>,
     /// Some fields of the head were unreadable (or the head itself was lost).
     pub head_unknown: bool,
-    pub trailers: Vec<Header>,
+    pub trailers: Headers,
     pub trailers_unknown: bool,
     /// END_STREAM seen.
     pub ended: bool,
@@ -75,7 +75,7 @@ impl Side {
         self.touch(ts);
         self.incomplete = true;
         if self.head.is_none() {
-            self.head = Some(Vec::new());
+            self.head = Some(Headers::default());
             self.head_unknown = true;
         } else {
             self.trailers_unknown = true;
@@ -107,20 +107,12 @@ impl Side {
         self.body_bytes = request.stats.body_bytes;
         self.sample = request.stats.body_sample.clone();
         let head = &request.head;
-        let mut headers = vec![
-            Header {
-                name: ":method".into(),
-                value: head.method.clone().into_bytes(),
-            },
-            Header {
-                name: ":path".into(),
-                value: head.target.clone().into_bytes(),
-            },
-        ];
-        headers.extend(head.headers.iter().map(|h| Header {
-            name: h.name.to_owned(),
-            value: h.value.to_vec(),
-        }));
+        let mut headers = Headers::default();
+        headers.push(":method", head.method.as_bytes());
+        headers.push(":path", head.target.as_bytes());
+        for h in head.headers.iter() {
+            headers.push(h.name, h.value);
+        }
         self.head = Some(headers);
         self.incomplete = request.stats.incomplete;
         self.ended = true;
@@ -143,32 +135,27 @@ impl Side {
     }
 
     pub fn held_bytes(&self) -> usize {
-        let headers =
-            |h: &[Header]| -> usize { h.iter().map(|h| h.name.len() + h.value.len()).sum() };
-        self.sample.len() + self.head.as_deref().map_or(0, headers) + headers(&self.trailers)
+        self.sample.len()
+            + self.head.as_ref().map_or(0, Headers::byte_len)
+            + self.trailers.byte_len()
     }
 }
 
-fn readable(fields: &[Field]) -> Vec<Header> {
-    fields
-        .iter()
-        .filter_map(|f| {
-            let (Some(name), Some(value)) = (&f.name, &f.value) else {
-                return None;
-            };
-            Some(Header {
-                name: String::from_utf8_lossy(name).into_owned(),
-                value: value.to_vec(),
-            })
-        })
-        .collect()
+fn readable(fields: &[Field]) -> Headers {
+    let mut headers = Headers::default();
+    for f in fields {
+        if let (Some(name), Some(value)) = (&f.name, &f.value) {
+            headers.push(&String::from_utf8_lossy(name), value);
+        }
+    }
+    headers
 }
 
-fn pseudo<'a>(headers: &'a [Header], name: &str) -> Option<&'a [u8]> {
+fn pseudo<'a>(headers: &'a Headers, name: &str) -> Option<&'a [u8]> {
     headers
         .iter()
         .find(|h| h.name.eq_ignore_ascii_case(name))
-        .map(|h| h.value.as_slice())
+        .map(|h| h.value)
 }
 
 fn text(v: &[u8]) -> String {
@@ -217,20 +204,21 @@ impl Stream {
         };
         let role = Role::sending_requests_on(requests);
         let mut unknown = Vec::new();
-        let req_head = req.head.clone().unwrap_or_default();
+        let no_head = Headers::default();
+        let req_head = req.head.as_ref().unwrap_or(&no_head);
         let req_unknown = req.head_unknown || req.head.is_none();
         let mut field =
-            |name: &str, which: UnknownField, headers: &[Header], unknown_head: bool| {
+            |name: &str, which: UnknownField, headers: &Headers, unknown_head: bool| {
                 let v = pseudo(headers, name);
                 if v.is_none() && unknown_head {
                     unknown.push(which);
                 }
                 v.map(text)
             };
-        let method = field(":method", UnknownField::Method, &req_head, req_unknown);
-        let path = field(":path", UnknownField::Path, &req_head, req_unknown);
-        let host = pseudo(&req_head, ":authority")
-            .or_else(|| pseudo(&req_head, "host"))
+        let method = field(":method", UnknownField::Method, req_head, req_unknown);
+        let path = field(":path", UnknownField::Path, req_head, req_unknown);
+        let host = pseudo(req_head, ":authority")
+            .or_else(|| pseudo(req_head, "host"))
             .map(text);
         if host.is_none() && req_unknown {
             unknown.push(UnknownField::Host);
@@ -240,7 +228,7 @@ impl Stream {
         }
         let resp_head = resp.head.clone();
         let resp_unknown = resp.head_unknown || resp.trailers_unknown;
-        let status = resp_head.as_deref().and_then(|h| {
+        let status = resp_head.as_ref().and_then(|h| {
             let s = pseudo(h, ":status");
             if s.is_none() && resp.head_unknown {
                 unknown.push(UnknownField::Status);
@@ -250,7 +238,7 @@ impl Stream {
         if resp_unknown {
             unknown.push(UnknownField::ResponseHeaders);
         }
-        let grpc = grpc_call(&req_head, &req, &resp, path.as_deref());
+        let grpc = grpc_call(req_head, &req, &resp, path.as_deref());
         let reset = self.reset.map(|(dir, code)| StreamReset {
             // The side of the call that sent it, not the traced process's role.
             by: if dir == requests {
@@ -276,7 +264,7 @@ impl Stream {
                 version: HttpVersion::Http2,
                 host,
                 headers: req_head
-                    .into_iter()
+                    .iter()
                     .filter(|h| !h.name.eq_ignore_ascii_case(":path"))
                     .collect(),
             },
@@ -286,7 +274,7 @@ impl Stream {
             head: ResponseHead {
                 status: status.unwrap_or(0),
                 version: HttpVersion::Http2,
-                headers: headers.into(),
+                headers,
             },
             stats: resp.stats(),
         });
@@ -307,10 +295,11 @@ impl Stream {
     }
 }
 
-fn grpc_call(req_head: &[Header], req: &Side, resp: &Side, path: Option<&str>) -> Option<GrpcCall> {
+fn grpc_call(req_head: &Headers, req: &Side, resp: &Side, path: Option<&str>) -> Option<GrpcCall> {
     let content_type =
-        |h: &[Header]| pseudo(h, "content-type").is_some_and(grpc::is_grpc_content_type);
-    let resp_head = resp.head.as_deref().unwrap_or_default();
+        |h: &Headers| pseudo(h, "content-type").is_some_and(grpc::is_grpc_content_type);
+    let no_head = Headers::default();
+    let resp_head = resp.head.as_ref().unwrap_or(&no_head);
     if !content_type(req_head) && !content_type(resp_head) {
         return None;
     }
