@@ -170,9 +170,13 @@ pub fn build_api_call(
         host: if unknown(UnknownField::Host) {
             None
         } else {
-            request.head.host.clone().or(target.authority)
+            request
+                .head
+                .host
+                .clone()
+                .or(target.authority.map(str::to_owned))
         },
-        path: (!unknown(UnknownField::Path)).then(|| super::redact_path(&target.path)),
+        path: (!unknown(UnknownField::Path)).then(|| super::redact_path(target.path)),
         query_params: target.query_names,
         http_version: request.head.version.as_str(),
         status: response

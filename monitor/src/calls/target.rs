@@ -8,15 +8,16 @@
 const MAX_QUERY_NAMES: usize = 32;
 const MAX_QUERY_NAME_LEN: usize = 64;
 
+/// Borrows from the target: only the query names are copied (they are printed).
 #[derive(Debug, PartialEq, Eq)]
-pub struct SplitTarget {
-    pub path: String,
+pub struct SplitTarget<'a> {
+    pub path: &'a str,
     /// The authority of an absolute-form or authority-form target.
-    pub authority: Option<String>,
+    pub authority: Option<&'a str>,
     pub query_names: Vec<String>,
 }
 
-pub fn split_target(target: &str) -> SplitTarget {
+pub fn split_target(target: &str) -> SplitTarget<'_> {
     let (authority, rest) = match target
         .strip_prefix("http://")
         .or_else(|| target.strip_prefix("https://"))
@@ -26,13 +27,13 @@ pub fn split_target(target: &str) -> SplitTarget {
             let authority = &after_scheme[..end];
             // Drop any userinfo: it is a credential.
             let host = authority.rsplit('@').next().unwrap_or(authority);
-            (Some(host.to_owned()), &after_scheme[end..])
+            (Some(host), &after_scheme[end..])
         }
         None if !target.starts_with('/') && target != "*" => {
             // Authority form (CONNECT): the whole target is host:port.
             return SplitTarget {
-                path: String::new(),
-                authority: Some(target.to_owned()),
+                path: "",
+                authority: Some(target),
                 query_names: Vec::new(),
             };
         }
@@ -55,7 +56,7 @@ pub fn split_target(target: &str) -> SplitTarget {
         })
         .unwrap_or_default();
     SplitTarget {
-        path: path.to_owned(),
+        path,
         authority,
         query_names,
     }
@@ -66,22 +67,24 @@ pub fn split_target(target: &str) -> SplitTarget {
 /// what makes a path useful and are not credentials, while a Slack webhook or a signed link carries
 /// its secret in the path.
 pub fn redact_path(path: &str) -> String {
-    let template = crate::rates::path_template(path);
-    let raw: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let templated: Vec<&str> = template.split('/').filter(|s| !s.is_empty()).collect();
-    if raw.len() != templated.len() {
-        // Over the templater's segment bound: its output is the safe answer.
-        return template;
+    let segments = || path.split('/').filter(|s| !s.is_empty());
+    if segments().nth(crate::rates::MAX_SEGMENTS).is_some() {
+        // Over the templater's segment bound: its output is the safe answer (segments past
+        // the bound are not classified, so none of them is printed).
+        return crate::rates::path_template(path);
     }
-    let mut out = String::with_capacity(path.len());
-    for (raw, templated) in raw.iter().zip(&templated) {
+    let mut out = String::with_capacity(path.len() + 8);
+    for raw in segments() {
         out.push('/');
-        out.push_str(match *templated {
-            "{token}" | "{long}" => templated,
+        out.push_str(match crate::rates::classify(raw) {
+            Some(placeholder @ ("{token}" | "{long}")) => placeholder,
             _ => raw,
         });
     }
-    if out.is_empty() { "/".to_owned() } else { out }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -100,6 +103,11 @@ mod tests {
         );
         assert_eq!(redact_path("/status/204"), "/status/204");
         assert_eq!(redact_path("/"), "/");
+        // Past the templater's segment bound no segment is classified, so none is printed, not
+        // even the one right after the bound.
+        let seventeen = format!("{}/{secret}", "/a".repeat(16));
+        let redacted = redact_path(&seventeen);
+        assert!(!redacted.contains(secret), "{redacted}");
     }
 
     #[test]

@@ -2,8 +2,6 @@
 //! routes each part to the right detector, and merges what they find into deduplicated,
 //! exportable [`Finding`]s. Owns the routing, the settings and the per-request dedup; knows
 //! nothing about individual formats.
-use std::collections::HashMap;
-
 use super::{
     body::{self, BodyKind},
     candidate::{Candidate, Rank},
@@ -245,6 +243,11 @@ impl Detector {
     /// A header or parameter name fit for export: short, printable, and not itself a secret
     /// (`?ghp_...` with no value puts the token in the name).
     fn safe_name(&self, name: &[u8], now: u64) -> String {
+        // The names the detector routes on are words, not secrets: no scan needed.
+        let known = |list: &[&str]| list.iter().any(|n| n.as_bytes().eq_ignore_ascii_case(name));
+        if known(AUTHORIZATION_HEADERS) || known(API_KEY_HEADERS) || known(SECRET_PARAMETERS) {
+            return String::from_utf8_lossy(name).into_owned();
+        }
         let printable = name.iter().all(|b| b.is_ascii_graphic());
         if name.len() > MAX_NAME
             || !printable
@@ -266,10 +269,11 @@ fn looks_random(name: &[u8]) -> bool {
 
 /// Merges candidates into findings, one per distinct secret (by fingerprint), keeping the
 /// highest-ranked description of each.
+/// Findings are few (at most `MAX_FINDINGS`, nearly always 0 or 1), so a linear search by
+/// fingerprint beats a hash map that would cost an allocation and a key copy per request.
 struct Accumulator<'a> {
     fingerprinter: &'a Fingerprinter,
     findings: Vec<(Finding, Rank)>,
-    by_fingerprint: HashMap<String, usize>,
 }
 
 impl<'a> Accumulator<'a> {
@@ -277,7 +281,6 @@ impl<'a> Accumulator<'a> {
         Self {
             fingerprinter,
             findings: Vec::new(),
-            by_fingerprint: HashMap::new(),
         }
     }
 
@@ -287,22 +290,29 @@ impl<'a> Accumulator<'a> {
                 continue;
             }
             let fingerprint = self.fingerprinter.fingerprint(&c.secret);
+            let seen = self
+                .findings
+                .iter()
+                .position(|(f, _)| f.fingerprint == fingerprint);
+            let slot = match seen {
+                Some(i) if c.rank > self.findings[i].1 => Some(i),
+                Some(_) => None,
+                None if self.findings.len() < MAX_FINDINGS => Some(self.findings.len()),
+                None => None,
+            };
+            let Some(slot) = slot else { continue };
             let finding = Finding {
                 kind: c.kind,
                 location: location.clone(),
                 length: c.secret.len(),
                 prefix: c.prefix.map(str::to_owned),
-                fingerprint: fingerprint.clone(),
+                fingerprint,
                 jwt: c.jwt,
             };
-            match self.by_fingerprint.get(&fingerprint) {
-                Some(&i) if c.rank > self.findings[i].1 => self.findings[i] = (finding, c.rank),
-                Some(_) => {}
-                None if self.findings.len() < MAX_FINDINGS => {
-                    self.by_fingerprint.insert(fingerprint, self.findings.len());
-                    self.findings.push((finding, c.rank));
-                }
-                None => {}
+            if slot == self.findings.len() {
+                self.findings.push((finding, c.rank));
+            } else {
+                self.findings[slot] = (finding, c.rank);
             }
         }
     }

@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 
 /// Segments kept before the rest of the path collapses into `{...}`.
-const MAX_SEGMENTS: usize = 16;
+pub(crate) const MAX_SEGMENTS: usize = 16;
 
 /// Longest literal segment kept (in characters, as it appears in the path).
 const MAX_SEGMENT_CHARS: usize = 64;
@@ -29,7 +29,8 @@ const MIN_B64_TOKEN_CHARS: usize = 16;
 /// Collapses ids in a URL path (no query string is ever passed in) so that
 /// `/v1/users/123/orders/9f8e...` -> `/v1/users/{id}/orders/{hex}`.
 pub fn path_template(path: &str) -> String {
-    let mut out = String::new();
+    // Placeholders are never much longer than what they replace: one allocation, most times.
+    let mut out = String::with_capacity(path.len() + 8);
     let mut segments = path.split('/').filter(|s| !s.is_empty());
     for raw in segments.by_ref().take(MAX_SEGMENTS) {
         out.push('/');
@@ -45,7 +46,7 @@ pub fn path_template(path: &str) -> String {
 }
 
 /// The placeholder for `raw`, or `None` to keep it as it is.
-fn classify(raw: &str) -> Option<&'static str> {
+pub(crate) fn classify(raw: &str) -> Option<&'static str> {
     let decoded = percent_decode(raw);
     let s: &str = &decoded;
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
