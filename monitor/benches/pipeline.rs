@@ -463,6 +463,10 @@ fn benches(c: &mut Criterion) {
         ),
     ];
     for (name, chunks, policy) in cases {
+        // `PIPELINE_ONLY=<case>` runs one case alone (under a profiler, say).
+        if std::env::var("PIPELINE_ONLY").is_ok_and(|only| only != name) {
+            continue;
+        }
         // Allocations per call, with the pipeline built and the events made outside the count,
         // on a pipeline warmed by one run. The counted run uses new connection ids: an HTTP/2
         // connection starts at its preface.
