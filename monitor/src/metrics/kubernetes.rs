@@ -2,7 +2,7 @@
 //! current, and how many calls carried only a pod UID because their pod was not known.
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Registry};
 
-use super::{counter, counter_vec, gauge};
+use super::{counter, counter_vec, gauge, resolved::StaticLabels};
 use crate::kubernetes::MAX_LABELS_SHOWN;
 
 pub(super) struct KubernetesMetrics {
@@ -10,7 +10,8 @@ pub(super) struct KubernetesMetrics {
     synced: IntGauge,
     events: IntCounterVec,
     errors: IntCounterVec,
-    lookups: IntCounterVec,
+    /// Bumped per call of a process in a pod: resolved once.
+    lookups: StaticLabels,
     labels_omitted: IntCounter,
 }
 
@@ -39,11 +40,14 @@ impl KubernetesMetrics {
                 "Pod watch failures by kind (gone = 410, the watch relists; the others are retried with backoff).",
                 &["kind"],
             ),
-            lookups: counter_vec(
-                registry,
-                "monitor_k8s_pod_lookups_total",
-                "Calls and alerts of processes in a pod, by whether the pod was known (found), not known yet (unknown_pod: the event carries only the pod UID) or known without this container (unknown_container).",
-                &["result"],
+            lookups: StaticLabels::new(
+                counter_vec(
+                    registry,
+                    "monitor_k8s_pod_lookups_total",
+                    "Calls and alerts of processes in a pod, by whether the pod was known (found), not known yet (unknown_pod: the event carries only the pod UID) or known without this container (unknown_container).",
+                    &["result"],
+                ),
+                &["found", "unknown_pod", "unknown_container"],
             ),
             labels_omitted: counter(
                 registry,
@@ -69,8 +73,8 @@ impl KubernetesMetrics {
         self.errors.with_label_values(&[kind]).inc();
     }
 
-    pub(super) fn lookup(&self, result: &str) {
-        self.lookups.with_label_values(&[result]).inc();
+    pub(super) fn lookup(&self, result: &'static str) {
+        self.lookups.inc(result);
     }
 
     pub(super) fn labels(&self, labels: usize) {

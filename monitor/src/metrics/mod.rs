@@ -6,15 +6,32 @@ use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 mod http2;
 mod inspect;
 mod kubernetes;
+mod resolved;
 
 use http2::Http2Metrics;
 use inspect::InspectMetrics;
 pub use inspect::InspectState;
 use kubernetes::KubernetesMetrics;
+use resolved::{Destinations, StaticLabels};
+
+/// Record kinds the pipeline counts (`monitor_capture_records_total{kind}`), resolved at start.
+const RECORD_KINDS: &[&str] = &[
+    "data",
+    "close",
+    "socket_open",
+    "tls_handshake",
+    "exec",
+    "exit",
+    "code_mapped",
+    "excluded_process",
+    "nspr_non_socket",
+    "tls_unreadable_connection",
+    "wide_connection_refused",
+];
 
 pub struct Metrics {
     pub registry: Registry,
-    records: IntCounterVec,
+    records: StaticLabels,
     record_bytes: IntCounter,
     reader_wakeups: IntCounterVec,
     decode_errors: IntCounterVec,
@@ -24,7 +41,8 @@ pub struct Metrics {
     http2: Http2Metrics,
     inspect: InspectMetrics,
     kubernetes: KubernetesMetrics,
-    api_calls: IntCounterVec,
+    /// `monitor_api_calls_total{role, complete}`: [client, server] × [incomplete, complete].
+    api_calls: [[IntCounter; 2]; 2],
     calls_without_socket: IntCounterVec,
     socket_ties: IntCounterVec,
     connections_active: IntGauge,
@@ -33,8 +51,7 @@ pub struct Metrics {
     output_rotations: IntCounterVec,
     output_rotation_failures: IntCounterVec,
     output_oversize_lines: IntCounterVec,
-    calls_by_destination: IntCounterVec,
-    destination_labels: std::sync::Mutex<std::collections::HashSet<String>>,
+    calls_by_destination: Destinations,
     alerts: IntCounterVec,
     alerts_suppressed: IntCounterVec,
     credentials: IntCounterVec,
@@ -123,13 +140,15 @@ impl Metrics {
                 "Lines longer than a sink file's maximum size, written alone to a fresh file, by sink.",
                 &["sink"],
             ),
-            calls_by_destination: counter_vec(
-                &registry,
-                "monitor_api_calls_by_destination_total",
-                "API calls by destination host (the first 200 distinct hosts, then \"other\"), method, status class and TLS.",
-                &["host", "method", "status_class", "tls"],
+            calls_by_destination: Destinations::new(
+                counter_vec(
+                    &registry,
+                    "monitor_api_calls_by_destination_total",
+                    "API calls by destination host (the first 200 distinct hosts, then \"other\"), method, status class and TLS.",
+                    &["host", "method", "status_class", "tls"],
+                ),
+                MAX_DESTINATION_LABELS,
             ),
-            destination_labels: std::sync::Mutex::new(std::collections::HashSet::new()),
             alerts: counter_vec(
                 &registry,
                 "monitor_alerts_total",
@@ -209,11 +228,14 @@ impl Metrics {
                 "monitor_tls_probe_detaches_total",
                 "Files whose TLS probes were detached because nothing used them any more.",
             ),
-            records: counter_vec(
-                &registry,
-                "monitor_capture_records_total",
-                "Records read from the kernel ring buffer, by kind.",
-                &["kind"],
+            records: StaticLabels::new(
+                counter_vec(
+                    &registry,
+                    "monitor_capture_records_total",
+                    "Records read from the kernel ring buffer, by kind.",
+                    &["kind"],
+                ),
+                RECORD_KINDS,
             ),
             decode_errors: counter_vec(
                 &registry,
@@ -242,12 +264,17 @@ impl Metrics {
                 "Protocol parse failures, losses and give-ups, by protocol (http1, http2) and problem.",
                 &["protocol", "problem"],
             ),
-            api_calls: counter_vec(
-                &registry,
-                "monitor_api_calls_total",
-                "API calls reported, by role and whether request and response were both seen whole.",
-                &["role", "complete"],
-            ),
+            api_calls: {
+                let vec = counter_vec(
+                    &registry,
+                    "monitor_api_calls_total",
+                    "API calls reported, by role and whether request and response were both seen whole.",
+                    &["role", "complete"],
+                );
+                ["client", "server"].map(|role| {
+                    ["false", "true"].map(|complete| vec.with_label_values(&[role, complete]))
+                })
+            },
             calls_without_socket: counter_vec(
                 &registry,
                 "monitor_api_calls_without_socket_total",
@@ -277,7 +304,7 @@ impl Metrics {
         self.reader_wakeups.with_label_values(&[cause]).inc();
     }
     pub fn record_kind(&self, kind: &'static str) {
-        self.records.with_label_values(&[kind]).inc();
+        self.records.inc(kind);
     }
     pub fn decode_error(&self, reason: &'static str) {
         self.decode_errors.with_label_values(&[reason]).inc();
@@ -299,9 +326,9 @@ impl Metrics {
             .with_label_values(&[protocol, problem])
             .inc();
     }
-    pub fn api_call(&self, role: &'static str, complete: bool) {
-        let complete = if complete { "true" } else { "false" };
-        self.api_calls.with_label_values(&[role, complete]).inc();
+    pub fn api_call(&self, role: crate::protocols::Role, complete: bool) {
+        let role = usize::from(role == crate::protocols::Role::Server);
+        self.api_calls[role][usize::from(complete)].inc();
     }
     /// An API call about to be reported: counted when it has neither address.
     pub fn api_call_without_socket(&self, call: &crate::calls::ApiCall) {
@@ -341,43 +368,7 @@ impl Metrics {
     }
 
     pub fn api_call_destination(&self, host: &str, method: &str, status: Option<u16>, tls: bool) {
-        let host = {
-            let mut seen = self
-                .destination_labels
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if seen.contains(host) {
-                host
-            } else if seen.len() < MAX_DESTINATION_LABELS {
-                seen.insert(host.to_owned());
-                host
-            } else {
-                "other"
-            }
-        };
-        // Methods come from traffic too: only the standard ones get their own label.
-        let method = match method {
-            "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS" | "CONNECT"
-            | "TRACE" => method,
-            _ => "other",
-        };
-        let status_class = match status {
-            Some(100..=199) => "1xx",
-            Some(200..=299) => "2xx",
-            Some(300..=399) => "3xx",
-            Some(400..=499) => "4xx",
-            Some(500..=599) => "5xx",
-            Some(_) => "other",
-            None => "none",
-        };
-        self.calls_by_destination
-            .with_label_values(&[
-                host,
-                method,
-                status_class,
-                if tls { "true" } else { "false" },
-            ])
-            .inc();
+        self.calls_by_destination.inc(host, method, status, tls);
     }
 
     /// Replaces the coverage gauges with a new survey's counts.
@@ -417,7 +408,7 @@ impl Metrics {
     }
 
     /// `result`: `found`, `unknown_pod` or `unknown_container`.
-    pub fn k8s_pod_lookup(&self, result: &str) {
+    pub fn k8s_pod_lookup(&self, result: &'static str) {
         self.kubernetes.lookup(result);
     }
 

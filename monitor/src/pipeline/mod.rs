@@ -348,7 +348,7 @@ impl Pipeline {
                 out.k8s = k8s_of(&mut self.pods, &self.metrics, &peer);
                 out
             });
-            self.metrics.api_call(call.role.as_str(), call.complete);
+            self.metrics.api_call(call.role, call.complete);
             self.metrics.api_call_without_socket(&call);
             // The host without its port: ports would only multiply label values.
             let host = call
