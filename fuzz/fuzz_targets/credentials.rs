@@ -154,7 +154,7 @@ fuzz_target!(|data: &[u8]| {
         target: String::from_utf8_lossy(target).into_owned(),
         version: monitor::protocols::HttpVersion::Http11,
         host: slack.then(|| SLACK_HOST.to_owned()),
-        headers,
+        headers: headers.into(),
     };
     let d = detector();
 

@@ -512,18 +512,15 @@ impl<'a> Harness<'a> {
         );
         for output in outputs {
             let Output::Call(call) = output else { continue };
-            let id = call
-                .connection_id
-                .strip_prefix("0x")
-                .and_then(|h| u64::from_str_radix(h, 16).ok());
+            let id = Some(call.connection_id.0);
             let seen: Vec<&Vec<u8>> = [false, true]
                 .iter()
                 .filter_map(|&ingress| self.delivered.get(&(id?, ingress)))
                 .collect();
             assert!(
                 !seen.is_empty(),
-                "call on connection {} that carried no data",
-                call.connection_id
+                "call on connection {:#x} that carried no data",
+                call.connection_id.0
             );
             if call.http_version == "HTTP/2" {
                 // HPACK may name the method by a static-table index: it need not occur as

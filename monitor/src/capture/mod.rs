@@ -14,6 +14,7 @@
 //! - `privileges`: which missing privilege an EPERM/EACCES from the kernel points at.
 //! - `tie`: holds TLS calls emitted before their socket was known until the kernel ties them.
 mod attach;
+mod comm;
 mod go_tls;
 mod kernel_counters;
 mod libraries;
@@ -27,6 +28,7 @@ mod tie;
 mod watch;
 
 pub use attach::{AttachReport, Attacher, LibraryInfo, LibraryRegistry, TlsLibraryKind};
+pub use comm::Comm;
 pub use go_tls::{GoTlsError, GoTlsProbes, analyze as analyze_go_tls};
 pub use kernel_counters::KernelCounters;
 pub use libraries::{BinaryVerdict, Discovery, LibraryFile, has_openssl_symbols, library_kind};

@@ -87,7 +87,7 @@ pub struct CaptureEvent {
     pub tgid: u32,
     pub tid: u32,
     pub uid: u32,
-    pub comm: String,
+    pub comm: super::Comm,
     pub kind: EventKind,
 }
 
@@ -167,7 +167,7 @@ pub fn decode(raw: &[u8]) -> Result<CaptureEvent, DecodeError> {
         tgid: head.tgid,
         tid: head.tid,
         uid: head.uid,
-        comm: comm_to_string(&head.comm),
+        comm: super::Comm::from_kernel(&head.comm),
         kind,
     })
 }
@@ -217,11 +217,6 @@ fn socket_opened(id: u64, payload: &[u8]) -> Result<SocketOpened, DecodeError> {
         remote: addr(open.remote_addr, open.remote_port),
         local: addr(open.local_addr, open.local_port),
     })
-}
-
-fn comm_to_string(comm: &[u8]) -> String {
-    let end = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
-    String::from_utf8_lossy(&comm[..end]).into_owned()
 }
 
 #[cfg(test)]

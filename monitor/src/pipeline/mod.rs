@@ -134,7 +134,7 @@ impl Pipeline {
                 self.streams.on_chunk(
                     event.timestamp_ns,
                     (event.tid, event.uid),
-                    &event.comm,
+                    event.comm,
                     chunk,
                     &self.metrics,
                     &mut self.exchanges,

@@ -93,16 +93,21 @@ impl Headers {
         self.ends.push((name_end, value_end));
     }
 
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = HeaderRef<'_>> + ExactSizeIterator {
-        (0..self.ends.len()).map(|i| {
-            let start = if i == 0 { 0 } else { self.ends[i - 1].1 as usize };
-            let (name_end, end) = (self.ends[i].0 as usize, self.ends[i].1 as usize);
-            HeaderRef {
-                // Names are pushed as `&str`, so their bytes are always valid UTF-8.
-                name: std::str::from_utf8(&self.bytes[start..name_end]).unwrap_or_default(),
-                value: &self.bytes[name_end..end],
-            }
-        })
+    pub fn iter(&self) -> HeadersIter<'_> {
+        HeadersIter {
+            headers: self,
+            fields: 0..self.ends.len(),
+        }
+    }
+
+    fn field(&self, i: usize) -> HeaderRef<'_> {
+        let start = if i == 0 { 0 } else { self.ends[i - 1].1 as usize };
+        let (name_end, end) = (self.ends[i].0 as usize, self.ends[i].1 as usize);
+        HeaderRef {
+            // Names are pushed as `&str`, so their bytes are always valid UTF-8.
+            name: std::str::from_utf8(&self.bytes[start..name_end]).unwrap_or_default(),
+            value: &self.bytes[name_end..end],
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -116,6 +121,38 @@ impl Headers {
     /// Bytes of names and values together.
     pub fn byte_len(&self) -> usize {
         self.bytes.len()
+    }
+}
+
+/// The fields of [`Headers`], in order.
+pub struct HeadersIter<'a> {
+    headers: &'a Headers,
+    fields: std::ops::Range<usize>,
+}
+
+impl<'a> Iterator for HeadersIter<'a> {
+    type Item = HeaderRef<'a>;
+    fn next(&mut self) -> Option<HeaderRef<'a>> {
+        self.fields.next().map(|i| self.headers.field(i))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.fields.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for HeadersIter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.fields.next_back().map(|i| self.headers.field(i))
+    }
+}
+
+impl ExactSizeIterator for HeadersIter<'_> {}
+
+impl<'a> IntoIterator for &'a Headers {
+    type Item = HeaderRef<'a>;
+    type IntoIter = HeadersIter<'a>;
+    fn into_iter(self) -> HeadersIter<'a> {
+        self.iter()
     }
 }
 
