@@ -5,14 +5,7 @@
 //! No root needed: `cargo xtask bench pipeline` (or `cargo bench -p monitor --bench pipeline`).
 //! Before the timings, each case is run once under a counting allocator and its heap
 //! allocations per API call are printed.
-use std::{
-    alloc::{GlobalAlloc, Layout, System},
-    hint::black_box,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
-};
+use std::{hint::black_box, sync::Arc};
 
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
@@ -30,33 +23,10 @@ use monitor::{
     time::WallClock,
 };
 
-/// The system allocator, counting allocations (and reallocations, which may move).
-struct CountingAllocator;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: every call is forwarded unchanged to the system allocator.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+mod common;
 
 #[global_allocator]
-static GLOBAL: CountingAllocator = CountingAllocator;
+static GLOBAL: common::CountingAllocator = common::CountingAllocator;
 
 const CALLS: u64 = 1_000;
 const LIBRARY: u64 = 1;
@@ -473,9 +443,9 @@ fn benches(c: &mut Criterion) {
         let mut warm = pipeline(policy.map(|p| p()));
         let _ = run(&mut warm, events(&chunks, 0));
         let events_now = events(&chunks, 100);
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        let before = common::allocations();
         let (outputs, calls) = run_counting(&mut warm, events_now);
-        let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        let allocations = common::allocations() - before;
         assert_eq!(
             calls, CALLS,
             "{name}: every call must come out of the pipeline"

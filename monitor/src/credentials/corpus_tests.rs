@@ -112,7 +112,8 @@ fn header_request(text: &str) -> (RequestHead, Vec<u8>) {
                 name: "X-Debug".into(),
                 value: folded.into_bytes(),
             },
-        ].into(),
+        ]
+        .into(),
     };
     (head, Vec::new())
 }
@@ -134,7 +135,8 @@ fn query_request(text: &str) -> (RequestHead, Vec<u8>) {
         headers: vec![Header {
             name: "Host".into(),
             value: b"api.example.test".to_vec(),
-        }].into(),
+        }]
+        .into(),
     };
     (head, Vec::new())
 }
@@ -157,7 +159,8 @@ fn body_request(text: &str) -> (RequestHead, Vec<u8>) {
                 name: "Content-Type".into(),
                 value: b"application/json".to_vec(),
             },
-        ].into(),
+        ]
+        .into(),
     };
     (head, body)
 }

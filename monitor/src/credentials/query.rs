@@ -120,7 +120,10 @@ mod tests {
         assert_eq!(&*percent_decode(b"a%20b+c%zz%4", true), b"a b c%zz%4");
         assert_eq!(&*percent_decode(b"%", false), b"%");
         assert_eq!(&*percent_decode(b"%4a", false), b"J");
-        assert!(matches!(percent_decode(b"a+b", false), Cow::Borrowed(b"a+b")));
+        assert!(matches!(
+            percent_decode(b"a+b", false),
+            Cow::Borrowed(b"a+b")
+        ));
         let (path, query) = split_target(b"/a/b?x=1&y=%41#frag");
         assert_eq!(path, b"/a/b");
         let got: Vec<_> = pairs(query.unwrap())

@@ -3,7 +3,7 @@
 mod json_lines;
 mod rotating_file;
 
-pub use json_lines::JsonLinesSink;
+pub use json_lines::{JsonLinesSink, json_line};
 pub use rotating_file::{RotateError, RotatingFile, Rotation};
 
 /// Where a sink's writer thread puts each line. A line is written whole or not at all as far as

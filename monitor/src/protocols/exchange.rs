@@ -101,7 +101,11 @@ impl Headers {
     }
 
     fn field(&self, i: usize) -> HeaderRef<'_> {
-        let start = if i == 0 { 0 } else { self.ends[i - 1].1 as usize };
+        let start = if i == 0 {
+            0
+        } else {
+            self.ends[i - 1].1 as usize
+        };
         let (name_end, end) = (self.ends[i].0 as usize, self.ends[i].1 as usize);
         HeaderRef {
             // Names are pushed as `&str`, so their bytes are always valid UTF-8.
@@ -330,7 +334,10 @@ mod tests {
         );
         assert_eq!(headers.len(), 3);
         assert_eq!(headers.iter().rev().next().map(|h| h.name), Some("X-Empty"));
-        assert_eq!(headers.byte_len(), "HostAuthorizationX-Empty".len() + 15 + 19);
+        assert_eq!(
+            headers.byte_len(),
+            "HostAuthorizationX-Empty".len() + 15 + 19
+        );
         let printed = format!("{headers:?}");
         assert!(printed.contains("Authorization: <19 bytes>"), "{printed}");
         assert!(!printed.contains("s3cr3t"), "{printed}");

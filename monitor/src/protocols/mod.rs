@@ -18,8 +18,7 @@ mod tracker;
 pub use direction::{CallDirection, Direction, Role};
 pub use exchange::{
     Exchange, Header, HeaderRef, Headers, HttpVersion, MessageStats, Request, RequestHead,
-    RequestView, Response,
-    ResponseHead,
+    RequestView, Response, ResponseHead,
 };
 pub use problem::Problem;
 pub use sniff::{MAX_UNDECIDED_BYTES, MAX_UNDECIDED_CHUNKS, PREFACE};

@@ -38,8 +38,7 @@ pub use problem::Problem;
 // The shared exchange model, re-exported so the parser's own files read as before.
 pub use crate::protocols::{
     Direction, Exchange, Header, HeaderRef, Headers, HttpVersion, MessageStats, Request,
-    RequestHead, Response,
-    ResponseHead, Role,
+    RequestHead, Response, ResponseHead, Role,
 };
 
 /// Bounds on memory and on how long we keep trying to parse a connection.

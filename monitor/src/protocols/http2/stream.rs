@@ -207,14 +207,13 @@ impl Stream {
         let no_head = Headers::default();
         let req_head = req.head.as_ref().unwrap_or(&no_head);
         let req_unknown = req.head_unknown || req.head.is_none();
-        let mut field =
-            |name: &str, which: UnknownField, headers: &Headers, unknown_head: bool| {
-                let v = pseudo(headers, name);
-                if v.is_none() && unknown_head {
-                    unknown.push(which);
-                }
-                v.map(text)
-            };
+        let mut field = |name: &str, which: UnknownField, headers: &Headers, unknown_head: bool| {
+            let v = pseudo(headers, name);
+            if v.is_none() && unknown_head {
+                unknown.push(which);
+            }
+            v.map(text)
+        };
         let method = field(":method", UnknownField::Method, req_head, req_unknown);
         let path = field(":path", UnknownField::Path, req_head, req_unknown);
         let host = pseudo(req_head, ":authority")
