@@ -79,7 +79,8 @@ enum Task {
         #[arg(
             long,
             value_delimiter = ',',
-            default_value = "none,floor,monitor,bpftrace"
+            default_value = "none,floor,monitor,bpftrace",
+            value_parser = ["none", "floor", "monitor", "bpftrace"]
         )]
         configs: Vec<String>,
         /// overhead: run the monitor with `--no-api-calls` (alerts only) instead of writing
