@@ -48,8 +48,8 @@ enum Task {
     /// Benchmarks. `pipeline`: API calls per second through everything after capture
     /// (criterion, no root). `overhead`: what the monitor costs an nginx server, HTTPS and HTTP,
     /// under saturating and fixed-rate loads, beside no tool, the empty-probe floor and bpftrace
-    /// (root). `loss`: API calls reported versus made at
-    /// increasing fixed rates, missing ones checked against the loss counters (root).
+    /// (root). `loss`: API calls reported versus made at increasing fixed rates, missing ones
+    /// checked against the loss counters (root).
     /// `overhead-h2`: nginx serving HTTP/2 over TLS under h2load, no monitor / empty probes /
     /// monitor, and the calls reported versus the requests made (root).
     /// `scripts/setup.sh --bench` installs nginx, wrk, h2load and bpftrace.
