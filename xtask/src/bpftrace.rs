@@ -1,7 +1,8 @@
 //! bpftrace as the overhead benchmark's reference point: a naive sniffer that prints the
 //! plaintext of every TLS call (`bpftrace/ssl.bt`, uprobes on SSL_read/SSL_write) or of every
-//! socket read and write (`bpftrace/syscalls.bt`, syscall tracepoints) of nginx and the load
-//! generators, its output to /dev/null. Owns the scripts, starting bpftrace, knowing when its
+//! socket read and write (`bpftrace/syscalls.bt`, syscall tracepoints) of the benchmark's nginx
+//! worker and load generators (by pid and parent pid, so that other nginx or wrk on the host are
+//! not printed), its output to /dev/null. Owns the scripts, starting bpftrace, knowing when its
 //! probes are attached, and stopping it.
 use std::{
     fs,
@@ -76,13 +77,21 @@ fn bpf_fds(pid: u32) -> (usize, usize) {
 }
 
 impl Bpftrace {
-    /// Starts bpftrace on `script` (stdout to /dev/null, stderr to `dir/bpftrace.log`) and
-    /// returns once every probe is attached.
-    pub fn start(dir: &Path, script: Script, libssl: &Path) -> anyhow::Result<Self> {
+    /// Starts bpftrace on `script` for the nginx worker `nginx_pid` and this process's children
+    /// (the load generators), stdout to /dev/null, stderr to `dir/bpftrace.log`; returns once
+    /// every probe is attached.
+    pub fn start(
+        dir: &Path,
+        script: Script,
+        libssl: &Path,
+        nginx_pid: u32,
+    ) -> anyhow::Result<Self> {
         let text = match script {
             Script::Ssl => SSL.replace("LIBSSL", &libssl.to_string_lossy()),
             Script::Syscalls => SYSCALLS.to_owned(),
-        };
+        }
+        .replace("NGINX_PID", &nginx_pid.to_string())
+        .replace("CLIENTS_PARENT", &std::process::id().to_string());
         let path = dir.join("sniffer.bt");
         fs::write(&path, &text)?;
         let log_path = dir.join("bpftrace.log");

@@ -65,6 +65,7 @@ pub struct Setup<'a> {
     pub tls: bool,
     /// The libssl nginx has mapped.
     pub libssl: &'a Path,
+    pub nginx_worker: u32,
     pub no_api_calls: bool,
     pub monitor_args: &'a [String],
 }
@@ -93,7 +94,12 @@ impl Tool {
                 } else {
                     bpftrace::Script::Syscalls
                 };
-                Tool::Bpftrace(Bpftrace::start(setup.dir, script, setup.libssl)?)
+                Tool::Bpftrace(Bpftrace::start(
+                    setup.dir,
+                    script,
+                    setup.libssl,
+                    setup.nginx_worker,
+                )?)
             }
         })
     }

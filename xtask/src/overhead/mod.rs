@@ -122,6 +122,7 @@ pub fn run(binary: &Path, options: Options) -> anyhow::Result<()> {
                 dir: &dir,
                 tls: scheme.tls,
                 libssl,
+                nginx_worker: nginx.worker_pid()?,
                 no_api_calls: options.no_api_calls,
                 monitor_args: &options.monitor_args,
             };
