@@ -137,3 +137,42 @@ pub fn calls_of(records: &[Record], tgid: u32) -> Vec<Call> {
 pub fn truncated_bytes(records: &[Record]) -> u64 {
     records.iter().map(Record::truncated_after).sum()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(conn_id: u64, offset: u32, data_len: u32, call_len: u64, last: bool) -> Record {
+        Record {
+            conn_id,
+            call_len,
+            lost_before: 0,
+            tgid: 7,
+            offset,
+            data_len,
+            kind: DATA,
+            direction: 1,
+            flags: if last { LAST_CHUNK } else { 0 },
+        }
+    }
+
+    #[test]
+    fn chunks_make_calls_per_connection_and_the_last_one_says_what_was_cut() {
+        let records = [
+            chunk(1, 0, 4096, 20_000, false),
+            chunk(2, 0, 100, 100, true),
+            chunk(1, 4096, 4096, 20_000, true),
+            // A hole: the chunk at 4096 is missing.
+            chunk(1, 0, 4096, 9000, false),
+            chunk(1, 8192, 808, 9000, true),
+        ];
+        let calls = calls_of(&records, 7);
+        assert_eq!(calls.len(), 3);
+        assert_eq!((calls[0].copied, calls[0].truncated), (8192, 20_000 - 8192));
+        assert!(calls[0].contiguous && calls[0].saw_last_chunk);
+        assert_eq!((calls[1].copied, calls[1].truncated), (100, 0));
+        assert!(!calls[2].contiguous);
+        assert_eq!(truncated_bytes(&records), 20_000 - 8192);
+        assert!(calls_of(&records, 8).is_empty());
+    }
+}
