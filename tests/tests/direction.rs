@@ -145,22 +145,33 @@ fn both_ends_traced_one_alert_per_exchange_naming_the_caller_and_the_server() {
     assert_eq!(alert["peer_workload"]["pid"], server_pid);
     assert_eq!(alert["evidence"]["credential"]["kind"], "stripe_key");
     // Both ends did raise it: the second was merged into the first, and counted. The counter is
-    // host-wide, so another exchange with a key in its URL between two processes here would add
-    // its own merge; each such merge follows a printed alert with a peer. So: at least ours, and
-    // no more than the printed alerts that could have a merged twin (exactly 1 on a quiet host).
-    // Fails if the merge is not counted, or counted for more than its exchanges.
+    // host-wide, so another exchange with a key in its URL between two processes here adds its
+    // own merge (its alert may even be suppressed as a repeat, so printed alerts cannot bound
+    // it). At most one merge per exchange seen from both ends: the client calls with a peer
+    // process and a credential in the URL bound it (exactly 1 on a quiet host). Fails if the
+    // merge is not counted, or counted more than once for an exchange.
     let merged = metric_in(
         &metrics_page,
         "monitor_alerts_merged_total{rule=\"credential.in_url\"}",
     );
-    let could_merge = captured
-        .alerts_of("credential.in_url")
+    let exchanges = captured
+        .calls
         .iter()
-        .filter(|a| a["peer_workload"]["pid"].is_u64())
+        .filter(|c| c["event"] == "api_call" && c["role"] == "client")
+        .filter(|c| c["peer_process"]["pid"].is_u64())
+        .filter(|c| {
+            c["credentials"].as_array().is_some_and(|creds| {
+                creds
+                    .iter()
+                    .any(|cred| matches!(cred["location"]["in"].as_str(), Some("query" | "path")))
+            })
+        })
         .count() as u64;
     assert!(
-        merged >= 1 && merged <= could_merge,
-        "{merged} merged, {could_merge} printed with a peer: {metrics_page}"
+        merged >= 1 && merged <= exchanges,
+        "{merged} merged, {exchanges} client calls with a key in the URL and a peer: \
+         {metrics_page}\n{}",
+        captured.all_output()
     );
 
     // Both views of the header call are reported, each naming the other end, each listing the
