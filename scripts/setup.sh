@@ -9,7 +9,8 @@
 #   * rustup route (a developer laptop with internet): nightly + rust-src and a stock bpf-linker.
 # Usage: scripts/setup.sh [--test | --bench]
 #   --test   also installs the programs the end-to-end tests drive
-#   --bench  also installs the benchmarks' server and load generators (nginx, wrk, h2load)
+#   --bench  also installs the benchmarks' server, load generators and reference sniffer (nginx,
+#            wrk, h2load, bpftrace)
 set -euo pipefail
 
 want_test_deps=0
@@ -173,6 +174,7 @@ PY
     # --- end of container image test ---
 fi
 if [[ $want_bench_deps -eq 1 ]]; then
-    apt_install nginx wrk curl openssl nghttp2-client
+    # bpftrace: the naive sniffer `cargo xtask bench overhead` compares the monitor with.
+    apt_install nginx wrk curl openssl nghttp2-client bpftrace
 fi
 log "ready"

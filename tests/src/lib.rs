@@ -7,6 +7,7 @@ pub mod h2;
 pub mod kubernetes;
 pub mod monitor;
 pub mod programs;
+pub mod recording;
 
 pub use monitor::{Captured, Monitor, metric_in, monitor_binary, survey_rows};
 pub use programs::{

@@ -6,7 +6,7 @@ use std::{
 };
 
 use monitor_e2e::{
-    HttpServer, Monitor, PYTHON, TlsServer, python_client, root_or_skip, run_client,
+    HttpServer, Monitor, PYTHON, TlsServer, python_client, recording, root_or_skip, run_client,
 };
 use serde_json::Value;
 
@@ -18,6 +18,11 @@ fn curl(args: &[&str]) -> u32 {
     )
     .0
 }
+
+/// `monitor run`'s default `--call-cap`.
+const CALL_CAP: u64 = 16 * 1024;
+/// `monitor_common::direction::EGRESS`: the traced process wrote these bytes.
+const EGRESS: u8 = 1;
 
 fn endpoint(ip: &str, port: u16) -> Value {
     serde_json::json!({ "ip": ip, "port": port })
@@ -208,8 +213,9 @@ fn a_non_http_stream_costs_no_payload_copies_and_no_calls() {
         .unwrap();
     let port = first.trim().strip_prefix("PORT ").unwrap().to_owned();
 
-    let monitor = Monitor::start(&[]);
-    let before = monitor.scrape_metrics();
+    // `record`: the records say whose bytes were copied; the record-byte counter is host-wide.
+    let recording = monitor_e2e::scratch_dir("not-http").join("run.rec");
+    let monitor = Monitor::start_command("record", &["--out", recording.to_str().unwrap()]);
     let bytes = 4 * 1024 * 1024;
     let (pid, _) = run_client(Command::new(PYTHON).arg(python_client()).args([
         "junk",
@@ -217,6 +223,7 @@ fn a_non_http_stream_costs_no_payload_copies_and_no_calls() {
         &port,
         &bytes.to_string(),
     ]));
+    let sink_pid = sink.id();
     let _ = sink.wait();
     let captured = monitor.stop();
 
@@ -226,17 +233,30 @@ fn a_non_http_stream_costs_no_payload_copies_and_no_calls() {
         "{}",
         captured.stderr
     );
-    let record_bytes = |page: &str| -> u64 {
-        page.lines()
-            .find_map(|l| l.strip_prefix("monitor_capture_record_bytes_total "))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    let copied = captured.metric("monitor_capture_record_bytes_total") - record_bytes(&before);
+    // Payload copied of both ends of this stream (client writes, sink reads): none (the kernel
+    // side tells it is not HTTP before copying), a few records at most. Copying it all would be
+    // 8 MiB.
+    let records = recording::records(&recording);
+    let copied: u64 = records
+        .iter()
+        .filter(|r| r.kind == recording::DATA && (r.tgid == pid || r.tgid == sink_pid))
+        .map(|r| u64::from(r.data_len))
+        .sum();
+    let own_records = records
+        .iter()
+        .filter(|r| r.tgid == pid || r.tgid == sink_pid)
+        .count();
+    // Its processes were seen (socket, exec records), so an empty sum is not a wrong pid.
+    assert!(own_records > 0, "no record of pids {pid}, {sink_pid}");
+    eprintln!(
+        "{copied} payload bytes copied of the non-HTTP stream, {own_records} records of its \
+         processes"
+    );
     assert!(
         copied < 64 * 1024,
         "{copied} bytes reached userspace for {bytes} bytes of non-HTTP traffic"
     );
+    let _ = std::fs::remove_dir_all(recording.parent().unwrap());
 }
 
 #[test]
@@ -305,15 +325,24 @@ fn calls_written_with_hundreds_of_iovecs_are_copied_whole() {
     if !root_or_skip("calls_written_with_hundreds_of_iovecs_are_copied_whole") {
         return;
     }
-    const SKIPPED: &str = "monitor_kernel_loss_total{counter=\"iovecs_skipped\"}";
     // No suppression: the server reads the same credential and, being the same executable,
     // would otherwise hide the client's alert.
     let dir = monitor_e2e::scratch_dir("many-iovecs");
     let policy = dir.join("policy.yaml");
     std::fs::write(&policy, "version: 1\nsettings:\n  suppression_window: 0s\n").unwrap();
     let server = HttpServer::start("127.0.0.1");
-    let monitor = Monitor::start(&["--policy", policy.to_str().unwrap()]);
-    let skipped_before = monitor_e2e::metric_in(&monitor.scrape_metrics(), SKIPPED);
+    // `record`: the records show this client's calls copied whole up to the cap (a skipped
+    // iovec would leave a hole); the iovecs_skipped counter is host-wide.
+    let recording = dir.join("run.rec");
+    let monitor = Monitor::start_command(
+        "record",
+        &[
+            "--policy",
+            policy.to_str().unwrap(),
+            "--out",
+            recording.to_str().unwrap(),
+        ],
+    );
     let (pid, output) = run_client(Command::new(PYTHON).arg(python_client()).args([
         "many-iovecs",
         "127.0.0.1",
@@ -366,9 +395,21 @@ fn calls_written_with_hundreds_of_iovecs_are_copied_whole() {
         !captured.all_output().contains(&SENDMSG_TOKEN[4..]),
         "the secret never leaves the monitor"
     );
-    assert_eq!(
-        captured.metric(SKIPPED),
-        skipped_before,
-        "no iovec of these calls was skipped"
-    );
+    // Each upload went out as one vectored call of `request_bytes`: copied from its first byte,
+    // without a hole, exactly up to the default 16 KiB cap, the rest counted as cut. A walk
+    // that skipped iovecs would copy less (and count them in iovecs_skipped).
+    let records = recording::records(&recording);
+    let calls = recording::calls_of(&records, pid);
+    for line in &lines {
+        let len: u64 = line[1].parse().unwrap();
+        let sent: Vec<_> = calls
+            .iter()
+            .filter(|c| c.direction == EGRESS && c.call_len == len)
+            .collect();
+        assert_eq!(sent.len(), 1, "{len}-byte call: {calls:#?}");
+        let call = sent[0];
+        assert!(call.contiguous && call.saw_last_chunk, "{call:#?}");
+        assert_eq!(call.copied, len.min(CALL_CAP), "{call:#?}");
+        assert_eq!(call.truncated, len - call.copied, "{call:#?}");
+    }
 }

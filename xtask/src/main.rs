@@ -8,13 +8,15 @@
 //! image with podman (`deploy/image/Containerfile`), and prints the tag.
 //! `cargo xtask fuzz [--seconds N] [TARGET...]`: bounded cargo-fuzz runs of the parsers (nightly).
 //! `cargo xtask bench pipeline`: the pipeline throughput benchmark (criterion, no root).
-//! `cargo xtask bench overhead`: the monitor's cost to an nginx server, HTTPS and HTTP (root).
+//! `cargo xtask bench overhead`: the monitor's cost to an nginx server, HTTPS and HTTP, beside no
+//! tool, its probes with empty programs (the floor) and a naive bpftrace sniffer (root).
 //! `cargo xtask bench overhead-h2`: the same for nginx serving HTTP/2 over TLS under h2load, with
 //! the calls reported checked against the requests made (root).
 //! `cargo xtask bench loss`: API calls reported versus made at fixed rates, and whether every
 //! missing one is counted (root).
 use std::process::Command;
 
+mod bpftrace;
 mod fuzz;
 mod h2load;
 mod image;
@@ -45,15 +47,16 @@ enum Task {
     },
     /// Benchmarks. `pipeline`: API calls per second through everything after capture
     /// (criterion, no root). `overhead`: what the monitor costs an nginx server, HTTPS and HTTP,
-    /// under saturating and fixed-rate loads (root). `loss`: API calls reported versus made at
-    /// increasing fixed rates, missing ones checked against the loss counters (root).
+    /// under saturating and fixed-rate loads, beside no tool, the empty-probe floor and bpftrace
+    /// (root). `loss`: API calls reported versus made at increasing fixed rates, missing ones
+    /// checked against the loss counters (root).
     /// `overhead-h2`: nginx serving HTTP/2 over TLS under h2load, no monitor / empty probes /
     /// monitor, and the calls reported versus the requests made (root).
-    /// `scripts/setup.sh --bench` installs nginx, wrk and h2load.
+    /// `scripts/setup.sh --bench` installs nginx, wrk, h2load and bpftrace.
     Bench {
         #[arg(value_parser = ["pipeline", "overhead", "overhead-h2", "loss"])]
         which: String,
-        /// Rounds (overhead: each without, then with the monitor; loss: each a full sweep).
+        /// Rounds (overhead: each runs every configuration in turn; loss: each a full sweep).
         #[arg(long, default_value_t = 3)]
         rounds: usize,
         /// Seconds of load per run.
@@ -70,6 +73,20 @@ enum Task {
         /// `--monitor-arg=--ring-poll-interval=0`.
         #[arg(long = "monitor-arg", allow_hyphen_values = true, value_name = "ARG")]
         monitor_args: Vec<String>,
+        /// overhead: the configurations to compare, comma-separated, run in this order within
+        /// each round (none: no tool; floor: `monitor run --empty-probes`; monitor; bpftrace: a
+        /// naive sniffer).
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "none,floor,monitor,bpftrace",
+            value_parser = ["none", "floor", "monitor", "bpftrace"]
+        )]
+        configs: Vec<String>,
+        /// overhead: run the monitor with `--no-api-calls` (alerts only) instead of writing
+        /// every API call to stdout (/dev/null).
+        #[arg(long)]
+        no_api_calls: bool,
     },
     /// Fuzz the parsers for a bounded time each (`cargo +nightly fuzz run`; `fuzz/README.md`).
     Fuzz {
@@ -153,6 +170,8 @@ fn main() -> anyhow::Result<()> {
             connections,
             rates,
             monitor_args,
+            configs,
+            no_api_calls,
         } => {
             if which == "pipeline" {
                 return cargo(&["bench", "--package", "monitor", "--bench", "pipeline"]);
@@ -193,6 +212,11 @@ fn main() -> anyhow::Result<()> {
                         seconds,
                         connections,
                         rates: or_default(&overhead::DEFAULT_RATES),
+                        configs: configs
+                            .iter()
+                            .map(|c| overhead::Config::parse(c))
+                            .collect::<anyhow::Result<_>>()?,
+                        no_api_calls,
                         monitor_args,
                     },
                 )?,
