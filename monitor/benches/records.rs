@@ -248,11 +248,13 @@ fn run(pipeline: &mut Pipeline, records: &[Vec<u8>], metrics: &Metrics) -> u64 {
     lines
 }
 
+type PolicyFn = fn() -> Policy;
+
 fn benches(c: &mut Criterion) {
     let (opens, calls) = traffic();
     let mut group = c.benchmark_group("records");
     group.throughput(Throughput::Elements(2 * REQUESTS));
-    let cases: [(&str, Option<fn() -> Policy>); 2] = [
+    let cases: [(&str, Option<PolicyFn>); 2] = [
         ("https_both_ends_no_policy", None),
         (
             "https_both_ends_default_policy",

@@ -123,7 +123,7 @@ mod tests {
     #[test]
     fn absolute_form_drops_userinfo() {
         let split = split_target("http://user:hunter2@api.example.com:8080/x?token=t#frag");
-        assert_eq!(split.authority.as_deref(), Some("api.example.com:8080"));
+        assert_eq!(split.authority, Some("api.example.com:8080"));
         assert_eq!(split.path, "/x");
         assert_eq!(split.query_names, vec!["token"]);
         assert!(!format!("{split:?}").contains("hunter2"));
@@ -132,7 +132,7 @@ mod tests {
     #[test]
     fn authority_and_asterisk_forms() {
         assert_eq!(
-            split_target("api.example.com:443").authority.as_deref(),
+            split_target("api.example.com:443").authority,
             Some("api.example.com:443")
         );
         assert_eq!(split_target("*").path, "*");

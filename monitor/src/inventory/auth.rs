@@ -107,9 +107,9 @@ pub fn auth_schemes(view: &RequestView<'_>, findings: &[Finding]) -> Vec<AuthSch
     for header in view.headers.iter() {
         let name = header.name;
         let scheme = if name.eq_ignore_ascii_case("authorization") {
-            authorization_scheme(&header.value)
+            authorization_scheme(header.value)
         } else if name.eq_ignore_ascii_case("cookie") {
-            has_session_cookie(&header.value).then_some(AuthScheme::Cookie)
+            has_session_cookie(header.value).then_some(AuthScheme::Cookie)
         } else if header.value.trim_ascii().is_empty() {
             None
         } else if name.eq_ignore_ascii_case("x-amz-security-token") {

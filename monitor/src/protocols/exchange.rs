@@ -333,7 +333,7 @@ mod tests {
             ]
         );
         assert_eq!(headers.len(), 3);
-        assert_eq!(headers.iter().rev().next().map(|h| h.name), Some("X-Empty"));
+        assert_eq!(headers.iter().next_back().map(|h| h.name), Some("X-Empty"));
         assert_eq!(
             headers.byte_len(),
             "HostAuthorizationX-Empty".len() + 15 + 19
