@@ -7,7 +7,8 @@
 //! `cargo xtask image [--tag T]`: builds the static monitor and its `FROM scratch` container
 //! image with podman (`deploy/image/Containerfile`), and prints the tag.
 //! `cargo xtask fuzz [--seconds N] [TARGET...]`: bounded cargo-fuzz runs of the parsers (nightly).
-//! `cargo xtask bench pipeline`: the pipeline throughput benchmark (criterion, no root).
+//! `cargo xtask bench pipeline`: the pipeline throughput benchmark, and kernel records to JSON lines
+//! (criterion, no root).
 //! `cargo xtask bench overhead`: the monitor's cost to an nginx server, HTTPS and HTTP, beside no
 //! tool, its probes with empty programs (the floor) and a naive bpftrace sniffer (root).
 //! `cargo xtask bench overhead-h2`: the same for nginx serving HTTP/2 over TLS under h2load, with
@@ -45,8 +46,8 @@ enum Task {
         #[arg(long)]
         no_lint: bool,
     },
-    /// Benchmarks. `pipeline`: API calls per second through everything after capture
-    /// (criterion, no root). `overhead`: what the monitor costs an nginx server, HTTPS and HTTP,
+    /// Benchmarks. `pipeline`: API calls per second through everything after capture, then
+    /// from kernel records to JSON lines (criterion, no root). `overhead`: what the monitor costs an nginx server, HTTPS and HTTP,
     /// under saturating and fixed-rate loads, beside no tool, the empty-probe floor and bpftrace
     /// (root). `loss`: API calls reported versus made at increasing fixed rates, missing ones
     /// checked against the loss counters (root).
@@ -174,7 +175,15 @@ fn main() -> anyhow::Result<()> {
             no_api_calls,
         } => {
             if which == "pipeline" {
-                return cargo(&["bench", "--package", "monitor", "--bench", "pipeline"]);
+                return cargo(&[
+                    "bench",
+                    "--package",
+                    "monitor",
+                    "--bench",
+                    "pipeline",
+                    "--bench",
+                    "records",
+                ]);
             }
             cargo(&["build", "--release", "--package", "monitor"])?;
             let binary = monitor_process::release_binary(&workspace());
