@@ -13,6 +13,10 @@
 //! the calls reported checked against the requests made (root).
 //! `cargo xtask bench loss`: API calls reported versus made at fixed rates, and whether every
 //! missing one is counted (root).
+//! `cargo xtask bench syscalls`: what the monitor adds to each read/write of a process it does
+//! not follow (root).
+//! Benches that run the monitor use `XTASK_MONITOR_BINARY` instead of building it when set
+//! (A/B runs of two builds).
 use std::process::Command;
 
 mod fuzz;
@@ -25,6 +29,7 @@ mod overhead;
 mod overhead_h2;
 mod proc_stat;
 mod stats;
+mod syscalls;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
@@ -48,10 +53,11 @@ enum Task {
     /// under saturating and fixed-rate loads (root). `loss`: API calls reported versus made at
     /// increasing fixed rates, missing ones checked against the loss counters (root).
     /// `overhead-h2`: nginx serving HTTP/2 over TLS under h2load, no monitor / empty probes /
-    /// monitor, and the calls reported versus the requests made (root).
+    /// monitor, and the calls reported versus the requests made (root). `syscalls`: ns added
+    /// per read/write syscall of a process the monitor does not follow (root).
     /// `scripts/setup.sh --bench` installs nginx, wrk and h2load.
     Bench {
-        #[arg(value_parser = ["pipeline", "overhead", "overhead-h2", "loss"])]
+        #[arg(value_parser = ["pipeline", "overhead", "overhead-h2", "loss", "syscalls"])]
         which: String,
         /// Rounds (overhead: each without, then with the monitor; loss: each a full sweep).
         #[arg(long, default_value_t = 3)]
@@ -70,6 +76,9 @@ enum Task {
         /// `--monitor-arg=--ring-poll-interval=0`.
         #[arg(long = "monitor-arg", allow_hyphen_values = true, value_name = "ARG")]
         monitor_args: Vec<String>,
+        /// `syscalls`: reads (and as many writes) per timed run.
+        #[arg(long, default_value_t = 200_000)]
+        calls: u64,
     },
     /// Fuzz the parsers for a bounded time each (`cargo +nightly fuzz run`; `fuzz/README.md`).
     Fuzz {
@@ -153,12 +162,18 @@ fn main() -> anyhow::Result<()> {
             connections,
             rates,
             monitor_args,
+            calls,
         } => {
             if which == "pipeline" {
                 return cargo(&["bench", "--package", "monitor", "--bench", "pipeline"]);
             }
-            cargo(&["build", "--release", "--package", "monitor"])?;
-            let binary = monitor_process::release_binary(&workspace());
+            let binary = match std::env::var_os("XTASK_MONITOR_BINARY") {
+                Some(binary) => binary.into(),
+                None => {
+                    cargo(&["build", "--release", "--package", "monitor"])?;
+                    monitor_process::release_binary(&workspace())
+                }
+            };
             let or_default = |defaults: &[u32]| {
                 if rates.is_empty() {
                     defaults.to_vec()
@@ -176,6 +191,7 @@ fn main() -> anyhow::Result<()> {
                         monitor_args,
                     },
                 )?,
+                "syscalls" => syscalls::run(&binary, syscalls::Options { rounds, calls })?,
                 "overhead-h2" => overhead_h2::run(
                     &binary,
                     overhead_h2::Options {
