@@ -314,7 +314,11 @@ enum ChunkFailure {
 /// Sends one chunk of `len` (at most `N`) bytes at `src`: reserved in the ring buffer and read
 /// from user memory straight into the reservation, with no copy through a scratch record.
 #[inline(always)]
-fn send_record<const N: usize>(head: &RecordHeader, src: u64, len: u64) -> Result<(), ChunkFailure> {
+fn send_record<const N: usize>(
+    head: &RecordHeader,
+    src: u64,
+    len: u64,
+) -> Result<(), ChunkFailure> {
     let Some(mut entry) = RECORDS.reserve::<SizedRecord<N>>(0) else {
         return Err(ChunkFailure::RingFull);
     };

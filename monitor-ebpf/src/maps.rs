@@ -134,8 +134,7 @@ pub static THREAD_TIES: LruHashMap<u64, ThreadTie> = LruHashMap::with_max_entrie
 /// have (at least). An entry lives only while it holds something to tie (see `thread_ties`), so
 /// for nearly every TLS call this array read replaces the hash lookup.
 #[map]
-pub static THREAD_TIE_MARKS: Array<u64> =
-    Array::with_max_entries(monitor_common::TRACKED_SLOTS, 0);
+pub static THREAD_TIE_MARKS: Array<u64> = Array::with_max_entries(monitor_common::TRACKED_SLOTS, 0);
 
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -194,8 +193,7 @@ pub static SOCKETS: HashMap<SockKey, SockState> = HashMap::with_max_entries(6553
 /// (at least: stale counts are harmless). A plain array, whose lookup the verifier inlines: the
 /// read/write tracepoints run for every process on the host, and most have no tracked socket.
 #[map]
-pub static TRACKED_TGIDS: Array<u64> =
-    Array::with_max_entries(monitor_common::TRACKED_SLOTS, 0);
+pub static TRACKED_TGIDS: Array<u64> = Array::with_max_entries(monitor_common::TRACKED_SLOTS, 0);
 
 /// Per slot of `tracked_slot(tid)`: how many `PENDING_IO` entries the threads of that slot have
 /// (at least), so that a syscall exit with nothing pending skips the hash lookup.

@@ -28,7 +28,7 @@ pub struct Options {
 
 /// Runs of the child per configuration and round; the fastest counts (the least disturbed by
 /// the other work on the machine).
-const RUNS_PER_ROUND: usize = 3;
+const RUNS_PER_ROUND: usize = 5;
 
 /// Forks a child that does the reads and writes, and returns its loop's nanoseconds per syscall.
 fn child_loop(calls: u64) -> anyhow::Result<f64> {

@@ -492,7 +492,8 @@ pub fn tcp_rcv_space_adjust(ctx: TracePointContext) -> u32 {
         return 0;
     };
     // SAFETY: map value read by copy.
-    if !may_be_pending(pid_tgid) || !unsafe { PENDING_IO.get(&pid_tgid) }.is_some_and(|io| io.addrs != 0)
+    if !may_be_pending(pid_tgid)
+        || !unsafe { PENDING_IO.get(&pid_tgid) }.is_some_and(|io| io.addrs != 0)
     {
         return 0;
     }

@@ -44,11 +44,7 @@ impl SocketTable {
 }
 
 /// Adds established connections to the kernel table; returns their `SOCKET_OPEN` records.
-pub fn recover_connections(
-    proc_root: &Path,
-    table: &mut SocketTable,
-    now_ns: u64,
-) -> Vec<Vec<u8>> {
+pub fn recover_connections(proc_root: &Path, table: &mut SocketTable, now_ns: u64) -> Vec<Vec<u8>> {
     let own = std::process::id();
     let mut records = Vec::new();
     let mut next = 0u64;
