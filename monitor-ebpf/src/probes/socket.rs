@@ -24,6 +24,7 @@
 //! read: the addresses are reported at the read's exit only if every firing during the read was
 //! for one and the same socket (a read that copied bytes always fires for its own).
 use aya_ebpf::{
+    EbpfContext as _,
     helpers::{
         bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_probe_read_user,
     },
@@ -51,16 +52,23 @@ const ARG0: usize = 16;
 const RET: usize = 16;
 const EINPROGRESS: i64 = 115;
 
+/// A plain load from the tracepoint record, which a tracepoint program may read directly
+/// (`TracePointContext::read_at` goes through the `bpf_probe_read_kernel` helper: a call that
+/// costs more than the rest of an untracked syscall's work).
+#[inline(always)]
+fn record_u64(ctx: &TracePointContext, offset: usize) -> u64 {
+    // SAFETY: an aligned offset inside the syscall tracepoint's record (its documented layout).
+    unsafe { core::ptr::read((ctx.as_ptr() as *const u8).add(offset) as *const u64) }
+}
+
 #[inline(always)]
 fn arg(ctx: &TracePointContext, n: usize) -> u64 {
-    // SAFETY: reading the tracepoint record at its documented layout.
-    unsafe { ctx.read_at::<u64>(ARG0 + 8 * n) }.unwrap_or(0)
+    record_u64(ctx, ARG0 + 8 * n)
 }
 
 #[inline(always)]
 fn ret(ctx: &TracePointContext) -> i64 {
-    // SAFETY: as above.
-    unsafe { ctx.read_at::<i64>(RET) }.unwrap_or(-1)
+    record_u64(ctx, RET) as i64
 }
 
 #[inline(always)]
