@@ -255,11 +255,17 @@ pub fn emit_call(call: &Call) {
     head.data_len = len as u32;
     head.flags = call.flags | flags::LAST_CHUNK;
     let src = call.buf + offset;
-    // One branch per size class: the reservation's size must be a constant.
-    let sent = if len <= SMALL_CHUNK as u64 {
-        send_record::<SMALL_CHUNK>(&head, src, len)
-    } else if len <= MEDIUM_CHUNK as u64 {
-        send_record::<MEDIUM_CHUNK>(&head, src, len)
+    // One branch per size class (the reservation's size must be a constant), powers of two so
+    // that a record takes at most about twice the ring space its bytes need: ring space decides
+    // when the reader is woken early and when the ring is full.
+    let sent = if len <= 256 {
+        send_record::<256>(&head, src, len)
+    } else if len <= 512 {
+        send_record::<512>(&head, src, len)
+    } else if len <= 1024 {
+        send_record::<1024>(&head, src, len)
+    } else if len <= 2048 {
+        send_record::<2048>(&head, src, len)
     } else {
         send_record::<CHUNK_SIZE>(&head, src, len)
     };
@@ -291,11 +297,6 @@ fn chunk_sent(
     add_loss(key, head.lost_before + call.len - offset);
     false
 }
-
-/// Payload room of the smaller ring-buffer reservations (besides `CHUNK_SIZE`): a chunk takes
-/// the smallest that holds it, so short calls do not take a whole chunk of the ring.
-const SMALL_CHUNK: usize = 256;
-const MEDIUM_CHUNK: usize = 1024;
 
 /// A ring-buffer record with room for `N` payload bytes, of which `header.data_len` are valid.
 #[repr(C)]
