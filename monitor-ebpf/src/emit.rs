@@ -258,7 +258,11 @@ pub fn emit_call(call: &Call) {
     // One branch per size class (the reservation's size must be a constant), powers of two so
     // that a record takes at most about twice the ring space its bytes need: ring space decides
     // when the reader is woken early and when the ring is full.
-    let sent = if len <= 256 {
+    let sent = if len <= 64 {
+        send_record::<64>(&head, src, len)
+    } else if len <= 128 {
+        send_record::<128>(&head, src, len)
+    } else if len <= 256 {
         send_record::<256>(&head, src, len)
     } else if len <= 512 {
         send_record::<512>(&head, src, len)
