@@ -2,9 +2,9 @@
 //!
 //! A call's bytes are copied in chunks of `CHUNK_SIZE`, each read from user memory straight into
 //! its ring-buffer reservation (the smallest of a few sizes that holds it: a reservation's size
-//! must be a constant, so a record may be longer than its header and `data_len` bytes). Bytes past the per-call cap are
-//! counted as truncated (the last chunk carries `LAST_CHUNK` and the call's real length, so
-//! userspace knows exactly how many bytes it did not see). When the ring buffer is full the rest of
+//! must be a constant, so a record may be longer than its header and `data_len` bytes). Bytes
+//! past the per-call cap are counted as truncated (the last chunk carries `LAST_CHUNK` and the
+//! call's real length, so userspace knows exactly how many bytes it did not see). When the ring buffer is full the rest of
 //! the call is dropped, counted, and remembered per connection and direction so that the next
 //! delivered record says how many bytes went missing before it.
 //!
