@@ -37,10 +37,11 @@ fn main() -> anyhow::Result<()> {
         None => Toolchain::default(),
     };
     if toolchain_name.is_some() {
-        // aya-ebpf uses one unstable feature; allow it for that crate only. (RUSTC_BOOTSTRAP=1
-        // would make aya-build ask for -Z build-std, which this toolchain cannot do.)
+        // aya-ebpf and monitor-ebpf (whose crate is its binary, `monitor`) use one unstable
+        // feature, BPF inline assembly; allow it for those crates only. (RUSTC_BOOTSTRAP=1 would
+        // make aya-build ask for -Z build-std, which this toolchain cannot do.)
         // SAFETY: build scripts are single-threaded.
-        unsafe { env::set_var("RUSTC_BOOTSTRAP", "aya_ebpf") };
+        unsafe { env::set_var("RUSTC_BOOTSTRAP", "aya_ebpf,monitor") };
     }
     let package = Package {
         name: "monitor-ebpf",

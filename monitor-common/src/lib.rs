@@ -144,6 +144,22 @@ pub struct SockState {
     pub _pad: [u8; 3],
 }
 
+/// Slots of the kernel's "has tracked sockets" filter (`TRACKED_TGIDS`), indexed by
+/// [`tracked_slot`] of a process id. A slot counts the tracked sockets of every process that hashes
+/// to it (or is pinned high by userspace): 0 means none of them has one, so a read or write there
+/// needs no socket-table lookup. Collisions and stale counts only cost that lookup.
+pub const TRACKED_SLOTS: u32 = 16384;
+
+/// Value userspace adds to a process's slot when it puts a connection in the socket table
+/// itself (recovered connections): far above any count the kernel's decrements could undo.
+pub const TRACKED_PINNED: u64 = 1 << 40;
+
+/// The filter slot of process `tgid` (Fibonacci hashing: consecutive pids spread out).
+#[inline(always)]
+pub const fn tracked_slot(tgid: u32) -> u32 {
+    tgid.wrapping_mul(0x9e37_79b1) >> (32 - TRACKED_SLOTS.trailing_zeros())
+}
+
 /// Ids userspace gives to connections it recovers have this bit set, so they never collide with
 /// the kernel's.
 pub const RECOVERED_ID_BIT: u64 = 1 << 63;
@@ -161,7 +177,8 @@ pub mod flags {
 }
 
 /// Common header of every ring-buffer record. A `DATA` record is followed by `data_len` payload
-/// bytes; the ring-buffer entry is exactly `size_of::<RecordHeader>() + data_len` long.
+/// bytes; the ring-buffer entry is at least `size_of::<RecordHeader>() + data_len` long (the
+/// kernel reserves records in a few fixed sizes) and what follows the payload is meaningless.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct RecordHeader {

@@ -1,9 +1,10 @@
 //! Turns one captured call into ring-buffer records.
 //!
-//! A call's bytes are copied in chunks of `CHUNK_SIZE` into a per-CPU scratch record and each chunk
-//! is copied into the ring buffer with only the bytes filled. Bytes past the per-call cap are
-//! counted as truncated (the last chunk carries `LAST_CHUNK` and the call's real length, so
-//! userspace knows exactly how many bytes it did not see). When the ring buffer is full the rest of
+//! A call's bytes are copied in chunks of `CHUNK_SIZE`, each read from user memory straight into
+//! its ring-buffer reservation (the smallest of a few sizes that holds it: a reservation's size
+//! must be a constant, so a record may be longer than its header and `data_len` bytes). Bytes
+//! past the per-call cap are counted as truncated (the last chunk carries `LAST_CHUNK` and the
+//! call's real length, so userspace knows exactly how many bytes it did not see). When the ring buffer is full the rest of
 //! the call is dropped, counted, and remembered per connection and direction so that the next
 //! delivered record says how many bytes went missing before it.
 //!
@@ -13,7 +14,7 @@ use aya_ebpf::{
     cty::c_void,
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_ktime_get_ns,
-        bpf_loop, bpf_probe_read_user, bpf_probe_read_user_buf, generated,
+        bpf_loop, bpf_probe_read_user, generated,
     },
 };
 use monitor_common::{
@@ -225,56 +226,131 @@ pub fn emit_call(call: &Call) {
     }
     let cap = call_cap();
     let to_copy = bytes_to_copy(call, cap);
-    let Some(record) = SCRATCH.get_ptr_mut(0) else {
-        return;
-    };
-    // SAFETY: per-CPU scratch value; programs do not nest on one CPU for uprobes.
-    let record = unsafe { &mut *record };
     let (mut head, key) = data_header(call);
     head.lost_before = take_loss(&key);
 
+    // Every chunk but the last is full: one reservation size in the loop, and the size classes
+    // only once, for the last chunk (classes inside the loop multiply the paths the verifier
+    // walks past its limit).
     let mut offset: u64 = 0;
     for _ in 0..MAX_CHUNKS_PER_CALL {
-        if offset >= to_copy {
+        if to_copy - offset <= CHUNK_SIZE as u64 {
             break;
         }
-        let remaining = to_copy - offset;
-        let len = if remaining < CHUNK_SIZE as u64 {
-            remaining as usize
-        } else {
-            CHUNK_SIZE
-        };
         head.offset = offset as u32;
-        head.data_len = len as u32;
-        head.flags = call.flags
-            | if offset + len as u64 >= to_copy {
-                flags::LAST_CHUNK
-            } else {
-                0
-            };
-        record.header = head;
-        let src = (call.buf + offset) as *const u8;
-        // SAFETY: reads user memory through the helper, which fails cleanly on a bad address.
-        if unsafe { bpf_probe_read_user_buf(src, &mut record.data[..len]) }.is_err() {
-            count(counter::READ_FAULTS, 1);
-            // `lost_before` is still set if no chunk went out: those bytes stay owed too.
-            add_loss(&key, head.lost_before + call.len - offset);
-            return;
-        }
-        // SAFETY: `record` is HEADER_LEN + CHUNK_SIZE bytes and len <= CHUNK_SIZE.
-        let bytes = unsafe {
-            core::slice::from_raw_parts((record as *const _) as *const u8, HEADER_LEN + len)
-        };
-        if RECORDS.output::<[u8]>(bytes, wakeup_flags()).is_err() {
-            // Everything from here to the end of the call (copied or not) is missing.
-            count(counter::RING_FULL_RECORDS, 1);
-            count(counter::RING_FULL_BYTES, len as u64);
-            add_loss(&key, head.lost_before + call.len - offset);
+        head.data_len = CHUNK_SIZE as u32;
+        head.flags = call.flags;
+        let sent = send_record::<CHUNK_SIZE>(&head, call.buf + offset, CHUNK_SIZE as u64);
+        if !chunk_sent(sent, call, &key, &head, offset, CHUNK_SIZE as u64) {
             return;
         }
         head.lost_before = 0;
-        offset += len as u64;
+        offset += CHUNK_SIZE as u64;
     }
+    if offset >= to_copy {
+        return;
+    }
+    let len = to_copy - offset;
+    head.offset = offset as u32;
+    head.data_len = len as u32;
+    head.flags = call.flags | flags::LAST_CHUNK;
+    let src = call.buf + offset;
+    // One branch per size class (the reservation's size must be a constant), powers of two so
+    // that a record takes at most about twice the ring space its bytes need: ring space decides
+    // when the reader is woken early and when the ring is full.
+    let sent = if len <= 64 {
+        send_record::<64>(&head, src, len)
+    } else if len <= 128 {
+        send_record::<128>(&head, src, len)
+    } else if len <= 256 {
+        send_record::<256>(&head, src, len)
+    } else if len <= 512 {
+        send_record::<512>(&head, src, len)
+    } else if len <= 1024 {
+        send_record::<1024>(&head, src, len)
+    } else if len <= 2048 {
+        send_record::<2048>(&head, src, len)
+    } else {
+        send_record::<CHUNK_SIZE>(&head, src, len)
+    };
+    chunk_sent(sent, call, &key, &head, offset, len);
+}
+
+/// Counts a chunk that could not be sent, and owes everything from it to the end of the call
+/// (copied or not) to the connection's next record. False when the call's capture is over.
+#[inline(always)]
+fn chunk_sent(
+    sent: Result<(), ChunkFailure>,
+    call: &Call,
+    key: &LossKey,
+    head: &RecordHeader,
+    offset: u64,
+    len: u64,
+) -> bool {
+    let Err(failure) = sent else {
+        return true;
+    };
+    match failure {
+        ChunkFailure::ReadFault => count(counter::READ_FAULTS, 1),
+        ChunkFailure::RingFull => {
+            count(counter::RING_FULL_RECORDS, 1);
+            count(counter::RING_FULL_BYTES, len);
+        }
+    }
+    // `lost_before` is still set if no chunk went out: those bytes stay owed too.
+    add_loss(key, head.lost_before + call.len - offset);
+    false
+}
+
+/// A ring-buffer record with room for `N` payload bytes, of which `header.data_len` are valid.
+#[repr(C)]
+struct SizedRecord<const N: usize> {
+    header: RecordHeader,
+    data: [u8; N],
+}
+
+const NO_WAKEUP: u64 = aya_ebpf::bindings::BPF_RB_NO_WAKEUP as u64;
+
+enum ChunkFailure {
+    RingFull,
+    ReadFault,
+}
+
+/// Sends one chunk of `len` (at most `N`) bytes at `src`: reserved in the ring buffer and read
+/// from user memory straight into the reservation, with no copy through a scratch record.
+#[inline(always)]
+fn send_record<const N: usize>(
+    head: &RecordHeader,
+    src: u64,
+    len: u64,
+) -> Result<(), ChunkFailure> {
+    let Some(mut entry) = RECORDS.reserve::<SizedRecord<N>>(0) else {
+        return Err(ChunkFailure::RingFull);
+    };
+    let record = entry.as_mut_ptr();
+    // The verifier must see `len <= N` on the value passed to the helper itself.
+    let len = core::hint::black_box(len);
+    if len > N as u64 {
+        entry.discard(NO_WAKEUP);
+        return Err(ChunkFailure::ReadFault);
+    }
+    // SAFETY: `record` is a live reservation of `SizedRecord<N>`; user memory is read through
+    // the helper (which fails cleanly on a bad address) into at most its `N` payload bytes.
+    let read = unsafe {
+        (*record).header = *head;
+        generated::bpf_probe_read_user(
+            (*record).data.as_mut_ptr() as *mut c_void,
+            len as u32,
+            src as *const c_void,
+        )
+    };
+    if read != 0 {
+        // A discarded record carries nothing for the reader to wake up for.
+        entry.discard(NO_WAKEUP);
+        return Err(ChunkFailure::ReadFault);
+    }
+    entry.submit(wakeup_flags());
+    Ok(())
 }
 
 /// Iovec entries walked per vectored call at most: the kernel's own limit (`UIO_MAXIOV`), past

@@ -5,6 +5,8 @@
 //! settings live in `maps`.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
+// Inline assembly for the one instruction Rust does not offer on BPF (`maps::slot_add`).
+#![cfg_attr(target_arch = "bpf", feature(asm_experimental_arch))]
 
 #[cfg(target_arch = "bpf")]
 mod emit;
@@ -12,6 +14,8 @@ mod emit;
 mod maps;
 #[cfg(target_arch = "bpf")]
 mod probes;
+#[cfg(target_arch = "bpf")]
+mod thread_ties;
 
 #[cfg(target_arch = "bpf")]
 #[panic_handler]

@@ -118,6 +118,9 @@ pub struct PendingCall {
     pub tie_socket: u64,
     pub tie_fd: u32,
     pub _pad2: u32,
+    /// The socket the handle is tied to, as known at the call's entry or learnt by a syscall
+    /// inside it (0: none yet): the syscalls and the return need no `SSL_SOCKETS` lookup.
+    pub socket: u64,
 }
 
 /// Per thread: what may tie a TLS handle whose library does no socket I/O inside its calls
@@ -126,6 +129,12 @@ pub struct PendingCall {
 /// an `SSL_write` produced right after it returns. LRU: threads that end leave their entry.
 #[map]
 pub static THREAD_TIES: LruHashMap<u64, ThreadTie> = LruHashMap::with_max_entries(16384, 0);
+
+/// Per slot of `tracked_slot(tid)`: how many `THREAD_TIES` entries the threads of that slot
+/// have (at least). An entry lives only while it holds something to tie (see `thread_ties`), so
+/// for nearly every TLS call this array read replaces the hash lookup.
+#[map]
+pub static THREAD_TIE_MARKS: Array<u64> = Array::with_max_entries(monitor_common::TRACKED_SLOTS, 0);
 
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -179,6 +188,51 @@ pub fn count(index: u32, by: u64) {
 /// is counted instead (`SOCKET_TABLE_FULL`).
 #[map]
 pub static SOCKETS: HashMap<SockKey, SockState> = HashMap::with_max_entries(65536, 0);
+
+/// Per slot of `tracked_slot(tgid)`: how many `SOCKETS` entries the processes of that slot have
+/// (at least: stale counts are harmless). A plain array, whose lookup the verifier inlines: the
+/// read/write tracepoints run for every process on the host, and most have no tracked socket.
+#[map]
+pub static TRACKED_TGIDS: Array<u64> = Array::with_max_entries(monitor_common::TRACKED_SLOTS, 0);
+
+/// Per slot of `tracked_slot(tid)`: how many `PENDING_IO` entries the threads of that slot have
+/// (at least), so that a syscall exit with nothing pending skips the hash lookup.
+#[map]
+pub static PENDING_MARKS: Array<u64> = Array::with_max_entries(monitor_common::TRACKED_SLOTS, 0);
+
+/// Adds `by` (two's complement for a decrement) to a filter slot, atomically: two CPUs may
+/// update one slot at once, and a lost increment would hide a tracked socket.
+#[inline(always)]
+pub fn slot_add(map: &Array<u64>, slot: u32, by: u64) {
+    if let Some(value) = map.get_ptr_mut(slot) {
+        // `AtomicU64::fetch_add` is not offered on BPF (no compare-and-swap): the instruction
+        // itself, an atomic add whose old value is not fetched (any BPF CPU version has it).
+        // SAFETY: an 8-byte aligned map value, valid for this program run.
+        unsafe {
+            core::arch::asm!(
+                "lock *(u64 *)({value} + 0) += {by}",
+                value = in(reg) value,
+                by = in(reg) by,
+            )
+        };
+    }
+}
+
+/// False only when no process of `tgid`'s slot has a tracked socket.
+#[inline(always)]
+pub fn may_be_tracked(tgid: u32) -> bool {
+    TRACKED_TGIDS
+        .get(monitor_common::tracked_slot(tgid))
+        .is_none_or(|n| *n != 0)
+}
+
+/// False only when no thread of `pid_tgid`'s slot has a `PENDING_IO` entry.
+#[inline(always)]
+pub fn may_be_pending(pid_tgid: u64) -> bool {
+    PENDING_MARKS
+        .get(monitor_common::tracked_slot(pid_tgid as u32))
+        .is_none_or(|n| *n != 0)
+}
 
 /// `connect`/`accept` arguments between syscall entry and exit, per thread.
 #[map]

@@ -15,6 +15,10 @@
 //! the calls reported checked against the requests made (root).
 //! `cargo xtask bench loss`: API calls reported versus made at fixed rates, and whether every
 //! missing one is counted (root).
+//! `cargo xtask bench syscalls`: what the monitor adds to each read/write of a process it does
+//! not follow (root).
+//! Benches that run the monitor use `XTASK_MONITOR_BINARY` instead of building it when set
+//! (A/B runs of two builds).
 use std::process::Command;
 
 mod bpftrace;
@@ -28,6 +32,7 @@ mod overhead;
 mod overhead_h2;
 mod proc_stat;
 mod stats;
+mod syscalls;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
@@ -52,10 +57,11 @@ enum Task {
     /// (root). `loss`: API calls reported versus made at increasing fixed rates, missing ones
     /// checked against the loss counters (root).
     /// `overhead-h2`: nginx serving HTTP/2 over TLS under h2load, no monitor / empty probes /
-    /// monitor, and the calls reported versus the requests made (root).
+    /// monitor, and the calls reported versus the requests made (root). `syscalls`: ns added
+    /// per read/write syscall of a process the monitor does not follow (root).
     /// `scripts/setup.sh --bench` installs nginx, wrk, h2load and bpftrace.
     Bench {
-        #[arg(value_parser = ["pipeline", "overhead", "overhead-h2", "loss"])]
+        #[arg(value_parser = ["pipeline", "overhead", "overhead-h2", "loss", "syscalls"])]
         which: String,
         /// Rounds (overhead: each runs every configuration in turn; loss: each a full sweep).
         #[arg(long, default_value_t = 3)]
@@ -88,6 +94,9 @@ enum Task {
         /// every API call to stdout (/dev/null).
         #[arg(long)]
         no_api_calls: bool,
+        /// `syscalls`: reads (and as many writes) per timed run.
+        #[arg(long, default_value_t = 200_000)]
+        calls: u64,
     },
     /// Fuzz the parsers for a bounded time each (`cargo +nightly fuzz run`; `fuzz/README.md`).
     Fuzz {
@@ -173,6 +182,7 @@ fn main() -> anyhow::Result<()> {
             monitor_args,
             configs,
             no_api_calls,
+            calls,
         } => {
             if which == "pipeline" {
                 return cargo(&[
@@ -185,8 +195,13 @@ fn main() -> anyhow::Result<()> {
                     "records",
                 ]);
             }
-            cargo(&["build", "--release", "--package", "monitor"])?;
-            let binary = monitor_process::release_binary(&workspace());
+            let binary = match std::env::var_os("XTASK_MONITOR_BINARY") {
+                Some(binary) => binary.into(),
+                None => {
+                    cargo(&["build", "--release", "--package", "monitor"])?;
+                    monitor_process::release_binary(&workspace())
+                }
+            };
             let or_default = |defaults: &[u32]| {
                 if rates.is_empty() {
                     defaults.to_vec()
@@ -204,6 +219,7 @@ fn main() -> anyhow::Result<()> {
                         monitor_args,
                     },
                 )?,
+                "syscalls" => syscalls::run(&binary, syscalls::Options { rounds, calls })?,
                 "overhead-h2" => overhead_h2::run(
                     &binary,
                     overhead_h2::Options {

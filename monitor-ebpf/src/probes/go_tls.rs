@@ -61,61 +61,48 @@ fn current_tgid() -> Option<u32> {
 }
 
 /// Ties the `*tls.Conn` to its socket once, and marks the socket TLS so that its ciphertext is
-/// not copied as a second stream.
+/// not copied as a second stream. Returns the socket, 0 if unknown.
 #[inline(always)]
-fn tie_socket(conn: u64, tgid: u32) {
+fn tie_socket(conn: u64, tgid: u32) -> u64 {
     let key = SslKey {
         ssl: conn,
         tgid,
         _pad: 0,
     };
-    if unsafe { SSL_SOCKETS.get(&key) }.is_some() {
-        return;
+    if let Some(socket) = unsafe { SSL_SOCKETS.get(&key) } {
+        return *socket;
     }
     // SAFETY (all three): user memory through the helper; a conn that is not over a
     // `*net.TCPConn` yields an fd that is not a tracked socket, or a read fault.
     let Ok(data) = (unsafe { bpf_probe_read_user((conn + CONN_IFACE_DATA) as *const u64) }) else {
-        return;
+        return 0;
     };
     let Ok(netfd) = (unsafe { bpf_probe_read_user(data as *const u64) }) else {
-        return;
+        return 0;
     };
     let Ok(fd) = (unsafe { bpf_probe_read_user((netfd + NETFD_SYSFD) as *const i64) }) else {
-        return;
+        return 0;
     };
     if !(0..=i64::from(i32::MAX)).contains(&fd) {
-        return;
+        return 0;
     }
     let Some(state) = SOCKETS.get_ptr_mut(&SockKey {
         tgid,
         fd: fd as u32,
     }) else {
-        return;
+        return 0;
     };
     // SAFETY: map value pointer, valid for this program run.
     let state = unsafe { &mut *state };
     state.protocol = protocol::TLS;
     state.tied = 1;
     let _ = SSL_SOCKETS.insert(&key, &state.id, 0);
-}
-
-/// The socket a `*tls.Conn` was tied to, 0 if unknown.
-#[inline(always)]
-fn socket_of(conn: u64, tgid: u32) -> u64 {
-    unsafe {
-        SSL_SOCKETS.get(&SslKey {
-            ssl: conn,
-            tgid,
-            _pad: 0,
-        })
-    }
-    .copied()
-    .unwrap_or(0)
+    state.id
 }
 
 /// Remembers a call of `goroutine` until one of its `RET`s; `flag` is 0 or `EMITTED_AT_ENTRY`.
 #[inline(always)]
-fn remember(conn: u64, buf: u64, goroutine: u64, tgid: u32, direction: u8, flag: u8) {
+fn remember(conn: u64, buf: u64, goroutine: u64, tgid: u32, direction: u8, flag: u8, socket: u64) {
     let pending = PendingCall {
         conn_id: conn,
         buf,
@@ -126,6 +113,7 @@ fn remember(conn: u64, buf: u64, goroutine: u64, tgid: u32, direction: u8, flag:
         tie_socket: 0,
         tie_fd: 0,
         _pad2: 0,
+        socket,
     };
     let key = GoCallKey {
         goroutine,
@@ -153,7 +141,7 @@ pub fn go_tls_write(ctx: ProbeContext) -> u32 {
     };
     let regs = regs(&ctx);
     let (conn, buf, len, goroutine) = (regs.rax, regs.rbx, regs.rcx, regs.r14);
-    tie_socket(conn, tgid);
+    let socket = tie_socket(conn, tgid);
     if len > 0 {
         emit_call(&Call {
             conn_id: conn,
@@ -163,7 +151,7 @@ pub fn go_tls_write(ctx: ProbeContext) -> u32 {
             source: source::OPENSSL,
             // SAFETY: plain helper on this program's context.
             attach_cookie: unsafe { bpf_get_attach_cookie(ctx.as_ptr()) },
-            socket_id: socket_of(conn, tgid),
+            socket_id: socket,
             flags: 0,
         });
     }
@@ -175,6 +163,7 @@ pub fn go_tls_write(ctx: ProbeContext) -> u32 {
         tgid,
         direction::EGRESS,
         EMITTED_AT_ENTRY,
+        socket,
     );
     0
 }
@@ -186,8 +175,8 @@ pub fn go_tls_read(ctx: ProbeContext) -> u32 {
     };
     let regs = regs(&ctx);
     let (conn, buf, goroutine) = (regs.rax, regs.rbx, regs.r14);
-    tie_socket(conn, tgid);
-    remember(conn, buf, goroutine, tgid, direction::INGRESS, 0);
+    let socket = tie_socket(conn, tgid);
+    remember(conn, buf, goroutine, tgid, direction::INGRESS, 0, socket);
     0
 }
 
@@ -212,7 +201,17 @@ pub fn go_tls_return(ctx: ProbeContext) -> u32 {
     if moved <= 0 || pending._pad[0] == EMITTED_AT_ENTRY {
         return 0;
     }
-    let socket_id = socket_of(pending.conn_id, tgid);
+    // Known since the call's entry, unless another goroutine's call tied the conn meanwhile.
+    let socket_id = if pending.socket != 0 {
+        pending.socket
+    } else {
+        let key = SslKey {
+            ssl: pending.conn_id,
+            tgid,
+            _pad: 0,
+        };
+        unsafe { SSL_SOCKETS.get(&key) }.copied().unwrap_or(0)
+    };
     emit_call(&Call {
         conn_id: pending.conn_id,
         buf: pending.buf,

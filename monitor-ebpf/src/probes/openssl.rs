@@ -26,8 +26,9 @@ use crate::{
     emit::{Call, emit_call, emit_marker},
     maps::{
         MAX_TIE_GAP_NS, MONITOR_TGID, PENDING_CALLS, PendingCall, SOCKETS, SSL_SOCKETS, SslKey,
-        THREAD_TIES, ThreadTie, count,
+        ThreadTie, count,
     },
+    thread_ties,
 };
 
 #[inline(always)]
@@ -50,6 +51,14 @@ fn remember(ctx: &ProbeContext, direction: u8, is_ex: bool) -> u32 {
         0
     };
     let (tie_socket, tie_fd) = take_read_tie(pid_tgid, ssl);
+    // Looked up once per call here: the syscalls inside the call and its return then compare
+    // with it instead of updating or looking up the table each.
+    let key = SslKey {
+        ssl,
+        tgid: (pid_tgid >> 32) as u32,
+        _pad: 0,
+    };
+    let socket = unsafe { SSL_SOCKETS.get(&key) }.copied().unwrap_or(0);
     let pending = PendingCall {
         conn_id: ssl,
         buf,
@@ -60,6 +69,7 @@ fn remember(ctx: &ProbeContext, direction: u8, is_ex: bool) -> u32 {
         tie_socket,
         tie_fd,
         _pad2: 0,
+        socket,
     };
     if PENDING_CALLS.insert(&pid_tgid, &pending, 0).is_err() {
         count(counter::PENDING_TABLE_FULL, 1);
@@ -72,7 +82,7 @@ fn remember(ctx: &ProbeContext, direction: u8, is_ex: bool) -> u32 {
 /// handle (node calls `SSL_read` on it between `SSL_write` and sending the ciphertext).
 #[inline(always)]
 fn take_read_tie(pid_tgid: u64, ssl: u64) -> (u64, u32) {
-    let Some(tie) = THREAD_TIES.get_ptr_mut(&pid_tgid) else {
+    let Some(tie) = thread_ties::get(pid_tgid) else {
         return (0, 0);
     };
     // SAFETY: map value pointer, valid for this program run.
@@ -80,17 +90,18 @@ fn take_read_tie(pid_tgid: u64, ssl: u64) -> (u64, u32) {
     if tie.write_ssl != ssl {
         tie.write_ssl = 0;
     }
-    let socket = tie.read_socket;
+    let (socket, fd, read_ns) = (tie.read_socket, tie.read_fd, tie.read_ns);
+    tie.read_socket = 0;
+    thread_ties::release_if_empty(pid_tgid, tie);
     if socket == 0 {
         return (0, 0);
     }
-    tie.read_socket = 0;
     // SAFETY: plain helper.
     let now = unsafe { bpf_ktime_get_ns() };
-    if now.saturating_sub(tie.read_ns) > MAX_TIE_GAP_NS {
+    if now.saturating_sub(read_ns) > MAX_TIE_GAP_NS {
         return (0, 0);
     }
-    (socket, tie.read_fd)
+    (socket, fd)
 }
 
 /// Ties `key`'s handle to the socket of the ciphertext read taken at the call's entry, if that
@@ -119,7 +130,7 @@ fn tie_from_read(key: &SslKey, socket: u64, fd: u32) -> u64 {
 fn arm_write_tie(pid_tgid: u64, ssl: u64, attach_cookie: u64) {
     // SAFETY: plain helper.
     let now = unsafe { bpf_ktime_get_ns() };
-    if let Some(tie) = THREAD_TIES.get_ptr_mut(&pid_tgid) {
+    if let Some(tie) = thread_ties::get(pid_tgid) {
         // SAFETY: map value pointer, valid for this program run.
         unsafe {
             (*tie).write_ssl = ssl;
@@ -137,7 +148,7 @@ fn arm_write_tie(pid_tgid: u64, ssl: u64, attach_cookie: u64) {
         read_fd: 0,
         _pad: 0,
     };
-    let _ = THREAD_TIES.insert(&pid_tgid, &tie, 0);
+    thread_ties::insert(pid_tgid, &tie);
 }
 
 #[uprobe]
@@ -196,10 +207,11 @@ fn finish_call(ret: i32, attach_cookie: u64) -> u32 {
         tgid: (pid_tgid >> 32) as u32,
         _pad: 0,
     };
-    // The socket under this SSL*: learnt by the socket probes from a syscall made inside this
-    // very call (or an earlier one), else from the ciphertext read that preceded the call. Done
-    // before looking at the result: a call that moves no bytes (a handshake step) ties too.
-    let mut socket_id = unsafe { SSL_SOCKETS.get(&ssl_key) }.copied().unwrap_or(0);
+    // The socket under this SSL*: known at the call's entry or learnt by the socket probes from
+    // a syscall made inside this very call, else from the ciphertext read that preceded the
+    // call. Done before looking at the result: a call that moves no bytes (a handshake step)
+    // ties too.
+    let mut socket_id = pending.socket;
     if socket_id == 0 && pending.tie_socket != 0 {
         socket_id = tie_from_read(&ssl_key, pending.tie_socket, pending.tie_fd);
     }
@@ -262,12 +274,12 @@ pub fn ssl_free(ctx: ProbeContext) -> u32 {
         _pad: 0,
     });
     // A freed handle's pending write will never be sent: its address may be reused at once.
-    if let Some(tie) = THREAD_TIES.get_ptr_mut(&pid_tgid) {
+    if let Some(tie) = thread_ties::get(pid_tgid) {
         // SAFETY: map value pointer, valid for this program run.
-        unsafe {
-            if (*tie).write_ssl == ssl {
-                (*tie).write_ssl = 0;
-            }
+        let tie = unsafe { &mut *tie };
+        if tie.write_ssl == ssl {
+            tie.write_ssl = 0;
+            thread_ties::release_if_empty(pid_tgid, tie);
         }
     }
     emit_marker(record_kind::CLOSE, ssl, source::OPENSSL, cookie);

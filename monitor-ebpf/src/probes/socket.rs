@@ -24,6 +24,7 @@
 //! read: the addresses are reported at the read's exit only if every firing during the read was
 //! for one and the same socket (a read that copied bytes always fires for its own).
 use aya_ebpf::{
+    EbpfContext as _,
     helpers::{
         bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_probe_read_user,
     },
@@ -32,16 +33,18 @@ use aya_ebpf::{
 };
 use monitor_common::{
     AF_INET, AF_INET6, RECOVERED_ID_BIT, SockKey, SockState, SocketOpen, counter, direction,
-    protocol, record_kind, role, source,
+    protocol, record_kind, role, source, tracked_slot,
 };
 
 use crate::{
     emit::{Call, emit_call, emit_marker, emit_socket_open, emit_tie, emit_vectored},
     maps::{
         ADDR_SEEN, AddrSeen, MAX_TIE_GAP_NS, MONITOR_TGID, NEXT_SOCKET_ID, PENDING_CALLS,
-        PENDING_IO, PENDING_SOCKET_OPS, PendingIo, PendingSocketOp, SOCKETS, SSL_SOCKETS, SslKey,
-        THREAD_TIES, ThreadTie, count,
+        PENDING_IO, PENDING_MARKS, PENDING_SOCKET_OPS, PendingIo, PendingSocketOp, SOCKETS,
+        SSL_SOCKETS, SslKey, TRACKED_TGIDS, ThreadTie, count, may_be_pending, may_be_tracked,
+        slot_add,
     },
+    thread_ties,
 };
 
 /// Syscall tracepoint records: arguments start at byte 16, 8 bytes each; `ret` is at 16.
@@ -49,16 +52,23 @@ const ARG0: usize = 16;
 const RET: usize = 16;
 const EINPROGRESS: i64 = 115;
 
+/// A plain load from the tracepoint record, which a tracepoint program may read directly
+/// (`TracePointContext::read_at` goes through the `bpf_probe_read_kernel` helper: a call that
+/// costs more than the rest of an untracked syscall's work).
+#[inline(always)]
+fn record_u64(ctx: &TracePointContext, offset: usize) -> u64 {
+    // SAFETY: an aligned offset inside the syscall tracepoint's record (its documented layout).
+    unsafe { core::ptr::read((ctx.as_ptr() as *const u8).add(offset) as *const u64) }
+}
+
 #[inline(always)]
 fn arg(ctx: &TracePointContext, n: usize) -> u64 {
-    // SAFETY: reading the tracepoint record at its documented layout.
-    unsafe { ctx.read_at::<u64>(ARG0 + 8 * n) }.unwrap_or(0)
+    record_u64(ctx, ARG0 + 8 * n)
 }
 
 #[inline(always)]
 fn ret(ctx: &TracePointContext) -> i64 {
-    // SAFETY: as above.
-    unsafe { ctx.read_at::<i64>(RET) }.unwrap_or(-1)
+    record_u64(ctx, RET) as i64
 }
 
 #[inline(always)]
@@ -149,6 +159,7 @@ fn track(tgid: u32, fd: u32, role: u8, open: &mut SocketOpen) {
         count(counter::SOCKET_TABLE_FULL, 1);
         return;
     }
+    slot_add(&TRACKED_TGIDS, tracked_slot(tgid), 1);
     open.role = role;
     open.fd = fd;
     emit_socket_open(id, open);
@@ -238,12 +249,18 @@ pub fn sys_enter_close(ctx: TracePointContext) -> u32 {
     let Some((_, tgid)) = current() else {
         return 0;
     };
+    if !may_be_tracked(tgid) {
+        return 0;
+    }
     let key = SockKey {
         tgid,
         fd: arg(&ctx, 0) as u32,
     };
     if let Some(state) = (unsafe { SOCKETS.get(&key) }).copied() {
-        let _ = SOCKETS.remove(&key);
+        // Only the close that removed the entry takes it off the count (two threads may race).
+        if SOCKETS.remove(&key).is_ok() {
+            slot_add(&TRACKED_TGIDS, tracked_slot(tgid), u64::MAX);
+        }
         emit_marker(record_kind::CLOSE, state.id, source::SOCKET, 0);
     }
     0
@@ -268,7 +285,7 @@ fn is_tls_record(first: u64, len: u64) -> bool {
 fn arm_read_tie(pid_tgid: u64, socket: u64, fd: u32) {
     // SAFETY: plain helper.
     let now = unsafe { bpf_ktime_get_ns() };
-    if let Some(tie) = THREAD_TIES.get_ptr_mut(&pid_tgid) {
+    if let Some(tie) = thread_ties::get(pid_tgid) {
         // SAFETY: map value pointer, valid for this program run.
         unsafe {
             (*tie).read_socket = socket;
@@ -286,7 +303,7 @@ fn arm_read_tie(pid_tgid: u64, socket: u64, fd: u32) {
         read_fd: fd,
         _pad: 0,
     };
-    let _ = THREAD_TIES.insert(&pid_tgid, &tie, 0);
+    thread_ties::insert(pid_tgid, &tie);
 }
 
 /// A read or write on a tracked socket outside any TLS call. A read replaces the thread's last
@@ -302,23 +319,25 @@ fn outside_tls_call(
     direction: u8,
     (buf, vectored): (u64, bool),
 ) {
-    let Some(tie) = THREAD_TIES.get_ptr_mut(&pid_tgid) else {
+    let Some(tie) = thread_ties::get(pid_tgid) else {
         return;
     };
     // SAFETY: map value pointer, valid for this program run.
     let tie = unsafe { &mut *tie };
     if direction == direction::INGRESS {
         tie.read_socket = 0;
+        thread_ties::release_if_empty(pid_tgid, tie);
         return;
     }
-    let ssl = tie.write_ssl;
+    let (ssl, write_ns, cookie) = (tie.write_ssl, tie.write_ns, tie.write_cookie);
     if ssl == 0 {
         return;
     }
     tie.write_ssl = 0;
+    thread_ties::release_if_empty(pid_tgid, tie);
     // SAFETY: plain helper.
     let now = unsafe { bpf_ktime_get_ns() };
-    if now.saturating_sub(tie.write_ns) > MAX_TIE_GAP_NS
+    if now.saturating_sub(write_ns) > MAX_TIE_GAP_NS
         || state.tied != 0
         || (state.tls_records == 0 && state.protocol != protocol::UNKNOWN)
     {
@@ -338,7 +357,7 @@ fn outside_tls_call(
     state.tied = 1;
     state.protocol = protocol::TLS;
     // The call was emitted without its socket: userspace holds it for this record.
-    emit_tie(ssl, state.id, tie.write_cookie);
+    emit_tie(ssl, state.id, cookie);
 }
 
 /// Entry of a read/write-family syscall on `fd`; `buf` is the buffer, or for vectored calls the
@@ -353,23 +372,33 @@ fn io_enter(
     let Some((pid_tgid, tgid)) = current() else {
         return 0;
     };
+    // The common case on a busy host: a process with no tracked connection. One array read
+    // and out; then a socket-table lookup for the processes that have some.
+    if !may_be_tracked(tgid) {
+        return 0;
+    }
     let fd = arg(ctx, 0) as u32;
-    // The common case on a busy host: not a tracked connection. One lookup and out.
     let Some(state) = SOCKETS.get_ptr_mut(&SockKey { tgid, fd }) else {
         return 0;
     };
     // SAFETY: map value pointer, valid for this program run.
     let state = unsafe { &mut *state };
-    if let Some(pending) = unsafe { PENDING_CALLS.get(&pid_tgid) } {
-        // Inside SSL_read/SSL_write on this thread: ciphertext of a probed library.
-        let key = SslKey {
-            ssl: pending.conn_id,
-            tgid,
-            _pad: 0,
-        };
-        let _ = SSL_SOCKETS.insert(&key, &state.id, 0);
-        state.protocol = protocol::TLS;
-        state.tied = 1;
+    if let Some(pending) = PENDING_CALLS.get_ptr_mut(&pid_tgid) {
+        // SAFETY: map value pointer, valid for this program run.
+        let pending = unsafe { &mut *pending };
+        // Inside SSL_read/SSL_write on this thread: ciphertext of a probed library. Tied once
+        // per connection: later calls find the handle already over this socket.
+        if pending.socket != state.id || state.tied == 0 || state.protocol != protocol::TLS {
+            let key = SslKey {
+                ssl: pending.conn_id,
+                tgid,
+                _pad: 0,
+            };
+            let _ = SSL_SOCKETS.insert(&key, &state.id, 0);
+            state.protocol = protocol::TLS;
+            state.tied = 1;
+            pending.socket = state.id;
+        }
     } else {
         outside_tls_call(pid_tgid, tgid, state, direction, (buf, vectored));
     }
@@ -401,8 +430,25 @@ fn io_enter(
     };
     if PENDING_IO.insert(&pid_tgid, &io, 0).is_err() {
         count(counter::PENDING_TABLE_FULL, 1);
+        return 0;
     }
+    slot_add(&PENDING_MARKS, tracked_slot(pid_tgid as u32), 1);
     0
+}
+
+/// Takes the thread's pending read/write, if any: the exits run for every process on the host,
+/// and the array read answers for nearly all of them.
+#[inline(always)]
+fn take_pending_io(pid_tgid: u64) -> Option<PendingIo> {
+    if !may_be_pending(pid_tgid) {
+        return None;
+    }
+    // SAFETY: map value read by copy.
+    let io = (unsafe { PENDING_IO.get(&pid_tgid) }).copied()?;
+    if PENDING_IO.remove(&pid_tgid).is_ok() {
+        slot_add(&PENDING_MARKS, tracked_slot(pid_tgid as u32), u64::MAX);
+    }
+    Some(io)
 }
 
 /// The first 8 bytes a write sends (0 if unreadable).
@@ -424,7 +470,7 @@ fn msg_enter(ctx: &TracePointContext, direction: u8) -> u32 {
         return 0;
     };
     let fd = arg(ctx, 0) as u32;
-    if SOCKETS.get_ptr(&SockKey { tgid, fd }).is_none() {
+    if !may_be_tracked(tgid) || SOCKETS.get_ptr(&SockKey { tgid, fd }).is_none() {
         return 0;
     }
     let msg = arg(ctx, 1);
@@ -454,7 +500,9 @@ pub fn tcp_rcv_space_adjust(ctx: TracePointContext) -> u32 {
         return 0;
     };
     // SAFETY: map value read by copy.
-    if !unsafe { PENDING_IO.get(&pid_tgid) }.is_some_and(|io| io.addrs != 0) {
+    if !may_be_pending(pid_tgid)
+        || !unsafe { PENDING_IO.get(&pid_tgid) }.is_some_and(|io| io.addrs != 0)
+    {
         return 0;
     }
     // SAFETY (all reads): the tracepoint record at its documented layout.
@@ -599,8 +647,7 @@ fn is_frame_header(first: u64) -> bool {
 /// are to be copied (deciding the protocol on its first bytes).
 fn io_exit_prepare(ctx: &TracePointContext) -> Option<(PendingIo, u64)> {
     let (pid_tgid, tgid) = current()?;
-    let io = (unsafe { PENDING_IO.get(&pid_tgid) }).copied()?;
-    let _ = PENDING_IO.remove(&pid_tgid);
+    let io = take_pending_io(pid_tgid)?;
     let moved = ret(ctx);
     if moved <= 0 {
         return None;

@@ -277,21 +277,25 @@ impl LoadedPrograms {
         aya::maps::HashMap::try_from(map).map_err(|source| LoadError::Map { name, source })
     }
 
-    /// The kernel's socket table, for userspace to add connections that predate the monitor.
-    pub fn take_socket_table(
-        &mut self,
-    ) -> Result<
-        aya::maps::HashMap<MapData, monitor_common::SockKey, monitor_common::SockState>,
-        LoadError,
-    > {
+    /// The kernel's socket table and its per-process filter, for userspace to add connections
+    /// that predate the monitor.
+    pub fn take_socket_table(&mut self) -> Result<super::recover::SocketTable, LoadError> {
         let map = self
             .ebpf
             .take_map("SOCKETS")
             .ok_or(LoadError::Missing { name: "SOCKETS" })?;
-        aya::maps::HashMap::try_from(map).map_err(|source| LoadError::Map {
+        let sockets = aya::maps::HashMap::try_from(map).map_err(|source| LoadError::Map {
             name: "SOCKETS",
             source,
-        })
+        })?;
+        let name = "TRACKED_TGIDS";
+        let map = self
+            .ebpf
+            .take_map(name)
+            .ok_or(LoadError::Missing { name })?;
+        let tracked =
+            aya::maps::Array::try_from(map).map_err(|source| LoadError::Map { name, source })?;
+        Ok(super::recover::SocketTable { sockets, tracked })
     }
 
     pub fn take_kernel_counters(&mut self) -> Result<KernelCounters, LoadError> {

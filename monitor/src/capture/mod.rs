@@ -35,7 +35,7 @@ pub use libraries::{BinaryVerdict, Discovery, LibraryFile, has_openssl_symbols, 
 pub use loader::{CaptureSettings, LoadError, LoadedPrograms};
 pub use privileges::{Privileges, explain_nothing_found};
 pub use record::{
-    CaptureEvent, ConnKey, DataChunk, DecodeError, EventKind, SocketOpened, decode, encode,
+    CaptureEvent, ConnKey, DataChunk, DecodeError, EventKind, SocketOpened, decode, encode, filled,
 };
 pub use recover::recover_connections;
 pub use ring::{Wakeups, spawn_ring_reader};

@@ -172,6 +172,20 @@ pub fn decode(raw: &[u8]) -> Result<CaptureEvent, DecodeError> {
     })
 }
 
+/// The filled part of a ring-buffer record: its header and `data_len` payload bytes. The kernel
+/// reserves a record in one of a few fixed sizes (a reservation's size must be a constant for
+/// the verifier), so what follows is leftover ring memory: it must not reach a recording or a
+/// held-back copy. A record too short for what it claims is left whole for [`decode`] to reject.
+pub fn filled(raw: &[u8]) -> &[u8] {
+    if raw.len() < HEADER_LEN {
+        return raw;
+    }
+    // SAFETY: at least HEADER_LEN bytes; every bit pattern is a valid `RecordHeader`.
+    let head: RecordHeader = unsafe { std::ptr::read_unaligned(raw.as_ptr().cast()) };
+    let len = HEADER_LEN.saturating_add(head.data_len as usize);
+    if len <= raw.len() { &raw[..len] } else { raw }
+}
+
 /// The bytes the kernel emits for a record: the inverse of [`decode`]. Used to announce
 /// recovered connections exactly as the kernel would, and to build recordings in tests.
 pub fn encode(head: &RecordHeader, payload: &[u8]) -> Vec<u8> {
@@ -272,6 +286,23 @@ pub(crate) mod tests {
         assert_eq!(chunk.library, 7);
         assert_eq!(&chunk.data[..], b"GET / HTTP/1.1\r\n");
         assert!(chunk.last_chunk);
+    }
+
+    #[test]
+    fn a_record_longer_than_its_payload_decodes_and_is_trimmed() {
+        let exact = raw_data_record(0xabc, direction::EGRESS, 0, 5, true, b"hello");
+        let mut reserved = exact.clone();
+        reserved.extend_from_slice(&[0xee; 251]);
+        let EventKind::Data(chunk) = decode(&reserved).expect("valid record").kind else {
+            panic!("expected data")
+        };
+        assert_eq!(&chunk.data[..], b"hello");
+        assert_eq!(filled(&reserved), &exact[..]);
+        assert_eq!(filled(&exact), &exact[..]);
+        // Claims more than it carries: left whole, and decode says why.
+        let short = &exact[..exact.len() - 2];
+        assert_eq!(filled(short), short);
+        assert_eq!(filled(&[1, 2, 3]), &[1, 2, 3]);
     }
 
     #[test]

@@ -11,10 +11,10 @@ use std::{
     path::Path,
 };
 
-use aya::maps::{HashMap as BpfHashMap, MapData};
+use aya::maps::{Array, HashMap as BpfHashMap, MapData};
 use monitor_common::{
     AF_INET, AF_INET6, COMM_LEN, RECOVERED_ID_BIT, RecordHeader, SockKey, SockState, SocketOpen,
-    flags, protocol, record_kind, role, source,
+    TRACKED_PINNED, flags, protocol, record_kind, role, source, tracked_slot,
 };
 use tracing::{debug, warn};
 
@@ -23,12 +23,28 @@ use crate::enrich::{TCP_ESTABLISHED, TCP_LISTEN, TcpEntry, parse_tcp_table, sock
 /// Connections recovered at most (the kernel table also needs room for new ones).
 const MAX_RECOVERED: usize = 32_768;
 
+/// The kernel's socket table and its per-process filter (`TRACKED_TGIDS`): a connection added
+/// here must also mark its process, or the kernel programs would skip its reads and writes.
+pub struct SocketTable {
+    pub sockets: BpfHashMap<MapData, SockKey, SockState>,
+    pub tracked: Array<MapData, u64>,
+}
+
+impl SocketTable {
+    fn insert(&mut self, key: SockKey, state: SockState) -> Result<(), aya::maps::MapError> {
+        // Marked first: a filter that says "maybe" before the entry exists costs nothing.
+        let slot = tracked_slot(key.tgid);
+        // The kernel adds and takes away 1 atomically; this read-modify-write could overwrite
+        // one of its updates, which the pinned value dwarfs either way.
+        let count = self.tracked.get(&slot, 0)?;
+        self.tracked
+            .set(slot, count.wrapping_add(TRACKED_PINNED), 0)?;
+        self.sockets.insert(key, state, 0)
+    }
+}
+
 /// Adds established connections to the kernel table; returns their `SOCKET_OPEN` records.
-pub fn recover_connections(
-    proc_root: &Path,
-    table: &mut BpfHashMap<MapData, SockKey, SockState>,
-    now_ns: u64,
-) -> Vec<Vec<u8>> {
+pub fn recover_connections(proc_root: &Path, table: &mut SocketTable, now_ns: u64) -> Vec<Vec<u8>> {
     let own = std::process::id();
     let mut records = Vec::new();
     let mut next = 0u64;
@@ -101,7 +117,7 @@ pub fn recover_connections(
                 addrs: 1,
                 _pad: [0; 3],
             };
-            if let Err(e) = table.insert(SockKey { tgid: pid, fd }, state, 0) {
+            if let Err(e) = table.insert(SockKey { tgid: pid, fd }, state) {
                 debug!(pid, fd, error = %e, "cannot recover a connection");
                 continue;
             }

@@ -22,7 +22,7 @@ use tokio::{
 };
 use tracing::{debug, error, warn};
 
-use super::{CaptureEvent, TieResolver, decode};
+use super::{CaptureEvent, TieResolver, decode, filled};
 use crate::{metrics::Metrics, recording::Recorder};
 
 /// Empty polls in a row after which the reader stops its timer and sleeps until the kernel
@@ -234,14 +234,15 @@ async fn drain(
     loop {
         let (now, released) = match ring.next() {
             Some(item) => {
+                let item = filled(&item);
                 metrics.capture_record(item.len());
                 if let Some(recorder) = recorder
-                    && let Err(e) = recorder.record(&item)
+                    && let Err(e) = recorder.record(item)
                 {
                     error!(error = %e, "cannot write the recording");
                 }
                 read += 1;
-                let now = resolver.offer(&item, metrics).map(decode);
+                let now = resolver.offer(item, metrics).map(decode);
                 (now, resolver.take_ready())
             }
             None if resolver.is_waiting() && !waited => {
