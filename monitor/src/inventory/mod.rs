@@ -38,6 +38,7 @@ pub use peers::PEER_CAP;
 pub use publish::PublishedInventory;
 pub use render::render_table;
 pub use snapshot::{InventoryEntry, InventorySnapshot, ResponseCounts};
+pub(crate) use snapshot::{STATUS_CLASSES as STATUS_CLASS_COUNT, status_class};
 pub use store::{ApiInventory, DEFAULT_MAX_ENTRIES};
 pub use writer::FileWriter;
 

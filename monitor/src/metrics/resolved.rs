@@ -37,7 +37,8 @@ impl StaticLabels {
 const METHODS: [&str; 10] = [
     "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE", "other",
 ];
-const STATUS_CLASSES: [&str; 7] = ["1xx", "2xx", "3xx", "4xx", "5xx", "other", "none"];
+const STATUS_CLASSES: [&str; crate::inventory::STATUS_CLASS_COUNT] =
+    ["1xx", "2xx", "3xx", "4xx", "5xx", "other", "none"];
 const SLOTS: usize = METHODS.len() * STATUS_CLASSES.len() * 2;
 
 /// `monitor_api_calls_by_destination_total{host, method, status_class, tls}`: per host (at most
@@ -63,15 +64,8 @@ impl Destinations {
             .iter()
             .position(|m| *m == method)
             .unwrap_or(METHODS.len() - 1);
-        let status = match status {
-            Some(100..=199) => 0,
-            Some(200..=299) => 1,
-            Some(300..=399) => 2,
-            Some(400..=499) => 3,
-            Some(500..=599) => 4,
-            Some(_) => 5,
-            None => 6,
-        };
+        // The inventory's classes, in the same order as `STATUS_CLASSES`.
+        let status = crate::inventory::status_class(status);
         let slot = (method * STATUS_CLASSES.len() + status) * 2 + usize::from(tls);
         let mut by_host = self.by_host.lock().unwrap_or_else(|e| e.into_inner());
         let host = if by_host.contains_key(host) || by_host.len() < self.max_hosts {
