@@ -1,7 +1,7 @@
 //! Records to JSON lines: what the daemon does per captured call that the pipeline bench leaves
 //! out, together with what it includes. Kernel records are built here byte for byte as the
 //! kernel programs emit them (`capture::encode`), then, per record, exactly the daemon's steps:
-//! the ring reader's accounting and TLS-tie check (`TieResolver::offer`), decoding
+//! the ring reader's trim, accounting and TLS-tie check (`filled`, `TieResolver::offer`), decoding
 //! (`capture::decode`), the pipeline (streams → HTTP/1 → enrichment from cached process and
 //! socket state → calls → detectors → policy → rates → inventory), and serialising each output
 //! to its JSON line as the stdout sink does (`output::json_line`).
@@ -15,7 +15,7 @@ use std::{hint::black_box, sync::Arc};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use monitor::{
-    capture::{LibraryInfo, LibraryRegistry, TieResolver, TlsLibraryKind, decode, encode},
+    capture::{LibraryInfo, LibraryRegistry, TieResolver, TlsLibraryKind, decode, encode, filled},
     enrich::{ProcFacts, ProcessTable, RecordedFacts},
     inspect::Inspector,
     metrics::Metrics,
@@ -237,6 +237,7 @@ fn run(pipeline: &mut Pipeline, records: &[Vec<u8>], metrics: &Metrics) -> u64 {
         }
     };
     for raw in records {
+        let raw = filled(raw);
         metrics.capture_record(raw.len());
         if let Some(raw) = resolver.offer(raw, metrics)
             && let Ok(event) = decode(raw)
