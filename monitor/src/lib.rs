@@ -26,5 +26,6 @@ pub mod protocols;
 pub mod rates;
 pub mod recording;
 pub mod replay;
+pub mod sensitive;
 pub mod streams;
 pub mod time;

@@ -28,9 +28,13 @@ mod corpus_tests;
 #[cfg(test)]
 mod tests;
 
+/// The body and URL helpers, also read by the sensitive-data detectors (`crate::sensitive`),
+/// which scan the same views of a request.
+pub(crate) use body::json_unescape;
 pub use detector::{Detector, DetectorSettings};
 pub use error::DetectorError;
 pub use finding::{CredentialKind, Finding, JwtFacts, Location};
 pub use fingerprint::Fingerprinter;
 /// The header and cookie vocabularies, also read by the API inventory to name auth schemes.
 pub(crate) use headers::{API_KEY_HEADERS, is_session_cookie};
+pub(crate) use query::{pairs as form_pairs, percent_decode, split_target as split_url_target};
