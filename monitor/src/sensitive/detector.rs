@@ -234,8 +234,13 @@ impl SensitiveScanner {
         acc.scan(&path, Context::default(), kinds, || SensitiveLocation::Path);
         if let Some(query) = query {
             for (name, value) in form_pairs(query) {
-                let context = self.text.context_of(&name);
-                acc.scan(&value, context, kinds, || SensitiveLocation::Query {
+                // `?ada@example.com` (no `=`): the value is all there is, in the name.
+                let (text, context) = if value.is_empty() {
+                    (&name, Context::default())
+                } else {
+                    (&value, self.text.context_of(&name))
+                };
+                acc.scan(text, context, kinds, || SensitiveLocation::Query {
                     parameter: safe_name(self, &name),
                 });
             }
