@@ -72,3 +72,9 @@ pub(super) const LOOPBACK: [IpNet; 2] = [
     IpNet::new_assert(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 0)), 8),
     IpNet::new_assert(IpAddr::V6(Ipv6Addr::LOCALHOST), 128),
 ];
+
+/// `sensitive_data` severities.
+pub(super) const SENSITIVE_CARD_PLAINTEXT: Severity = Severity::Critical;
+pub(super) const SENSITIVE_IN_URL: Severity = Severity::High;
+pub(super) const SENSITIVE_UNAPPROVED_DESTINATION: Severity = Severity::High;
+pub(super) const SENSITIVE_BULK_RESPONSE: Severity = Severity::Medium;

@@ -83,7 +83,7 @@ fn methods_match(methods: &[String], method: &str) -> bool {
     methods.is_empty() || methods.iter().any(|m| m.eq_ignore_ascii_case(method))
 }
 
-fn is_internal(settings: &Settings, host: Option<&str>, ip: Option<IpAddr>) -> bool {
+pub(super) fn is_internal(settings: &Settings, host: Option<&str>, ip: Option<IpAddr>) -> bool {
     let inside = |ip: IpAddr| settings.is_internal_ip(ip);
     match ip {
         Some(ip) => inside(ip),

@@ -26,6 +26,7 @@ mod model;
 mod paths;
 mod rules;
 mod selector;
+mod sensitive;
 mod validate;
 mod values;
 
@@ -36,7 +37,8 @@ use std::{net::IpAddr, time::Duration};
 
 pub use directions::Directions;
 pub use errors::{PolicyError, PolicyErrors};
-pub use rules::{AuthFailureRules, RateRule};
+pub use rules::{AuthFailureRules, RateRule, SensitiveRules};
+pub use sensitive::SensitiveViolation;
 
 use crate::{credentials::Finding, protocols::CallDirection};
 
@@ -154,14 +156,23 @@ pub mod rule_ids {
     pub const AUTH_FAILURES: &str = "auth.failures";
     /// A burst of 401/403 responses to calls carrying one credential.
     pub const AUTH_CREDENTIAL_REJECTED: &str = "auth.credential_rejected";
+    /// Card data over plaintext HTTP to or from a party that is not internal.
+    pub const SENSITIVE_CARD_PLAINTEXT: &str = "sensitive.card_plaintext";
+    /// Card or personal data in a URL (path or query).
+    pub const SENSITIVE_IN_URL: &str = "sensitive.in_url";
+    /// A kind of sensitive data sent to a host not among its allowed destinations.
+    pub const SENSITIVE_UNAPPROVED_DESTINATION: &str = "sensitive.unapproved_destination";
+    /// A response carrying at least `bulk_response_threshold` sensitive values.
+    pub const SENSITIVE_BULK_RESPONSE: &str = "sensitive.bulk_response";
     /// Built-in rules only ever raised from the caller's view: no twin to wait for.
-    pub const OUTBOUND_ONLY: [&str; 6] = [
+    pub const OUTBOUND_ONLY: [&str; 7] = [
         TRANSPORT_PLAINTEXT,
         CREDENTIAL_WRONG_DESTINATION,
         CREDENTIAL_NOT_ALLOWED,
         CREDENTIAL_NEW_WORKLOAD,
         DESTINATION_NOT_ALLOWED,
         DESTINATION_DISCOVERED,
+        SENSITIVE_UNAPPROVED_DESTINATION,
     ];
 }
 
@@ -250,6 +261,20 @@ impl Policy {
 
     pub fn auth_failures(&self) -> &AuthFailureRules {
         &self.rules.auth_failures
+    }
+
+    /// The `sensitive_data` section: which kinds to look for, where they may go.
+    pub fn sensitive_data(&self) -> &SensitiveRules {
+        &self.rules.sensitive
+    }
+
+    /// The `sensitive_data` rules broken by this exchange's findings.
+    pub fn evaluate_sensitive(
+        &self,
+        call: &CallView,
+        report: &crate::sensitive::SensitiveReport,
+    ) -> Vec<SensitiveViolation> {
+        sensitive::evaluate(&self.settings, &self.rules, call, report)
     }
 
     /// Severity of `credential.new_workload`, when outbound credentials are checked for this

@@ -13,14 +13,14 @@ use super::{
     paths::PathPattern,
     values::{
         Cidr, Command, ContainerPattern, Discovery, DurationValue, Entries, ExecutableGlob,
-        HeaderName, KindName, Method, Name, ParamName, Port, RuleId, nullable,
+        HeaderName, KindName, Method, Name, ParamName, Port, RuleId, SensitiveKindName, nullable,
     },
 };
 
 #[derive(Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a policy mapping with `version`, `settings`, `workloads`, `destinations`, `transport`, `credentials`, `rate_limits`, `auth_failures`"
+    expecting = "a policy mapping with `version`, `settings`, `workloads`, `destinations`, `transport`, `credentials`, `rate_limits`, `auth_failures`, `sensitive_data`"
 )]
 pub(super) struct Document {
     pub version: u32,
@@ -38,6 +38,8 @@ pub(super) struct Document {
     pub rate_limits: Vec<RawRateRule>,
     #[serde(default, deserialize_with = "nullable")]
     pub auth_failures: RawAuthFailures,
+    #[serde(default, deserialize_with = "nullable")]
+    pub sensitive_data: RawSensitiveData,
 }
 
 #[derive(Default, Deserialize)]
@@ -184,4 +186,37 @@ pub(super) struct RawAuthFailures {
     pub severity: Option<Severity>,
     pub credential_threshold: Option<u32>,
     pub credential_severity: Option<Severity>,
+}
+
+/// Card and personal data in transit: which kinds are looked for, and where they may go.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "the `sensitive_data` mapping")]
+pub(super) struct RawSensitiveData {
+    pub enabled: Option<bool>,
+    /// Default: all kinds.
+    pub kinds: Option<Vec<SensitiveKindName>>,
+    /// Default both: data sent in calls made, and data received (or returned) in calls served.
+    pub direction: Option<Directions>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub severities: RawSensitiveSeverities,
+    /// A response carrying at least this many values of the kinds (0: off).
+    pub bulk_response_threshold: Option<u32>,
+    /// Kind -> hosts that may receive it; kinds absent here may go anywhere.
+    #[serde(default, deserialize_with = "nullable")]
+    pub allowed_destinations: Entries<SensitiveKindName, Vec<HostPattern>>,
+    pub workloads: Option<Vec<Name>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub exempt_workloads: Vec<Name>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "the `sensitive_data.severities` mapping"
+)]
+pub(super) struct RawSensitiveSeverities {
+    pub card_plaintext: Option<Severity>,
+    pub in_url: Option<Severity>,
+    pub unapproved_destination: Option<Severity>,
+    pub bulk_response: Option<Severity>,
 }

@@ -14,7 +14,10 @@ use super::{
     paths::PathPattern,
     selector::{Scope, Selector},
 };
-use crate::credentials::CredentialKind;
+use crate::{
+    credentials::CredentialKind,
+    sensitive::{KindSet, SensitiveKind},
+};
 
 #[derive(Clone, Debug)]
 pub(super) struct Rules {
@@ -25,6 +28,7 @@ pub(super) struct Rules {
     pub credentials: CredentialRules,
     pub rate: Vec<RateRule>,
     pub auth_failures: AuthFailureRules,
+    pub sensitive: SensitiveRules,
 }
 
 #[derive(Clone, Debug)]
@@ -101,4 +105,20 @@ pub struct AuthFailureRules {
     pub severity: Severity,
     pub credential_threshold: u32,
     pub credential_severity: Severity,
+}
+
+/// Card and personal data in transit (`sensitive_data`).
+#[derive(Clone, Debug)]
+pub struct SensitiveRules {
+    /// The kinds looked for; empty when the section is disabled.
+    pub kinds: KindSet,
+    pub direction: Directions,
+    pub card_plaintext: Severity,
+    pub in_url: Severity,
+    pub unapproved_destination: Severity,
+    pub bulk_response: Severity,
+    /// 0: off.
+    pub bulk_response_threshold: u32,
+    pub(super) allowed_destinations: HashMap<SensitiveKind, HostSet>,
+    pub(super) scope: Scope,
 }

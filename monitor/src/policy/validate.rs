@@ -15,12 +15,16 @@ use super::{
     locate::{YamlPath, locate, within_text},
     model::{
         Action, Document, RateKey, RawAuthFailures, RawCredentials, RawDestinationRule,
-        RawRateRule, RawSelector, RawTransport,
+        RawRateRule, RawSelector, RawSensitiveData, RawTransport,
     },
-    rules::{AuthFailureRules, CredentialRules, DestinationRule, RateRule, Rules, TransportRule},
+    rules::{
+        AuthFailureRules, CredentialRules, DestinationRule, RateRule, Rules, SensitiveRules,
+        TransportRule,
+    },
     selector::{Scope, Selector},
     values::{Name, RuleId},
 };
+use crate::sensitive::KindSet;
 
 /// The only document version so far.
 const VERSION: u32 = 1;
@@ -87,6 +91,7 @@ pub(super) fn build(text: &str) -> Result<(Settings, Rules), PolicyErrors> {
         .filter_map(|(i, rule)| checker.rate_rule(rule, &root.key("rate_limits").index(i)))
         .collect();
     let auth_failures = checker.auth_failures(&document.auth_failures);
+    let sensitive = checker.sensitive_data(&document.sensitive_data);
     if !checker.errors.is_empty() {
         let mut errors = PolicyErrors::new(checker.errors);
         if checker.more_errors > 0 {
@@ -110,6 +115,7 @@ pub(super) fn build(text: &str) -> Result<(Settings, Rules), PolicyErrors> {
             credentials,
             rate,
             auth_failures,
+            sensitive,
         },
     ))
 }
@@ -583,6 +589,80 @@ impl Checker<'_> {
 }
 
 impl Checker<'_> {
+    fn sensitive_data(&mut self, raw: &RawSensitiveData) -> SensitiveRules {
+        let here = YamlPath::root().key("sensitive_data");
+        if let Some(kinds) = &raw.kinds
+            && kinds.is_empty()
+        {
+            self.error(
+                &here.key("kinds"),
+                "empty list: no kind of sensitive data would be looked for",
+                Some("to turn the checks off, write `enabled: false`; remove `kinds` to look for all of them".to_owned()),
+            );
+        }
+        let kinds: KindSet = match &raw.kinds {
+            Some(kinds) => kinds.iter().map(|k| k.0).collect(),
+            None => KindSet::all(),
+        };
+        let table = here.key("allowed_destinations");
+        let mut allowed_destinations = HashMap::new();
+        let mut seen: HashMap<_, usize> = HashMap::new();
+        for (kind, hosts) in &raw.allowed_destinations.0 {
+            let name = kind.0.as_str();
+            let occurrence = seen.entry(kind.0).or_insert(0);
+            let at = table.key_nth(name, *occurrence);
+            *occurrence += 1;
+            if *occurrence > 1 {
+                let first = self.line_of(&table.key(name).the_key());
+                self.error(
+                    &at.the_key(),
+                    format!("`{name}` is listed twice"),
+                    Some(format!("first listed on line {first}; merge the two lists")),
+                );
+            } else if hosts.is_empty() {
+                self.error(
+                    &at,
+                    format!("empty list: `{name}` data could be sent nowhere"),
+                    Some(
+                        "list the allowed hosts, write `[\"*\"]` for anywhere, or remove the entry"
+                            .to_owned(),
+                    ),
+                );
+            } else {
+                if !kinds.contains(kind.0) {
+                    self.error(
+                        &at.the_key(),
+                        format!("`{name}` has allowed destinations but is not among `kinds`"),
+                        Some(format!("add `{name}` to `kinds`, or remove this entry")),
+                    );
+                }
+                allowed_destinations.insert(kind.0, HostSet::new(hosts));
+            }
+        }
+        let severities = &raw.severities;
+        SensitiveRules {
+            kinds: if raw.enabled.unwrap_or(true) {
+                kinds
+            } else {
+                KindSet::EMPTY
+            },
+            direction: raw.direction.unwrap_or(Directions::Both),
+            card_plaintext: severities
+                .card_plaintext
+                .unwrap_or(defaults::SENSITIVE_CARD_PLAINTEXT),
+            in_url: severities.in_url.unwrap_or(defaults::SENSITIVE_IN_URL),
+            unapproved_destination: severities
+                .unapproved_destination
+                .unwrap_or(defaults::SENSITIVE_UNAPPROVED_DESTINATION),
+            bulk_response: severities
+                .bulk_response
+                .unwrap_or(defaults::SENSITIVE_BULK_RESPONSE),
+            bulk_response_threshold: raw.bulk_response_threshold.unwrap_or(0),
+            allowed_destinations,
+            scope: self.scope(raw.workloads.as_deref(), &raw.exempt_workloads, &here),
+        }
+    }
+
     fn auth_failures(&mut self, raw: &RawAuthFailures) -> AuthFailureRules {
         let here = YamlPath::root().key("auth_failures");
         for (key, value) in [

@@ -14,7 +14,7 @@ use super::{
     hosts::HostPattern,
     paths::PathPattern,
 };
-use crate::credentials::CredentialKind;
+use crate::{credentials::CredentialKind, sensitive::SensitiveKind};
 
 /// A scalar parsed from its text.
 pub(super) trait Scalar: Sized {
@@ -57,6 +57,7 @@ scalar_deserialize!(
     Command,
     DurationValue,
     KindName,
+    SensitiveKindName,
     HeaderName,
     ParamName,
     Method,
@@ -275,6 +276,28 @@ impl Scalar for KindName {
             None => format!("known kinds: {}", names.collect::<Vec<_>>().join(", ")),
         };
         Err(with_hint(format!("unknown credential kind `{text}`"), hint))
+    }
+}
+
+/// A sensitive-data kind (`card`, `iban`, `us_ssn`, `email`, `phone`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct SensitiveKindName(pub SensitiveKind);
+
+impl Scalar for SensitiveKindName {
+    const EXPECTING: &'static str = "a sensitive-data kind such as `card` or `email`";
+    fn parse(text: &str) -> Result<Self, String> {
+        if let Some(kind) = SensitiveKind::parse(text) {
+            return Ok(Self(kind));
+        }
+        let names = SensitiveKind::ALL.iter().map(|k| k.as_str());
+        let hint = match did_you_mean(text, names.clone()) {
+            Some(best) => format!("did you mean `{best}`?"),
+            None => format!("known kinds: {}", names.collect::<Vec<_>>().join(", ")),
+        };
+        Err(with_hint(
+            format!("unknown sensitive-data kind `{text}`"),
+            hint,
+        ))
     }
 }
 

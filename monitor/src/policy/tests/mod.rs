@@ -7,6 +7,7 @@ mod directions;
 mod errors;
 mod rates;
 mod selectors;
+mod sensitive;
 mod transport;
 
 use std::net::IpAddr;
