@@ -86,6 +86,24 @@ pub enum Evidence {
     Credential(Finding),
     Rate(RateEvidence),
     AuthFailures(AuthFailureEvidence),
+    /// Card or personal data: kind, location, count (cards: brand and last four), no value.
+    SensitiveData(SensitiveEvidence),
+}
+
+/// The sensitive-data findings an alert is about.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct SensitiveEvidence {
+    pub findings: Vec<crate::sensitive::SensitiveFinding>,
+}
+
+impl SensitiveEvidence {
+    /// `card,email`: the kinds, sorted, for the suppression key.
+    fn kinds(&self) -> String {
+        let mut kinds: Vec<&str> = self.findings.iter().map(|f| f.kind.as_str()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        kinds.join(",")
+    }
 }
 
 /// A burst of rejected authentication: how many 401/403 in how long, and the credential they
@@ -124,12 +142,18 @@ impl Alert {
     /// credential (by fingerprint). Not the direction: when both ends
     /// run here, repeats of one finding may be raised from either view.
     pub fn suppression_key(&self) -> String {
+        let sensitive_kinds;
         let evidence = match &self.evidence {
             Some(Evidence::Credential(finding)) => finding.fingerprint.as_str(),
             Some(Evidence::AuthFailures(AuthFailureEvidence {
                 credential: Some(finding),
                 ..
             })) => finding.fingerprint.as_str(),
+            // Which kinds: an alert about e-mails does not hide one about cards.
+            Some(Evidence::SensitiveData(sensitive)) => {
+                sensitive_kinds = sensitive.kinds();
+                sensitive_kinds.as_str()
+            }
             _ => "",
         };
         let (method, template) = self

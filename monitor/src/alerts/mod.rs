@@ -6,6 +6,6 @@ mod suppress;
 
 pub use alert::{
     Alert, AlertDestination, AlertEndpoint, AlertRequest, AlertWorkload, AuthFailureEvidence,
-    Evidence, RateEvidence,
+    Evidence, RateEvidence, SensitiveEvidence,
 };
 pub use suppress::Suppressor;

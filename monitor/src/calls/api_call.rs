@@ -81,6 +81,10 @@ pub struct ApiCall {
     /// prefix and keyed fingerprint, never the value. Filled by inspection; empty without a
     /// policy.
     pub credentials: Vec<Finding>,
+    /// Card and personal data the exchange carried: kinds and counts per part (request,
+    /// response), never a value. Filled by inspection; absent when none was found.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sensitive_data: Vec<crate::sensitive::SensitiveSummary>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -199,6 +203,7 @@ pub fn build_api_call(
         reset: h2.and_then(|h| h.reset.clone()),
         grpc: h2.and_then(|h| h.grpc.clone()),
         credentials: Vec::new(),
+        sensitive_data: Vec::new(),
     }
 }
 

@@ -63,7 +63,8 @@ pub fn split_target(target: &str) -> SplitTarget<'_> {
 }
 
 /// The path with every segment that looks like a token or secret (what the path templater calls
-/// `{token}` or `{long}`) replaced by that placeholder. Ids, UUIDs and words stay as sent: they are
+/// `{token}` or `{long}`), or holds personal or card data (`{email}`, `{redacted}`: a card
+/// number, IBAN, phone or SSN), replaced by that placeholder. Ids, UUIDs and words stay as sent: they are
 /// what makes a path useful and are not credentials, while a Slack webhook or a signed link carries
 /// its secret in the path.
 pub fn redact_path(path: &str) -> String {
@@ -77,7 +78,9 @@ pub fn redact_path(path: &str) -> String {
     for raw in segments() {
         out.push('/');
         out.push_str(match crate::rates::classify(raw) {
-            Some(placeholder @ ("{token}" | "{long}")) => placeholder,
+            Some(placeholder @ ("{token}" | "{long}" | "{email}" | "{redacted}")) => placeholder,
+            // An id, unless it is a card number.
+            Some("{id}") if crate::sensitive::segment_holds_value(raw) => "{redacted}",
             _ => raw,
         });
     }

@@ -13,14 +13,17 @@ use super::{
     linker::{ExchangeLinker, LinkKey},
 };
 use crate::{
-    alerts::{Alert, AuthFailureEvidence, Evidence, RateEvidence, Suppressor},
+    alerts::{Alert, AuthFailureEvidence, Evidence, RateEvidence, SensitiveEvidence, Suppressor},
     calls::ApiCall,
     credentials::{Detector, DetectorError, DetectorSettings, Finding, Fingerprinter},
     inventory::{ApiInventory, DEFAULT_MAX_ENTRIES, Observation, PublishedInventory, auth_schemes},
-    metrics::{InspectState, Metrics},
+    metrics::{InspectState, Metrics, SensitiveCount},
     policy::{CallView, Client, Policy, Severity, Workload, rule_ids},
     protocols::CallDirection,
     rates::{Decision, Inventory, RateKey, RateLimit, RateLimiter},
+    sensitive::{
+        ResponseView, SensitiveError, SensitiveLocation, SensitiveReport, SensitiveScanner,
+    },
     streams::ConnectionExchange,
     time::WallClock,
 };
@@ -40,6 +43,8 @@ const MAX_LINKED_ALERTS: usize = 10_000;
 pub enum InspectError {
     #[error("cannot build the credential detectors for this policy")]
     Detector(#[source] DetectorError),
+    #[error("cannot build the sensitive-data detectors")]
+    Sensitive(#[source] SensitiveError),
 }
 
 /// An alert a check wants raised, before it is linked, built and suppressed.
@@ -98,6 +103,7 @@ fn policy_workload(call: &ApiCall) -> Workload<'_> {
 pub struct Inspector {
     policy: Arc<Policy>,
     detector: Detector,
+    sensitive: SensitiveScanner,
     key: Vec<u8>,
     limiter: RateLimiter,
     inventory: Inventory,
@@ -155,6 +161,7 @@ impl Inspector {
             suppressor: Suppressor::new(window_ns(&policy), MAX_SUPPRESSION_ENTRIES),
             policy: Arc::new(policy),
             detector,
+            sensitive: SensitiveScanner::new().map_err(InspectError::Sensitive)?,
             key: fingerprint_key,
             limiter: RateLimiter::new(MAX_RATE_KEYS),
             inventory: Inventory::new(MAX_INVENTORY),
@@ -226,7 +233,9 @@ impl Inspector {
             path_template: &context.template,
             findings: &findings,
         };
+        let sensitive = self.scan_sensitive(item);
         let mut raised = self.policy_findings(&view, &findings);
+        self.check_sensitive(&view, &sensitive, &mut raised);
         self.check_rates(&view, &context, start_ns, &mut raised);
         self.check_auth_failures(call, &context, &findings, start_ns, &mut raised);
         self.check_credential_owners(call, &context, &findings, &mut raised);
@@ -292,6 +301,7 @@ impl Inspector {
             }
         }
         call.credentials = findings;
+        self.record_sensitive(call, &context, sensitive);
         self.count(&out[before..]);
         self.metrics.rate_state(
             self.limiter.len(),
@@ -305,6 +315,88 @@ impl Inspector {
             credential_owner_evictions: self.owners.evicted(),
             linked_alert_evictions: self.linker.evicted(),
         });
+    }
+
+    /// Card and personal data in the request and the response, for the kinds the policy asks
+    /// for (nothing is scanned when it asks for none).
+    fn scan_sensitive(&self, item: &ConnectionExchange) -> SensitiveReport {
+        let kinds = self.policy.sensitive_data().kinds;
+        if kinds.is_empty() {
+            return SensitiveReport::default();
+        }
+        let response = item.exchange.response.as_ref().map(|r| ResponseView {
+            headers: &r.head.headers,
+            body_sample: &r.stats.body_sample,
+        });
+        self.sensitive.scan(
+            crate::protocols::RequestView::of(&item.exchange.request),
+            response,
+            kinds,
+        )
+    }
+
+    /// `sensitive_data` rules: the alerts carry the findings they are about (kinds,
+    /// locations, counts, card brand and last four), never a value.
+    fn check_sensitive(&self, view: &CallView, report: &SensitiveReport, raised: &mut Vec<Raised>) {
+        if report.is_empty() {
+            return;
+        }
+        for violation in self.policy.evaluate_sensitive(view, report) {
+            let findings = violation
+                .findings
+                .iter()
+                .filter_map(|&i| report.findings.get(i).cloned())
+                .collect();
+            raised.push(Raised::new(
+                violation.rule_id,
+                violation.severity,
+                violation.summary,
+                Some(Evidence::SensitiveData(SensitiveEvidence { findings })),
+            ));
+        }
+    }
+
+    /// Counts what the scan found per endpoint and what it had to cut, puts the kinds and
+    /// counts on the API call, and takes any value out of the call's printed path and query
+    /// parameter names.
+    fn record_sensitive(&self, call: &mut ApiCall, context: &CallContext, report: SensitiveReport) {
+        let cuts = report.cuts;
+        self.metrics
+            .sensitive_scan_cut("bytes", u64::from(cuts.bytes));
+        self.metrics
+            .sensitive_scan_cut("candidates", u64::from(cuts.candidates));
+        self.metrics
+            .sensitive_scan_cut("findings", u64::from(cuts.findings));
+        if report.is_empty() {
+            return;
+        }
+        let host = context.host_or_ip();
+        for finding in &report.findings {
+            self.metrics.sensitive_fields(&SensitiveCount {
+                kind: finding.kind.as_str(),
+                part: finding.location.part().as_str(),
+                location: finding.location.label(),
+                direction: context.direction.as_str(),
+                host: &host,
+                method: &context.method,
+                path_template: &context.template,
+                count: u64::from(finding.count),
+            });
+        }
+        if report.findings.iter().any(|f| {
+            matches!(&f.location, SensitiveLocation::Query { parameter } if parameter == "<redacted>")
+        }) {
+            for name in &mut call.query_params {
+                if !self
+                    .sensitive
+                    .scan_text(name.as_bytes(), None, crate::sensitive::KindSet::all())
+                    .is_empty()
+                {
+                    "<redacted>".clone_into(name);
+                }
+            }
+        }
+        call.sensitive_data = report.summary();
     }
 
     /// Destination, transport and credential rules.

@@ -7,12 +7,15 @@ mod http2;
 mod inspect;
 mod kubernetes;
 mod resolved;
+mod sensitive;
 
 use http2::Http2Metrics;
 use inspect::InspectMetrics;
 pub use inspect::InspectState;
 use kubernetes::KubernetesMetrics;
 use resolved::{Destinations, StaticLabels};
+use sensitive::SensitiveMetrics;
+pub use sensitive::{MAX_SENSITIVE_ENDPOINTS, SensitiveCount};
 
 /// Record kinds the pipeline counts (`monitor_capture_records_total{kind}`), resolved at start.
 const RECORD_KINDS: &[&str] = &[
@@ -41,6 +44,7 @@ pub struct Metrics {
     http2: Http2Metrics,
     inspect: InspectMetrics,
     kubernetes: KubernetesMetrics,
+    sensitive: SensitiveMetrics,
     /// `monitor_api_calls_total{role, complete}`: [client, server] × [incomplete, complete].
     api_calls: [[IntCounter; 2]; 2],
     calls_without_socket: IntCounterVec,
@@ -258,6 +262,7 @@ impl Metrics {
             http2: Http2Metrics::new(&registry),
             inspect: InspectMetrics::new(&registry),
             kubernetes: KubernetesMetrics::new(&registry),
+            sensitive: SensitiveMetrics::new(&registry),
             http_problems: counter_vec(
                 &registry,
                 "monitor_http_problems_total",
@@ -422,6 +427,14 @@ impl Metrics {
     }
     pub fn alert_suppressed(&self, rule: &str) {
         self.alerts_suppressed.with_label_values(&[rule]).inc();
+    }
+    /// Sensitive values found in one part of one call (`monitor_sensitive_fields_total`).
+    pub fn sensitive_fields(&self, count: &SensitiveCount<'_>) {
+        self.sensitive.fields(count);
+    }
+    /// Sensitive-data scanning cut short (`reason`: bytes, candidates, findings).
+    pub fn sensitive_scan_cut(&self, reason: &'static str, by: u64) {
+        self.sensitive.cut(reason, by);
     }
     pub fn credential_seen(&self, kind: &'static str) {
         self.credentials.with_label_values(&[kind]).inc();

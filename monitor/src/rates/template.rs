@@ -59,6 +59,9 @@ pub(crate) fn classify(raw: &str) -> Option<&'static str> {
         Some("{date}")
     } else if is_email(s) {
         Some("{email}")
+    } else if crate::sensitive::segment_holds_value(s) {
+        // A card, IBAN or number written with separators (phone, SSN): never a label.
+        Some("{redacted}")
     } else if is_token(s) {
         Some("{token}")
     } else if raw.chars().count() > MAX_SEGMENT_CHARS {

@@ -8,6 +8,7 @@
 //! - `scan.rs`: the single pass over one text, and the context of a value (a field named `ssn`);
 //! - `card.rs`, `iban.rs`, `ssn.rs`, `email.rs`, `phone.rs`: one kind's rules each;
 //! - `checksum.rs`: Luhn and mod-97; `budget.rs`: the per-call scanning budget;
+//! - `segment.rs`: whether a URL path segment holds a value (for templates and printed paths);
 //! - `kind.rs`: kinds, brands and parts; `finding.rs`: the report; `error.rs`: build errors.
 mod budget;
 mod card;
@@ -20,6 +21,7 @@ mod iban;
 mod kind;
 mod phone;
 mod scan;
+mod segment;
 mod ssn;
 
 #[cfg(test)]
@@ -35,3 +37,4 @@ pub use finding::{
     SensitiveSummary,
 };
 pub use kind::{CardBrand, KindSet, Part, SensitiveKind};
+pub(crate) use segment::holds_value as segment_holds_value;
