@@ -23,4 +23,6 @@ pub use inspector::{InspectError, Inspector};
 pub use key::{KeyError, load_or_create_key};
 
 #[cfg(test)]
+mod sensitive_tests;
+#[cfg(test)]
 mod tests;
