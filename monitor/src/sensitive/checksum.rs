@@ -21,7 +21,7 @@ pub(crate) fn luhn_valid(digits: &[u8]) -> bool {
             d
         };
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// ISO 7064 mod 97-10 over an IBAN's characters (upper-case ASCII letters and digits), already

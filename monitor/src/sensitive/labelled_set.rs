@@ -202,13 +202,14 @@ fn phone(rng: &mut Rng) -> (String, bool) {
 }
 
 fn field_for(kind: SensitiveKind, rng: &mut Rng) -> &'static str {
-    match kind {
-        SensitiveKind::Card => *rng.pick(&["card_number", "pan", "number", "cc"]),
-        SensitiveKind::Iban => *rng.pick(&["iban", "account", "payout_account"]),
-        SensitiveKind::UsSsn => *rng.pick(&["ssn", "customer_ssn"]),
-        SensitiveKind::Email => *rng.pick(&["email", "contact", "user"]),
-        SensitiveKind::Phone => *rng.pick(&["phone", "mobile", "phone_number"]),
-    }
+    let names: &[&'static str] = match kind {
+        SensitiveKind::Card => &["card_number", "pan", "number", "cc"],
+        SensitiveKind::Iban => &["iban", "account", "payout_account"],
+        SensitiveKind::UsSsn => &["ssn", "customer_ssn"],
+        SensitiveKind::Email => &["email", "contact", "user"],
+        SensitiveKind::Phone => &["phone", "mobile", "phone_number"],
+    };
+    names[rng.below(names.len() as u64) as usize]
 }
 
 fn percent_encode(value: &str) -> String {

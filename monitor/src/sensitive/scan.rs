@@ -242,7 +242,7 @@ impl TextScanner {
         }
         let end = i;
         // Too short for any kind, too long, or part of a longer word or number.
-        if nd < 7 || nd > MAX_DIGITS || ng > MAX_GROUPS {
+        if !(7..=MAX_DIGITS).contains(&nd) || ng > MAX_GROUPS {
             return Some(end);
         }
         if glued_before(text, start) || phone::glued_after(text, end) {

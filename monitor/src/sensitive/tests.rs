@@ -40,7 +40,7 @@ fn scan(
     scanner.scan(view, response, KindSet::all())
 }
 
-fn find<'r>(report: &'r SensitiveReport, kind: SensitiveKind) -> &'r SensitiveFinding {
+fn find(report: &SensitiveReport, kind: SensitiveKind) -> &SensitiveFinding {
     report
         .findings
         .iter()
