@@ -385,12 +385,13 @@ impl Scalar for Name {
 }
 
 /// Prefixes of the built-in rule ids, which user rules may not use.
-pub(super) const RESERVED_PREFIXES: [&str; 5] = [
+pub(super) const RESERVED_PREFIXES: [&str; 6] = [
     "transport.",
     "credential.",
     "destination.",
     "auth.",
     "coverage.",
+    "sensitive.",
 ];
 
 /// A user rule id: appears in alerts and metric labels.
