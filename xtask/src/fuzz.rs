@@ -1,5 +1,5 @@
 //! `cargo xtask fuzz [--seconds N] [TARGET...]`: a bounded run of the cargo-fuzz targets in
-//! `fuzz/` (all five by default, one after another, `N` seconds each), from seeds written at run
+//! `fuzz/` (all six by default, one after another, `N` seconds each), from seeds written at run
 //! time (`seeds.rs`; the corpora are never copied into the repository).
 //!
 //! Each target runs as `cargo +nightly fuzz run TARGET -- -max_total_time=N` in `fuzz/`, with
@@ -17,7 +17,14 @@ use anyhow::{Context as _, bail};
 mod seeds;
 
 /// Every target in `fuzz/fuzz_targets/`, in the order they run.
-const TARGETS: &[&str] = &["http1", "http2", "streams", "policy", "credentials"];
+const TARGETS: &[&str] = &[
+    "http1",
+    "http2",
+    "streams",
+    "policy",
+    "credentials",
+    "sensitive",
+];
 
 /// Longest a single input may run before libFuzzer reports it as a hang, in seconds.
 const INPUT_TIMEOUT_SECS: u64 = 10;

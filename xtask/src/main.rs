@@ -103,7 +103,7 @@ enum Task {
         /// Seconds per target.
         #[arg(long, default_value_t = 60)]
         seconds: u64,
-        /// Targets to run (default: all): http1, http2, streams, policy, credentials.
+        /// Targets to run (default: all): http1, http2, streams, policy, credentials, sensitive.
         targets: Vec<String>,
     },
     /// Build the static monitor (release) and its container image (`FROM scratch`, podman);

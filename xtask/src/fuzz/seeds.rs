@@ -54,6 +54,7 @@ pub fn write(
             .collect(),
         "policy" => policies(workspace)?,
         "credentials" => secrets(corpora)?,
+        "sensitive" => sensitive_values(),
         other => anyhow::bail!("no seeds for `{other}`"),
     };
     fs::create_dir_all(corpus).with_context(|| format!("creating {}", corpus.display()))?;
@@ -535,4 +536,25 @@ mod tests {
             ["x: 1\ny: \"q\"", "raw \"yes\"", "ab"]
         );
     }
+}
+
+/// `sensitive`: made-up values of each kind in every position (header, query, JSON bodies).
+fn sensitive_values() -> Vec<Vec<u8>> {
+    let values: [&[u8]; 7] = [
+        b"4539 5787 6362 1486",
+        b"DE89 3704 0044 0532 0130 00",
+        b"219-09-9991",
+        b"ada@example.com",
+        b"+44 20 7946 0958",
+        b"(415) 555-2671",
+        b"978-3-16-148410-0",
+    ];
+    let mut out = Vec::new();
+    for (i, value) in values.iter().enumerate() {
+        let target = [&b"/v1/users?email="[..], value].concat();
+        let json = [&br#"{"ssn":""#[..], value, br#"","note":"x"}"#].concat();
+        let control = [i as u8, 0b1010, 0];
+        out.push([&control[..], value, SECTION, &target, SECTION, &json, SECTION, &json].concat());
+    }
+    out
 }
