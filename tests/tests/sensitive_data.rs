@@ -106,14 +106,23 @@ fn external_address() -> Option<String> {
     let out = Command::new("hostname").arg("-I").output().ok()?;
     String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
-        .find(|a| a.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| !ip.is_loopback()))
+        .find(|a| {
+            a.parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| !ip.is_loopback())
+        })
         .map(str::to_owned)
 }
 
 fn curl(args: &[&str]) {
     let mut command = Command::new("curl");
     command
-        .args(["--silent", "--show-error", "--http1.1", "--output", "/dev/null"])
+        .args([
+            "--silent",
+            "--show-error",
+            "--http1.1",
+            "--output",
+            "/dev/null",
+        ])
         .args(args);
     run_client(&mut command);
 }
@@ -193,7 +202,12 @@ fn card_and_personal_data_alert_count_and_never_leak() {
             &tls,
             host,
             "/collect",
-            &["--header", "Content-Type: application/json", "--data", &posted],
+            &[
+                "--header",
+                "Content-Type: application/json",
+                "--data",
+                &posted,
+            ],
         );
     }
     // A server returning personal data.
@@ -205,9 +219,17 @@ fn card_and_personal_data_alert_count_and_never_leak() {
     let alerts = captured.alerts();
     let everything = captured.all_output();
 
-    // Card over plaintext: one alert (both ends run here: linked into one), critical, last four.
+    // Card over plaintext: one alert naming curl as the caller, critical, with the last four.
+    // Both views raise it; they are linked into one alert (raised by whichever view came
+    // first), except when the server's view could not name its peer yet: then the server's
+    // own alert (workload python3) comes too.
     if let Some((_, server)) = &plain {
-        let card = alerts_at(&alerts, "sensitive.card_plaintext", server.port);
+        let all = alerts_at(&alerts, "sensitive.card_plaintext", server.port);
+        assert!((1..=2).contains(&all.len()), "{all:#?}\n{everything}");
+        let card: Vec<_> = all
+            .into_iter()
+            .filter(|a| a["workload"]["command"] == "curl")
+            .collect();
         assert_eq!(card.len(), 1, "{card:#?}\n{everything}");
         assert_eq!(card[0]["severity"], "critical");
         assert_eq!(card[0]["request"]["path_template"], "/v1/charges");
@@ -232,22 +254,32 @@ fn card_and_personal_data_alert_count_and_never_leak() {
     assert_eq!(in_url[0]["peer_workload"]["pid"], tls.child.id());
     let f = findings(in_url[0]);
     assert_eq!(f[0]["kind"], "email");
-    assert_eq!(f[0]["location"], serde_json::json!({"in": "query", "parameter": "email"}));
+    assert_eq!(
+        f[0]["location"],
+        serde_json::json!({"in": "query", "parameter": "email"})
+    );
 
     // E-mails to hosts not among the allowed destinations: the query one and the tracker, not
     // the CRM.
-    let mut unapproved: Vec<&str> = alerts_at(&alerts, "sensitive.unapproved_destination", tls.port)
-        .iter()
-        .map(|a| a["destination"]["host"].as_str().unwrap_or(""))
-        .collect();
+    let mut unapproved: Vec<&str> =
+        alerts_at(&alerts, "sensitive.unapproved_destination", tls.port)
+            .iter()
+            .map(|a| a["destination"]["host"].as_str().unwrap_or(""))
+            .collect();
     unapproved.sort_unstable();
-    assert_eq!(unapproved, ["news.example.com", "tracker.example.net"], "{everything}");
+    assert_eq!(
+        unapproved,
+        ["news.example.com", "tracker.example.net"],
+        "{everything}"
+    );
 
     // Personal data in a response: counted per endpoint, and over the bulk threshold.
     let bulk = alerts_at(&alerts, "sensitive.bulk_response", tls.port);
     assert_eq!(bulk.len(), 1, "{bulk:#?}\n{everything}");
     assert!(
-        findings(bulk[0]).iter().all(|f| f["location"]["in"] == "response_body"),
+        findings(bulk[0])
+            .iter()
+            .all(|f| f["location"]["in"] == "response_body"),
         "{bulk:#?}"
     );
     let users_call = captured
@@ -269,19 +301,30 @@ fn card_and_personal_data_alert_count_and_never_leak() {
         ]),
         "{users_call:#}"
     );
-    let series = |labels: &str| metric_in(&page, &format!("monitor_sensitive_fields_total{{{labels}}}"));
+    let series = |labels: &str| {
+        metric_in(
+            &page,
+            &format!("monitor_sensitive_fields_total{{{labels}}}"),
+        )
+    };
     assert_eq!(
-        series(r#"direction="outbound",host="api.example.com",kind="email",location="response_body",method="GET",part="response",path_template="/v1/users""#),
+        series(
+            r#"direction="outbound",host="api.example.com",kind="email",location="response_body",method="GET",part="response",path_template="/v1/users""#
+        ),
         2,
         "{page}"
     );
     assert_eq!(
-        series(r#"direction="inbound",host="api.example.com",kind="email",location="response_body",method="GET",part="response",path_template="/v1/users""#),
+        series(
+            r#"direction="inbound",host="api.example.com",kind="email",location="response_body",method="GET",part="response",path_template="/v1/users""#
+        ),
         2,
         "the server's own view counts too:\n{page}"
     );
     assert_eq!(
-        series(r#"direction="outbound",host="pay.example.com",kind="card",location="request_body",method="POST",part="request",path_template="/v1/charges""#),
+        series(
+            r#"direction="outbound",host="pay.example.com",kind="card",location="request_body",method="POST",part="request",path_template="/v1/charges""#
+        ),
         1,
         "{page}"
     );
@@ -289,12 +332,23 @@ fn card_and_personal_data_alert_count_and_never_leak() {
     // No raw value anywhere the monitor wrote.
     let file = std::fs::read_to_string(&alert_file).unwrap_or_default();
     assert!(!file.is_empty(), "the alert file holds the alerts");
-    let mut values = vec![CARD_PLAIN, CARD_TLS, QUERY_EMAIL, POSTED_EMAIL, USER_PHONE, USER_SSN];
+    let mut values = vec![
+        CARD_PLAIN,
+        CARD_TLS,
+        QUERY_EMAIL,
+        POSTED_EMAIL,
+        USER_PHONE,
+        USER_SSN,
+    ];
     values.extend(USER_EMAILS);
     let encoded_query = QUERY_EMAIL.replace('@', "%40");
     values.push(&encoded_query);
     for value in values {
-        for (what, text) in [("output", &everything), ("alert file", &file), ("metrics", &page)] {
+        for (what, text) in [
+            ("output", &everything),
+            ("alert file", &file),
+            ("metrics", &page),
+        ] {
             assert!(!text.contains(value), "{value} appears in the {what}");
         }
     }

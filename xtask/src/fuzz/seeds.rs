@@ -554,7 +554,19 @@ fn sensitive_values() -> Vec<Vec<u8>> {
         let target = [&b"/v1/users?email="[..], value].concat();
         let json = [&br#"{"ssn":""#[..], value, br#"","note":"x"}"#].concat();
         let control = [i as u8, 0b1010, 0];
-        out.push([&control[..], value, SECTION, &target, SECTION, &json, SECTION, &json].concat());
+        out.push(
+            [
+                &control[..],
+                value,
+                SECTION,
+                &target,
+                SECTION,
+                &json,
+                SECTION,
+                &json,
+            ]
+            .concat(),
+        );
     }
     out
 }
