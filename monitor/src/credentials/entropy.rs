@@ -95,10 +95,16 @@ const PLACEHOLDER_VALUES: &[&str] = &[
     "default",
 ];
 
-/// True for templating syntax, masked values and example values: `${VAR}`, `$API_KEY`,
-/// `{{ .Values.x }}`, `<token>`, `[PASSWORD]`, `%s`, `xxxxxxxx`, `changeme`...
-pub(crate) fn is_placeholder(value: &[u8]) -> bool {
+/// True for templating syntax and masked values only: `${VAR}`, `$API_KEY`, `{{ secret }}`,
+/// `<password>`, `{password}`, `********`, `xxxx`. Unlike [`is_placeholder`], a common word is
+/// not excluded: where the syntax itself says "credential" (`user:password@` in a URL), a weak
+/// password such as `admin` is still a credential in transit.
+pub(crate) fn is_template(value: &[u8]) -> bool {
     let v = trim_ascii(value);
+    is_template_syntax(v) || is_masked(v)
+}
+
+fn is_template_syntax(v: &[u8]) -> bool {
     if v.is_empty() {
         return true;
     }
@@ -132,13 +138,24 @@ pub(crate) fn is_placeholder(value: &[u8]) -> bool {
             return true;
         }
     }
-    // One byte repeated over most of the value: `xxxxxxxx`, `********`, `00000000`.
+    false
+}
+
+/// One byte repeated over most of the value: `xxxxxxxx`, `********`, `00000000`.
+fn is_masked(v: &[u8]) -> bool {
     let mut counts = [0u32; 256];
     for &b in v {
         counts[usize::from(b)] += 1;
     }
     let max = counts.iter().copied().max().unwrap_or(0) as usize;
-    if v.len() >= 4 && max * 10 >= v.len() * 6 {
+    v.len() >= 4 && max * 10 >= v.len() * 6
+}
+
+/// True for templating syntax, masked values and example values: `${VAR}`, `$API_KEY`,
+/// `{{ .Values.x }}`, `<token>`, `[PASSWORD]`, `%s`, `xxxxxxxx`, `changeme`...
+pub(crate) fn is_placeholder(value: &[u8]) -> bool {
+    let v = trim_ascii(value);
+    if is_template_syntax(v) || is_masked(v) {
         return true;
     }
     let lower = v.to_ascii_lowercase();
@@ -182,6 +199,34 @@ pub(crate) enum Context {
     Strong,
     /// A weak name (`...key`, `pass`, `auth`): demand more randomness.
     Weak,
+}
+
+/// A quoted value with spaces under a strong secret name: a passphrase
+/// (`password = "correct horse battery staple"`), which [`looks_like_secret`] refuses for its
+/// spaces. Three words or more, of a password's length, and not a placeholder or a sentence
+/// that names a secret (`"Enter your password"`).
+pub(crate) fn looks_like_passphrase(value: &[u8], context: Context) -> bool {
+    let v = trim_ascii(value);
+    if context != Context::Strong || !(12..=128).contains(&v.len()) {
+        return false;
+    }
+    let words = v.split(|b| *b == b' ').filter(|w| !w.is_empty()).count();
+    if words < 3 || v.iter().any(|b| b.is_ascii_control()) || is_placeholder(v) {
+        return false;
+    }
+    let lower = v.to_ascii_lowercase();
+    ![
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "passphrase",
+        "key",
+        "enter",
+        "your",
+    ]
+    .iter()
+    .any(|w| contains(&lower, w.as_bytes()))
 }
 
 /// Minimum length of a value accepted without a known format.

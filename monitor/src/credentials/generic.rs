@@ -7,7 +7,7 @@
 //! so the work is proportional to the number of hits, not to the text.
 use super::{
     candidate::{Candidate, Rank},
-    entropy::{Context, looks_like_secret},
+    entropy::{Context, looks_like_passphrase, looks_like_secret},
     finding::CredentialKind,
 };
 
@@ -98,6 +98,7 @@ const DESCRIPTORS: &[&str] = &[
     "fields",
     "label",
     "hint",
+    "question",
     "policy",
     "enabled",
     "required",
@@ -325,7 +326,12 @@ pub(crate) fn scan(text: &[u8], hits: &[usize], out: &mut Vec<Candidate>) {
         };
         for (value_start, value_end) in values_for(text, start, end, dash_flag) {
             let value = &text[value_start..value_end];
-            if looks_like_secret(value, context) {
+            let quoted = value_start > 0
+                && is_quote(text[value_start - 1])
+                && text.get(value_end) == Some(&text[value_start - 1]);
+            if looks_like_secret(value, context)
+                || (quoted && looks_like_passphrase(value, context))
+            {
                 out.push(
                     Candidate::new(CredentialKind::GenericSecret, value.to_vec(), Rank::Generic)
                         .with_span(value_start..value_end),

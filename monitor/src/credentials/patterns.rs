@@ -15,6 +15,9 @@ pub(crate) enum Check {
     None,
     /// The part after the prefix must not be a placeholder (`ghp_xxxx...`, `...EXAMPLE`).
     Body,
+    /// As `Body`, on the part after the last `-` only: the parts before are numeric ids
+    /// (`xoxp-<team>-<user>-<bot>-<secret>`), which repeat digits without being placeholders.
+    LastSegment,
     /// GitLab: per-prefix length rules.
     Gitlab,
     /// A JWT whose header decodes to JSON with `alg`.
@@ -146,10 +149,12 @@ pub(crate) const FORMAT_RULES: &[FormatRule] = &[
             r"|xoxe\.xox[bp]-[0-9]-[A-Za-z0-9]{100,300}",
             r"|xoxe-[0-9]-[A-Za-z0-9]{100,300}",
             r"|xapp-[0-9]-[A-Z0-9]+-[0-9]+-[a-z0-9]+",
+            // Legacy tokens: numeric ids, then the secret part.
+            r"|xox[abposr]-(?:[0-9]{1,13}-){3,4}[A-Za-z0-9]{16,40}",
             r")(?:[^A-Za-z0-9_-]|$)"
         ),
         prefixes: SLACK_PREFIXES,
-        check: Check::Body,
+        check: Check::LastSegment,
     },
     FormatRule {
         id: "slack-webhook",
@@ -203,7 +208,7 @@ pub(crate) const FORMAT_RULES: &[FormatRule] = &[
         id: "jwt",
         kind: K::Jwt,
         keywords: &["eyJ"],
-        pattern: r"\b(eyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*)",
+        pattern: r"\b(eyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{2,}(?:\.[A-Za-z0-9_-]*)?)",
         prefixes: &[],
         check: Check::Jwt,
     },

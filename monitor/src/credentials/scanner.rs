@@ -11,7 +11,7 @@ use regex::bytes::Regex;
 
 use super::{
     candidate::{Candidate, Rank, resolve_overlaps},
-    entropy::{Context, is_placeholder, looks_like_secret},
+    entropy::{Context, is_template, looks_like_secret},
     error::DetectorError,
     finding::CredentialKind,
     generic::{self, GENERIC_KEYWORDS},
@@ -193,6 +193,11 @@ impl TextScanner {
                     (!format_body_is_placeholder(body))
                         .then(|| Candidate::new(rule.kind, secret.to_vec(), Rank::Format))
                 }
+                Check::LastSegment => {
+                    let last = secret.iter().rposition(|&b| b == b'-').map_or(0, |i| i + 1);
+                    (!format_body_is_placeholder(&secret[last..]))
+                        .then(|| Candidate::new(rule.kind, secret.to_vec(), Rank::Format))
+                }
                 Check::Gitlab => {
                     let body = &secret[prefix.map_or(0, str::len)..];
                     (gitlab_length_ok(secret) && !format_body_is_placeholder(body))
@@ -297,7 +302,7 @@ impl TextScanner {
             };
             let pw = password.as_bytes();
             let port_like = pw.len() <= 5 && pw.iter().all(u8::is_ascii_digit);
-            if pw.len() < 3 || port_like || pw == user.as_bytes() || is_placeholder(pw) {
+            if pw.len() < 3 || port_like || pw == user.as_bytes() || is_template(pw) {
                 continue;
             }
             let span: Range<usize> = user.start()..password.end();
