@@ -5,9 +5,11 @@
 use super::{
     body::{self, BodyKind},
     candidate::{Candidate, Rank},
+    entropy::Context,
     error::DetectorError,
     finding::{CredentialKind, Finding, Location},
     fingerprint::Fingerprinter,
+    generic,
     headers::{self, API_KEY_HEADERS, AUTHORIZATION_HEADERS},
     query::{self, SECRET_PARAMETERS},
     scanner::{MAX_TEXT, TextScanner},
@@ -191,10 +193,13 @@ impl Detector {
         now: u64,
         acc: &mut Accumulator<'_>,
     ) {
+        // Listed names, and names the generic vocabulary calls strong (`user[password]`,
+        // `j_password`, `new_password`, `db_pwd`): a login form's fields.
         let named = self
             .secret_parameters
             .iter()
-            .any(|p| p.as_bytes().eq_ignore_ascii_case(name));
+            .any(|p| p.as_bytes().eq_ignore_ascii_case(name))
+            || generic::classify_name(name) == Some(Context::Strong);
         if !named {
             // A neutral parameter: scan its name (a bare `?ghp_...`) and its value as text.
             for found in [

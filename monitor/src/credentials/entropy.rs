@@ -229,6 +229,35 @@ pub(crate) fn looks_like_passphrase(value: &[u8], context: Context) -> bool {
     .any(|w| contains(&lower, w.as_bytes()))
 }
 
+/// A relative path ending in a file name (`builds/<uuid>/app-1a2b3c4d.tar.gz`, an S3 object
+/// key): random-looking parts, but a name, not a secret. Base64 also has `/`, so it takes a
+/// file extension after the last `/` and no `+` or `=` anywhere.
+fn looks_like_object_key(v: &[u8]) -> bool {
+    let Some(slash) = v.iter().rposition(|&b| b == b'/') else {
+        return false;
+    };
+    let file = &v[slash + 1..];
+    let extension = file
+        .iter()
+        .rposition(|&b| b == b'.')
+        .map(|dot| &file[dot + 1..]);
+    let extension_ok = extension.is_some_and(|e| {
+        (1..=5).contains(&e.len())
+            && e.iter()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    });
+    extension_ok && !v.iter().any(|b| matches!(b, b'+' | b'='))
+}
+
+/// `8-4-4-4-12` hex: an identifier, unless its name says otherwise.
+fn is_uuid(v: &[u8]) -> bool {
+    v.len() == 36
+        && v.iter().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => *b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
 /// Minimum length of a value accepted without a known format.
 pub(crate) const MIN_SECRET_LEN: usize = 8;
 
@@ -244,6 +273,11 @@ pub(crate) fn looks_like_secret(value: &[u8], context: Context) -> bool {
         return false;
     }
     if is_placeholder(v) || looks_like_code_or_version(v) {
+        return false;
+    }
+    // A UUID is an identifier under a weak name (`idempotency_key`, `bucketKey`); under a strong
+    // one (`api_token`, `X-Octopus-ApiKey`) it is how many services issue keys.
+    if context == Context::Weak && is_uuid(v) {
         return false;
     }
     if !v.iter().any(u8::is_ascii_alphanumeric) {
@@ -303,6 +337,9 @@ pub(crate) fn looks_like_secret(value: &[u8], context: Context) -> bool {
 /// appear on the right of `key =` in code but are not secrets.
 fn looks_like_code_or_version(v: &[u8]) -> bool {
     if contains(v, b"://") || v.starts_with(b"/") || v.starts_with(b"./") || v.starts_with(b"~/") {
+        return true;
+    }
+    if looks_like_object_key(v) {
         return true;
     }
     // A version number: digits '.' digits '.' digits.

@@ -241,7 +241,11 @@ pub(crate) fn classify_name(name: &[u8]) -> Option<Context> {
     if DESCRIPTORS.iter().any(|d| last == d.as_bytes()) {
         return None;
     }
-    if STRONG.iter().any(|w| contains(&norm, w.as_bytes())) {
+    // `pwd`, `db_pass`, `userPw`: the abbreviations of "password" as a whole word are as strong
+    // as the word (a login form's `pwd` field holds a password, however weak it looks).
+    if STRONG.iter().any(|w| contains(&norm, w.as_bytes()))
+        || [&b"pwd"[..], b"pass", b"pw"].contains(&last.as_slice())
+    {
         return Some(Context::Strong);
     }
     if NOT_SECRET_KEYS.iter().any(|w| norm.ends_with(w.as_bytes())) {
