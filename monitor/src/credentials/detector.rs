@@ -3,7 +3,7 @@
 //! exportable [`Finding`]s. Owns the routing, the settings and the per-request dedup; knows
 //! nothing about individual formats.
 use super::{
-    body::{self, BodyKind},
+    body::{self, BodyDecoding, BodyKind},
     candidate::{Candidate, Rank},
     entropy::Context,
     error::DetectorError,
@@ -91,11 +91,23 @@ impl Detector {
     /// Every credential in the request: headers (HTTP/2 pseudo-headers too), target (path and
     /// query), and the body sample (the first bytes of the body).
     pub fn scan(&self, request: RequestView<'_>, now_unix_secs: u64) -> Vec<Finding> {
+        self.scan_request(request, now_unix_secs).0
+    }
+
+    /// As [`Self::scan`], and how the body was decoded (for the decoding counters).
+    pub fn scan_request(
+        &self,
+        request: RequestView<'_>,
+        now_unix_secs: u64,
+    ) -> (Vec<Finding>, Option<BodyDecoding>) {
         let mut acc = Accumulator::new(&self.fingerprinter);
         let mut content_type = None;
+        let mut content_encoding = None;
         for header in request.headers.iter().take(MAX_HEADERS) {
             if header.name.eq_ignore_ascii_case("content-type") {
                 content_type = Some(header.value);
+            } else if header.name.eq_ignore_ascii_case("content-encoding") {
+                content_encoding = Some(header.value);
             }
             self.header(header.name, header.value, now_unix_secs, &mut acc);
         }
@@ -105,13 +117,14 @@ impl Detector {
             now_unix_secs,
             &mut acc,
         );
+        let (body, decoding) = body::decode(request.body_sample, content_encoding);
         self.body(
-            request.body_sample,
+            &body,
             body::kind_from_content_type(content_type),
             now_unix_secs,
             &mut acc,
         );
-        acc.finish()
+        (acc.finish(), decoding)
     }
 
     /// Same on a bare string, interpreted according to `location`: a header value (routed by

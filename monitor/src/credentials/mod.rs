@@ -28,6 +28,7 @@ mod corpus_tests;
 #[cfg(test)]
 mod tests;
 
+pub use body::{BodyDecoding, DecodeOutcome};
 pub use detector::{Detector, DetectorSettings};
 pub use error::DetectorError;
 pub use finding::{CredentialKind, Finding, JwtFacts, Location};

@@ -651,3 +651,28 @@ fn ordinary_identifiers_are_not_secrets() {
     let found = d.scan_head(&headers, b"", NOW);
     assert!(found.is_empty(), "{found:?}");
 }
+
+/// A gzip-compressed login body is read as the server reads it: decompressed.
+#[test]
+fn compressed_bodies_are_decompressed() {
+    use std::io::Write as _;
+    let d = detector();
+    let head = request(
+        "/login",
+        &[
+            ("Content-Type", "application/json"),
+            ("Content-Encoding", "gzip"),
+        ],
+    );
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(br#"{"username":"alice","password":"Tr0ub4dor&3"}"#)
+        .unwrap();
+    let body = e.finish().unwrap();
+    let (found, decoding) = d.scan_request(RequestView::new(&head, &body), NOW);
+    assert_eq!(kinds(&found), vec![K::GenericSecret], "{found:?}");
+    let decoding = decoding.unwrap();
+    assert_eq!(
+        (decoding.encoding, decoding.outcome),
+        ("gzip", super::DecodeOutcome::Decoded)
+    );
+}

@@ -55,6 +55,7 @@ pub struct Metrics {
     alerts: IntCounterVec,
     alerts_suppressed: IntCounterVec,
     credentials: IntCounterVec,
+    body_decoding: IntCounterVec,
     policy_reloads: IntCounterVec,
     rate_keys: IntGauge,
     coverage: prometheus::IntGaugeVec,
@@ -166,6 +167,13 @@ impl Metrics {
                 "monitor_credentials_seen_total",
                 "Credentials seen in requests, by kind (never the credential).",
                 &["kind"],
+            ),
+            body_decoding: counter_vec(
+                &registry,
+                "monitor_body_decoding_total",
+                "Request bodies with a Content-Encoding, by encoding and result (decoded, cut: a \
+                 bound on output or ratio stopped it, failed, unsupported: scanned as sent).",
+                &["encoding", "result"],
             ),
             policy_reloads: counter_vec(
                 &registry,
@@ -425,6 +433,11 @@ impl Metrics {
     }
     pub fn credential_seen(&self, kind: &'static str) {
         self.credentials.with_label_values(&[kind]).inc();
+    }
+    pub fn body_decoded(&self, encoding: &'static str, result: &'static str) {
+        self.body_decoding
+            .with_label_values(&[encoding, result])
+            .inc();
     }
     pub fn set_probed_files(&self, files: usize) {
         self.probed_files.set(files as i64);
