@@ -26,6 +26,8 @@ mod scanner;
 #[cfg(test)]
 mod corpus_tests;
 #[cfg(test)]
+mod framing_tests;
+#[cfg(test)]
 mod tests;
 
 pub use body::{BodyDecoding, DecodeOutcome};
