@@ -232,7 +232,7 @@ pub(crate) fn looks_like_passphrase(value: &[u8], context: Context) -> bool {
 /// A relative path ending in a file name (`builds/<uuid>/app-1a2b3c4d.tar.gz`, an S3 object
 /// key): random-looking parts, but a name, not a secret. Base64 also has `/`, so it takes a
 /// file extension after the last `/` and no `+` or `=` anywhere.
-fn looks_like_object_key(v: &[u8]) -> bool {
+pub(crate) fn looks_like_object_key(v: &[u8]) -> bool {
     let Some(slash) = v.iter().rposition(|&b| b == b'/') else {
         return false;
     };

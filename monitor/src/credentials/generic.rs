@@ -443,6 +443,12 @@ fn forward_value(text: &[u8], start: usize, end: usize, dash_flag: bool) -> Opti
         if text[v_start + close] != first {
             return None;
         }
+        // `"DB_PASSWORD", "valueFrom": {...}`: a quoted string followed by `:` is the next JSON
+        // key, not the value of the name before it.
+        let after = skip_blanks(text, v_start + close + 1);
+        if text.get(after) == Some(&b':') {
+            return None;
+        }
         return Some((v_start, v_start + close));
     }
     if comparison {

@@ -629,12 +629,14 @@ fn ordinary_identifiers_are_not_secrets() {
         r#"{"idempotency_key":"3f1c2a9e-8b7d-4c1e-9a2b-5d6e7f8a9b0c","amount":100}"#,
         r#"{"sha256":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","etag":"\"33a64df551425fcc55e4d42a148795d9f25f89d4\""}"#,
         r#"{"cursor":"eyJvZmZzZXQiOjEwMH0","request_id":"req_8f2b1c9d7e6a5b4c"}"#,
+        // A Kubernetes env list names secrets by reference: `valueFrom` is the next key.
+        r#"{"env":[{"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db-credentials", "key": "password"}}}]}"#,
     ] {
         let found = d.scan_head(&json, body.as_bytes(), NOW);
         assert!(found.is_empty(), "{body}: {found:?}");
     }
     let headers = request(
-        "/v1/objects/builds%2Fapp-1a2b3c4d.tar.gz?versionId=3f1c2a9e-8b7d-4c1e-9a2b-5d6e7f8a9b0c",
+        "/v1/objects/builds%2Fapp-1a2b3c4d.tar.gz?versionId=3f1c2a9e-8b7d-4c1e-9a2b-5d6e7f8a9b0c&key=builds%2F3f1c2a9e-8b7d-4c1e-9a2b-5d6e7f8a9b0c%2Fapp-1a2b3c4d.tar.gz",
         &[
             (
                 "traceparent",
