@@ -219,6 +219,7 @@ struct Ports {
     git_https: u16,
     git_push_https: u16,
     npm_https: u16,
+    npm_publish_https: u16,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -273,9 +274,8 @@ fn scenario_of(call: &Value, ports: &Ports) -> Option<Scenario> {
         p if p == ports.pypi_https || p == ports.pypi_http => Scenario::Pip,
         p if p == ports.git_https => Scenario::Git,
         p if p == ports.git_push_https => Scenario::GitPush,
-        // npm sends its token only with `publish` (a PUT of the package document).
-        p if p == ports.npm_https && call["method"] == "PUT" => Scenario::NpmPublish,
         p if p == ports.npm_https => Scenario::Npm,
+        p if p == ports.npm_publish_https => Scenario::NpmPublish,
         p if p == ports.s3_https && query_has("X-Amz-Signature") => Scenario::S3Presigned,
         p if p == ports.s3_https => Scenario::S3SigV4,
         _ => return None,
@@ -406,7 +406,7 @@ struct Servers {
     pypi: Server,
     fcgiwrap: Server,
     nginx: Server,
-    verdaccio: Server,
+    verdaccios: Vec<Server>,
 }
 
 impl Servers {
@@ -594,14 +594,22 @@ http {{
                 .stderr(log_file(dir, "nginx.log")),
         );
 
-        // verdaccio over HTTPS, no uplink: anyone may read and publish (the token is sent by
-        // npm all the same, as to any registry).
+        // verdaccio over HTTPS, no uplink: anyone may read and publish (npm sends its token all
+        // the same, as to any registry). verdaccio listens on one address only, so two of them
+        // share one storage: publishes go to the one on `npm_publish_https` (every request of
+        // `npm publish` carries the token), installs to the one on `npm_https`.
         let npm_https = free_port();
-        let verdaccio_conf = dir.join("verdaccio.yaml");
-        std::fs::write(
-            &verdaccio_conf,
-            format!(
-                r#"storage: {d}/verdaccio-storage
+        let npm_publish_https = free_port();
+        let mut verdaccios = Vec::new();
+        for (port, name) in [
+            (npm_https, "verdaccio"),
+            (npm_publish_https, "verdaccio-publish"),
+        ] {
+            let conf = dir.join(format!("{name}.yaml"));
+            std::fs::write(
+                &conf,
+                format!(
+                    r#"storage: {d}/verdaccio-storage
 auth:
   htpasswd:
     file: {d}/verdaccio-htpasswd
@@ -612,23 +620,25 @@ packages:
     access: $all
     publish: $all
     unpublish: $all
-listen: https://127.0.0.1:{npm_https}
+listen: https://127.0.0.1:{port}
 https:
   key: {key}
   cert: {cert}
 log: {{ type: stdout, format: pretty, level: warn }}
 "#,
-                cert = cert.display(),
-                key = key.display(),
-            ),
-        )
-        .unwrap();
-        let mut verdaccio = Server::start(
-            clean_command(&verdaccio_bin, dir)
-                .arg("--config")
-                .arg(&verdaccio_conf)
-                .stderr(log_file(dir, "verdaccio.log")),
-        );
+                    cert = cert.display(),
+                    key = key.display(),
+                ),
+            )
+            .unwrap();
+            let server = Server::start(
+                clean_command(&verdaccio_bin, dir)
+                    .arg("--config")
+                    .arg(&conf)
+                    .stderr(log_file(dir, &format!("{name}.log"))),
+            );
+            verdaccios.push((port, name, server));
+        }
 
         wait_listening(pypi_http, "pypiserver", &mut pypi);
         let deadline = Instant::now() + LISTEN_TIMEOUT;
@@ -644,7 +654,9 @@ log: {{ type: stdout, format: pretty, level: warn }}
         ] {
             wait_listening(port, what, &mut nginx);
         }
-        wait_listening(npm_https, "verdaccio", &mut verdaccio);
+        for (port, name, server) in &mut verdaccios {
+            wait_listening(*port, name, server);
+        }
         Self {
             ports: Ports {
                 api_https,
@@ -655,29 +667,28 @@ log: {{ type: stdout, format: pretty, level: warn }}
                 git_https,
                 git_push_https,
                 npm_https,
+                npm_publish_https,
             },
             cert,
             api,
             pypi,
             fcgiwrap,
             nginx,
-            verdaccio,
+            verdaccios: verdaccios
+                .into_iter()
+                .map(|(_, _, server)| server)
+                .collect(),
         }
     }
 
     /// Pids of the servers' main processes (nginx's worker and verdaccio's node are children or
     /// the same process; the assertions go by port, this is for the report).
     fn pids(&self) -> Vec<u32> {
-        [
-            &self.api,
-            &self.pypi,
-            &self.fcgiwrap,
-            &self.nginx,
-            &self.verdaccio,
-        ]
-        .iter()
-        .map(|b| b.pid())
-        .collect()
+        [&self.api, &self.pypi, &self.fcgiwrap, &self.nginx]
+            .into_iter()
+            .chain(&self.verdaccios)
+            .map(Server::pid)
+            .collect()
     }
 }
 
@@ -750,23 +761,26 @@ fn drive_pip(servers: &Servers, dir: &Path, clients: &mut Clients) {
 }
 
 fn drive_npm(servers: &Servers, dir: &Path, npm_token: &str, clients: &mut Clients) {
-    let registry = format!("https://127.0.0.1:{}/", servers.ports.npm_https);
-    let common = format!(
-        "registry={registry}\ncafile={}\nfetch-retries=0\nfetch-timeout=15000\n\
-         update-notifier=false\naudit=false\nfund=false\n",
-        servers.cert.display()
-    );
+    let common = |port: u16| {
+        format!(
+            "registry=https://127.0.0.1:{port}/\ncafile={}\nfetch-retries=0\n\
+             fetch-timeout=15000\nupdate-notifier=false\naudit=false\nfund=false\n",
+            servers.cert.display()
+        )
+    };
     let publish_rc = dir.join("npmrc-publish");
+    let publish_port = servers.ports.npm_publish_https;
     std::fs::write(
         &publish_rc,
         format!(
-            "{common}//127.0.0.1:{}/:_authToken={npm_token}\n",
-            servers.ports.npm_https
+            "{}//127.0.0.1:{publish_port}/:_authToken={npm_token}\n",
+            common(publish_port)
         ),
     )
     .unwrap();
     let install_rc = dir.join("npmrc-install");
-    std::fs::write(&install_rc, &common).unwrap();
+    std::fs::write(&install_rc, common(servers.ports.npm_https)).unwrap();
+    // The publisher and the consumer do not share a cache (they are different machines).
     let npm = |rc: &Path, cwd: &Path| {
         let mut command = clean_command("npm", dir);
         command
@@ -774,7 +788,11 @@ fn drive_npm(servers: &Servers, dir: &Path, npm_token: &str, clients: &mut Clien
             .arg("--userconfig")
             .arg(rc)
             .arg("--cache")
-            .arg(dir.join("npm-cache"));
+            .arg(dir.join(if rc == publish_rc {
+                "npm-cache-publish"
+            } else {
+                "npm-cache"
+            }));
         command
     };
     // Two packages, the second depending on the first, published with the token.
@@ -797,7 +815,8 @@ fn drive_npm(servers: &Servers, dir: &Path, npm_token: &str, clients: &mut Clien
             "npm publish",
             npm(&publish_rc, &package).args(["publish", "--loglevel", "warn"]),
         );
-        clients.runs.push(("npm publish", pid, 1));
+        // A GET of the package document, then the PUT of the new version.
+        clients.runs.push(("npm publish", pid, 2));
     }
     // A project installing the app: two package documents, two tarballs, no token.
     let project = dir.join("npm-project");
@@ -1046,9 +1065,16 @@ fn check(
             .count();
         let _ = writeln!(summary, "  {what} (pid {pid}): {seen} client calls");
         if seen < *minimum {
+            let listed: Vec<String> = captured
+                .calls_of(*pid)
+                .into_iter()
+                .filter(|c| c["event"] == "api_call")
+                .map(describe)
+                .collect();
             failures.push(format!(
                 "{what} (pid {pid}): the monitor reported {seen} client calls, expected at least \
-                 {minimum}"
+                 {minimum}; its calls: [{}]",
+                listed.join("; ")
             ));
         }
     }
@@ -1159,6 +1185,23 @@ fn check(
                 ));
             }
         }
+    }
+
+    // What was found where, per scenario (for the report; no value is printed).
+    let mut found: BTreeMap<(Scenario, String, String), usize> = BTreeMap::new();
+    for (call, scenario) in &calls {
+        for finding in call["credentials"].as_array().into_iter().flatten() {
+            let key = (
+                *scenario,
+                call["role"].as_str().unwrap_or("?").to_owned(),
+                describe_finding(finding),
+            );
+            *found.entry(key).or_default() += 1;
+        }
+    }
+    let _ = writeln!(summary, "findings (scenario, side, finding: calls):");
+    for ((scenario, role, finding), n) in &found {
+        let _ = writeln!(summary, "  {scenario:?}, {role}, {finding}: {n}");
     }
 
     // 4. No raw credential in anything the monitor printed.
