@@ -169,10 +169,10 @@ PY
     fi
     # --- benign-traffic test (tests/tests/benign_traffic.rs) ---
     # Real package managers and git against local servers: nginx (the TLS front), fcgiwrap and
-    # git's http-backend (Debian), pypiserver and botocore (PyPI), verdaccio (npm).
+    # git's http-backend (Debian), pypiserver, botocore and twine (PyPI), verdaccio (npm).
     apt_install nginx fcgiwrap git
     benign_py="$test_deps/benign-python"
-    benign_py_pins="pypiserver==2.4.2 botocore==1.44.5"
+    benign_py_pins="pypiserver[passlib]==2.4.2 botocore==1.44.5 twine==7.0.0"
     if [[ "$(cat "$benign_py/.pins" 2>/dev/null)" != "$benign_py_pins" ]]; then
         log "installing ${benign_py_pins} into $benign_py"
         rm -rf "$benign_py"

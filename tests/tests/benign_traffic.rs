@@ -216,6 +216,8 @@ struct Ports {
     s3_https: u16,
     pypi_https: u16,
     pypi_http: u16,
+    pypi_upload_https: u16,
+    pypi_upload_http: u16,
     git_https: u16,
     git_push_https: u16,
     npm_https: u16,
@@ -229,6 +231,7 @@ enum Scenario {
     Git,
     JsonApi,
     NpmPublish,
+    TwineUpload,
     GitPush,
     S3SigV4,
     S3Presigned,
@@ -272,6 +275,7 @@ fn scenario_of(call: &Value, ports: &Ports) -> Option<Scenario> {
     Some(match port {
         p if p == ports.api_https || p == ports.api_http => Scenario::JsonApi,
         p if p == ports.pypi_https || p == ports.pypi_http => Scenario::Pip,
+        p if p == ports.pypi_upload_https || p == ports.pypi_upload_http => Scenario::TwineUpload,
         p if p == ports.git_https => Scenario::Git,
         p if p == ports.git_push_https => Scenario::GitPush,
         p if p == ports.npm_https => Scenario::Npm,
@@ -325,6 +329,12 @@ const EXPECTED: &[Expected] = &[
                 && (f["kind"] == "bearer_token"
                     || f["prefix"].as_str().is_some_and(|p| p.starts_with("npm_")))
         },
+        allowed: |f| in_header(f, "authorization"),
+    },
+    Expected {
+        scenario: Scenario::TwineUpload,
+        description: "the basic auth of `twine upload`: kind basic_auth in `Authorization`",
+        required: |f| in_header(f, "authorization") && f["kind"] == "basic_auth",
         allowed: |f| in_header(f, "authorization"),
     },
     Expected {
@@ -404,17 +414,20 @@ struct Servers {
     cert: PathBuf,
     api: Server,
     pypi: Server,
+    pypi_upload: Server,
     fcgiwrap: Server,
     nginx: Server,
     verdaccios: Vec<Server>,
 }
 
 impl Servers {
-    fn start(dir: &Path, push_password: &str) -> Self {
+    fn start(dir: &Path, secrets: &Secrets) -> Self {
         let (cert, key) = certificate(dir);
         let python_deps = test_deps().join("benign-python");
         require_file(&python_deps.join("pypiserver"), "pypiserver");
         require_file(&python_deps.join("botocore"), "botocore");
+        require_file(&python_deps.join("twine"), "twine");
+        require_file(&python_deps.join("passlib"), "passlib");
         let verdaccio_bin = test_deps().join("verdaccio/node_modules/.bin/verdaccio");
         require_file(&verdaccio_bin, "verdaccio");
         let nginx = require_program("nginx");
@@ -474,6 +487,26 @@ impl Servers {
                 .arg(&wheels)
                 .stderr(log_file(dir, "pypiserver.log")),
         );
+        // A second pypiserver, empty, that takes uploads with basic auth (`twine upload`).
+        let uploads = dir.join("uploads");
+        std::fs::create_dir_all(&uploads).unwrap();
+        std::fs::write(
+            dir.join("pypi-htpasswd"),
+            htpasswd_line("uploader", &secrets.upload_password),
+        )
+        .unwrap();
+        let pypi_upload_http = free_port();
+        let mut pypi_upload = Server::start(
+            clean_command(PYTHON, dir)
+                .env("PYTHONPATH", &python_deps)
+                .args(["-m", "pypiserver", "run", "-i", "127.0.0.1", "-p"])
+                .arg(pypi_upload_http.to_string())
+                .args(["-a", "update", "-P"])
+                .arg(dir.join("pypi-htpasswd"))
+                .args(["--disable-fallback", "--log-stream", "none"])
+                .arg(&uploads)
+                .stderr(log_file(dir, "pypiserver-upload.log")),
+        );
 
         // Bare repositories served by git http-backend through fcgiwrap (a unix socket).
         let repos = dir.join("repos");
@@ -502,26 +535,14 @@ impl Servers {
         );
 
         // Basic auth for pushes (nginx checks it; the password is made up for this run).
-        let mut htpasswd = Command::new("openssl")
-            .args(["passwd", "-apr1", "-stdin"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("running openssl passwd");
-        {
-            use std::io::Write as _;
-            let mut stdin = htpasswd.stdin.take().unwrap();
-            writeln!(stdin, "{push_password}").unwrap();
-        }
-        let hashed = htpasswd.wait_with_output().expect("openssl passwd");
-        assert!(hashed.status.success(), "openssl passwd failed");
         std::fs::write(
             dir.join("htpasswd"),
-            format!("pusher:{}", String::from_utf8_lossy(&hashed.stdout)),
+            htpasswd_line("pusher", &secrets.push_password),
         )
         .unwrap();
 
         let pypi_https = free_port();
+        let pypi_upload_https = free_port();
         let git_https = free_port();
         let git_push_https = free_port();
         let git_location = format!(
@@ -561,6 +582,15 @@ http {{
     listen 127.0.0.1:{pypi_https} ssl;
     location / {{
       proxy_pass http://127.0.0.1:{pypi_http};
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-Proto https;
+      proxy_http_version 1.1;
+    }}
+  }}
+  server {{
+    listen 127.0.0.1:{pypi_upload_https} ssl;
+    location / {{
+      proxy_pass http://127.0.0.1:{pypi_upload_http};
       proxy_set_header Host $http_host;
       proxy_set_header X-Forwarded-Proto https;
       proxy_http_version 1.1;
@@ -641,6 +671,7 @@ log: {{ type: stdout, format: pretty, level: warn }}
         }
 
         wait_listening(pypi_http, "pypiserver", &mut pypi);
+        wait_listening(pypi_upload_http, "pypiserver (uploads)", &mut pypi_upload);
         let deadline = Instant::now() + LISTEN_TIMEOUT;
         while !fcgi_socket.exists() {
             assert!(fcgiwrap.is_running(), "fcgiwrap exited");
@@ -649,6 +680,7 @@ log: {{ type: stdout, format: pretty, level: warn }}
         }
         for (port, what) in [
             (pypi_https, "nginx (pypi)"),
+            (pypi_upload_https, "nginx (pypi uploads)"),
             (git_https, "nginx (git)"),
             (git_push_https, "nginx (git push)"),
         ] {
@@ -664,6 +696,8 @@ log: {{ type: stdout, format: pretty, level: warn }}
                 s3_https,
                 pypi_https,
                 pypi_http,
+                pypi_upload_https,
+                pypi_upload_http,
                 git_https,
                 git_push_https,
                 npm_https,
@@ -672,6 +706,7 @@ log: {{ type: stdout, format: pretty, level: warn }}
             cert,
             api,
             pypi,
+            pypi_upload,
             fcgiwrap,
             nginx,
             verdaccios: verdaccios
@@ -684,12 +719,36 @@ log: {{ type: stdout, format: pretty, level: warn }}
     /// Pids of the servers' main processes (nginx's worker and verdaccio's node are children or
     /// the same process; the assertions go by port, this is for the report).
     fn pids(&self) -> Vec<u32> {
-        [&self.api, &self.pypi, &self.fcgiwrap, &self.nginx]
-            .into_iter()
-            .chain(&self.verdaccios)
-            .map(Server::pid)
-            .collect()
+        [
+            &self.api,
+            &self.pypi,
+            &self.pypi_upload,
+            &self.fcgiwrap,
+            &self.nginx,
+        ]
+        .into_iter()
+        .chain(&self.verdaccios)
+        .map(Server::pid)
+        .collect()
     }
+}
+
+/// An htpasswd line for `user` (apr1 hash, as nginx and pypiserver's passlib read it).
+fn htpasswd_line(user: &str, password: &str) -> String {
+    let mut openssl = Command::new("openssl")
+        .args(["passwd", "-apr1", "-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("running openssl passwd");
+    {
+        use std::io::Write as _;
+        let mut stdin = openssl.stdin.take().unwrap();
+        writeln!(stdin, "{password}").unwrap();
+    }
+    let hashed = openssl.wait_with_output().expect("openssl passwd");
+    assert!(hashed.status.success(), "openssl passwd failed");
+    format!("{user}:{}", String::from_utf8_lossy(&hashed.stdout))
 }
 
 fn log_file(dir: &Path, name: &str) -> std::fs::File {
@@ -956,6 +1015,81 @@ fn drive_api(servers: &Servers, dir: &Path, aws: (&str, &str), clients: &mut Cli
     clients.runs.push(("S3 calls", pid, out.lines().count()));
 }
 
+/// Made-up credentials in real formats, new for each run, never printed.
+struct Secrets {
+    npm_token: String,
+    push_password: String,
+    upload_password: String,
+    aws_key_id: String,
+    aws_secret: String,
+}
+
+impl Secrets {
+    fn new() -> Self {
+        Self {
+            npm_token: format!("npm_{}", random_string(36, ALNUM)),
+            push_password: random_string(24, ALNUM),
+            upload_password: random_string(24, ALNUM),
+            aws_key_id: format!(
+                "AKIA{}",
+                random_string(16, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+            ),
+            aws_secret: random_string(
+                40,
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/+",
+            ),
+        }
+    }
+
+    fn all(&self) -> [&str; 5] {
+        [
+            &self.npm_token,
+            &self.push_password,
+            &self.upload_password,
+            &self.aws_key_id,
+            &self.aws_secret,
+        ]
+    }
+}
+
+fn drive_twine(servers: &Servers, dir: &Path, secrets: &Secrets, clients: &mut Clients) {
+    let mut wheels: Vec<PathBuf> = std::fs::read_dir(dir.join("wheels"))
+        .expect("the wheels")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    wheels.sort();
+    let (pid, _) = run(
+        "twine upload",
+        clean_command(PYTHON, dir)
+            .env("PYTHONPATH", test_deps().join("benign-python"))
+            .env("TWINE_USERNAME", "uploader")
+            .env("TWINE_PASSWORD", &secrets.upload_password)
+            .args([
+                "-m",
+                "twine",
+                "upload",
+                "--non-interactive",
+                "--disable-progress-bar",
+            ])
+            .arg("--repository-url")
+            .arg(format!(
+                "https://127.0.0.1:{}/",
+                servers.ports.pypi_upload_https
+            ))
+            .arg("--cert")
+            .arg(&servers.cert)
+            .args(&wheels),
+    );
+    // One multipart POST per wheel.
+    clients.runs.push(("twine upload", pid, wheels.len()));
+    assert!(
+        dir.join("uploads/benign_demo-1.2.0-py3-none-any.whl")
+            .exists(),
+        "twine uploaded nothing"
+    );
+}
+
 #[test]
 fn ordinary_traffic_has_no_credential_findings_and_real_credentials_are_found() {
     if !root_or_skip(TEST) {
@@ -963,19 +1097,8 @@ fn ordinary_traffic_has_no_credential_findings_and_real_credentials_are_found() 
     }
     let started = Instant::now();
     let dir = scratch_dir("benign-traffic");
-    // Made-up credentials in real formats, new for each run, never printed.
-    let npm_token = format!("npm_{}", random_string(36, ALNUM));
-    let push_password = random_string(24, ALNUM);
-    let aws_key_id = format!(
-        "AKIA{}",
-        random_string(16, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
-    );
-    let aws_secret = random_string(
-        40,
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/+",
-    );
-
-    let servers = Servers::start(&dir, &push_password);
+    let secrets = Secrets::new();
+    let servers = Servers::start(&dir, &secrets);
     let ports = servers.ports;
     eprintln!("servers up in {:.1?}: {ports:?}", started.elapsed());
     let recording = dir.join("benign.rec");
@@ -984,9 +1107,15 @@ fn ordinary_traffic_has_no_credential_findings_and_real_credentials_are_found() 
 
     let mut clients = Clients::default();
     drive_pip(&servers, &dir, &mut clients);
-    drive_npm(&servers, &dir, &npm_token, &mut clients);
-    drive_git(&servers, &dir, &push_password);
-    drive_api(&servers, &dir, (&aws_key_id, &aws_secret), &mut clients);
+    drive_twine(&servers, &dir, &secrets, &mut clients);
+    drive_npm(&servers, &dir, &secrets.npm_token, &mut clients);
+    drive_git(&servers, &dir, &secrets.push_password);
+    drive_api(
+        &servers,
+        &dir,
+        (&secrets.aws_key_id, &secrets.aws_secret),
+        &mut clients,
+    );
     // The monitor reports a call once its response is parsed: give the last ones a moment.
     thread::sleep(Duration::from_millis(500));
     let captured = monitor.stop();
@@ -995,13 +1124,7 @@ fn ordinary_traffic_has_no_credential_findings_and_real_credentials_are_found() 
     eprintln!("traffic done after {:.1?}", started.elapsed());
     assert!(captured.exit_ok, "the monitor failed:\n{}", captured.stderr);
 
-    let report = check(
-        &captured,
-        &ports,
-        &clients,
-        &server_pids,
-        &[&npm_token, &push_password, &aws_key_id, &aws_secret],
-    );
+    let report = check(&captured, &ports, &clients, &server_pids, &secrets.all());
     eprintln!("{}", report.summary);
     if report.failures.is_empty() {
         let _ = std::fs::remove_dir_all(&dir);
