@@ -213,6 +213,7 @@ fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
 struct Ports {
     api_https: u16,
     api_http: u16,
+    api_h2_https: u16,
     s3_https: u16,
     pypi_https: u16,
     pypi_http: u16,
@@ -273,7 +274,9 @@ fn scenario_of(call: &Value, ports: &Ports) -> Option<Scenario> {
         })
     };
     Some(match port {
-        p if p == ports.api_https || p == ports.api_http => Scenario::JsonApi,
+        p if p == ports.api_https || p == ports.api_http || p == ports.api_h2_https => {
+            Scenario::JsonApi
+        }
         p if p == ports.pypi_https || p == ports.pypi_http => Scenario::Pip,
         p if p == ports.pypi_upload_https || p == ports.pypi_upload_http => Scenario::TwineUpload,
         p if p == ports.git_https => Scenario::Git,
@@ -543,6 +546,7 @@ impl Servers {
 
         let pypi_https = free_port();
         let pypi_upload_https = free_port();
+        let api_h2_https = free_port();
         let git_https = free_port();
         let git_push_https = free_port();
         let git_location = format!(
@@ -593,6 +597,14 @@ http {{
       proxy_pass http://127.0.0.1:{pypi_upload_http};
       proxy_set_header Host $http_host;
       proxy_set_header X-Forwarded-Proto https;
+      proxy_http_version 1.1;
+    }}
+  }}
+  server {{
+    listen 127.0.0.1:{api_h2_https} ssl http2;
+    location / {{
+      proxy_pass http://127.0.0.1:{api_http};
+      proxy_set_header Host $http_host;
       proxy_http_version 1.1;
     }}
   }}
@@ -681,6 +693,7 @@ log: {{ type: stdout, format: pretty, level: warn }}
         for (port, what) in [
             (pypi_https, "nginx (pypi)"),
             (pypi_upload_https, "nginx (pypi uploads)"),
+            (api_h2_https, "nginx (API over HTTP/2)"),
             (git_https, "nginx (git)"),
             (git_push_https, "nginx (git push)"),
         ] {
@@ -693,6 +706,7 @@ log: {{ type: stdout, format: pretty, level: warn }}
             ports: Ports {
                 api_https,
                 api_http,
+                api_h2_https,
                 s3_https,
                 pypi_https,
                 pypi_http,
@@ -1002,6 +1016,50 @@ fn drive_api(servers: &Servers, dir: &Path, aws: (&str, &str), clients: &mut Cli
     clients
         .runs
         .push(("JSON API calls (plaintext)", pid, out.lines().count()));
+    // The same kind of calls with curl over HTTP/2 (nginx in front of the API): one connection,
+    // HPACK-coded headers.
+    let body_file = dir.join("object-record.json");
+    let (_, key) = run(
+        "api_client.py body",
+        clean_command(PYTHON, dir)
+            .arg(fixture("api_client.py"))
+            .arg("body")
+            .arg(&body_file),
+    );
+    let hex = |n: usize| random_string(n, b"0123456789abcdef");
+    let base = format!("https://127.0.0.1:{}", ports.api_h2_https);
+    let build_id = format!("{}-{}-4{}-a{}-{}", hex(8), hex(4), hex(3), hex(3), hex(12));
+    let traceparent = format!("traceparent: 00-{}-{}-01", hex(32), hex(16));
+    let request_id = format!("X-Request-Id: {}", hex(32));
+    let (pid, _) = run(
+        "curl --http2 (JSON API)",
+        clean_command("curl", dir)
+            .args(["--silent", "--show-error", "--fail", "--http2"])
+            .arg("--cacert")
+            .arg(&servers.cert)
+            .args(["-H", &traceparent, "-H", &request_id])
+            .args(["-H", "tracestate: rojo=00f067aa0ba902b7"])
+            .args(["-H", &format!("If-None-Match: W/\"{}\"", hex(40))])
+            .args(["-o", "/dev/null"])
+            .arg(format!("{base}/v1/builds/{build_id}"))
+            .args(["-o", "/dev/null"])
+            .arg(format!(
+                "{base}/v1/objects?digest=sha256:{}&key={}",
+                hex(64),
+                key.trim().replace('/', "%2F")
+            ))
+            .arg("--next")
+            .args(["--silent", "--show-error", "--fail", "--http2"])
+            .arg("--cacert")
+            .arg(&servers.cert)
+            .args(["-H", &traceparent, "-H", "Content-Type: application/json"])
+            .args(["-H", &format!("Idempotency-Key: {build_id}")])
+            .args(["-X", "PUT", "--data-binary"])
+            .arg(format!("@{}", body_file.display()))
+            .args(["-o", "/dev/null"])
+            .arg(format!("{base}/v1/objects")),
+    );
+    clients.runs.push(("curl --http2 (JSON API)", pid, 3));
     let (pid, out) = run(
         "S3 calls (botocore, SigV4 and presigned)",
         api("s3", format!("https://127.0.0.1:{}", ports.s3_https))
