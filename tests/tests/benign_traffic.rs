@@ -7,12 +7,15 @@
 //! Everything runs on loopback, on ports this test picked, and the assertions look only at the
 //! calls to or from those ports (so other traffic on the host changes nothing):
 //! - pip (`install`, `download`) against `pypiserver`, over HTTPS through nginx and in plaintext,
-//!   serving two wheels built here (`tests/fixtures/benign/make_wheels.py`);
-//! - npm (`publish` with a token, then `install`) against `verdaccio` over HTTPS;
-//! - git (`clone`, `fetch`, `push`) over HTTPS (HTTP/2) through nginx, fcgiwrap and
-//!   `git http-backend`; pushes need basic auth, on a port of their own;
-//! - JSON API calls full of UUIDs, digests, base64 blobs, `traceparent`, ETags and S3-style
-//!   object keys, over HTTPS and plaintext, and S3 calls signed by botocore
+//!   serving two wheels built here (`tests/fixtures/benign/make_wheels.py`); `twine upload` with
+//!   basic auth to a second pypiserver (a true positive);
+//! - npm (`publish` with an `npm_` token, a true positive; then `install` and `view`, benign)
+//!   against `verdaccio` over HTTPS (one instance for each, sharing one storage);
+//! - git (`clone`, `fetch`, `pull`; `push` with basic auth, a true positive, on a port of its
+//!   own) over HTTPS (HTTP/2) through nginx, fcgiwrap and `git http-backend`;
+//! - JSON API calls full of UUIDs, digests, base64 blobs, `traceparent`, ETags, S3-style object
+//!   keys, cursors and page tokens, over HTTPS, plaintext and HTTP/2 (curl through nginx); S3
+//!   calls signed by botocore (SigV4, a presigned URL: true positives) against a stand-in
 //!   (`tests/fixtures/benign/api_server.py`, `api_client.py`).
 //!
 //! The monitor runs as `monitor record`: on a failure the recording is kept and its path printed,
@@ -74,12 +77,15 @@ fn clean_command(program: impl AsRef<std::ffi::OsStr>, home: &Path) -> Command {
     command
 }
 
-/// Runs a client to completion within `CLIENT_TIMEOUT`; panics with `what` and its output (never
+/// Runs a client to completion within `CLIENT_TIMEOUT` (in a process group of its own, killed
+/// whole on a time-out: git's helpers, npm's children); panics with `what` and its output (never
 /// its arguments or environment, which may hold the test's credentials) if it fails. Returns its
 /// pid and stdout.
 fn run(what: &str, command: &mut Command) -> (u32, String) {
+    use std::os::unix::process::CommandExt as _;
     let started = Instant::now();
     let mut child = command
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -103,7 +109,8 @@ fn run(what: &str, command: &mut Command) -> (u32, String) {
             break status;
         }
         if started.elapsed() > CLIENT_TIMEOUT {
-            let _ = child.kill();
+            // SAFETY: plain kill(2) on the process group of the child this test started.
+            unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
             let _ = child.wait();
             panic!(
                 "{what}: still running after {CLIENT_TIMEOUT:?}, killed; stderr:\n{}",
@@ -433,6 +440,9 @@ impl Servers {
         require_file(&python_deps.join("passlib"), "passlib");
         let verdaccio_bin = test_deps().join("verdaccio/node_modules/.bin/verdaccio");
         require_file(&verdaccio_bin, "verdaccio");
+        for program in ["openssl", "git", "npm", "node", "curl"] {
+            require_program(program);
+        }
         let nginx = require_program("nginx");
         let fcgiwrap = require_program("fcgiwrap");
         let http_backend = ["/usr/lib/git-core/git-http-backend"]
