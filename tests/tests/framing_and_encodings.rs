@@ -8,6 +8,7 @@
 //!   counted;
 //! - a gzip-compressed JSON login body (`Content-Encoding: gzip`) and a chunked one (curl):
 //!   the password is found in the body, the decoding counted.
+//!
 //! The token never appears in what the monitor prints.
 use std::{collections::BTreeMap, process::Command};
 
