@@ -17,7 +17,7 @@ use super::{
     generic::{self, GENERIC_KEYWORDS},
     headers, jwt,
     patterns::{
-        CLAIMED_PREFIXES, Check, FORMAT_RULES, FormatRule, PEM_LABELS, claims_telegram_shape,
+        Check, FORMAT_RULES, FormatRule, PEM_LABELS, claimed_prefixes, claims_telegram_shape,
         gitlab_length_ok,
     },
 };
@@ -46,6 +46,8 @@ pub(crate) struct TextScanner {
     formats: Vec<Regex>,
     curl_user: Regex,
     url_credentials: Regex,
+    /// [`claimed_prefixes`], collected once.
+    claimed: Vec<&'static str>,
 }
 
 impl TextScanner {
@@ -98,6 +100,7 @@ impl TextScanner {
                 "url-credentials",
                 r#"\b[A-Za-z][A-Za-z0-9+.-]{0,20}://([^\s:/?#@"'<>\[\]{}]{1,128}):([^\s/?#@"'<>]{1,256})@[A-Za-z0-9_.\[-]"#,
             )?,
+            claimed: claimed_prefixes().collect(),
         })
     }
 
@@ -145,7 +148,8 @@ impl TextScanner {
             generic::scan(text, &generic_hits, &mut generic_found);
             // A value that claims a documented format it does not pass is not a generic secret.
             generic_found.retain(|c| {
-                !CLAIMED_PREFIXES
+                !self
+                    .claimed
                     .iter()
                     .any(|p| c.secret.starts_with(p.as_bytes()))
                     && !claims_telegram_shape(&c.secret)
