@@ -6,8 +6,9 @@
 //!   reads everything (`tests/fixtures/framing/`): the token is found on every connection, on
 //!   both sides, in a call the strict parser rejected (`rejected`), and ambiguous framing is
 //!   counted;
-//! - a gzip-compressed JSON login body (`Content-Encoding: gzip`) and a chunked one (curl):
-//!   the password is found in the body, the decoding counted.
+//! - a gzip-compressed JSON login body (`Content-Encoding: gzip`), a chunked one, and one whose
+//!   password comes after 10 KiB (inside a `--body-scan-bytes` budget of 16 KiB) (curl): the
+//!   password is found in the body, the decoding counted; a body beyond the budget is counted.
 //!
 //! The token never appears in what the monitor prints.
 use std::{collections::BTreeMap, process::Command};
@@ -58,7 +59,8 @@ fn credentials_are_found_however_the_request_is_framed_or_encoded() {
     let lenient_port = read_port(&mut lenient);
     let echo = TlsServer::start();
 
-    let monitor = Monitor::start(&[]);
+    // A scan budget above the 4 KiB default, so that a 10 KiB body is read to its end.
+    let monitor = Monitor::start(&["--body-scan-bytes", "16384"]);
     let (_, output) = run_client(
         Command::new(PYTHON)
             .arg(fixture("framing_client.py"))
@@ -108,6 +110,19 @@ fn credentials_are_found_however_the_request_is_framed_or_encoded() {
     };
     curl("/echo?gzip", &gzipped, &["Content-Encoding: gzip"]);
     curl("/echo?chunked", &plain, &["Transfer-Encoding: chunked"]);
+    // The password after 10 KiB of other fields: inside the budget. After 20 KiB: beyond it.
+    let padded = |n: usize| {
+        format!(
+            r#"{{"notes":"{}","username":"alice","password":"{PASSWORD}"}}"#,
+            "n".repeat(n)
+        )
+    };
+    let within = dir.join("within.json");
+    std::fs::write(&within, padded(10 * 1024)).unwrap();
+    curl("/echo?within", &within, &[]);
+    let beyond = dir.join("beyond.json");
+    std::fs::write(&beyond, padded(20 * 1024)).unwrap();
+    curl("/echo?beyond", &beyond, &[]);
 
     let metrics = monitor.scrape_metrics();
     let captured = monitor.stop();
@@ -156,8 +171,9 @@ fn credentials_are_found_however_the_request_is_framed_or_encoded() {
         "ambiguous framing counted {ambiguous} times:\n{metrics}"
     );
 
-    // The compressed and the chunked login: the password found in the body, both sides.
-    for path in ["/echo?gzip", "/echo?chunked"] {
+    // The compressed, the chunked and the long login: the password found in the body, both
+    // sides.
+    for path in ["/echo?gzip", "/echo?chunked", "/echo?within"] {
         for role in ["client", "server"] {
             let call = calls
                 .iter()
@@ -175,6 +191,11 @@ fn credentials_are_found_however_the_request_is_framed_or_encoded() {
             assert!(body_finding, "{path} ({role}): {call:#}");
         }
     }
+    let cut = metric_in(&metrics, "monitor_body_scan_cut_total");
+    assert!(
+        cut >= 2,
+        "the 20 KiB body (both sides) is beyond the budget: {cut}"
+    );
     let gzip_decoded = metric_in(
         &metrics,
         r#"monitor_body_decoding_total{encoding="gzip",result="decoded"}"#,

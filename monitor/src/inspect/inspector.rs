@@ -211,6 +211,9 @@ impl Inspector {
         if let Some(d) = decoding {
             self.metrics.body_decoded(d.encoding, d.outcome.as_str());
         }
+        if request.stats.body_bytes > request.stats.body_sample.len() as u64 {
+            self.metrics.body_scan_cut();
+        }
         for finding in &findings {
             self.metrics.credential_seen(finding.kind.as_str());
         }

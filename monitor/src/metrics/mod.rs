@@ -56,6 +56,7 @@ pub struct Metrics {
     alerts_suppressed: IntCounterVec,
     credentials: IntCounterVec,
     body_decoding: IntCounterVec,
+    body_scan_cut: IntCounter,
     policy_reloads: IntCounterVec,
     rate_keys: IntGauge,
     coverage: prometheus::IntGaugeVec,
@@ -174,6 +175,12 @@ impl Metrics {
                 "Request bodies with a Content-Encoding, by encoding and result (decoded, cut: a \
                  bound on output or ratio stopped it, failed, unsupported: scanned as sent).",
                 &["encoding", "result"],
+            ),
+            body_scan_cut: counter(
+                &registry,
+                "monitor_body_scan_cut_total",
+                "Request bodies longer than the scan budget (--body-scan-bytes): only their first \
+                 bytes were scanned for credentials.",
             ),
             policy_reloads: counter_vec(
                 &registry,
@@ -433,6 +440,9 @@ impl Metrics {
     }
     pub fn credential_seen(&self, kind: &'static str) {
         self.credentials.with_label_values(&[kind]).inc();
+    }
+    pub fn body_scan_cut(&self) {
+        self.body_scan_cut.inc();
     }
     pub fn body_decoded(&self, encoding: &'static str, result: &'static str) {
         self.body_decoding
