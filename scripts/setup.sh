@@ -167,6 +167,35 @@ PY
         "$deploy_tools/bin/pip" install --quiet $deploy_tools_pins
         echo "$deploy_tools_pins" >"$deploy_tools/.pins"
     fi
+    # --- benign-traffic test (tests/tests/benign_traffic.rs) ---
+    # Real package managers and git against local servers: nginx (the TLS front), fcgiwrap and
+    # git's http-backend (Debian), pypiserver, botocore and twine (PyPI), verdaccio (npm).
+    apt_install nginx fcgiwrap git
+    benign_py="$test_deps/benign-python"
+    benign_py_pins="pypiserver[passlib]==2.4.2 botocore==1.44.5 twine==7.0.0"
+    if [[ "$(cat "$benign_py/.pins" 2>/dev/null)" != "$benign_py_pins" ]]; then
+        log "installing ${benign_py_pins} into $benign_py"
+        rm -rf "$benign_py"
+        # shellcheck disable=SC2086 # the pins are separate words
+        /usr/bin/python3 -m pip install --quiet --target "$benign_py" \
+            --break-system-packages $benign_py_pins
+        echo "$benign_py_pins" >"$benign_py/.pins"
+    fi
+    # verdaccio 6.8.0 runs on Node 20 (later 6.x want Node 22); its node-fetch is pinned to
+    # 2.7.0 by an override, as the one it asks for does not install.
+    verdaccio_dir="$test_deps/verdaccio"
+    verdaccio_pins='{"dependencies":{"verdaccio":"6.8.0"},"overrides":{"node-fetch":"2.7.0"}}'
+    if [[ "$(cat "$verdaccio_dir/.pins" 2>/dev/null)" != "$verdaccio_pins" ]]; then
+        command -v npm >/dev/null || { log "npm is missing (Debian: apt-get install npm)"; exit 1; }
+        log "installing verdaccio into $verdaccio_dir"
+        rm -rf "$verdaccio_dir"
+        mkdir -p "$verdaccio_dir"
+        printf '{"name":"monitor-test-verdaccio","private":true,%s\n' "${verdaccio_pins#\{}" \
+            >"$verdaccio_dir/package.json"
+        (cd "$verdaccio_dir" && npm install --silent --no-audit --no-fund >/dev/null)
+        echo "$verdaccio_pins" >"$verdaccio_dir/.pins"
+    fi
+    # --- end of benign-traffic test ---
     # --- container image test (tests/tests/image.rs, `cargo xtask image`) ---
     # podman (rootful) builds the FROM-scratch image and runs it; these VMs need Debian's runc
     # (crun refuses their hybrid cgroup layout). strace is for diagnosing refused syscalls.

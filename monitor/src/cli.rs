@@ -158,6 +158,13 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 65_536)]
     pub max_connections: usize,
 
+    /// Bytes of each request and response body kept for the detectors to scan (the scan
+    /// budget per message; a compressed body may decompress to at most 64 KiB more). At most
+    /// 65536; bytes beyond a call's `--call-cap` were never copied from the kernel.
+    #[arg(long, default_value_t = 4096, value_name = "BYTES",
+          value_parser = clap::value_parser!(u32).range(0..=65_536))]
+    pub body_scan_bytes: u32,
+
     /// Do not report the traffic of processes with this command name (the kernel's, 15 bytes at
     /// most, e.g. `prometheus`); repeatable. Their records are still read, then dropped and
     /// counted (`monitor_capture_records_total{kind="excluded_process"}`). For the monitor's
@@ -351,6 +358,24 @@ mod tests {
             args(KubernetesMode::On, Some("n"), Some("/k")).wanted(),
             Ok(true)
         );
+    }
+
+    #[test]
+    fn the_body_scan_budget_reaches_both_parsers_and_is_bounded() {
+        use clap::Parser as _;
+        let parse =
+            |v: &str| super::Cli::try_parse_from(["monitor", "run", "--body-scan-bytes", v]);
+        let Ok(super::Cli {
+            command: super::Command::Run(args),
+            ..
+        }) = parse("16384")
+        else {
+            panic!("`run --body-scan-bytes 16384` must parse");
+        };
+        let limits = crate::daemon::stream_limits(&args);
+        assert_eq!(limits.protocols.http1.body_sample_bytes, 16384);
+        assert_eq!(limits.protocols.http2.body_sample_bytes, 16384);
+        assert!(parse("65537").is_err());
     }
 
     #[test]

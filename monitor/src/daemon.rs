@@ -46,11 +46,15 @@ pub fn run(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
 }
 
 pub fn stream_limits(args: &RunArgs) -> StreamLimits {
-    StreamLimits {
+    let mut limits = StreamLimits {
         max_connections: args.max_connections,
         idle_timeout_ns: args.idle_timeout.saturating_mul(1_000_000_000),
         ..StreamLimits::default()
-    }
+    };
+    let body = args.body_scan_bytes as usize;
+    limits.protocols.http1.body_sample_bytes = body;
+    limits.protocols.http2.body_sample_bytes = body;
+    limits
 }
 
 /// How often the policy file is checked for changes (SIGHUP reloads at once).

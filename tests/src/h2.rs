@@ -334,6 +334,26 @@ pub fn only_h2<'a>(captured: &'a Captured, pid: u32, role: &str, path: &str) -> 
 }
 
 /// JSON lines, for failure messages (bounded: h2load runs print hundreds).
+/// One line per call (stream, method, path, status, complete, time), then the calls in full:
+/// the short table stays readable when a CI log truncates the long part.
+pub fn summary(calls: &[&Value]) -> String {
+    let mut text = String::from("stream method path status complete request_bytes time\n");
+    for c in calls {
+        text.push_str(&format!(
+            "{} {} {} {} {} {} {}\n",
+            c["stream_id"],
+            c["method"],
+            c["path"],
+            c["status"],
+            c["complete"],
+            c["request_bytes"],
+            c["time"]
+        ));
+    }
+    text.push_str(&pretty(calls));
+    text
+}
+
 pub fn pretty(calls: &[&Value]) -> String {
     let mut text: String = calls.iter().take(40).map(|c| format!("{c}\n")).collect();
     if calls.len() > 40 {

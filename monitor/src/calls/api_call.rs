@@ -77,6 +77,12 @@ pub struct ApiCall {
     /// gRPC calls: service, method, status, message counts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grpc: Option<GrpcCall>,
+    /// HTTP/1: not a parsed call but request bytes the parser rejected or skipped (what
+    /// rejected them: `ambiguous_framing`, `malformed_head`, `bad_chunked_encoding`, `desync`,
+    /// `head_too_large`, `incomplete_head`). Method, host and path are unknown; the bytes were
+    /// scanned for credentials, since a lenient server may have read them as a request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<&'static str>,
     /// The credentials the request carried (the audit trail): kind, location, length, public
     /// prefix and keyed fingerprint, never the value. Filled by inspection; empty without a
     /// policy.
@@ -146,7 +152,9 @@ pub fn build_api_call(
     let response = exchange.response.as_ref();
     let complete = !request.stats.incomplete && response.is_some_and(|r| !r.stats.incomplete);
     let h2 = exchange.http2.as_deref();
-    let unknown = |f: UnknownField| h2.is_some_and(|h| h.unknown_fields.contains(&f));
+    let rejected = exchange.rejected;
+    let unknown =
+        |f: UnknownField| rejected.is_some() || h2.is_some_and(|h| h.unknown_fields.contains(&f));
     ApiCall {
         time: clock.at(request.stats.start_ns),
         event: "api_call",
@@ -199,9 +207,18 @@ pub fn build_api_call(
         complete,
         stream_id: h2.map(|h| h.stream_id),
         capture_start: h2.map(|h| h.capture_start),
-        unknown_fields: h2.map(|h| h.unknown_fields.clone()).unwrap_or_default(),
+        unknown_fields: match (rejected, h2) {
+            (Some(_), _) => vec![
+                UnknownField::Method,
+                UnknownField::Path,
+                UnknownField::Host,
+                UnknownField::RequestHeaders,
+            ],
+            (None, h2) => h2.map(|h| h.unknown_fields.clone()).unwrap_or_default(),
+        },
         reset: h2.and_then(|h| h.reset.clone()),
         grpc: h2.and_then(|h| h.grpc.clone()),
+        rejected,
         credentials: Vec::new(),
         sensitive_data: Vec::new(),
     }
@@ -290,6 +307,7 @@ mod tests {
                     stats,
                 }),
                 http2: None,
+                rejected: None,
             },
         };
         let process = ProcessInfo {

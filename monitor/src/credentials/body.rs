@@ -1,10 +1,115 @@
-//! Request bodies: bounds the sample that is scanned and picks the view to scan. A JSON body
-//! is scanned with its string escapes undone (`\"`, `\n`, `\u0041`), so that a credential
-//! inside a JSON string looks as it would anywhere else; a form body is split into fields.
-use std::borrow::Cow;
+//! Request bodies: bounds the sample that is scanned and picks the view to scan. A body sent
+//! with `Content-Encoding: gzip` or `deflate` is decompressed first (the server reads it
+//! decompressed), within hard bounds on output and ratio; a JSON body is scanned with its
+//! string escapes undone (`\"`, `\n`, `\u0041`), so that a credential inside a JSON string
+//! looks as it would anywhere else; a form body is split into fields.
+use std::{borrow::Cow, io::Read as _};
+
+use serde::Serialize;
+
+/// Most bytes a compressed body sample may decompress to.
+pub(crate) const MAX_DECODED: usize = 64 * 1024;
+/// Most bytes of output per byte of input (a decompression bomb stops here).
+pub(crate) const MAX_RATIO: usize = 100;
+
+/// What became of a body's `Content-Encoding`, for the `monitor_body_decoding_total` counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecodeOutcome {
+    /// Decompressed (all of the sample, or as much as a cut-off sample holds).
+    Decoded,
+    /// A bound on output or ratio stopped it; the part before the bound was scanned.
+    Cut,
+    /// Not decompressible: scanned as it came.
+    Failed,
+    /// An encoding the monitor does not decode (`br`, `zstd`, stacked encodings): scanned as
+    /// it came.
+    Unsupported,
+}
+
+impl DecodeOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Decoded => "decoded",
+            Self::Cut => "cut",
+            Self::Failed => "failed",
+            Self::Unsupported => "unsupported",
+        }
+    }
+}
+
+/// How a body was decoded, when it had a `Content-Encoding` other than `identity`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BodyDecoding {
+    /// `gzip`, `deflate`, or `other`.
+    pub encoding: &'static str,
+    pub outcome: DecodeOutcome,
+}
+
+/// The sample as the server reads it: decompressed when its `Content-Encoding` says so.
+pub(crate) fn decode<'a>(
+    sample: &'a [u8],
+    content_encoding: Option<&[u8]>,
+) -> (Cow<'a, [u8]>, Option<BodyDecoding>) {
+    let Some(encoding) = content_encoding.map(<[u8]>::trim_ascii) else {
+        return (Cow::Borrowed(sample), None);
+    };
+    let (name, result) =
+        if encoding.eq_ignore_ascii_case(b"gzip") || encoding.eq_ignore_ascii_case(b"x-gzip") {
+            (
+                "gzip",
+                inflate(flate2::read::MultiGzDecoder::new(sample), sample.len()),
+            )
+        } else if encoding.eq_ignore_ascii_case(b"deflate") {
+            // RFC 9110's `deflate` is zlib-wrapped; some servers and clients send it raw.
+            let zlib = inflate(flate2::read::ZlibDecoder::new(sample), sample.len());
+            match zlib {
+                (out, DecodeOutcome::Failed) if out.is_empty() => (
+                    "deflate",
+                    inflate(flate2::read::DeflateDecoder::new(sample), sample.len()),
+                ),
+                other => ("deflate", other),
+            }
+        } else if encoding.is_empty() || encoding.eq_ignore_ascii_case(b"identity") {
+            return (Cow::Borrowed(sample), None);
+        } else {
+            let decoding = BodyDecoding {
+                encoding: "other",
+                outcome: DecodeOutcome::Unsupported,
+            };
+            return (Cow::Borrowed(sample), Some(decoding));
+        };
+    let (out, outcome) = result;
+    let decoding = Some(BodyDecoding {
+        encoding: name,
+        outcome,
+    });
+    if outcome == DecodeOutcome::Failed {
+        (Cow::Borrowed(sample), decoding)
+    } else {
+        (Cow::Owned(out), decoding)
+    }
+}
+
+/// Reads a decompressor up to the bounds. A sample is the first bytes of a body, so the
+/// stream usually ends early: what came out before that is kept.
+fn inflate(decoder: impl std::io::Read, input_len: usize) -> (Vec<u8>, DecodeOutcome) {
+    let limit = MAX_DECODED.min(input_len.saturating_mul(MAX_RATIO));
+    let mut out = Vec::new();
+    let read = decoder.take(limit as u64 + 1).read_to_end(&mut out);
+    if out.len() > limit {
+        out.truncate(limit);
+        return (out, DecodeOutcome::Cut);
+    }
+    match read {
+        Ok(_) => (out, DecodeOutcome::Decoded),
+        Err(_) if !out.is_empty() => (out, DecodeOutcome::Decoded),
+        Err(_) => (out, DecodeOutcome::Failed),
+    }
+}
 
 /// Bytes of a body sample that are scanned (the rest of the sample is ignored).
-pub(crate) const MAX_BODY_SCAN: usize = 8 * 1024;
+pub(crate) const MAX_BODY_SCAN: usize = MAX_DECODED;
 
 /// The body encodings handled specially.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,6 +194,61 @@ pub(crate) fn json_unescape(input: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn decompresses_within_bounds() {
+        let body = br#"{"password":"Tr0ub4dor&3"}"#;
+        let compressed = gzip(body);
+        let (out, how) = decode(&compressed, Some(b"gzip"));
+        assert_eq!(&*out, body);
+        assert_eq!(how.unwrap().outcome, DecodeOutcome::Decoded);
+        // Raw deflate under `deflate`, zlib too.
+        for compressed in [
+            {
+                use std::io::Write as _;
+                let mut e = flate2::write::DeflateEncoder::new(Vec::new(), Default::default());
+                e.write_all(body).unwrap();
+                e.finish().unwrap()
+            },
+            {
+                use std::io::Write as _;
+                let mut e = flate2::write::ZlibEncoder::new(Vec::new(), Default::default());
+                e.write_all(body).unwrap();
+                e.finish().unwrap()
+            },
+        ] {
+            let (out, how) = decode(&compressed, Some(b" Deflate "));
+            assert_eq!(&*out, body);
+            assert_eq!(how.unwrap().outcome, DecodeOutcome::Decoded);
+        }
+        // A sample cut mid-stream: the part before the cut.
+        let long: Vec<u8> = (0..20_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let compressed = gzip(&long);
+        let (out, how) = decode(&compressed[..compressed.len() / 2], Some(b"gzip"));
+        assert!(!out.is_empty() && long.starts_with(&out));
+        assert_eq!(how.unwrap().outcome, DecodeOutcome::Decoded);
+        // A bomb: 10 MiB of zeros stops at the bound, counted as cut.
+        let bomb = gzip(&vec![0u8; 10 << 20]);
+        let (out, how) = decode(&bomb, Some(b"gzip"));
+        assert_eq!(out.len(), MAX_DECODED.min(bomb.len() * MAX_RATIO));
+        assert_eq!(how.unwrap().outcome, DecodeOutcome::Cut);
+        // Not gzip at all, and an encoding we do not decode: scanned as they came.
+        let (out, how) = decode(b"plain", Some(b"gzip"));
+        assert_eq!(
+            (&*out, how.unwrap().outcome),
+            (&b"plain"[..], DecodeOutcome::Failed)
+        );
+        let (_, how) = decode(b"x", Some(b"br"));
+        assert_eq!(how.unwrap().outcome, DecodeOutcome::Unsupported);
+        assert_eq!(decode(b"x", Some(b"identity")).1, None);
+    }
 
     #[test]
     fn unescapes_json() {

@@ -47,6 +47,29 @@ struct Row {
     case: String,
 }
 
+const PLACEHOLDER: &str =
+    "documented placeholders (`EXAMPLE`, runs of one letter, repeated chunks, `abcdefgh`)";
+
+/// The placeholders vendors document and test suites use: AWS's `...EXAMPLE` keys, a run of
+/// one letter (`AKIAZZZZ...`, `SKxxxx...`, `AGE-SECRET-KEY-1QQQ...`) and one chunk repeated
+/// (`abcd1234abcd1234...`), the alphabet in order (`abcdefghij...`). Decided on the text alone, whether or not the detector finds it.
+fn documented_placeholder(text: &str) -> bool {
+    let b = text.as_bytes();
+    let letter_run = b
+        .windows(8)
+        .any(|w| w[0].is_ascii_alphabetic() && w.iter().all(|c| *c == w[0]));
+    let repeated_chunk = (4..=8).any(|n| {
+        b.windows(n * 3).any(|w| {
+            w[..n] == w[n..2 * n]
+                && w[..n] == w[2 * n..]
+                && w[..n].iter().any(u8::is_ascii_digit)
+                && w[..n].iter().any(u8::is_ascii_alphabetic)
+        })
+    });
+    let alphabet_run = text.to_ascii_lowercase().contains("abcdefgh");
+    text.contains("EXAMPLE") || letter_run || repeated_chunk || alphabet_run
+}
+
 /// Why a row is left out of the figures, if it is.
 fn exclusion(row: &Row) -> Option<&'static str> {
     // detect-secrets `high_entropy_strings` test_basic rows are format templates
@@ -86,6 +109,20 @@ fn exclusion(row: &Row) -> Option<&'static str> {
     if row.source == "gitleaks" && !row.is_secret && sibling {
         return Some("sibling-rule negatives (a valid key of another rule of the same vendor)");
     }
+    if row.is_secret && documented_placeholder(&row.text) {
+        return Some(PLACEHOLDER);
+    }
+    // detect-secrets' cloudant plugin labels the lines that name the account as positives
+    // (it pairs them with a password found elsewhere): they carry no secret themselves.
+    if row.source_rule == "cloudant"
+        && row.is_secret
+        && !row.text.contains('@')
+        && !["pw", "password", "key"]
+            .iter()
+            .any(|w| row.text.contains(w))
+    {
+        return Some("cloudant account-name lines (no secret in the text)");
+    }
     // detect-secrets `ip_public` finds public IP addresses: not credentials.
     if row.kind == "other:ip_public" {
         return Some("not a credential (public IP addresses)");
@@ -93,85 +130,153 @@ fn exclusion(row: &Row) -> Option<&'static str> {
     None
 }
 
-fn header_request(text: &str) -> (RequestHead, Vec<u8>) {
-    let folded: String = text
-        .chars()
-        .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
-        .collect();
-    let head = RequestHead {
-        method: "GET".into(),
-        target: "/v1/echo".into(),
+/// A request to the echo endpoint with these extra headers and this body.
+fn request(method: &str, target: String, extra: Vec<(&str, Vec<u8>)>) -> RequestHead {
+    let mut headers = vec![Header {
+        name: "Host".into(),
+        value: b"api.example.test".to_vec(),
+    }];
+    headers.extend(extra.into_iter().map(|(name, value)| Header {
+        name: name.into(),
+        value,
+    }));
+    RequestHead {
+        method: method.into(),
+        target,
         version: crate::protocols::HttpVersion::Http11,
         host: Some("api.example.test".into()),
-        headers: vec![
-            Header {
-                name: "Host".into(),
-                value: b"api.example.test".to_vec(),
-            },
-            Header {
-                name: "X-Debug".into(),
-                value: folded.into_bytes(),
-            },
-        ]
-        .into(),
-    };
-    (head, Vec::new())
+        headers: headers.into(),
+    }
 }
 
-fn query_request(text: &str) -> (RequestHead, Vec<u8>) {
+/// A header value cannot hold line breaks: they are folded to spaces.
+fn folded(text: &str) -> Vec<u8> {
+    text.chars()
+        .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
+        .collect::<String>()
+        .into_bytes()
+}
+
+/// `application/x-www-form-urlencoded` encoding (`+` for space).
+fn form_encoded(text: &str) -> String {
     let mut encoded = String::new();
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
             encoded.push(char::from(b));
+        } else if b == b' ' {
+            encoded.push('+');
         } else {
             encoded.push_str(&format!("%{b:02X}"));
         }
     }
-    let head = RequestHead {
-        method: "GET".into(),
-        target: format!("/v1/echo?q={encoded}"),
-        version: crate::protocols::HttpVersion::Http11,
-        host: Some("api.example.test".into()),
-        headers: vec![Header {
-            name: "Host".into(),
-            value: b"api.example.test".to_vec(),
-        }]
-        .into(),
-    };
+    encoded
+}
+
+fn header_request(text: &str) -> (RequestHead, Vec<u8>) {
+    let head = request("GET", "/v1/echo".into(), vec![("X-Debug", folded(text))]);
     (head, Vec::new())
 }
 
-fn body_request(text: &str) -> (RequestHead, Vec<u8>) {
+/// The string as the credential of an `Authorization` header: a format must still be named
+/// (see [`counts_for`]), not only reported as an opaque bearer token.
+fn authorization_request(text: &str) -> (RequestHead, Vec<u8>) {
+    let mut value = b"Bearer ".to_vec();
+    value.extend(folded(text));
+    let head = request("GET", "/v1/echo".into(), vec![("Authorization", value)]);
+    (head, Vec::new())
+}
+
+fn query_request(text: &str) -> (RequestHead, Vec<u8>) {
+    let target = format!("/v1/echo?q={}", form_encoded(text).replace('+', "%20"));
+    (request("GET", target, Vec::new()), Vec::new())
+}
+
+fn form_request(text: &str) -> (RequestHead, Vec<u8>) {
+    let body = format!("note={}&submit=Save", form_encoded(text)).into_bytes();
+    let content_type = b"application/x-www-form-urlencoded".to_vec();
+    let head = request(
+        "POST",
+        "/v1/echo".into(),
+        vec![("Content-Type", content_type)],
+    );
+    (head, body)
+}
+
+/// A JSON string value: escaped, so a PEM key travels with `\n` escapes.
+fn json_request(text: &str) -> (RequestHead, Vec<u8>) {
     let body = serde_json::json!({ "config": text })
         .to_string()
         .into_bytes();
-    let head = RequestHead {
-        method: "POST".into(),
-        target: "/v1/echo".into(),
-        version: crate::protocols::HttpVersion::Http11,
-        host: Some("api.example.test".into()),
-        headers: vec![
-            Header {
-                name: "Host".into(),
-                value: b"api.example.test".to_vec(),
-            },
-            Header {
-                name: "Content-Type".into(),
-                value: b"application/json".to_vec(),
-            },
-        ]
-        .into(),
-    };
+    let content_type = b"application/json".to_vec();
+    let head = request(
+        "POST",
+        "/v1/echo".into(),
+        vec![("Content-Type", content_type)],
+    );
+    (head, body)
+}
+
+/// The string inside a longer text: a log line in a plain-text body.
+fn text_request(text: &str) -> (RequestHead, Vec<u8>) {
+    let body = format!(
+        "2026-11-27T10:00:00Z worker-3 deploy step 4/7 started, settings follow: {text} -- end of settings, exit code 0\n"
+    )
+    .into_bytes();
+    let head = request(
+        "POST",
+        "/v1/logs".into(),
+        vec![("Content-Type", b"text/plain".to_vec())],
+    );
     (head, body)
 }
 
 /// Builds a request carrying a corpus string.
 type Wrapper = fn(&str) -> (RequestHead, Vec<u8>);
 
+const WRAPPINGS: [(&str, Wrapper); 6] = [
+    ("header", header_request),
+    ("authz", authorization_request),
+    ("query", query_request),
+    ("form", form_request),
+    ("json", json_request),
+    ("text", text_request),
+];
+const AUTHORIZATION: usize = 1;
+
+/// Whether what was found counts for the wrapping. In an `Authorization` header anything is a
+/// credential by where it is, so there a documented format must be recognised by its kind:
+/// an opaque `bearer_token` finding is not a hit for a GitHub token.
+fn counts_for(wrapping: usize, findings: &[super::Finding]) -> bool {
+    use super::CredentialKind as K;
+    if wrapping == AUTHORIZATION {
+        findings.iter().any(|f| f.kind != K::BearerToken)
+    } else {
+        !findings.is_empty()
+    }
+}
+
+/// Corpus kinds whose documented format the detector names (the "named kinds").
+fn format_kind(kind: &str) -> bool {
+    matches!(
+        kind,
+        "anthropic_key"
+            | "aws_access_key"
+            | "aws_bedrock_key"
+            | "github_token"
+            | "google_api_key"
+            | "jwt"
+            | "openai_key"
+            | "private_key"
+            | "slack_token"
+            | "stripe_key"
+            | "twilio"
+    )
+}
+
 #[derive(Default)]
 struct Tally {
     positives: usize,
-    found: [usize; 3],
+    found: [usize; WRAPPINGS.len()],
     found_any: usize,
     negatives: usize,
     false_alerts: usize,
@@ -196,25 +301,34 @@ fn corpus_recall_and_false_alerts() {
     )
     .unwrap();
     let show = std::env::var_os("CORPUS_SHOW").is_some();
-    let wrappers: [Wrapper; 3] = [header_request, query_request, body_request];
     let mut per_kind: BTreeMap<String, Tally> = BTreeMap::new();
     let mut excluded: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut placeholders_found = 0;
     let mut rows = 0;
     for line in data.lines().filter(|l| !l.trim().is_empty()) {
         let row: Row = serde_json::from_str(line).expect("corpus line is not valid JSON");
         rows += 1;
-        if let Some(reason) = exclusion(&row) {
-            *excluded.entry(reason).or_default() += 1;
-            continue;
-        }
-        let hits: Vec<bool> = wrappers
+        let hits: Vec<bool> = WRAPPINGS
             .iter()
-            .map(|wrap| {
+            .enumerate()
+            .map(|(i, (_, wrap))| {
                 let (head, body) = wrap(&row.text);
-                !detector.scan_head(&head, &body, NOW).is_empty()
+                counts_for(i, &detector.scan_head(&head, &body, NOW))
             })
             .collect();
-        let any = hits.iter().any(|h| *h);
+        // Anything in an `Authorization` header is reported: that wrapping says nothing about
+        // false alerts, and is left out of "found by any wrapping" for the same reason.
+        let any = hits
+            .iter()
+            .enumerate()
+            .any(|(i, h)| *h && i != AUTHORIZATION);
+        if let Some(reason) = exclusion(&row) {
+            *excluded.entry(reason).or_default() += 1;
+            if reason == PLACEHOLDER && any {
+                placeholders_found += 1;
+            }
+            continue;
+        }
         let t = per_kind.entry(row.kind.clone()).or_default();
         if row.is_secret {
             t.positives += 1;
@@ -222,11 +336,18 @@ fn corpus_recall_and_false_alerts() {
                 t.found[i] += usize::from(*h);
             }
             t.found_any += usize::from(any);
-            if show && !any {
+            let missed: Vec<&str> = hits
+                .iter()
+                .zip(WRAPPINGS)
+                .filter(|(h, _)| !**h)
+                .map(|(_, (name, _))| name)
+                .collect();
+            if show && !missed.is_empty() && (format_kind(&row.kind) || !any) {
                 println!(
-                    "MISS  {:<28} {:<24} {:?}",
+                    "MISS  {:<28} {:<24} {:<30} {:?}",
                     row.kind,
                     row.source_rule,
+                    missed.join(","),
                     truncate(&row.text)
                 );
             }
@@ -247,9 +368,19 @@ fn corpus_recall_and_false_alerts() {
 
     let mut total = Tally::default();
     let mut other = Tally::default();
+    let names: Vec<&str> = WRAPPINGS.iter().map(|(n, _)| *n).collect();
     println!(
-        "\n{:<40} {:>5} {:>7} {:>7} {:>7} {:>7} | {:>4} {:>7}",
-        "kind", "pos", "any", "header", "query", "body", "neg", "alerts"
+        "\n{:<44} {:>5} {:>7} {} | {:>4} {:>7}",
+        "kind",
+        "pos",
+        "any",
+        names
+            .iter()
+            .map(|n| format!("{n:>7}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        "neg",
+        "false"
     );
     for (kind, t) in &per_kind {
         let mut scratch = Tally::default();
@@ -263,7 +394,7 @@ fn corpus_recall_and_false_alerts() {
             acc.found_any += t.found_any;
             acc.negatives += t.negatives;
             acc.false_alerts += t.false_alerts;
-            for i in 0..3 {
+            for i in 0..WRAPPINGS.len() {
                 acc.found[i] += t.found[i];
             }
         }
@@ -276,45 +407,49 @@ fn corpus_recall_and_false_alerts() {
     for (reason, n) in &excluded {
         println!("excluded {n:>4}: {reason}");
     }
+    println!("({placeholders_found} of the excluded placeholders are reported anyway)");
 
     let ratio = |n: usize, d: usize| n as f64 / d as f64;
     let recall = ratio(total.found_any, total.positives);
     let far = ratio(total.false_alerts, total.negatives);
-    assert!(recall >= 0.90, "overall recall {recall:.3} < 0.90");
+    assert!(recall >= 0.95, "overall recall {recall:.3} < 0.95");
     assert!(far <= 0.05, "false-alert rate {far:.3} > 0.05");
-    for (i, name) in ["header", "query", "body"].iter().enumerate() {
+    for (i, name) in names
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != AUTHORIZATION)
+    {
         let r = ratio(total.found[i], total.positives);
-        assert!(r >= 0.90, "{name} wrapping recall {r:.3} < 0.90");
+        assert!(r >= 0.95, "{name} wrapping recall {r:.3} < 0.95");
     }
-    // Floors for the documented formats the detector names (measured values are higher).
-    for (kind, floor) in [
-        ("github_token", 0.99),
-        ("stripe_key", 0.99),
-        ("google_api_key", 0.99),
-        ("openai_key", 0.99),
-        ("anthropic_key", 0.99),
-        ("private_key", 0.99),
-        ("aws_access_key", 0.90),
-        ("generic_keyword_secret", 0.90),
-        ("slack_token", 0.85),
-        ("twilio", 0.85),
-        ("auth_header", 0.90),
-    ] {
-        let t = &per_kind[kind];
+    // Every kind the corpus names (not the `other:*` long tail): 95 % found, and 95 % in each
+    // wrapping. The `Authorization` wrapping only counts a recognised format, so it applies to
+    // the documented formats.
+    for (kind, t) in per_kind.iter().filter(|(k, _)| !k.starts_with("other:")) {
         let r = ratio(t.found_any, t.positives);
-        assert!(r >= floor, "{kind} recall {r:.3} < {floor}");
+        assert!(r >= 0.95, "{kind}: recall {r:.3} < 0.95");
+        for (i, name) in names.iter().enumerate() {
+            if i == AUTHORIZATION && !format_kind(kind) {
+                continue;
+            }
+            let r = ratio(t.found[i], t.positives);
+            assert!(r >= 0.95, "{kind}: {name} wrapping recall {r:.3} < 0.95");
+        }
     }
 }
 
 fn print_row(kind: &str, t: &Tally) {
+    let cells: Vec<String> = t
+        .found
+        .iter()
+        .map(|f| format!("{:>7}", pct(*f, t.positives)))
+        .collect();
     println!(
-        "{:<40} {:>5} {:>7} {:>7} {:>7} {:>7} | {:>4} {:>7}",
+        "{:<44} {:>5} {:>7} {} | {:>4} {:>7}",
         kind,
         t.positives,
         pct(t.found_any, t.positives),
-        pct(t.found[0], t.positives),
-        pct(t.found[1], t.positives),
-        pct(t.found[2], t.positives),
+        cells.join(" "),
         t.negatives,
         pct(t.false_alerts, t.negatives),
     );

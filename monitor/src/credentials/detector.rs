@@ -3,11 +3,13 @@
 //! exportable [`Finding`]s. Owns the routing, the settings and the per-request dedup; knows
 //! nothing about individual formats.
 use super::{
-    body::{self, BodyKind},
+    body::{self, BodyDecoding, BodyKind},
     candidate::{Candidate, Rank},
+    entropy::Context,
     error::DetectorError,
     finding::{CredentialKind, Finding, Location},
     fingerprint::Fingerprinter,
+    generic,
     headers::{self, API_KEY_HEADERS, AUTHORIZATION_HEADERS},
     query::{self, SECRET_PARAMETERS},
     scanner::{MAX_TEXT, TextScanner},
@@ -89,11 +91,23 @@ impl Detector {
     /// Every credential in the request: headers (HTTP/2 pseudo-headers too), target (path and
     /// query), and the body sample (the first bytes of the body).
     pub fn scan(&self, request: RequestView<'_>, now_unix_secs: u64) -> Vec<Finding> {
+        self.scan_request(request, now_unix_secs).0
+    }
+
+    /// As [`Self::scan`], and how the body was decoded (for the decoding counters).
+    pub fn scan_request(
+        &self,
+        request: RequestView<'_>,
+        now_unix_secs: u64,
+    ) -> (Vec<Finding>, Option<BodyDecoding>) {
         let mut acc = Accumulator::new(&self.fingerprinter);
         let mut content_type = None;
+        let mut content_encoding = None;
         for header in request.headers.iter().take(MAX_HEADERS) {
             if header.name.eq_ignore_ascii_case("content-type") {
                 content_type = Some(header.value);
+            } else if header.name.eq_ignore_ascii_case("content-encoding") {
+                content_encoding = Some(header.value);
             }
             self.header(header.name, header.value, now_unix_secs, &mut acc);
         }
@@ -103,13 +117,14 @@ impl Detector {
             now_unix_secs,
             &mut acc,
         );
+        let (body, decoding) = body::decode(request.body_sample, content_encoding);
         self.body(
-            request.body_sample,
+            &body,
             body::kind_from_content_type(content_type),
             now_unix_secs,
             &mut acc,
         );
-        acc.finish()
+        (acc.finish(), decoding)
     }
 
     /// Same on a bare string, interpreted according to `location`: a header value (routed by
@@ -191,10 +206,13 @@ impl Detector {
         now: u64,
         acc: &mut Accumulator<'_>,
     ) {
+        // Listed names, and names the generic vocabulary calls strong (`user[password]`,
+        // `j_password`, `new_password`, `db_pwd`): a login form's fields.
         let named = self
             .secret_parameters
             .iter()
-            .any(|p| p.as_bytes().eq_ignore_ascii_case(name));
+            .any(|p| p.as_bytes().eq_ignore_ascii_case(name))
+            || generic::classify_name(name) == Some(Context::Strong);
         if !named {
             // A neutral parameter: scan its name (a bare `?ghp_...`) and its value as text.
             for found in [

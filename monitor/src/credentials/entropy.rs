@@ -95,10 +95,16 @@ const PLACEHOLDER_VALUES: &[&str] = &[
     "default",
 ];
 
-/// True for templating syntax, masked values and example values: `${VAR}`, `$API_KEY`,
-/// `{{ .Values.x }}`, `<token>`, `[PASSWORD]`, `%s`, `xxxxxxxx`, `changeme`...
-pub(crate) fn is_placeholder(value: &[u8]) -> bool {
+/// True for templating syntax and masked values only: `${VAR}`, `$API_KEY`, `{{ secret }}`,
+/// `<password>`, `{password}`, `********`, `xxxx`. Unlike [`is_placeholder`], a common word is
+/// not excluded: where the syntax itself says "credential" (`user:password@` in a URL), a weak
+/// password such as `admin` is still a credential in transit.
+pub(crate) fn is_template(value: &[u8]) -> bool {
     let v = trim_ascii(value);
+    is_template_syntax(v) || is_masked(v)
+}
+
+fn is_template_syntax(v: &[u8]) -> bool {
     if v.is_empty() {
         return true;
     }
@@ -132,13 +138,24 @@ pub(crate) fn is_placeholder(value: &[u8]) -> bool {
             return true;
         }
     }
-    // One byte repeated over most of the value: `xxxxxxxx`, `********`, `00000000`.
+    false
+}
+
+/// One byte repeated over most of the value: `xxxxxxxx`, `********`, `00000000`.
+fn is_masked(v: &[u8]) -> bool {
     let mut counts = [0u32; 256];
     for &b in v {
         counts[usize::from(b)] += 1;
     }
     let max = counts.iter().copied().max().unwrap_or(0) as usize;
-    if v.len() >= 4 && max * 10 >= v.len() * 6 {
+    v.len() >= 4 && max * 10 >= v.len() * 6
+}
+
+/// True for templating syntax, masked values and example values: `${VAR}`, `$API_KEY`,
+/// `{{ .Values.x }}`, `<token>`, `[PASSWORD]`, `%s`, `xxxxxxxx`, `changeme`...
+pub(crate) fn is_placeholder(value: &[u8]) -> bool {
+    let v = trim_ascii(value);
+    if is_template_syntax(v) || is_masked(v) {
         return true;
     }
     let lower = v.to_ascii_lowercase();
@@ -184,6 +201,63 @@ pub(crate) enum Context {
     Weak,
 }
 
+/// A quoted value with spaces under a strong secret name: a passphrase
+/// (`password = "correct horse battery staple"`), which [`looks_like_secret`] refuses for its
+/// spaces. Three words or more, of a password's length, and not a placeholder or a sentence
+/// that names a secret (`"Enter your password"`).
+pub(crate) fn looks_like_passphrase(value: &[u8], context: Context) -> bool {
+    let v = trim_ascii(value);
+    if context != Context::Strong || !(12..=128).contains(&v.len()) {
+        return false;
+    }
+    let words = v.split(|b| *b == b' ').filter(|w| !w.is_empty()).count();
+    if words < 3 || v.iter().any(|b| b.is_ascii_control()) || is_placeholder(v) {
+        return false;
+    }
+    let lower = v.to_ascii_lowercase();
+    ![
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "passphrase",
+        "key",
+        "enter",
+        "your",
+    ]
+    .iter()
+    .any(|w| contains(&lower, w.as_bytes()))
+}
+
+/// A relative path ending in a file name (`builds/<uuid>/app-1a2b3c4d.tar.gz`, an S3 object
+/// key): random-looking parts, but a name, not a secret. Base64 also has `/`, so it takes a
+/// file extension after the last `/` and no `+` or `=` anywhere.
+pub(crate) fn looks_like_object_key(v: &[u8]) -> bool {
+    let Some(slash) = v.iter().rposition(|&b| b == b'/') else {
+        return false;
+    };
+    let file = &v[slash + 1..];
+    let extension = file
+        .iter()
+        .rposition(|&b| b == b'.')
+        .map(|dot| &file[dot + 1..]);
+    let extension_ok = extension.is_some_and(|e| {
+        (1..=5).contains(&e.len())
+            && e.iter()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    });
+    extension_ok && !v.iter().any(|b| matches!(b, b'+' | b'='))
+}
+
+/// `8-4-4-4-12` hex: an identifier, unless its name says otherwise.
+fn is_uuid(v: &[u8]) -> bool {
+    v.len() == 36
+        && v.iter().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => *b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
 /// Minimum length of a value accepted without a known format.
 pub(crate) const MIN_SECRET_LEN: usize = 8;
 
@@ -199,6 +273,11 @@ pub(crate) fn looks_like_secret(value: &[u8], context: Context) -> bool {
         return false;
     }
     if is_placeholder(v) || looks_like_code_or_version(v) {
+        return false;
+    }
+    // A UUID is an identifier under a weak name (`idempotency_key`, `bucketKey`); under a strong
+    // one (`api_token`, `X-Octopus-ApiKey`) it is how many services issue keys.
+    if context == Context::Weak && is_uuid(v) {
         return false;
     }
     if !v.iter().any(u8::is_ascii_alphanumeric) {
@@ -258,6 +337,9 @@ pub(crate) fn looks_like_secret(value: &[u8], context: Context) -> bool {
 /// appear on the right of `key =` in code but are not secrets.
 fn looks_like_code_or_version(v: &[u8]) -> bool {
     if contains(v, b"://") || v.starts_with(b"/") || v.starts_with(b"./") || v.starts_with(b"~/") {
+        return true;
+    }
+    if looks_like_object_key(v) {
         return true;
     }
     // A version number: digits '.' digits '.' digits.

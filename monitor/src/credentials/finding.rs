@@ -4,64 +4,73 @@
 //! the same secret be correlated across alerts without being recoverable.
 use serde::Serialize;
 
-/// Kinds of credentials, stable names (used in alerts and metric labels).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CredentialKind {
+/// Declares [`CredentialKind`] from one table: each variant with its one name, used in the
+/// policy, the docs, alerts, metric labels and the API-call audit fields alike. A second
+/// spelling (serde's `snake_case` made `AwsSigV4` into `aws_sig_v4` while the policy said
+/// `aws_sigv4`) cannot come back: serialisation, parsing and the list all read this table.
+macro_rules! credential_kinds {
+    ($( $(#[$doc:meta])* $variant:ident => $name:literal, )*) => {
+        /// Kinds of credentials.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum CredentialKind {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl CredentialKind {
+            /// Every kind, in declaration order.
+            pub const ALL: &'static [CredentialKind] = &[$(Self::$variant),*];
+
+            /// The kind's one name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( Self::$variant => $name, )*
+                }
+            }
+        }
+    };
+}
+
+credential_kinds! {
     /// `Authorization: Bearer <opaque>` (a JWT bearer is reported as `Jwt`).
-    BearerToken,
-    /// `Authorization: Basic` (user:password).
-    BasicAuth,
+    BearerToken => "bearer_token",
+    /// `Authorization: Basic` (user:password), or `user:password@` in a URL.
+    BasicAuth => "basic_auth",
     /// `Authorization: Digest`.
-    DigestAuth,
-    /// `Authorization: AWS4-HMAC-SHA256 Credential=AKIA...` (SigV4).
-    AwsSigV4,
+    DigestAuth => "digest_auth",
+    /// `Authorization: AWS4-HMAC-SHA256 Credential=AKIA...` (SigV4), or a presigned URL.
+    AwsSigV4 => "aws_sigv4",
     /// A header whose name says it carries an API key (`x-api-key`, `api-key`, ...).
-    ApiKeyHeader,
+    ApiKeyHeader => "api_key_header",
     /// A `Cookie` that carries a session (`session`, `sid`, `JSESSIONID`, ...).
-    SessionCookie,
+    SessionCookie => "session_cookie",
     /// A query parameter whose name says it is a secret (`api_key`, `token`, `password`, ...).
-    QueryParameterSecret,
-    AwsAccessKey,
-    GithubToken,
-    GitlabToken,
-    StripeKey,
-    SlackToken,
-    GoogleApiKey,
-    OpenaiKey,
-    AnthropicKey,
-    TwilioKey,
-    SendgridKey,
-    Jwt,
-    PrivateKey,
-    /// `secret=`/`password=`-style assignment with a high-entropy value.
-    GenericSecret,
+    QueryParameterSecret => "query_parameter_secret",
+    AwsAccessKey => "aws_access_key",
+    GithubToken => "github_token",
+    GitlabToken => "gitlab_token",
+    StripeKey => "stripe_key",
+    SlackToken => "slack_token",
+    GoogleApiKey => "google_api_key",
+    OpenaiKey => "openai_key",
+    AnthropicKey => "anthropic_key",
+    TwilioKey => "twilio_key",
+    SendgridKey => "sendgrid_key",
+    Jwt => "jwt",
+    PrivateKey => "private_key",
+    /// `secret=`/`password=`-style assignment with a plausible value.
+    GenericSecret => "generic_secret",
 }
 
 impl CredentialKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::BearerToken => "bearer_token",
-            Self::BasicAuth => "basic_auth",
-            Self::DigestAuth => "digest_auth",
-            Self::AwsSigV4 => "aws_sigv4",
-            Self::ApiKeyHeader => "api_key_header",
-            Self::SessionCookie => "session_cookie",
-            Self::QueryParameterSecret => "query_parameter_secret",
-            Self::AwsAccessKey => "aws_access_key",
-            Self::GithubToken => "github_token",
-            Self::GitlabToken => "gitlab_token",
-            Self::StripeKey => "stripe_key",
-            Self::SlackToken => "slack_token",
-            Self::GoogleApiKey => "google_api_key",
-            Self::OpenaiKey => "openai_key",
-            Self::AnthropicKey => "anthropic_key",
-            Self::TwilioKey => "twilio_key",
-            Self::SendgridKey => "sendgrid_key",
-            Self::Jwt => "jwt",
-            Self::PrivateKey => "private_key",
-            Self::GenericSecret => "generic_secret",
-        }
+    /// The kind with this name, if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|k| k.as_str() == name)
+    }
+}
+
+impl Serialize for CredentialKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 

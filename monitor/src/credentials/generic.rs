@@ -7,7 +7,7 @@
 //! so the work is proportional to the number of hits, not to the text.
 use super::{
     candidate::{Candidate, Rank},
-    entropy::{Context, looks_like_secret},
+    entropy::{Context, looks_like_passphrase, looks_like_secret},
     finding::CredentialKind,
 };
 
@@ -98,6 +98,7 @@ const DESCRIPTORS: &[&str] = &[
     "fields",
     "label",
     "hint",
+    "question",
     "policy",
     "enabled",
     "required",
@@ -240,7 +241,11 @@ pub(crate) fn classify_name(name: &[u8]) -> Option<Context> {
     if DESCRIPTORS.iter().any(|d| last == d.as_bytes()) {
         return None;
     }
-    if STRONG.iter().any(|w| contains(&norm, w.as_bytes())) {
+    // `pwd`, `db_pass`, `userPw`: the abbreviations of "password" as a whole word are as strong
+    // as the word (a login form's `pwd` field holds a password, however weak it looks).
+    if STRONG.iter().any(|w| contains(&norm, w.as_bytes()))
+        || [&b"pwd"[..], b"pass", b"pw"].contains(&last.as_slice())
+    {
         return Some(Context::Strong);
     }
     if NOT_SECRET_KEYS.iter().any(|w| norm.ends_with(w.as_bytes())) {
@@ -325,7 +330,12 @@ pub(crate) fn scan(text: &[u8], hits: &[usize], out: &mut Vec<Candidate>) {
         };
         for (value_start, value_end) in values_for(text, start, end, dash_flag) {
             let value = &text[value_start..value_end];
-            if looks_like_secret(value, context) {
+            let quoted = value_start > 0
+                && is_quote(text[value_start - 1])
+                && text.get(value_end) == Some(&text[value_start - 1]);
+            if looks_like_secret(value, context)
+                || (quoted && looks_like_passphrase(value, context))
+            {
                 out.push(
                     Candidate::new(CredentialKind::GenericSecret, value.to_vec(), Rank::Generic)
                         .with_span(value_start..value_end),
@@ -431,6 +441,12 @@ fn forward_value(text: &[u8], start: usize, end: usize, dash_flag: bool) -> Opti
             .iter()
             .position(|&b| b == first || b == b'\n' || b == b'\r')?;
         if text[v_start + close] != first {
+            return None;
+        }
+        // `"DB_PASSWORD", "valueFrom": {...}`: a quoted string followed by `:` is the next JSON
+        // key, not the value of the name before it.
+        let after = skip_blanks(text, v_start + close + 1);
+        if text.get(after) == Some(&b':') {
             return None;
         }
         return Some((v_start, v_start + close));

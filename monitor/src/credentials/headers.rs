@@ -201,7 +201,31 @@ fn token(
     now: u64,
 ) -> Vec<Candidate> {
     let len = token_len(cred);
-    let tok = &cred[..len];
+    let mut found = first_token(scanner, &cred[..len], offset, strict, now);
+    // A real header whose value goes on after the token (`Bearer <t>, <more>`, a config line
+    // pasted in): a server may read any of it, so all of it is scanned too.
+    if !strict && cred.len() > len {
+        found.extend(
+            scanner
+                .scan(cred, now)
+                .into_iter()
+                .map(|c| match c.span.clone() {
+                    Some(span) => c.with_span(span.start + offset..span.end + offset),
+                    None => c,
+                }),
+        );
+    }
+    found
+}
+
+fn first_token(
+    scanner: &TextScanner,
+    tok: &[u8],
+    offset: usize,
+    strict: bool,
+    now: u64,
+) -> Vec<Candidate> {
+    let len = tok.len();
     if tok.is_empty() {
         return Vec::new();
     }

@@ -28,8 +28,11 @@ pub(crate) const URL_SAFE_LENIENT: GeneralPurpose =
 pub(crate) const STANDARD_LENIENT: GeneralPurpose =
     GeneralPurpose::new(&base64::alphabet::STANDARD, LENIENT);
 
-/// If `token` is a JWT (three dot-separated base64url segments whose header is a JSON object
-/// with an `alg`), the facts about it.
+/// If `token` is a JWT, the facts about it. A JWT here is `header.claims.signature` (or
+/// `header.claims` with the signature cut off, when the claims decode) whose header is a JSON
+/// object. `alg` is not required: gitleaks and detect-secrets count headers such as
+/// `{"kid":..}` or `{"iss":..}` as tokens, and a captured token is a credential whether or not
+/// it is well formed; what the header says is reported when it says it.
 pub(crate) fn parse(token: &[u8], now_unix_secs: u64) -> Option<JwtFacts> {
     if token.len() > MAX_JWT_LEN {
         return None;
@@ -37,18 +40,22 @@ pub(crate) fn parse(token: &[u8], now_unix_secs: u64) -> Option<JwtFacts> {
     let mut parts = token.split(|&b| b == b'.');
     let header = parts.next()?;
     let claims = parts.next()?;
-    let _signature = parts.next()?;
+    let signature = parts.next();
     if parts.next().is_some() || header.is_empty() || claims.is_empty() {
         return None;
     }
     let header: Value = serde_json::from_slice(&URL_SAFE_LENIENT.decode(header).ok()?).ok()?;
-    let header = header.as_object()?;
-    let alg = header.get("alg")?.as_str()?;
+    let header = header.as_object().filter(|h| !h.is_empty())?;
+    let alg = header.get("alg").and_then(Value::as_str);
     let claims: Option<Value> = URL_SAFE_LENIENT
         .decode(claims)
         .ok()
         .and_then(|c| serde_json::from_slice(&c).ok());
     let claims = claims.as_ref().and_then(Value::as_object);
+    // Without a signature segment, only decodable claims make it a token.
+    if signature.is_none() && claims.is_none() {
+        return None;
+    }
     let expired = claims
         .and_then(|c| c.get("exp"))
         .and_then(Value::as_f64)
@@ -58,8 +65,8 @@ pub(crate) fn parse(token: &[u8], now_unix_secs: u64) -> Option<JwtFacts> {
         .and_then(Value::as_str)
         .map(|s| sanitize(s, 256));
     Some(JwtFacts {
-        alg: Some(sanitize(alg, 32)),
-        unsigned: alg.eq_ignore_ascii_case("none"),
+        alg: alg.map(|a| sanitize(a, 32)),
+        unsigned: alg.is_some_and(|a| a.eq_ignore_ascii_case("none")),
         expired,
         issuer,
     })
@@ -144,8 +151,31 @@ mod tests {
         ] {
             assert!(parse(t.as_bytes(), 0).is_none(), "{t}");
         }
-        // A header without `alg` is not a JWT.
-        assert!(parse(token(r#"{"typ":"JWT"}"#, "{}").as_bytes(), 0).is_none());
+        // An empty header is not a JWT header; nor is a two-part token whose claims do not decode.
+        assert!(parse(token("{}", "{}").as_bytes(), 0).is_none());
+        let two = format!(
+            "{}.bm90IGpzb24",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256"}"#)
+        );
+        assert!(parse(two.as_bytes(), 0).is_none());
+    }
+
+    #[test]
+    fn headers_without_alg_and_cut_signatures() {
+        // `{"kid":..}` headers (gitleaks counts them): a token, its algorithm unknown.
+        let f = parse(token(r#"{"kid":"k1"}"#, r#"{"sub":"x"}"#).as_bytes(), 0).unwrap();
+        assert_eq!(f.alg, None);
+        assert!(!f.unsigned);
+        // The signature cut off: still the claims of a token.
+        let two = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(r#"{"typ":"JWT","alg":"HS256"}"#),
+            URL_SAFE_NO_PAD.encode(r#"{"iss":"a"}"#)
+        );
+        assert_eq!(
+            parse(two.as_bytes(), 0).unwrap().issuer.as_deref(),
+            Some("a")
+        );
     }
 
     #[test]

@@ -26,11 +26,14 @@ mod scanner;
 #[cfg(test)]
 mod corpus_tests;
 #[cfg(test)]
+mod framing_tests;
+#[cfg(test)]
 mod tests;
 
+pub use body::{BodyDecoding, DecodeOutcome};
 /// The body and URL helpers, also read by the sensitive-data detectors (`crate::sensitive`),
-/// which scan the same views of a request.
-pub(crate) use body::json_unescape;
+/// which scan the same views of a request and a response.
+pub(crate) use body::{decode as decode_body, json_unescape};
 pub use detector::{Detector, DetectorSettings};
 pub use error::DetectorError;
 pub use finding::{CredentialKind, Finding, JwtFacts, Location};

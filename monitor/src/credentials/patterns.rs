@@ -15,6 +15,9 @@ pub(crate) enum Check {
     None,
     /// The part after the prefix must not be a placeholder (`ghp_xxxx...`, `...EXAMPLE`).
     Body,
+    /// As `Body`, on the part after the last `-` only: the parts before are numeric ids
+    /// (`xoxp-<team>-<user>-<bot>-<secret>`), which repeat digits without being placeholders.
+    LastSegment,
     /// GitLab: per-prefix length rules.
     Gitlab,
     /// A JWT whose header decodes to JSON with `alg`.
@@ -146,10 +149,12 @@ pub(crate) const FORMAT_RULES: &[FormatRule] = &[
             r"|xoxe\.xox[bp]-[0-9]-[A-Za-z0-9]{100,300}",
             r"|xoxe-[0-9]-[A-Za-z0-9]{100,300}",
             r"|xapp-[0-9]-[A-Z0-9]+-[0-9]+-[a-z0-9]+",
+            // Legacy tokens: numeric ids, then the secret part.
+            r"|xox[abposr]-(?:[0-9]{1,13}-){3,4}[A-Za-z0-9]{16,40}",
             r")(?:[^A-Za-z0-9_-]|$)"
         ),
         prefixes: SLACK_PREFIXES,
-        check: Check::Body,
+        check: Check::LastSegment,
     },
     FormatRule {
         id: "slack-webhook",
@@ -203,7 +208,7 @@ pub(crate) const FORMAT_RULES: &[FormatRule] = &[
         id: "jwt",
         kind: K::Jwt,
         keywords: &["eyJ"],
-        pattern: r"\b(eyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*)",
+        pattern: r"\b(eyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{2,}(?:\.[A-Za-z0-9_-]*)?)",
         prefixes: &[],
         check: Check::Jwt,
     },
@@ -325,7 +330,7 @@ pub(crate) const FORMAT_RULES: &[FormatRule] = &[
             r"|dapi[a-f0-9]{32}(?:-[0-9])?|hv[sb]\.[A-Za-z0-9_-]{90,}",
             r"|ops_eyJ[A-Za-z0-9+/]{64,}={0,3}",
             r"|AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}",
-            r"|xkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16}|NRAK-[A-Z0-9]{27}|NRII-[A-Za-z0-9-]{32}",
+            r"|xkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16}|NRAK-[A-Za-z0-9]{27}|NRII-[A-Za-z0-9-]{32}",
             r"|NRJS-[a-f0-9]{19}|dp\.pt\.[A-Za-z0-9]{43}|dt0c01\.[A-Za-z0-9]{24}\.[A-Za-z0-9]{64}",
             r"|ATATT3[A-Za-z0-9_=-]{150,}|HRKU-AA[0-9A-Za-z_-]{58}|pplx-[A-Za-z0-9]{48}",
             r"|ntn_[0-9]{11}[A-Za-z0-9]{35}|sgp_(?:[a-fA-F0-9]{16}_|local_)?[a-fA-F0-9]{40}",
@@ -418,49 +423,19 @@ pub(crate) const FORMAT_RULES: &[FormatRule] = &[
     },
 ];
 
-/// Values that announce a documented format. A generic `token = <value>` whose value starts
-/// like this but did not pass that format's own rule is an example or a mangled token
-/// (`xoxp-1234-1234-1234-...`), not a secret to report as generic.
-pub(crate) const CLAIMED_PREFIXES: &[&str] = &[
-    "xoxb-",
-    "xoxp-",
-    "xoxa-",
-    "xoxr-",
-    "xoxs-",
-    "xoxe",
-    "ghp_",
-    "gho_",
-    "ghu_",
-    "ghs_",
-    "ghr_",
-    "github_pat_",
-    "glpat-",
-    "glptt-",
-    "sk_live_",
-    "sk_test_",
-    "rk_live_",
-    "pk_live_",
-    "AKIA",
-    "ASIA",
-    "AIza",
-    "sk-ant-",
-    "SG.",
-    "hf_",
-    "npm_",
-    "sntrys_",
-    "sntryu_",
-    "sgp_",
-    "pplx-",
-    "sm_pat_",
-    "sm_aat_",
-    "sm_sat_",
-    "glsa_",
-    "dop_v1_",
-    "shpat_",
-    "pypi-",
-];
+/// Values that announce a documented format: every rule's public prefixes of four bytes or
+/// more (shorter ones such as `SK` or `sk-` start ordinary values too). A generic
+/// `token = <value>` whose value starts like this but did not pass that format's own rule is an
+/// example or a mangled token (`xoxp-1234-1234-1234-...`), not a secret to report as generic.
+/// Derived from [`FORMAT_RULES`], so a format added there is claimed without a second list.
+pub(crate) fn claimed_prefixes() -> impl Iterator<Item = &'static str> {
+    FORMAT_RULES
+        .iter()
+        .flat_map(|rule| rule.prefixes.iter().copied())
+        .filter(|p| p.len() >= 4)
+}
 
-/// `<digits>:A...` is the shape of a Telegram bot token; see [`CLAIMED_PREFIXES`].
+/// `<digits>:A...` is the shape of a Telegram bot token; see [`claimed_prefixes`].
 pub(crate) fn claims_telegram_shape(value: &[u8]) -> bool {
     let digits = value.iter().take_while(|b| b.is_ascii_digit()).count();
     digits >= 3 && value.get(digits) == Some(&b':') && value.get(digits + 1) == Some(&b'A')

@@ -103,12 +103,16 @@ fn hex(b: u8) -> Option<u8> {
 }
 
 /// A value under a secret-named parameter worth reporting: not empty, not a placeholder, not
-/// a boolean or a tiny number (`?key=1`, `?auth=true`).
+/// a boolean or a tiny number (`?key=1`, `?auth=true`), not an object key with a file name
+/// (`?key=builds/<uuid>/app.tar.gz`, S3's and many stores' own parameter name).
 pub(crate) fn plausible_value(value: &[u8]) -> bool {
     let v = value.trim_ascii();
-    v.len() >= 4
-        && !super::entropy::is_placeholder(v)
-        && !(v.len() <= 6 && v.iter().all(u8::is_ascii_digit))
+    let tiny_number = v.len() <= 6 && v.iter().all(u8::is_ascii_digit);
+    let not_a_secret = v.len() < 4
+        || tiny_number
+        || super::entropy::is_placeholder(v)
+        || super::entropy::looks_like_object_key(v);
+    !not_a_secret
 }
 
 #[cfg(test)]

@@ -11,13 +11,13 @@ use regex::bytes::Regex;
 
 use super::{
     candidate::{Candidate, Rank, resolve_overlaps},
-    entropy::{Context, is_placeholder, looks_like_secret},
+    entropy::{Context, is_template, looks_like_secret},
     error::DetectorError,
     finding::CredentialKind,
     generic::{self, GENERIC_KEYWORDS},
     headers, jwt,
     patterns::{
-        CLAIMED_PREFIXES, Check, FORMAT_RULES, FormatRule, PEM_LABELS, claims_telegram_shape,
+        Check, FORMAT_RULES, FormatRule, PEM_LABELS, claimed_prefixes, claims_telegram_shape,
         gitlab_length_ok,
     },
 };
@@ -46,6 +46,8 @@ pub(crate) struct TextScanner {
     formats: Vec<Regex>,
     curl_user: Regex,
     url_credentials: Regex,
+    /// [`claimed_prefixes`], collected once.
+    claimed: Vec<&'static str>,
 }
 
 impl TextScanner {
@@ -98,6 +100,7 @@ impl TextScanner {
                 "url-credentials",
                 r#"\b[A-Za-z][A-Za-z0-9+.-]{0,20}://([^\s:/?#@"'<>\[\]{}]{1,128}):([^\s/?#@"'<>]{1,256})@[A-Za-z0-9_.\[-]"#,
             )?,
+            claimed: claimed_prefixes().collect(),
         })
     }
 
@@ -145,7 +148,8 @@ impl TextScanner {
             generic::scan(text, &generic_hits, &mut generic_found);
             // A value that claims a documented format it does not pass is not a generic secret.
             generic_found.retain(|c| {
-                !CLAIMED_PREFIXES
+                !self
+                    .claimed
                     .iter()
                     .any(|p| c.secret.starts_with(p.as_bytes()))
                     && !claims_telegram_shape(&c.secret)
@@ -191,6 +195,11 @@ impl TextScanner {
                 Check::Body => {
                     let body = &secret[prefix.map_or(0, str::len)..];
                     (!format_body_is_placeholder(body))
+                        .then(|| Candidate::new(rule.kind, secret.to_vec(), Rank::Format))
+                }
+                Check::LastSegment => {
+                    let last = secret.iter().rposition(|&b| b == b'-').map_or(0, |i| i + 1);
+                    (!format_body_is_placeholder(&secret[last..]))
                         .then(|| Candidate::new(rule.kind, secret.to_vec(), Rank::Format))
                 }
                 Check::Gitlab => {
@@ -297,7 +306,7 @@ impl TextScanner {
             };
             let pw = password.as_bytes();
             let port_like = pw.len() <= 5 && pw.iter().all(u8::is_ascii_digit);
-            if pw.len() < 3 || port_like || pw == user.as_bytes() || is_placeholder(pw) {
+            if pw.len() < 3 || port_like || pw == user.as_bytes() || is_template(pw) {
                 continue;
             }
             let span: Range<usize> = user.start()..password.end();

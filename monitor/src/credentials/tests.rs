@@ -530,3 +530,151 @@ fn detector_is_send_and_sync() {
     assert_send_sync::<Detector>();
     assert_send_sync::<Fingerprinter>();
 }
+
+/// The cases the issue names: a login POST in the spellings real clients use (JSON and form),
+/// `user:password@` in a URL in a header, a query value and a body (weak passwords too: they
+/// are still credentials in transit), a JWT wrapped in base64 once more, a PEM key in a JSON
+/// string.
+#[test]
+fn login_posts_urls_wrapped_jwts_and_json_keys() {
+    let d = detector();
+    let json = request("/api/login", &[("Content-Type", "application/json")]);
+    for body in [
+        r#"{"username":"alice","password":"Tr0ub4dor&3"}"#,
+        r#"{"email":"a@example.test","passwd":"Tr0ub4dor&3"}"#,
+        r#"{"user":{"login":"alice","pwd":"Tr0ub4dor&3"}}"#,
+        r#"{"userName":"alice","userPassword":"Tr0ub4dor&3"}"#,
+        r#"{"old_password":"Tr0ub4dor&3x","new_password":"correct-Horse-9"}"#,
+        r#"{"Password": "correct horse battery staple"}"#,
+        r#"{"client_id":"web","client_secret":"Zf3D0LXCM3EIMbgJpUNnkRtOfOueHznB"}"#,
+        r#"{"grant_type":"refresh_token","refresh_token":"8xLOxBtZp8uT9Qm2cVd4sA1k"}"#,
+        r#"{"accessToken":"8xLOxBtZp8uT9Qm2cVd4sA1k"}"#,
+        r#"{"auth":{"api_key":"7f3a9c2e1b8d4f60a1b2"}}"#,
+    ] {
+        let found = d.scan_head(&json, body.as_bytes(), NOW);
+        assert!(!found.is_empty(), "login JSON not found: {body}");
+    }
+    let form = request(
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+    );
+    for body in [
+        "username=alice&password=Tr0ub4dor%263",
+        "login=alice&passwd=Tr0ub4dor%263&remember=1",
+        "user%5Bemail%5D=a%40example.test&user%5Bpassword%5D=Tr0ub4dor%263",
+        "j_username=alice&j_password=Tr0ub4dor%263",
+        "client_id=web&client_secret=Zf3D0LXCM3EIMbgJpUNnkRtOfOueHznB&grant_type=client_credentials",
+    ] {
+        let found = d.scan_head(&form, body.as_bytes(), NOW);
+        assert!(!found.is_empty(), "login form not found: {body}");
+    }
+    // URL credentials, also with a weak password, in a header, a query value and a body.
+    for url in [
+        "https://deploy:hunter22@git.example.test/repo.git",
+        "https://admin:admin123@registry.example.test/v2/",
+        "redis://default:password@cache.internal:6379/0",
+    ] {
+        assert_eq!(
+            kinds(&header("X-Upstream", url)),
+            vec![K::BasicAuth],
+            "{url}"
+        );
+        let encoded: String = url
+            .bytes()
+            .map(|b| match b {
+                b':' => "%3A".to_owned(),
+                b'/' => "%2F".to_owned(),
+                b'@' => "%40".to_owned(),
+                _ => char::from(b).to_string(),
+            })
+            .collect();
+        let target = format!("/hooks?callback={encoded}");
+        assert_eq!(
+            kinds(&d.scan_head(&request(&target, &[]), b"", NOW)),
+            vec![K::BasicAuth],
+            "{target}"
+        );
+        let body = format!(r#"{{"remote":"{url}"}}"#);
+        assert_eq!(
+            kinds(&d.scan_head(&json, body.as_bytes(), NOW)),
+            vec![K::BasicAuth],
+            "{body}"
+        );
+    }
+    // A JWT, base64-wrapped once more (as in a Kubernetes Secret's data).
+    let inner = jwt(
+        r#"{"kid":"k1","typ":"JWT"}"#,
+        r#"{"iss":"issuer.test","sub":"svc"}"#,
+    );
+    let wrapped = base64::engine::general_purpose::STANDARD.encode(&inner);
+    let body = format!(r#"{{"data":{{"token":"{wrapped}"}}}}"#);
+    let found = d.scan_head(&json, body.as_bytes(), NOW);
+    assert_eq!(kinds(&found), vec![K::Jwt], "{found:?}");
+    // A PEM private key inside a JSON string (`\n` escapes), as service-account files carry it.
+    let pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\nMzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dVMvDuictGeurT8jNbvJZHtCSuYEvu\n-----END PRIVATE KEY-----\n";
+    let body = serde_json::json!({"type": "service_account", "private_key": pem}).to_string();
+    let found = d.scan_head(&json, body.as_bytes(), NOW);
+    assert_eq!(kinds(&found), vec![K::PrivateKey], "{found:?}");
+}
+
+/// Ordinary API traffic carries random-looking values that are names and identifiers, not
+/// secrets: object keys with file names, UUIDs under weak names, digests, trace context, ETags.
+#[test]
+fn ordinary_identifiers_are_not_secrets() {
+    let d = detector();
+    let json = request("/v1/uploads", &[("Content-Type", "application/json")]);
+    for body in [
+        r#"{"bucket":"artifacts","key":"builds/3f1c2a9e-8b7d-4c1e-9a2b-5d6e7f8a9b0c/app-1a2b3c4d.tar.gz"}"#,
+        r#"{"objectKey":"logs/2026/11/27/host-7f3a9c2e.json.gz","size":1832}"#,
+        r#"{"idempotency_key":"3f1c2a9e-8b7d-4c1e-9a2b-5d6e7f8a9b0c","amount":100}"#,
+        r#"{"sha256":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","etag":"\"33a64df551425fcc55e4d42a148795d9f25f89d4\""}"#,
+        r#"{"cursor":"eyJvZmZzZXQiOjEwMH0","request_id":"req_8f2b1c9d7e6a5b4c"}"#,
+        // A Kubernetes env list names secrets by reference: `valueFrom` is the next key.
+        r#"{"env":[{"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db-credentials", "key": "password"}}}]}"#,
+    ] {
+        let found = d.scan_head(&json, body.as_bytes(), NOW);
+        assert!(found.is_empty(), "{body}: {found:?}");
+    }
+    let headers = request(
+        "/v1/objects/builds%2Fapp-1a2b3c4d.tar.gz?versionId=3f1c2a9e-8b7d-4c1e-9a2b-5d6e7f8a9b0c&key=builds%2F3f1c2a9e-8b7d-4c1e-9a2b-5d6e7f8a9b0c%2Fapp-1a2b3c4d.tar.gz",
+        &[
+            (
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+            (
+                "If-None-Match",
+                "\"33a64df551425fcc55e4d42a148795d9f25f89d4\"",
+            ),
+            ("X-Request-Id", "3f1c2a9e-8b7d-4c1e-9a2b-5d6e7f8a9b0c"),
+            ("Idempotency-Key", "3f1c2a9e-8b7d-4c1e-9a2b-5d6e7f8a9b0c"),
+        ],
+    );
+    let found = d.scan_head(&headers, b"", NOW);
+    assert!(found.is_empty(), "{found:?}");
+}
+
+/// A gzip-compressed login body is read as the server reads it: decompressed.
+#[test]
+fn compressed_bodies_are_decompressed() {
+    use std::io::Write as _;
+    let d = detector();
+    let head = request(
+        "/login",
+        &[
+            ("Content-Type", "application/json"),
+            ("Content-Encoding", "gzip"),
+        ],
+    );
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(br#"{"username":"alice","password":"Tr0ub4dor&3"}"#)
+        .unwrap();
+    let body = e.finish().unwrap();
+    let (found, decoding) = d.scan_request(RequestView::new(&head, &body), NOW);
+    assert_eq!(kinds(&found), vec![K::GenericSecret], "{found:?}");
+    let decoding = decoding.unwrap();
+    assert_eq!(
+        (decoding.encoding, decoding.outcome),
+        ("gzip", super::DecodeOutcome::Decoded)
+    );
+}

@@ -212,9 +212,15 @@ impl Inspector {
         let request = &item.exchange.request;
         let start_ns = request.stats.start_ns;
         let unix_secs = self.clock.unix_secs(start_ns);
-        let findings = self
+        let (findings, decoding) = self
             .detector
-            .scan(crate::protocols::RequestView::of(request), unix_secs);
+            .scan_request(crate::protocols::RequestView::of(request), unix_secs);
+        if let Some(d) = decoding {
+            self.metrics.body_decoded(d.encoding, d.outcome.as_str());
+        }
+        if request.stats.body_bytes > request.stats.body_sample.len() as u64 {
+            self.metrics.body_scan_cut();
+        }
         for finding in &findings {
             self.metrics.credential_seen(finding.kind.as_str());
         }

@@ -59,6 +59,8 @@ pub struct Metrics {
     alerts: IntCounterVec,
     alerts_suppressed: IntCounterVec,
     credentials: IntCounterVec,
+    body_decoding: IntCounterVec,
+    body_scan_cut: IntCounter,
     policy_reloads: IntCounterVec,
     rate_keys: IntGauge,
     coverage: prometheus::IntGaugeVec,
@@ -170,6 +172,19 @@ impl Metrics {
                 "monitor_credentials_seen_total",
                 "Credentials seen in requests, by kind (never the credential).",
                 &["kind"],
+            ),
+            body_decoding: counter_vec(
+                &registry,
+                "monitor_body_decoding_total",
+                "Request bodies with a Content-Encoding, by encoding and result (decoded, cut: a \
+                 bound on output or ratio stopped it, failed, unsupported: scanned as sent).",
+                &["encoding", "result"],
+            ),
+            body_scan_cut: counter(
+                &registry,
+                "monitor_body_scan_cut_total",
+                "Request bodies longer than the scan budget (--body-scan-bytes): only their first \
+                 bytes were scanned for credentials.",
             ),
             policy_reloads: counter_vec(
                 &registry,
@@ -438,6 +453,14 @@ impl Metrics {
     }
     pub fn credential_seen(&self, kind: &'static str) {
         self.credentials.with_label_values(&[kind]).inc();
+    }
+    pub fn body_scan_cut(&self) {
+        self.body_scan_cut.inc();
+    }
+    pub fn body_decoded(&self, encoding: &'static str, result: &'static str) {
+        self.body_decoding
+            .with_label_values(&[encoding, result])
+            .inc();
     }
     pub fn set_probed_files(&self, files: usize) {
         self.probed_files.set(files as i64);

@@ -236,30 +236,6 @@ fn parse_duration(text: &str) -> Result<Duration, &'static str> {
     Ok(total)
 }
 
-/// Every credential kind, for parsing names and for suggestions.
-pub(super) const ALL_KINDS: [CredentialKind; 20] = [
-    CredentialKind::BearerToken,
-    CredentialKind::BasicAuth,
-    CredentialKind::DigestAuth,
-    CredentialKind::AwsSigV4,
-    CredentialKind::ApiKeyHeader,
-    CredentialKind::SessionCookie,
-    CredentialKind::QueryParameterSecret,
-    CredentialKind::AwsAccessKey,
-    CredentialKind::GithubToken,
-    CredentialKind::GitlabToken,
-    CredentialKind::StripeKey,
-    CredentialKind::SlackToken,
-    CredentialKind::GoogleApiKey,
-    CredentialKind::OpenaiKey,
-    CredentialKind::AnthropicKey,
-    CredentialKind::TwilioKey,
-    CredentialKind::SendgridKey,
-    CredentialKind::Jwt,
-    CredentialKind::PrivateKey,
-    CredentialKind::GenericSecret,
-];
-
 /// A credential kind by its stable name (`aws_access_key`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct KindName(pub CredentialKind);
@@ -267,10 +243,10 @@ pub(super) struct KindName(pub CredentialKind);
 impl Scalar for KindName {
     const EXPECTING: &'static str = "a credential kind such as `aws_access_key`";
     fn parse(text: &str) -> Result<Self, String> {
-        if let Some(kind) = ALL_KINDS.iter().find(|k| k.as_str() == text) {
-            return Ok(Self(*kind));
+        if let Some(kind) = CredentialKind::from_name(text) {
+            return Ok(Self(kind));
         }
-        let names = ALL_KINDS.iter().map(|k| k.as_str());
+        let names = CredentialKind::ALL.iter().map(|k| k.as_str());
         let hint = match did_you_mean(text, names.clone()) {
             Some(best) => format!("did you mean `{best}`?"),
             None => format!("known kinds: {}", names.collect::<Vec<_>>().join(", ")),

@@ -264,6 +264,10 @@ pub struct Exchange {
     /// What HTTP/2 adds (stream, capture start, unknown fields, reset, gRPC); boxed so HTTP/1
     /// exchanges stay small.
     pub http2: Option<Box<super::http2::Http2Call>>,
+    /// HTTP/1: not a parsed request but request bytes the parser rejected or skipped (the label
+    /// of the problem that rejected them); the request's head is unknown and its body sample
+    /// holds the raw bytes, so that the detectors still scan what a lenient server may read.
+    pub rejected: Option<&'static str>,
 }
 
 fn headers_bytes(headers: &Headers) -> usize {

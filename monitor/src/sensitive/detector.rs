@@ -13,7 +13,7 @@ use super::{
     scan::{Context, Hit, TextScanner},
 };
 use crate::{
-    credentials::{form_pairs, json_unescape, percent_decode, split_url_target},
+    credentials::{decode_body, form_pairs, json_unescape, percent_decode, split_url_target},
     protocols::{Headers, RequestView},
 };
 
@@ -116,11 +116,15 @@ fn body_kind(content_type: Option<&[u8]>) -> BodyKind {
     }
 }
 
-fn content_type(headers: &Headers) -> Option<&[u8]> {
+fn header<'h>(headers: &'h Headers, name: &str) -> Option<&'h [u8]> {
     headers
         .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("content-type"))
+        .find(|h| h.name.eq_ignore_ascii_case(name))
         .map(|h| h.value)
+}
+
+fn content_type(headers: &Headers) -> Option<&[u8]> {
+    header(headers, "content-type")
 }
 
 /// What the scanner reads of a response: its headers (for the content type) and body sample.
@@ -191,7 +195,7 @@ impl SensitiveScanner {
         }
         self.body(
             request.body_sample,
-            body_kind(content_type(request.headers)),
+            request.headers,
             kinds,
             || SensitiveLocation::RequestBody,
             &mut acc,
@@ -199,7 +203,7 @@ impl SensitiveScanner {
         if let Some(response) = response {
             self.body(
                 response.body_sample,
-                body_kind(content_type(response.headers)),
+                response.headers,
                 kinds,
                 || SensitiveLocation::ResponseBody,
                 &mut acc,
@@ -250,12 +254,19 @@ impl SensitiveScanner {
     fn body(
         &self,
         sample: &[u8],
-        kind: BodyKind,
+        headers: &Headers,
         kinds: KindSet,
         location: impl Fn() -> SensitiveLocation + Copy,
         acc: &mut Accumulator<'_>,
     ) {
-        let sample = &sample[..sample.len().min(MAX_BODY_SCAN)];
+        let kind = body_kind(content_type(headers));
+        if sample.is_empty() || kind == BodyKind::Binary {
+            return;
+        }
+        // A gzip or deflate body is read as the receiver reads it (the credential detectors'
+        // bounded decoder: it allocates only for an encoded body).
+        let (decoded, _) = decode_body(sample, header(headers, "content-encoding"));
+        let sample = &decoded[..decoded.len().min(MAX_BODY_SCAN)];
         match kind {
             BodyKind::Binary => {}
             BodyKind::Form => {

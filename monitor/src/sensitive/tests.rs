@@ -245,3 +245,32 @@ fn hostile_bytes_never_panic() {
         let _ = scanner.scan_text(edge, None, KindSet::all());
     }
 }
+
+#[test]
+fn compressed_bodies_are_read_as_the_receiver_reads_them() {
+    use std::io::Write as _;
+    let body = format!(r#"{{"users":[{{"email":"{EMAIL}"}}]}}"#);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(body.as_bytes()).unwrap();
+    let compressed = gz.finish().unwrap();
+    let scanner = SensitiveScanner::new().unwrap();
+    let request_headers = headers(&[]);
+    let mut response_headers = headers(&[("Content-Type", "application/json")]);
+    response_headers.push("Content-Encoding", b"gzip");
+    let view = RequestView {
+        headers: &request_headers,
+        target: "/v1/users",
+        host: None,
+        body_sample: b"",
+    };
+    let response = ResponseView {
+        headers: &response_headers,
+        body_sample: &compressed,
+    };
+    let report = scanner.scan(view, Some(response), KindSet::all());
+    assert_eq!(
+        report.count(SensitiveKind::Email, Part::Response),
+        1,
+        "{report:?}"
+    );
+}

@@ -507,37 +507,6 @@ fn rust_strings(source: &str) -> Vec<String> {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_json_string_fields() {
-        let line = r#"{"text": "a\"b\\c\n\u00e9\ud83d\ude00", "kind": "jwt", "n": 1}"#;
-        assert_eq!(string_field(line, "text").as_deref(), Some("a\"b\\c\né😀"));
-        assert_eq!(string_field(line, "kind").as_deref(), Some("jwt"));
-        assert_eq!(string_field(line, "missing"), None);
-    }
-
-    #[test]
-    fn decodes_base64() {
-        assert_eq!(base64_decode("R0VUIC8=").as_deref(), Some(&b"GET /"[..]));
-        assert_eq!(base64_decode("aGk=").as_deref(), Some(&b"hi"[..]));
-        assert_eq!(base64_decode("aGVsbG8h").as_deref(), Some(&b"hello!"[..]));
-        assert_eq!(base64_decode("a*b="), None);
-    }
-
-    #[test]
-    fn finds_rust_string_literals() {
-        let source =
-            "let a = \"x: 1\\ny: \\\"q\\\"\"; let b = r#\"raw \"yes\"\"#; let c = \"a\\\n    b\";";
-        assert_eq!(
-            rust_strings(source),
-            ["x: 1\ny: \"q\"", "raw \"yes\"", "ab"]
-        );
-    }
-}
-
 /// `sensitive`: made-up values of each kind in every position (header, query, JSON bodies).
 fn sensitive_values() -> Vec<Vec<u8>> {
     let values: [&[u8]; 7] = [
@@ -569,4 +538,35 @@ fn sensitive_values() -> Vec<Vec<u8>> {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_json_string_fields() {
+        let line = r#"{"text": "a\"b\\c\n\u00e9\ud83d\ude00", "kind": "jwt", "n": 1}"#;
+        assert_eq!(string_field(line, "text").as_deref(), Some("a\"b\\c\né😀"));
+        assert_eq!(string_field(line, "kind").as_deref(), Some("jwt"));
+        assert_eq!(string_field(line, "missing"), None);
+    }
+
+    #[test]
+    fn decodes_base64() {
+        assert_eq!(base64_decode("R0VUIC8=").as_deref(), Some(&b"GET /"[..]));
+        assert_eq!(base64_decode("aGk=").as_deref(), Some(&b"hi"[..]));
+        assert_eq!(base64_decode("aGVsbG8h").as_deref(), Some(&b"hello!"[..]));
+        assert_eq!(base64_decode("a*b="), None);
+    }
+
+    #[test]
+    fn finds_rust_string_literals() {
+        let source =
+            "let a = \"x: 1\\ny: \\\"q\\\"\"; let b = r#\"raw \"yes\"\"#; let c = \"a\\\n    b\";";
+        assert_eq!(
+            rust_strings(source),
+            ["x: 1\ny: \"q\"", "raw \"yes\"", "ab"]
+        );
+    }
 }

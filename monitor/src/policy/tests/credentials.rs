@@ -293,3 +293,43 @@ fn detector_settings_come_from_the_credentials_section() {
     assert_eq!(detector.extra_api_key_headers, ["x-my-key", "x-other"]);
     assert_eq!(detector.extra_query_parameters, ["my_token"]);
 }
+
+/// One vocabulary: the name a kind has in alerts and API calls (its serialised form) is the
+/// name a policy accepts for it, and the name `docs/policy.md` lists. A kind whose spellings
+/// drift (`aws_sig_v4` in alerts, `aws_sigv4` in the policy) fails here.
+#[test]
+fn each_kind_has_one_name_in_alerts_policy_and_docs() {
+    let docs = include_str!("../../../../docs/policy.md");
+    let listed = docs
+        .split("Credential kind names:")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").next())
+        .expect("docs/policy.md lists the credential kind names");
+    let documented: Vec<&str> = listed.split('`').skip(1).step_by(2).collect();
+    let names: Vec<&str> = CredentialKind::ALL.iter().map(|k| k.as_str()).collect();
+    assert_eq!(documented, names, "docs/policy.md and the kinds disagree");
+    for &kind in CredentialKind::ALL {
+        let name = kind.as_str();
+        let serialised = serde_json::to_value(finding(kind, header("x-test"))).unwrap();
+        assert_eq!(serialised["kind"], name, "{kind:?}: alert/API-call name");
+        // The policy accepts the serialised name, and means this kind by it.
+        let p = policy(&format!(
+            "version: 1\ncredentials:\n  allowed_destinations:\n    {}: [allowed.example]\n",
+            serialised["kind"].as_str().unwrap()
+        ));
+        assert!(
+            Call::to("allowed.example")
+                .with(finding(kind, header("x-test")))
+                .eval(&p)
+                .is_empty(),
+            "{name}: the policy entry must apply to this kind"
+        );
+        assert_eq!(
+            Call::to("elsewhere.example")
+                .with(finding(kind, header("x-test")))
+                .ids(&p),
+            ["credential.wrong_destination"],
+            "{name}"
+        );
+    }
+}

@@ -90,7 +90,8 @@ fn run(kind: MessageKind, ctx: RequestContext, pieces: &[&[u8]]) -> Run {
                         messages,
                     };
                 }
-                Some(ReaderEvent::RequestStarted { .. }) => {}
+                // Rejected bytes come after the problem that rejected them (returned above).
+                Some(ReaderEvent::RequestStarted { .. } | ReaderEvent::Rejected { .. }) => {}
                 None if n == 0 || pos >= piece.len() => break,
                 None => {}
             }

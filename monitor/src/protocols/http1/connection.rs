@@ -191,6 +191,7 @@ impl Connection {
                     request,
                     response: slot.response,
                     http2: None,
+                    rejected: None,
                 }));
             }
         }
@@ -323,6 +324,16 @@ impl Connection {
                 message: Message::Response(response),
                 after,
             } => self.on_response(response, after, ts, out),
+            ReaderEvent::Rejected { request, problem } => {
+                // Out of the request/response pairing: a server may have answered it or not.
+                out.push(Output::Exchange(Exchange {
+                    role: self.role.unwrap_or(Role::Client),
+                    request,
+                    response: None,
+                    http2: None,
+                    rejected: Some(problem),
+                }));
+            }
             ReaderEvent::Problem(Problem::NotHttp) => self.give_up(out),
             ReaderEvent::Problem(Problem::UnsupportedUpgrade) => self.switch_protocols(out),
             ReaderEvent::Problem(p) => out.push(Output::Problem(p)),
@@ -426,6 +437,7 @@ impl Connection {
                 request,
                 response,
                 http2: None,
+                rejected: None,
             }));
         }
     }

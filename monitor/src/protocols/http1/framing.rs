@@ -58,7 +58,9 @@ pub(crate) fn request_body(method: &str, info: &HeadInfo) -> Result<(BodyKind, A
         (Some(true), _) => BodyKind::Chunked,
         // A request has no "until close" framing, so its length would be unknowable (§6.3 p4).
         (Some(false), _) => {
-            return Err(Problem::malformed("request transfer-encoding not chunked"));
+            return Err(Problem::AmbiguousFraming(
+                "request transfer-encoding not chunked",
+            ));
         }
         (None, Some(0) | None) => BodyKind::Empty,
         (None, Some(n)) => BodyKind::Length(n),

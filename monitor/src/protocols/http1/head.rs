@@ -167,7 +167,7 @@ fn analyse(headers: &[httparse::Header<'_>]) -> Result<HeadInfo, Problem> {
                 let n = parse_decimal(item)
                     .ok_or_else(|| Problem::malformed("invalid content-length"))?;
                 if info.content_length.is_some_and(|prev| prev != n) {
-                    return Err(Problem::malformed("conflicting content-length"));
+                    return Err(Problem::AmbiguousFraming("conflicting content-length"));
                 }
                 info.content_length = Some(n);
                 saw_item = true;
@@ -191,7 +191,9 @@ fn analyse(headers: &[httparse::Header<'_>]) -> Result<HeadInfo, Problem> {
         }
     }
     if info.content_length.is_some() && info.transfer_encoding.is_some() {
-        return Err(Problem::malformed("content-length with transfer-encoding"));
+        return Err(Problem::AmbiguousFraming(
+            "content-length with transfer-encoding",
+        ));
     }
     info.upgrade = connection_upgrade && upgrade_header;
     Ok(info)

@@ -14,6 +14,12 @@ pub enum Problem {
     /// A head that httparse or our framing checks reject; the reason is a short static phrase.
     #[error("malformed head: {0}")]
     MalformedHead(String),
+    /// A request a server could read as two, or frame differently than we would: conflicting
+    /// or doubled lengths, Content-Length with Transfer-Encoding, a coding other than chunked,
+    /// an obs-fold, a bare LF. Rejected like a malformed head, so its bytes are scanned whole
+    /// as rejected bytes rather than split where one parser would split them.
+    #[error("ambiguous framing: {0}")]
+    AmbiguousFraming(&'static str),
     /// A head (or trailer section) over `Limits::max_head_bytes`.
     #[error("head too large")]
     HeadTooLarge,
@@ -47,6 +53,7 @@ impl Problem {
         match self {
             Problem::NotHttp => "not_http",
             Problem::MalformedHead(_) => "malformed_head",
+            Problem::AmbiguousFraming(_) => "ambiguous_framing",
             Problem::HeadTooLarge => "head_too_large",
             Problem::BadChunkedEncoding => "bad_chunked_encoding",
             Problem::Desync => "desync",

@@ -7,6 +7,11 @@
 //!
 //! Memory: only a head in progress is buffered (bounded by `max_head_bytes`), plus body samples
 //! and the bytes held while a request waits for its upgrade verdict (also bounded).
+//!
+//! Bytes of the request direction that the parser rejects or skips (a malformed or ambiguous
+//! head, a broken chunk, the bytes passed over while resyncing) are not just dropped: a lenient
+//! server may still read them as requests, so they come out as one [`ReaderEvent::Rejected`]
+//! per episode (bounded by [`MAX_REJECTED_BYTES`]) for the detectors to scan.
 
 use std::collections::VecDeque;
 
@@ -18,7 +23,11 @@ use super::framing::{self, After};
 use super::head::{self, Parsed};
 use super::message::Message;
 use super::problem::Problem;
-use super::{MessageStats, Request, Response};
+use super::{Headers, HttpVersion, MessageStats, Request, RequestHead, Response};
+
+/// Most rejected request bytes kept for scanning per episode; the rest is counted in the
+/// rejected request's `body_bytes` but not kept.
+pub(crate) const MAX_REJECTED_BYTES: usize = 16 * 1024;
 
 /// Heads are re-parsed on every newline; below this size also on every call, so a bad start
 /// line is rejected before its line ends (cheap: bounded quadratic cost).
@@ -44,6 +53,23 @@ pub(crate) enum ReaderEvent {
         after: After,
     },
     Problem(Problem),
+    /// Request bytes the parser rejected or skipped, as a request whose head is unknown and
+    /// whose body sample is the raw bytes; `problem` is the label of what rejected them.
+    Rejected {
+        request: Request,
+        problem: &'static str,
+    },
+}
+
+/// Request bytes rejected or skipped since the last message start.
+#[derive(Debug)]
+struct Rejected {
+    bytes: Vec<u8>,
+    /// All rejected bytes, kept or not.
+    total: u64,
+    start_ns: u64,
+    end_ns: u64,
+    problem: &'static str,
 }
 
 #[allow(
@@ -85,6 +111,28 @@ pub(crate) struct MessageReader {
     /// we misread), not that the connection is something else: resync instead of giving up,
     /// or one slip would silently lose every later call of a keep-alive connection.
     established: bool,
+    rejected: Option<Rejected>,
+}
+
+/// A header field continued on the next line (RFC 9112 §5.2's obs-fold), within the head:
+/// a line starting with a space or tab after a line that was a whole field (`name: value`).
+fn has_obs_fold(buf: &[u8]) -> bool {
+    let head_end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(buf.len());
+    let head = &buf[..head_end];
+    let mut line_start = 0;
+    for i in 0..head.len().saturating_sub(2) {
+        if head[i] == b'\r' && head[i + 1] == b'\n' {
+            let previous_is_field = line_start > 0 && head[line_start..i].contains(&b':');
+            if previous_is_field && matches!(head[i + 2], b' ' | b'\t') {
+                return true;
+            }
+            line_start = i + 2;
+        }
+    }
+    false
 }
 
 fn has_bare_lf(buf: &[u8], from: usize) -> bool {
@@ -102,6 +150,7 @@ impl MessageReader {
             held_lost: false,
             queued: VecDeque::new(),
             established: false,
+            rejected: None,
         }
     }
 
@@ -115,7 +164,55 @@ impl MessageReader {
             State::Body { message, body, .. } => message.held_bytes() + body.held_bytes(),
             _ => 0,
         };
-        self.head_buf.len() + self.held.len() + body
+        let rejected = self.rejected.as_ref().map_or(0, |r| r.bytes.len());
+        self.head_buf.len() + self.held.len() + body + rejected
+    }
+
+    /// Keeps request bytes the parser passes over (requests only: responses are not scanned
+    /// for credentials).
+    fn reject(&mut self, parts: [&[u8]; 2], ts: u64, problem: &'static str) {
+        if self.kind != MessageKind::Request {
+            return;
+        }
+        let r = self.rejected.get_or_insert_with(|| Rejected {
+            bytes: Vec::new(),
+            total: 0,
+            start_ns: ts,
+            end_ns: ts,
+            problem,
+        });
+        for part in parts {
+            let room = MAX_REJECTED_BYTES.saturating_sub(r.bytes.len());
+            r.bytes.extend_from_slice(&part[..part.len().min(room)]);
+            r.total = r.total.saturating_add(part.len() as u64);
+        }
+        r.end_ns = r.end_ns.max(ts);
+    }
+
+    /// The rejected bytes of the episode that just ended, as a request with an unknown head.
+    fn take_rejected(&mut self) -> Option<ReaderEvent> {
+        let r = self.rejected.take().filter(|r| r.total > 0)?;
+        let request = Request {
+            head: RequestHead {
+                method: String::new(),
+                target: String::new(),
+                version: HttpVersion::Http11,
+                host: None,
+                headers: Headers::default(),
+            },
+            stats: MessageStats {
+                start_ns: r.start_ns,
+                end_ns: r.end_ns,
+                head_bytes: 0,
+                body_bytes: r.total,
+                body_sample: r.bytes,
+                incomplete: true,
+            },
+        };
+        Some(ReaderEvent::Rejected {
+            request,
+            problem: r.problem,
+        })
     }
 
     fn plausible_start(&self, buf: &[u8]) -> Plausible {
@@ -159,8 +256,12 @@ impl MessageReader {
                     let is_request = self.kind == MessageKind::Request;
                     if chunk_start && pos == 0 && detect::is_resync_point(is_request, rest) {
                         self.state = State::Idle;
+                        if let Some(ev) = self.take_rejected() {
+                            return (0, Some(ev));
+                        }
                         continue;
                     }
+                    self.reject([rest, &[]], ts, "desync");
                     return (data.len(), None);
                 }
                 State::Idle => {
@@ -169,7 +270,7 @@ impl MessageReader {
                         break;
                     };
                     match self.plausible_start(rest) {
-                        Plausible::No => return (data.len(), Some(self.die())),
+                        Plausible::No => return (data.len(), Some(self.die(rest, ts))),
                         v => {
                             self.state = State::Head {
                                 start_ns: ts,
@@ -199,8 +300,10 @@ impl MessageReader {
                         }
                     }
                     Err(p) => {
-                        // Position inside the chunk is unknown now: drop the rest of it.
+                        // Position inside the chunk is unknown now: drop the rest of it (kept
+                        // for the scan: a smuggled request may sit in a broken chunk).
                         let ev = self.abandon_current(ts);
+                        self.reject([rest, &[]], ts, p.label());
                         self.queued.push_back(ReaderEvent::Problem(p));
                         return (data.len(), ev);
                     }
@@ -233,7 +336,11 @@ impl MessageReader {
             let mut probe = self.head_buf.clone();
             probe.extend_from_slice(&new[..new.len().min(32)]);
             match self.plausible_start(&probe) {
-                Plausible::No => return (rest.len(), Some(self.die())),
+                Plausible::No => {
+                    let head = std::mem::take(&mut self.head_buf);
+                    self.reject([&head, &[]], ts, "desync");
+                    return (rest.len(), Some(self.die(rest, ts)));
+                }
                 Plausible::Yes => {
                     self.state = State::Head {
                         start_ns,
@@ -248,7 +355,8 @@ impl MessageReader {
         if !has_nl && old + take > EARLY_PARSE_BYTES {
             self.head_buf.extend_from_slice(new);
             if self.head_buf.len() > max {
-                return (rest.len(), Some(self.fail_head(Problem::HeadTooLarge)));
+                let ev = self.fail_head_skipping(Problem::HeadTooLarge, old, rest, ts);
+                return (rest.len(), Some(ev));
             }
             return (take, None);
         }
@@ -274,36 +382,36 @@ impl MessageReader {
                     return (rest.len(), Some(self.stop_upgrade()));
                 }
                 let p = if has_bare_lf(buf, 0) {
-                    Problem::malformed("bare LF")
+                    Problem::AmbiguousFraming("bare LF")
+                } else if has_obs_fold(buf) {
+                    Problem::AmbiguousFraming("obs-fold")
                 } else {
                     p
                 };
-                (rest.len(), Some(self.fail_head(p)))
+                (rest.len(), Some(self.fail_head_skipping(p, old, rest, ts)))
             }
             Ok(None) => {
                 if zero_copy {
                     self.head_buf.extend_from_slice(new);
                 }
                 if has_nl && has_bare_lf(&self.head_buf, old.saturating_sub(1)) {
-                    return (
-                        rest.len(),
-                        Some(self.fail_head(Problem::malformed("bare LF"))),
-                    );
+                    let p = Problem::AmbiguousFraming("bare LF");
+                    return (rest.len(), Some(self.fail_head_skipping(p, old, rest, ts)));
                 }
                 if self.head_buf.len() > max {
-                    return (rest.len(), Some(self.fail_head(Problem::HeadTooLarge)));
+                    let ev = self.fail_head_skipping(Problem::HeadTooLarge, old, rest, ts);
+                    return (rest.len(), Some(ev));
                 }
                 (take, None)
             }
             Ok(Some((len, parsed))) => {
                 if has_bare_lf(&buf[..len], 0) {
-                    return (
-                        rest.len(),
-                        Some(self.fail_head(Problem::malformed("bare LF"))),
-                    );
+                    let p = Problem::AmbiguousFraming("bare LF");
+                    return (rest.len(), Some(self.fail_head_skipping(p, old, rest, ts)));
                 }
                 if len > max {
-                    return (rest.len(), Some(self.fail_head(Problem::HeadTooLarge)));
+                    let ev = self.fail_head_skipping(Problem::HeadTooLarge, old, rest, ts);
+                    return (rest.len(), Some(ev));
                 }
                 let consumed = len - old;
                 self.release_head_buf();
@@ -320,7 +428,12 @@ impl MessageReader {
                             return (rest.len(), Some(self.stop_upgrade()));
                         }
                         match framing::request_body(&head.method, &info) {
-                            Err(p) => return (rest.len(), Some(self.fail_head(p))),
+                            Err(p) => {
+                                return (
+                                    rest.len(),
+                                    Some(self.fail_head_skipping(p, old, rest, ts)),
+                                );
+                            }
                             Ok((kind, after)) => {
                                 let method = head.method.clone();
                                 let message = Message::Request(Request { head, stats });
@@ -411,6 +524,14 @@ impl MessageReader {
         }
     }
 
+    /// A head rejected: the bytes buffered before `rest` (`old` of them) and all of `rest` are
+    /// skipped, so they are kept for the scan first.
+    fn fail_head_skipping(&mut self, p: Problem, old: usize, rest: &[u8], ts: u64) -> ReaderEvent {
+        let head = std::mem::take(&mut self.head_buf);
+        self.reject([&head[..old.min(head.len())], rest], ts, p.label());
+        self.fail_head(p)
+    }
+
     fn fail_head(&mut self, p: Problem) -> ReaderEvent {
         self.release_head_buf();
         self.state = State::Resync;
@@ -419,8 +540,9 @@ impl MessageReader {
 
     /// Bytes that cannot start a message: not HTTP, unless this direction already carried
     /// HTTP, in which case we lost our place.
-    fn die(&mut self) -> ReaderEvent {
+    fn die(&mut self, skipped: &[u8], ts: u64) -> ReaderEvent {
         if self.established {
+            self.reject([skipped, &[]], ts, "desync");
             return self.fail_head(Problem::Desync);
         }
         self.release_head_buf();
@@ -442,7 +564,9 @@ impl MessageReader {
         }
         match &mut self.state {
             State::Idle | State::Head { .. } => {
-                self.release_head_buf();
+                // The head cut by the hole: kept for the scan with what follows it.
+                let head = std::mem::take(&mut self.head_buf);
+                self.reject([&head, &[]], ts, "desync");
                 self.state = State::Resync;
                 out.push(ReaderEvent::Problem(Problem::Desync));
             }
@@ -475,6 +599,16 @@ impl MessageReader {
     /// flush. A message in progress comes out; the reader is left resyncing.
     pub(crate) fn finish(&mut self, eof: bool, out: &mut Vec<ReaderEvent>) {
         out.extend(self.queued.drain(..));
+        if matches!(self.state, State::Head { .. }) && !self.head_buf.is_empty() {
+            // A head that never ended: a server waiting for the rest may still act on it.
+            let head = std::mem::take(&mut self.head_buf);
+            let ts = match self.state {
+                State::Head { start_ns, .. } => start_ns,
+                _ => 0,
+            };
+            self.reject([&head, &[]], ts, "incomplete_head");
+        }
+        out.extend(self.take_rejected());
         match std::mem::replace(&mut self.state, State::Resync) {
             State::Body {
                 mut message,

@@ -8,11 +8,27 @@ const RESP: &[u8] = b"HTTP/1.1 201 Created\r\nContent-Length: 7\r\n\r\ncreated";
 
 use Direction::{Egress, Ingress};
 
+/// The parsed exchanges (rejected bytes are in [`rejected`]).
 fn exchanges(out: &[Output]) -> Vec<&Exchange> {
     out.iter()
         .filter_map(|o| match o {
-            Output::Exchange(e) => Some(e),
-            Output::Problem(_) => None,
+            Output::Exchange(e) if e.rejected.is_none() => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Rejected request bytes: (what rejected them, the bytes kept for the scan).
+fn rejected(out: &[Output]) -> Vec<(&'static str, String)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Exchange(e) => e.rejected.map(|p| {
+                (
+                    p,
+                    String::from_utf8_lossy(&e.request.stats.body_sample).into_owned(),
+                )
+            }),
+            _ => None,
         })
         .collect()
 }
@@ -454,6 +470,8 @@ fn garbage_after_http_resyncs_instead_of_giving_up() {
         .collect();
     assert_eq!(targets, ["/a", "/b", "/c"]);
     assert!(exchanges(&out).iter().all(|e| e.response.is_some()));
+    // The request direction's skipped bytes are kept for the scan (responses are not).
+    assert_eq!(rejected(&out), [("desync", "\u{0}\u{1}binary".to_owned())]);
 }
 
 #[test]
@@ -596,6 +614,14 @@ fn gap_in_head_resyncs_on_next_request() {
     let ex = exchanges(&out);
     assert_eq!(ex.len(), 1);
     assert_eq!(ex[0].request.head.target, "/second");
+    // The head cut by the hole and its tail were skipped, and kept for the scan.
+    assert_eq!(
+        rejected(&out),
+        [(
+            "desync",
+            "GET /first HTTP/1.1\r\nHoer: x\r\n\r\n".to_owned()
+        )]
+    );
 }
 
 #[test]
@@ -691,7 +717,7 @@ fn malformed_heads_are_reported_and_resynced() {
     let p = problems(&out);
     assert_eq!(p.len(), 2, "{p:?}");
     assert_eq!(p[0], Problem::Desync);
-    assert!(matches!(p[1], Problem::MalformedHead(_)), "{p:?}");
+    assert!(matches!(p[1], Problem::AmbiguousFraming(_)), "{p:?}");
     let targets: Vec<&str> = exchanges(&out)
         .iter()
         .map(|e| e.request.head.target.as_str())
@@ -716,8 +742,24 @@ fn malformed_heads_are_reported_and_resynced() {
     );
     let p = problems(&out);
     assert_eq!(p.len(), 2, "{p:?}");
-    assert!(p.iter().all(|p| matches!(p, Problem::MalformedHead(_))));
+    assert!(matches!(p[0], Problem::MalformedHead(_)), "{p:?}");
+    assert_eq!(
+        p[1],
+        Problem::AmbiguousFraming("content-length with transfer-encoding")
+    );
     assert_eq!(exchanges(&out)[0].request.head.target, "/ok");
+    // Both rejected heads are kept whole for the scan, each as its own episode.
+    let r = rejected(&out);
+    assert_eq!(r.len(), 2, "{r:?}");
+    assert_eq!(
+        r[0],
+        ("malformed_head", "GET /a b HTTP/1.1\r\n\r\n".to_owned())
+    );
+    assert_eq!(r[1].0, "ambiguous_framing");
+    assert!(
+        r[1].1
+            .starts_with("POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding")
+    );
 }
 
 #[test]
@@ -739,6 +781,9 @@ fn head_too_large_resyncs() {
     );
     assert_eq!(problems(&out), vec![Problem::HeadTooLarge]);
     assert_eq!(exchanges(&out)[0].request.head.target, "/small");
+    let r = rejected(&out);
+    assert_eq!(r.len(), 1);
+    assert_eq!((r[0].0, r[0].1.len()), ("head_too_large", big.len()));
     assert!(c.buffered_bytes() < 256);
 }
 

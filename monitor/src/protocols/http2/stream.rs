@@ -289,6 +289,7 @@ impl Stream {
                 reset,
                 grpc,
             })),
+            rejected: None,
         };
         (exchange, unknown)
     }
