@@ -463,6 +463,62 @@ fn benches(c: &mut Criterion) {
         });
     }
     group.finish();
+    detectors(c, &body);
+}
+
+/// The detectors alone on the 4 KiB JSON body of `post_4k_json_default_policy` (no candidate
+/// value in it): the credential detector, and the sensitive-data scanner over the request and
+/// the small response. What each costs per call, and its allocations (0 when nothing is
+/// found). `PIPELINE_ONLY=detectors` runs these alone.
+fn detectors(c: &mut Criterion, body: &str) {
+    use monitor::{
+        credentials::{Detector, DetectorSettings, Fingerprinter},
+        protocols::{Headers, RequestView},
+        sensitive::{KindSet, ResponseView, SensitiveScanner},
+    };
+    if std::env::var("PIPELINE_ONLY").is_ok_and(|only| only != "detectors") {
+        return;
+    }
+    let mut headers = Headers::with_capacity(3, 128);
+    headers.push("Host", b"api.stripe.com");
+    headers.push("Authorization", b"Bearer sk_live_51HcQ2bKx9TzW4mPq8RvN3yLd");
+    headers.push("Content-Type", b"application/json");
+    let request = RequestView {
+        headers: &headers,
+        target: "/v1/charges",
+        host: Some("api.stripe.com"),
+        body_sample: body.as_bytes(),
+    };
+    let mut response_headers = Headers::with_capacity(1, 32);
+    response_headers.push("Content-Type", b"application/json");
+    let response = ResponseView {
+        headers: &response_headers,
+        body_sample: b"{\"orders\":[],\"next\":null}",
+    };
+    let credentials =
+        Detector::new(&DetectorSettings::default(), Fingerprinter::new(&[7; 32])).unwrap();
+    let sensitive = SensitiveScanner::new().unwrap();
+    let before = common::allocations();
+    let found = sensitive.scan(request, Some(response), KindSet::all());
+    println!(
+        "detectors/sensitive_4k_json: {} heap allocations per call, {} findings",
+        common::allocations() - before,
+        found.findings.len()
+    );
+    let mut group = c.benchmark_group("detectors");
+    group.bench_function("credentials_4k_json", |b| {
+        b.iter(|| credentials.scan(black_box(request), 1_790_000_000))
+    });
+    group.bench_function("sensitive_4k_json", |b| {
+        b.iter(|| {
+            sensitive.scan(
+                black_box(request),
+                black_box(Some(response)),
+                KindSet::all(),
+            )
+        })
+    });
+    group.finish();
 }
 
 criterion_group!(pipeline_benches, benches);
