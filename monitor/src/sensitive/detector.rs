@@ -187,7 +187,7 @@ impl SensitiveScanner {
             {
                 continue;
             }
-            let value = &header.value[..header.value.len().min(MAX_FIELD)];
+            let value = acc.cap(header.value, MAX_FIELD);
             let context = self.text.context_of(header.name.as_bytes());
             acc.scan(value, context, kinds, || SensitiveLocation::Header {
                 name: safe_name(self, header.name.as_bytes()),
@@ -232,7 +232,7 @@ impl SensitiveScanner {
     }
 
     fn target(&self, target: &[u8], kinds: KindSet, acc: &mut Accumulator<'_>) {
-        let target = &target[..target.len().min(MAX_FIELD)];
+        let target = acc.cap(target, MAX_FIELD);
         let (path, query) = split_url_target(target);
         let path = percent_decode(path, false);
         acc.scan(&path, Context::default(), kinds, || SensitiveLocation::Path);
@@ -266,7 +266,7 @@ impl SensitiveScanner {
         // A gzip or deflate body is read as the receiver reads it (the credential detectors'
         // bounded decoder: it allocates only for an encoded body).
         let (decoded, _) = decode_body(sample, header(headers, "content-encoding"));
-        let sample = &decoded[..decoded.len().min(MAX_BODY_SCAN)];
+        let sample = acc.cap(&decoded, MAX_BODY_SCAN);
         match kind {
             BodyKind::Binary => {}
             BodyKind::Form => {
@@ -313,6 +313,16 @@ struct Accumulator<'a> {
 }
 
 impl Accumulator<'_> {
+    /// The first `max` bytes of one part; a longer part's tail is a counted cut.
+    fn cap<'t>(&mut self, text: &'t [u8], max: usize) -> &'t [u8] {
+        if text.len() > max {
+            self.budget.bytes_cut = self.budget.bytes_cut.saturating_add(1);
+            &text[..max]
+        } else {
+            text
+        }
+    }
+
     fn scan(
         &mut self,
         text: &[u8],

@@ -274,3 +274,15 @@ fn compressed_bodies_are_read_as_the_receiver_reads_them() {
         "{report:?}"
     );
 }
+
+#[test]
+fn parts_longer_than_their_bound_are_counted_cuts() {
+    let long_body = format!("{} {EMAIL}", "x".repeat(MAX_BODY_SCAN));
+    let report = scan("/", &[], &long_body, None);
+    assert_eq!(report.count(SensitiveKind::Email, Part::Request), 0);
+    assert_eq!(report.cuts.bytes, 1);
+    let long_header = "y".repeat(9000);
+    let report = scan("/", &[("X-Note", long_header.as_str())], "", None);
+    assert_eq!(report.cuts.bytes, 1);
+    assert_eq!(scan("/", &[], "short", None).cuts, ScanCuts::default());
+}
