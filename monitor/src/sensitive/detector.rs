@@ -10,7 +10,7 @@ use super::{
         CardSummary, MAX_CARDS, ScanCuts, SensitiveFinding, SensitiveLocation, SensitiveReport,
     },
     kind::{KindSet, SensitiveKind},
-    scan::{Context, Hit, TextScanner},
+    scan::{Hit, TextScanner},
 };
 use crate::{
     credentials::{decode_body, form_pairs, json_unescape, percent_decode, split_url_target},
@@ -188,9 +188,10 @@ impl SensitiveScanner {
                 continue;
             }
             let value = acc.cap(header.value, MAX_FIELD);
-            let context = self.text.context_of(header.name.as_bytes());
-            acc.scan(value, context, kinds, || SensitiveLocation::Header {
-                name: safe_name(self, header.name.as_bytes()),
+            acc.scan(value, header.name.as_bytes(), kinds, || {
+                SensitiveLocation::Header {
+                    name: safe_name(self, header.name.as_bytes()),
+                }
             });
         }
         self.body(
@@ -222,7 +223,7 @@ impl SensitiveScanner {
     ) -> Vec<SensitiveKind> {
         let mut budget = Budget::default();
         let text = budget.take_bytes(text);
-        let context = name.map(|n| self.text.context_of(n)).unwrap_or_default();
+        let context = name.unwrap_or_default();
         let mut out = Vec::new();
         self.text
             .scan(text, context, kinds, &mut budget, &mut |hit| {
@@ -235,14 +236,14 @@ impl SensitiveScanner {
         let target = acc.cap(target, MAX_FIELD);
         let (path, query) = split_url_target(target);
         let path = percent_decode(path, false);
-        acc.scan(&path, Context::default(), kinds, || SensitiveLocation::Path);
+        acc.scan(&path, b"", kinds, || SensitiveLocation::Path);
         if let Some(query) = query {
             for (name, value) in form_pairs(query) {
                 // `?ada@example.com` (no `=`): the value is all there is, in the name.
                 let (text, context) = if value.is_empty() {
-                    (&name, Context::default())
+                    (&name, &b""[..])
                 } else {
-                    (&value, self.text.context_of(&name))
+                    (&value, &name[..])
                 };
                 acc.scan(text, context, kinds, || SensitiveLocation::Query {
                     parameter: safe_name(self, &name),
@@ -271,8 +272,7 @@ impl SensitiveScanner {
             BodyKind::Binary => {}
             BodyKind::Form => {
                 for (name, value) in form_pairs(sample) {
-                    let context = self.text.context_of(&name);
-                    acc.scan(&value, context, kinds, location);
+                    acc.scan(&value, &name, kinds, location);
                 }
             }
             BodyKind::Text => {
@@ -280,9 +280,9 @@ impl SensitiveScanner {
                 // JSON escapes hide values (`\u0040` is `@`): undone only when there are any.
                 if matches!(first, Some(b'{' | b'[')) && memchr::memchr(b'\\', sample).is_some() {
                     let view = json_unescape(sample);
-                    acc.scan(&view, Context::default(), kinds, location);
+                    acc.scan(&view, b"", kinds, location);
                 } else {
-                    acc.scan(sample, Context::default(), kinds, location);
+                    acc.scan(sample, b"", kinds, location);
                 }
             }
         }
@@ -326,7 +326,7 @@ impl Accumulator<'_> {
     fn scan(
         &mut self,
         text: &[u8],
-        context: Context,
+        field: &[u8],
         kinds: KindSet,
         location: impl Fn() -> SensitiveLocation,
     ) {
@@ -341,7 +341,7 @@ impl Accumulator<'_> {
         let mut n = 0;
         self.scanner
             .text
-            .scan(text, context, kinds, &mut self.budget, &mut |hit| {
+            .scan(text, field, kinds, &mut self.budget, &mut |hit| {
                 if n < hits.len() {
                     hits[n] = Some(hit);
                     n += 1;
