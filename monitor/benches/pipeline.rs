@@ -379,6 +379,21 @@ fn hundred_rule_policy() -> Policy {
     Policy::from_yaml(&yaml).expect("benchmark policy is valid")
 }
 
+/// The built-in policy with `sensitive_data` turned off: the same binary with and without the
+/// sensitive-data scan, for its cost in the pipeline.
+fn default_without_sensitive_data() -> Policy {
+    let yaml = monitor::policy::DEFAULT_POLICY_YAML.replace(
+        "sensitive_data:\n  enabled: true",
+        "sensitive_data:\n  enabled: false",
+    );
+    let policy = Policy::from_yaml(&yaml).expect("the default policy with one switch flipped");
+    assert!(
+        policy.sensitive_data().kinds.is_empty(),
+        "the switch was found"
+    );
+    policy
+}
+
 /// (name, workload, policy to build, if any).
 type Case<'a> = (&'a str, Chunks, Option<fn() -> Policy>);
 
@@ -403,7 +418,7 @@ fn benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("pipeline");
     group.throughput(Throughput::Elements(CALLS));
     let get_workload = http1_workload(get, small_response);
-    let cases: [Case; 7] = [
+    let cases: [Case; 8] = [
         ("small_get_no_policy", get_workload.clone(), None),
         (
             "small_get_default_policy",
@@ -414,6 +429,11 @@ fn benches(c: &mut Criterion) {
             "post_4k_json_default_policy",
             http1_workload(post.as_bytes(), small_response),
             Some(Policy::builtin_default),
+        ),
+        (
+            "post_4k_json_default_policy_without_sensitive_data",
+            http1_workload(post.as_bytes(), small_response),
+            Some(default_without_sensitive_data),
         ),
         (
             "small_get_100_rule_policy",
