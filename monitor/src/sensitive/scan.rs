@@ -162,13 +162,20 @@ impl TextScanner {
     ) {
         let n = text.len();
         let mut i = 0;
+        // Bytes before `dense_until` are read one by one (the last chunk test found a
+        // candidate byte among them); past it, the next chunk is tested first.
+        let mut dense_until = 0;
         while i < n {
-            // Skip whole chunks holding no byte that can start a value: text, spaces, quotes
-            // and braces, most of a JSON body, cost a few vector compares per 32 bytes.
-            while let Some(chunk) = text.get(i..i + CHUNK)
-                && !chunk.iter().fold(false, |any, &b| any | may_start(b))
-            {
-                i += CHUNK;
+            if i >= dense_until {
+                // Skip whole chunks holding no byte that can start a value: text, spaces,
+                // quotes and braces, most of a JSON body, cost a few vector compares per 32
+                // bytes.
+                while let Some(chunk) = text.get(i..i + CHUNK)
+                    && !chunk.iter().fold(false, |any, &b| any | may_start(b))
+                {
+                    i += CHUNK;
+                }
+                dense_until = i + CHUNK;
             }
             let Some(&b) = text.get(i) else {
                 break;
