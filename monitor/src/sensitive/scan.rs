@@ -170,7 +170,9 @@ impl TextScanner {
                 // Skip whole chunks holding no byte that can start a value: text, spaces,
                 // quotes and braces, most of a JSON body, cost a few vector compares per 32
                 // bytes.
-                while let Some(chunk) = text.get(i..i + CHUNK)
+                while let Some(chunk) = text
+                    .get(i..i + CHUNK)
+                    .and_then(|c| <&[u8; CHUNK]>::try_from(c).ok())
                     && !chunk.iter().fold(false, |any, &b| any | may_start(b))
                 {
                     i += CHUNK;
@@ -254,6 +256,17 @@ impl TextScanner {
         hit: &mut impl FnMut(Hit),
     ) -> Option<usize> {
         let n = text.len();
+        // Most digit runs are short numbers standing alone (a quantity, a year, an id part):
+        // out before anything is copied.
+        let run_end = text[start..]
+            .iter()
+            .position(|b| !b.is_ascii_digit())
+            .map_or(n, |k| start + k);
+        let continues_grouped = matches!(text.get(run_end), Some(b' ' | b'-' | b'.'))
+            && text.get(run_end + 1).is_some_and(u8::is_ascii_digit);
+        if run_end - start < 7 && !continues_grouped {
+            return Some(run_end);
+        }
         let mut digits = [0u8; MAX_DIGITS];
         let mut groups = [0u8; MAX_GROUPS];
         let (mut nd, mut ng) = (0usize, 0usize);
