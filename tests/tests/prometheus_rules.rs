@@ -89,7 +89,11 @@ fn run_ok(command: &mut Command) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "{shown} failed ({}):\n{text}", out.status);
+    assert!(
+        out.status.success(),
+        "{shown} failed ({}):\n{text}",
+        out.status
+    );
     text
 }
 
@@ -211,10 +215,31 @@ fn every_alert_has_severity_annotations_and_a_runbook_section() {
             "{name}: docs/runbook.md has no section `## {name}`"
         );
         assert!(
-            rule["expr"].as_str().unwrap().contains(&format!("job=\"{JOB}\"")),
+            rule["expr"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("job=\"{JOB}\"")),
             "{name}: every expression selects job=\"{JOB}\""
         );
     }
+}
+
+#[test]
+fn servicemonitor_scrapes_under_the_rules_job() {
+    let text = std::fs::read_to_string(
+        workspace_dir().join("deploy/kubernetes/servicemonitor/servicemonitor.yaml"),
+    )
+    .unwrap();
+    let sm: Value = serde_yaml_ng::from_str(&text).unwrap();
+    let relabelings = sm["spec"]["endpoints"][0]["relabelings"]
+        .as_array()
+        .expect("relabelings");
+    assert!(
+        relabelings
+            .iter()
+            .any(|r| r["targetLabel"] == "job" && r["replacement"] == JOB),
+        "the ServiceMonitor must set job={JOB}, the job the rules and the dashboard select"
+    );
 }
 
 fn dashboard() -> Value {
@@ -248,7 +273,10 @@ fn dashboard_queries() -> Vec<(String, String)> {
                 .map(move |t| {
                     (
                         title.clone(),
-                        t["expr"].as_str().expect("every target has an expr").to_owned(),
+                        t["expr"]
+                            .as_str()
+                            .expect("every target has an expr")
+                            .to_owned(),
                     )
                 })
         })
@@ -365,8 +393,14 @@ impl Prometheus {
         std::fs::write(dir.join("prometheus.yml"), config).unwrap();
         let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
         let child = Command::new(binary)
-            .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
             .arg(format!("--web.listen-address={address}"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -396,7 +430,13 @@ impl Prometheus {
 
     fn get(&self, path: &str) -> (u16, String) {
         let out = Command::new("curl")
-            .args(["--silent", "--max-time", "10", "--write-out", "\n%{http_code}"])
+            .args([
+                "--silent",
+                "--max-time",
+                "10",
+                "--write-out",
+                "\n%{http_code}",
+            ])
             .arg(format!("http://{}{path}", self.address))
             .output()
             .expect("running curl");
@@ -442,7 +482,14 @@ impl Drop for Prometheus {
 fn curl(args: &[&str]) {
     run_client(
         Command::new("curl")
-            .args(["--silent", "--show-error", "--insecure", "--http1.1", "--output", "/dev/null"])
+            .args([
+                "--silent",
+                "--show-error",
+                "--insecure",
+                "--http1.1",
+                "--output",
+                "/dev/null",
+            ])
             .args(args),
     );
 }
@@ -471,7 +518,14 @@ fn rustls_client_waiting(listener: &TcpListener) -> Option<Child> {
     }
     let port = listener.local_addr().unwrap().port();
     let mut client = Command::new(&uv)
-        .args(["pip", "compile", "-", "--no-cache", "--python-version", "3.11"])
+        .args([
+            "pip",
+            "compile",
+            "-",
+            "--no-cache",
+            "--python-version",
+            "3.11",
+        ])
         .arg(format!("--index-url=https://127.0.0.1:{port}/simple/"))
         .env("UV_CACHE_DIR", scratch_dir("uv-cache"))
         .env("UV_HTTP_TIMEOUT", "300")
@@ -539,11 +593,22 @@ fn every_dashboard_and_rule_expression_returns_data_from_a_live_monitor() {
     let base = format!("https://{host}");
     let bearer = format!("Authorization: Bearer {FAKE_KEY}");
     for _ in 0..4 {
-        for path in ["/v1/users", "/status/404", "/status/503", "/large?size=200000"] {
+        for path in [
+            "/v1/users",
+            "/status/404",
+            "/status/503",
+            "/large?size=200000",
+        ] {
             curl(&["--resolve", &resolve, &format!("{base}{path}")]);
         }
         // A Stripe key to a host that is not Stripe's: credential.wrong_destination (critical).
-        curl(&["--resolve", &resolve, "-H", &bearer, &format!("{base}/v1/balance")]);
+        curl(&[
+            "--resolve",
+            &resolve,
+            "-H",
+            &bearer,
+            &format!("{base}/v1/balance"),
+        ]);
         // A key in a URL: credential.in_url (high).
         curl(&[&plain.url(&format!("/hello?api_key={FAKE_URL_KEY}"))]);
         curl(&[&plain.url("/status/500")]);
@@ -559,7 +624,13 @@ fn every_dashboard_and_rule_expression_returns_data_from_a_live_monitor() {
     // alerts' ingredients instead of their own (which must still parse).
     let mut expressions: Vec<(String, String, bool)> = dashboard_queries()
         .into_iter()
-        .map(|(title, expr)| (format!("dashboard panel {title:?}"), substitute(&expr), true))
+        .map(|(title, expr)| {
+            (
+                format!("dashboard panel {title:?}"),
+                substitute(&expr),
+                true,
+            )
+        })
         .collect();
     for (name, expr) in recording_rules() {
         expressions.push((format!("recording rule {name}"), expr, true));
@@ -574,7 +645,9 @@ fn every_dashboard_and_rule_expression_returns_data_from_a_live_monitor() {
                     expressions.push((format!("alert {name}, part"), part.to_string(), true));
                 }
             }
-            None => expressions.push((format!("alert {name} (fires for real)"), expr.clone(), true)),
+            None => {
+                expressions.push((format!("alert {name} (fires for real)"), expr.clone(), true))
+            }
         }
     }
     for (quiet, _) in QUIET_ALERTS {
