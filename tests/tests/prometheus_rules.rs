@@ -541,7 +541,22 @@ fn rustls_client_waiting(listener: &TcpListener) -> Option<Child> {
         .unwrap()
         .write_all(b"requests\n")
         .unwrap();
-    let (connection, _) = listener.accept().unwrap();
+    // Polled, so that a uv that never connects fails the test instead of hanging it.
+    listener.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let connection = loop {
+        match listener.accept() {
+            Ok((connection, _)) => break connection,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if let Ok(Some(status)) = client.try_wait() {
+                    panic!("uv exited ({status}) before connecting");
+                }
+                assert!(Instant::now() < deadline, "uv did not connect within 60 s");
+                thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("accepting uv's connection: {e}"),
+        }
+    };
     // Kept open (leaked on purpose until the test ends) so uv keeps waiting.
     std::mem::forget(connection);
     Some(client)
