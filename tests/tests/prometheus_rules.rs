@@ -47,10 +47,7 @@ const QUIET_ALERTS: &[(&str, &[&str])] = &[
     // Scraped but not ready: the monitor is ready before its metrics are scraped here.
     (
         "ApiMonitorNotReady",
-        &[
-            r#"up{job="api-monitor"} == 1"#,
-            r#"count by (job, instance) (monitor_coverage_processes{job="api-monitor"})"#,
-        ],
+        &[r#"monitor_ready{job="api-monitor"}"#],
     ),
 ];
 

@@ -30,6 +30,7 @@ const RECORD_KINDS: &[&str] = &[
 ];
 
 pub struct Metrics {
+    ready: IntGauge,
     pub registry: Registry,
     records: StaticLabels,
     record_bytes: IntCounter,
@@ -101,7 +102,19 @@ fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> 
 impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
+        // The monitor's own CPU, memory, threads and file descriptors (`process_*`), read from
+        // /proc/self at each scrape: what a dashboard shows of its cost on each node.
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("the process collector registers once");
         Self {
+            ready: gauge(
+                &registry,
+                "monitor_ready",
+                "1 once every probe is attached and the monitor reports calls (what /readyz answers), 0 before.",
+            ),
             record_bytes: counter(
                 &registry,
                 "monitor_capture_record_bytes_total",
@@ -312,6 +325,9 @@ impl Metrics {
         }
     }
 
+    pub fn set_ready(&self) {
+        self.ready.set(1);
+    }
     pub fn capture_record(&self, bytes: usize) {
         self.record_bytes.inc_by(bytes as u64);
     }
