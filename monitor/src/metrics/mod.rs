@@ -7,12 +7,14 @@ mod http2;
 mod inspect;
 mod kubernetes;
 mod resolved;
+mod workloads;
 
 use http2::Http2Metrics;
 use inspect::InspectMetrics;
 pub use inspect::InspectState;
 use kubernetes::KubernetesMetrics;
 use resolved::{Destinations, StaticLabels};
+use workloads::Workloads;
 
 /// Record kinds the pipeline counts (`monitor_capture_records_total{kind}`), resolved at start.
 const RECORD_KINDS: &[&str] = &[
@@ -53,6 +55,7 @@ pub struct Metrics {
     output_rotation_failures: IntCounterVec,
     output_oversize_lines: IntCounterVec,
     calls_by_destination: Destinations,
+    workloads: Workloads,
     alerts: IntCounterVec,
     alerts_suppressed: IntCounterVec,
     credentials: IntCounterVec,
@@ -162,6 +165,30 @@ impl Metrics {
                     "API calls by destination host (the first 200 distinct hosts, then \"other\"), method, status class and TLS.",
                     &["host", "method", "status_class", "tls"],
                 ),
+                MAX_DESTINATION_LABELS,
+            ),
+            workloads: Workloads::new(
+                counter_vec(
+                    &registry,
+                    "monitor_api_calls_by_workload_total",
+                    "API calls by workload (Kubernetes namespace/Kind/owner, else the executable's name and short container id; the first 200, then \"other\") and role (client: calls made, server: calls served).",
+                    &["workload", "role"],
+                ),
+                {
+                    let vec = prometheus::HistogramVec::new(
+                        prometheus::HistogramOpts::new(
+                            "monitor_api_call_duration_seconds",
+                            "API call latency, from the request's first byte to the response's last, by destination host (the first 200, then \"other\") and role.",
+                        )
+                        .buckets(workloads::DURATION_BUCKETS.to_vec()),
+                        &["host", "role"],
+                    )
+                    .expect("static metric definitions are valid");
+                    registry
+                        .register(Box::new(vec.clone()))
+                        .expect("metric names are unique");
+                    vec
+                },
                 MAX_DESTINATION_LABELS,
             ),
             alerts: counter_vec(
@@ -400,6 +427,11 @@ impl Metrics {
 
     pub fn api_call_destination(&self, host: &str, method: &str, status: Option<u16>, tls: bool) {
         self.calls_by_destination.inc(host, method, status, tls);
+    }
+
+    /// The call by workload, and its latency by destination host.
+    pub fn api_call_workload(&self, call: &crate::calls::ApiCall, host: &str) {
+        self.workloads.observe(call, host);
     }
 
     /// Replaces the coverage gauges with a new survey's counts.
