@@ -196,6 +196,18 @@ PY
         echo "$verdaccio_pins" >"$verdaccio_dir/.pins"
     fi
     # --- end of benign-traffic test ---
+    # --- Prometheus rules and Grafana dashboard (tests/tests/prometheus_rules.rs) ---
+    # Debian's prometheus ships promtool (check/test rules, check metrics) and the server the
+    # end-to-end test starts on loopback. The package enables a system service on :9090; the
+    # tests run their own, so when this script installs the package it stops and disables that
+    # service (on systemd hosts; elsewhere, as in these VMs, invoke-rc.d starts nothing).
+    if ! dpkg-query -W -f='${Status}' prometheus 2>/dev/null | grep -q "install ok installed"; then
+        apt_install prometheus
+        if [[ -d /run/systemd/system ]]; then
+            systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+        fi
+    fi
+    # --- end of Prometheus rules and Grafana dashboard ---
     # --- container image test (tests/tests/image.rs, `cargo xtask image`) ---
     # podman (rootful) builds the FROM-scratch image and runs it; these VMs need Debian's runc
     # (crun refuses their hybrid cgroup layout). strace is for diagnosing refused syscalls.

@@ -259,6 +259,7 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     });
 
     readiness.set_ready();
+    metrics.set_ready();
     info!(
         libraries = report.libraries,
         probes = report.probes,
@@ -415,7 +416,10 @@ fn spawn_coverage_survey(
 fn export_coverage(discovery: &mut Discovery, metrics: &Metrics) {
     let rows = monitor::coverage::survey(Path::new("/proc"), discovery);
     let mut counts: std::collections::BTreeMap<(String, &'static str), i64> = Default::default();
-    for row in &rows {
+    // The monitor's own sockets (its metrics endpoint, its rustls client to the Kubernetes API)
+    // are not traffic it is there to watch: counted, they would make every node a coverage gap.
+    let own = std::process::id();
+    for row in rows.iter().filter(|row| row.pid != own) {
         // Label values come from a fixed vocabulary: joined family names, java, go, rustls, none.
         *counts
             .entry((row.stack.clone(), row.state.as_str()))

@@ -212,7 +212,8 @@ impl Detector {
             .secret_parameters
             .iter()
             .any(|p| p.as_bytes().eq_ignore_ascii_case(name))
-            || generic::classify_name(name) == Some(Context::Strong);
+            || (mentions_a_secret_word(name)
+                && generic::classify_name(name) == Some(Context::Strong));
         if !named {
             // A neutral parameter: scan its name (a bare `?ghp_...`) and its value as text.
             for found in [
@@ -276,6 +277,15 @@ impl Detector {
         }
         String::from_utf8_lossy(name).into_owned()
     }
+}
+
+/// Whether a name contains one of the generic vocabulary's keywords: the allocation-free test
+/// that spares most parameters (`page`, `limit`) the full classification.
+fn mentions_a_secret_word(name: &[u8]) -> bool {
+    generic::GENERIC_KEYWORDS.iter().any(|k| {
+        name.windows(k.len())
+            .any(|w| w.eq_ignore_ascii_case(k.as_bytes()))
+    })
 }
 
 /// Names are words; a long name with high entropy and digits is more likely a token.

@@ -104,6 +104,11 @@ pub struct JwtFacts {
     /// `exp` is in the past.
     pub expired: bool,
     pub issuer: Option<String>,
+    /// Public by design: an anonymous-role token meant to ship in browsers and apps (a Supabase
+    /// `anon` key: `"role": "anon"`). Still a credential in transit, reported at one severity
+    /// lower.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub public: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -64,11 +64,16 @@ pub(crate) fn parse(token: &[u8], now_unix_secs: u64) -> Option<JwtFacts> {
         .and_then(|c| c.get("iss"))
         .and_then(Value::as_str)
         .map(|s| sanitize(s, 256));
+    let public = claims
+        .and_then(|c| c.get("role"))
+        .and_then(Value::as_str)
+        .is_some_and(|role| role == "anon");
     Some(JwtFacts {
         alg: alg.map(|a| sanitize(a, 32)),
         unsigned: alg.is_some_and(|a| a.eq_ignore_ascii_case("none")),
         expired,
         issuer,
+        public,
     })
 }
 
@@ -176,6 +181,20 @@ mod tests {
             parse(two.as_bytes(), 0).unwrap().issuer.as_deref(),
             Some("a")
         );
+    }
+
+    #[test]
+    fn anonymous_role_tokens_are_public_by_design() {
+        let anon = token(
+            r#"{"alg":"HS256","typ":"JWT"}"#,
+            r#"{"iss":"supabase","ref":"abcdefghijklmnop","role":"anon","iat":1700000000}"#,
+        );
+        assert!(parse(anon.as_bytes(), 0).unwrap().public);
+        let service = token(
+            r#"{"alg":"HS256","typ":"JWT"}"#,
+            r#"{"iss":"supabase","role":"service_role"}"#,
+        );
+        assert!(!parse(service.as_bytes(), 0).unwrap().public);
     }
 
     #[test]

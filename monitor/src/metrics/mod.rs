@@ -8,6 +8,7 @@ mod inspect;
 mod kubernetes;
 mod resolved;
 mod sensitive;
+mod workloads;
 
 use http2::Http2Metrics;
 use inspect::InspectMetrics;
@@ -16,6 +17,7 @@ use kubernetes::KubernetesMetrics;
 use resolved::{Destinations, StaticLabels};
 use sensitive::SensitiveMetrics;
 pub use sensitive::{MAX_SENSITIVE_ENDPOINTS, SensitiveCount};
+use workloads::Workloads;
 
 /// Record kinds the pipeline counts (`monitor_capture_records_total{kind}`), resolved at start.
 const RECORD_KINDS: &[&str] = &[
@@ -33,6 +35,7 @@ const RECORD_KINDS: &[&str] = &[
 ];
 
 pub struct Metrics {
+    ready: IntGauge,
     pub registry: Registry,
     records: StaticLabels,
     record_bytes: IntCounter,
@@ -56,6 +59,7 @@ pub struct Metrics {
     output_rotation_failures: IntCounterVec,
     output_oversize_lines: IntCounterVec,
     calls_by_destination: Destinations,
+    workloads: Workloads,
     alerts: IntCounterVec,
     alerts_suppressed: IntCounterVec,
     credentials: IntCounterVec,
@@ -105,7 +109,19 @@ fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> 
 impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
+        // The monitor's own CPU, memory, threads and file descriptors (`process_*`), read from
+        // /proc/self at each scrape: what a dashboard shows of its cost on each node.
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("the process collector registers once");
         Self {
+            ready: gauge(
+                &registry,
+                "monitor_ready",
+                "1 once every probe is attached and the monitor reports calls (what /readyz answers), 0 before.",
+            ),
             record_bytes: counter(
                 &registry,
                 "monitor_capture_record_bytes_total",
@@ -153,6 +169,30 @@ impl Metrics {
                     "API calls by destination host (the first 200 distinct hosts, then \"other\"), method, status class and TLS.",
                     &["host", "method", "status_class", "tls"],
                 ),
+                MAX_DESTINATION_LABELS,
+            ),
+            workloads: Workloads::new(
+                counter_vec(
+                    &registry,
+                    "monitor_api_calls_by_workload_total",
+                    "API calls by workload (Kubernetes namespace/Kind/owner, else the executable's name and short container id; the first 200, then \"other\") and role (client: calls made, server: calls served).",
+                    &["workload", "role"],
+                ),
+                {
+                    let vec = prometheus::HistogramVec::new(
+                        prometheus::HistogramOpts::new(
+                            "monitor_api_call_duration_seconds",
+                            "API call latency, from the request's first byte to the response's last, by destination host (the first 200, then \"other\") and role.",
+                        )
+                        .buckets(workloads::DURATION_BUCKETS.to_vec()),
+                        &["host", "role"],
+                    )
+                    .expect("static metric definitions are valid");
+                    registry
+                        .register(Box::new(vec.clone()))
+                        .expect("metric names are unique");
+                    vec
+                },
                 MAX_DESTINATION_LABELS,
             ),
             alerts: counter_vec(
@@ -317,6 +357,9 @@ impl Metrics {
         }
     }
 
+    pub fn set_ready(&self) {
+        self.ready.set(1);
+    }
     pub fn capture_record(&self, bytes: usize) {
         self.record_bytes.inc_by(bytes as u64);
     }
@@ -389,6 +432,11 @@ impl Metrics {
 
     pub fn api_call_destination(&self, host: &str, method: &str, status: Option<u16>, tls: bool) {
         self.calls_by_destination.inc(host, method, status, tls);
+    }
+
+    /// The call by workload, and its latency by destination host.
+    pub fn api_call_workload(&self, call: &crate::calls::ApiCall, host: &str) {
+        self.workloads.observe(call, host);
     }
 
     /// Replaces the coverage gauges with a new survey's counts.

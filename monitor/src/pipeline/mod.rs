@@ -355,12 +355,14 @@ impl Pipeline {
                 .host
                 .as_deref()
                 .map(|h| crate::inspect::split_host_port(h).0);
+            let host = host.as_deref().unwrap_or("none");
             self.metrics.api_call_destination(
-                host.as_deref().unwrap_or("none"),
+                host,
                 call.method.as_deref().unwrap_or("unknown"),
                 call.status,
                 call.tls,
             );
+            self.metrics.api_call_workload(&call, host);
             if let Some(inspector) = &mut self.inspector {
                 inspector.inspect(&item, &mut call, &mut self.alerts);
             }

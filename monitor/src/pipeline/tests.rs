@@ -158,6 +158,24 @@ fn a_request_and_its_response_become_one_api_call() {
         h.metric("monitor_api_calls_total{complete=\"true\",role=\"client\"}"),
         1
     );
+    // The fleet views: by workload (the executable's name), and the latency by host.
+    assert_eq!(
+        h.metric("monitor_api_calls_by_workload_total{role=\"client\",workload=\"client\"}"),
+        1
+    );
+    assert_eq!(
+        h.metric(
+            "monitor_api_call_duration_seconds_bucket{host=\"api.example.com\",role=\"client\",le=\"0.005\"}"
+        ),
+        1,
+        "5 ms falls in the 5 ms bucket"
+    );
+    assert_eq!(
+        h.metric(
+            "monitor_api_call_duration_seconds_bucket{host=\"api.example.com\",role=\"client\",le=\"0.0025\"}"
+        ),
+        0
+    );
 }
 
 #[test]

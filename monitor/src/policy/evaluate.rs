@@ -13,7 +13,7 @@ use std::{fmt, net::IpAddr};
 use crate::protocols::CallDirection;
 
 use super::{
-    CallView, Client, Mode, Settings, Violation,
+    CallView, Client, Mode, Settings, Severity, Violation,
     hosts::{host_ip, normalize_host},
     model::Action,
     rule_ids,
@@ -168,7 +168,7 @@ pub(super) fn evaluate(settings: &Settings, rules: &Rules, call: &CallView) -> V
             for (i, finding) in call.findings.iter().enumerate() {
                 out.push(Violation {
                     rule_id: rule_ids::CREDENTIAL_PLAINTEXT.to_owned(),
-                    severity: transport.with_credential_severity,
+                    severity: for_finding(finding, transport.with_credential_severity),
                     summary: format!(
                         "{} credential sent in plaintext HTTP: {described}",
                         finding.kind.as_str()
@@ -182,7 +182,7 @@ pub(super) fn evaluate(settings: &Settings, rules: &Rules, call: &CallView) -> V
         for (i, finding) in call.findings.iter().enumerate() {
             out.push(Violation {
                 rule_id: rule_ids::CREDENTIAL_PLAINTEXT.to_owned(),
-                severity: transport.with_credential_severity,
+                severity: for_finding(finding, transport.with_credential_severity),
                 summary: format!(
                     "{} credential received in plaintext HTTP from a non-internal client: {described}",
                     finding.kind.as_str()
@@ -200,7 +200,7 @@ pub(super) fn evaluate(settings: &Settings, rules: &Rules, call: &CallView) -> V
             let mut push = |rule_id: &str, severity, summary: String| {
                 out.push(Violation {
                     rule_id: rule_id.to_owned(),
-                    severity,
+                    severity: for_finding(finding, severity),
                     summary,
                     finding: Some(i),
                 });
@@ -261,6 +261,16 @@ pub(super) fn evaluate(settings: &Settings, rules: &Rules, call: &CallView) -> V
         }
     }
     out
+}
+
+/// A credential's violations at their configured severity, one step lower for a token that is
+/// public by design (a Supabase `anon` key): still reported, not silenced.
+fn for_finding(finding: &crate::credentials::Finding, severity: Severity) -> Severity {
+    if finding.jwt.as_ref().is_some_and(|j| j.public) {
+        severity.lower()
+    } else {
+        severity
+    }
 }
 
 pub(super) fn rate_rules_for<'p>(rules: &'p Rules, call: &CallView) -> Vec<&'p RateRule> {

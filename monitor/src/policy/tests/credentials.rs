@@ -237,6 +237,28 @@ fn jwt_flags() {
     assert_eq!(v[1].severity, Severity::Info);
 }
 
+/// A JWT that is public by design (a Supabase `anon` key) is still reported, one step lower.
+#[test]
+fn public_by_design_tokens_alert_one_step_lower() {
+    let p = policy("version: 1\n");
+    let in_url = |public| {
+        let mut f = jwt(false, false);
+        f.location = Location::Query {
+            parameter: "apikey".to_owned(),
+        };
+        if let Some(j) = f.jwt.as_mut() {
+            j.public = public;
+        }
+        Call::to("project.supabase.example").with(f).eval(&p)
+    };
+    let secret = in_url(false);
+    let public = in_url(true);
+    assert_eq!(secret[0].rule_id, "credential.in_url");
+    assert_eq!(public[0].rule_id, "credential.in_url");
+    assert_eq!(secret[0].severity, Severity::High);
+    assert_eq!(public[0].severity, Severity::Medium);
+}
+
 #[test]
 fn several_problems_with_one_finding_give_several_violations() {
     let p = policy("version: 1\n");

@@ -44,6 +44,7 @@ pub(super) fn header(name: &str) -> Location {
 pub(super) fn jwt(unsigned: bool, expired: bool) -> Finding {
     Finding {
         jwt: Some(JwtFacts {
+            public: false,
             alg: Some(if unsigned { "none" } else { "RS256" }.to_owned()),
             unsigned,
             expired,
