@@ -232,6 +232,25 @@ struct Ports {
     npm_publish_https: u16,
 }
 
+impl Ports {
+    fn all(&self) -> [u16; 12] {
+        [
+            self.api_https,
+            self.api_http,
+            self.api_h2_https,
+            self.s3_https,
+            self.pypi_https,
+            self.pypi_http,
+            self.pypi_upload_https,
+            self.pypi_upload_http,
+            self.git_https,
+            self.git_push_https,
+            self.npm_https,
+            self.npm_publish_https,
+        ]
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Scenario {
     Pip,
@@ -1326,6 +1345,28 @@ fn check(
                     describe(call)
                 ));
             }
+        }
+        // No personal or card data either: this traffic carries none (kinds and counts only
+        // are printed, never a value).
+        if let Some(sensitive) = call["sensitive_data"].as_array().filter(|s| !s.is_empty()) {
+            failures.push(format!(
+                "FALSE SENSITIVE DATA [{scenario:?}] {} on {}",
+                Value::Array(sensitive.clone()),
+                describe(call)
+            ));
+        }
+    }
+    for alert in captured.alerts() {
+        let rule = alert["rule_id"].as_str().unwrap_or_default();
+        let ours = alert["destination"]["port"]
+            .as_u64()
+            .and_then(|p| u16::try_from(p).ok())
+            .is_some_and(|p| ports.all().contains(&p));
+        if rule.starts_with("sensitive.") && ours {
+            failures.push(format!(
+                "FALSE SENSITIVE-DATA ALERT {rule}: {}",
+                alert["summary"]
+            ));
         }
     }
 
