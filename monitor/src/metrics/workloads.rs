@@ -3,7 +3,7 @@
 //! `monitor_api_call_duration_seconds{host, role}` (a histogram). Workloads and hosts beyond
 //! the first `max` share the label `other`, as the destination counters do; each series is
 //! resolved once and then only looked up.
-use std::{collections::HashMap, sync::Mutex};
+use std::{borrow::Cow, collections::HashMap, sync::Mutex};
 
 use prometheus::{Histogram, HistogramVec, IntCounter, IntCounterVec};
 
@@ -38,16 +38,18 @@ impl<T: Clone> Bounded<T> {
     }
 
     fn get(&self, value: &str, role: Role, make: impl FnOnce(&str, &str) -> T) -> T {
+        let i = role_index(role);
         let mut map = self.by_value.lock().unwrap_or_else(|e| e.into_inner());
-        let value = if map.contains_key(value) || map.len() < self.max {
-            value
-        } else {
-            "other"
-        };
+        // Looked up by `&str` first: the key is copied only the first time a value is seen.
+        if let Some(slots) = map.get_mut(value) {
+            return slots[i]
+                .get_or_insert_with(|| make(value, ROLES[i]))
+                .clone();
+        }
+        let value = if map.len() < self.max { value } else { "other" };
         let slots = map
             .entry(value.to_owned())
             .or_insert_with(|| [const { None }; 2]);
-        let i = role_index(role);
         slots[i]
             .get_or_insert_with(|| make(value, ROLES[i]))
             .clone()
@@ -92,15 +94,15 @@ impl Workloads {
 /// The workload a call belongs to, as people name it: `namespace/Kind/name` in Kubernetes
 /// (the owner, so pods of one Deployment are one workload), else the executable's file name
 /// (or the command), with the short container id when in a container.
-pub(super) fn workload_label(call: &ApiCall) -> String {
+pub(super) fn workload_label(call: &ApiCall) -> Cow<'_, str> {
     let process = &call.process;
     if let Some(k8s) = &process.k8s
         && let Some(namespace) = &k8s.namespace
     {
         return match (&k8s.owner, &k8s.pod) {
-            (Some(owner), _) => format!("{namespace}/{}/{}", owner.kind, owner.name),
-            (None, Some(pod)) => format!("{namespace}/Pod/{pod}"),
-            (None, None) => namespace.clone(),
+            (Some(owner), _) => format!("{namespace}/{}/{}", owner.kind, owner.name).into(),
+            (None, Some(pod)) => format!("{namespace}/Pod/{pod}").into(),
+            (None, None) => Cow::Borrowed(namespace),
         };
     }
     let program = process
@@ -110,8 +112,8 @@ pub(super) fn workload_label(call: &ApiCall) -> String {
         .filter(|name| !name.is_empty())
         .unwrap_or(&*process.command);
     match process.container_id.as_deref() {
-        Some(id) => format!("{program}@{}", &id[..id.len().min(12)]),
-        None => program.to_owned(),
+        Some(id) => format!("{program}@{}", id.get(..12).unwrap_or(id)).into(),
+        None => Cow::Borrowed(program),
     }
 }
 
