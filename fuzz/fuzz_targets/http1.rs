@@ -208,6 +208,10 @@ fn check_exchanges(run: &Run, input: &Input) {
     assert!(not_http <= 1, "not-HTTP reported {not_http} times");
     for ex in run.exchanges() {
         assert_eq!(run.conn.role(), Some(ex.role), "exchange role differs");
+        if ex.rejected.is_some() {
+            check_rejected(ex, run.max_ts);
+            continue;
+        }
         let request_stream = if ex.role.request_direction() == input.first_dir {
             input.streams[0]
         } else {
@@ -259,6 +263,36 @@ fn check_exchanges(run: &Run, input: &Input) {
             check_stats(&response.stats, &input.limits, run.max_ts);
         }
     }
+}
+
+/// Request bytes the parser rejected: an unknown head, the raw bytes (bounded) as the sample,
+/// never paired with a response, never complete.
+fn check_rejected(ex: &Exchange, max_ts: u64) {
+    let head = &ex.request.head;
+    assert!(
+        head.method.is_empty() && head.target.is_empty() && head.headers.is_empty(),
+        "a rejected request has no head"
+    );
+    assert!(ex.response.is_none(), "a rejected request was paired");
+    let stats = &ex.request.stats;
+    assert!(stats.incomplete, "a rejected request is complete");
+    assert!(
+        stats.body_sample.len() <= 16 * 1024,
+        "{} rejected bytes kept",
+        stats.body_sample.len()
+    );
+    assert!(
+        !stats.body_sample.is_empty() && stats.body_sample.len() as u64 <= stats.body_bytes,
+        "rejected sample of {} for {} bytes",
+        stats.body_sample.len(),
+        stats.body_bytes
+    );
+    assert!(
+        stats.start_ns <= stats.end_ns && stats.end_ns <= max_ts,
+        "start {} end {}",
+        stats.start_ns,
+        stats.end_ns
+    );
 }
 
 fn check_stats(stats: &monitor::protocols::http1::MessageStats, limits: &Limits, max_ts: u64) {

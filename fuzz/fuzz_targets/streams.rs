@@ -529,6 +529,12 @@ impl<'a> Harness<'a> {
                     call.method.is_some() || !call.unknown_fields.is_empty(),
                     "a null method not named unknown"
                 );
+            } else if call.rejected.is_some() {
+                // Rejected request bytes: no head, and it says so.
+                assert!(
+                    call.method.is_none() && !call.unknown_fields.is_empty(),
+                    "a rejected call with a method, or without unknown fields"
+                );
             } else {
                 let method = call
                     .method
