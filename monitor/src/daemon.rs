@@ -13,8 +13,8 @@ use monitor::{
     inventory::{FileWriter, PublishedInventory},
     kubernetes::PodStore,
     metrics::{self, Metrics, Readiness},
-    output::{JsonLinesSink, Rotation},
-    pipeline::{Output, Pipeline},
+    output::{Interest, JsonLinesSink, Rotation, Sinks},
+    pipeline::Pipeline,
     recording::{LibraryFrame, Recorder, RecordingPods, RecordingSource},
     streams::StreamLimits,
     time::WallClock,
@@ -68,24 +68,9 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     metrics.policy_reload(true);
     info!(policy = %policy_file.describe(), "policy loaded");
     let fingerprint_key = load_or_create_key(&args.checks.fingerprint_key)?;
-    let mut alert_file = args
-        .alerts_file
-        .as_deref()
-        .map(|path| {
-            let rotation = Rotation {
-                max_bytes: args.alerts_file_max_size,
-                keep: args.alerts_file_keep,
-            };
-            JsonLinesSink::rotating_file(
-                "alert_file",
-                path,
-                rotation,
-                args.output_queue,
-                metrics.clone(),
-            )
-            .with_context(|| format!("opening the alert file {}", path.display()))
-        })
-        .transpose()?;
+    let mut sinks = build_sinks(&args, &metrics)?;
+    sinks.set_suppression_window(policy.settings().suppression_window);
+    info!(sinks = ?sinks.names(), "outputs");
     let readiness = Readiness::default();
     // The API inventory's latest snapshot: published by the pipeline, read by `/inventory` and
     // the file writer. It lives here, not in the policy, so a reload keeps it.
@@ -186,7 +171,6 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     )
     .context("polling the ring buffer")?;
 
-    let mut sink = JsonLinesSink::stdout(args.output_queue, metrics.clone());
     let processes = match &recorder {
         Some(recorder) => {
             ProcessTable::new(RecordingSource::new(ProcFs::new("/proc"), recorder.clone()))
@@ -223,17 +207,6 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
         }
     }
     drop(socket_table);
-    let print_calls = !args.no_api_calls;
-    let mut emit = |output: Output| match &output {
-        Output::Call(_) if !print_calls => {}
-        Output::Call(_) => sink.send(&output),
-        Output::Alert(alert) => {
-            if let Some(file) = &alert_file {
-                file.send(alert);
-            }
-            sink.send(&output);
-        }
-    };
 
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -280,7 +253,7 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
                         EventKind::CodeMapped => tls_watcher.on_code_mapped(event.tgid),
                         _ => {}
                     }
-                    pipeline.handle(event, &mut emit);
+                    pipeline.handle(event, &mut sinks.emitter());
                 }
                 widen(&mut wide_connections, pipeline.take_widened(), http2_call_cap, &metrics);
             }
@@ -296,7 +269,7 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
                 metrics.set_probed_files(attacher.probed_files());
             }
             _ = housekeeping.tick() => {
-                pipeline.tick(WallClock::monotonic_now_ns(), &mut emit);
+                pipeline.tick(WallClock::monotonic_now_ns(), &mut sinks.emitter());
                 export_kernel_counters(&counters, &metrics);
                 // Deleted pods go after their grace period even on a node with no pod events.
                 if let Some(store) = &pod_store {
@@ -308,10 +281,10 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
             }
             _ = policy_poll.tick() => {
                 if policy_file.changed() {
-                    reload_policy(&mut policy_file, &mut pipeline, &metrics, "file changed");
+                    reload_policy(&mut policy_file, &mut pipeline, &mut sinks, &metrics, "file changed");
                 }
             }
-            _ = sighup.recv() => reload_policy(&mut policy_file, &mut pipeline, &metrics, "SIGHUP"),
+            _ = sighup.recv() => reload_policy(&mut policy_file, &mut pipeline, &mut sinks, &metrics, "SIGHUP"),
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
         }
@@ -322,20 +295,17 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     drop(programs);
     let _ = stop_tx.send(true);
     while let Some(event) = events.recv().await {
-        pipeline.handle(event, &mut emit);
+        pipeline.handle(event, &mut sinks.emitter());
     }
     let _ = reader.await;
     let _ = coverage_thread.join();
-    pipeline.flush(WallClock::monotonic_now_ns(), &mut emit);
+    pipeline.flush(WallClock::monotonic_now_ns(), &mut sinks.emitter());
     if let Some(writer) = inventory_writer {
         writer.finish().await;
     }
     let inventory = api_inventory.latest();
     metrics.api_inventory_state(inventory.entries.len(), inventory.evicted);
-    sink.close();
-    if let Some(file) = &mut alert_file {
-        file.close();
-    }
+    sinks.close();
     if let Some(recorder) = &recorder {
         recorder.flush().context("writing the recording")?;
     }
@@ -343,6 +313,36 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     let _ = metrics_server.await;
     info!(summary = %summary(&metrics), "stopped");
     Ok(())
+}
+
+/// The outputs `run` writes to: API calls and alerts on stdout (calls unless `--no-api-calls`),
+/// alerts to the alert file when one is given.
+fn build_sinks(args: &RunArgs, metrics: &Arc<Metrics>) -> anyhow::Result<Sinks> {
+    let mut sinks = Sinks::default();
+    let stdout = Interest {
+        calls: !args.no_api_calls,
+        ..Interest::ALERTS
+    };
+    sinks.add(
+        stdout,
+        Box::new(JsonLinesSink::stdout(args.output_queue, metrics.clone())),
+    );
+    if let Some(path) = args.alerts_file.as_deref() {
+        let rotation = Rotation {
+            max_bytes: args.alerts_file_max_size,
+            keep: args.alerts_file_keep,
+        };
+        let file = JsonLinesSink::rotating_file(
+            "alert_file",
+            path,
+            rotation,
+            args.output_queue,
+            metrics.clone(),
+        )
+        .with_context(|| format!("opening the alert file {}", path.display()))?;
+        sinks.add(Interest::ALERTS, Box::new(file));
+    }
+    Ok(sinks)
 }
 
 /// Starts the watch of this node's pods when `--kubernetes` asks for it; the store it fills.
@@ -448,14 +448,20 @@ fn record_libraries(recorder: Option<&Recorder>, report: &AttachReport) -> anyho
 fn reload_policy(
     policy_file: &mut PolicyFile,
     pipeline: &mut Pipeline,
+    sinks: &mut Sinks,
     metrics: &Metrics,
     trigger: &str,
 ) {
-    let result = policy_file
-        .load()
-        .and_then(|policy| pipeline.set_policy(policy).map_err(|e| format!("{e:#}")));
+    let result = policy_file.load().and_then(|policy| {
+        let window = policy.settings().suppression_window;
+        pipeline
+            .set_policy(policy)
+            .map(|()| window)
+            .map_err(|e| format!("{e:#}"))
+    });
     match result {
-        Ok(()) => {
+        Ok(window) => {
+            sinks.set_suppression_window(window);
             metrics.policy_reload(true);
             info!(policy = %policy_file.describe(), trigger, "policy reloaded");
         }

@@ -191,3 +191,42 @@ impl Alert {
         )
     }
 }
+
+#[cfg(test)]
+impl Alert {
+    /// An outbound alert from `curl` to `api.example.com`, for tests of what consumes alerts.
+    pub(crate) fn example(rule_id: &str, severity: Severity) -> Self {
+        Self {
+            time: "2026-11-27T10:00:00.000000000Z".into(),
+            event: "alert",
+            id: format!("id-{rule_id}"),
+            severity,
+            rule_id: rule_id.into(),
+            summary: format!("{rule_id} happened"),
+            count: 1,
+            summary_of: None,
+            direction: CallDirection::Outbound,
+            workload: AlertWorkload {
+                pid: 4242,
+                command: "curl".into(),
+                executable: Some("/usr/bin/curl".into()),
+                uid: 1000,
+                container_id: None,
+                k8s: None,
+            },
+            peer_workload: None,
+            destination: AlertDestination {
+                host: Some("api.example.com".into()),
+                ip: Some("203.0.113.7".into()),
+                port: Some(443),
+                tls: true,
+            },
+            client: None,
+            request: Some(AlertRequest {
+                method: "GET".into(),
+                path_template: "/v1/users/{id}".into(),
+            }),
+            evidence: None,
+        }
+    }
+}

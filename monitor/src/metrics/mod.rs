@@ -3,6 +3,7 @@
 //! the code, never taken from traffic, so label cardinality stays bounded.
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
+mod delivery;
 mod http2;
 mod inspect;
 mod kubernetes;
@@ -10,6 +11,8 @@ mod resolved;
 mod sensitive;
 mod workloads;
 
+use delivery::DeliveryMetrics;
+pub use delivery::SinkCounters;
 use http2::Http2Metrics;
 use inspect::InspectMetrics;
 pub use inspect::InspectState;
@@ -47,6 +50,7 @@ pub struct Metrics {
     http2: Http2Metrics,
     inspect: InspectMetrics,
     kubernetes: KubernetesMetrics,
+    delivery: DeliveryMetrics,
     sensitive: SensitiveMetrics,
     /// `monitor_api_calls_total{role, complete}`: [client, server] × [incomplete, complete].
     api_calls: [[IntCounter; 2]; 2],
@@ -317,6 +321,7 @@ impl Metrics {
             http2: Http2Metrics::new(&registry),
             inspect: InspectMetrics::new(&registry),
             kubernetes: KubernetesMetrics::new(&registry),
+            delivery: DeliveryMetrics::new(&registry),
             sensitive: SensitiveMetrics::new(&registry),
             http_problems: counter_vec(
                 &registry,
@@ -415,8 +420,14 @@ impl Metrics {
     pub fn connection_closed(&self, reason: &'static str) {
         self.connections_closed.with_label_values(&[reason]).inc();
     }
-    pub fn output_dropped(&self, sink: &'static str) {
+    pub fn output_dropped(&self, sink: &str) {
         self.output_dropped.with_label_values(&[sink]).inc();
+    }
+
+    /// A network sink's delivery counters (sent, failed, retries, dropped), resolved once.
+    pub fn sink_counters(&self, sink: &str) -> SinkCounters {
+        self.delivery
+            .sink(sink, self.output_dropped.with_label_values(&[sink]))
     }
     pub fn output_rotation(&self, sink: &'static str) {
         self.output_rotations.with_label_values(&[sink]).inc();

@@ -11,8 +11,8 @@ use std::{
 use serde::Serialize;
 use tracing::error;
 
-use super::{FlushedLines, LineWriter, RotateError, RotatingFile, Rotation};
-use crate::metrics::Metrics;
+use super::{FlushedLines, LineWriter, RotateError, RotatingFile, Rotation, Sink};
+use crate::{metrics::Metrics, pipeline::Output};
 
 /// Lines written between two flushes at most, so a reader waits for at most this many.
 const MAX_LINES_PER_FLUSH: usize = 4096;
@@ -157,6 +157,20 @@ pub fn json_line<T: Serialize>(event: &T) -> Result<String, serde_json::Error> {
     serde_json::to_writer(&mut line, event)?;
     // serde_json writes UTF-8 only; the check keeps this safe code.
     String::from_utf8(line).map_err(|e| serde::ser::Error::custom(e.to_string()))
+}
+
+impl Sink for JsonLinesSink {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn send(&mut self, output: &Output) {
+        JsonLinesSink::send(self, output);
+    }
+
+    fn close(&mut self) {
+        JsonLinesSink::close(self);
+    }
 }
 
 impl Drop for JsonLinesSink {

@@ -1,10 +1,12 @@
-//! Output sinks for events: JSON lines on stdout, and alerts appended to a file that rotates by
-//! size.
+//! Output sinks for events, behind one contract ([`Sink`]): JSON lines on stdout, alerts
+//! appended to a file that rotates by size, alerts posted to Alertmanager and to webhooks.
 mod json_lines;
 mod rotating_file;
+mod sink;
 
 pub use json_lines::{JsonLinesSink, json_line};
 pub use rotating_file::{RotateError, RotatingFile, Rotation};
+pub use sink::{Interest, Sink, Sinks};
 
 /// Where a sink's writer thread puts each line. A line is written whole or not at all as far as
 /// the sink is concerned: an error stops the sink (counted), so an implementation that can
