@@ -115,6 +115,13 @@ pub fn format_unix_ms(unix_ms: u64) -> String {
         .unwrap_or_default()
 }
 
+/// RFC 3339 UTC time of a wall-clock instant, with nanoseconds (empty if out of range).
+pub fn format_system_time(time: std::time::SystemTime) -> String {
+    OffsetDateTime::from(time)
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

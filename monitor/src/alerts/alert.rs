@@ -59,6 +59,18 @@ impl From<&ProcessOut> for AlertWorkload {
     }
 }
 
+impl AlertWorkload {
+    /// The workload as people name it (`calls::workload_name`): what Alertmanager routes on.
+    pub fn workload_name(&self) -> std::borrow::Cow<'_, str> {
+        crate::calls::workload_name(
+            self.k8s.as_deref(),
+            self.executable.as_deref(),
+            &self.command,
+            self.container_id.as_deref(),
+        )
+    }
+}
+
 #[derive(Clone, Debug, Serialize, PartialEq, Eq, Hash)]
 pub struct AlertEndpoint {
     pub ip: String,

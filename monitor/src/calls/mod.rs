@@ -5,6 +5,8 @@
 //! parameter names (values may carry credentials); token-like path segments are redacted.
 mod api_call;
 mod target;
+mod workload_name;
 
 pub use api_call::{ApiCall, EndpointOut, ProcessOut, TlsOut, build_api_call};
 pub use target::{SplitTarget, redact_path, split_target};
+pub use workload_name::workload_name;

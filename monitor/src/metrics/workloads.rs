@@ -91,30 +91,9 @@ impl Workloads {
     }
 }
 
-/// The workload a call belongs to, as people name it: `namespace/Kind/name` in Kubernetes
-/// (the owner, so pods of one Deployment are one workload), else the executable's file name
-/// (or the command), with the short container id when in a container.
+/// The workload a call belongs to, as people name it (see `calls::workload_name`).
 pub(super) fn workload_label(call: &ApiCall) -> Cow<'_, str> {
-    let process = &call.process;
-    if let Some(k8s) = &process.k8s
-        && let Some(namespace) = &k8s.namespace
-    {
-        return match (&k8s.owner, &k8s.pod) {
-            (Some(owner), _) => format!("{namespace}/{}/{}", owner.kind, owner.name).into(),
-            (None, Some(pod)) => format!("{namespace}/Pod/{pod}").into(),
-            (None, None) => Cow::Borrowed(namespace),
-        };
-    }
-    let program = process
-        .executable
-        .as_deref()
-        .and_then(|e| e.rsplit('/').next())
-        .filter(|name| !name.is_empty())
-        .unwrap_or(&*process.command);
-    match process.container_id.as_deref() {
-        Some(id) => format!("{program}@{}", id.get(..12).unwrap_or(id)).into(),
-        None => Cow::Borrowed(program),
-    }
+    call.process.workload_name()
 }
 
 #[cfg(test)]
