@@ -2,6 +2,7 @@
 use std::{net::SocketAddr, path::PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use monitor::output::parse_size;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -224,6 +225,61 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_api_calls: bool,
 
+    /// Config file (YAML) whose `outputs:` section configures stdout, the alert file,
+    /// Alertmanager and webhooks (see the README); the flags below add to it.
+    #[arg(long, env = "MONITOR_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Post alerts to Alertmanager's v2 API at this base URL (`http://alertmanager:9093`).
+    /// Repeat it (or separate with commas) for every member of an Alertmanager cluster.
+    #[arg(
+        long,
+        env = "MONITOR_ALERTMANAGER_URL",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
+    pub alertmanager_url: Vec<String>,
+
+    /// A label added to every alert sent to Alertmanager, to route on (`cluster=prod-eu`).
+    /// Repeatable. It cannot replace the monitor's own labels.
+    #[arg(long, value_parser = parse_label, value_name = "NAME=VALUE")]
+    pub alertmanager_label: Vec<(String, String)>,
+
+    /// Post alerts, in JSON batches, to this URL. Repeatable: one sink per URL.
+    #[arg(
+        long,
+        env = "MONITOR_WEBHOOK_URL",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
+    pub webhook_url: Vec<String>,
+
+    /// Send `Authorization: Bearer <token>` to the webhooks, the token read from this file.
+    #[arg(long, value_name = "FILE")]
+    pub webhook_bearer_token_file: Option<PathBuf>,
+
+    /// Sign each webhook request with HMAC-SHA256 of `<timestamp>.<body>` under the key in this
+    /// file (`X-Monitor-Signature: sha256=<hex>`, `X-Monitor-Timestamp`).
+    #[arg(long, value_name = "FILE")]
+    pub webhook_hmac_key_file: Option<PathBuf>,
+
+    /// Only alerts of this severity or above go to the Alertmanager and webhooks given by flags:
+    /// info, low, medium, high, critical.
+    #[arg(long, default_value = "info", value_parser = parse_severity, value_name = "SEVERITY")]
+    pub sink_min_severity: monitor::policy::Severity,
+
+    /// Bound on each request to Alertmanager or a webhook (`5s`, `500ms`).
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub sink_timeout: std::time::Duration,
+
+    /// Extra trust anchors (PEM) for Alertmanager and webhook receivers with a private CA.
+    #[arg(long, value_name = "FILE")]
+    pub sink_ca_file: Option<PathBuf>,
+
+    /// Do not verify the TLS certificates of Alertmanager and webhook receivers (lab use only).
+    #[arg(long)]
+    pub sink_insecure_skip_verify: bool,
+
     /// Seconds between TLS coverage surveys (the `monitor_coverage_processes` metric).
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub coverage_interval: u64,
@@ -298,32 +354,19 @@ impl KubernetesArgs {
     }
 }
 
-/// A size in bytes: `4096`, or with a binary suffix `512KiB`, `10MiB`, `1GiB` (at least 1 byte).
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let digits = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, suffix) = text.split_at(digits);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size (e.g. 4096, 512KiB, 10MiB)"))?;
-    let unit: u64 = match suffix.trim() {
-        "" | "B" => 1,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        other => {
-            return Err(format!(
-                "unknown size suffix {other:?} (use bytes, KiB, MiB or GiB)"
-            ));
+/// `name=value`, for `--alertmanager-label`.
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() && !value.is_empty() => {
+            Ok((name.to_owned(), value.to_owned()))
         }
-    };
-    match number.checked_mul(unit) {
-        Some(0) => Err("a size of 0 bytes would rotate before every line".to_owned()),
-        Some(bytes) => Ok(bytes),
-        None => Err(format!("{text:?} is too large")),
+        _ => Err(format!("`{text}` is not NAME=VALUE")),
     }
+}
+
+fn parse_severity(text: &str) -> Result<monitor::policy::Severity, String> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned()))
+        .map_err(|_| format!("`{text}` is not a severity (info, low, medium, high, critical)"))
 }
 
 #[cfg(test)]

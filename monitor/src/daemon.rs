@@ -13,8 +13,12 @@ use monitor::{
     inventory::{FileWriter, PublishedInventory},
     kubernetes::PodStore,
     metrics::{self, Metrics, Readiness},
-    output::{Interest, JsonLinesSink, Rotation, Sinks},
+    output::{
+        AlertFileConfig, AlertmanagerConfig, BuildContext, ConfigFile, OutputsConfig, Sinks,
+        StdoutConfig, TlsConfig, WebhookConfig,
+    },
     pipeline::Pipeline,
+    policy::Severity,
     recording::{LibraryFrame, Recorder, RecordingPods, RecordingSource},
     streams::StreamLimits,
     time::WallClock,
@@ -315,34 +319,67 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The outputs `run` writes to: API calls and alerts on stdout (calls unless `--no-api-calls`),
-/// alerts to the alert file when one is given.
+/// The outputs `run` writes to: the config file's `outputs:` section, extended by the flags
+/// (`--no-api-calls`, `--alerts-file`, `--alertmanager-url`, `--webhook-url`...).
 fn build_sinks(args: &RunArgs, metrics: &Arc<Metrics>) -> anyhow::Result<Sinks> {
-    let mut sinks = Sinks::default();
-    let stdout = Interest {
-        calls: !args.no_api_calls,
-        ..Interest::ALERTS
+    let mut outputs = match &args.config {
+        Some(path) => ConfigFile::load(path)?.outputs,
+        None => OutputsConfig::default(),
     };
-    sinks.add(
-        stdout,
-        Box::new(JsonLinesSink::stdout(args.output_queue, metrics.clone())),
-    );
-    if let Some(path) = args.alerts_file.as_deref() {
-        let rotation = Rotation {
-            max_bytes: args.alerts_file_max_size,
-            keep: args.alerts_file_keep,
-        };
-        let file = JsonLinesSink::rotating_file(
-            "alert_file",
-            path,
-            rotation,
-            args.output_queue,
-            metrics.clone(),
-        )
-        .with_context(|| format!("opening the alert file {}", path.display()))?;
-        sinks.add(Interest::ALERTS, Box::new(file));
+    if args.no_api_calls {
+        outputs
+            .stdout
+            .get_or_insert_with(StdoutConfig::default)
+            .calls = false;
     }
-    Ok(sinks)
+    if let Some(path) = &args.alerts_file {
+        outputs.alert_file = Some(AlertFileConfig {
+            path: path.clone(),
+            max_size: args.alerts_file_max_size,
+            keep: args.alerts_file_keep,
+            min_severity: Severity::Info,
+        });
+    }
+    let tls = TlsConfig {
+        ca_file: args.sink_ca_file.clone(),
+        insecure_skip_verify: args.sink_insecure_skip_verify,
+    };
+    if !args.alertmanager_url.is_empty() {
+        let mut am = AlertmanagerConfig::new(args.alertmanager_url.clone());
+        am.labels = args.alertmanager_label.iter().cloned().collect();
+        am.min_severity = args.sink_min_severity;
+        am.timeout = args.sink_timeout;
+        am.tls = tls.clone();
+        outputs.alertmanager.push(am);
+    }
+    for url in &args.webhook_url {
+        let mut hook = WebhookConfig::new(url.clone());
+        hook.min_severity = args.sink_min_severity;
+        hook.timeout = args.sink_timeout;
+        hook.bearer_token_file = args.webhook_bearer_token_file.clone();
+        hook.hmac_key_file = args.webhook_hmac_key_file.clone();
+        hook.tls = tls.clone();
+        outputs.webhook.push(hook);
+    }
+    let node = node_name(args.kubernetes.node_name.as_deref());
+    Ok(outputs.build(&BuildContext {
+        metrics,
+        node: &node,
+        line_queue: args.output_queue,
+    })?)
+}
+
+/// The `node` of alerts sent off the host: the Kubernetes node name, else the host name.
+fn node_name(kubernetes_node: Option<&str>) -> String {
+    kubernetes_node
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .unwrap_or_default()
 }
 
 /// Starts the watch of this node's pods when `--kubernetes` asks for it; the store it fills.

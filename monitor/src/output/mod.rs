@@ -1,12 +1,23 @@
 //! Output sinks for events, behind one contract ([`Sink`]): JSON lines on stdout, alerts
 //! appended to a file that rotates by size, alerts posted to Alertmanager and to webhooks.
+mod alertmanager;
+mod config;
+mod http;
 mod json_lines;
 mod rotating_file;
 mod sink;
+mod webhook;
 
+pub use alertmanager::{AlertmanagerSettings, AlertmanagerSink, Labels};
+pub use config::{
+    AlertFileConfig, AlertmanagerConfig, BuildContext, ConfigError, ConfigFile, OutputsConfig,
+    StdoutConfig, TlsConfig, WebhookConfig, parse_size,
+};
+pub use http::{HttpSettings, SetupError};
 pub use json_lines::{JsonLinesSink, json_line};
 pub use rotating_file::{RotateError, RotatingFile, Rotation};
 pub use sink::{Interest, Sink, Sinks};
+pub use webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookSettings, WebhookSink, sign};
 
 /// Where a sink's writer thread puts each line. A line is written whole or not at all as far as
 /// the sink is concerned: an error stops the sink (counted), so an implementation that can
