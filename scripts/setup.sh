@@ -208,6 +208,16 @@ PY
         fi
     fi
     # --- end of Prometheus rules and Grafana dashboard ---
+    # --- alert sinks (tests/tests/alert_sinks.rs) ---
+    # A real Alertmanager for the Alertmanager sink's end-to-end test; the test starts its own
+    # on loopback, so a system service the package enables is stopped (systemd hosts only).
+    if ! dpkg-query -W -f='${Status}' prometheus-alertmanager 2>/dev/null | grep -q "install ok installed"; then
+        apt_install prometheus-alertmanager
+        if [[ -d /run/systemd/system ]]; then
+            systemctl disable --now prometheus-alertmanager.service >/dev/null 2>&1 || true
+        fi
+    fi
+    # --- end of alert sinks ---
     # --- container image test (tests/tests/image.rs, `cargo xtask image`) ---
     # podman (rootful) builds the FROM-scratch image and runs it; these VMs need Debian's runc
     # (crun refuses their hybrid cgroup layout). strace is for diagnosing refused syscalls.
