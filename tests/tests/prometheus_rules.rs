@@ -591,6 +591,11 @@ fn every_dashboard_and_rule_expression_returns_data_from_a_live_monitor() {
         "--coverage-interval",
         "1",
         "--no-api-calls",
+        // A webhook nobody answers: alert delivery fails (ApiMonitorAlertDeliveryFailing).
+        "--webhook-url",
+        &format!("http://127.0.0.1:{}/hook", free_port()),
+        "--sink-timeout",
+        "1s",
     ]);
     // The job's second target is a node whose monitor is down.
     let dead_target = format!("127.0.0.1:{}", free_port());
