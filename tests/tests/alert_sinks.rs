@@ -314,13 +314,19 @@ struct Receiver {
 }
 
 impl Receiver {
-    fn start(dir: &Path, key: &Path, bearer: &Path) -> Self {
+    /// A receiver that fails until told otherwise; over TLS with `tls = Some((cert, key))`.
+    fn start(dir: &Path, key: &Path, bearer: &Path, tls: Option<(&Path, &Path)>) -> Self {
         let mode = dir.join("mode");
         let log = dir.join("requests.jsonl");
         std::fs::write(&mode, "fail").unwrap();
-        let mut child = Command::new(PYTHON)
+        let mut command = Command::new(PYTHON);
+        command
             .arg(workspace_dir().join("tests/fixtures/webhook_receiver.py"))
-            .args([&mode, &log, &key.to_path_buf(), &bearer.to_path_buf()])
+            .args([&mode, &log, &key.to_path_buf(), &bearer.to_path_buf()]);
+        if let Some((cert, cert_key)) = tls {
+            command.args([cert, cert_key]);
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .spawn()
             .expect("starting the webhook receiver");
@@ -376,7 +382,7 @@ fn a_webhook_gets_signed_batches_through_failures_hangs_and_recovery() {
     std::fs::write(&key, "webhook-signing-key-for-the-e2e-test\n").unwrap();
     let bearer = dir.join("bearer");
     std::fs::write(&bearer, "receiver-bearer-token\n").unwrap();
-    let receiver = Receiver::start(&dir, &key, &bearer);
+    let receiver = Receiver::start(&dir, &key, &bearer, None);
     // From the config file's `outputs:` section: short timeouts and two retries.
     let config = dir.join("monitor.yaml");
     std::fs::write(
@@ -471,4 +477,150 @@ outputs:
     let captured = monitor.stop();
     assert!(captured.exit_ok, "{}", captured.stderr);
     assert!(!captured.stderr.contains("receiver-bearer-token"));
+}
+
+/// A CA and a certificate it issued for 127.0.0.1 (rustls, as any strict client, refuses a CA
+/// certificate used as a server's): (ca.pem, server.pem, server.key).
+fn ca_and_server_cert(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let (ca, ca_key) = (dir.join("ca.pem"), dir.join("ca.key"));
+    let (cert, key, csr) = (
+        dir.join("server.pem"),
+        dir.join("server.key"),
+        dir.join("server.csr"),
+    );
+    let ext = dir.join("server.ext");
+    std::fs::write(
+        &ext,
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let openssl = |args: &[&std::ffi::OsStr]| {
+        let status = Command::new("openssl")
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl");
+        assert!(status.success(), "openssl {args:?}");
+    };
+    let os = |s: &str| std::ffi::OsString::from(s);
+    openssl(&[
+        &os("req"),
+        &os("-x509"),
+        &os("-newkey"),
+        &os("rsa:2048"),
+        &os("-nodes"),
+        &os("-days"),
+        &os("1"),
+        &os("-subj"),
+        &os("/CN=sinks-e2e-ca"),
+        &os("-keyout"),
+        ca_key.as_os_str(),
+        &os("-out"),
+        ca.as_os_str(),
+    ]);
+    openssl(&[
+        &os("req"),
+        &os("-newkey"),
+        &os("rsa:2048"),
+        &os("-nodes"),
+        &os("-subj"),
+        &os("/CN=127.0.0.1"),
+        &os("-keyout"),
+        key.as_os_str(),
+        &os("-out"),
+        csr.as_os_str(),
+    ]);
+    openssl(&[
+        &os("x509"),
+        &os("-req"),
+        &os("-in"),
+        csr.as_os_str(),
+        &os("-CA"),
+        ca.as_os_str(),
+        &os("-CAkey"),
+        ca_key.as_os_str(),
+        &os("-CAcreateserial"),
+        &os("-days"),
+        &os("1"),
+        &os("-extfile"),
+        ext.as_os_str(),
+        &os("-out"),
+        cert.as_os_str(),
+    ]);
+    (ca, cert, key)
+}
+
+#[test]
+fn a_webhook_over_tls_is_verified_unless_told_whom_to_trust() {
+    if !root_or_skip("a_webhook_over_tls_is_verified_unless_told_whom_to_trust") {
+        return;
+    }
+    let dir = scratch_dir("sinks-webhook-tls");
+    let key = dir.join("hmac.key");
+    std::fs::write(&key, "k").unwrap();
+    let bearer = dir.join("bearer");
+    std::fs::write(&bearer, "b").unwrap();
+    let (ca, cert, cert_key) = ca_and_server_cert(&dir);
+    let receiver = Receiver::start(&dir, &key, &bearer, Some((&cert, &cert_key)));
+    receiver.set_mode("ok");
+    let url = format!("https://127.0.0.1:{}/alerts", receiver.port);
+    // The same receiver twice: once with default verification (its CA is unknown), once
+    // trusting its CA.
+    let config = dir.join("monitor.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+outputs:
+  stdout: {{ calls: false }}
+  webhook:
+    - {{ name: untrusted, url: "{url}", batch_wait: 100ms, timeout: 2s, max_retries: 1 }}
+    - {{ name: trusted, url: "{url}", batch_wait: 100ms, timeout: 2s, tls: {{ ca_file: {} }} }}
+"#,
+            ca.display()
+        ),
+    )
+    .unwrap();
+    let server = TlsServer::start();
+    let monitor = Monitor::start(&[
+        "--policy",
+        policy(&dir, "60s").to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    call(&server, "tls.sinks.example");
+    wait_until(
+        "delivery to the trusted sink",
+        Duration::from_secs(20),
+        || (sink_metric(&monitor, "monitor_output_sent_total", "trusted") >= 1).then_some(()),
+    );
+    wait_until(
+        "the untrusted sink to give up",
+        Duration::from_secs(20),
+        || (sink_metric(&monitor, "monitor_output_dropped_total", "untrusted") >= 1).then_some(()),
+    );
+    assert_eq!(
+        sink_metric(&monitor, "monitor_output_sent_total", "untrusted"),
+        0
+    );
+    assert!(sink_metric(&monitor, "monitor_output_failed_total", "untrusted") >= 2);
+    // The receiver saw only the trusted sink's requests: the other never finished a handshake.
+    let requests = receiver.requests();
+    assert!(
+        requests
+            .iter()
+            .any(|r| destinations_in(r).contains(&"tls.sinks.example".to_owned())),
+        "{requests:#?}"
+    );
+    let captured = monitor.stop();
+    assert!(captured.exit_ok, "{}", captured.stderr);
+    assert!(
+        captured
+            .stderr
+            .lines()
+            .any(|l| l.contains("cannot post alerts") && l.contains("UnknownIssuer")),
+        "the TLS failure is logged with its reason: {}",
+        captured.stderr
+    );
 }

@@ -308,6 +308,45 @@ pub fn sign(key: &[u8], timestamp: &str, body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{alerts::Alert, metrics::Metrics, policy::Severity};
+
+    /// A receiver that accepts and never answers: `send` returns at once, overflow is counted,
+    /// and `close` stops retrying instead of waiting out the backoff.
+    #[test]
+    fn a_hung_receiver_costs_counted_drops_not_a_blocked_sender() {
+        let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let metrics = Metrics::new();
+        let counters = metrics.sink_counters("hook_test");
+        let mut settings = WebhookSettings::new(
+            "hook_test".into(),
+            format!("http://{}/x", hung.local_addr().unwrap()),
+        );
+        settings.http.timeout = Duration::from_millis(300);
+        settings.queue = 4;
+        settings.batch_size = 2;
+        settings.batch_wait = Duration::from_millis(10);
+        let mut sink = WebhookSink::start(settings, counters.clone()).unwrap();
+        for i in 0..200 {
+            let alert = Alert::example(&format!("rule.{i}"), Severity::High);
+            sink.send(&Output::Alert(alert));
+        }
+        assert!(
+            counters.dropped.get() >= 150,
+            "dropped {}",
+            counters.dropped.get()
+        );
+        let closing = Instant::now();
+        sink.close();
+        // Bounded by one request's timeout (and a batch or two), not by 5 retries' backoff.
+        assert!(
+            closing.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            closing.elapsed()
+        );
+        assert_eq!(counters.sent.get(), 0);
+        // Every alert is accounted for: none sent, so all of them dropped.
+        assert_eq!(counters.dropped.get(), 200);
+    }
 
     /// The expected value is Python's `hmac.new(b"Jefe", b'1700000000.{"alerts":[]}',
     /// hashlib.sha256).hexdigest()`: what a receiver in another language computes.

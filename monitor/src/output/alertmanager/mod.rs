@@ -324,6 +324,45 @@ fn post(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{metrics::Metrics, policy::Severity};
+
+    /// An Alertmanager that accepts connections and never answers: `send` still returns at
+    /// once, what the queue cannot hold is counted as dropped, and `close` is bounded by the
+    /// timeout.
+    #[test]
+    fn a_hung_alertmanager_costs_counted_drops_not_a_blocked_sender() {
+        let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let metrics = Metrics::new();
+        let counters = metrics.sink_counters("am_test");
+        let mut sink = AlertmanagerSink::start(
+            AlertmanagerSettings {
+                name: "am_test".into(),
+                urls: vec![format!("http://{}", hung.local_addr().unwrap())],
+                http: HttpSettings {
+                    timeout: Duration::from_millis(300),
+                    ..HttpSettings::default()
+                },
+                resend_interval: Duration::from_secs(60),
+                labels: Labels::new(),
+                node: "n".into(),
+                queue: 4,
+            },
+            counters.clone(),
+        )
+        .unwrap();
+        for i in 0..200 {
+            let alert = Alert::example(&format!("rule.{i}"), Severity::High);
+            sink.send(&Output::Alert(alert));
+        }
+        assert!(
+            counters.dropped.get() >= 150,
+            "dropped {}",
+            counters.dropped.get()
+        );
+        sink.close();
+        assert!(counters.failed.get() >= 1);
+        assert_eq!(counters.sent.get(), 0);
+    }
 
     #[test]
     fn the_v2_endpoint_is_added_to_a_base_url_once() {
