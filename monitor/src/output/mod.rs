@@ -6,6 +6,8 @@ mod http;
 mod json_lines;
 mod rotating_file;
 mod sink;
+#[cfg(test)]
+mod test_receiver;
 mod webhook;
 
 pub use alertmanager::{AlertmanagerSettings, AlertmanagerSink, Labels};

@@ -348,6 +348,36 @@ mod tests {
         assert_eq!(counters.dropped.get(), 200);
     }
 
+    /// What is queued when the sink closes is delivered, not lost: the batch that was still
+    /// gathering goes out at once.
+    #[test]
+    fn closing_delivers_what_is_queued() {
+        let (url, received) = crate::output::test_receiver::start();
+        let metrics = Metrics::new();
+        let counters = metrics.sink_counters("hook_test");
+        let mut settings = WebhookSettings::new("hook_test".into(), format!("{url}/x"));
+        settings.batch_wait = Duration::from_secs(3600);
+        settings.node = "node-1".into();
+        let mut sink = WebhookSink::start(settings, counters.clone()).unwrap();
+        for rule in ["rule.a", "rule.b", "rule.c"] {
+            sink.send(&Output::Alert(Alert::example(rule, Severity::High)));
+        }
+        sink.close();
+        let bodies = received.bodies();
+        assert_eq!(bodies.len(), 1, "{bodies:?}");
+        let batch: serde_json::Value = serde_json::from_str(&bodies[0]).unwrap();
+        assert_eq!(batch["version"], 1);
+        assert_eq!(batch["node"], "node-1");
+        let rules: Vec<&str> = batch["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["rule_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(rules, ["rule.a", "rule.b", "rule.c"]);
+        assert_eq!(counters.sent.get(), 3);
+    }
+
     /// The expected value is Python's `hmac.new(b"Jefe", b'1700000000.{"alerts":[]}',
     /// hashlib.sha256).hexdigest()`: what a receiver in another language computes.
     #[test]

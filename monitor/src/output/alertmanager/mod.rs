@@ -364,6 +364,83 @@ mod tests {
         assert_eq!(counters.sent.get(), 0);
     }
 
+    fn settings(url: String, resend_interval: Duration) -> AlertmanagerSettings {
+        AlertmanagerSettings {
+            name: "am_test".into(),
+            urls: vec![url],
+            http: HttpSettings::default(),
+            resend_interval,
+            labels: Labels::new(),
+            node: "n".into(),
+            queue: 64,
+        }
+    }
+
+    /// Alerts of one label set, as posted: (alertname, occurrences) per alert of each post.
+    fn posts(received: &crate::output::test_receiver::Received) -> Vec<Vec<(String, String)>> {
+        received
+            .bodies()
+            .iter()
+            .map(|body| {
+                let alerts: Vec<serde_json::Value> = serde_json::from_str(body).unwrap();
+                alerts
+                    .iter()
+                    .map(|a| {
+                        (
+                            a["labels"]["alertname"].as_str().unwrap().to_owned(),
+                            a["annotations"]["occurrences"].as_str().unwrap().to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// A firing alert is posted at once, then again each resend interval while it fires, as
+    /// Alertmanager expects; a repeat updates it in place.
+    #[test]
+    fn a_firing_alert_is_posted_at_once_and_resent() {
+        let (url, received) = crate::output::test_receiver::start();
+        let metrics = Metrics::new();
+        let counters = metrics.sink_counters("am_test");
+        let mut sink =
+            AlertmanagerSink::start(settings(url, Duration::from_secs(1)), counters.clone())
+                .unwrap();
+        sink.set_suppression_window(Duration::from_secs(60));
+        sink.send(&Output::Alert(Alert::example("rule.a", Severity::High)));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while posts(&received).len() < 3 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(50));
+        }
+        let mut repeat = Alert::example("rule.a", Severity::High);
+        repeat.count = 4;
+        sink.send(&Output::Alert(repeat));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !posts(&received)
+            .iter()
+            .any(|p| p.contains(&("rule.a".to_owned(), "5".to_owned())))
+            && Instant::now() < deadline
+        {
+            thread::sleep(Duration::from_millis(50));
+        }
+        sink.close();
+        let posts = posts(&received);
+        let first = ("rule.a".to_owned(), "1".to_owned());
+        assert!(posts.len() >= 3, "{posts:?}");
+        assert!(
+            posts[..3].iter().all(|p| p == &[first.clone()]),
+            "{posts:?}"
+        );
+        assert!(
+            posts
+                .iter()
+                .any(|p| p == &[("rule.a".to_owned(), "5".to_owned())]),
+            "the repeat updates the one alert: {posts:?}"
+        );
+        assert_eq!(counters.dropped.get(), 0);
+        assert_eq!(counters.failed.get(), 0);
+    }
+
     #[test]
     fn the_v2_endpoint_is_added_to_a_base_url_once() {
         assert_eq!(endpoint("http://am:9093"), "http://am:9093/api/v2/alerts");
