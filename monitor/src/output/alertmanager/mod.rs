@@ -428,7 +428,7 @@ mod tests {
         let first = ("rule.a".to_owned(), "1".to_owned());
         assert!(posts.len() >= 3, "{posts:?}");
         assert!(
-            posts[..3].iter().all(|p| p == &[first.clone()]),
+            posts[..3].iter().all(|p| p == std::slice::from_ref(&first)),
             "{posts:?}"
         );
         assert!(
