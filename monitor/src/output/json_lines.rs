@@ -2,16 +2,14 @@
 //!
 //! A reader that stops reading stdout (a stuck log shipper) must not stall capture: when the queue
 //! is full, events are dropped and counted (`monitor_output_dropped_total`).
-use std::{
-    io::Write,
-    sync::{Arc, mpsc},
-    thread,
-};
+use std::{io::Write, sync::Arc, thread};
 
 use serde::Serialize;
 use tracing::error;
 
-use super::{FlushedLines, LineWriter, RotateError, RotatingFile, Rotation, Sink};
+use super::{
+    FlushedLines, LineWriter, RotateError, RotatingFile, Rotation, Sink, worker::QueuedWorker,
+};
 use crate::{metrics::Metrics, pipeline::Output};
 
 /// Lines written between two flushes at most, so a reader waits for at most this many.
@@ -21,8 +19,7 @@ const GATHER: std::time::Duration = std::time::Duration::from_millis(1);
 
 pub struct JsonLinesSink {
     name: &'static str,
-    queue: Option<mpsc::SyncSender<String>>,
-    writer: Option<thread::JoinHandle<()>>,
+    writer: QueuedWorker<String>,
     metrics: Arc<Metrics>,
 }
 
@@ -44,47 +41,42 @@ impl JsonLinesSink {
         capacity: usize,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let (queue, lines) = mpsc::sync_channel::<String>(capacity);
         let writer_metrics = metrics.clone();
-        let writer = thread::Builder::new()
-            .name(format!("sink-{name}"))
-            .spawn(move || {
-                let mut failed = false;
-                let write = |out: &mut L, line: String, failed: &mut bool| {
-                    if *failed {
-                        // Keep draining so senders never block, and count what is lost.
-                        writer_metrics.output_dropped(name);
-                        return;
-                    }
-                    if let Err(e) = out.write_line(&line) {
-                        error!(sink = name, error = %e, "cannot write events; this sink stops");
-                        writer_metrics.output_dropped(name);
-                        *failed = true;
-                    }
-                };
-                // One wake-up and one flush per burst, not per line: under load, a write(2)
-                // and a futex wake-up per event were a third of the monitor's CPU. After the
-                // first line of a burst the thread sleeps `GATHER` (senders do not wake a
-                // sleeping thread), then writes what came meanwhile with one flush: at most
-                // ~1,000 wake-ups a second, and an event waits at most `GATHER` more.
-                while let Ok(first) = lines.recv() {
-                    write(&mut out, first, &mut failed);
-                    thread::sleep(GATHER);
-                    for line in lines.try_iter().take(MAX_LINES_PER_FLUSH) {
-                        write(&mut out, line, &mut failed);
-                    }
-                    if !failed && let Err(e) = out.flush() {
-                        error!(sink = name, error = %e, "cannot write events; this sink stops");
-                        writer_metrics.output_dropped(name);
-                        failed = true;
-                    }
+        let writer = QueuedWorker::spawn(name, capacity, move |lines| {
+            let mut failed = false;
+            let write = |out: &mut L, line: String, failed: &mut bool| {
+                if *failed {
+                    // Keep draining so senders never block, and count what is lost.
+                    writer_metrics.output_dropped(name);
+                    return;
                 }
-            })
-            .expect("spawning a thread only fails when the process is out of resources");
+                if let Err(e) = out.write_line(&line) {
+                    error!(sink = name, error = %e, "cannot write events; this sink stops");
+                    writer_metrics.output_dropped(name);
+                    *failed = true;
+                }
+            };
+            // One wake-up and one flush per burst, not per line: under load, a write(2)
+            // and a futex wake-up per event were a third of the monitor's CPU. After the
+            // first line of a burst the thread sleeps `GATHER` (senders do not wake a
+            // sleeping thread), then writes what came meanwhile with one flush: at most
+            // ~1,000 wake-ups a second, and an event waits at most `GATHER` more.
+            while let Ok(first) = lines.recv() {
+                write(&mut out, first, &mut failed);
+                thread::sleep(GATHER);
+                for line in lines.try_iter().take(MAX_LINES_PER_FLUSH) {
+                    write(&mut out, line, &mut failed);
+                }
+                if !failed && let Err(e) = out.flush() {
+                    error!(sink = name, error = %e, "cannot write events; this sink stops");
+                    writer_metrics.output_dropped(name);
+                    failed = true;
+                }
+            }
+        });
         Self {
             name,
-            queue: Some(queue),
-            writer: Some(writer),
+            writer,
             metrics,
         }
     }
@@ -108,7 +100,9 @@ impl JsonLinesSink {
     }
 
     pub fn send<T: Serialize>(&self, event: &T) {
-        let Some(queue) = &self.queue else { return };
+        if !self.writer.is_open() {
+            return;
+        }
         let line = match json_line(event) {
             Ok(line) => line,
             Err(e) => {
@@ -117,17 +111,19 @@ impl JsonLinesSink {
                 return;
             }
         };
-        if queue.try_send(line).is_err() {
+        if !self.writer.offer(line) {
             self.metrics.output_dropped(self.name);
         }
     }
 
     /// Like `send`, but waits for room instead of dropping (replays, where nothing is live).
     pub fn send_blocking<T: Serialize>(&self, event: &T) {
-        let Some(queue) = &self.queue else { return };
+        if !self.writer.is_open() {
+            return;
+        }
         match json_line(event) {
             Ok(line) => {
-                if queue.send(line).is_err() {
+                if !self.writer.send_blocking(line) {
                     self.metrics.output_dropped(self.name);
                 }
             }
@@ -140,10 +136,7 @@ impl JsonLinesSink {
 
     /// Writes what is queued and stops the writer.
     pub fn close(&mut self) {
-        self.queue.take();
-        if let Some(writer) = self.writer.take() {
-            let _ = writer.join();
-        }
+        self.writer.close();
     }
 }
 
@@ -170,12 +163,6 @@ impl Sink for JsonLinesSink {
 
     fn close(&mut self) {
         JsonLinesSink::close(self);
-    }
-}
-
-impl Drop for JsonLinesSink {
-    fn drop(&mut self) {
-        self.close();
     }
 }
 

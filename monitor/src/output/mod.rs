@@ -9,6 +9,7 @@ mod sink;
 #[cfg(test)]
 mod test_receiver;
 mod webhook;
+mod worker;
 
 pub use alertmanager::{AlertmanagerSettings, AlertmanagerSink, Labels};
 pub use config::{

@@ -26,6 +26,7 @@ use super::{
     Sink,
     http::{self, Backoff, HttpSettings, SetupError},
     json_line,
+    worker::QueuedWorker,
 };
 use crate::{metrics::SinkCounters, pipeline::Output};
 
@@ -73,9 +74,8 @@ impl WebhookSettings {
 
 pub struct WebhookSink {
     name: String,
-    queue: Option<mpsc::SyncSender<String>>,
+    worker: QueuedWorker<String>,
     closing: Arc<AtomicBool>,
-    worker: Option<thread::JoinHandle<()>>,
     counters: SinkCounters,
 }
 
@@ -94,7 +94,6 @@ impl WebhookSink {
             .as_deref()
             .map(|path| http::read_secret("the HMAC key", path))
             .transpose()?;
-        let (queue, alerts) = mpsc::sync_channel(settings.queue.max(1));
         let closing = Arc::new(AtomicBool::new(false));
         let worker = Worker {
             agent,
@@ -110,15 +109,13 @@ impl WebhookSink {
             counters: counters.clone(),
             failing: false,
         };
-        let worker = thread::Builder::new()
-            .name(format!("sink-{}", settings.name))
-            .spawn(move || worker.run(alerts))
-            .expect("spawning a thread only fails when the process is out of resources");
+        let worker = QueuedWorker::spawn(&settings.name, settings.queue, move |alerts| {
+            worker.run(alerts)
+        });
         Ok(Self {
             name: settings.name,
-            queue: Some(queue),
+            worker,
             closing,
-            worker: Some(worker),
             counters,
         })
     }
@@ -130,12 +127,12 @@ impl Sink for WebhookSink {
     }
 
     fn send(&mut self, output: &Output) {
-        let (Output::Alert(alert), Some(queue)) = (output, &self.queue) else {
+        let Output::Alert(alert) = output else {
             return;
         };
         match json_line(alert) {
             Ok(line) => {
-                if queue.try_send(line).is_err() {
+                if !self.worker.offer(line) {
                     self.counters.dropped.inc();
                 }
             }
@@ -148,16 +145,14 @@ impl Sink for WebhookSink {
 
     fn close(&mut self) {
         self.closing.store(true, Ordering::Relaxed);
-        self.queue.take();
-        if let Some(worker) = self.worker.take() {
-            let _ = worker.join();
-        }
+        self.worker.close();
     }
 }
 
 impl Drop for WebhookSink {
     fn drop(&mut self) {
-        self.close();
+        // Stop retrying before the worker is joined (by `QueuedWorker`'s own drop).
+        self.closing.store(true, Ordering::Relaxed);
     }
 }
 

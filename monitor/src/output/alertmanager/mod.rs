@@ -28,6 +28,7 @@ use state::{ActiveAlerts, Admitted, PostableAlert};
 use super::{
     Sink,
     http::{self, Backoff, HttpSettings, SetupError},
+    worker::QueuedWorker,
 };
 use crate::{alerts::Alert, metrics::SinkCounters, pipeline::Output};
 
@@ -70,9 +71,8 @@ struct Target {
 
 pub struct AlertmanagerSink {
     name: String,
-    queue: Option<mpsc::SyncSender<Box<Alert>>>,
+    worker: QueuedWorker<Box<Alert>>,
     window_ns: Arc<AtomicU64>,
-    worker: Option<thread::JoinHandle<()>>,
     counters: SinkCounters,
 }
 
@@ -97,7 +97,6 @@ impl AlertmanagerSink {
                 backoff: Backoff::new(BACKOFF_INITIAL, BACKOFF_MAX),
             })
             .collect();
-        let (queue, alerts) = mpsc::sync_channel(settings.queue.max(1));
         let window_ns = Arc::new(AtomicU64::new(0));
         let worker = Worker {
             agent,
@@ -109,15 +108,13 @@ impl AlertmanagerSink {
             labels: settings.labels,
             node: settings.node,
         };
-        let worker = thread::Builder::new()
-            .name(format!("sink-{}", settings.name))
-            .spawn(move || worker.run(alerts))
-            .expect("spawning a thread only fails when the process is out of resources");
+        let worker = QueuedWorker::spawn(&settings.name, settings.queue, move |alerts| {
+            worker.run(alerts)
+        });
         Ok(Self {
             name: settings.name,
-            queue: Some(queue),
+            worker,
             window_ns,
-            worker: Some(worker),
             counters,
         })
     }
@@ -129,10 +126,9 @@ impl Sink for AlertmanagerSink {
     }
 
     fn send(&mut self, output: &Output) {
-        let (Output::Alert(alert), Some(queue)) = (output, &self.queue) else {
-            return;
-        };
-        if queue.try_send(Box::new(alert.clone())).is_err() {
+        if let Output::Alert(alert) = output
+            && !self.worker.offer(Box::new(alert.clone()))
+        {
             self.counters.dropped.inc();
         }
     }
@@ -143,16 +139,7 @@ impl Sink for AlertmanagerSink {
     }
 
     fn close(&mut self) {
-        self.queue.take();
-        if let Some(worker) = self.worker.take() {
-            let _ = worker.join();
-        }
-    }
-}
-
-impl Drop for AlertmanagerSink {
-    fn drop(&mut self) {
-        self.close();
+        self.worker.close();
     }
 }
 
