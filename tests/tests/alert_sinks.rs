@@ -136,6 +136,21 @@ impl Drop for Alertmanager {
     }
 }
 
+/// The monitor with this config file (its `outputs:` section) and the test's policy, and the TLS
+/// server the test's calls go to.
+fn start_with_config(dir: &Path, config: &str) -> (TlsServer, Monitor) {
+    let path = dir.join("monitor.yaml");
+    std::fs::write(&path, config).unwrap();
+    let server = TlsServer::start();
+    let monitor = Monitor::start(&[
+        "--policy",
+        policy(dir, "60s").to_str().unwrap(),
+        "--config",
+        path.to_str().unwrap(),
+    ]);
+    (server, monitor)
+}
+
 fn sink_metric(monitor: &Monitor, name: &str, sink: &str) -> u64 {
     metric_in(
         &monitor.scrape_metrics(),
@@ -384,10 +399,9 @@ fn a_webhook_gets_signed_batches_through_failures_hangs_and_recovery() {
     std::fs::write(&bearer, "receiver-bearer-token\n").unwrap();
     let receiver = Receiver::start(&dir, &key, &bearer, None);
     // From the config file's `outputs:` section: short timeouts and two retries.
-    let config = dir.join("monitor.yaml");
-    std::fs::write(
-        &config,
-        format!(
+    let (server, monitor) = start_with_config(
+        &dir,
+        &format!(
             r#"
 outputs:
   stdout: {{ calls: true, alerts: true }}
@@ -405,15 +419,7 @@ outputs:
             bearer.display(),
             key.display()
         ),
-    )
-    .unwrap();
-    let server = TlsServer::start();
-    let monitor = Monitor::start(&[
-        "--policy",
-        policy(&dir, "60s").to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-    ]);
+    );
 
     // Failing (500): the first attempt and two retries, then the batch is dropped and counted.
     call(&server, "a.sinks.example");
@@ -567,10 +573,9 @@ fn a_webhook_over_tls_is_verified_unless_told_whom_to_trust() {
     let url = format!("https://127.0.0.1:{}/alerts", receiver.port);
     // The same receiver twice: once with default verification (its CA is unknown), once
     // trusting its CA.
-    let config = dir.join("monitor.yaml");
-    std::fs::write(
-        &config,
-        format!(
+    let (server, monitor) = start_with_config(
+        &dir,
+        &format!(
             r#"
 outputs:
   stdout: {{ calls: false }}
@@ -580,15 +585,7 @@ outputs:
 "#,
             ca.display()
         ),
-    )
-    .unwrap();
-    let server = TlsServer::start();
-    let monitor = Monitor::start(&[
-        "--policy",
-        policy(&dir, "60s").to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-    ]);
+    );
     call(&server, "tls.sinks.example");
     wait_until(
         "delivery to the trusted sink",
