@@ -621,3 +621,38 @@ outputs:
         captured.stderr
     );
 }
+
+/// An Alertmanager that stays down for longer than an alert lasts: the alert ends (quiet for the
+/// window) without ever being delivered, and that loss is counted, not silent.
+#[test]
+fn an_alert_that_ends_before_any_alertmanager_took_it_is_counted_dropped() {
+    if !root_or_skip("an_alert_that_ends_before_any_alertmanager_took_it_is_counted_dropped") {
+        return;
+    }
+    let dir = scratch_dir("sinks-am-lost");
+    let server = TlsServer::start();
+    let monitor = Monitor::start(&[
+        "--policy",
+        policy(&dir, "1s").to_str().unwrap(),
+        "--no-api-calls",
+        "--alertmanager-url",
+        &format!("http://127.0.0.1:{}", free_port()),
+    ]);
+    call(&server, "lost.sinks.example");
+    // Window 1 s + 5 s of grace: the alert has ended by then, undelivered.
+    wait_until(
+        "the undelivered alert to be counted",
+        Duration::from_secs(30),
+        || {
+            (sink_metric(&monitor, "monitor_output_dropped_total", "alertmanager") >= 1)
+                .then_some(())
+        },
+    );
+    assert_eq!(
+        sink_metric(&monitor, "monitor_output_sent_total", "alertmanager"),
+        0
+    );
+    assert!(sink_metric(&monitor, "monitor_output_failed_total", "alertmanager") >= 1);
+    let captured = monitor.stop();
+    assert!(captured.exit_ok, "{}", captured.stderr);
+}
