@@ -34,10 +34,11 @@ use crate::{
     policy_file::PolicyFile,
 };
 
-/// Events queued between the ring-buffer reader and the pipeline (in batches of up to
-/// `capture::EVENT_BATCH`): the pipeline takes one batch per turn of the main loop, while
-/// signals, rescans and housekeeping still get a turn between batches.
+/// Events queued between the ring-buffer reader and the pipeline.
 const EVENT_QUEUE: usize = 16_384;
+/// Events taken from the queue per turn of the main loop: one turn per batch instead of per
+/// event, while signals, rescans and housekeeping still get a turn between batches.
+const EVENT_BATCH: usize = 256;
 
 pub fn run(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread()
@@ -163,7 +164,7 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
         "recovered established connections"
     );
 
-    let (events_tx, mut events) = mpsc::channel(EVENT_QUEUE / capture::EVENT_BATCH);
+    let (events_tx, mut events) = mpsc::channel(EVENT_QUEUE);
     let reader = capture::spawn_ring_reader(
         ring,
         wakeups,
@@ -243,11 +244,14 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
         "monitor ready"
     );
 
+    let mut batch = Vec::with_capacity(EVENT_BATCH);
     loop {
         tokio::select! {
-            received = events.recv() => {
-                let Some(batch) = received else { break };
-                for event in batch {
+            received = events.recv_many(&mut batch, EVENT_BATCH) => {
+                if received == 0 {
+                    break;
+                }
+                for event in batch.drain(..) {
                     match event.kind {
                         EventKind::ProcessExec { .. } => tls_watcher.on_exec(event.tgid),
                         EventKind::CodeMapped => tls_watcher.on_code_mapped(event.tgid),
@@ -294,10 +298,8 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     drop(tls_watcher);
     drop(programs);
     let _ = stop_tx.send(true);
-    while let Some(batch) = events.recv().await {
-        for event in batch {
-            pipeline.handle(event, &mut sinks.emitter());
-        }
+    while let Some(event) = events.recv().await {
+        pipeline.handle(event, &mut sinks.emitter());
     }
     let _ = reader.await;
     let _ = coverage_thread.join();

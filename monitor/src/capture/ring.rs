@@ -1,7 +1,5 @@
 //! Drains the ring buffer under tokio's `AsyncFd` and hands decoded events to the pipeline through
-//! a bounded channel, in batches: one hand-off (and at most one wake-up of the pipeline) per
-//! drain of up to [`EVENT_BATCH`] records, not one per record. Per-record sends were a futex
-//! wake-up and a task switch each under load (`finish_task_switch` led the profile).
+//! a bounded channel.
 //!
 //! When the pipeline falls behind, the channel fills and this task waits: the ring buffer then
 //! fills and the kernel counts what it cannot deliver. Loss is thereby always counted in one
@@ -27,13 +25,6 @@ use tracing::{debug, error, warn};
 use super::{CaptureEvent, TieResolver, decode, filled};
 use crate::{metrics::Metrics, recording::Recorder};
 
-/// Events per hand-off to the pipeline at most: a long drain still reaches the pipeline in
-/// steps, and a batch's memory stays small.
-pub const EVENT_BATCH: usize = 256;
-
-/// What one hand-off carries.
-pub type EventBatch = Vec<CaptureEvent>;
-
 /// Empty polls in a row after which the reader stops its timer and sleeps until the kernel
 /// wakes it: idle hosts cost no timer wake-ups.
 const QUIET_POLLS_BEFORE_SLEEP: u32 = 20;
@@ -53,7 +44,7 @@ pub enum Wakeups {
 pub fn spawn_ring_reader(
     ring: RingBuf<MapData>,
     wakeups: Wakeups,
-    events: mpsc::Sender<EventBatch>,
+    events: mpsc::Sender<CaptureEvent>,
     metrics: Arc<Metrics>,
     recorder: Option<Recorder>,
     stop: watch::Receiver<bool>,
@@ -73,7 +64,7 @@ pub fn spawn_ring_reader(
 
 struct Reader {
     fd: AsyncFd<RingBuf<MapData>>,
-    events: mpsc::Sender<EventBatch>,
+    events: mpsc::Sender<CaptureEvent>,
     metrics: Arc<Metrics>,
     recorder: Option<Recorder>,
 }
@@ -233,16 +224,15 @@ const TIE_WAIT: Duration = Duration::from_millis(1);
 /// Reads every available record. Returns how many, or `None` when the pipeline is gone.
 async fn drain(
     ring: &mut RingBuf<MapData>,
-    events: &mpsc::Sender<EventBatch>,
+    events: &mpsc::Sender<CaptureEvent>,
     metrics: &Metrics,
     recorder: Option<&Recorder>,
 ) -> Option<usize> {
     let mut read = 0;
     let mut resolver = TieResolver::default();
     let mut waited = false;
-    let mut batch = Batch::new(events, metrics);
     loop {
-        match ring.next() {
+        let (now, released) = match ring.next() {
             Some(item) => {
                 let item = filled(&item);
                 metrics.capture_record(item.len());
@@ -253,74 +243,42 @@ async fn drain(
                 }
                 read += 1;
                 let now = resolver.offer(item, metrics).map(decode);
-                for raw in resolver.take_ready() {
-                    batch.push(decode(&raw)).await?;
-                }
-                if let Some(decoded) = now {
-                    batch.push(decoded).await?;
-                }
+                (now, resolver.take_ready())
             }
             None if resolver.is_waiting() && !waited => {
-                // Nothing is held back from the pipeline while waiting for a tie.
-                batch.send().await?;
                 waited = true;
                 tokio::time::sleep(TIE_WAIT).await;
+                continue;
             }
             None => {
                 resolver.give_up(metrics);
                 for raw in resolver.take_ready() {
-                    batch.push(decode(&raw)).await?;
+                    send(decode(&raw), events, metrics).await?;
                 }
-                batch.send().await?;
                 return Some(read);
             }
+        };
+        for raw in released {
+            send(decode(&raw), events, metrics).await?;
+        }
+        if let Some(decoded) = now {
+            send(decoded, events, metrics).await?;
         }
     }
 }
 
-/// The events of a drain not yet handed to the pipeline.
-struct Batch<'a> {
-    events: &'a mpsc::Sender<EventBatch>,
-    metrics: &'a Metrics,
-    pending: EventBatch,
-}
-
-impl<'a> Batch<'a> {
-    fn new(events: &'a mpsc::Sender<EventBatch>, metrics: &'a Metrics) -> Self {
-        Self {
-            events,
-            metrics,
-            pending: Vec::new(),
+/// Passes a decoded record on (a record that does not decode is counted). `None` when the
+/// pipeline is gone.
+async fn send(
+    decoded: Result<CaptureEvent, super::DecodeError>,
+    events: &mpsc::Sender<CaptureEvent>,
+    metrics: &Metrics,
+) -> Option<()> {
+    match decoded {
+        Ok(event) => events.send(event).await.ok(),
+        Err(e) => {
+            metrics.decode_error(e.label());
+            Some(())
         }
-    }
-
-    /// Adds a decoded record (one that does not decode is counted); hands the batch off when it
-    /// is full. `None` when the pipeline is gone.
-    async fn push(&mut self, decoded: Result<CaptureEvent, super::DecodeError>) -> Option<()> {
-        match decoded {
-            Ok(event) => {
-                if self.pending.capacity() == 0 {
-                    self.pending.reserve_exact(EVENT_BATCH);
-                }
-                self.pending.push(event);
-                if self.pending.len() >= EVENT_BATCH {
-                    self.send().await?;
-                }
-            }
-            Err(e) => self.metrics.decode_error(e.label()),
-        }
-        Some(())
-    }
-
-    /// Hands off what is pending, if anything. Waits while the pipeline's queue is full: the
-    /// ring buffer then fills and the kernel counts what it cannot deliver.
-    async fn send(&mut self) -> Option<()> {
-        if self.pending.is_empty() {
-            return Some(());
-        }
-        self.events
-            .send(std::mem::take(&mut self.pending))
-            .await
-            .ok()
     }
 }
