@@ -108,6 +108,19 @@ pub struct AlertmanagerConfig {
 }
 
 impl AlertmanagerConfig {
+    /// What the sink runs with: these settings, its counter name and the node label.
+    pub fn settings(&self, name: String, node: &str) -> AlertmanagerSettings {
+        AlertmanagerSettings {
+            name,
+            urls: self.urls.clone(),
+            http: http_settings(self.timeout, &self.tls),
+            resend_interval: self.resend_interval,
+            labels: self.labels.clone(),
+            node: node.to_owned(),
+            queue: self.queue,
+        }
+    }
+
     pub fn new(urls: Vec<String>) -> Self {
         Self {
             name: None,
@@ -146,6 +159,22 @@ pub struct WebhookConfig {
 }
 
 impl WebhookConfig {
+    /// What the sink runs with: these settings, its counter name and the node label.
+    pub fn settings(&self, name: String, node: &str) -> WebhookSettings {
+        WebhookSettings {
+            name,
+            url: self.url.clone(),
+            http: http_settings(self.timeout, &self.tls),
+            batch_size: self.batch_size,
+            batch_wait: self.batch_wait,
+            max_retries: self.max_retries,
+            bearer_token_file: self.bearer_token_file.clone(),
+            hmac_key_file: self.hmac_key_file.clone(),
+            node: node.to_owned(),
+            queue: self.queue,
+        }
+    }
+
     pub fn new(url: String) -> Self {
         Self {
             name: None,
@@ -330,15 +359,7 @@ impl OutputsConfig {
             if am.urls.is_empty() {
                 return Err(ConfigError::NoUrl(name));
             }
-            let settings = AlertmanagerSettings {
-                name: name.clone(),
-                urls: am.urls.clone(),
-                http: http_settings(am.timeout, &am.tls),
-                resend_interval: am.resend_interval,
-                labels: am.labels.clone(),
-                node: cx.node.to_owned(),
-                queue: am.queue,
-            };
+            let settings = am.settings(name.clone(), cx.node);
             let sink = AlertmanagerSink::start(settings, cx.metrics.sink_counters(&name)).map_err(
                 |source| ConfigError::Sink {
                     kind: "alertmanager",
@@ -350,15 +371,7 @@ impl OutputsConfig {
         }
         for hook in &self.webhook {
             let name = names.unique(hook.name.as_deref().unwrap_or("webhook"));
-            let mut settings = WebhookSettings::new(name.clone(), hook.url.clone());
-            settings.http = http_settings(hook.timeout, &hook.tls);
-            settings.batch_size = hook.batch_size;
-            settings.batch_wait = hook.batch_wait;
-            settings.max_retries = hook.max_retries;
-            settings.bearer_token_file = hook.bearer_token_file.clone();
-            settings.hmac_key_file = hook.hmac_key_file.clone();
-            settings.node = cx.node.to_owned();
-            settings.queue = hook.queue;
+            let settings = hook.settings(name.clone(), cx.node);
             let sink = WebhookSink::start(settings, cx.metrics.sink_counters(&name)).map_err(
                 |source| ConfigError::Sink {
                     kind: "webhook",

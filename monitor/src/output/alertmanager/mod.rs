@@ -311,7 +311,7 @@ fn post(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{metrics::Metrics, policy::Severity};
+    use crate::{metrics::Metrics, output::AlertmanagerConfig, policy::Severity};
 
     /// An Alertmanager that accepts connections and never answers: `send` still returns at
     /// once, what the queue cannot hold is counted as dropped, and `close` is bounded by the
@@ -321,22 +321,13 @@ mod tests {
         let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let metrics = Metrics::new();
         let counters = metrics.sink_counters("am_test");
-        let mut sink = AlertmanagerSink::start(
-            AlertmanagerSettings {
-                name: "am_test".into(),
-                urls: vec![format!("http://{}", hung.local_addr().unwrap())],
-                http: HttpSettings {
-                    timeout: Duration::from_millis(300),
-                    ..HttpSettings::default()
-                },
-                resend_interval: Duration::from_secs(60),
-                labels: Labels::new(),
-                node: "n".into(),
-                queue: 4,
-            },
-            counters.clone(),
-        )
-        .unwrap();
+        let mut config =
+            AlertmanagerConfig::new(vec![format!("http://{}", hung.local_addr().unwrap())]);
+        config.timeout = Duration::from_millis(300);
+        config.queue = 4;
+        let mut sink =
+            AlertmanagerSink::start(config.settings("am_test".into(), "n"), counters.clone())
+                .unwrap();
         for i in 0..200 {
             let alert = Alert::example(&format!("rule.{i}"), Severity::High);
             sink.send(&Output::Alert(alert));
@@ -352,15 +343,9 @@ mod tests {
     }
 
     fn settings(url: String, resend_interval: Duration) -> AlertmanagerSettings {
-        AlertmanagerSettings {
-            name: "am_test".into(),
-            urls: vec![url],
-            http: HttpSettings::default(),
-            resend_interval,
-            labels: Labels::new(),
-            node: "n".into(),
-            queue: 64,
-        }
+        let mut config = AlertmanagerConfig::new(vec![url]);
+        config.resend_interval = resend_interval;
+        config.settings("am_test".into(), "n")
     }
 
     /// Alerts of one label set, as posted: (alertname, occurrences) per alert of each post.
