@@ -56,6 +56,10 @@ pub enum Command {
     #[command(subcommand)]
     Policy(PolicyCommand),
 
+    /// Work with config files (`run --config`).
+    #[command(subcommand)]
+    Config(ConfigCommand),
+
     /// Print a running daemon's API inventory (or its `--inventory-file`) as a table.
     ///
     /// One line per endpoint called or served (direction, workload, host, method, path
@@ -104,6 +108,17 @@ pub enum PolicyCommand {
     },
     /// Print the built-in default policy, a documented starting point for your own.
     Default,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a config file: its syntax (errors with line and column), and for each output its
+    /// URLs, CA file, secret files and the alert file's directory. Starts nothing and sends
+    /// nothing; exits non-zero on any problem.
+    Check {
+        /// The config file (YAML, with an `outputs:` section).
+        file: PathBuf,
+    },
 }
 
 /// What calls are checked against.

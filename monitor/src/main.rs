@@ -45,6 +45,9 @@ fn main() -> std::process::ExitCode {
             policy_command::print_default();
             Ok(())
         }
+        cli::Command::Config(cli::ConfigCommand::Check { file }) => {
+            return check_config(&file);
+        }
         cli::Command::Policy(cli::PolicyCommand::Check { file }) => {
             return match policy_command::check(&file) {
                 Ok(true) => std::process::ExitCode::SUCCESS,
@@ -63,5 +66,27 @@ fn main() -> std::process::ExitCode {
             eprintln!("monitor: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// `monitor config check FILE`: every problem, one per line; 0 when none, 1 otherwise, 2 when
+/// the file cannot be read or parsed.
+fn check_config(file: &std::path::Path) -> std::process::ExitCode {
+    let config = match monitor::output::ConfigFile::load(file) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("monitor: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let problems = config.outputs.check();
+    for problem in &problems {
+        eprintln!("{}: {problem}", file.display());
+    }
+    if problems.is_empty() {
+        println!("{}: ok", file.display());
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
     }
 }

@@ -656,3 +656,64 @@ fn an_alert_that_ends_before_any_alertmanager_took_it_is_counted_dropped() {
     let captured = monitor.stop();
     assert!(captured.exit_ok, "{}", captured.stderr);
 }
+
+/// `monitor config check`: what a user runs before rolling a config file out. No root needed.
+#[test]
+fn config_check_names_every_problem_and_passes_a_good_file() {
+    let dir = scratch_dir("sinks-config-check");
+    let key = dir.join("hmac.key");
+    std::fs::write(&key, "k\n").unwrap();
+    let good = dir.join("good.yaml");
+    std::fs::write(
+        &good,
+        format!(
+            "outputs:\n  alertmanager:\n    - urls: [http://127.0.0.1:9093]\n  webhook:\n    - url: https://hooks.example/x\n      hmac_key_file: {}\n",
+            key.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(monitor_e2e::monitor_binary())
+        .args(["config", "check"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok"));
+
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "outputs:\n  webhook:\n    - url: hooks.example/x?token=s3cr3t\n      bearer_token_file: /nonexistent/token\n",
+    )
+    .unwrap();
+    let out = Command::new(monitor_e2e::monitor_binary())
+        .args(["config", "check"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("hooks.example/x") && stderr.contains("/nonexistent/token"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cr3t"), "{stderr}");
+
+    let typo = dir.join("typo.yaml");
+    std::fs::write(&typo, "outputs:\n  webhooks: []\n").unwrap();
+    let out = Command::new(monitor_e2e::monitor_binary())
+        .args(["config", "check"])
+        .arg(&typo)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("webhooks") && stderr.contains("line 2"),
+        "{stderr}"
+    );
+}

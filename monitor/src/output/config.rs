@@ -287,6 +287,8 @@ pub enum ConfigError {
         name: String,
         source: SetupError,
     },
+    #[error("the alert file's directory {0} does not exist")]
+    AlertFileDir(PathBuf),
     #[error("the alertmanager output `{0}` has no URL")]
     NoUrl(String),
 }
@@ -321,6 +323,69 @@ pub struct BuildContext<'a> {
 }
 
 impl OutputsConfig {
+    /// Every problem that would stop `build`, found without starting anything or sending
+    /// anything (`monitor config check`): receiver URLs, CA files, secret files, the alert
+    /// file's directory.
+    pub fn check(&self) -> Vec<ConfigError> {
+        let mut problems = Vec::new();
+        let mut names = Names::default();
+        if let Some(file) = &self.alert_file {
+            let dir = file
+                .path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            if !dir.is_dir() {
+                problems.push(ConfigError::AlertFileDir(dir.to_owned()));
+            }
+        }
+        for am in &self.alertmanager {
+            let name = names.unique(am.name.as_deref().unwrap_or("alertmanager"));
+            if am.urls.is_empty() {
+                problems.push(ConfigError::NoUrl(name.clone()));
+            }
+            let sink_error = |source| ConfigError::Sink {
+                kind: "alertmanager",
+                name: name.clone(),
+                source,
+            };
+            for url in &am.urls {
+                if let Err(e) = super::http::check_url(url) {
+                    problems.push(sink_error(e));
+                }
+            }
+            if let Err(e) = super::http::agent(&http_settings(am.timeout, &am.tls)) {
+                problems.push(sink_error(e));
+            }
+        }
+        for hook in &self.webhook {
+            let name = names.unique(hook.name.as_deref().unwrap_or("webhook"));
+            let sink_error = |source| ConfigError::Sink {
+                kind: "webhook",
+                name: name.clone(),
+                source,
+            };
+            if let Err(e) = super::http::check_url(&hook.url) {
+                problems.push(sink_error(e));
+            }
+            if let Err(e) = super::http::agent(&http_settings(hook.timeout, &hook.tls)) {
+                problems.push(sink_error(e));
+            }
+            let secrets = [
+                ("the bearer token", &hook.bearer_token_file),
+                ("the HMAC key", &hook.hmac_key_file),
+            ];
+            for (what, path) in secrets {
+                if let Some(path) = path
+                    && let Err(e) = super::http::read_secret(what, path)
+                {
+                    problems.push(sink_error(e));
+                }
+            }
+        }
+        problems
+    }
+
     /// Starts every sink. Names label each sink's counters; repeats get `_2`, `_3`...
     pub fn build(&self, cx: &BuildContext<'_>) -> Result<Sinks, ConfigError> {
         let mut sinks = Sinks::default();
@@ -493,6 +558,46 @@ outputs:
             .push(WebhookConfig::new("ftp://hooks.example".into()));
         let err = outputs.build(&cx).err().expect("refused").to_string();
         assert!(err.contains("webhook") && err.contains("ftp://"), "{err}");
+    }
+
+    #[test]
+    fn check_finds_every_problem_without_starting_anything() {
+        let dir = std::env::temp_dir().join(format!("monitor-config-check-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = format!(
+            r#"
+outputs:
+  alert_file: {{ path: /nonexistent-dir/alerts.jsonl }}
+  alertmanager:
+    - urls: [http://am:9093, "am-without-scheme:9093"]
+  webhook:
+    - url: https://hooks.example/x
+      hmac_key_file: {missing}
+      tls: {{ ca_file: {not_pem} }}
+"#,
+            missing = dir.join("missing.key").display(),
+            not_pem = dir.join("ca.txt").display(),
+        );
+        std::fs::write(dir.join("ca.txt"), "not a certificate").unwrap();
+        let problems: Vec<String> = ConfigFile::parse(&text)
+            .unwrap()
+            .outputs
+            .check()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(problems.len(), 4, "{problems:#?}");
+        assert!(problems[0].contains("/nonexistent-dir"), "{problems:#?}");
+        assert!(problems[1].contains("am-without-scheme"), "{problems:#?}");
+        assert!(
+            problems[2].contains("holds no PEM certificate"),
+            "{problems:#?}"
+        );
+        assert!(problems[3].contains("missing.key"), "{problems:#?}");
+        let good = ConfigFile::parse("outputs:\n  webhook:\n    - url: https://hooks.example/x\n")
+            .unwrap();
+        assert!(good.outputs.check().is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -94,17 +94,21 @@ pub fn check_url(url: &str) -> Result<(), SetupError> {
 }
 
 /// A URL as it may be logged: scheme, host and port only. Userinfo or a token in the query
-/// must not reach the logs.
+/// must not reach the logs. One that does not parse is shown as written, minus what could be
+/// a secret (userinfo, query, fragment), so a typo can still be found.
 pub fn redacted_url(url: &str) -> String {
-    match url.parse::<ureq::http::Uri>() {
-        Ok(uri) => match (uri.scheme_str(), uri.host()) {
-            (Some(scheme), Some(host)) => match uri.port_u16() {
-                Some(port) => format!("{scheme}://{host}:{port}"),
-                None => format!("{scheme}://{host}"),
-            },
-            _ => "<invalid url>".into(),
-        },
-        Err(_) => "<invalid url>".into(),
+    if let Ok(uri) = url.parse::<ureq::http::Uri>()
+        && let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host())
+    {
+        return match uri.port_u16() {
+            Some(port) => format!("{scheme}://{host}:{port}"),
+            None => format!("{scheme}://{host}"),
+        };
+    }
+    let bare = url.split(['?', '#']).next().unwrap_or_default();
+    match bare.rsplit_once('@') {
+        Some((_, rest)) => format!("…@{rest}"),
+        None => bare.to_owned(),
     }
 }
 
@@ -232,6 +236,9 @@ mod tests {
         );
         let err = check_url("ftp://user:hunter2@x/").unwrap_err().to_string();
         assert!(!err.contains("hunter2"), "{err}");
+        let err = check_url("am:9093?token=hunter2").unwrap_err().to_string();
+        assert!(err.contains("am:9093") && !err.contains("hunter2"), "{err}");
+        assert_eq!(redacted_url("user:hunter2@am:9093"), "…@am:9093");
     }
 
     #[test]
