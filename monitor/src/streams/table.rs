@@ -1,6 +1,4 @@
 //! The connection table: one entry per live connection.
-use std::collections::HashMap;
-
 use crate::{
     capture::{ConnKey, DataChunk},
     metrics::Metrics,
@@ -54,9 +52,9 @@ struct TrackedConnection {
 
 pub struct StreamTable {
     limits: StreamLimits,
-    connections: HashMap<ConnKey, TrackedConnection>,
+    connections: crate::IdMap<ConnKey, TrackedConnection>,
     /// Connections per process, so that a process exit frees its connections without a scan.
-    by_process: HashMap<u32, Vec<ConnKey>>,
+    by_process: crate::IdMap<u32, Vec<ConnKey>>,
     /// Connections that became HTTP/2 since the last `take_widened`.
     widened: Vec<ConnKey>,
 }
@@ -90,8 +88,8 @@ impl StreamTable {
     pub fn new(limits: StreamLimits) -> Self {
         Self {
             limits,
-            connections: HashMap::new(),
-            by_process: HashMap::new(),
+            connections: Default::default(),
+            by_process: Default::default(),
             widened: Vec::new(),
         }
     }
