@@ -45,7 +45,8 @@ pub(super) struct CallContext {
     /// The server end's address.
     pub ip: Option<IpAddr>,
     pub tls: bool,
-    pub method: String,
+    /// Clipped; borrowed from a static table for the known methods (no copy per call).
+    pub method: crate::protocols::Method,
     pub method_known: bool,
     pub template: String,
     pub path_known: bool,
@@ -73,7 +74,7 @@ impl CallContext {
         let (host, host_port) = match call.host.as_deref() {
             Some(authority) => {
                 let (host, port) = split_host_port(authority);
-                (Some(clipped(host, MAX_HOST_BYTES)), port)
+                (Some(clipped(host.into_owned(), MAX_HOST_BYTES)), port)
             }
             None => (None, None),
         };
@@ -123,10 +124,13 @@ impl CallContext {
             port,
             ip,
             tls: call.tls,
-            method: call.method.clone().map_or_else(
-                || UNKNOWN_FIELD.to_owned(),
-                |m| clipped(m, MAX_METHOD_BYTES),
-            ),
+            method: match &call.method {
+                Some(m) if m.len() > MAX_METHOD_BYTES => {
+                    clipped(m.to_string(), MAX_METHOD_BYTES).into()
+                }
+                Some(m) => m.clone(),
+                None => UNKNOWN_FIELD.into(),
+            },
             method_known: call.method.is_some(),
             template: call
                 .path
@@ -181,7 +185,7 @@ impl CallContext {
 
     pub fn request(&self) -> AlertRequest {
         AlertRequest {
-            method: self.method.clone(),
+            method: self.method.to_string(),
             path_template: self.template.clone(),
         }
     }

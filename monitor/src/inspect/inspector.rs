@@ -273,7 +273,7 @@ impl Inspector {
                     server_pid,
                     client,
                     server_port,
-                    method: context.method.clone(),
+                    method: context.method.to_string(),
                     path_template: context.template.clone(),
                     evidence: raise.fingerprint().to_owned(),
                 };
@@ -443,7 +443,7 @@ impl Inspector {
                 workload: context.workload_key.clone(),
                 client: rule.by_client.then(|| context.caller_key.clone()),
                 host: host_key.clone(),
-                method: rule.by_method.then(|| context.method.clone()),
+                method: rule.by_method.then(|| context.method.to_string()),
                 path_template: rule.by_path.then(|| context.template.clone()),
             };
             let limit = RateLimit {
