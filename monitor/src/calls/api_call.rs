@@ -247,18 +247,19 @@ impl ProcessOut {
     /// The key rates, inventories and credential owners group a workload by: its executable
     /// (or command) and container, so that restarts and worker processes are one workload.
     pub fn workload_key(&self) -> String {
-        if let Some(k8s) = &self.k8s {
-            return format!(
-                "{}@{}",
-                self.executable.as_deref().unwrap_or(&self.command),
-                k8s.workload_key()
-            );
+        let who = self.executable.as_deref().unwrap_or(&self.command);
+        // Sized up front: `format!` grew the string once more on every call.
+        let joined = |place: &str| {
+            let mut key = String::with_capacity(who.len() + 1 + place.len());
+            key.push_str(who);
+            key.push('@');
+            key.push_str(place);
+            key
+        };
+        match &self.k8s {
+            Some(k8s) => joined(&k8s.workload_key()),
+            None => joined(self.container_id.as_deref().unwrap_or("host")),
         }
-        format!(
-            "{}@{}",
-            self.executable.as_deref().unwrap_or(&self.command),
-            self.container_id.as_deref().unwrap_or("host")
-        )
     }
 }
 

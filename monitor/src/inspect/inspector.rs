@@ -441,7 +441,7 @@ impl Inspector {
             let key = RateKey {
                 rule: rule.id.clone(),
                 workload: context.workload_key.clone(),
-                client: rule.by_client.then(|| context.caller_key.clone()),
+                client: rule.by_client.then(|| context.caller_key().to_owned()),
                 host: host_key.clone(),
                 method: rule.by_method.then(|| context.method.to_string()),
                 path_template: rule.by_path.then(|| context.template.clone()),
@@ -515,7 +515,7 @@ impl Inspector {
         let key = format!(
             "{}|{}|{}|{}|{} {}",
             context.direction.as_str(),
-            context.caller_key,
+            context.caller_key(),
             context.workload_key,
             context.endpoint_key(),
             context.method,
@@ -594,7 +594,10 @@ impl Inspector {
                     .unwrap_or_default(),
                 context.ip,
             ),
-            CallDirection::Inbound => (context.caller_key.clone(), context.client.map(|c| c.ip())),
+            CallDirection::Inbound => (
+                context.caller_key().to_owned(),
+                context.client.map(|c| c.ip()),
+            ),
         };
         let settings = self.policy.settings();
         let peer_internal = peer_ip.is_some_and(|ip| settings.is_internal_ip(ip));

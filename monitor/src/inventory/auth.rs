@@ -232,7 +232,9 @@ mod tests {
     }
 
     fn header(name: &str) -> Location {
-        Location::Header { name: name.into() }
+        Location::Header {
+            name: name.to_owned().into(),
+        }
     }
 
     use AuthScheme as S;
