@@ -583,7 +583,9 @@ impl Inspector {
             &crate::protocols::RequestView::of(&item.exchange.request),
             findings,
         );
-        let mut kinds: Vec<&str> = findings.iter().map(|f| f.kind.as_str()).collect();
+        // Inline: nearly every call has zero or one finding, and this runs for every call.
+        let mut kinds: smallvec::SmallVec<[&str; 4]> =
+            findings.iter().map(|f| f.kind.as_str()).collect();
         kinds.sort_unstable();
         kinds.dedup();
         let (peer, peer_ip) = match context.direction {
