@@ -92,8 +92,8 @@ fn check(findings: &[Finding], max_len: usize, header_name: Option<&str>) {
             Location::Header { name } => {
                 let expected = header_name.map(str::to_ascii_lowercase);
                 assert_eq!(
-                    Some(name),
-                    expected.as_ref(),
+                    Some(name.as_ref()),
+                    expected.as_deref(),
                     "header location names another header"
                 );
             }
@@ -190,7 +190,7 @@ fuzz_target!(|data: &[u8]| {
         &d.scan_text(
             value,
             Location::Header {
-                name: header_name.clone(),
+                name: header_name.clone().into(),
             },
             NOW,
         ),

@@ -247,7 +247,7 @@ fn check_exchanges(run: &Run) {
 fn shape(ex: &Exchange) -> (u32, String, String, Option<u16>) {
     (
         ex.http2.as_deref().map_or(0, |h| h.stream_id),
-        ex.request.head.method.clone(),
+        ex.request.head.method.to_string(),
         ex.request.head.target.clone(),
         ex.response.as_ref().map(|r| r.head.status),
     )

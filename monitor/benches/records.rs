@@ -263,6 +263,10 @@ fn benches(c: &mut Criterion) {
         ),
     ];
     for (name, policy) in cases {
+        // `RECORDS_ONLY=<case>` runs one case alone (under a profiler, say).
+        if std::env::var("RECORDS_ONLY").is_ok_and(|only| only != name) {
+            continue;
+        }
         let metrics = Arc::new(Metrics::new());
         // Allocations per API call on a warm pipeline, connections opened outside the count.
         let mut warm = pipeline(policy.map(|p| p()), &metrics);

@@ -43,7 +43,7 @@ pub struct ApiCall {
     /// Connection handle within the process (hex), to group calls of one connection.
     pub connection_id: ConnectionId,
     /// `None` only for an HTTP/2 call whose method the capture could not know (`unknown_fields`).
-    pub method: Option<String>,
+    pub method: Option<crate::protocols::Method>,
     pub host: Option<String>,
     /// Path without the query string; token-like segments (secrets in paths) are redacted.
     pub path: Option<String>,
@@ -109,7 +109,13 @@ pub struct ProcessOut {
 #[derive(Debug, Serialize)]
 pub struct TlsOut {
     pub name: TlsLibraryKind,
-    pub path: String,
+    /// Printed as the library's `path`; shared with the registry, not copied per call.
+    #[serde(rename = "path", serialize_with = "library_path")]
+    pub library: Arc<LibraryInfo>,
+}
+
+fn library_path<S: serde::Serializer>(library: &Arc<LibraryInfo>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&library.path)
 }
 
 /// An address as calls print it (`{"ip": "127.0.0.1", "port": 443}`). The IP stays an
@@ -142,7 +148,7 @@ impl Serialize for ConnectionId {
 pub fn build_api_call(
     item: &ConnectionExchange,
     process: &ProcessInfo,
-    library: Option<&LibraryInfo>,
+    library: Option<&Arc<LibraryInfo>>,
     socket: Option<&SocketInfo>,
     clock: &WallClock,
 ) -> ApiCall {
@@ -173,7 +179,7 @@ pub fn build_api_call(
         tls: item.conn.source != monitor_common::source::SOCKET,
         tls_library: library.map(|l| TlsOut {
             name: l.kind,
-            path: l.path.clone(),
+            library: l.clone(),
         }),
         local: socket.and_then(|s| s.local).map(Into::into),
         remote: socket.and_then(|s| s.remote).map(Into::into),
@@ -241,18 +247,19 @@ impl ProcessOut {
     /// The key rates, inventories and credential owners group a workload by: its executable
     /// (or command) and container, so that restarts and worker processes are one workload.
     pub fn workload_key(&self) -> String {
-        if let Some(k8s) = &self.k8s {
-            return format!(
-                "{}@{}",
-                self.executable.as_deref().unwrap_or(&self.command),
-                k8s.workload_key()
-            );
+        let who = self.executable.as_deref().unwrap_or(&self.command);
+        // Sized up front: `format!` grew the string once more on every call.
+        let joined = |place: &str| {
+            let mut key = String::with_capacity(who.len() + 1 + place.len());
+            key.push_str(who);
+            key.push('@');
+            key.push_str(place);
+            key
+        };
+        match &self.k8s {
+            Some(k8s) => joined(&k8s.workload_key()),
+            None => joined(self.container_id.as_deref().unwrap_or("host")),
         }
-        format!(
-            "{}@{}",
-            self.executable.as_deref().unwrap_or(&self.command),
-            self.container_id.as_deref().unwrap_or("host")
-        )
     }
 }
 

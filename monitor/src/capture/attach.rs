@@ -66,7 +66,7 @@ pub struct LibraryInfo {
 /// Cookie → library, shared between the attacher and the pipeline.
 #[derive(Clone, Debug, Default)]
 pub struct LibraryRegistry {
-    inner: Arc<RwLock<HashMap<u64, Arc<LibraryInfo>>>>,
+    inner: Arc<RwLock<crate::IdMap<u64, Arc<LibraryInfo>>>>,
 }
 
 impl LibraryRegistry {

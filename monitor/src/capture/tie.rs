@@ -18,7 +18,7 @@
 //! The resolver works on raw records (before decoding), so that the socket is written into the
 //! record exactly where the kernel would have put it, and `SSL_TIE` records never reach the
 //! pipeline as events.
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 
 use monitor_common::{HEADER_LEN, RecordHeader, flags, record_kind, source};
 
@@ -33,7 +33,7 @@ pub struct TieResolver {
     /// Records held back, oldest first.
     held: VecDeque<Vec<u8>>,
     /// Handles (process, `SSL*`) whose tie the held records wait for.
-    waiting: HashSet<(u32, u64)>,
+    waiting: crate::IdSet<(u32, u64)>,
     /// Records released, to be passed on before anything else.
     ready: Vec<Vec<u8>>,
 }

@@ -141,7 +141,7 @@ fn request(method: &str, target: String, extra: Vec<(&str, Vec<u8>)>) -> Request
         value,
     }));
     RequestHead {
-        method: method.into(),
+        method: crate::protocols::method_of(method),
         target,
         version: crate::protocols::HttpVersion::Http11,
         host: Some("api.example.test".into()),

@@ -14,6 +14,8 @@ use super::{
     query::{self, SECRET_PARAMETERS},
     scanner::{MAX_TEXT, TextScanner},
 };
+use std::borrow::Cow;
+
 use crate::protocols::RequestView;
 
 /// Most headers examined per request.
@@ -170,9 +172,30 @@ impl Detector {
             return;
         }
         let location = Location::Header {
-            name: self.safe_name(name.to_ascii_lowercase().as_bytes(), now),
+            name: self.header_name(name, now),
         };
         acc.extend(found, &location);
+    }
+
+    /// [`Self::safe_name`] of a header name, lower-cased. A name on the detector's own lists
+    /// (lower-case, and what nearly every finding is under) is borrowed from the list: no copy
+    /// per finding, and none per candidate when the location is cloned.
+    fn header_name(&self, name: &str, now: u64) -> Cow<'static, str> {
+        let lists: [&'static [&'static str]; 4] = [
+            AUTHORIZATION_HEADERS,
+            API_KEY_HEADERS,
+            SECRET_PARAMETERS,
+            &["cookie"],
+        ];
+        match lists
+            .iter()
+            .copied()
+            .flatten()
+            .find(|n| n.eq_ignore_ascii_case(name))
+        {
+            Some(listed) => Cow::Borrowed(listed),
+            None => Cow::Owned(self.safe_name(name.to_ascii_lowercase().as_bytes(), now)),
+        }
     }
 
     fn target(&self, target: &[u8], host: Option<&str>, now: u64, acc: &mut Accumulator<'_>) {
@@ -299,9 +322,12 @@ fn looks_random(name: &[u8]) -> bool {
 /// highest-ranked description of each.
 /// Findings are few (at most `MAX_FINDINGS`, nearly always 0 or 1), so a linear search by
 /// fingerprint beats a hash map that would cost an allocation and a key copy per request.
+/// The ranks sit beside the findings, not in them, so that `finish` hands the findings over
+/// without collecting them into a second `Vec`.
 struct Accumulator<'a> {
     fingerprinter: &'a Fingerprinter,
-    findings: Vec<(Finding, Rank)>,
+    findings: Vec<Finding>,
+    ranks: [Rank; MAX_FINDINGS],
 }
 
 impl<'a> Accumulator<'a> {
@@ -309,6 +335,7 @@ impl<'a> Accumulator<'a> {
         Self {
             fingerprinter,
             findings: Vec::new(),
+            ranks: [Rank::Generic; MAX_FINDINGS],
         }
     }
 
@@ -321,9 +348,9 @@ impl<'a> Accumulator<'a> {
             let seen = self
                 .findings
                 .iter()
-                .position(|(f, _)| f.fingerprint == fingerprint);
+                .position(|f| f.fingerprint == fingerprint);
             let slot = match seen {
-                Some(i) if c.rank > self.findings[i].1 => Some(i),
+                Some(i) if c.rank > self.ranks[i] => Some(i),
                 Some(_) => None,
                 None if self.findings.len() < MAX_FINDINGS => Some(self.findings.len()),
                 None => None,
@@ -338,14 +365,32 @@ impl<'a> Accumulator<'a> {
                 jwt: c.jwt,
             };
             if slot == self.findings.len() {
-                self.findings.push((finding, c.rank));
+                self.findings.push(finding);
             } else {
-                self.findings[slot] = (finding, c.rank);
+                self.findings[slot] = finding;
             }
+            self.ranks[slot] = c.rank;
         }
     }
 
     fn finish(self) -> Vec<Finding> {
-        self.findings.into_iter().map(|(f, _)| f).collect()
+        self.findings
+    }
+}
+
+#[cfg(test)]
+mod listed_names {
+    use super::*;
+
+    #[test]
+    fn listed_names_are_lower_case_as_header_locations_print_them() {
+        // `header_name` prints a listed name as the list spells it, in place of the
+        // lower-cased name it was found under.
+        for name in [AUTHORIZATION_HEADERS, API_KEY_HEADERS, SECRET_PARAMETERS]
+            .into_iter()
+            .flatten()
+        {
+            assert_eq!(*name, name.to_ascii_lowercase());
+        }
     }
 }

@@ -79,7 +79,10 @@ impl Serialize for CredentialKind {
 #[serde(tag = "in", rename_all = "snake_case")]
 pub enum Location {
     /// In a header (lower-cased name).
-    Header { name: String },
+    /// Borrowed for the names the detector lists (`authorization`, `x-api-key`, `cookie`...).
+    Header {
+        name: std::borrow::Cow<'static, str>,
+    },
     /// In the URL query string, as the value of this parameter.
     Query { parameter: String },
     /// In the URL path.

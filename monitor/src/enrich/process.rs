@@ -5,7 +5,7 @@
 //! `/proc/<pid>/exe` with them), otherwise from the process source (`/proc`) on first sight. The
 //! user id comes with every kernel record; the container id from the cgroup path. Entries are
 //! refreshed on exec and freed on exit, so the table holds live processes only.
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
 
 use super::source::{ProcFacts, ProcessSource, SocketAddrs};
 
@@ -23,14 +23,14 @@ pub struct ProcessInfo {
 
 pub struct ProcessTable {
     source: Box<dyn ProcessSource>,
-    processes: HashMap<u32, Arc<ProcessInfo>>,
+    processes: crate::IdMap<u32, Arc<ProcessInfo>>,
 }
 
 impl ProcessTable {
     pub fn new(source: impl ProcessSource + 'static) -> Self {
         Self {
             source: Box::new(source),
-            processes: HashMap::new(),
+            processes: Default::default(),
         }
     }
 

@@ -46,9 +46,10 @@ pub struct SocketInfo {
 
 #[derive(Default)]
 pub struct SocketTable {
-    sockets: HashMap<(u32, u64), SocketInfo>,
+    sockets: crate::IdMap<(u32, u64), SocketInfo>,
     /// (local, remote) → (tgid, connection id). Entries whose connection is gone or changed are
-    /// ignored on lookup and pruned by [`SocketTable::expire`].
+    /// ignored on lookup and pruned by [`SocketTable::expire`]. The address maps keep SipHash:
+    /// a remote client picks its own address and port.
     by_addresses: HashMap<(SocketAddr, SocketAddr), (u32, u64)>,
     /// Connecting sockets by their local address, same rules.
     clients_by_local: HashMap<SocketAddr, (u32, u64)>,

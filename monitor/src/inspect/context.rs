@@ -45,15 +45,16 @@ pub(super) struct CallContext {
     /// The server end's address.
     pub ip: Option<IpAddr>,
     pub tls: bool,
-    pub method: String,
+    /// Clipped; borrowed from a static table for the known methods (no copy per call).
+    pub method: crate::protocols::Method,
     pub method_known: bool,
     pub template: String,
     pub path_known: bool,
     /// The traced process's workload key.
     pub workload_key: String,
-    /// Who made the call: the workload itself (outbound), the client's workload when it runs on
-    /// this host, else the client's address (inbound). Keys per-client rates and auth failures.
-    pub caller_key: String,
+    /// The caller of a served call (see [`Self::caller_key`]); `None` for a call made, whose
+    /// caller is `workload_key` (not copied: this is built for every call).
+    inbound_caller: Option<String>,
     /// How summaries name the client of a served call.
     pub client_label: Option<String>,
     /// The client end's address.
@@ -73,7 +74,7 @@ impl CallContext {
         let (host, host_port) = match call.host.as_deref() {
             Some(authority) => {
                 let (host, port) = split_host_port(authority);
-                (Some(clipped(host, MAX_HOST_BYTES)), port)
+                (Some(clipped(host.into_owned(), MAX_HOST_BYTES)), port)
             }
             None => (None, None),
         };
@@ -99,8 +100,8 @@ impl CallContext {
         let link = client.zip(server.map(|s| s.port()));
 
         let workload_key = call.process.workload_key();
-        let (caller_key, client_label) = match direction {
-            CallDirection::Outbound => (workload_key.clone(), None),
+        let (inbound_caller, client_label) = match direction {
+            CallDirection::Outbound => (None, None),
             CallDirection::Inbound => {
                 let address = client.map(|c| c.ip().to_string());
                 let label = match (&call.peer_process, &address) {
@@ -114,7 +115,7 @@ impl CallContext {
                     .map(|p| p.workload_key())
                     .or(address)
                     .unwrap_or_else(|| UNKNOWN_FIELD.to_owned());
-                (key, label)
+                (Some(key), label)
             }
         };
         Self {
@@ -123,10 +124,13 @@ impl CallContext {
             port,
             ip,
             tls: call.tls,
-            method: call.method.clone().map_or_else(
-                || UNKNOWN_FIELD.to_owned(),
-                |m| clipped(m, MAX_METHOD_BYTES),
-            ),
+            method: match &call.method {
+                Some(m) if m.len() > MAX_METHOD_BYTES => {
+                    clipped(m.to_string(), MAX_METHOD_BYTES).into()
+                }
+                Some(m) => m.clone(),
+                None => UNKNOWN_FIELD.into(),
+            },
             method_known: call.method.is_some(),
             template: call
                 .path
@@ -134,7 +138,7 @@ impl CallContext {
                 .map_or_else(|| UNKNOWN_FIELD.to_owned(), path_template),
             path_known: call.path.is_some(),
             workload_key,
-            caller_key,
+            inbound_caller,
             client_label,
             client,
             link,
@@ -181,7 +185,7 @@ impl CallContext {
 
     pub fn request(&self) -> AlertRequest {
         AlertRequest {
-            method: self.method.clone(),
+            method: self.method.to_string(),
             path_template: self.template.clone(),
         }
     }
@@ -197,11 +201,19 @@ impl CallContext {
         }
     }
 
-    /// The host as the inventory names it: the host name, else the server's address.
-    pub fn host_or_ip(&self) -> String {
-        self.host
-            .clone()
-            .or_else(|| self.ip.map(|ip| ip.to_string()))
-            .unwrap_or_default()
+    /// Who made the call: the workload itself (outbound), the client's workload when it runs on
+    /// this host, else the client's address (inbound). Keys per-client rates and auth failures.
+    pub fn caller_key(&self) -> &str {
+        self.inbound_caller.as_deref().unwrap_or(&self.workload_key)
+    }
+
+    /// The host as the inventory names it: the host name, else the server's address. Borrowed
+    /// when there is a host name (every call).
+    pub fn host_or_ip(&self) -> std::borrow::Cow<'_, str> {
+        match (&self.host, self.ip) {
+            (Some(host), _) => host.as_str().into(),
+            (None, Some(ip)) => ip.to_string().into(),
+            (None, None) => "".into(),
+        }
     }
 }

@@ -1,18 +1,29 @@
 //! The destination of a call as the policy sees it, from the `Host` header (later also SNI and
 //! the socket's peer address).
 
+use std::borrow::Cow;
+
 /// `host[:port]` or `[v6]:port` → lower-case host without brackets, and the port if given.
-pub fn split_host_port(authority: &str) -> (String, Option<u16>) {
+/// Borrowed when the host is already lower-case (nearly always): this runs on every call.
+pub fn split_host_port(authority: &str) -> (Cow<'_, str>, Option<u16>) {
     let authority = authority.trim();
     if let Some(rest) = authority.strip_prefix('[') {
         let (host, after) = rest.split_once(']').unwrap_or((rest, ""));
         let port = after.strip_prefix(':').and_then(|p| p.parse().ok());
-        return (host.to_ascii_lowercase(), port);
+        return (lower_case(host), port);
     }
     match authority.rsplit_once(':') {
         // More than one ':' without brackets is a bare IPv6 address, not host:port.
-        Some((host, port)) if !host.contains(':') => (host.to_ascii_lowercase(), port.parse().ok()),
-        _ => (authority.to_ascii_lowercase(), None),
+        Some((host, port)) if !host.contains(':') => (lower_case(host), port.parse().ok()),
+        _ => (lower_case(authority), None),
+    }
+}
+
+fn lower_case(text: &str) -> Cow<'_, str> {
+    if text.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(text.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(text)
     }
 }
 

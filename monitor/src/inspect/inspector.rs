@@ -273,7 +273,7 @@ impl Inspector {
                     server_pid,
                     client,
                     server_port,
-                    method: context.method.clone(),
+                    method: context.method.to_string(),
                     path_template: context.template.clone(),
                     evidence: raise.fingerprint().to_owned(),
                 };
@@ -441,9 +441,9 @@ impl Inspector {
             let key = RateKey {
                 rule: rule.id.clone(),
                 workload: context.workload_key.clone(),
-                client: rule.by_client.then(|| context.caller_key.clone()),
+                client: rule.by_client.then(|| context.caller_key().to_owned()),
                 host: host_key.clone(),
-                method: rule.by_method.then(|| context.method.clone()),
+                method: rule.by_method.then(|| context.method.to_string()),
                 path_template: rule.by_path.then(|| context.template.clone()),
             };
             let limit = RateLimit {
@@ -515,7 +515,7 @@ impl Inspector {
         let key = format!(
             "{}|{}|{}|{}|{} {}",
             context.direction.as_str(),
-            context.caller_key,
+            context.caller_key(),
             context.workload_key,
             context.endpoint_key(),
             context.method,
@@ -583,7 +583,9 @@ impl Inspector {
             &crate::protocols::RequestView::of(&item.exchange.request),
             findings,
         );
-        let mut kinds: Vec<&str> = findings.iter().map(|f| f.kind.as_str()).collect();
+        // Inline: nearly every call has zero or one finding, and this runs for every call.
+        let mut kinds: smallvec::SmallVec<[&str; 4]> =
+            findings.iter().map(|f| f.kind.as_str()).collect();
         kinds.sort_unstable();
         kinds.dedup();
         let (peer, peer_ip) = match context.direction {
@@ -594,7 +596,10 @@ impl Inspector {
                     .unwrap_or_default(),
                 context.ip,
             ),
-            CallDirection::Inbound => (context.caller_key.clone(), context.client.map(|c| c.ip())),
+            CallDirection::Inbound => (
+                context.caller_key().to_owned(),
+                context.client.map(|c| c.ip()),
+            ),
         };
         let settings = self.policy.settings();
         let peer_internal = peer_ip.is_some_and(|ip| settings.is_internal_ip(ip));

@@ -90,6 +90,11 @@ impl SchemeSet {
 
     /// Members in serialisation order.
     pub(crate) fn to_vec(self) -> Vec<AuthScheme> {
+        self.members().into_vec()
+    }
+
+    /// [`Self::to_vec`] without a heap allocation.
+    pub(crate) fn members(self) -> Schemes {
         AuthScheme::ALL
             .into_iter()
             .filter(|s| self.0 & (1 << *s as u16) != 0)
@@ -102,7 +107,10 @@ const MAX_COOKIES: usize = 128;
 
 /// The auth schemes a request carried, sorted and without repeats; `[AuthScheme::None]` when it
 /// carried none. Reads header names and scheme words, never keeps a value.
-pub fn auth_schemes(view: &RequestView<'_>, findings: &[Finding]) -> Vec<AuthScheme> {
+/// Inline for every scheme there is: this runs for every checked call and never allocates.
+pub type Schemes = smallvec::SmallVec<[AuthScheme; AuthScheme::ALL.len()]>;
+
+pub fn auth_schemes(view: &RequestView<'_>, findings: &[Finding]) -> Schemes {
     let mut set = SchemeSet::default();
     for header in view.headers.iter() {
         let name = header.name;
@@ -129,7 +137,7 @@ pub fn auth_schemes(view: &RequestView<'_>, findings: &[Finding]) -> Vec<AuthSch
     if set.is_empty() {
         set.insert(AuthScheme::None);
     }
-    set.to_vec()
+    set.members()
 }
 
 /// The scheme of an `Authorization` value, from its first word.
@@ -217,7 +225,7 @@ mod tests {
             host: Some("api.example.com"),
             body_sample: b"",
         };
-        auth_schemes(&view, findings)
+        auth_schemes(&view, findings).into_vec()
     }
 
     fn finding(kind: CredentialKind, location: Location) -> Finding {
@@ -232,7 +240,9 @@ mod tests {
     }
 
     fn header(name: &str) -> Location {
-        Location::Header { name: name.into() }
+        Location::Header {
+            name: name.to_owned().into(),
+        }
     }
 
     use AuthScheme as S;

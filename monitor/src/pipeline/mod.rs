@@ -331,7 +331,7 @@ impl Pipeline {
             let process = self.processes.get(item.conn.tgid, &item.comm, item.uid);
             let library = self.libraries.get(item.library);
             let socket = self.sockets.get(item.conn.tgid, item.socket_id);
-            let mut call = build_api_call(&item, &process, library.as_deref(), socket, &self.clock);
+            let mut call = build_api_call(&item, &process, library.as_ref(), socket, &self.clock);
             call.process.k8s = k8s_of(&mut self.pods, &self.metrics, &process);
             let addresses = socket.and_then(|s| s.local.zip(s.remote));
             // Loopback addresses repeat in every network namespace (each pod has its own

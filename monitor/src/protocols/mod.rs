@@ -17,8 +17,8 @@ mod tracker;
 
 pub use direction::{CallDirection, Direction, Role};
 pub use exchange::{
-    Exchange, Header, HeaderRef, Headers, HttpVersion, MessageStats, Request, RequestHead,
-    RequestView, Response, ResponseHead,
+    Exchange, Header, HeaderRef, Headers, HttpVersion, MessageStats, Method, Request, RequestHead,
+    RequestView, Response, ResponseHead, method_from, method_of,
 };
 pub use problem::Problem;
 pub use sniff::{MAX_UNDECIDED_BYTES, MAX_UNDECIDED_CHUNKS, PREFACE};

@@ -116,9 +116,10 @@ impl Tracker {
                 }
             }
             Tracker::Http1(c) => {
-                let mut outputs = Vec::new();
+                let mut outputs = std::mem::take(&mut c.scratch);
                 c.on_data(dir, ts, data, &mut outputs);
-                forward_http1(outputs, out);
+                forward_http1(&mut outputs, out);
+                c.scratch = outputs;
                 self.hand_over(limits, out);
             }
             Tracker::Http2(c) => c.on_data(dir, ts, data, out),
@@ -143,7 +144,7 @@ impl Tracker {
             Tracker::Http1(c) => {
                 let mut outputs = Vec::new();
                 c.on_gap(dir, ts, len, &mut outputs);
-                forward_http1(outputs, out);
+                forward_http1(&mut outputs, out);
             }
             Tracker::Http2(c) => c.on_gap(dir, ts, len, out),
             Tracker::Opaque => {}
@@ -155,7 +156,7 @@ impl Tracker {
             Tracker::Http1(c) => {
                 let mut outputs = Vec::new();
                 c.on_close(ts, &mut outputs);
-                forward_http1(outputs, out);
+                forward_http1(&mut outputs, out);
             }
             Tracker::Http2(c) => c.on_close(ts, out),
             Tracker::Sniffing(s) => {
@@ -238,8 +239,8 @@ fn http2_tracker(conn: http2::Connection, out: &mut Vec<Output>) -> Tracker {
     Tracker::Http2(Box::new(conn))
 }
 
-fn forward_http1(outputs: Vec<http1::Output>, out: &mut Vec<Output>) {
-    out.extend(outputs.into_iter().map(|o| match o {
+fn forward_http1(outputs: &mut Vec<http1::Output>, out: &mut Vec<Output>) {
+    out.extend(outputs.drain(..).map(|o| match o {
         http1::Output::Exchange(e) => Output::Exchange(e),
         http1::Output::Problem(p) => Output::Problem(p.into()),
     }));

@@ -1,6 +1,4 @@
 //! The connection table: one entry per live connection.
-use std::collections::HashMap;
-
 use crate::{
     capture::{ConnKey, DataChunk},
     metrics::Metrics,
@@ -54,11 +52,14 @@ struct TrackedConnection {
 
 pub struct StreamTable {
     limits: StreamLimits,
-    connections: HashMap<ConnKey, TrackedConnection>,
+    connections: crate::IdMap<ConnKey, TrackedConnection>,
     /// Connections per process, so that a process exit frees its connections without a scan.
-    by_process: HashMap<u32, Vec<ConnKey>>,
+    by_process: crate::IdMap<u32, Vec<ConnKey>>,
     /// Connections that became HTTP/2 since the last `take_widened`.
     widened: Vec<ConnKey>,
+    /// The parsers' outputs for one chunk, kept between chunks: a new `Vec` per chunk was an
+    /// allocation per chunk.
+    outputs: Vec<Output>,
 }
 
 /// `widened` entries kept at most when nobody takes them (replays have no kernel to tell).
@@ -90,9 +91,10 @@ impl StreamTable {
     pub fn new(limits: StreamLimits) -> Self {
         Self {
             limits,
-            connections: HashMap::new(),
-            by_process: HashMap::new(),
+            connections: Default::default(),
+            by_process: Default::default(),
             widened: Vec::new(),
+            outputs: Vec::new(),
         }
     }
 
@@ -162,7 +164,7 @@ impl StreamTable {
         if !conn.tracker.is_parsing() {
             return;
         }
-        let mut outputs = Vec::new();
+        let mut outputs = std::mem::take(&mut self.outputs);
         if chunk.lost_before > 0 {
             conn.tracker.on_gap(
                 &self.limits.protocols,
@@ -194,7 +196,8 @@ impl StreamTable {
                 self.widened.push(chunk.conn);
             }
         }
-        collect(chunk.conn, conn, outputs, metrics, out);
+        collect(chunk.conn, conn, &mut outputs, metrics, out);
+        self.outputs = outputs;
     }
 
     /// Connections whose calls the kernel should copy past the usual per-call cap (they carry
@@ -299,7 +302,7 @@ impl StreamTable {
         };
         let mut outputs = Vec::new();
         tracked.tracker.on_close(ts_ns, &mut outputs);
-        collect(conn, &tracked, outputs, metrics, out);
+        collect(conn, &tracked, &mut outputs, metrics, out);
         metrics.connection_closed(reason.label());
     }
 }
@@ -307,11 +310,11 @@ impl StreamTable {
 fn collect(
     key: ConnKey,
     conn: &TrackedConnection,
-    outputs: Vec<Output>,
+    outputs: &mut Vec<Output>,
     metrics: &Metrics,
     out: &mut Vec<ConnectionExchange>,
 ) {
-    for output in outputs {
+    for output in outputs.drain(..) {
         match output {
             Output::Exchange(exchange) => out.push(ConnectionExchange {
                 conn: key,

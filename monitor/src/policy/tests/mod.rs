@@ -37,7 +37,7 @@ pub(super) fn finding(kind: CredentialKind, location: Location) -> Finding {
 
 pub(super) fn header(name: &str) -> Location {
     Location::Header {
-        name: name.to_owned(),
+        name: name.to_owned().into(),
     }
 }
 

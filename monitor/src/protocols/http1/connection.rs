@@ -60,6 +60,9 @@ pub struct Connection {
     slots: VecDeque<Slot>,
     /// Set when the connection switched to HTTP/2 (`Upgrade: h2c`), until taken.
     h2c: Option<H2cUpgrade>,
+    /// Empty between calls: the tracker collects one chunk's outputs here and forwards them,
+    /// so that a chunk costs no new `Vec` (it was an allocation per chunk).
+    pub(crate) scratch: Vec<Output>,
 }
 
 fn index(dir: Direction) -> usize {
@@ -83,6 +86,7 @@ impl Connection {
             detection: Default::default(),
             slots: VecDeque::new(),
             h2c: None,
+            scratch: Vec::new(),
         }
     }
 

@@ -90,7 +90,7 @@ fn build_request(
     Ok(Parsed::Complete {
         len,
         head: RequestHead {
-            method: method.to_owned(),
+            method: crate::protocols::method_of(method),
             target: target.to_owned(),
             version: HttpVersion::http1(version),
             host,

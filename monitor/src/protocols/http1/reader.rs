@@ -45,7 +45,7 @@ pub(crate) enum ReaderEvent {
     /// A request head was parsed. Emitted before the body is read because the response may
     /// start earlier (`100 Continue`, early errors) and must find its request.
     RequestStarted {
-        method: String,
+        method: crate::protocols::Method,
     },
     /// A message ended (possibly `incomplete`), and what the stream does next.
     Complete {
@@ -194,7 +194,7 @@ impl MessageReader {
         let r = self.rejected.take().filter(|r| r.total > 0)?;
         let request = Request {
             head: RequestHead {
-                method: String::new(),
+                method: Default::default(),
                 target: String::new(),
                 version: HttpVersion::Http11,
                 host: None,

@@ -258,7 +258,9 @@ impl Stream {
         }
         let request = Request {
             head: RequestHead {
-                method: method.unwrap_or_default(),
+                method: method
+                    .map(crate::protocols::method_from)
+                    .unwrap_or_default(),
                 target: path.unwrap_or_default(),
                 version: HttpVersion::Http2,
                 host,

@@ -145,7 +145,7 @@ fn summary(e: &Exchange) -> (u32, String, String, Option<u16>, bool) {
     let h2 = e.http2.as_deref().expect("an HTTP/2 exchange");
     (
         h2.stream_id,
-        e.request.head.method.clone(),
+        e.request.head.method.to_string(),
         e.request.head.target.clone(),
         e.response.as_ref().map(|r| r.head.status),
         !e.request.stats.incomplete && e.response.as_ref().is_some_and(|r| !r.stats.incomplete),
