@@ -23,8 +23,8 @@ use monitor_common::{
 };
 
 use crate::maps::{
-    CALL_CAP, HTTP2_CALL_CAP, LOSSES, READER_ASLEEP, RECORDS, SCRATCH, VECTORED, VectoredScratch,
-    WAKEUP_BYTES, WIDE_CONNS, count,
+    CALL_CAP, HTTP2_CALL_CAP, LOSSES, LOSSES_OWED, READER_ASLEEP, RECORDS, SCRATCH, VECTORED,
+    VectoredScratch, WAKEUP_BYTES, WIDE_CONNS, count, slot_add,
 };
 
 /// How a record should notify the reader. By default the kernel wakes the reader for every
@@ -92,15 +92,27 @@ fn header(kind: u8, conn_id: u64, direction: u8, source: u8, attach_cookie: u64)
 
 #[inline(always)]
 fn add_loss(key: &LossKey, bytes: u64) {
-    let previous = unsafe { LOSSES.get(key) }.copied().unwrap_or(0);
-    let _ = LOSSES.insert(key, &(previous + bytes), 0);
+    let previous = unsafe { LOSSES.get(key) }.copied();
+    if previous.is_none() {
+        // Counted before the entry exists, so that a sender on another CPU that sees the entry
+        // also sees the count.
+        slot_add(&LOSSES_OWED, 0, 1);
+    }
+    let _ = LOSSES.insert(key, &(previous.unwrap_or(0) + bytes), 0);
 }
 
+/// The bytes owed to `key`'s next record. One array read while nothing is owed anywhere: the
+/// hash lookup is made only after the ring buffer was full.
 #[inline(always)]
 fn take_loss(key: &LossKey) -> u64 {
+    if LOSSES_OWED.get(0).is_some_and(|owed| *owed == 0) {
+        return 0;
+    }
     match unsafe { LOSSES.get(key) }.copied() {
         Some(lost) => {
-            let _ = LOSSES.remove(key);
+            if LOSSES.remove(key).is_ok() {
+                slot_add(&LOSSES_OWED, 0, u64::MAX);
+            }
             lost
         }
         None => 0,
@@ -214,17 +226,32 @@ fn data_header(call: &Call) -> (RecordHeader, LossKey) {
 /// Emits a call copying at most the per-call cap.
 pub fn emit_call(call: &Call) {
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    let first = first_word(call.buf, call.len);
-    mark_if_http2(call, tgid, first);
-    // A widened call takes the `bpf_loop` walk (as one buffer): the unrolled chunk loop below
-    // is verified for the constant `CALL_CAP` only.
-    if !starts_with_data_frame(first)
-        && let Some(wide) = wide_cap(call, tgid)
-    {
-        walk_call(call, call.buf, 0, wide, true);
-        return;
-    }
     let cap = call_cap();
+    if call.len > cap {
+        // Only a call past the cap may take the wide walk, which its first bytes decide: read
+        // them first. Shorter calls (nearly all) take them from their first record instead of
+        // a helper call of their own.
+        let first = first_word(call.buf, call.len);
+        mark_if_http2(call, tgid, first);
+        // A widened call takes the `bpf_loop` walk (as one buffer): the unrolled chunk loop
+        // below is verified for the constant `CALL_CAP` only.
+        if !starts_with_data_frame(first)
+            && let Some(wide) = wide_cap(call, tgid)
+        {
+            walk_call(call, call.buf, 0, wide, true);
+            return;
+        }
+    }
+    let first = emit_chunks(call, cap);
+    if call.len <= cap {
+        mark_if_http2(call, tgid, first);
+    }
+}
+
+/// Copies `call` up to `cap` in chunks; returns the first 8 bytes of the call as its first
+/// record carried them (read by `first_word` if no record went out).
+#[inline(always)]
+fn emit_chunks(call: &Call, cap: u64) -> u64 {
     let to_copy = bytes_to_copy(call, cap);
     let (mut head, key) = data_header(call);
     head.lost_before = take_loss(&key);
@@ -233,6 +260,7 @@ pub fn emit_call(call: &Call) {
     // only once, for the last chunk (classes inside the loop multiply the paths the verifier
     // walks past its limit).
     let mut offset: u64 = 0;
+    let mut first = 0;
     for _ in 0..MAX_CHUNKS_PER_CALL {
         if to_copy - offset <= CHUNK_SIZE as u64 {
             break;
@@ -241,14 +269,21 @@ pub fn emit_call(call: &Call) {
         head.data_len = CHUNK_SIZE as u32;
         head.flags = call.flags;
         let sent = send_record::<CHUNK_SIZE>(&head, call.buf + offset, CHUNK_SIZE as u64);
-        if !chunk_sent(sent, call, &key, &head, offset, CHUNK_SIZE as u64) {
-            return;
+        let Some(word) = chunk_sent(sent, call, &key, &head, offset, CHUNK_SIZE as u64) else {
+            return if offset == 0 {
+                fallback_first(call)
+            } else {
+                first
+            };
+        };
+        if offset == 0 {
+            first = word;
         }
         head.lost_before = 0;
         offset += CHUNK_SIZE as u64;
     }
     if offset >= to_copy {
-        return;
+        return first;
     }
     let len = to_copy - offset;
     head.offset = offset as u32;
@@ -273,22 +308,35 @@ pub fn emit_call(call: &Call) {
     } else {
         send_record::<CHUNK_SIZE>(&head, src, len)
     };
-    chunk_sent(sent, call, &key, &head, offset, len);
+    match chunk_sent(sent, call, &key, &head, offset, len) {
+        Some(word) if offset == 0 => word,
+        None if offset == 0 => fallback_first(call),
+        _ => first,
+    }
+}
+
+/// A call's first 8 bytes when its first record could not be sent: the HTTP/2 mark must not
+/// depend on the ring's room.
+#[inline(always)]
+fn fallback_first(call: &Call) -> u64 {
+    first_word(call.buf, call.len)
 }
 
 /// Counts a chunk that could not be sent, and owes everything from it to the end of the call
-/// (copied or not) to the connection's next record. False when the call's capture is over.
+/// (copied or not) to the connection's next record. `None` when the call's capture is over,
+/// else the chunk's first 8 bytes.
 #[inline(always)]
 fn chunk_sent(
-    sent: Result<(), ChunkFailure>,
+    sent: Result<u64, ChunkFailure>,
     call: &Call,
     key: &LossKey,
     head: &RecordHeader,
     offset: u64,
     len: u64,
-) -> bool {
-    let Err(failure) = sent else {
-        return true;
+) -> Option<u64> {
+    let failure = match sent {
+        Ok(word) => return Some(word),
+        Err(failure) => failure,
     };
     match failure {
         ChunkFailure::ReadFault => count(counter::READ_FAULTS, 1),
@@ -299,7 +347,7 @@ fn chunk_sent(
     }
     // `lost_before` is still set if no chunk went out: those bytes stay owed too.
     add_loss(key, head.lost_before + call.len - offset);
-    false
+    None
 }
 
 /// A ring-buffer record with room for `N` payload bytes, of which `header.data_len` are valid.
@@ -318,12 +366,13 @@ enum ChunkFailure {
 
 /// Sends one chunk of `len` (at most `N`) bytes at `src`: reserved in the ring buffer and read
 /// from user memory straight into the reservation, with no copy through a scratch record.
+/// Returns the chunk's first 8 bytes (0 when it has fewer than 9, as `first_word`).
 #[inline(always)]
 fn send_record<const N: usize>(
     head: &RecordHeader,
     src: u64,
     len: u64,
-) -> Result<(), ChunkFailure> {
+) -> Result<u64, ChunkFailure> {
     let Some(mut entry) = RECORDS.reserve::<SizedRecord<N>>(0) else {
         return Err(ChunkFailure::RingFull);
     };
@@ -349,8 +398,15 @@ fn send_record<const N: usize>(
         entry.discard(NO_WAKEUP);
         return Err(ChunkFailure::ReadFault);
     }
+    let first = if len >= 9 {
+        // SAFETY: the reservation's first payload bytes, just written; 8-byte aligned (ring
+        // records are, and the header is 88 bytes).
+        unsafe { *((*record).data.as_ptr() as *const u64) }
+    } else {
+        0
+    };
     entry.submit(wakeup_flags());
-    Ok(())
+    Ok(first)
 }
 
 /// Iovec entries walked per vectored call at most: the kernel's own limit (`UIO_MAXIOV`), past

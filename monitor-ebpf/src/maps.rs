@@ -92,16 +92,27 @@ pub static KERNEL_COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(cou
 #[map]
 pub static LOSSES: LruHashMap<LossKey, u64> = LruHashMap::with_max_entries(16384, 0);
 
+/// `[0]`: how many `LOSSES` entries there are (at least: an entry the LRU evicts is never
+/// subtracted). While it is 0, which is always unless the ring filled, a record's sender skips
+/// the `LOSSES` lookup.
+#[map]
+pub static LOSSES_OWED: Array<u64> = Array::with_max_entries(1, 0);
+
 /// Connections userspace found to be HTTP/2: their calls are copied up to the cap stored here
 /// (`--http2-call-cap`) instead of `CALL_CAP`. Looked up only for calls longer than `CALL_CAP`.
 #[map]
 pub static WIDE_CONNS: LruHashMap<WideKey, u32> =
     LruHashMap::with_max_entries(monitor_common::MAX_WIDE_CONNECTIONS, 0);
 
-/// Arguments of a call between its entry and its return, keyed by `pid_tgid` (one call per thread
-/// at a time).
+/// Arguments of a TLS call between its entry and its return, keyed by `pid_tgid` (one call per
+/// thread at a time). A thread's entry is written in place by each of its calls and marked
+/// inactive at the return, not inserted and deleted per call (a hash update and delete each
+/// take the bucket lock and cost more than the rest of the entry probe); it is deleted when the
+/// thread exits (`probes::process`). So it holds one entry per live thread that made a TLS call:
+/// a plain hash, as an LRU could recycle an entry while its thread writes it; when full, new
+/// threads' calls are counted (`PENDING_TABLE_FULL`).
 #[map]
-pub static PENDING_CALLS: HashMap<u64, PendingCall> = HashMap::with_max_entries(16384, 0);
+pub static PENDING_CALLS: HashMap<u64, PendingCall> = HashMap::with_max_entries(32768, 0);
 
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -112,7 +123,11 @@ pub struct PendingCall {
     pub len_out: u64,
     pub direction: u8,
     pub source: u8,
-    pub _pad: [u8; 6],
+    /// Probe-specific marker (Go: the bytes were emitted at the call's entry).
+    pub flag: u8,
+    /// 1 between the call's entry and its return (`PENDING_CALLS` entries outlive their call).
+    pub active: u8,
+    pub _pad: [u8; 4],
     /// The socket of the thread's last ciphertext read, taken at the call's entry (0: none):
     /// tied to the handle at its return if nothing better did (see `probes::openssl`).
     pub tie_socket: u64,

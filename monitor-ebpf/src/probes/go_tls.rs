@@ -109,7 +109,9 @@ fn remember(conn: u64, buf: u64, goroutine: u64, tgid: u32, direction: u8, flag:
         len_out: 0,
         direction,
         source: source::OPENSSL,
-        _pad: [flag, 0, 0, 0, 0, 0],
+        flag,
+        active: 1,
+        _pad: [0; 4],
         tie_socket: 0,
         tie_fd: 0,
         _pad2: 0,
@@ -198,7 +200,7 @@ pub fn go_tls_return(ctx: ProbeContext) -> u32 {
     };
     let _ = GO_PENDING.remove(&key);
     let moved = regs.rax as i64;
-    if moved <= 0 || pending._pad[0] == EMITTED_AT_ENTRY {
+    if moved <= 0 || pending.flag == EMITTED_AT_ENTRY {
         return 0;
     }
     // Known since the call's entry, unless another goroutine's call tied the conn meanwhile.

@@ -65,13 +65,19 @@ fn remember(ctx: &ProbeContext, direction: u8, is_ex: bool) -> u32 {
         len_out,
         direction,
         source: source::OPENSSL,
-        _pad: [0; 6],
+        flag: 0,
+        active: 1,
+        _pad: [0; 4],
         tie_socket,
         tie_fd,
         _pad2: 0,
         socket,
     };
-    if PENDING_CALLS.insert(&pid_tgid, &pending, 0).is_err() {
+    if let Some(slot) = PENDING_CALLS.get_ptr_mut(&pid_tgid) {
+        // SAFETY: map value pointer, valid for this program run; only this thread writes it
+        // (entries of a plain hash are recycled only after their delete, at the thread's exit).
+        unsafe { *slot = pending };
+    } else if PENDING_CALLS.insert(&pid_tgid, &pending, 0).is_err() {
         count(counter::PENDING_TABLE_FULL, 1);
     }
     0
@@ -191,17 +197,29 @@ pub fn ssl_return_site(ctx: ProbeContext) -> u32 {
     finish_call(ret, unsafe { bpf_get_attach_cookie(ctx.as_ptr()) })
 }
 
+/// The thread's call in progress, marked as returned: the entry stays for the thread's next call.
+#[inline(always)]
+fn take_pending(pid_tgid: u64) -> Option<PendingCall> {
+    let slot = PENDING_CALLS.get_ptr_mut(&pid_tgid)?;
+    // SAFETY: map value pointer, valid for this program run, written only by this thread.
+    let slot = unsafe { &mut *slot };
+    if slot.active == 0 {
+        return None;
+    }
+    slot.active = 0;
+    Some(*slot)
+}
+
 #[inline(always)]
 fn finish_call(ret: i32, attach_cookie: u64) -> u32 {
     let pid_tgid = bpf_get_current_pid_tgid();
     if is_monitor(pid_tgid) {
         return 0;
     }
-    let Some(pending) = (unsafe { PENDING_CALLS.get(&pid_tgid) }).copied() else {
+    let Some(pending) = take_pending(pid_tgid) else {
         count(counter::ORPHAN_RETURNS, 1);
         return 0;
     };
-    let _ = PENDING_CALLS.remove(&pid_tgid);
     let ssl_key = SslKey {
         ssl: pending.conn_id,
         tgid: (pid_tgid >> 32) as u32,

@@ -383,8 +383,11 @@ fn io_enter(
     };
     // SAFETY: map value pointer, valid for this program run.
     let state = unsafe { &mut *state };
-    if let Some(pending) = PENDING_CALLS.get_ptr_mut(&pid_tgid) {
-        // SAFETY: map value pointer, valid for this program run.
+    // SAFETY (both): map value pointer, valid for this program run.
+    let in_tls_call = PENDING_CALLS
+        .get_ptr_mut(&pid_tgid)
+        .filter(|pending| unsafe { (**pending).active } != 0);
+    if let Some(pending) = in_tls_call {
         let pending = unsafe { &mut *pending };
         // Inside SSL_read/SSL_write on this thread: ciphertext of a probed library. Tied once
         // per connection: later calls find the handle already over this socket.
