@@ -182,8 +182,7 @@ pub fn ssl_read_ex(ctx: ProbeContext) -> u32 {
 pub fn ssl_return(ctx: RetProbeContext) -> u32 {
     // The return value is a C `int`: only the low 32 bits of the register are defined.
     let ret = ctx.ret::<u64>() as u32 as i32;
-    // SAFETY: plain helper on this program's context.
-    finish_call(ret, unsafe { bpf_get_attach_cookie(ctx.as_ptr()) })
+    finish_call(ret, ctx.as_ptr())
 }
 
 /// The same, probed inside the function at the last instruction before a return (an
@@ -193,8 +192,7 @@ pub fn ssl_return(ctx: RetProbeContext) -> u32 {
 pub fn ssl_return_site(ctx: ProbeContext) -> u32 {
     // SAFETY: a uprobe's context is the user registers at the probe.
     let ret = unsafe { (*ctx.regs).rax } as u32 as i32;
-    // SAFETY: plain helper on this program's context.
-    finish_call(ret, unsafe { bpf_get_attach_cookie(ctx.as_ptr()) })
+    finish_call(ret, ctx.as_ptr())
 }
 
 /// The thread's call in progress, marked as returned: the entry stays for the thread's next call.
@@ -211,7 +209,9 @@ fn take_pending(pid_tgid: u64) -> Option<PendingCall> {
 }
 
 #[inline(always)]
-fn finish_call(ret: i32, attach_cookie: u64) -> u32 {
+/// `ctx` is the program's context, for its attach cookie: fetched only for a call that moved
+/// bytes (the helper call is a measurable part of a return that moved none).
+fn finish_call(ret: i32, ctx: *mut core::ffi::c_void) -> u32 {
     let pid_tgid = bpf_get_current_pid_tgid();
     if is_monitor(pid_tgid) {
         return 0;
@@ -254,6 +254,8 @@ fn finish_call(ret: i32, attach_cookie: u64) -> u32 {
     if len == 0 {
         return 0;
     }
+    // SAFETY: plain helper on this program's context.
+    let attach_cookie = unsafe { bpf_get_attach_cookie(ctx) };
     let mut call_flags = 0;
     if socket_id == 0 && pending.direction == direction::EGRESS {
         arm_write_tie(pid_tgid, pending.conn_id, attach_cookie);
