@@ -253,9 +253,12 @@ pub fn may_be_pending(pid_tgid: u64) -> bool {
 #[map]
 pub static PENDING_SOCKET_OPS: HashMap<u64, PendingSocketOp> = HashMap::with_max_entries(16384, 0);
 
-/// Read/write arguments between syscall entry and exit, per thread.
+/// Read/write arguments between syscall entry and exit, per thread. As with `PENDING_CALLS`, a
+/// thread's entry is reused in place by each of its calls (marked inactive at the exit) and
+/// deleted when the thread exits: an update and a delete per syscall cost more than the rest of
+/// the probes on a tracked socket.
 #[map]
-pub static PENDING_IO: HashMap<u64, PendingIo> = HashMap::with_max_entries(16384, 0);
+pub static PENDING_IO: HashMap<u64, PendingIo> = HashMap::with_max_entries(32768, 0);
 
 /// The socket under each `SSL*` (learnt from the syscall the library makes inside a call).
 #[map]
@@ -290,6 +293,9 @@ pub struct PendingIo {
     /// 1: a read on a socket whose addresses the kernel has not reported yet: the TCP
     /// tracepoint inside the read reports them (see `probes::socket`).
     pub addrs: u8,
+    /// 1 between the syscall's entry and its exit (`PENDING_IO` entries outlive their call).
+    pub active: u8,
+    pub _pad: [u8; 7],
 }
 
 #[repr(C)]

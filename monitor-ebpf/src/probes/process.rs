@@ -9,6 +9,7 @@ use aya_ebpf::{
 };
 use monitor_common::{record_kind, source};
 
+use super::socket;
 use crate::{
     emit::{emit_exec, emit_marker},
     maps::{MONITOR_TGID, PENDING_CALLS},
@@ -61,8 +62,13 @@ pub fn sys_enter_mmap(ctx: TracePointContext) -> u32 {
 #[tracepoint]
 pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
     let pid_tgid = bpf_get_current_pid_tgid();
-    // A thread that dies inside a call never returns from it.
-    let _ = PENDING_CALLS.remove(&pid_tgid);
+    // Per-thread entries live as long as their thread (and one that dies inside a call never
+    // returns from it). A lookup first, as most threads have none: a delete takes the bucket
+    // lock even for a missing key.
+    if PENDING_CALLS.get_ptr(&pid_tgid).is_some() {
+        let _ = PENDING_CALLS.remove(&pid_tgid);
+    }
+    socket::forget_thread_io(pid_tgid);
     if (pid_tgid >> 32) as u32 == pid_tgid as u32 {
         emit_marker(record_kind::PROCESS_EXIT, 0, source::NONE, 0);
     }

@@ -430,12 +430,30 @@ fn io_enter(
         vectored: vectored as u8,
         cipher: cipher as u8,
         addrs: addrs as u8,
+        active: 1,
+        _pad: [0; 7],
     };
-    if PENDING_IO.insert(&pid_tgid, &io, 0).is_err() {
-        count(counter::PENDING_TABLE_FULL, 1);
-        return 0;
+    let was_active = match PENDING_IO.get_ptr_mut(&pid_tgid) {
+        Some(slot) => {
+            // SAFETY: map value pointer, valid for this program run; only this thread writes
+            // it (a plain hash recycles an entry only after its delete, at the thread's exit).
+            let slot = unsafe { &mut *slot };
+            let was_active = slot.active != 0;
+            *slot = io;
+            was_active
+        }
+        None => {
+            if PENDING_IO.insert(&pid_tgid, &io, 0).is_err() {
+                count(counter::PENDING_TABLE_FULL, 1);
+                return 0;
+            }
+            false
+        }
+    };
+    // The mark counts active entries: an entry still active (its exit was missed) is counted.
+    if !was_active {
+        slot_add(&PENDING_MARKS, tracked_slot(pid_tgid as u32), 1);
     }
-    slot_add(&PENDING_MARKS, tracked_slot(pid_tgid as u32), 1);
     0
 }
 
@@ -446,12 +464,29 @@ fn take_pending_io(pid_tgid: u64) -> Option<PendingIo> {
     if !may_be_pending(pid_tgid) {
         return None;
     }
+    let slot = PENDING_IO.get_ptr_mut(&pid_tgid)?;
+    // SAFETY: map value pointer, valid for this program run, written only by this thread.
+    let slot = unsafe { &mut *slot };
+    if slot.active == 0 {
+        return None;
+    }
+    slot.active = 0;
+    slot_add(&PENDING_MARKS, tracked_slot(pid_tgid as u32), u64::MAX);
+    Some(*slot)
+}
+
+/// A thread ends: its read/write entry goes (and its mark, if a syscall was in progress). A
+/// lookup first: most threads have no entry, and a delete takes the bucket lock even then.
+#[inline(always)]
+pub fn forget_thread_io(pid_tgid: u64) {
     // SAFETY: map value read by copy.
-    let io = (unsafe { PENDING_IO.get(&pid_tgid) }).copied()?;
-    if PENDING_IO.remove(&pid_tgid).is_ok() {
+    let Some(io) = (unsafe { PENDING_IO.get(&pid_tgid) }).copied() else {
+        return;
+    };
+    if io.active != 0 {
         slot_add(&PENDING_MARKS, tracked_slot(pid_tgid as u32), u64::MAX);
     }
-    Some(io)
+    let _ = PENDING_IO.remove(&pid_tgid);
 }
 
 /// The first 8 bytes a write sends (0 if unreadable).
@@ -504,7 +539,7 @@ pub fn tcp_rcv_space_adjust(ctx: TracePointContext) -> u32 {
     };
     // SAFETY: map value read by copy.
     if !may_be_pending(pid_tgid)
-        || !unsafe { PENDING_IO.get(&pid_tgid) }.is_some_and(|io| io.addrs != 0)
+        || !unsafe { PENDING_IO.get(&pid_tgid) }.is_some_and(|io| io.active != 0 && io.addrs != 0)
     {
         return 0;
     }
