@@ -3,7 +3,7 @@ use std::{net::IpAddr, sync::Arc};
 
 use serde::Serialize;
 
-use super::split_target;
+use super::{QueryNames, split_target};
 use crate::{
     capture::{LibraryInfo, TlsLibraryKind},
     credentials::Finding,
@@ -48,7 +48,7 @@ pub struct ApiCall {
     /// Path without the query string; token-like segments (secrets in paths) are redacted.
     pub path: Option<String>,
     /// Names (never values) of the query parameters.
-    pub query_params: Vec<String>,
+    pub query_params: QueryNames,
     pub http_version: &'static str,
     /// `None` when no response was seen (connection closed or monitor stopped first).
     pub status: Option<u16>,
@@ -192,7 +192,7 @@ pub fn build_api_call(
                 .head
                 .host
                 .clone()
-                .or(target.authority.map(str::to_owned))
+                .or_else(|| target.authority.map(str::to_owned))
         },
         path: (!unknown(UnknownField::Path)).then(|| super::redact_path(target.path)),
         query_params: target.query_names,

@@ -3,6 +3,8 @@
 //! Handles the four request-target forms of RFC 9112 §3.2: origin (`/p?q`), absolute
 //! (`http://h/p?q`, sent to proxies), authority (`h:443`, CONNECT) and asterisk (`*`).
 
+use super::QueryNames;
+
 /// Query parameter names reported at most, and their longest length: the names come from
 /// traffic, so they are bounded.
 const MAX_QUERY_NAMES: usize = 32;
@@ -14,7 +16,7 @@ pub struct SplitTarget<'a> {
     pub path: &'a str,
     /// The authority of an absolute-form or authority-form target.
     pub authority: Option<&'a str>,
-    pub query_names: Vec<String>,
+    pub query_names: QueryNames,
 }
 
 pub fn split_target(target: &str) -> SplitTarget<'_> {
@@ -34,7 +36,7 @@ pub fn split_target(target: &str) -> SplitTarget<'_> {
             return SplitTarget {
                 path: "",
                 authority: Some(target),
-                query_names: Vec::new(),
+                query_names: QueryNames::default(),
             };
         }
         None => (None, target),
@@ -50,7 +52,7 @@ pub fn split_target(target: &str) -> SplitTarget<'_> {
             q.split('&')
                 .filter(|pair| !pair.is_empty())
                 .map(|pair| pair.split('=').next().unwrap_or(pair))
-                .map(|name| name.chars().take(MAX_QUERY_NAME_LEN).collect::<String>())
+                .map(|name| clip_chars(name, MAX_QUERY_NAME_LEN).to_owned())
                 .take(MAX_QUERY_NAMES)
                 .collect()
         })
@@ -59,6 +61,14 @@ pub fn split_target(target: &str) -> SplitTarget<'_> {
         path,
         authority,
         query_names,
+    }
+}
+
+/// The first `max` characters of `text`: a slice, so that the name is copied once at its size.
+fn clip_chars(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => &text[..end],
+        None => text,
     }
 }
 

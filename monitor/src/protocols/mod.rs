@@ -9,6 +9,7 @@
 //! A new protocol is one folder here plus one arm in [`Tracker`], [`Protocol`] and [`Problem`].
 mod direction;
 mod exchange;
+mod headers;
 pub mod http1;
 pub mod http2;
 mod problem;
@@ -17,9 +18,10 @@ mod tracker;
 
 pub use direction::{CallDirection, Direction, Role};
 pub use exchange::{
-    Exchange, Header, HeaderRef, Headers, HttpVersion, MessageStats, Method, Request, RequestHead,
-    RequestView, Response, ResponseHead, method_from, method_of,
+    Exchange, HttpVersion, MessageStats, Method, Request, RequestHead, RequestView, Response,
+    ResponseHead, method_from, method_of,
 };
+pub use headers::{Header, HeaderRef, Headers, HeadersIter};
 pub use problem::Problem;
 pub use sniff::{MAX_UNDECIDED_BYTES, MAX_UNDECIDED_CHUNKS, PREFACE};
 pub use tracker::{Limits, Output, Tracker};
