@@ -10,7 +10,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::bytes::Regex;
 
 use super::{
-    candidate::{Candidate, Rank, resolve_overlaps},
+    candidate::{Candidate, Candidates, Rank, resolve_overlaps},
     entropy::{Context, is_template, looks_like_secret},
     error::DetectorError,
     finding::CredentialKind,
@@ -114,19 +114,19 @@ impl TextScanner {
 
     /// Every credential in `text`: documented formats, generic assignments and credentials
     /// written in command lines or URLs.
-    pub(crate) fn scan(&self, text: &[u8], now_unix_secs: u64) -> Vec<Candidate> {
+    pub(crate) fn scan<'a>(&self, text: &'a [u8], now_unix_secs: u64) -> Candidates<'a> {
         self.run(text, now_unix_secs, true)
     }
 
     /// Only documented formats (used to tell whether a header or parameter value is one).
-    pub(crate) fn scan_formats(&self, text: &[u8], now_unix_secs: u64) -> Vec<Candidate> {
+    pub(crate) fn scan_formats<'a>(&self, text: &'a [u8], now_unix_secs: u64) -> Candidates<'a> {
         self.run(text, now_unix_secs, false)
     }
 
-    fn run(&self, text: &[u8], now: u64, contextual: bool) -> Vec<Candidate> {
+    fn run<'a>(&self, text: &'a [u8], now: u64, contextual: bool) -> Candidates<'a> {
         let text = &text[..text.len().min(MAX_TEXT)];
         if text.len() < self.shortest_keyword {
-            return Vec::new();
+            return Candidates::new();
         }
         // On the stack: this runs for every header value of every request.
         let mut fired = [false; FORMAT_RULES.len()];
@@ -152,9 +152,9 @@ impl TextScanner {
         // Most texts (nearly every header value, path and parameter) hold no keyword at all:
         // nothing below could find anything in them.
         if !any {
-            return Vec::new();
+            return Candidates::new();
         }
-        let mut out = Vec::new();
+        let mut out = Candidates::new();
         for (i, rule) in FORMAT_RULES.iter().enumerate() {
             if fired[i] {
                 self.run_format(rule, &self.formats[i], text, now, &mut out);
@@ -162,7 +162,7 @@ impl TextScanner {
         }
         if contextual {
             generic_hits.sort_unstable();
-            let mut generic_found = Vec::new();
+            let mut generic_found = Candidates::new();
             generic::scan(text, &generic_hits, &mut generic_found);
             // A value that claims a documented format it does not pass is not a generic secret.
             generic_found.retain(|c| {
@@ -183,18 +183,18 @@ impl TextScanner {
                 self.url_credentials(text, &mut out);
             }
         }
-        let mut kept = resolve_overlaps(out);
-        kept.truncate(MAX_CANDIDATES);
-        kept
+        resolve_overlaps(&mut out);
+        out.truncate(MAX_CANDIDATES);
+        out
     }
 
-    fn run_format(
+    fn run_format<'a>(
         &self,
         rule: &FormatRule,
         re: &Regex,
-        text: &[u8],
+        text: &'a [u8],
         now: u64,
-        out: &mut Vec<Candidate>,
+        out: &mut Candidates<'a>,
     ) {
         for caps in re.captures_iter(text) {
             if out.len() >= MAX_CANDIDATES {
@@ -209,24 +209,24 @@ impl TextScanner {
                 .copied()
                 .find(|p| secret.starts_with(p.as_bytes()));
             let candidate = match rule.check {
-                Check::None => Some(Candidate::new(rule.kind, secret.to_vec(), Rank::Format)),
+                Check::None => Some(Candidate::new(rule.kind, secret, Rank::Format)),
                 Check::Body => {
                     let body = &secret[prefix.map_or(0, str::len)..];
                     (!format_body_is_placeholder(body))
-                        .then(|| Candidate::new(rule.kind, secret.to_vec(), Rank::Format))
+                        .then(|| Candidate::new(rule.kind, secret, Rank::Format))
                 }
                 Check::LastSegment => {
                     let last = secret.iter().rposition(|&b| b == b'-').map_or(0, |i| i + 1);
                     (!format_body_is_placeholder(&secret[last..]))
-                        .then(|| Candidate::new(rule.kind, secret.to_vec(), Rank::Format))
+                        .then(|| Candidate::new(rule.kind, secret, Rank::Format))
                 }
                 Check::Gitlab => {
                     let body = &secret[prefix.map_or(0, str::len)..];
                     (gitlab_length_ok(secret) && !format_body_is_placeholder(body))
-                        .then(|| Candidate::new(rule.kind, secret.to_vec(), Rank::Format))
+                        .then(|| Candidate::new(rule.kind, secret, Rank::Format))
                 }
                 Check::Jwt => jwt::parse(secret, now).map(|facts| {
-                    Candidate::new(rule.kind, secret.to_vec(), Rank::Format).with_jwt(Some(facts))
+                    Candidate::new(rule.kind, secret, Rank::Format).with_jwt(Some(facts))
                 }),
                 Check::JwtBase64 => jwt::parse_base64_wrapped(secret, now).map(|(token, facts)| {
                     Candidate::new(rule.kind, token, Rank::Format).with_jwt(Some(facts))
@@ -239,7 +239,7 @@ impl TextScanner {
                         .iter()
                         .copied()
                         .find(|l| Some(l.as_bytes()) == label);
-                    Candidate::new(rule.kind, text[block.clone()].to_vec(), Rank::Format)
+                    Candidate::new(rule.kind, &text[block.clone()], Rank::Format)
                         .with_span(block)
                         .with_prefix(label)
                 }),
@@ -263,7 +263,13 @@ impl TextScanner {
     /// `Authorization: Basic ...` / `"authorization": "Bearer ..."` written in free text (a
     /// `curl -H` line in a body, a config dump in a header): parsed like the real header, but
     /// placeholders and undecodable values are rejected.
-    fn authorization_line(&self, text: &[u8], name_end: usize, now: u64, out: &mut Vec<Candidate>) {
+    fn authorization_line<'a>(
+        &self,
+        text: &'a [u8],
+        name_end: usize,
+        now: u64,
+        out: &mut Candidates<'a>,
+    ) {
         let mut p = name_end;
         if text.get(p).is_some_and(|b| matches!(b, b'"' | b'\'')) {
             p += 1;
@@ -293,7 +299,7 @@ impl TextScanner {
     }
 
     /// `curl -u user:password` / `--user 'user:password'`.
-    fn curl_user(&self, text: &[u8], out: &mut Vec<Candidate>) {
+    fn curl_user(&self, text: &[u8], out: &mut Candidates<'_>) {
         for caps in self.curl_user.captures_iter(text) {
             let Some(m) = caps.get(1) else { continue };
             let creds: Vec<u8> = m
@@ -309,7 +315,7 @@ impl TextScanner {
             let secret_part = if password.is_empty() { user } else { password };
             if looks_like_secret(secret_part, Context::Strong) {
                 out.push(
-                    Candidate::new(CredentialKind::BasicAuth, creds.clone(), Rank::Scheme)
+                    Candidate::new(CredentialKind::BasicAuth, creds, Rank::Scheme)
                         .with_span(m.range()),
                 );
             }
@@ -317,7 +323,7 @@ impl TextScanner {
     }
 
     /// `scheme://user:password@host`.
-    fn url_credentials(&self, text: &[u8], out: &mut Vec<Candidate>) {
+    fn url_credentials<'a>(&self, text: &'a [u8], out: &mut Candidates<'a>) {
         for caps in self.url_credentials.captures_iter(text) {
             let (Some(user), Some(password)) = (caps.get(1), caps.get(2)) else {
                 continue;
@@ -329,12 +335,8 @@ impl TextScanner {
             }
             let span: Range<usize> = user.start()..password.end();
             out.push(
-                Candidate::new(
-                    CredentialKind::BasicAuth,
-                    text[span.clone()].to_vec(),
-                    Rank::Scheme,
-                )
-                .with_span(span),
+                Candidate::new(CredentialKind::BasicAuth, &text[span.clone()], Rank::Scheme)
+                    .with_span(span),
             );
         }
     }
@@ -366,13 +368,19 @@ fn format_body_is_placeholder(body: &[u8]) -> bool {
     if (body.len() >= 12 && entropy < 2.2) || (body.len() >= 20 && entropy < 3.0) {
         return true;
     }
-    let lower = body.to_ascii_lowercase();
-    if super::entropy::contains(&lower, b"example") || super::entropy::contains(&lower, b"xxxxx") {
+    // Case-insensitive in place, without a lower-cased copy: every documented token seen
+    // comes here.
+    let has = |needle: &[u8]| {
+        body.windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+    };
+    if has(b"example") || has(b"xxxxx") {
         return true;
     }
-    lower
-        .windows(10)
-        .any(|w| w.windows(2).all(|p| p[1] == p[0].wrapping_add(1)))
+    body.windows(10).any(|w| {
+        w.windows(2)
+            .all(|p| p[1].to_ascii_lowercase() == p[0].to_ascii_lowercase().wrapping_add(1))
+    })
 }
 
 /// Extends a `-----BEGIN ... PRIVATE KEY-----` line to its END line (or to the end of the
