@@ -4,7 +4,7 @@
 //! nothing about individual formats.
 use super::{
     body::{self, BodyDecoding, BodyKind},
-    candidate::{Candidate, Rank},
+    candidate::{Candidate, Candidates, Rank},
     entropy::Context,
     error::DetectorError,
     finding::{CredentialKind, Finding, Location},
@@ -14,6 +14,7 @@ use super::{
     query::{self, SECRET_PARAMETERS},
     scanner::{MAX_TEXT, TextScanner},
 };
+use smallvec::smallvec;
 use std::borrow::Cow;
 
 use crate::protocols::RequestView;
@@ -145,7 +146,9 @@ impl Detector {
                     &mut acc,
                 );
             }
-            Location::Path => acc.extend(self.scanner.scan(text, now_unix_secs), &Location::Path),
+            Location::Path => {
+                acc.extend(&mut self.scanner.scan(text, now_unix_secs), &Location::Path)
+            }
             Location::Body => self.body(text, BodyKind::Other, now_unix_secs, &mut acc),
         }
         acc.finish()
@@ -155,7 +158,7 @@ impl Detector {
         let value = &value[..value.len().min(MAX_FIELD)];
         // Compared without a lower-cased copy: this runs for every header of every request.
         let named = |list: &[&str]| list.iter().any(|n| n.eq_ignore_ascii_case(name));
-        let found = if named(AUTHORIZATION_HEADERS) {
+        let mut found = if named(AUTHORIZATION_HEADERS) {
             headers::authorization(&self.scanner, value, false, now)
         } else if self
             .api_key_headers
@@ -174,7 +177,7 @@ impl Detector {
         let location = Location::Header {
             name: self.header_name(name, now),
         };
-        acc.extend(found, &location);
+        acc.extend(&mut found, &location);
     }
 
     /// [`Self::safe_name`] of a header name, lower-cased. A name on the detector's own lists
@@ -208,7 +211,7 @@ impl Detector {
             full.extend_from_slice(&path);
             path = full.into();
         }
-        acc.extend(self.scanner.scan(&path, now), &Location::Path);
+        acc.extend(&mut self.scanner.scan(&path, now), &Location::Path);
         if let Some(query) = query {
             for (name, value) in query::pairs(query) {
                 let location = || Location::Query {
@@ -239,31 +242,27 @@ impl Detector {
                 && generic::classify_name(name) == Some(Context::Strong));
         if !named {
             // A neutral parameter: scan its name (a bare `?ghp_...`) and its value as text.
-            for found in [
-                self.scanner.scan_formats(name, now),
-                self.scanner.scan(value, now),
-            ] {
-                if !found.is_empty() {
-                    acc.extend(found, &location());
-                }
+            let mut found = self.scanner.scan_formats(name, now);
+            if !found.is_empty() {
+                acc.extend(&mut found, &location());
+            }
+            let mut found = self.scanner.scan(value, now);
+            if !found.is_empty() {
+                acc.extend(&mut found, &location());
             }
             return;
         }
-        let found: Vec<Candidate> = self
-            .scanner
-            .scan(value, now)
-            .into_iter()
-            .filter(|c| c.rank >= Rank::Scheme)
-            .collect();
+        let mut found: Candidates<'_> = self.scanner.scan(value, now);
+        found.retain(|c| c.rank >= Rank::Scheme);
         if !found.is_empty() {
-            acc.extend(found, &location());
+            acc.extend(&mut found, &location());
         } else if query::plausible_value(value) {
             let c = Candidate::new(
                 CredentialKind::QueryParameterSecret,
-                value.trim_ascii().to_vec(),
+                value.trim_ascii(),
                 Rank::Named,
             );
-            acc.extend(vec![c], &location());
+            acc.extend(&mut smallvec![c], &location());
         }
     }
 
@@ -277,7 +276,7 @@ impl Detector {
             }
             BodyKind::Other => {
                 let view = body::text_view(sample);
-                acc.extend(self.scanner.scan(&view, now), &Location::Body);
+                acc.extend(&mut self.scanner.scan(&view, now), &Location::Body);
             }
         }
     }
@@ -339,16 +338,19 @@ impl<'a> Accumulator<'a> {
         }
     }
 
-    fn extend(&mut self, candidates: Vec<Candidate>, location: &Location) {
-        for c in candidates {
+    /// Takes the candidates out of `candidates`, which is borrowed rather than moved: a
+    /// [`Candidates`] holds its first ones inline, and is usually empty.
+    fn extend(&mut self, candidates: &mut Candidates<'_>, location: &Location) {
+        for c in candidates.drain(..) {
             if c.secret.is_empty() {
                 continue;
             }
-            let fingerprint = self.fingerprinter.fingerprint(&c.secret);
+            // Compared on the stack; a `String` is made only for a finding that is kept.
+            let fingerprint = self.fingerprinter.hex(&c.secret);
             let seen = self
                 .findings
                 .iter()
-                .position(|f| f.fingerprint == fingerprint);
+                .position(|f| f.fingerprint == fingerprint.as_str());
             let slot = match seen {
                 Some(i) if c.rank > self.ranks[i] => Some(i),
                 Some(_) => None,
@@ -361,7 +363,7 @@ impl<'a> Accumulator<'a> {
                 location: location.clone(),
                 length: c.secret.len(),
                 prefix: c.prefix.map(str::to_owned),
-                fingerprint,
+                fingerprint: fingerprint.as_str().to_owned(),
                 jwt: c.jwt,
             };
             if slot == self.findings.len() {

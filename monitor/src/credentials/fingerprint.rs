@@ -31,15 +31,31 @@ impl Fingerprinter {
 
     /// Hex of the first 8 bytes of HMAC-SHA256(key, secret): 16 lowercase hex characters.
     pub fn fingerprint(&self, secret: &[u8]) -> String {
+        self.hex(secret).as_str().to_owned()
+    }
+
+    /// As [`Self::fingerprint`], on the stack: lets the detector compare a fingerprint with
+    /// those it already holds before it pays for a `String`.
+    pub(crate) fn hex(&self, secret: &[u8]) -> FingerprintHex {
         let mut mac = self.keyed.clone();
         mac.update(secret);
         let tag = mac.finalize().into_bytes();
-        let mut out = String::with_capacity(FINGERPRINT_BYTES * 2);
-        for byte in &tag[..FINGERPRINT_BYTES] {
-            out.push(char::from(HEX[usize::from(byte >> 4)]));
-            out.push(char::from(HEX[usize::from(byte & 0x0f)]));
+        let mut out = [0u8; FINGERPRINT_BYTES * 2];
+        for (pair, byte) in out.chunks_exact_mut(2).zip(&tag[..FINGERPRINT_BYTES]) {
+            pair[0] = HEX[usize::from(byte >> 4)];
+            pair[1] = HEX[usize::from(byte & 0x0f)];
         }
-        out
+        FingerprintHex(out)
+    }
+}
+
+/// A fingerprint's hex digits, held inline.
+pub(crate) struct FingerprintHex([u8; FINGERPRINT_BYTES * 2]);
+
+impl FingerprintHex {
+    pub(crate) fn as_str(&self) -> &str {
+        // Only digits from `HEX` are ever written: always ASCII.
+        std::str::from_utf8(&self.0).expect("hex digits are ASCII")
     }
 }
 

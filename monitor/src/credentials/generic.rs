@@ -6,7 +6,7 @@
 //! Driven by the keyword prefilter: each keyword hit is expanded to the identifier around it,
 //! so the work is proportional to the number of hits, not to the text.
 use super::{
-    candidate::{Candidate, Rank},
+    candidate::{Candidate, Candidates, Rank},
     entropy::{Context, looks_like_passphrase, looks_like_secret},
     finding::CredentialKind,
 };
@@ -298,7 +298,7 @@ const OPERATORS: &[&[u8]] = &[
 ];
 
 /// Checks every identifier that contains a keyword hit (`hits` are start offsets, ascending).
-pub(crate) fn scan(text: &[u8], hits: &[usize], out: &mut Vec<Candidate>) {
+pub(crate) fn scan<'a>(text: &'a [u8], hits: &[usize], out: &mut Candidates<'a>) {
     let mut last_ident: Option<(usize, usize)> = None;
     for &hit in hits {
         if last_ident.is_some_and(|(s, e)| hit >= s && hit < e) {
@@ -337,7 +337,7 @@ pub(crate) fn scan(text: &[u8], hits: &[usize], out: &mut Vec<Candidate>) {
                 || (quoted && looks_like_passphrase(value, context))
             {
                 out.push(
-                    Candidate::new(CredentialKind::GenericSecret, value.to_vec(), Rank::Generic)
+                    Candidate::new(CredentialKind::GenericSecret, value, Rank::Generic)
                         .with_span(value_start..value_end),
                 );
             }
@@ -561,10 +561,10 @@ mod tests {
             .collect();
         let mut hits = hits;
         hits.sort_unstable();
-        let mut out = Vec::new();
+        let mut out = Candidates::new();
         scan(text.as_bytes(), &hits, &mut out);
         out.into_iter()
-            .map(|c| String::from_utf8(c.secret).unwrap())
+            .map(|c| String::from_utf8(c.secret.into_owned()).unwrap())
             .collect()
     }
 

@@ -6,13 +6,14 @@
 //! `x-api-key` is a key whatever it looks like. Values that match a documented format are
 //! reported as that format instead.
 use super::{
-    candidate::{Candidate, Rank},
+    candidate::{Candidate, Candidates, Rank},
     entropy::{Context, is_placeholder, looks_like_secret},
     finding::CredentialKind,
     jwt::{self, STANDARD_LENIENT, URL_SAFE_LENIENT},
     scanner::TextScanner,
 };
 use base64::Engine as _;
+use smallvec::smallvec;
 
 /// Headers whose value is an API key (lower-case).
 pub(crate) const API_KEY_HEADERS: &[&str] = &[
@@ -39,12 +40,12 @@ const MAX_VALUE: usize = 8 * 1024;
 /// Credentials in an `Authorization` value. `strict` is for values found in free text: there,
 /// placeholders (`Bearer <token>`, `Basic ...`) and undecodable `Basic` values are ignored.
 /// Spans are relative to `value`.
-pub(crate) fn authorization(
+pub(crate) fn authorization<'a>(
     scanner: &TextScanner,
-    value: &[u8],
+    value: &'a [u8],
     strict: bool,
     now: u64,
-) -> Vec<Candidate> {
+) -> Candidates<'a> {
     let value = &value[..value.len().min(MAX_VALUE)];
     let start = value
         .iter()
@@ -52,7 +53,7 @@ pub(crate) fn authorization(
         .unwrap_or(value.len());
     let v = value[start..].trim_ascii_end();
     if v.is_empty() {
-        return Vec::new();
+        return Candidates::new();
     }
     let (scheme, cred_start) = match v.iter().position(u8::is_ascii_whitespace) {
         Some(i) => {
@@ -100,7 +101,7 @@ pub(crate) fn authorization(
         .iter()
         .any(|s| v.eq_ignore_ascii_case(s)) =>
         {
-            Vec::new()
+            Candidates::new()
         }
         _ => token(scanner, v, start, strict, now),
     }
@@ -118,7 +119,7 @@ fn token_len(cred: &[u8]) -> usize {
 }
 
 /// `Basic base64(user:password)`: the secret is the decoded `user:password`.
-fn basic(cred: &[u8], strict: bool) -> Option<Candidate> {
+fn basic(cred: &[u8], strict: bool) -> Option<Candidate<'_>> {
     let encoded = &cred[..token_len(cred)];
     if encoded.is_empty() {
         return None;
@@ -127,10 +128,10 @@ fn basic(cred: &[u8], strict: bool) -> Option<Candidate> {
         .decode(encoded)
         .or_else(|_| URL_SAFE_LENIENT.decode(encoded))
         .ok();
-    let secret = match decoded {
-        Some(d) if d.contains(&b':') && d.len() > 1 => d,
-        Some(d) if !strict && !d.is_empty() => d,
-        _ if !strict => encoded.to_vec(),
+    let secret: std::borrow::Cow<'_, [u8]> = match decoded {
+        Some(d) if d.contains(&b':') && d.len() > 1 => d.into(),
+        Some(d) if !strict && !d.is_empty() => d.into(),
+        _ if !strict => encoded.into(),
         _ => return None,
     };
     Some(Candidate::new(
@@ -141,11 +142,11 @@ fn basic(cred: &[u8], strict: bool) -> Option<Candidate> {
 }
 
 /// `Digest username="..", response="<hash>", ...`: the response is the secret-derived part.
-fn digest(cred: &[u8], strict: bool) -> Option<Candidate> {
+fn digest(cred: &[u8], strict: bool) -> Option<Candidate<'_>> {
     let response = param(cred, b"response");
     let secret = match response {
-        Some(r) if !r.is_empty() => r.to_vec(),
-        _ if !strict && !cred.is_empty() => cred.to_vec(),
+        Some(r) if !r.is_empty() => r,
+        _ if !strict && !cred.is_empty() => cred,
         _ => return None,
     };
     Some(Candidate::new(
@@ -157,19 +158,19 @@ fn digest(cred: &[u8], strict: bool) -> Option<Candidate> {
 
 /// `AWS4-HMAC-SHA256 Credential=AKIA.../date/region/service/aws4_request, ...`: the secret
 /// reported is the access key id (stable across requests, so fingerprints correlate).
-fn sigv4(cred: &[u8], strict: bool) -> Option<Candidate> {
+fn sigv4(cred: &[u8], strict: bool) -> Option<Candidate<'_>> {
     const PREFIXES: &[&str] = &["AKIA", "ASIA"];
     let credential = param(cred, b"credential");
     let key_id = credential.map(|c| &c[..c.iter().position(|&b| b == b'/').unwrap_or(c.len())]);
     let (secret, prefix) = match key_id {
         Some(id) if !id.is_empty() => (
-            id.to_vec(),
+            id,
             PREFIXES
                 .iter()
                 .copied()
                 .find(|p| id.starts_with(p.as_bytes())),
         ),
-        _ if !strict && !cred.is_empty() => (cred.to_vec(), None),
+        _ if !strict && !cred.is_empty() => (cred, None),
         _ => return None,
     };
     Some(Candidate::new(CredentialKind::AwsSigV4, secret, Rank::Scheme).with_prefix(prefix))
@@ -193,13 +194,13 @@ fn param<'a>(list: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
 }
 
 /// A bearer-style token: a JWT, a documented format, or an opaque `BearerToken`.
-fn token(
+fn token<'a>(
     scanner: &TextScanner,
-    cred: &[u8],
+    cred: &'a [u8],
     offset: usize,
     strict: bool,
     now: u64,
-) -> Vec<Candidate> {
+) -> Candidates<'a> {
     let len = token_len(cred);
     let mut found = first_token(scanner, &cred[..len], offset, strict, now);
     // A real header whose value goes on after the token (`Bearer <t>, <more>`, a config line
@@ -218,16 +219,16 @@ fn token(
     found
 }
 
-fn first_token(
+fn first_token<'a>(
     scanner: &TextScanner,
-    tok: &[u8],
+    tok: &'a [u8],
     offset: usize,
     strict: bool,
     now: u64,
-) -> Vec<Candidate> {
+) -> Candidates<'a> {
     let len = tok.len();
     if tok.is_empty() {
-        return Vec::new();
+        return Candidates::new();
     }
     if strict && (is_placeholder(tok) || !looks_like_secret(tok, Context::Strong)) {
         // In free text, still accept a documented format (checked below) but no opaque token.
@@ -235,8 +236,8 @@ fn first_token(
         return formats;
     }
     if let Some(facts) = jwt::parse(tok, now) {
-        return vec![
-            Candidate::new(CredentialKind::Jwt, tok.to_vec(), Rank::Format)
+        return smallvec![
+            Candidate::new(CredentialKind::Jwt, tok, Rank::Format)
                 .with_jwt(Some(facts))
                 .with_span(offset..offset + len),
         ];
@@ -245,50 +246,43 @@ fn first_token(
     if !formats.is_empty() {
         return formats;
     }
-    vec![
-        Candidate::new(CredentialKind::BearerToken, tok.to_vec(), Rank::Scheme)
+    smallvec![
+        Candidate::new(CredentialKind::BearerToken, tok, Rank::Scheme)
             .with_span(offset..offset + len),
     ]
 }
 
 /// Documented formats inside `value`, with spans shifted by `offset`.
-pub(crate) fn known_formats(
+pub(crate) fn known_formats<'a>(
     scanner: &TextScanner,
-    value: &[u8],
+    value: &'a [u8],
     offset: usize,
     now: u64,
-) -> Vec<Candidate> {
-    scanner
-        .scan_formats(value, now)
-        .into_iter()
-        .map(|mut c| {
-            c.span = c.span.map(|s| s.start + offset..s.end + offset);
-            c
-        })
-        .collect()
+) -> Candidates<'a> {
+    let mut found = scanner.scan_formats(value, now);
+    for c in &mut found {
+        c.span = c.span.take().map(|s| s.start + offset..s.end + offset);
+    }
+    found
 }
 
 /// A header that carries an API key by name: a documented format found in it, or the whole
 /// value as an `ApiKeyHeader`.
-pub(crate) fn api_key(scanner: &TextScanner, value: &[u8], now: u64) -> Vec<Candidate> {
+pub(crate) fn api_key<'a>(scanner: &TextScanner, value: &'a [u8], now: u64) -> Candidates<'a> {
     let v = value[..value.len().min(MAX_VALUE)].trim_ascii();
     if v.len() < 4 || is_placeholder(v) {
-        return Vec::new();
+        return Candidates::new();
     }
     let formats = known_formats(scanner, v, 0, now);
     if !formats.is_empty() {
         return formats;
     }
     if let Some(facts) = jwt::parse(v, now) {
-        return vec![
-            Candidate::new(CredentialKind::Jwt, v.to_vec(), Rank::Format).with_jwt(Some(facts)),
+        return smallvec![
+            Candidate::new(CredentialKind::Jwt, v, Rank::Format).with_jwt(Some(facts)),
         ];
     }
-    vec![Candidate::new(
-        CredentialKind::ApiKeyHeader,
-        v.to_vec(),
-        Rank::Named,
-    )]
+    smallvec![Candidate::new(CredentialKind::ApiKeyHeader, v, Rank::Named,)]
 }
 
 /// Cookie names that hold a session or an authentication token.
@@ -328,9 +322,9 @@ pub(crate) fn is_session_cookie(name: &[u8]) -> bool {
 }
 
 /// Session cookies and tokens in a `Cookie` header.
-pub(crate) fn cookies(scanner: &TextScanner, value: &[u8], now: u64) -> Vec<Candidate> {
+pub(crate) fn cookies<'a>(scanner: &TextScanner, value: &'a [u8], now: u64) -> Candidates<'a> {
     let value = &value[..value.len().min(MAX_VALUE)];
-    let mut out = Vec::new();
+    let mut out = Candidates::new();
     for pair in value.split(|&b| b == b';').take(128) {
         let Some(eq) = pair.iter().position(|&b| b == b'=') else {
             continue;
@@ -344,9 +338,7 @@ pub(crate) fn cookies(scanner: &TextScanner, value: &[u8], now: u64) -> Vec<Cand
             continue;
         }
         if let Some(facts) = jwt::parse(v, now) {
-            out.push(
-                Candidate::new(CredentialKind::Jwt, v.to_vec(), Rank::Format).with_jwt(Some(facts)),
-            );
+            out.push(Candidate::new(CredentialKind::Jwt, v, Rank::Format).with_jwt(Some(facts)));
             continue;
         }
         let formats = known_formats(scanner, v, 0, now);
@@ -360,7 +352,7 @@ pub(crate) fn cookies(scanner: &TextScanner, value: &[u8], now: u64) -> Vec<Cand
         if is_session_cookie(name) && v.len() >= 8 && !is_placeholder(v) {
             out.push(Candidate::new(
                 CredentialKind::SessionCookie,
-                v.to_vec(),
+                v,
                 Rank::Named,
             ));
         }

@@ -6,11 +6,11 @@
 //! Works on bytes (invalid UTF-8 is fine) and on a bounded prefix of the text.
 use std::ops::Range;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::bytes::Regex;
 
 use super::{
-    candidate::{Candidate, Rank, resolve_overlaps},
+    candidate::{Candidate, Candidates, Rank, resolve_overlaps},
     entropy::{Context, is_template, looks_like_secret},
     error::DetectorError,
     finding::CredentialKind,
@@ -41,6 +41,8 @@ enum Target {
 
 pub(crate) struct TextScanner {
     prefilter: AhoCorasick,
+    /// A text shorter than this holds no keyword: it is not worth starting the automaton.
+    shortest_keyword: usize,
     /// For each prefilter pattern, what it switches on.
     targets: Vec<Vec<Target>>,
     formats: Vec<Regex>,
@@ -80,16 +82,22 @@ impl TextScanner {
         add("-u", Target::CurlUser);
         add("--user", Target::CurlUser);
         add("://", Target::UrlCredentials);
+        // A DFA, asked for: with more than 100 keywords the crate would pick a contiguous NFA,
+        // whose per-byte cost was a quarter of all credential detection (callgrind, issue 14).
+        // Built once per detector; `the_keyword_dfa_stays_small` bounds its memory.
         let prefilter = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
             .build(&keywords)?;
+        let shortest_keyword = keywords.iter().map(String::len).min().unwrap_or(0);
         let formats = FORMAT_RULES
             .iter()
             .map(|rule| compile(rule.id, rule.pattern))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             prefilter,
+            shortest_keyword,
             targets,
             formats,
             curl_user: compile(
@@ -106,23 +114,28 @@ impl TextScanner {
 
     /// Every credential in `text`: documented formats, generic assignments and credentials
     /// written in command lines or URLs.
-    pub(crate) fn scan(&self, text: &[u8], now_unix_secs: u64) -> Vec<Candidate> {
+    pub(crate) fn scan<'a>(&self, text: &'a [u8], now_unix_secs: u64) -> Candidates<'a> {
         self.run(text, now_unix_secs, true)
     }
 
     /// Only documented formats (used to tell whether a header or parameter value is one).
-    pub(crate) fn scan_formats(&self, text: &[u8], now_unix_secs: u64) -> Vec<Candidate> {
+    pub(crate) fn scan_formats<'a>(&self, text: &'a [u8], now_unix_secs: u64) -> Candidates<'a> {
         self.run(text, now_unix_secs, false)
     }
 
-    fn run(&self, text: &[u8], now: u64, contextual: bool) -> Vec<Candidate> {
+    fn run<'a>(&self, text: &'a [u8], now: u64, contextual: bool) -> Candidates<'a> {
         let text = &text[..text.len().min(MAX_TEXT)];
+        if text.len() < self.shortest_keyword {
+            return Candidates::new();
+        }
         // On the stack: this runs for every header value of every request.
         let mut fired = [false; FORMAT_RULES.len()];
+        let mut any = false;
         let mut generic_hits = Vec::new();
         let mut auth_hits = Vec::new();
         let (mut curl, mut urls) = (false, false);
         for m in self.prefilter.find_overlapping_iter(text) {
+            any = true;
             for target in &self.targets[m.pattern().as_usize()] {
                 match *target {
                     Target::Format(i) => fired[i] = true,
@@ -136,7 +149,12 @@ impl TextScanner {
                 }
             }
         }
-        let mut out = Vec::new();
+        // Most texts (nearly every header value, path and parameter) hold no keyword at all:
+        // nothing below could find anything in them.
+        if !any {
+            return Candidates::new();
+        }
+        let mut out = Candidates::new();
         for (i, rule) in FORMAT_RULES.iter().enumerate() {
             if fired[i] {
                 self.run_format(rule, &self.formats[i], text, now, &mut out);
@@ -144,7 +162,7 @@ impl TextScanner {
         }
         if contextual {
             generic_hits.sort_unstable();
-            let mut generic_found = Vec::new();
+            let mut generic_found = Candidates::new();
             generic::scan(text, &generic_hits, &mut generic_found);
             // A value that claims a documented format it does not pass is not a generic secret.
             generic_found.retain(|c| {
@@ -165,18 +183,18 @@ impl TextScanner {
                 self.url_credentials(text, &mut out);
             }
         }
-        let mut kept = resolve_overlaps(out);
-        kept.truncate(MAX_CANDIDATES);
-        kept
+        resolve_overlaps(&mut out);
+        out.truncate(MAX_CANDIDATES);
+        out
     }
 
-    fn run_format(
+    fn run_format<'a>(
         &self,
         rule: &FormatRule,
         re: &Regex,
-        text: &[u8],
+        text: &'a [u8],
         now: u64,
-        out: &mut Vec<Candidate>,
+        out: &mut Candidates<'a>,
     ) {
         for caps in re.captures_iter(text) {
             if out.len() >= MAX_CANDIDATES {
@@ -191,24 +209,24 @@ impl TextScanner {
                 .copied()
                 .find(|p| secret.starts_with(p.as_bytes()));
             let candidate = match rule.check {
-                Check::None => Some(Candidate::new(rule.kind, secret.to_vec(), Rank::Format)),
+                Check::None => Some(Candidate::new(rule.kind, secret, Rank::Format)),
                 Check::Body => {
                     let body = &secret[prefix.map_or(0, str::len)..];
                     (!format_body_is_placeholder(body))
-                        .then(|| Candidate::new(rule.kind, secret.to_vec(), Rank::Format))
+                        .then(|| Candidate::new(rule.kind, secret, Rank::Format))
                 }
                 Check::LastSegment => {
                     let last = secret.iter().rposition(|&b| b == b'-').map_or(0, |i| i + 1);
                     (!format_body_is_placeholder(&secret[last..]))
-                        .then(|| Candidate::new(rule.kind, secret.to_vec(), Rank::Format))
+                        .then(|| Candidate::new(rule.kind, secret, Rank::Format))
                 }
                 Check::Gitlab => {
                     let body = &secret[prefix.map_or(0, str::len)..];
                     (gitlab_length_ok(secret) && !format_body_is_placeholder(body))
-                        .then(|| Candidate::new(rule.kind, secret.to_vec(), Rank::Format))
+                        .then(|| Candidate::new(rule.kind, secret, Rank::Format))
                 }
                 Check::Jwt => jwt::parse(secret, now).map(|facts| {
-                    Candidate::new(rule.kind, secret.to_vec(), Rank::Format).with_jwt(Some(facts))
+                    Candidate::new(rule.kind, secret, Rank::Format).with_jwt(Some(facts))
                 }),
                 Check::JwtBase64 => jwt::parse_base64_wrapped(secret, now).map(|(token, facts)| {
                     Candidate::new(rule.kind, token, Rank::Format).with_jwt(Some(facts))
@@ -221,7 +239,7 @@ impl TextScanner {
                         .iter()
                         .copied()
                         .find(|l| Some(l.as_bytes()) == label);
-                    Candidate::new(rule.kind, text[block.clone()].to_vec(), Rank::Format)
+                    Candidate::new(rule.kind, &text[block.clone()], Rank::Format)
                         .with_span(block)
                         .with_prefix(label)
                 }),
@@ -245,7 +263,13 @@ impl TextScanner {
     /// `Authorization: Basic ...` / `"authorization": "Bearer ..."` written in free text (a
     /// `curl -H` line in a body, a config dump in a header): parsed like the real header, but
     /// placeholders and undecodable values are rejected.
-    fn authorization_line(&self, text: &[u8], name_end: usize, now: u64, out: &mut Vec<Candidate>) {
+    fn authorization_line<'a>(
+        &self,
+        text: &'a [u8],
+        name_end: usize,
+        now: u64,
+        out: &mut Candidates<'a>,
+    ) {
         let mut p = name_end;
         if text.get(p).is_some_and(|b| matches!(b, b'"' | b'\'')) {
             p += 1;
@@ -275,7 +299,7 @@ impl TextScanner {
     }
 
     /// `curl -u user:password` / `--user 'user:password'`.
-    fn curl_user(&self, text: &[u8], out: &mut Vec<Candidate>) {
+    fn curl_user(&self, text: &[u8], out: &mut Candidates<'_>) {
         for caps in self.curl_user.captures_iter(text) {
             let Some(m) = caps.get(1) else { continue };
             let creds: Vec<u8> = m
@@ -291,7 +315,7 @@ impl TextScanner {
             let secret_part = if password.is_empty() { user } else { password };
             if looks_like_secret(secret_part, Context::Strong) {
                 out.push(
-                    Candidate::new(CredentialKind::BasicAuth, creds.clone(), Rank::Scheme)
+                    Candidate::new(CredentialKind::BasicAuth, creds, Rank::Scheme)
                         .with_span(m.range()),
                 );
             }
@@ -299,7 +323,7 @@ impl TextScanner {
     }
 
     /// `scheme://user:password@host`.
-    fn url_credentials(&self, text: &[u8], out: &mut Vec<Candidate>) {
+    fn url_credentials<'a>(&self, text: &'a [u8], out: &mut Candidates<'a>) {
         for caps in self.url_credentials.captures_iter(text) {
             let (Some(user), Some(password)) = (caps.get(1), caps.get(2)) else {
                 continue;
@@ -311,12 +335,8 @@ impl TextScanner {
             }
             let span: Range<usize> = user.start()..password.end();
             out.push(
-                Candidate::new(
-                    CredentialKind::BasicAuth,
-                    text[span.clone()].to_vec(),
-                    Rank::Scheme,
-                )
-                .with_span(span),
+                Candidate::new(CredentialKind::BasicAuth, &text[span.clone()], Rank::Scheme)
+                    .with_span(span),
             );
         }
     }
@@ -348,13 +368,19 @@ fn format_body_is_placeholder(body: &[u8]) -> bool {
     if (body.len() >= 12 && entropy < 2.2) || (body.len() >= 20 && entropy < 3.0) {
         return true;
     }
-    let lower = body.to_ascii_lowercase();
-    if super::entropy::contains(&lower, b"example") || super::entropy::contains(&lower, b"xxxxx") {
+    // Case-insensitive in place, without a lower-cased copy: every documented token seen
+    // comes here.
+    let has = |needle: &[u8]| {
+        body.windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+    };
+    if has(b"example") || has(b"xxxxx") {
         return true;
     }
-    lower
-        .windows(10)
-        .any(|w| w.windows(2).all(|p| p[1] == p[0].wrapping_add(1)))
+    body.windows(10).any(|w| {
+        w.windows(2)
+            .all(|p| p[1].to_ascii_lowercase() == p[0].to_ascii_lowercase().wrapping_add(1))
+    })
 }
 
 /// Extends a `-----BEGIN ... PRIVATE KEY-----` line to its END line (or to the end of the
@@ -394,4 +420,18 @@ fn private_key_block(text: &[u8], begin: Range<usize>) -> Option<Range<usize>> {
         }
     };
     Some(begin.start..end)
+}
+
+#[cfg(test)]
+mod prefilter_size {
+    use super::*;
+
+    #[test]
+    fn the_keyword_dfa_stays_small() {
+        // The DFA buys per-byte speed with memory; built once per detector, it must stay small.
+        let scanner = TextScanner::new().unwrap();
+        let bytes = scanner.prefilter.memory_usage();
+        eprintln!("keyword DFA: {bytes} bytes");
+        assert!(bytes < 1 << 20, "keyword DFA: {bytes} bytes");
+    }
 }
