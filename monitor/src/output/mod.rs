@@ -20,7 +20,7 @@ pub use http::{HttpSettings, SetupError};
 pub use json_lines::{JsonLinesSink, json_line};
 pub use rotating_file::{RotateError, RotatingFile, Rotation};
 pub use sink::{Interest, Sink, Sinks};
-pub use webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookSettings, WebhookSink, sign};
+pub use webhook::{WebhookSettings, WebhookSink};
 
 /// Where a sink's writer thread puts each line. A line is written whole or not at all as far as
 /// the sink is concerned: an error stops the sink (counted), so an implementation that can

@@ -33,8 +33,8 @@ use crate::{metrics::SinkCounters, pipeline::Output};
 const BACKOFF_INITIAL: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// Header names a receiver checks.
-pub const SIGNATURE_HEADER: &str = "X-Monitor-Signature";
-pub const TIMESTAMP_HEADER: &str = "X-Monitor-Timestamp";
+const SIGNATURE_HEADER: &str = "X-Monitor-Signature";
+const TIMESTAMP_HEADER: &str = "X-Monitor-Timestamp";
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct WebhookSettings {
@@ -273,7 +273,7 @@ impl Worker {
 }
 
 /// `sha256=<hex of HMAC-SHA256(key, "<timestamp>.<body>")>`: what a receiver recomputes.
-pub fn sign(key: &[u8], timestamp: &str, body: &[u8]) -> String {
+fn sign(key: &[u8], timestamp: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
     mac.update(timestamp.as_bytes());
     mac.update(b".");
