@@ -200,6 +200,13 @@ impl Backoff {
     }
 }
 
+/// Every sink's delivery backoff: 0.5 s, doubling, at most 30 s between tries.
+impl Default for Backoff {
+    fn default() -> Self {
+        Self::new(Duration::from_millis(500), Duration::from_secs(30))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

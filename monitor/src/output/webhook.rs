@@ -30,8 +30,6 @@ use super::{
 };
 use crate::{metrics::SinkCounters, pipeline::Output};
 
-const BACKOFF_INITIAL: Duration = Duration::from_millis(500);
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// Header names a receiver checks.
 const SIGNATURE_HEADER: &str = "X-Monitor-Signature";
 const TIMESTAMP_HEADER: &str = "X-Monitor-Timestamp";
@@ -180,7 +178,7 @@ impl Worker {
             return;
         }
         let body = self.body(batch);
-        let mut backoff = Backoff::new(BACKOFF_INITIAL, BACKOFF_MAX);
+        let mut backoff = Backoff::default();
         let mut attempt = 0;
         let outcome = loop {
             let result = http::post_json(&self.agent, &self.url, &self.headers(&body), &body);

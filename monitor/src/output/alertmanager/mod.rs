@@ -36,9 +36,6 @@ use crate::{alerts::Alert, metrics::SinkCounters, pipeline::Output};
 const MAX_ACTIVE: usize = 10_000;
 /// How long the worker lets a burst of alerts gather before posting it.
 const GATHER: Duration = Duration::from_millis(200);
-/// Backoff after a failed post to one Alertmanager.
-const BACKOFF_INITIAL: Duration = Duration::from_millis(500);
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct AlertmanagerSettings {
@@ -94,7 +91,7 @@ impl AlertmanagerSink {
                 synced: true,
                 failures: 0,
                 retry_at: None,
-                backoff: Backoff::new(BACKOFF_INITIAL, BACKOFF_MAX),
+                backoff: Backoff::default(),
             })
             .collect();
         let window_ns = Arc::new(AtomicU64::new(0));
