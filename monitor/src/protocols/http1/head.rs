@@ -5,6 +5,8 @@
 //! Transfer-Encoding): those are the request-smuggling shapes where two parsers disagree on
 //! where a message ends, and a monitor that guesses would attribute bytes to the wrong request.
 
+use std::mem::MaybeUninit;
+
 use super::problem::Problem;
 use super::{Headers, HttpVersion, RequestHead, ResponseHead};
 
@@ -41,15 +43,23 @@ fn httparse_reason(e: httparse::Error) -> Problem {
     })
 }
 
+/// Header slots for `httparse`, left uninitialised: it writes each slot before it reads it,
+/// and filling 64 empty slots first cost more than parsing a small head's few fields.
+fn header_slots<'b, const N: usize>() -> [MaybeUninit<httparse::Header<'b>>; N] {
+    [const { MaybeUninit::uninit() }; N]
+}
+
 pub(crate) fn parse_request(buf: &[u8]) -> Result<Parsed<RequestHead>, Problem> {
-    let mut small = [httparse::EMPTY_HEADER; FIRST_TRY_HEADERS];
-    let mut req = httparse::Request::new(&mut small);
-    match req.parse(buf) {
+    let mut small = header_slots::<FIRST_TRY_HEADERS>();
+    let mut req = httparse::Request::new(&mut []);
+    match req.parse_with_uninit_headers(buf, &mut small) {
         Ok(status) => build_request(&req, status),
         Err(httparse::Error::TooManyHeaders) => {
-            let mut big = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut req = httparse::Request::new(&mut big);
-            let status = req.parse(buf).map_err(httparse_reason)?;
+            let mut big = header_slots::<MAX_HEADERS>();
+            let mut req = httparse::Request::new(&mut []);
+            let status = req
+                .parse_with_uninit_headers(buf, &mut big)
+                .map_err(httparse_reason)?;
             build_request(&req, status)
         }
         Err(e) => Err(httparse_reason(e)),
@@ -57,14 +67,17 @@ pub(crate) fn parse_request(buf: &[u8]) -> Result<Parsed<RequestHead>, Problem> 
 }
 
 pub(crate) fn parse_response(buf: &[u8]) -> Result<Parsed<ResponseHead>, Problem> {
-    let mut small = [httparse::EMPTY_HEADER; FIRST_TRY_HEADERS];
-    let mut resp = httparse::Response::new(&mut small);
-    match resp.parse(buf) {
+    let config = httparse::ParserConfig::default();
+    let mut small = header_slots::<FIRST_TRY_HEADERS>();
+    let mut resp = httparse::Response::new(&mut []);
+    match config.parse_response_with_uninit_headers(&mut resp, buf, &mut small) {
         Ok(status) => build_response(&resp, status),
         Err(httparse::Error::TooManyHeaders) => {
-            let mut big = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut resp = httparse::Response::new(&mut big);
-            let status = resp.parse(buf).map_err(httparse_reason)?;
+            let mut big = header_slots::<MAX_HEADERS>();
+            let mut resp = httparse::Response::new(&mut []);
+            let status = config
+                .parse_response_with_uninit_headers(&mut resp, buf, &mut big)
+                .map_err(httparse_reason)?;
             build_response(&resp, status)
         }
         Err(e) => Err(httparse_reason(e)),

@@ -135,8 +135,17 @@ fn has_obs_fold(buf: &[u8]) -> bool {
     false
 }
 
+/// A `\n` at or after `from` not preceded by `\r`. Runs on every complete head, so it jumps
+/// from newline to newline (`memchr`) instead of testing each byte: the byte loop was 2.5 % of
+/// the daemon's instructions per call.
 fn has_bare_lf(buf: &[u8], from: usize) -> bool {
-    (from..buf.len()).any(|i| buf[i] == b'\n' && (i == 0 || buf[i - 1] != b'\r'))
+    let Some(tail) = buf.get(from..) else {
+        return false;
+    };
+    memchr::memchr_iter(b'\n', tail).any(|i| {
+        let at = from + i;
+        at == 0 || buf[at - 1] != b'\r'
+    })
 }
 
 impl MessageReader {
@@ -666,5 +675,40 @@ impl MessageReader {
         self.state = State::Dead;
         self.held = Vec::new();
         self.release_head_buf();
+    }
+}
+
+#[cfg(test)]
+mod bare_lf {
+    use super::has_bare_lf;
+
+    /// The definition, byte by byte: what the `memchr` walk must agree with.
+    fn naive(buf: &[u8], from: usize) -> bool {
+        (from..buf.len()).any(|i| buf[i] == b'\n' && (i == 0 || buf[i - 1] != b'\r'))
+    }
+
+    #[test]
+    fn agrees_with_the_byte_by_byte_definition() {
+        let cases: &[&[u8]] = &[
+            b"",
+            b"\n",
+            b"\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.1\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\n\r\n",
+            b"\r\n\n",
+            b"a\rb\nc",
+            b"\n\r\n\r\n",
+        ];
+        for buf in cases {
+            for from in 0..=buf.len() + 2 {
+                assert_eq!(
+                    has_bare_lf(buf, from),
+                    naive(buf, from),
+                    "{:?} from {from}",
+                    String::from_utf8_lossy(buf)
+                );
+            }
+        }
     }
 }
