@@ -140,8 +140,26 @@ impl From<std::net::SocketAddr> for EndpointOut {
 pub struct ConnectionId(pub u64);
 
 impl Serialize for ConnectionId {
+    /// `format!("{:#x}")`'s text (`0x` and lower-case digits without leading zeros), written
+    /// on the stack: every call prints one, and `collect_str` went through `core::fmt` and an
+    /// escaping adapter per call.
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&format_args!("{:#x}", self.0))
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut buf = [0u8; 18];
+        let mut start = buf.len();
+        let mut rest = self.0;
+        loop {
+            start -= 1;
+            buf[start] = DIGITS[(rest & 0xf) as usize];
+            rest >>= 4;
+            if rest == 0 {
+                break;
+            }
+        }
+        buf[start - 2..start].copy_from_slice(b"0x");
+        // Only ASCII was written.
+        let text = std::str::from_utf8(&buf[start - 2..]).map_err(serde::ser::Error::custom)?;
+        serializer.serialize_str(text)
     }
 }
 
@@ -272,6 +290,16 @@ mod tests {
             Exchange, HttpVersion, MessageStats, Request, RequestHead, Response, ResponseHead,
         },
     };
+
+    #[test]
+    fn connection_ids_print_as_format_hex_does() {
+        for id in [0, 1, 0xf, 0x10, 0x55d8_a40a_1e90, u64::MAX >> 4, u64::MAX] {
+            assert_eq!(
+                serde_json::to_string(&ConnectionId(id)).unwrap(),
+                format!("\"{id:#x}\"")
+            );
+        }
+    }
 
     #[test]
     fn saturated_body_counts_do_not_overflow_the_totals() {
