@@ -3,7 +3,7 @@
 //!
 //! The offset between the two clocks is taken once at start; NTP slews after that are ignored,
 //! which is fine for event timestamps (latencies are computed from monotonic values only).
-use std::fmt;
+use std::{cell::Cell, fmt};
 
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
@@ -76,27 +76,75 @@ pub struct WallTime {
     unix_ns: i128,
 }
 
+/// `2023-11-14T22:13:21.123456789Z` is 30 bytes; years past 9999 do not format.
+const RFC3339_MAX: usize = 30;
+/// `2023-11-14T22:13:21`: the part that changes once a second.
+const SECOND_PREFIX: usize = 19;
+
+thread_local! {
+    /// The last second formatted on this thread and its text. Calls come in bursts within
+    /// the same second, and working out the calendar date was most of the formatting's cost.
+    static LAST_SECOND: Cell<Option<(i64, [u8; SECOND_PREFIX])>> = const { Cell::new(None) };
+}
+
+impl WallTime {
+    /// Writes the RFC 3339 text into `buf` and returns it; `None` when out of range. The date
+    /// and time of day come from the `time` crate (once per second, see `LAST_SECOND`); the
+    /// fraction follows its rules: none for a whole second, else the nanoseconds without
+    /// trailing zeros.
+    fn write<'b>(&self, buf: &'b mut [u8; RFC3339_MAX]) -> Option<&'b str> {
+        let secs = i64::try_from(self.unix_ns.div_euclid(1_000_000_000)).ok()?;
+        // In 0..1e9: fits.
+        let nanos = self.unix_ns.rem_euclid(1_000_000_000) as u32;
+        let prefix = match LAST_SECOND.get() {
+            Some((cached, prefix)) if cached == secs => prefix,
+            _ => {
+                let prefix = second_prefix(secs)?;
+                LAST_SECOND.set(Some((secs, prefix)));
+                prefix
+            }
+        };
+        buf[..SECOND_PREFIX].copy_from_slice(&prefix);
+        let mut len = SECOND_PREFIX;
+        if nanos != 0 {
+            buf[len] = b'.';
+            let mut digits = [0u8; 9];
+            let mut rest = nanos;
+            for d in digits.iter_mut().rev() {
+                *d = b'0' + (rest % 10) as u8;
+                rest /= 10;
+            }
+            let kept = 9 - digits.iter().rev().take_while(|&&d| d == b'0').count();
+            buf[len + 1..len + 1 + kept].copy_from_slice(&digits[..kept]);
+            len += 1 + kept;
+        }
+        buf[len] = b'Z';
+        std::str::from_utf8(&buf[..=len]).ok()
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of a Unix second, as the `time` crate's RFC 3339 prints it.
+fn second_prefix(secs: i64) -> Option<[u8; SECOND_PREFIX]> {
+    let time = OffsetDateTime::from_unix_timestamp(secs).ok()?;
+    let mut buf = [0u8; RFC3339_MAX];
+    let mut out = &mut buf[..];
+    time.format_into(&mut out, &Rfc3339).ok()?;
+    // A whole second prints as the prefix and `Z`.
+    (RFC3339_MAX - out.len() == SECOND_PREFIX + 1).then_some(())?;
+    buf[..SECOND_PREFIX].try_into().ok()
+}
+
 impl fmt::Display for WallTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Ok(time) = OffsetDateTime::from_unix_timestamp_nanos(self.unix_ns) else {
-            return Ok(());
-        };
-        // `2023-11-14T22:13:21.123456789Z` is 30 bytes; years past 9999 do not format.
-        const CAPACITY: usize = 40;
-        let mut buf = [0u8; CAPACITY];
-        let mut out = &mut buf[..];
-        if time.format_into(&mut out, &Rfc3339).is_err() {
-            return Ok(());
-        }
-        // What the cursor moved past (the count `format_into` returns leaves out the `Z`).
-        let len = CAPACITY - out.len();
-        f.write_str(std::str::from_utf8(&buf[..len]).map_err(|_| fmt::Error)?)
+        let mut buf = [0u8; RFC3339_MAX];
+        f.write_str(self.write(&mut buf).unwrap_or_default())
     }
 }
 
 impl serde::Serialize for WallTime {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        let mut buf = [0u8; RFC3339_MAX];
+        serializer.serialize_str(self.write(&mut buf).unwrap_or_default())
     }
 }
 
@@ -145,5 +193,56 @@ mod tests {
             "\"2023-11-14T22:13:21.500000001Z\""
         );
         assert_eq!(WallClock::with_offset_ns(i128::MAX / 2).format(0), "");
+    }
+
+    /// What the `time` crate prints for the whole instant: the cached path must agree.
+    fn reference(unix_ns: i128) -> String {
+        OffsetDateTime::from_unix_timestamp_nanos(unix_ns)
+            .ok()
+            .and_then(|t| t.format(&Rfc3339).ok())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn cached_seconds_print_as_the_time_crate_does() {
+        let base: i128 = 1_700_000_000_000_000_000;
+        let mut instants = vec![
+            0,
+            1,
+            -1,
+            -1_000_000_000,
+            -1_500_000_000,
+            base,
+            base + 1,
+            base + 10,
+            base + 999_999_999,
+            base + 1_000_000_000,
+            base + 120_000_000,
+            base + 100_000_000,
+            base + 123_456_000,
+            253_402_300_799_999_999_999, // 9999-12-31T23:59:59.999999999
+            253_402_300_800_000_000_000, // year 10000: does not format
+            -62_167_219_200_000_000_000, // 0000-01-01
+            -62_167_219_200_000_000_001, // before year 0
+            i128::MAX,
+            i128::MIN,
+        ];
+        // Back and forth across seconds, so that the cache is hit and replaced.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..2_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            instants.push(base + i128::from(x % 5_000_000_000));
+        }
+        for unix_ns in instants {
+            let time = WallTime { unix_ns };
+            assert_eq!(time.to_string(), reference(unix_ns), "{unix_ns}");
+            assert_eq!(
+                serde_json::to_string(&time).unwrap(),
+                format!("\"{}\"", reference(unix_ns)),
+                "{unix_ns}"
+            );
+        }
     }
 }
