@@ -26,14 +26,15 @@ const ROLES: [&str; 2] = ["client", "server"];
 /// A bounded label value → per-role series, resolved on first use.
 struct Bounded<T> {
     max: usize,
-    by_value: Mutex<HashMap<String, [Option<T>; 2]>>,
+    /// Workload names are the host's own (processes, pods), and at most `max`: foldhash.
+    by_value: Mutex<HashMap<String, [Option<T>; 2], foldhash::fast::RandomState>>,
 }
 
 impl<T: Clone> Bounded<T> {
     fn new(max: usize) -> Self {
         Self {
             max,
-            by_value: Mutex::new(HashMap::new()),
+            by_value: Mutex::new(HashMap::default()),
         }
     }
 

@@ -2,7 +2,7 @@
 //! reads for every call. Everything is resolved ahead of time (workload names to selector
 //! indexes, patterns to matchers, defaults filled in), so evaluation does no parsing or lookup
 //! by name.
-use std::{collections::HashMap, time::Duration};
+use std::time::Duration;
 
 use ipnet::IpNet;
 
@@ -67,8 +67,9 @@ pub(super) struct CredentialRules {
     pub not_allowed: Severity,
     pub jwt_unsigned: Severity,
     pub jwt_expired: Severity,
-    /// Where each kind may be sent; kinds absent here may go anywhere.
-    pub allowed_destinations: HashMap<CredentialKind, HostSet>,
+    /// Where each kind may be sent; kinds absent here may go anywhere. Keyed by the monitor's
+    /// own kinds: foldhash ([`crate::IdMap`]).
+    pub allowed_destinations: crate::IdMap<CredentialKind, HostSet>,
 }
 
 /// A call-rate limit: a token bucket of `burst` tokens refilled at `limit` per `per`, kept per
@@ -119,6 +120,6 @@ pub struct SensitiveRules {
     pub bulk_response: Severity,
     /// 0: off.
     pub bulk_response_threshold: u32,
-    pub(super) allowed_destinations: HashMap<SensitiveKind, HostSet>,
+    pub(super) allowed_destinations: crate::IdMap<SensitiveKind, HostSet>,
     pub(super) scope: Scope,
 }

@@ -474,7 +474,7 @@ impl Checker<'_> {
     fn credentials(&mut self, raw: &RawCredentials) -> CredentialRules {
         let here = YamlPath::root().key("credentials");
         let severities = &raw.severities;
-        let mut allowed_destinations = HashMap::new();
+        let mut allowed_destinations = crate::IdMap::default();
         if raw.default_allowed_destinations.unwrap_or(true) {
             for (kind, hosts) in defaults::ALLOWED_DESTINATIONS {
                 let patterns: Vec<HostPattern> = hosts
@@ -605,7 +605,7 @@ impl Checker<'_> {
             None => KindSet::all(),
         };
         let table = here.key("allowed_destinations");
-        let mut allowed_destinations = HashMap::new();
+        let mut allowed_destinations = crate::IdMap::default();
         let mut seen: HashMap<_, usize> = HashMap::new();
         for (kind, hosts) in &raw.allowed_destinations.0 {
             let name = kind.0.as_str();

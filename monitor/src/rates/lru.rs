@@ -31,7 +31,11 @@ struct Slot<K, V> {
 }
 
 pub(crate) struct RecencyMap<K, V> {
-    index: HashMap<Arc<K>, usize>,
+    /// Keys come from traffic (hosts, paths), hashed with foldhash rather than SipHash, which
+    /// was a visible share of the instructions per call: the seed is random per process and
+    /// per map and never shown (snapshots are sorted, not in table order), so colliding keys
+    /// cannot be chosen offline; and the map is bounded, evicting its least recent entry.
+    index: HashMap<Arc<K>, usize, foldhash::fast::RandomState>,
     slots: Vec<Slot<K, V>>,
     free: Vec<usize>,
     /// Most recently used slot.
@@ -44,7 +48,7 @@ impl<K: Hash + Eq, V> RecencyMap<K, V> {
     pub(crate) fn with_capacity(expected: usize) -> Self {
         let n = expected.min(MAX_PREALLOC);
         Self {
-            index: HashMap::with_capacity(n),
+            index: HashMap::with_capacity_and_hasher(n, Default::default()),
             slots: Vec::with_capacity(n),
             free: Vec::new(),
             head: NIL,

@@ -260,8 +260,12 @@ impl SensitiveScanner {
         location: impl Fn() -> SensitiveLocation + Copy,
         acc: &mut Accumulator<'_>,
     ) {
+        // An empty sample (most requests) first: no header lookups for it.
+        if sample.is_empty() {
+            return;
+        }
         let kind = body_kind(content_type(headers));
-        if sample.is_empty() || kind == BodyKind::Binary {
+        if kind == BodyKind::Binary {
             return;
         }
         // A gzip or deflate body is read as the receiver reads it (the credential detectors'
