@@ -33,8 +33,10 @@ pub mod time;
 /// A hash map for the per-record tables whose keys the kernel or the monitor chooses
 /// (connection, process and socket ids, library cookies), never what traffic chooses: foldhash
 /// instead of SipHash, which was about 7 % of the pipeline's instructions per call. Its seed is
-/// still random per process. Maps keyed by hosts, addresses or workloads keep SipHash, since a
-/// peer could pick keys that collide.
+/// still random per process. Tables that traffic fills (socket addresses, hosts, paths) keep
+/// SipHash: a peer could pick keys that collide, and foldhash does not claim to resist that.
+/// Sets that traffic only reads (the policy's hosts) and the host's own workload names may
+/// use foldhash.
 pub(crate) type IdMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 /// The set form of [`IdMap`], same rules.
 pub(crate) type IdSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;

@@ -20,8 +20,6 @@
 //! end may be a dual-stack socket.
 use std::{collections::HashMap, net::SocketAddr};
 
-use foldhash::fast::RandomState as TrafficHasher;
-
 use super::ProcessTable;
 use crate::capture::SocketOpened;
 
@@ -50,16 +48,14 @@ pub struct SocketInfo {
 pub struct SocketTable {
     sockets: crate::IdMap<(u32, u64), SocketInfo>,
     /// (local, remote) → (tgid, connection id). Entries whose connection is gone or changed are
-    /// ignored on lookup and pruned by [`SocketTable::expire`]. A remote client picks its own
-    /// address and port, so these maps hash what traffic chooses; they use foldhash all the
-    /// same (SipHash was a visible share of the instructions per call): its seed is random per
-    /// process and per map and never shown (nothing iterates these maps into output), so
-    /// colliding addresses cannot be chosen offline, and the maps only hold live connections.
-    by_addresses: HashMap<(SocketAddr, SocketAddr), (u32, u64), TrafficHasher>,
+    /// ignored on lookup and pruned by [`SocketTable::expire`]. The address maps keep SipHash
+    /// (see [`crate::IdMap`]): a remote client picks its own address and port, and foldhash
+    /// does not claim to resist keys chosen to collide.
+    by_addresses: HashMap<(SocketAddr, SocketAddr), (u32, u64)>,
     /// Connecting sockets by their local address, same rules.
-    clients_by_local: HashMap<SocketAddr, (u32, u64), TrafficHasher>,
+    clients_by_local: HashMap<SocketAddr, (u32, u64)>,
     /// Accepted sockets by their remote (the client's) address, same rules.
-    servers_by_remote: HashMap<SocketAddr, (u32, u64), TrafficHasher>,
+    servers_by_remote: HashMap<SocketAddr, (u32, u64)>,
 }
 
 /// An address in the form both ends of one connection agree on.

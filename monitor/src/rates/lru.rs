@@ -31,11 +31,9 @@ struct Slot<K, V> {
 }
 
 pub(crate) struct RecencyMap<K, V> {
-    /// Keys come from traffic (hosts, paths), hashed with foldhash rather than SipHash, which
-    /// was a visible share of the instructions per call: the seed is random per process and
-    /// per map and never shown (snapshots are sorted, not in table order), so colliding keys
-    /// cannot be chosen offline; and the map is bounded, evicting its least recent entry.
-    index: HashMap<Arc<K>, usize, foldhash::fast::RandomState>,
+    /// Keys come from traffic (hosts, paths): SipHash, as for every map whose keys a peer
+    /// picks (see [`crate::IdMap`]).
+    index: HashMap<Arc<K>, usize>,
     slots: Vec<Slot<K, V>>,
     free: Vec<usize>,
     /// Most recently used slot.
@@ -48,7 +46,7 @@ impl<K: Hash + Eq, V> RecencyMap<K, V> {
     pub(crate) fn with_capacity(expected: usize) -> Self {
         let n = expected.min(MAX_PREALLOC);
         Self {
-            index: HashMap::with_capacity_and_hasher(n, Default::default()),
+            index: HashMap::with_capacity(n),
             slots: Vec::with_capacity(n),
             free: Vec::new(),
             head: NIL,
