@@ -5,8 +5,6 @@
 //! resolve a counter the first time its labels are seen and then only index or compare.
 use std::{collections::HashMap, sync::Mutex};
 
-use foldhash::fast::RandomState as TrafficHasher;
-
 use prometheus::{IntCounter, IntCounterVec};
 
 /// A counter vector with one label whose values are `&'static str` chosen by the code: each
@@ -51,10 +49,9 @@ type HostCounters = Box<[Option<IntCounter>; SLOTS]>;
 pub(super) struct Destinations {
     vec: IntCounterVec,
     max_hosts: usize,
-    /// Hosts come from traffic; foldhash all the same (SipHash was a visible share of the
-    /// instructions per call): its seed is random per process and per map, the map's order is
-    /// never shown, and it holds at most `max_hosts` (+ `other`) entries.
-    by_host: Mutex<HashMap<String, HostCounters, TrafficHasher>>,
+    /// Hosts come from traffic: SipHash, as for every table traffic fills (see
+    /// [`crate::IdMap`]).
+    by_host: Mutex<HashMap<String, HostCounters>>,
 }
 
 impl Destinations {
@@ -62,7 +59,7 @@ impl Destinations {
         Self {
             vec,
             max_hosts,
-            by_host: Mutex::new(HashMap::default()),
+            by_host: Mutex::new(HashMap::new()),
         }
     }
 
