@@ -4,7 +4,7 @@
 //! the ring reader's trim, accounting and TLS-tie check (`filled`, `TieResolver::offer`), decoding
 //! (`capture::decode`), the pipeline (streams → HTTP/1 → enrichment from cached process and
 //! socket state → calls → detectors → policy → rates → inventory), and serialising each output
-//! to its JSON line as the stdout sink does (`output::json_line`).
+//! to its JSON line as the stdout sink does (`output::ToJsonLine`).
 //!
 //! The traffic is the overhead benchmark's: HTTPS requests with both ends probed, a client
 //! (`h2load`) and a server (`nginx`) on loopback, so each request is two API calls, each end
@@ -19,7 +19,7 @@ use monitor::{
     enrich::{ProcFacts, ProcessTable, RecordedFacts},
     inspect::Inspector,
     metrics::Metrics,
-    output::json_line,
+    output::ToJsonLine as _,
     pipeline::{Output, Pipeline},
     policy::Policy,
     streams::StreamLimits,
@@ -229,7 +229,7 @@ fn run(pipeline: &mut Pipeline, records: &[Vec<u8>], metrics: &Metrics) -> u64 {
     let mut resolver = TieResolver::default();
     let mut lines = 0;
     let mut emit = |output: Output| {
-        if let Ok(line) = json_line(&output) {
+        if let Ok(line) = output.to_json_line() {
             if matches!(output, Output::Call(_)) {
                 lines += 1;
             }

@@ -77,7 +77,7 @@ pub struct WallTime {
 }
 
 /// `2023-11-14T22:13:21.123456789Z` is 30 bytes; years past 9999 do not format.
-const RFC3339_MAX: usize = 30;
+pub(crate) const RFC3339_MAX: usize = 30;
 /// `2023-11-14T22:13:21`: the part that changes once a second.
 const SECOND_PREFIX: usize = 19;
 
@@ -92,7 +92,7 @@ impl WallTime {
     /// and time of day come from the `time` crate (once per second, see `LAST_SECOND`); the
     /// fraction follows its rules: none for a whole second, else the nanoseconds without
     /// trailing zeros.
-    fn write<'b>(&self, buf: &'b mut [u8; RFC3339_MAX]) -> Option<&'b str> {
+    pub(crate) fn write<'b>(&self, buf: &'b mut [u8; RFC3339_MAX]) -> Option<&'b str> {
         let secs = i64::try_from(self.unix_ns.div_euclid(1_000_000_000)).ok()?;
         // In 0..1e9: fits.
         let nanos = self.unix_ns.rem_euclid(1_000_000_000) as u32;

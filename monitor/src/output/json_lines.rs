@@ -10,7 +10,7 @@ use tracing::error;
 use super::{
     FlushedLines, LineWriter, RotateError, RotatingFile, Rotation, Sink, worker::QueuedWorker,
 };
-use crate::{metrics::Metrics, pipeline::Output};
+use crate::{calls::write_api_call, metrics::Metrics, pipeline::Output};
 
 /// Lines written between two flushes at most, so a reader waits for at most this many.
 const MAX_LINES_PER_FLUSH: usize = 4096;
@@ -99,11 +99,11 @@ impl JsonLinesSink {
         Ok(Self::with_writer(name, file, capacity, metrics))
     }
 
-    pub fn send<T: Serialize>(&self, event: &T) {
+    pub fn send<T: ToJsonLine + ?Sized>(&self, event: &T) {
         if !self.writer.is_open() {
             return;
         }
-        let line = match json_line(event) {
+        let line = match event.to_json_line() {
             Ok(line) => line,
             Err(e) => {
                 error!(error = %e, "cannot serialise an event");
@@ -117,11 +117,11 @@ impl JsonLinesSink {
     }
 
     /// Like `send`, but waits for room instead of dropping (replays, where nothing is live).
-    pub fn send_blocking<T: Serialize>(&self, event: &T) {
+    pub fn send_blocking<T: ToJsonLine + ?Sized>(&self, event: &T) {
         if !self.writer.is_open() {
             return;
         }
-        match json_line(event) {
+        match event.to_json_line() {
             Ok(line) => {
                 if !self.writer.send_blocking(line) {
                     self.metrics.output_dropped(self.name);
@@ -145,10 +145,41 @@ impl JsonLinesSink {
 const LINE_CAPACITY: usize = 1024;
 
 /// An event as one JSON line (without the newline).
-pub fn json_line<T: Serialize>(event: &T) -> Result<String, serde_json::Error> {
+pub fn json_line<T: Serialize + ?Sized>(event: &T) -> Result<String, serde_json::Error> {
     let mut line = Vec::with_capacity(LINE_CAPACITY);
     serde_json::to_writer(&mut line, event)?;
-    // serde_json writes UTF-8 only; the check keeps this safe code.
+    into_text(line)
+}
+
+/// What a JSON-lines sink writes: an event that knows its line.
+pub trait ToJsonLine {
+    fn to_json_line(&self) -> Result<String, serde_json::Error>;
+}
+
+/// API calls, the bulk of the output, through their own writer (`calls::write_api_call`: the
+/// same bytes as serde_json's, at about half the cost); alerts through serde_json.
+impl ToJsonLine for Output {
+    fn to_json_line(&self) -> Result<String, serde_json::Error> {
+        match self {
+            Output::Call(call) => {
+                let mut line = Vec::with_capacity(LINE_CAPACITY);
+                write_api_call(call, &mut line)?;
+                into_text(line)
+            }
+            Output::Alert(alert) => json_line(alert),
+        }
+    }
+}
+
+#[cfg(test)]
+impl ToJsonLine for serde_json::Value {
+    fn to_json_line(&self) -> Result<String, serde_json::Error> {
+        json_line(self)
+    }
+}
+
+/// Both writers write UTF-8 only; the check keeps this safe code.
+fn into_text(line: Vec<u8>) -> Result<String, serde_json::Error> {
     String::from_utf8(line).map_err(|e| serde::ser::Error::custom(e.to_string()))
 }
 

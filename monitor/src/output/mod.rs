@@ -17,7 +17,7 @@ pub use config::{
     StdoutConfig, TlsConfig, WebhookConfig, parse_size,
 };
 pub use http::{HttpSettings, SetupError};
-pub use json_lines::{JsonLinesSink, json_line};
+pub use json_lines::{JsonLinesSink, ToJsonLine, json_line};
 pub use rotating_file::{RotateError, RotatingFile, Rotation};
 pub use sink::{Interest, Sink, Sinks};
 pub use webhook::{WebhookSettings, WebhookSink};
