@@ -169,8 +169,9 @@ impl Ipv4Text {
         self.len += 1;
     }
 
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
+    pub(crate) fn as_str(&self) -> &str {
+        // Only ASCII digits and dots were written.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
     }
 }
 
@@ -178,13 +179,11 @@ impl Ipv4Text {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnectionId(pub u64);
 
-impl Serialize for ConnectionId {
+impl ConnectionId {
     /// `format!("{:#x}")`'s text (`0x` and lower-case digits without leading zeros), written
-    /// on the stack: every call prints one, and `collect_str` went through `core::fmt` and an
-    /// escaping adapter per call.
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+    /// on the stack: every call prints one, and `core::fmt` cost hundreds of instructions.
+    pub(crate) fn hex<'b>(&self, buf: &'b mut [u8; 18]) -> &'b str {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut buf = [0u8; 18];
         let mut start = buf.len();
         let mut rest = self.0;
         loop {
@@ -197,8 +196,13 @@ impl Serialize for ConnectionId {
         }
         buf[start - 2..start].copy_from_slice(b"0x");
         // Only ASCII was written.
-        let text = std::str::from_utf8(&buf[start - 2..]).map_err(serde::ser::Error::custom)?;
-        serializer.serialize_str(text)
+        std::str::from_utf8(&buf[start - 2..]).unwrap_or_default()
+    }
+}
+
+impl Serialize for ConnectionId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.hex(&mut [0; 18]))
     }
 }
 

@@ -1,23 +1,27 @@
 //! An API call's JSON line, written field by field into the line's buffer.
 //!
-//! Written by hand because serde_json escapes every object key byte by byte: the ~45 keys of a
-//! call (the call's own, its processes', endpoints' and library's) cost about 150 instructions
-//! each, a tenth of the monitor's whole work per call in the records bench. Here keys are
-//! constants copied whole, and a string value is copied whole when it holds nothing to escape
-//! (almost always); anything else still goes through serde_json, so the text is serde_json's.
+//! Written by hand because serde_json escapes every object key byte by byte: the ~50 keys of a
+//! call (its own, its processes', endpoints', library's and credentials') cost about 150
+//! instructions each, a tenth of the monitor's whole work per call in the records bench. Here
+//! keys are constants copied whole, a string value is copied whole when it holds nothing to
+//! escape (almost always), and the line is a `String` from the start (no UTF-8 check of the
+//! finished line). Anything else (escapes, the rare nested parts) still goes through
+//! serde_json, and floats through the crate serde_json formats them with, so the text is
+//! serde_json's.
 //!
 //! The derived `Serialize` on `ApiCall` stays the definition of the line: the tests check this
 //! writer against it byte for byte, with every optional part present and absent, so a field
 //! added there and not here fails them.
-use std::{io::Write as _, net::IpAddr};
+use std::{fmt::Write as _, net::IpAddr};
 
 use serde::Serialize;
 
 use super::{ApiCall, EndpointOut, ProcessOut, TlsOut, api_call::Ipv4Text};
+use crate::credentials::{Finding, Location};
 
-/// Appends `call` as one JSON object (no newline) to `out`: the same bytes as
-/// `serde_json::to_writer(out, call)`.
-pub fn write_api_call(call: &ApiCall, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+/// Appends `call` as one JSON object (no newline) to `out`: the same text as
+/// `serde_json::to_string(call)`.
+pub fn write_api_call(call: &ApiCall, out: &mut String) -> Result<(), serde_json::Error> {
     let mut o = Object::open(out);
     let mut time = [0u8; crate::time::RFC3339_MAX];
     // Out of range prints "", as `WallTime`'s `Serialize` does.
@@ -30,38 +34,43 @@ pub fn write_api_call(call: &ApiCall, out: &mut Vec<u8>) -> Result<(), serde_jso
     o.key("peer_process");
     match &call.peer_process {
         Some(peer) => process(o.out, peer)?,
-        None => o.out.extend_from_slice(b"null"),
+        None => o.out.push_str("null"),
     }
     o.bool("tls", call.tls);
     o.key("tls_library");
     match &call.tls_library {
         Some(library) => tls_library(o.out, library),
-        None => o.out.extend_from_slice(b"null"),
+        None => o.out.push_str("null"),
     }
     o.key("local");
     endpoint(o.out, call.local.as_ref());
     o.key("remote");
     endpoint(o.out, call.remote.as_ref());
-    o.value("connection_id", &call.connection_id)?;
+    o.str("connection_id", call.connection_id.hex(&mut [0; 18]));
     o.opt_str("method", call.method.as_deref());
     o.opt_str("host", call.host.as_deref());
     o.opt_str("path", call.path.as_deref());
     o.key("query_params");
-    o.out.push(b'[');
+    o.out.push('[');
     for (i, name) in call.query_params.iter().enumerate() {
         if i > 0 {
-            o.out.push(b',');
+            o.out.push(',');
         }
         string(o.out, name);
     }
-    o.out.push(b']');
+    o.out.push(']');
     o.str("http_version", call.http_version);
     o.opt_uint("status", call.status.map(u64::from));
     o.uint("request_bytes", call.request_bytes);
     o.uint("request_body_bytes", call.request_body_bytes);
     o.opt_uint("response_bytes", call.response_bytes);
     o.opt_uint("response_body_bytes", call.response_body_bytes);
-    o.value("latency_ms", &call.latency_ms)?;
+    o.key("latency_ms");
+    match call.latency_ms {
+        // serde_json's own float writer, and its `null` for what JSON cannot hold.
+        Some(ms) if ms.is_finite() => o.out.push_str(zmij::Buffer::new().format_finite(ms)),
+        _ => o.out.push_str("null"),
+    }
     o.bool("complete", call.complete);
     if let Some(stream_id) = call.stream_id {
         o.uint("stream_id", u64::from(stream_id));
@@ -81,7 +90,15 @@ pub fn write_api_call(call: &ApiCall, out: &mut Vec<u8>) -> Result<(), serde_jso
     if let Some(rejected) = call.rejected {
         o.str("rejected", rejected);
     }
-    o.value("credentials", &call.credentials)?;
+    o.key("credentials");
+    o.out.push('[');
+    for (i, finding) in call.credentials.iter().enumerate() {
+        if i > 0 {
+            o.out.push(',');
+        }
+        credential(o.out, finding)?;
+    }
+    o.out.push(']');
     if !call.sensitive_data.is_empty() {
         o.value("sensitive_data", &call.sensitive_data)?;
     }
@@ -89,7 +106,7 @@ pub fn write_api_call(call: &ApiCall, out: &mut Vec<u8>) -> Result<(), serde_jso
     Ok(())
 }
 
-fn process(out: &mut Vec<u8>, p: &ProcessOut) -> Result<(), serde_json::Error> {
+fn process(out: &mut String, p: &ProcessOut) -> Result<(), serde_json::Error> {
     let mut o = Object::open(out);
     o.uint("pid", u64::from(p.pid));
     o.uint("tid", u64::from(p.tid));
@@ -104,42 +121,72 @@ fn process(out: &mut Vec<u8>, p: &ProcessOut) -> Result<(), serde_json::Error> {
     Ok(())
 }
 
-fn tls_library(out: &mut Vec<u8>, library: &TlsOut) {
+/// Most calls to an API carry one credential, and its object cost as much as the rest of the
+/// line through serde_json.
+fn credential(out: &mut String, finding: &Finding) -> Result<(), serde_json::Error> {
+    let mut o = Object::open(out);
+    o.str("kind", finding.kind.as_str());
+    o.key("location");
+    let mut location = Object::open(o.out);
+    match &finding.location {
+        Location::Header { name } => {
+            location.str("in", "header");
+            location.str("name", name);
+        }
+        Location::Query { parameter } => {
+            location.str("in", "query");
+            location.str("parameter", parameter);
+        }
+        Location::Path => location.str("in", "path"),
+        Location::Body => location.str("in", "body"),
+    }
+    location.close();
+    o.uint("length", finding.length as u64);
+    o.opt_str("prefix", finding.prefix.as_deref());
+    o.str("fingerprint", &finding.fingerprint);
+    if let Some(jwt) = &finding.jwt {
+        o.value("jwt", jwt)?;
+    }
+    o.close();
+    Ok(())
+}
+
+fn tls_library(out: &mut String, library: &TlsOut) {
     let mut o = Object::open(out);
     o.str("name", library.name.as_str());
     o.str("path", &library.library.path);
     o.close();
 }
 
-fn endpoint(out: &mut Vec<u8>, endpoint: Option<&EndpointOut>) {
+fn endpoint(out: &mut String, endpoint: Option<&EndpointOut>) {
     let Some(endpoint) = endpoint else {
-        out.extend_from_slice(b"null");
+        out.push_str("null");
         return;
     };
     let mut o = Object::open(out);
     o.key("ip");
-    o.out.push(b'"');
+    o.out.push('"');
     match endpoint.ip {
-        IpAddr::V4(v4) => o.out.extend_from_slice(Ipv4Text::new(v4).as_bytes()),
-        // Writing into a Vec cannot fail.
+        IpAddr::V4(v4) => o.out.push_str(Ipv4Text::new(v4).as_str()),
+        // Writing into a String cannot fail.
         IpAddr::V6(v6) => {
             let _ = write!(o.out, "{v6}");
         }
     }
-    o.out.push(b'"');
+    o.out.push('"');
     o.uint("port", u64::from(endpoint.port));
     o.close();
 }
 
 /// One JSON object being written: the separator before each key, the braces around them.
 struct Object<'a> {
-    out: &'a mut Vec<u8>,
+    out: &'a mut String,
     first: bool,
 }
 
 impl<'a> Object<'a> {
-    fn open(out: &'a mut Vec<u8>) -> Self {
-        out.push(b'{');
+    fn open(out: &'a mut String) -> Self {
+        out.push('{');
         Self { out, first: true }
     }
 
@@ -147,12 +194,12 @@ impl<'a> Object<'a> {
     fn key(&mut self, key: &'static str) {
         debug_assert!(!needs_escape(key));
         if !self.first {
-            self.out.push(b',');
+            self.out.push(',');
         }
         self.first = false;
-        self.out.push(b'"');
-        self.out.extend_from_slice(key.as_bytes());
-        self.out.extend_from_slice(b"\":");
+        self.out.push('"');
+        self.out.push_str(key);
+        self.out.push_str("\":");
     }
 
     fn str(&mut self, key: &'static str, value: &str) {
@@ -164,14 +211,13 @@ impl<'a> Object<'a> {
         self.key(key);
         match value {
             Some(value) => string(self.out, value),
-            None => self.out.extend_from_slice(b"null"),
+            None => self.out.push_str("null"),
         }
     }
 
     fn uint(&mut self, key: &'static str, value: u64) {
         self.key(key);
-        self.out
-            .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+        self.out.push_str(itoa::Buffer::new().format(value));
     }
 
     fn opt_uint(&mut self, key: &'static str, value: Option<u64>) {
@@ -179,15 +225,14 @@ impl<'a> Object<'a> {
             Some(value) => self.uint(key, value),
             None => {
                 self.key(key);
-                self.out.extend_from_slice(b"null");
+                self.out.push_str("null");
             }
         }
     }
 
     fn bool(&mut self, key: &'static str, value: bool) {
         self.key(key);
-        self.out
-            .extend_from_slice(if value { b"true" } else { b"false" });
+        self.out.push_str(if value { "true" } else { "false" });
     }
 
     /// A value with its own `Serialize` (enums, floats, nested findings), through serde_json.
@@ -197,24 +242,25 @@ impl<'a> Object<'a> {
         value: &T,
     ) -> Result<(), serde_json::Error> {
         self.key(key);
-        serde_json::to_writer(&mut *self.out, value)
+        self.out.push_str(&serde_json::to_string(value)?);
+        Ok(())
     }
 
     fn close(self) {
-        self.out.push(b'}');
+        self.out.push('}');
     }
 }
 
 /// A JSON string: copied whole when nothing in it needs escaping, else serde_json escapes it.
-fn string(out: &mut Vec<u8>, value: &str) {
+fn string(out: &mut String, value: &str) {
     if needs_escape(value) {
-        // Writing into a Vec cannot fail, and a str always serialises.
-        let _ = serde_json::to_writer(&mut *out, value);
+        // serde_json fails only when its writer does, and writing into a String cannot.
+        out.push_str(&serde_json::to_string(value).unwrap_or_default());
     } else {
         out.reserve(value.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(value.as_bytes());
-        out.push(b'"');
+        out.push('"');
+        out.push_str(value);
+        out.push('"');
     }
 }
 

@@ -71,7 +71,7 @@ fn socket_addr(endpoint: Option<&EndpointOut>) -> Option<SocketAddr> {
 /// `ip.to_string()`, with IPv4 written without `core::fmt` (see `Ipv4Text`).
 fn ip_text(ip: IpAddr) -> String {
     match ip {
-        IpAddr::V4(v4) => String::from_utf8_lossy(Ipv4Text::new(v4).as_bytes()).into_owned(),
+        IpAddr::V4(v4) => Ipv4Text::new(v4).as_str().to_owned(),
         IpAddr::V6(_) => ip.to_string(),
     }
 }

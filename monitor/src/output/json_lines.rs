@@ -148,7 +148,8 @@ const LINE_CAPACITY: usize = 1024;
 pub fn json_line<T: Serialize + ?Sized>(event: &T) -> Result<String, serde_json::Error> {
     let mut line = Vec::with_capacity(LINE_CAPACITY);
     serde_json::to_writer(&mut line, event)?;
-    into_text(line)
+    // serde_json writes UTF-8 only; the check keeps this safe code.
+    String::from_utf8(line).map_err(|e| serde::ser::Error::custom(e.to_string()))
 }
 
 /// What a JSON-lines sink writes: an event that knows its line.
@@ -157,14 +158,14 @@ pub trait ToJsonLine {
 }
 
 /// API calls, the bulk of the output, through their own writer (`calls::write_api_call`: the
-/// same bytes as serde_json's, at about half the cost); alerts through serde_json.
+/// same text as serde_json's, at about half the cost); alerts through serde_json.
 impl ToJsonLine for Output {
     fn to_json_line(&self) -> Result<String, serde_json::Error> {
         match self {
             Output::Call(call) => {
-                let mut line = Vec::with_capacity(LINE_CAPACITY);
+                let mut line = String::with_capacity(LINE_CAPACITY);
                 write_api_call(call, &mut line)?;
-                into_text(line)
+                Ok(line)
             }
             Output::Alert(alert) => json_line(alert),
         }
@@ -176,11 +177,6 @@ impl ToJsonLine for serde_json::Value {
     fn to_json_line(&self) -> Result<String, serde_json::Error> {
         json_line(self)
     }
-}
-
-/// Both writers write UTF-8 only; the check keeps this safe code.
-fn into_text(line: Vec<u8>) -> Result<String, serde_json::Error> {
-    String::from_utf8(line).map_err(|e| serde::ser::Error::custom(e.to_string()))
 }
 
 impl Sink for JsonLinesSink {

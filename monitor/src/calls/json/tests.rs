@@ -5,7 +5,7 @@ use super::*;
 use crate::{
     calls::{QueryNames, api_call::ConnectionId},
     capture::{LibraryInfo, TlsLibraryKind},
-    credentials::{CredentialKind, Finding, Location},
+    credentials::{CredentialKind, Finding, JwtFacts, Location},
     kubernetes::K8sIdentity,
     protocols::{
         CallDirection, Role,
@@ -134,9 +134,9 @@ fn full() -> ApiCall {
 }
 
 fn written(call: &ApiCall) -> String {
-    let mut out = Vec::new();
+    let mut out = String::new();
     write_api_call(call, &mut out).unwrap();
-    String::from_utf8(out).unwrap()
+    out
 }
 
 #[track_caller]
@@ -207,10 +207,82 @@ fn each_optional_part_alone_is_serdes_line() {
 }
 
 #[test]
+fn every_credential_location_and_jwt_facts_are_serdes_line() {
+    let base = full().credentials.remove(0);
+    let findings = [
+        Finding {
+            location: Location::Header {
+                name: "authorization".into(),
+            },
+            prefix: None,
+            ..base.clone()
+        },
+        Finding {
+            location: Location::Header {
+                name: AWKWARD.to_owned().into(),
+            },
+            ..base.clone()
+        },
+        Finding {
+            location: Location::Path,
+            length: usize::MAX,
+            ..base.clone()
+        },
+        Finding {
+            location: Location::Body,
+            jwt: Some(JwtFacts {
+                alg: Some("none".to_owned()),
+                unsigned: true,
+                expired: false,
+                issuer: Some(AWKWARD.to_owned()),
+                public: true,
+            }),
+            ..base.clone()
+        },
+        Finding {
+            kind: CredentialKind::GenericSecret,
+            jwt: Some(JwtFacts {
+                alg: None,
+                unsigned: false,
+                expired: true,
+                issuer: None,
+                public: false,
+            }),
+            ..base.clone()
+        },
+    ];
+    for finding in &findings {
+        let mut call = bare();
+        call.credentials = vec![finding.clone()];
+        same_as_serde(&call);
+    }
+    let mut call = bare();
+    call.credentials = findings.to_vec();
+    same_as_serde(&call);
+}
+
+#[test]
 fn numbers_and_times_print_as_serde_prints_them() {
-    for latency in [0.0, 1.0, 0.5, 1e-7, 123_456.789, 1e21, f64::MIN_POSITIVE] {
+    for latency in [
+        0.0,
+        -0.0,
+        1.0,
+        0.5,
+        1e-7,
+        123_456.789,
+        1e21,
+        f64::MIN_POSITIVE,
+        f64::MAX,
+        f64::NAN,
+        f64::INFINITY,
+    ] {
         let mut call = bare();
         call.latency_ms = Some(latency);
+        same_as_serde(&call);
+    }
+    for id in [0, 0xf, 0x10, u64::MAX] {
+        let mut call = bare();
+        call.connection_id = ConnectionId(id);
         same_as_serde(&call);
     }
     for ns in [0, 1, 999_999_999, 1_000_000_000, u64::MAX / 2] {
