@@ -10,8 +10,9 @@
 //! serde_json's.
 //!
 //! The derived `Serialize` on `ApiCall` stays the definition of the line: the tests check this
-//! writer against it byte for byte, with every optional part present and absent, so a field
-//! added there and not here fails them.
+//! writer against it byte for byte, with every optional part present and absent. The writer
+//! takes each struct apart whole (`let ApiCall { .. } = call`), so a field added to a struct it
+//! writes does not compile until it is written here too.
 use std::{fmt::Write as _, net::IpAddr};
 
 use serde::Serialize;
@@ -22,99 +23,143 @@ use crate::credentials::{Finding, Location};
 /// Appends `call` as one JSON object (no newline) to `out`: the same text as
 /// `serde_json::to_string(call)`.
 pub fn write_api_call(call: &ApiCall, out: &mut String) -> Result<(), serde_json::Error> {
+    // Taken apart whole, so that a field added to `ApiCall` does not compile until it is
+    // written here too.
+    let ApiCall {
+        time,
+        event,
+        role,
+        direction,
+        process: own,
+        peer_process,
+        tls,
+        tls_library: library,
+        local,
+        remote,
+        connection_id,
+        method,
+        host,
+        path,
+        query_params,
+        http_version,
+        status,
+        request_bytes,
+        request_body_bytes,
+        response_bytes,
+        response_body_bytes,
+        latency_ms,
+        complete,
+        stream_id,
+        capture_start,
+        unknown_fields,
+        reset,
+        grpc,
+        rejected,
+        credentials,
+        sensitive_data,
+    } = call;
     let mut o = Object::open(out);
-    let mut time = [0u8; crate::time::RFC3339_MAX];
+    let mut text = [0u8; crate::time::RFC3339_MAX];
     // Out of range prints "", as `WallTime`'s `Serialize` does.
-    o.str("time", call.time.write(&mut time).unwrap_or_default());
-    o.str("event", call.event);
-    o.str("role", call.role.as_str());
-    o.str("direction", call.direction.as_str());
+    o.str("time", time.write(&mut text).unwrap_or_default());
+    o.str("event", event);
+    o.str("role", role.as_str());
+    o.str("direction", direction.as_str());
     o.key("process");
-    process(o.out, &call.process)?;
+    process(o.out, own)?;
     o.key("peer_process");
-    match &call.peer_process {
+    match peer_process {
         Some(peer) => process(o.out, peer)?,
         None => o.out.push_str("null"),
     }
-    o.bool("tls", call.tls);
+    o.bool("tls", *tls);
     o.key("tls_library");
-    match &call.tls_library {
+    match library {
         Some(library) => tls_library(o.out, library),
         None => o.out.push_str("null"),
     }
     o.key("local");
-    endpoint(o.out, call.local.as_ref());
+    endpoint(o.out, local.as_ref());
     o.key("remote");
-    endpoint(o.out, call.remote.as_ref());
-    o.str("connection_id", call.connection_id.hex(&mut [0; 18]));
-    o.opt_str("method", call.method.as_deref());
-    o.opt_str("host", call.host.as_deref());
-    o.opt_str("path", call.path.as_deref());
+    endpoint(o.out, remote.as_ref());
+    o.str("connection_id", connection_id.hex(&mut [0; 18]));
+    o.opt_str("method", method.as_deref());
+    o.opt_str("host", host.as_deref());
+    o.opt_str("path", path.as_deref());
     o.key("query_params");
     o.out.push('[');
-    for (i, name) in call.query_params.iter().enumerate() {
+    for (i, name) in query_params.iter().enumerate() {
         if i > 0 {
             o.out.push(',');
         }
         string(o.out, name);
     }
     o.out.push(']');
-    o.str("http_version", call.http_version);
-    o.opt_uint("status", call.status.map(u64::from));
-    o.uint("request_bytes", call.request_bytes);
-    o.uint("request_body_bytes", call.request_body_bytes);
-    o.opt_uint("response_bytes", call.response_bytes);
-    o.opt_uint("response_body_bytes", call.response_body_bytes);
+    o.str("http_version", http_version);
+    o.opt_uint("status", status.map(u64::from));
+    o.uint("request_bytes", *request_bytes);
+    o.uint("request_body_bytes", *request_body_bytes);
+    o.opt_uint("response_bytes", *response_bytes);
+    o.opt_uint("response_body_bytes", *response_body_bytes);
     o.key("latency_ms");
-    match call.latency_ms {
+    match *latency_ms {
         // serde_json's own float writer, and its `null` for what JSON cannot hold.
         Some(ms) if ms.is_finite() => o.out.push_str(zmij::Buffer::new().format_finite(ms)),
         _ => o.out.push_str("null"),
     }
-    o.bool("complete", call.complete);
-    if let Some(stream_id) = call.stream_id {
+    o.bool("complete", *complete);
+    if let Some(stream_id) = *stream_id {
         o.uint("stream_id", u64::from(stream_id));
     }
-    if let Some(start) = &call.capture_start {
+    if let Some(start) = capture_start {
         o.value("capture_start", start)?;
     }
-    if !call.unknown_fields.is_empty() {
-        o.value("unknown_fields", &call.unknown_fields)?;
+    if !unknown_fields.is_empty() {
+        o.value("unknown_fields", unknown_fields)?;
     }
-    if let Some(reset) = &call.reset {
+    if let Some(reset) = reset {
         o.value("reset", reset)?;
     }
-    if let Some(grpc) = &call.grpc {
+    if let Some(grpc) = grpc {
         o.value("grpc", grpc)?;
     }
-    if let Some(rejected) = call.rejected {
+    if let Some(rejected) = *rejected {
         o.str("rejected", rejected);
     }
     o.key("credentials");
     o.out.push('[');
-    for (i, finding) in call.credentials.iter().enumerate() {
+    for (i, finding) in credentials.iter().enumerate() {
         if i > 0 {
             o.out.push(',');
         }
         credential(o.out, finding)?;
     }
     o.out.push(']');
-    if !call.sensitive_data.is_empty() {
-        o.value("sensitive_data", &call.sensitive_data)?;
+    if !sensitive_data.is_empty() {
+        o.value("sensitive_data", sensitive_data)?;
     }
     o.close();
     Ok(())
 }
 
 fn process(out: &mut String, p: &ProcessOut) -> Result<(), serde_json::Error> {
+    let ProcessOut {
+        pid,
+        tid,
+        command,
+        executable,
+        uid,
+        container_id,
+        k8s,
+    } = p;
     let mut o = Object::open(out);
-    o.uint("pid", u64::from(p.pid));
-    o.uint("tid", u64::from(p.tid));
-    o.str("command", &p.command);
-    o.opt_str("executable", p.executable.as_deref());
-    o.uint("uid", u64::from(p.uid));
-    o.opt_str("container_id", p.container_id.as_deref());
-    if let Some(k8s) = &p.k8s {
+    o.uint("pid", u64::from(*pid));
+    o.uint("tid", u64::from(*tid));
+    o.str("command", command);
+    o.opt_str("executable", executable.as_deref());
+    o.uint("uid", u64::from(*uid));
+    o.opt_str("container_id", container_id.as_deref());
+    if let Some(k8s) = k8s {
         o.value("k8s", k8s)?;
     }
     o.close();
@@ -124,27 +169,35 @@ fn process(out: &mut String, p: &ProcessOut) -> Result<(), serde_json::Error> {
 /// Most calls to an API carry one credential, and its object cost as much as the rest of the
 /// line through serde_json.
 fn credential(out: &mut String, finding: &Finding) -> Result<(), serde_json::Error> {
+    let Finding {
+        kind,
+        location,
+        length,
+        prefix,
+        fingerprint,
+        jwt,
+    } = finding;
     let mut o = Object::open(out);
-    o.str("kind", finding.kind.as_str());
+    o.str("kind", kind.as_str());
     o.key("location");
-    let mut location = Object::open(o.out);
-    match &finding.location {
+    let mut place = Object::open(o.out);
+    match location {
         Location::Header { name } => {
-            location.str("in", "header");
-            location.str("name", name);
+            place.str("in", "header");
+            place.str("name", name);
         }
         Location::Query { parameter } => {
-            location.str("in", "query");
-            location.str("parameter", parameter);
+            place.str("in", "query");
+            place.str("parameter", parameter);
         }
-        Location::Path => location.str("in", "path"),
-        Location::Body => location.str("in", "body"),
+        Location::Path => place.str("in", "path"),
+        Location::Body => place.str("in", "body"),
     }
-    location.close();
-    o.uint("length", finding.length as u64);
-    o.opt_str("prefix", finding.prefix.as_deref());
-    o.str("fingerprint", &finding.fingerprint);
-    if let Some(jwt) = &finding.jwt {
+    place.close();
+    o.uint("length", *length as u64);
+    o.opt_str("prefix", prefix.as_deref());
+    o.str("fingerprint", fingerprint);
+    if let Some(jwt) = jwt {
         o.value("jwt", jwt)?;
     }
     o.close();
@@ -152,21 +205,22 @@ fn credential(out: &mut String, finding: &Finding) -> Result<(), serde_json::Err
 }
 
 fn tls_library(out: &mut String, library: &TlsOut) {
+    let TlsOut { name, library } = library;
     let mut o = Object::open(out);
-    o.str("name", library.name.as_str());
-    o.str("path", &library.library.path);
+    o.str("name", name.as_str());
+    o.str("path", &library.path);
     o.close();
 }
 
 fn endpoint(out: &mut String, endpoint: Option<&EndpointOut>) {
-    let Some(endpoint) = endpoint else {
+    let Some(EndpointOut { ip, port }) = endpoint else {
         out.push_str("null");
         return;
     };
     let mut o = Object::open(out);
     o.key("ip");
     o.out.push('"');
-    match endpoint.ip {
+    match *ip {
         IpAddr::V4(v4) => o.out.push_str(Ipv4Text::new(v4).as_str()),
         // Writing into a String cannot fail.
         IpAddr::V6(v6) => {
@@ -174,7 +228,7 @@ fn endpoint(out: &mut String, endpoint: Option<&EndpointOut>) {
         }
     }
     o.out.push('"');
-    o.uint("port", u64::from(endpoint.port));
+    o.uint("port", u64::from(*port));
     o.close();
 }
 
@@ -265,7 +319,8 @@ fn string(out: &mut String, value: &str) {
 }
 
 /// What serde_json escapes: `"`, `\` and the control characters below 0x20. (It leaves DEL and
-/// all non-ASCII text as they are.) The loop has no early exit, so it compiles to vector code.
+/// all non-ASCII text as they are.) The loop has no early exit: on long text it compiles to
+/// vector code; a call's strings are mostly short, and cost about 50 instructions each here.
 fn needs_escape(value: &str) -> bool {
     value.bytes().fold(false, |seen, b| {
         seen | (b < 0x20) | (b == b'"') | (b == b'\\')

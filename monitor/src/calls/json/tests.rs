@@ -207,6 +207,32 @@ fn each_optional_part_alone_is_serdes_line() {
 }
 
 #[test]
+fn every_tls_library_and_empty_text_are_serdes_line() {
+    for kind in [
+        TlsLibraryKind::Openssl,
+        TlsLibraryKind::Gnutls,
+        TlsLibraryKind::Nss,
+        TlsLibraryKind::Go,
+    ] {
+        let mut call = bare();
+        call.tls_library = Some(TlsOut {
+            name: kind,
+            library: Arc::new(LibraryInfo {
+                kind,
+                path: String::new(),
+            }),
+        });
+        same_as_serde(&call);
+    }
+    let mut call = bare();
+    call.process.command = "".into();
+    call.host = Some(String::new());
+    call.path = Some(String::new());
+    call.query_params = [String::new()].into_iter().collect();
+    same_as_serde(&call);
+}
+
+#[test]
 fn every_credential_location_and_jwt_facts_are_serdes_line() {
     let base = full().credentials.remove(0);
     let findings = [
