@@ -87,14 +87,10 @@ pub fn write_api_call(call: &ApiCall, out: &mut String) -> Result<(), serde_json
     o.opt_str("host", host.as_deref());
     o.opt_str("path", path.as_deref());
     o.key("query_params");
-    o.out.push('[');
-    for (i, name) in query_params.iter().enumerate() {
-        if i > 0 {
-            o.out.push(',');
-        }
-        string(o.out, name);
-    }
-    o.out.push(']');
+    array(o.out, query_params, |out, name| {
+        string(out, name);
+        Ok(())
+    })?;
     o.str("http_version", http_version);
     o.opt_uint("status", status.map(u64::from));
     o.uint("request_bytes", *request_bytes);
@@ -127,14 +123,7 @@ pub fn write_api_call(call: &ApiCall, out: &mut String) -> Result<(), serde_json
         o.str("rejected", rejected);
     }
     o.key("credentials");
-    o.out.push('[');
-    for (i, finding) in credentials.iter().enumerate() {
-        if i > 0 {
-            o.out.push(',');
-        }
-        credential(o.out, finding)?;
-    }
-    o.out.push(']');
+    array(o.out, credentials, credential)?;
     if !sensitive_data.is_empty() {
         o.value("sensitive_data", sensitive_data)?;
     }
@@ -232,6 +221,23 @@ fn endpoint(out: &mut String, endpoint: Option<&EndpointOut>) {
     o.close();
 }
 
+/// A JSON array of `items`, each written by `write`.
+fn array<T>(
+    out: &mut String,
+    items: &[T],
+    mut write: impl FnMut(&mut String, &T) -> Result<(), serde_json::Error>,
+) -> Result<(), serde_json::Error> {
+    out.push('[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write(out, item)?;
+    }
+    out.push(']');
+    Ok(())
+}
+
 /// One JSON object being written: the separator before each key, the braces around them.
 struct Object<'a> {
     out: &'a mut String,
@@ -289,7 +295,9 @@ impl<'a> Object<'a> {
         self.out.push_str(if value { "true" } else { "false" });
     }
 
-    /// A value with its own `Serialize` (enums, floats, nested findings), through serde_json.
+    /// A part written by its own `Serialize` through serde_json: the HTTP/2 and gRPC fields,
+    /// JWT facts, sensitive-data summaries and the Kubernetes identity. Each costs a `String`;
+    /// only the identity is on every call, and only in Kubernetes.
     fn value<T: Serialize + ?Sized>(
         &mut self,
         key: &'static str,
@@ -319,8 +327,8 @@ fn string(out: &mut String, value: &str) {
 }
 
 /// What serde_json escapes: `"`, `\` and the control characters below 0x20. (It leaves DEL and
-/// all non-ASCII text as they are.) The loop has no early exit: on long text it compiles to
-/// vector code; a call's strings are mostly short, and cost about 50 instructions each here.
+/// all non-ASCII text as they are.) The loop has no early exit, so the compiler may vectorise
+/// it; a call's strings are mostly too short for that, and cost about 50 instructions each.
 fn needs_escape(value: &str) -> bool {
     value.bytes().fold(false, |seen, b| {
         seen | (b < 0x20) | (b == b'"') | (b == b'\\')
