@@ -281,6 +281,8 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
         }
+        // Whatever the turn produced goes to the sinks' writers as one batch.
+        sinks.end_batch();
     }
 
     info!("stopping: detaching probes");

@@ -423,6 +423,11 @@ impl Metrics {
     pub fn output_dropped(&self, sink: &str) {
         self.output_dropped.with_label_values(&[sink]).inc();
     }
+    pub fn output_dropped_many(&self, sink: &str, events: u64) {
+        self.output_dropped
+            .with_label_values(&[sink])
+            .inc_by(events);
+    }
 
     /// A network sink's delivery counters (sent, failed, retries, dropped), resolved once.
     pub fn sink_counters(&self, sink: &str) -> SinkCounters {

@@ -2,7 +2,18 @@
 //!
 //! A reader that stops reading stdout (a stuck log shipper) must not stall capture: when the queue
 //! is full, events are dropped and counted (`monitor_output_dropped_total`).
-use std::{io::Write, sync::Arc, thread};
+//!
+//! Lines are gathered into one `String` per batch (the caller says where a batch ends:
+//! [`Sink::end_batch`], once per drain of the ring buffer) and the batch crosses to the writer
+//! thread whole: one allocation, one queue hand-off and at most one wake-up per batch instead of
+//! per line, and the writer writes the batch with one call. The queue's bound still counts lines.
+use std::{
+    io::Write,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
 
 use serde::Serialize;
 use tracing::error;
@@ -12,19 +23,34 @@ use super::{
 };
 use crate::{calls::write_api_call, metrics::Metrics, pipeline::Output};
 
-/// Lines written between two flushes at most, so a reader waits for at most this many.
-const MAX_LINES_PER_FLUSH: usize = 4096;
-/// How long the writer lets a burst gather before writing it.
-const GATHER: std::time::Duration = std::time::Duration::from_millis(1);
+/// Batches written between two flushes at most, so a reader waits for at most this many.
+const MAX_BATCHES_PER_FLUSH: usize = 64;
+/// A batch goes to the writer once it holds this many bytes, whatever the caller's batches.
+const MAX_BATCH_BYTES: usize = 1 << 20;
+
+/// Lines handed to the writer thread together, each ending with a newline.
+struct Batch {
+    text: String,
+    lines: usize,
+}
 
 pub struct JsonLinesSink {
     name: &'static str,
-    writer: QueuedWorker<String>,
+    writer: QueuedWorker<Batch>,
     metrics: Arc<Metrics>,
+    /// The batch being gathered.
+    pending: Batch,
+    /// A batch goes to the writer once it holds this many lines (a quarter of the queue, so
+    /// one batch never takes the whole bound).
+    batch_lines: usize,
+    /// Lines queued or being written, against `capacity`.
+    queued: Arc<AtomicUsize>,
+    capacity: usize,
 }
 
 impl JsonLinesSink {
-    /// `name` labels the sink's drop counter (`stdout`, `alert_file`).
+    /// `name` labels the sink's drop counter (`stdout`, `alert_file`); at most `capacity` lines
+    /// wait for the writer.
     pub fn new<W: Write + Send + 'static>(
         name: &'static str,
         out: W,
@@ -34,42 +60,41 @@ impl JsonLinesSink {
         Self::with_writer(name, FlushedLines::new(out), capacity, metrics)
     }
 
-    /// A sink whose writer thread hands each line to `out`.
+    /// A sink whose writer thread hands each batch of lines to `out`.
     pub fn with_writer<L: LineWriter + 'static>(
         name: &'static str,
         mut out: L,
         capacity: usize,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let capacity = capacity.max(1);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let writer_queued = queued.clone();
         let writer_metrics = metrics.clone();
-        let writer = QueuedWorker::spawn(name, capacity, move |lines| {
+        // Every queued batch holds at least one line, so the channel never holds more than
+        // `capacity` batches: the line count is the bound that matters.
+        let writer = QueuedWorker::spawn(name, capacity, move |batches| {
             let mut failed = false;
-            let write = |out: &mut L, line: String, failed: &mut bool| {
-                if *failed {
-                    // Keep draining so senders never block, and count what is lost.
-                    writer_metrics.output_dropped(name);
-                    return;
-                }
-                if let Err(e) = out.write_line(&line) {
+            let write = |out: &mut L, batch: Batch, failed: &mut bool| {
+                if !*failed && let Err(e) = out.write_lines(&batch.text) {
                     error!(sink = name, error = %e, "cannot write events; this sink stops");
-                    writer_metrics.output_dropped(name);
                     *failed = true;
                 }
+                if *failed {
+                    // Keep draining so senders never block, and count what is lost (a batch
+                    // that failed part-way counts whole: a failed write says not how much of
+                    // it landed).
+                    writer_metrics.output_dropped_many(name, batch.lines as u64);
+                }
+                writer_queued.fetch_sub(batch.lines, Ordering::Relaxed);
             };
-            // One wake-up and one flush per burst, not per line: under load, a write(2)
-            // and a futex wake-up per event were a third of the monitor's CPU. After the
-            // first line of a burst the thread sleeps `GATHER` (senders do not wake a
-            // sleeping thread), then writes what came meanwhile with one flush: at most
-            // ~1,000 wake-ups a second, and an event waits at most `GATHER` more.
-            while let Ok(first) = lines.recv() {
+            while let Ok(first) = batches.recv() {
                 write(&mut out, first, &mut failed);
-                thread::sleep(GATHER);
-                for line in lines.try_iter().take(MAX_LINES_PER_FLUSH) {
-                    write(&mut out, line, &mut failed);
+                for batch in batches.try_iter().take(MAX_BATCHES_PER_FLUSH) {
+                    write(&mut out, batch, &mut failed);
                 }
                 if !failed && let Err(e) = out.flush() {
                     error!(sink = name, error = %e, "cannot write events; this sink stops");
-                    writer_metrics.output_dropped(name);
                     failed = true;
                 }
             }
@@ -78,6 +103,13 @@ impl JsonLinesSink {
             name,
             writer,
             metrics,
+            pending: Batch {
+                text: String::new(),
+                lines: 0,
+            },
+            batch_lines: (capacity / 4).max(1),
+            queued,
+            capacity,
         }
     }
 
@@ -99,44 +131,94 @@ impl JsonLinesSink {
         Ok(Self::with_writer(name, file, capacity, metrics))
     }
 
-    pub fn send<T: ToJsonLine + ?Sized>(&self, event: &T) {
-        if !self.writer.is_open() {
-            return;
-        }
-        let line = match event.to_json_line() {
-            Ok(line) => line,
-            Err(e) => {
-                error!(error = %e, "cannot serialise an event");
-                self.metrics.output_dropped(self.name);
-                return;
-            }
-        };
-        if !self.writer.offer(line) {
-            self.metrics.output_dropped(self.name);
+    /// Adds `event`'s line to the batch; a full batch goes to the writer (dropped and counted
+    /// if the queue has no room for it).
+    pub fn send<T: ToJsonLine + ?Sized>(&mut self, event: &T) {
+        if self.append(event) && self.batch_full() {
+            self.end_batch();
         }
     }
 
     /// Like `send`, but waits for room instead of dropping (replays, where nothing is live).
-    pub fn send_blocking<T: ToJsonLine + ?Sized>(&self, event: &T) {
-        if !self.writer.is_open() {
-            return;
-        }
-        match event.to_json_line() {
-            Ok(line) => {
-                if !self.writer.send_blocking(line) {
-                    self.metrics.output_dropped(self.name);
-                }
-            }
-            Err(e) => {
-                error!(error = %e, "cannot serialise an event");
-                self.metrics.output_dropped(self.name);
+    pub fn send_blocking<T: ToJsonLine + ?Sized>(&mut self, event: &T) {
+        if self.append(event) && self.batch_full() {
+            let batch = self.take_pending();
+            self.queued.fetch_add(batch.lines, Ordering::Relaxed);
+            let lines = batch.lines;
+            if !self.writer.send_blocking(batch) {
+                self.queued.fetch_sub(lines, Ordering::Relaxed);
+                self.metrics.output_dropped_many(self.name, lines as u64);
             }
         }
     }
 
-    /// Writes what is queued and stops the writer.
+    /// Hands the gathered lines to the writer, or drops and counts them when the queue has no
+    /// room.
+    pub fn end_batch(&mut self) {
+        if self.pending.lines == 0 {
+            return;
+        }
+        let batch = self.take_pending();
+        let lines = batch.lines;
+        let queued = self.queued.fetch_add(lines, Ordering::Relaxed);
+        if queued + lines > self.capacity || !self.writer.offer(batch) {
+            self.queued.fetch_sub(lines, Ordering::Relaxed);
+            self.metrics.output_dropped_many(self.name, lines as u64);
+        }
+    }
+
+    /// Writes what is gathered and queued, and stops the writer.
     pub fn close(&mut self) {
+        if self.pending.lines > 0 && self.writer.is_open() {
+            let batch = self.take_pending();
+            let lines = batch.lines;
+            self.queued.fetch_add(lines, Ordering::Relaxed);
+            if !self.writer.send_blocking(batch) {
+                self.metrics.output_dropped_many(self.name, lines as u64);
+            }
+        }
         self.writer.close();
+    }
+
+    /// Appends the event's line to the pending batch. False if nothing was added.
+    fn append<T: ToJsonLine + ?Sized>(&mut self, event: &T) -> bool {
+        if !self.writer.is_open() {
+            return false;
+        }
+        if self.pending.text.capacity() == 0 {
+            self.pending.text.reserve(LINE_CAPACITY);
+        }
+        let start = self.pending.text.len();
+        match event.write_json_line(&mut self.pending.text) {
+            Ok(()) => {
+                self.pending.text.push('\n');
+                self.pending.lines += 1;
+                true
+            }
+            Err(e) => {
+                self.pending.text.truncate(start);
+                error!(error = %e, "cannot serialise an event");
+                self.metrics.output_dropped(self.name);
+                false
+            }
+        }
+    }
+
+    fn batch_full(&self) -> bool {
+        self.pending.lines >= self.batch_lines || self.pending.text.len() >= MAX_BATCH_BYTES
+    }
+
+    fn take_pending(&mut self) -> Batch {
+        // The next batch starts at about this one's size: one allocation per batch, not a
+        // series of doublings.
+        let room = self.pending.text.len();
+        std::mem::replace(
+            &mut self.pending,
+            Batch {
+                text: String::with_capacity(room),
+                lines: 0,
+            },
+        )
     }
 }
 
@@ -154,28 +236,37 @@ pub fn json_line<T: Serialize + ?Sized>(event: &T) -> Result<String, serde_json:
 
 /// What a JSON-lines sink writes: an event that knows its line.
 pub trait ToJsonLine {
-    fn to_json_line(&self) -> Result<String, serde_json::Error>;
+    /// Appends the event's line (without the newline) to `out`; on an error, `out` may hold
+    /// part of it.
+    fn write_json_line(&self, out: &mut String) -> Result<(), serde_json::Error>;
+
+    /// The line alone.
+    fn to_json_line(&self) -> Result<String, serde_json::Error> {
+        let mut line = String::with_capacity(LINE_CAPACITY);
+        self.write_json_line(&mut line)?;
+        Ok(line)
+    }
 }
 
 /// API calls, the bulk of the output, through their own writer (`calls::write_api_call`: the
 /// same text as serde_json's, at about half the cost); alerts through serde_json.
 impl ToJsonLine for Output {
-    fn to_json_line(&self) -> Result<String, serde_json::Error> {
+    fn write_json_line(&self, out: &mut String) -> Result<(), serde_json::Error> {
         match self {
-            Output::Call(call) => {
-                let mut line = String::with_capacity(LINE_CAPACITY);
-                write_api_call(call, &mut line)?;
-                Ok(line)
+            Output::Call(call) => write_api_call(call, out),
+            Output::Alert(alert) => {
+                out.push_str(&json_line(alert)?);
+                Ok(())
             }
-            Output::Alert(alert) => json_line(alert),
         }
     }
 }
 
 #[cfg(test)]
 impl ToJsonLine for serde_json::Value {
-    fn to_json_line(&self) -> Result<String, serde_json::Error> {
-        json_line(self)
+    fn write_json_line(&self, out: &mut String) -> Result<(), serde_json::Error> {
+        out.push_str(&json_line(self)?);
+        Ok(())
     }
 }
 
@@ -186,6 +277,10 @@ impl Sink for JsonLinesSink {
 
     fn send(&mut self, output: &Output) {
         JsonLinesSink::send(self, output);
+    }
+
+    fn end_batch(&mut self) {
+        JsonLinesSink::end_batch(self);
     }
 
     fn close(&mut self) {
@@ -257,6 +352,111 @@ mod tests {
         *gate.0.lock().unwrap() = true;
         gate.1.notify_all();
         sink.close();
+    }
+
+    /// Lines wait in the batch until the caller ends it, then reach the writer together, in
+    /// order.
+    #[test]
+    fn a_batch_reaches_the_writer_whole_when_it_ends() {
+        let buffer = Shared::default();
+        let mut sink = JsonLinesSink::new("test", buffer.clone(), 1024, Arc::new(Metrics::new()));
+        for i in 0..10 {
+            sink.send(&serde_json::json!({ "i": i }));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(
+            buffer.0.lock().unwrap().is_empty(),
+            "written before the batch ended"
+        );
+        sink.end_batch();
+        let expected: String = (0..10).map(|i| format!("{{\"i\":{i}}}\n")).collect();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while buffer.0.lock().unwrap().len() < expected.len()
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(
+            String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap(),
+            expected
+        );
+        sink.close();
+    }
+
+    /// A writer held up until released, keeping what it is given.
+    struct Gated {
+        gate: Arc<(Mutex<bool>, std::sync::Condvar)>,
+        kept: Shared,
+    }
+    impl Write for Gated {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let (lock, cvar) = &*self.gate;
+            let mut released = lock.lock().unwrap();
+            while !*released {
+                released = cvar.wait(released).unwrap();
+            }
+            self.kept.write(buf)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Batches dropped on a full queue count every line they held: written plus dropped is
+    /// exactly what was sent.
+    #[test]
+    fn dropped_batches_count_every_line() {
+        let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let kept = Shared::default();
+        let metrics = Arc::new(Metrics::new());
+        let writer = Gated {
+            gate: gate.clone(),
+            kept: kept.clone(),
+        };
+        // Unbuffered, so the first batch reaches the gated writer and holds the thread there.
+        let mut sink = JsonLinesSink::with_writer("gated", Unbuffered(writer), 8, metrics.clone());
+        for i in 0..100 {
+            sink.send(&serde_json::json!({ "i": i }));
+            if i % 3 == 2 {
+                sink.end_batch();
+            }
+        }
+        let dropped = |metrics: &Metrics| -> u64 {
+            metrics
+                .render()
+                .lines()
+                .find_map(|l| l.strip_prefix("monitor_output_dropped_total{sink=\"gated\"} "))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        assert!(dropped(&metrics) >= 80, "dropped {}", dropped(&metrics));
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+        sink.close();
+        let text = String::from_utf8(kept.0.lock().unwrap().clone()).unwrap();
+        let written = text.lines().count() as u64;
+        assert_eq!(written + dropped(&metrics), 100, "{text}");
+        // What was written is whole lines, in the order sent.
+        let numbers: Vec<u64> = text
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["i"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+    }
+
+    /// Writes each batch straight through (no buffer in between).
+    struct Unbuffered<W>(W);
+    impl<W: Write + Send> LineWriter for Unbuffered<W> {
+        fn write_line(&mut self, line: &str) -> std::io::Result<()> {
+            self.0.write_all(format!("{line}\n").as_bytes())
+        }
+        fn write_lines(&mut self, lines: &str) -> std::io::Result<()> {
+            self.0.write_all(lines.as_bytes())
+        }
     }
 
     /// Rotations happen on the writer thread while senders keep queueing: every line still

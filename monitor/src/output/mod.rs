@@ -29,6 +29,14 @@ pub trait LineWriter: Send {
     /// Writes `line` and its newline (it may stay buffered until `flush`).
     fn write_line(&mut self, line: &str) -> std::io::Result<()>;
 
+    /// Writes `lines`, each ending with a newline (a writer that cares about line boundaries,
+    /// like a rotating file, sees them one by one).
+    fn write_lines(&mut self, lines: &str) -> std::io::Result<()> {
+        lines
+            .split_terminator('\n')
+            .try_for_each(|line| self.write_line(line))
+    }
+
     /// Makes every line written so far visible to readers.
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
@@ -50,6 +58,11 @@ impl<W: std::io::Write + Send> LineWriter for FlushedLines<W> {
         use std::io::Write as _;
         self.0.write_all(line.as_bytes())?;
         self.0.write_all(b"\n")
+    }
+
+    fn write_lines(&mut self, lines: &str) -> std::io::Result<()> {
+        use std::io::Write as _;
+        self.0.write_all(lines.as_bytes())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {

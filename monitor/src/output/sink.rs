@@ -20,6 +20,10 @@ pub trait Sink: Send {
     /// knows how long a quiet alert stays firing.
     fn set_suppression_window(&mut self, _window: Duration) {}
 
+    /// No more events for now (the end of a drain of the ring buffer): a sink that gathers
+    /// events hands what it holds on.
+    fn end_batch(&mut self) {}
+
     /// Delivers what is queued (within the sink's own time bound) and stops.
     fn close(&mut self);
 }
@@ -80,6 +84,12 @@ impl Sinks {
     pub fn set_suppression_window(&mut self, window: Duration) {
         for (_, sink) in &mut self.sinks {
             sink.set_suppression_window(window);
+        }
+    }
+
+    pub fn end_batch(&mut self) {
+        for (_, sink) in &mut self.sinks {
+            sink.end_batch();
         }
     }
 
