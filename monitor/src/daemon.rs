@@ -25,7 +25,7 @@ use monitor::{
 };
 use tokio::{
     signal::unix::{SignalKind, signal},
-    sync::watch,
+    sync::{mpsc, watch},
 };
 use tracing::{debug, error, info, warn};
 
@@ -33,6 +33,12 @@ use crate::{
     cli::{KubernetesArgs, KubernetesMode, RunArgs},
     policy_file::PolicyFile,
 };
+
+/// Events queued between the ring-buffer reader and the pipeline.
+const EVENT_QUEUE: usize = 16_384;
+/// Events taken from the queue per turn of the main loop: one turn per batch instead of per
+/// event, while signals, rescans and housekeeping still get a turn between batches.
+const EVENT_BATCH: usize = 256;
 
 pub fn run(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread()
@@ -79,7 +85,7 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
         metrics.clone(),
         readiness.clone(),
         api_inventory.clone(),
-        stop_rx,
+        stop_rx.clone(),
     )
     .await
     .with_context(|| format!("serving metrics on {}", args.metrics_addr))?;
@@ -158,8 +164,16 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
         "recovered established connections"
     );
 
-    let mut reader = capture::RingReader::new(ring, wakeups, metrics.clone(), recorder.clone())
-        .context("polling the ring buffer")?;
+    let (events_tx, mut events) = mpsc::channel(EVENT_QUEUE);
+    let reader = capture::spawn_ring_reader(
+        ring,
+        wakeups,
+        events_tx,
+        metrics.clone(),
+        recorder.clone(),
+        stop_rx,
+    )
+    .context("polling the ring buffer")?;
 
     let processes = match &recorder {
         Some(recorder) => {
@@ -230,24 +244,21 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
         "monitor ready"
     );
 
+    let mut batch = Vec::with_capacity(EVENT_BATCH);
     loop {
         tokio::select! {
-            woken = reader.ready() => {
-                let woken = match woken {
-                    Ok(woken) => woken,
-                    Err(e) => {
-                        error!(error = %e, "ring buffer poll failed; capture stops");
-                        break;
-                    }
-                };
-                reader.drain(woken, &mut |event| {
+            received = events.recv_many(&mut batch, EVENT_BATCH) => {
+                if received == 0 {
+                    break;
+                }
+                for event in batch.drain(..) {
                     match event.kind {
                         EventKind::ProcessExec { .. } => tls_watcher.on_exec(event.tgid),
                         EventKind::CodeMapped => tls_watcher.on_code_mapped(event.tgid),
                         _ => {}
                     }
                     pipeline.handle(event, &mut sinks.emitter());
-                });
+                }
                 widen(&mut wide_connections, pipeline.take_widened(), http2_call_cap, &metrics);
             }
             Some(scan) = library_scans.recv() => {
@@ -289,7 +300,10 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     drop(tls_watcher);
     drop(programs);
     let _ = stop_tx.send(true);
-    reader.finish(&mut |event| pipeline.handle(event, &mut sinks.emitter()));
+    while let Some(event) = events.recv().await {
+        pipeline.handle(event, &mut sinks.emitter());
+    }
+    let _ = reader.await;
     let _ = coverage_thread.join();
     pipeline.flush(WallClock::monotonic_now_ns(), &mut sinks.emitter());
     if let Some(writer) = inventory_writer {

@@ -1,12 +1,12 @@
 //! Capture: loads the kernel programs, attaches them, and turns ring-buffer records into
-//! [`CaptureEvent`]s for the pipeline.
+//! [`CaptureEvent`]s on a bounded channel.
 //!
 //! - `loader`: the embedded eBPF object, load-time settings, program lookup.
 //! - `libraries`: finds the TLS library files to probe (system, every process, executables with
 //!   static OpenSSL).
 //! - `go_tls`: where to probe Go's `crypto/tls` in a Go binary (function table, disassembly).
 //! - `attach`: attaches the uprobes to each library file, once per file, at start and later.
-//! - `ring`: drains the ring buffer under tokio's `AsyncFd`, in the pipeline's task.
+//! - `ring`: drains the ring buffer under tokio's `AsyncFd`.
 //! - `record`: decodes and validates one raw record.
 //! - `kernel_counters`: reads the per-CPU loss counters.
 //! - `recover`: connections that existed before the monitor started.
@@ -38,6 +38,6 @@ pub use record::{
     CaptureEvent, ConnKey, DataChunk, DecodeError, EventKind, SocketOpened, decode, encode, filled,
 };
 pub use recover::recover_connections;
-pub use ring::{RingReader, Wakeups, Woken};
+pub use ring::{Wakeups, spawn_ring_reader};
 pub use tie::TieResolver;
 pub use watch::{ScanResult, TlsWatcher};

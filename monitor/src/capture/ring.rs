@@ -1,12 +1,9 @@
-//! Drains the ring buffer under tokio's `AsyncFd`, in the pipeline's own task: [`RingReader::ready`]
-//! waits until records may be waiting, [`RingReader::drain`] decodes them and hands each event to
-//! the caller, on the same thread.
+//! Drains the ring buffer under tokio's `AsyncFd` and hands decoded events to the pipeline through
+//! a bounded channel.
 //!
-//! Why no channel and no reader task: a reader task on another thread cost, per batch, a channel
-//! send per event, a cross-thread wake-up and the tokio machinery around both; at a few thousand
-//! calls per second that was about a quarter of the monitor's CPU. When the pipeline falls behind,
-//! the ring buffer fills and the kernel counts what it cannot deliver: loss is counted in one
-//! place, the kernel, as before.
+//! When the pipeline falls behind, the channel fills and this task waits: the ring buffer then
+//! fills and the kernel counts what it cannot deliver. Loss is thereby always counted in one
+//! place, the kernel, instead of silently here.
 //!
 //! Wake-ups: left to itself the kernel wakes the reader for every record that finds it caught
 //! up, which at a few thousand calls per second means a wake-up, an epoll round trip and a task
@@ -19,9 +16,11 @@ use std::{sync::Arc, time::Duration};
 use aya::maps::{Array, MapData, RingBuf};
 use tokio::{
     io::{Interest, unix::AsyncFd},
+    sync::{mpsc, watch},
+    task::JoinHandle,
     time::{Instant, MissedTickBehavior},
 };
-use tracing::{error, warn};
+use tracing::{debug, error, warn};
 
 use super::{CaptureEvent, TieResolver, decode, filled};
 use crate::{metrics::Metrics, recording::Recorder};
@@ -29,16 +28,6 @@ use crate::{metrics::Metrics, recording::Recorder};
 /// Empty polls in a row after which the reader stops its timer and sleeps until the kernel
 /// wakes it: idle hosts cost no timer wake-ups.
 const QUIET_POLLS_BEFORE_SLEEP: u32 = 20;
-
-/// Records taken per [`RingReader::drain`] at most, so that a ring that never empties under load
-/// still lets the caller's other work (signals, housekeeping, reloads) have its turn; the next
-/// [`RingReader::ready`] then returns at once.
-const DRAIN_BATCH: usize = 4096;
-
-/// How long records held for a socket tie wait for more records (see `tie`). The tie is made by
-/// the socket write that follows the call within microseconds, in the same thread's call chain;
-/// this only covers the reader catching up between the two.
-const TIE_WAIT: Duration = Duration::from_millis(1);
 
 /// How the reader learns that records are waiting.
 pub enum Wakeups {
@@ -52,17 +41,32 @@ pub enum Wakeups {
     },
 }
 
-/// Why [`RingReader::ready`] returned; pass it to [`RingReader::drain`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Woken {
-    /// The kernel signalled the ring buffer's file descriptor.
-    Kernel,
-    /// The polling timer ticked.
-    Timer,
-    /// The last drain stopped before the ring was empty (or this is the first drain).
-    Backlog,
-    /// Records held for a socket tie have waited long enough.
-    TieWait,
+pub fn spawn_ring_reader(
+    ring: RingBuf<MapData>,
+    wakeups: Wakeups,
+    events: mpsc::Sender<CaptureEvent>,
+    metrics: Arc<Metrics>,
+    recorder: Option<Recorder>,
+    stop: watch::Receiver<bool>,
+) -> std::io::Result<JoinHandle<()>> {
+    // SAFETY: `RingBuf` owns its map's file descriptor and keeps it open, unchanged, until it is
+    // dropped, which only happens when this `AsyncFd` is dropped.
+    let fd = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let reader = Reader {
+        fd,
+        events,
+        metrics,
+        recorder,
+    };
+    Ok(tokio::spawn(reader.run(wakeups, stop)))
+}
+
+struct Reader {
+    fd: AsyncFd<RingBuf<MapData>>,
+    events: mpsc::Sender<CaptureEvent>,
+    metrics: Arc<Metrics>,
+    recorder: Option<Recorder>,
 }
 
 /// The batched mode's state: whether the timer runs, and the flag the kernel reads.
@@ -108,31 +112,9 @@ impl Poller {
     }
 }
 
-pub struct RingReader {
-    fd: AsyncFd<RingBuf<MapData>>,
-    poller: Option<Poller>,
-    resolver: TieResolver,
-    /// When the records held for a tie are released whatever comes (set by the drain that
-    /// first found the resolver waiting).
-    tie_deadline: Option<Instant>,
-    /// The last drain stopped at `DRAIN_BATCH` (or nothing was drained yet).
-    backlog: bool,
-    metrics: Arc<Metrics>,
-    recorder: Option<Recorder>,
-}
-
-impl RingReader {
-    pub fn new(
-        ring: RingBuf<MapData>,
-        wakeups: Wakeups,
-        metrics: Arc<Metrics>,
-        recorder: Option<Recorder>,
-    ) -> std::io::Result<Self> {
-        // SAFETY: `RingBuf` owns its map's file descriptor and keeps it open, unchanged, until
-        // it is dropped, which only happens when this `AsyncFd` is dropped.
-        let fd = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let poller = match wakeups {
+impl Reader {
+    async fn run(mut self, wakeups: Wakeups, mut stop: watch::Receiver<bool>) {
+        let mut poller = match wakeups {
             Wakeups::PerRecord => None,
             Wakeups::Batched {
                 interval,
@@ -147,130 +129,81 @@ impl RingReader {
                 Some(poller)
             }
         };
-        Ok(Self {
-            fd,
-            poller,
-            resolver: TieResolver::default(),
-            tie_deadline: None,
-            // Records written before the flag was set woke nobody: the first drain takes them.
-            backlog: true,
-            metrics,
-            recorder,
-        })
-    }
-
-    /// Waits until records may be waiting. Cancel-safe: dropping the future loses nothing.
-    pub async fn ready(&mut self) -> std::io::Result<Woken> {
-        if self.backlog {
-            return Ok(Woken::Backlog);
-        }
-        let polling = self.poller.as_ref().is_some_and(|p| p.awake);
-        let tie_deadline = self.tie_deadline;
-        tokio::select! {
-            ready = self.fd.readable_mut() => {
-                // Cleared before the drain: a record submitted during the drain signals again,
-                // so no wake-up is lost (at worst the next drain finds nothing).
-                ready?.clear_ready();
-                Ok(Woken::Kernel)
-            }
-            _ = tick(&mut self.poller), if polling => Ok(Woken::Timer),
-            _ = tie_wait(tie_deadline), if tie_deadline.is_some() => Ok(Woken::TieWait),
-        }
-    }
-
-    /// Takes the waiting records (at most `DRAIN_BATCH`), passing each decoded event to
-    /// `handle` in the kernel's order. Returns how many records were read.
-    pub fn drain(&mut self, woken: Woken, handle: &mut impl FnMut(CaptureEvent)) -> usize {
-        let read = self.take(handle);
-        match woken {
-            Woken::Kernel => self.metrics.reader_wakeup("kernel"),
-            Woken::Timer => self.metrics.reader_wakeup("timer"),
-            Woken::Backlog | Woken::TieWait => {}
-        }
-        if woken == Woken::TieWait || (self.resolver.is_waiting() && self.tie_expired()) {
-            self.release_held(handle);
-        } else if self.resolver.is_waiting() && self.tie_deadline.is_none() {
-            self.tie_deadline = Some(Instant::now() + TIE_WAIT);
-        }
-        let Some(poller) = self.poller.as_mut() else {
-            return read;
+        // Records written before the flag was set woke nobody: take them now.
+        let Some(read) = self.drain_now().await else {
+            return;
         };
-        if read > 0 {
-            poller.wake();
-            return read;
-        }
-        if woken != Woken::Timer {
-            return read;
-        }
-        poller.quiet_polls += 1;
-        if poller.quiet_polls < QUIET_POLLS_BEFORE_SLEEP || !poller.set_asleep(true) {
-            return read;
-        }
-        // A record submitted just before the flag was seen did not wake anyone.
-        let late = self.take(handle);
-        let Some(poller) = self.poller.as_mut() else {
-            return read + late;
-        };
-        if late > 0 {
-            poller.set_asleep(false);
-            poller.quiet_polls = 0;
-        } else {
-            poller.awake = false;
-        }
-        read + late
-    }
-
-    /// Takes everything left (the probes are detached by now), releases what waits for a tie
-    /// and flushes the recording.
-    pub fn finish(&mut self, handle: &mut impl FnMut(CaptureEvent)) {
-        while self.take(handle) > 0 {}
-        self.release_held(handle);
-        if let Some(recorder) = &self.recorder
-            && let Err(e) = recorder.flush()
+        if let Some(poller) = poller.as_mut()
+            && read > 0
         {
-            error!(error = %e, "cannot write the recording");
+            poller.wake();
+        }
+        loop {
+            let polling = poller.as_ref().is_some_and(|p| p.awake);
+            tokio::select! {
+                ready = self.fd.readable_mut() => {
+                    let mut guard = match ready {
+                        Ok(guard) => guard,
+                        Err(e) => {
+                            error!(error = %e, "ring buffer poll failed; capture stops");
+                            return;
+                        }
+                    };
+                    let Some(read) = drain(guard.get_inner_mut(), &self.events, &self.metrics, self.recorder.as_ref()).await else {
+                        return;
+                    };
+                    guard.clear_ready();
+                    self.metrics.reader_wakeup("kernel");
+                    if let Some(poller) = poller.as_mut()
+                        && read > 0
+                    {
+                        poller.wake();
+                    }
+                }
+                _ = tick(&mut poller), if polling => {
+                    self.metrics.reader_wakeup("timer");
+                    let Some(read) = self.drain_now().await else { return };
+                    let Some(poller) = poller.as_mut() else { continue };
+                    if read > 0 {
+                        poller.quiet_polls = 0;
+                        continue;
+                    }
+                    poller.quiet_polls += 1;
+                    if poller.quiet_polls < QUIET_POLLS_BEFORE_SLEEP || !poller.set_asleep(true) {
+                        continue;
+                    }
+                    // A record submitted just before the flag was seen did not wake anyone.
+                    let Some(read) = self.drain_now().await else { return };
+                    if read > 0 {
+                        poller.set_asleep(false);
+                        poller.quiet_polls = 0;
+                    } else {
+                        poller.awake = false;
+                    }
+                }
+                _ = stop.changed() => {
+                    // Probes are detached by now: take what is left, then end.
+                    self.drain_now().await;
+                    if let Some(recorder) = &self.recorder
+                        && let Err(e) = recorder.flush()
+                    {
+                        error!(error = %e, "cannot write the recording");
+                    }
+                    debug!("ring buffer drained");
+                    return;
+                }
+            }
         }
     }
 
-    fn tie_expired(&self) -> bool {
-        self.tie_deadline.is_some_and(|d| Instant::now() >= d)
-    }
-
-    fn release_held(&mut self, handle: &mut impl FnMut(CaptureEvent)) {
-        self.resolver.give_up(&self.metrics);
-        for raw in self.resolver.take_ready() {
-            pass_on(decode(&raw), &self.metrics, handle);
-        }
-        self.tie_deadline = None;
-    }
-
-    /// Reads up to `DRAIN_BATCH` records. Returns how many.
-    fn take(&mut self, handle: &mut impl FnMut(CaptureEvent)) -> usize {
-        let ring = self.fd.get_mut();
-        let mut read = 0;
-        while read < DRAIN_BATCH {
-            let Some(item) = ring.next() else {
-                self.backlog = false;
-                return read;
-            };
-            let item = filled(&item);
-            self.metrics.capture_record(item.len());
-            if let Some(recorder) = &self.recorder
-                && let Err(e) = recorder.record(item)
-            {
-                error!(error = %e, "cannot write the recording");
-            }
-            read += 1;
-            let now = self.resolver.offer(item, &self.metrics).map(decode);
-            for raw in self.resolver.take_ready() {
-                pass_on(decode(&raw), &self.metrics, handle);
-            }
-            if let Some(decoded) = now {
-                pass_on(decoded, &self.metrics, handle);
-            }
-        }
-        self.backlog = true;
-        read
+    async fn drain_now(&mut self) -> Option<usize> {
+        drain(
+            self.fd.get_mut(),
+            &self.events,
+            &self.metrics,
+            self.recorder.as_ref(),
+        )
+        .await
     }
 }
 
@@ -283,21 +216,69 @@ async fn tick(poller: &mut Option<Poller>) {
     }
 }
 
-async fn tie_wait(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
+/// How long a drain that ends with records held for a socket tie waits for more records (see
+/// `tie`). The tie is made by the socket write that follows the call within microseconds, in
+/// the same thread's call chain; this only covers the reader catching up between the two.
+const TIE_WAIT: Duration = Duration::from_millis(1);
+
+/// Reads every available record. Returns how many, or `None` when the pipeline is gone.
+async fn drain(
+    ring: &mut RingBuf<MapData>,
+    events: &mpsc::Sender<CaptureEvent>,
+    metrics: &Metrics,
+    recorder: Option<&Recorder>,
+) -> Option<usize> {
+    let mut read = 0;
+    let mut resolver = TieResolver::default();
+    let mut waited = false;
+    loop {
+        let (now, released) = match ring.next() {
+            Some(item) => {
+                let item = filled(&item);
+                metrics.capture_record(item.len());
+                if let Some(recorder) = recorder
+                    && let Err(e) = recorder.record(item)
+                {
+                    error!(error = %e, "cannot write the recording");
+                }
+                read += 1;
+                let now = resolver.offer(item, metrics).map(decode);
+                (now, resolver.take_ready())
+            }
+            None if resolver.is_waiting() && !waited => {
+                waited = true;
+                tokio::time::sleep(TIE_WAIT).await;
+                continue;
+            }
+            None => {
+                resolver.give_up(metrics);
+                for raw in resolver.take_ready() {
+                    send(decode(&raw), events, metrics).await?;
+                }
+                return Some(read);
+            }
+        };
+        for raw in released {
+            send(decode(&raw), events, metrics).await?;
+        }
+        if let Some(decoded) = now {
+            send(decoded, events, metrics).await?;
+        }
     }
 }
 
-/// Passes a decoded record on (a record that does not decode is counted).
-fn pass_on(
+/// Passes a decoded record on (a record that does not decode is counted). `None` when the
+/// pipeline is gone.
+async fn send(
     decoded: Result<CaptureEvent, super::DecodeError>,
+    events: &mpsc::Sender<CaptureEvent>,
     metrics: &Metrics,
-    handle: &mut impl FnMut(CaptureEvent),
-) {
+) -> Option<()> {
     match decoded {
-        Ok(event) => handle(event),
-        Err(e) => metrics.decode_error(e.label()),
+        Ok(event) => events.send(event).await.ok(),
+        Err(e) => {
+            metrics.decode_error(e.label());
+            Some(())
+        }
     }
 }
