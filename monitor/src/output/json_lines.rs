@@ -4,9 +4,9 @@
 //! is full, events are dropped and counted (`monitor_output_dropped_total`).
 //!
 //! Lines are gathered into one `String` per batch (the caller says where a batch ends:
-//! [`Sink::end_batch`], once per drain of the ring buffer) and the batch crosses to the writer
+//! [`Sink::end_batch`], once per turn of the daemon's loop) and the batch crosses to the writer
 //! thread whole: one allocation, one queue hand-off and at most one wake-up per batch instead of
-//! per line, and the writer writes the batch with one call. The queue's bound still counts lines.
+//! per line, and the writer writes a batch with one call. The queue's bound still counts lines.
 use std::{
     io::Write,
     sync::{
@@ -24,7 +24,9 @@ use super::{
 use crate::{calls::write_api_call, metrics::Metrics, pipeline::Output};
 
 /// Batches written between two flushes at most, so a reader waits for at most this many.
-const MAX_BATCHES_PER_FLUSH: usize = 64;
+const MAX_BATCHES_PER_FLUSH: usize = 4096;
+/// How long the writer lets a burst of batches gather before writing it.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(1);
 /// A batch goes to the writer once it holds this many bytes, whatever the caller's batches.
 const MAX_BATCH_BYTES: usize = 1 << 20;
 
@@ -88,8 +90,14 @@ impl JsonLinesSink {
                 }
                 writer_queued.fetch_sub(batch.lines, Ordering::Relaxed);
             };
+            // One wake-up and one flush per burst: after the first batch the thread sleeps
+            // `GATHER` (senders do not wake a sleeping thread), then writes every batch that
+            // came meanwhile with one flush. The daemon's turns are often small (its loop
+            // takes whatever the ring reader has handed over so far), so without the pause
+            // the writer would wake for each of them.
             while let Ok(first) = batches.recv() {
                 write(&mut out, first, &mut failed);
+                std::thread::sleep(GATHER);
                 for batch in batches.try_iter().take(MAX_BATCHES_PER_FLUSH) {
                     write(&mut out, batch, &mut failed);
                 }

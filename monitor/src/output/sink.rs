@@ -20,7 +20,7 @@ pub trait Sink: Send {
     /// knows how long a quiet alert stays firing.
     fn set_suppression_window(&mut self, _window: Duration) {}
 
-    /// No more events for now (the end of a drain of the ring buffer): a sink that gathers
+    /// No more events for now (the end of a turn of the daemon's loop): a sink that gathers
     /// events hands what it holds on.
     fn end_batch(&mut self) {}
 
