@@ -77,18 +77,21 @@ impl JsonLinesSink {
         // `capacity` batches: the line count is the bound that matters.
         let writer = QueuedWorker::spawn(name, capacity, move |batches| {
             let mut failed = false;
-            let write = |out: &mut L, batch: Batch, failed: &mut bool| {
+            // Returns the lines written (not yet flushed).
+            let write = |out: &mut L, batch: Batch, failed: &mut bool| -> usize {
                 if !*failed && let Err(e) = out.write_lines(&batch.text) {
                     error!(sink = name, error = %e, "cannot write events; this sink stops");
                     *failed = true;
                 }
+                writer_queued.fetch_sub(batch.lines, Ordering::Relaxed);
                 if *failed {
                     // Keep draining so senders never block, and count what is lost (a batch
                     // that failed part-way counts whole: a failed write says not how much of
                     // it landed).
                     writer_metrics.output_dropped_many(name, batch.lines as u64);
+                    return 0;
                 }
-                writer_queued.fetch_sub(batch.lines, Ordering::Relaxed);
+                batch.lines
             };
             // One wake-up and one flush per burst: after the first batch the thread sleeps
             // `GATHER` (senders do not wake a sleeping thread), then writes every batch that
@@ -96,13 +99,15 @@ impl JsonLinesSink {
             // takes whatever the ring reader has handed over so far), so without the pause
             // the writer would wake for each of them.
             while let Ok(first) = batches.recv() {
-                write(&mut out, first, &mut failed);
+                let mut unflushed = write(&mut out, first, &mut failed);
                 std::thread::sleep(GATHER);
                 for batch in batches.try_iter().take(MAX_BATCHES_PER_FLUSH) {
-                    write(&mut out, batch, &mut failed);
+                    unflushed += write(&mut out, batch, &mut failed);
                 }
                 if !failed && let Err(e) = out.flush() {
                     error!(sink = name, error = %e, "cannot write events; this sink stops");
+                    // What the failed flush held is lost as well (some of it may have landed).
+                    writer_metrics.output_dropped_many(name, unflushed as u64);
                     failed = true;
                 }
             }
@@ -143,49 +148,47 @@ impl JsonLinesSink {
     /// if the queue has no room for it).
     pub fn send<T: ToJsonLine + ?Sized>(&mut self, event: &T) {
         if self.append(event) && self.batch_full() {
-            self.end_batch();
+            self.hand_off(false);
         }
     }
 
     /// Like `send`, but waits for room instead of dropping (replays, where nothing is live).
     pub fn send_blocking<T: ToJsonLine + ?Sized>(&mut self, event: &T) {
         if self.append(event) && self.batch_full() {
-            let batch = self.take_pending();
-            self.queued.fetch_add(batch.lines, Ordering::Relaxed);
-            let lines = batch.lines;
-            if !self.writer.send_blocking(batch) {
-                self.queued.fetch_sub(lines, Ordering::Relaxed);
-                self.metrics.output_dropped_many(self.name, lines as u64);
-            }
+            self.hand_off(true);
         }
     }
 
     /// Hands the gathered lines to the writer, or drops and counts them when the queue has no
     /// room.
     pub fn end_batch(&mut self) {
+        self.hand_off(false);
+    }
+
+    /// Writes what is gathered and queued, and stops the writer.
+    pub fn close(&mut self) {
+        self.hand_off(true);
+        self.writer.close();
+    }
+
+    /// Queues the pending batch: waiting for room when `wait`, else dropping and counting it
+    /// when the queue has no room for its lines.
+    fn hand_off(&mut self, wait: bool) {
         if self.pending.lines == 0 {
             return;
         }
         let batch = self.take_pending();
         let lines = batch.lines;
         let queued = self.queued.fetch_add(lines, Ordering::Relaxed);
-        if queued + lines > self.capacity || !self.writer.offer(batch) {
+        let taken = if wait {
+            self.writer.send_blocking(batch)
+        } else {
+            queued + lines <= self.capacity && self.writer.offer(batch)
+        };
+        if !taken {
             self.queued.fetch_sub(lines, Ordering::Relaxed);
             self.metrics.output_dropped_many(self.name, lines as u64);
         }
-    }
-
-    /// Writes what is gathered and queued, and stops the writer.
-    pub fn close(&mut self) {
-        if self.pending.lines > 0 && self.writer.is_open() {
-            let batch = self.take_pending();
-            let lines = batch.lines;
-            self.queued.fetch_add(lines, Ordering::Relaxed);
-            if !self.writer.send_blocking(batch) {
-                self.metrics.output_dropped_many(self.name, lines as u64);
-            }
-        }
-        self.writer.close();
     }
 
     /// Appends the event's line to the pending batch. False if nothing was added.
@@ -454,6 +457,38 @@ mod tests {
             })
             .collect();
         assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+    }
+
+    /// Takes lines but cannot flush them (a full disk behind a buffer).
+    struct FailsToFlush;
+    impl LineWriter for FailsToFlush {
+        fn write_line(&mut self, _line: &str) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Err(std::io::Error::other("disk full"))
+        }
+    }
+
+    /// Lines that a failed flush held count as dropped, as do all lines after it.
+    #[test]
+    fn a_failed_flush_counts_the_lines_it_held() {
+        let metrics = Arc::new(Metrics::new());
+        let mut sink = JsonLinesSink::with_writer("flush", FailsToFlush, 64, metrics.clone());
+        for i in 0..5 {
+            sink.send(&serde_json::json!({ "i": i }));
+        }
+        sink.end_batch();
+        for i in 5..8 {
+            sink.send(&serde_json::json!({ "i": i }));
+        }
+        sink.close();
+        let dropped = metrics
+            .render()
+            .lines()
+            .find_map(|l| l.strip_prefix("monitor_output_dropped_total{sink=\"flush\"} "))
+            .and_then(|v| v.parse::<u64>().ok());
+        assert_eq!(dropped, Some(8));
     }
 
     /// Writes each batch straight through (no buffer in between).
