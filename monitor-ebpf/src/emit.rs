@@ -409,6 +409,100 @@ fn send_record<const N: usize>(
     Ok(first)
 }
 
+/// Vectored calls of at most this many bytes and two buffers take `emit_pair`: an HTTP/1
+/// server's head and body (nginx, node), most of its responses.
+const MAX_PAIR_BYTES: u64 = 2048;
+
+/// A vectored call of two buffers (`iov`, as `[base, len]`), within the cap and
+/// `MAX_PAIR_BYTES`: both copied straight into one ring-buffer reservation, the same record a
+/// single buffer would make. The `bpf_loop` walk costs two and a half times a plain call's
+/// record (a scratch copy, a step per piece, helper calls for the first bytes).
+#[inline(always)]
+fn emit_pair(call: &Call, iov: [[u64; 2]; 2]) {
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    let first_len = if iov[0][1] < call.len {
+        iov[0][1]
+    } else {
+        call.len
+    };
+    let second_len = call.len - first_len;
+    let (mut head, key) = data_header(call);
+    head.lost_before = take_loss(&key);
+    head.data_len = call.len as u32;
+    head.flags = call.flags | flags::LAST_CHUNK;
+    let (a, b) = ((iov[0][0], first_len), (iov[1][0], second_len));
+    // A reservation twice the size class: the verifier bounds the second copy's offset and
+    // length each by the class, not their sum.
+    let sent = if call.len <= 64 {
+        send_pair::<128>(&head, a, b)
+    } else if call.len <= 128 {
+        send_pair::<256>(&head, a, b)
+    } else if call.len <= 256 {
+        send_pair::<512>(&head, a, b)
+    } else if call.len <= 512 {
+        send_pair::<1024>(&head, a, b)
+    } else if call.len <= 1024 {
+        send_pair::<2048>(&head, a, b)
+    } else {
+        send_pair::<4096>(&head, a, b)
+    };
+    let first = match chunk_sent(sent, call, &key, &head, 0, call.len) {
+        Some(word) => word,
+        None => first_word(iov[0][0], call.len),
+    };
+    mark_if_http2(call, tgid, first);
+}
+
+/// Sends one record of the bytes `a` then `b` (`(address, length)`, at most `N / 2` each).
+/// Returns the record's first 8 bytes (0 when it has fewer than 9), as `send_record`.
+#[inline(always)]
+fn send_pair<const N: usize>(
+    head: &RecordHeader,
+    a: (u64, u64),
+    b: (u64, u64),
+) -> Result<u64, ChunkFailure> {
+    let Some(mut entry) = RECORDS.reserve::<SizedRecord<N>>(0) else {
+        return Err(ChunkFailure::RingFull);
+    };
+    let record = entry.as_mut_ptr();
+    // The verifier must see each bound on the values passed to the helpers themselves.
+    let a_len = core::hint::black_box(a.1);
+    let b_len = core::hint::black_box(b.1);
+    if a_len > (N / 2) as u64 || b_len > (N / 2) as u64 {
+        entry.discard(NO_WAKEUP);
+        return Err(ChunkFailure::ReadFault);
+    }
+    // SAFETY: `record` is a live reservation of `SizedRecord<N>`; `a_len + b_len <= N` bytes
+    // of its payload are written, from user memory through the helper.
+    let read = unsafe {
+        (*record).header = *head;
+        let data = (*record).data.as_mut_ptr();
+        let first =
+            generated::bpf_probe_read_user(data as *mut c_void, a_len as u32, a.0 as *const c_void);
+        if first != 0 {
+            first
+        } else {
+            generated::bpf_probe_read_user(
+                data.add(a_len as usize) as *mut c_void,
+                b_len as u32,
+                b.0 as *const c_void,
+            )
+        }
+    };
+    if read != 0 {
+        entry.discard(NO_WAKEUP);
+        return Err(ChunkFailure::ReadFault);
+    }
+    let first = if a_len + b_len >= 9 {
+        // SAFETY: the reservation's first payload bytes, just written; 8-byte aligned.
+        unsafe { *((*record).data.as_ptr() as *const u64) }
+    } else {
+        0
+    };
+    entry.submit(wakeup_flags());
+    Ok(first)
+}
+
 /// Iovec entries walked per vectored call at most: the kernel's own limit (`UIO_MAXIOV`), past
 /// which `writev`/`sendmsg` fail, so a successful call is always walked whole.
 pub const MAX_IOVECS: u64 = 1024;
@@ -429,7 +523,24 @@ const VECTORED_STEPS: u32 = MAX_IOVECS as u32 + MAX_CHUNKS_PER_CALL + 2;
 /// the step once instead of every iovec times every chunk. Its state lives in a per-CPU map
 /// value rather than on the stack, so the callback always starts from unknown values and its
 /// verification converges at once.
+///
+/// Calls of one or two buffers within `MAX_PAIR_BYTES` (nearly all HTTP/1 writes) skip the walk.
 pub fn emit_vectored(call: &Call, iov_count: u64) {
+    let small = call.len <= call_cap() && call.len <= MAX_PAIR_BYTES;
+    if small && iov_count == 1 {
+        // SAFETY: user memory through the helper: the one iovec entry.
+        if let Ok([base, _]) = unsafe { bpf_probe_read_user(call.buf as *const [u64; 2]) } {
+            // `call.len` (what the call moved) is at most the entry's length.
+            emit_call(&Call { buf: base, ..*call });
+            return;
+        }
+    } else if small && iov_count == 2 {
+        // SAFETY: as above, both entries.
+        if let Ok(iov) = unsafe { bpf_probe_read_user(call.buf as *const [[u64; 2]; 2]) } {
+            emit_pair(call, iov);
+            return;
+        }
+    }
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     // SAFETY: user memory through the helper: iov[0].iov_base.
     let base = unsafe { bpf_probe_read_user(call.buf as *const u64) }.unwrap_or(0);
