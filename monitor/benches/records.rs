@@ -2,7 +2,7 @@
 //! out, together with what it includes. Kernel records are built here byte for byte as the
 //! kernel programs emit them (`capture::encode`), then, per record, exactly the daemon's steps:
 //! the ring reader's trim, accounting and TLS-tie check (`filled`, `TieResolver::offer`), decoding
-//! (`capture::decode`), the pipeline (streams → HTTP/1 → enrichment from cached process and
+//! (`capture::decode_into`, into the reader's payload arena), the pipeline (streams → HTTP/1 → enrichment from cached process and
 //! socket state → calls → detectors → policy → rates → inventory), and serialising each output
 //! to its JSON line as the stdout sink does (`output::ToJsonLine`).
 //!
@@ -15,7 +15,10 @@ use std::{hint::black_box, sync::Arc};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use monitor::{
-    capture::{LibraryInfo, LibraryRegistry, TieResolver, TlsLibraryKind, decode, encode, filled},
+    capture::{
+        LibraryInfo, LibraryRegistry, PayloadArena, TieResolver, TlsLibraryKind, decode_into,
+        encode, filled,
+    },
     enrich::{ProcFacts, ProcessTable, RecordedFacts},
     inspect::Inspector,
     metrics::Metrics,
@@ -227,6 +230,7 @@ fn pipeline(policy: Option<Policy>, metrics: &Arc<Metrics>) -> Pipeline {
 /// Returns the API-call lines made.
 fn run(pipeline: &mut Pipeline, records: &[Vec<u8>], metrics: &Metrics) -> u64 {
     let mut resolver = TieResolver::default();
+    let mut arena = PayloadArena::default();
     let mut lines = 0;
     let mut batch = String::new();
     let mut emit = |output: Output| {
@@ -248,7 +252,7 @@ fn run(pipeline: &mut Pipeline, records: &[Vec<u8>], metrics: &Metrics) -> u64 {
         let raw = filled(raw);
         metrics.capture_record(raw.len());
         if let Some(raw) = resolver.offer(raw, metrics)
-            && let Ok(event) = decode(raw)
+            && let Ok(event) = decode_into(raw, &mut arena)
         {
             pipeline.handle(event, &mut emit);
         }

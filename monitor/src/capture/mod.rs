@@ -13,6 +13,7 @@
 //! - `watch`: TLS libraries that appear later (new processes, `dlopen`).
 //! - `privileges`: which missing privilege an EPERM/EACCES from the kernel points at.
 //! - `tie`: holds TLS calls emitted before their socket was known until the kernel ties them.
+mod arena;
 mod attach;
 mod comm;
 mod go_tls;
@@ -27,6 +28,7 @@ mod ring;
 mod tie;
 mod watch;
 
+pub use arena::PayloadArena;
 pub use attach::{AttachReport, Attacher, LibraryInfo, LibraryRegistry, TlsLibraryKind};
 pub use comm::Comm;
 pub use go_tls::{GoTlsError, GoTlsProbes, analyze as analyze_go_tls};
@@ -35,7 +37,8 @@ pub use libraries::{BinaryVerdict, Discovery, LibraryFile, has_openssl_symbols, 
 pub use loader::{CaptureSettings, LoadError, LoadedPrograms};
 pub use privileges::{Privileges, explain_nothing_found};
 pub use record::{
-    CaptureEvent, ConnKey, DataChunk, DecodeError, EventKind, SocketOpened, decode, encode, filled,
+    CaptureEvent, ConnKey, DataChunk, DecodeError, EventKind, SocketOpened, decode, decode_into,
+    encode, filled,
 };
 pub use recover::recover_connections;
 pub use ring::{Wakeups, spawn_ring_reader};

@@ -9,6 +9,7 @@ use monitor_common::{
 };
 use thiserror::Error;
 
+use super::arena::PayloadArena;
 use crate::protocols::Direction;
 
 /// Identifies a connection across the whole host: the process and its library-level handle
@@ -115,7 +116,21 @@ impl DecodeError {
     }
 }
 
+/// `raw` decoded, its payload copied into a `Bytes` of its own (tests, tools, replays).
 pub fn decode(raw: &[u8]) -> Result<CaptureEvent, DecodeError> {
+    decode_copying(raw, Bytes::copy_from_slice)
+}
+
+/// `raw` decoded, its payload copied into `arena`: the ring reader's path, with no allocation
+/// per record.
+pub fn decode_into(raw: &[u8], arena: &mut PayloadArena) -> Result<CaptureEvent, DecodeError> {
+    decode_copying(raw, |payload| arena.copy(payload))
+}
+
+fn decode_copying(
+    raw: &[u8],
+    copy: impl FnOnce(&[u8]) -> Bytes,
+) -> Result<CaptureEvent, DecodeError> {
     if raw.len() < HEADER_LEN {
         return Err(DecodeError::Short { len: raw.len() });
     }
@@ -150,7 +165,7 @@ pub fn decode(raw: &[u8]) -> Result<CaptureEvent, DecodeError> {
             lost_before: head.lost_before,
             library: head.attach_cookie,
             socket_id: head.socket_id,
-            data: Bytes::copy_from_slice(payload),
+            data: copy(payload),
         }),
         record_kind::SOCKET_OPEN => EventKind::SocketOpen(socket_opened(head.conn_id, payload)?),
         record_kind::CLOSE => EventKind::Close(conn),

@@ -22,7 +22,7 @@ use tokio::{
 };
 use tracing::{debug, error, warn};
 
-use super::{CaptureEvent, TieResolver, decode, filled};
+use super::{CaptureEvent, PayloadArena, TieResolver, decode_into, filled};
 use crate::{metrics::Metrics, recording::Recorder};
 
 /// Empty polls in a row after which the reader stops its timer and sleeps until the kernel
@@ -58,6 +58,7 @@ pub fn spawn_ring_reader(
         events,
         metrics,
         recorder,
+        arena: PayloadArena::default(),
     };
     Ok(tokio::spawn(reader.run(wakeups, stop)))
 }
@@ -67,6 +68,8 @@ struct Reader {
     events: mpsc::Sender<CaptureEvent>,
     metrics: Arc<Metrics>,
     recorder: Option<Recorder>,
+    /// Where the records' payloads are copied to, kept across drains.
+    arena: PayloadArena,
 }
 
 /// The batched mode's state: whether the timer runs, and the flag the kernel reads.
@@ -149,7 +152,7 @@ impl Reader {
                             return;
                         }
                     };
-                    let Some(read) = drain(guard.get_inner_mut(), &self.events, &self.metrics, self.recorder.as_ref()).await else {
+                    let Some(read) = drain(guard.get_inner_mut(), &self.events, &self.metrics, self.recorder.as_ref(), &mut self.arena).await else {
                         return;
                     };
                     guard.clear_ready();
@@ -202,6 +205,7 @@ impl Reader {
             &self.events,
             &self.metrics,
             self.recorder.as_ref(),
+            &mut self.arena,
         )
         .await
     }
@@ -227,6 +231,7 @@ async fn drain(
     events: &mpsc::Sender<CaptureEvent>,
     metrics: &Metrics,
     recorder: Option<&Recorder>,
+    arena: &mut PayloadArena,
 ) -> Option<usize> {
     let mut read = 0;
     let mut resolver = TieResolver::default();
@@ -242,7 +247,9 @@ async fn drain(
                     error!(error = %e, "cannot write the recording");
                 }
                 read += 1;
-                let now = resolver.offer(item, metrics).map(decode);
+                let now = resolver
+                    .offer(item, metrics)
+                    .map(|raw| decode_into(raw, arena));
                 (now, resolver.take_ready())
             }
             None if resolver.is_waiting() && !waited => {
@@ -253,13 +260,13 @@ async fn drain(
             None => {
                 resolver.give_up(metrics);
                 for raw in resolver.take_ready() {
-                    send(decode(&raw), events, metrics).await?;
+                    send(decode_into(&raw, arena), events, metrics).await?;
                 }
                 return Some(read);
             }
         };
         for raw in released {
-            send(decode(&raw), events, metrics).await?;
+            send(decode_into(&raw, arena), events, metrics).await?;
         }
         if let Some(decoded) = now {
             send(decoded, events, metrics).await?;
