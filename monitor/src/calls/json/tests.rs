@@ -339,3 +339,30 @@ fn only_what_serde_escapes_counts_as_needing_it() {
     }
     assert!(!needs_escape("é–😀"));
 }
+
+/// The word-at-a-time check against the byte-wise one: every byte value at every position of
+/// every length up to three words, over backgrounds of plain and of non-ASCII bytes (whose
+/// borrows and high bits the word arithmetic must not mistake for a match).
+#[test]
+fn the_word_check_agrees_with_the_byte_check_everywhere() {
+    let bytewise = |bytes: &[u8]| bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+    for background in [b'a', 0x20, 0x21, 0x5d, 0x7f, 0x80, 0xff] {
+        for len in 0..=24 {
+            for at in 0..len {
+                for byte in 0u8..=0xff {
+                    let mut text = vec![background; len];
+                    text[at] = byte;
+                    assert_eq!(
+                        super::needs_escape_bytes(&text),
+                        bytewise(&text),
+                        "{background:#x} × {len}, {byte:#x} at {at}"
+                    );
+                }
+            }
+            assert_eq!(
+                super::needs_escape_bytes(&vec![background; len]),
+                bytewise(&vec![background; len])
+            );
+        }
+    }
+}
