@@ -42,6 +42,22 @@ pub struct SocketInfo {
     /// A TLS library's calls were tied to it: its plaintext is read.
     pub tls_read: bool,
     closed_at_ns: Option<u64>,
+    /// The other end's process as last looked up (see [`SocketTable::peer_of_connection`]).
+    peer: PeerLookup,
+}
+
+/// A connection's other end, remembered: it does not change while the connection lives, and
+/// looking it up (up to three SipHash probes of socket addresses) ran for every call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum PeerLookup {
+    #[default]
+    NotYet,
+    Found(u32),
+    /// Not found while the address indexes were at this generation: worth asking again only
+    /// once a connection was indexed since (its other end may have been announced late).
+    Missing {
+        generation: u64,
+    },
 }
 
 #[derive(Default)]
@@ -56,6 +72,8 @@ pub struct SocketTable {
     clients_by_local: HashMap<SocketAddr, (u32, u64)>,
     /// Accepted sockets by their remote (the client's) address, same rules.
     servers_by_remote: HashMap<SocketAddr, (u32, u64)>,
+    /// Counts the address-index updates: a remembered miss is stale once it moves.
+    generation: u64,
 }
 
 /// An address in the form both ends of one connection agree on.
@@ -81,6 +99,7 @@ impl SocketTable {
             if opened.remote.is_some() {
                 info.remote = opened.remote;
             }
+            info.peer = PeerLookup::NotYet;
             self.index(tgid, opened.id);
             return;
         }
@@ -97,6 +116,7 @@ impl SocketTable {
                 tls_handshake: false,
                 tls_read: false,
                 closed_at_ns: None,
+                peer: PeerLookup::NotYet,
             },
         );
         self.on_use(tgid, opened.id, processes);
@@ -133,6 +153,7 @@ impl SocketTable {
         };
         let (local, remote) = (canonical_addr(local), canonical_addr(remote));
         let key = (tgid, id);
+        self.generation += 1;
         if !local.ip().is_unspecified() {
             self.by_addresses.insert((local, remote), key);
         }
@@ -145,6 +166,27 @@ impl SocketTable {
             }
             _ => {}
         }
+    }
+
+    /// The process at the other end of connection `id` of `tgid`: [`SocketTable::peer_of`] on
+    /// its addresses, remembered with the connection.
+    pub fn peer_of_connection(&mut self, tgid: u32, id: u64) -> Option<u32> {
+        let info = self.sockets.get(&(tgid, id))?;
+        match info.peer {
+            PeerLookup::Found(pid) => return Some(pid),
+            PeerLookup::Missing { generation } if generation == self.generation => return None,
+            _ => {}
+        }
+        let (local, remote) = info.local.zip(info.remote)?;
+        let found = self.peer_of(local, remote);
+        let generation = self.generation;
+        if let Some(info) = self.sockets.get_mut(&(tgid, id)) {
+            info.peer = match found {
+                Some(pid) => PeerLookup::Found(pid),
+                None => PeerLookup::Missing { generation },
+            };
+        }
+        found
     }
 
     /// The process at the other end of the connection `local` ↔ `remote`, when it runs on this
@@ -281,6 +323,50 @@ mod tests {
         assert_eq!(t.peer_of("127.0.0.1:40001".parse().unwrap(), s), None);
         // A remote peer is not on this host.
         assert_eq!(t.peer_of(c, "198.51.100.7:443".parse().unwrap()), None);
+    }
+
+    #[test]
+    fn a_connections_peer_is_remembered_and_a_miss_is_retried_once_another_end_appears() {
+        let mut processes = ProcessTable::new(RecordedFacts::default());
+        let mut t = table(&[(10, opened(1, CLIENT, "127.0.0.1:40000", "127.0.0.1:8443"))]);
+        assert_eq!(
+            t.peer_of_connection(10, 1),
+            None,
+            "the server end is not known yet"
+        );
+        assert_eq!(t.peer_of_connection(10, 1), None);
+        // The server's end is announced after the client's first call.
+        t.on_open(
+            20,
+            &opened(2, SERVER, "127.0.0.1:8443", "127.0.0.1:40000"),
+            &mut processes,
+        );
+        assert_eq!(t.peer_of_connection(10, 1), Some(20));
+        assert_eq!(t.peer_of_connection(20, 2), Some(10));
+        // Remembered with the connection: still the answer once the server's end is forgotten.
+        t.on_process_exit(20);
+        t.expire(0);
+        assert_eq!(t.peer_of_connection(10, 1), Some(20));
+        assert_eq!(t.peer_of_connection(20, 2), None, "gone with its process");
+        assert_eq!(t.peer_of_connection(99, 1), None);
+    }
+
+    #[test]
+    fn a_connection_given_new_addresses_looks_its_peer_up_again() {
+        let mut processes = ProcessTable::new(RecordedFacts::default());
+        let mut t = table(&[
+            (10, opened(1, CLIENT, "127.0.0.1:40000", "127.0.0.1:8443")),
+            (20, opened(2, SERVER, "127.0.0.1:8443", "127.0.0.1:40000")),
+            (30, opened(3, SERVER, "127.0.0.1:9443", "127.0.0.1:40000")),
+        ]);
+        assert_eq!(t.peer_of_connection(10, 1), Some(20));
+        // The kernel's own announcement corrects what a `/proc` lookup had found.
+        t.on_open(
+            10,
+            &opened(1, CLIENT, "127.0.0.1:40000", "127.0.0.1:9443"),
+            &mut processes,
+        );
+        assert_eq!(t.peer_of_connection(10, 1), Some(30));
     }
 
     #[test]

@@ -340,7 +340,10 @@ impl Pipeline {
             // not a container id: their exchanges stay unlinked (each end alerts on its own).
             let loopback = addresses.is_some_and(|(local, _)| local.ip().is_loopback());
             let peer = addresses
-                .and_then(|(local, remote)| self.sockets.peer_of(local, remote))
+                .and_then(|_| {
+                    self.sockets
+                        .peer_of_connection(item.conn.tgid, item.socket_id)
+                })
                 .and_then(|pid| self.processes.known(pid))
                 .filter(|peer| !loopback || peer.container_id == process.container_id);
             call.peer_process = peer.map(|peer| {
