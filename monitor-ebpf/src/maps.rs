@@ -295,11 +295,7 @@ pub struct PendingIo {
     pub addrs: u8,
     /// 1 between the syscall's entry and its exit (`PENDING_IO` entries outlive their call).
     pub active: u8,
-    /// The socket's protocol at the entry when its bytes were already known to be plaintext
-    /// HTTP (`protocol::HTTP1`/`HTTP2`): the exit copies them without looking the socket up.
-    /// 0 when the exit must decide.
-    pub known_protocol: u8,
-    pub _pad: [u8; 6],
+    pub _pad: [u8; 7],
 }
 
 #[repr(C)]

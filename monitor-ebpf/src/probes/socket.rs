@@ -383,18 +383,10 @@ fn io_enter(
     };
     // SAFETY: map value pointer, valid for this program run.
     let state = unsafe { &mut *state };
-    // A socket whose first bytes were plaintext HTTP carries no TLS: no call of a probed
-    // library reads or writes it, and its syscalls skip the lookup (a hash lookup on every
-    // plaintext read and write).
-    let plaintext = state.protocol == protocol::HTTP1 || state.protocol == protocol::HTTP2;
     // SAFETY (both): map value pointer, valid for this program run.
-    let in_tls_call = if plaintext {
-        None
-    } else {
-        PENDING_CALLS
-            .get_ptr_mut(&pid_tgid)
-            .filter(|pending| unsafe { (**pending).active } != 0)
-    };
+    let in_tls_call = PENDING_CALLS
+        .get_ptr_mut(&pid_tgid)
+        .filter(|pending| unsafe { (**pending).active } != 0);
     if let Some(pending) = in_tls_call {
         let pending = unsafe { &mut *pending };
         // Inside SSL_read/SSL_write on this thread: ciphertext of a probed library. Tied once
@@ -439,8 +431,7 @@ fn io_enter(
         cipher: cipher as u8,
         addrs: addrs as u8,
         active: 1,
-        known_protocol: if plaintext { state.protocol } else { 0 },
-        _pad: [0; 6],
+        _pad: [0; 7],
     };
     let was_active = match PENDING_IO.get_ptr_mut(&pid_tgid) {
         Some(slot) => {
@@ -705,10 +696,6 @@ fn io_exit_prepare(ctx: &TracePointContext) -> Option<(PendingIo, u64)> {
     if io.cipher != 0 {
         arm_read_tie(pid_tgid, io.id, io.fd);
         return None;
-    }
-    // Plaintext HTTP at the entry: a socket's protocol, once decided, never changes.
-    if io.known_protocol != 0 {
-        return Some((io, moved as u64));
     }
     let state = SOCKETS.get_ptr_mut(&SockKey { tgid, fd: io.fd })?;
     // SAFETY: map value pointer.
