@@ -52,12 +52,12 @@ pub struct SocketInfo {
 enum PeerLookup {
     #[default]
     NotYet,
-    Found(u32),
+    /// Found while the table was at these revisions: stale once a connection's addresses were
+    /// corrected or a process left (its pid may be reused, its sockets are gone).
+    Found { pid: u32, revisions: u64 },
     /// Not found while the address indexes were at this generation: worth asking again only
     /// once a connection was indexed since (its other end may have been announced late).
-    Missing {
-        generation: u64,
-    },
+    Missing { generation: u64 },
 }
 
 #[derive(Default)]
@@ -74,6 +74,9 @@ pub struct SocketTable {
     servers_by_remote: HashMap<SocketAddr, (u32, u64)>,
     /// Counts the address-index updates: a remembered miss is stale once it moves.
     generation: u64,
+    /// Counts what can make a found peer wrong: addresses corrected or filled in, a process
+    /// gone. Rare next to calls on live connections, unlike new connections.
+    revisions: u64,
 }
 
 /// An address in the form both ends of one connection agree on.
@@ -100,6 +103,7 @@ impl SocketTable {
                 info.remote = opened.remote;
             }
             info.peer = PeerLookup::NotYet;
+            self.revisions += 1;
             self.index(tgid, opened.id);
             return;
         }
@@ -132,6 +136,7 @@ impl SocketTable {
             return;
         }
         info.lookups += 1;
+        self.revisions += 1;
         if let Some(addrs) = processes.socket_addrs(tgid, info.fd) {
             info.local.get_or_insert(addrs.local);
             info.remote.get_or_insert(addrs.remote);
@@ -173,16 +178,18 @@ impl SocketTable {
     pub fn peer_of_connection(&mut self, tgid: u32, id: u64) -> Option<u32> {
         let info = self.sockets.get(&(tgid, id))?;
         match info.peer {
-            PeerLookup::Found(pid) => return Some(pid),
+            PeerLookup::Found { pid, revisions } if revisions == self.revisions => {
+                return Some(pid);
+            }
             PeerLookup::Missing { generation } if generation == self.generation => return None,
             _ => {}
         }
         let (local, remote) = info.local.zip(info.remote)?;
         let found = self.peer_of(local, remote);
-        let generation = self.generation;
+        let (generation, revisions) = (self.generation, self.revisions);
         if let Some(info) = self.sockets.get_mut(&(tgid, id)) {
             info.peer = match found {
-                Some(pid) => PeerLookup::Found(pid),
+                Some(pid) => PeerLookup::Found { pid, revisions },
                 None => PeerLookup::Missing { generation },
             };
         }
@@ -251,6 +258,7 @@ impl SocketTable {
     }
 
     pub fn on_process_exit(&mut self, tgid: u32) {
+        self.revisions += 1;
         self.sockets.retain(|(pid, _), _| *pid != tgid);
     }
 
@@ -343,10 +351,9 @@ mod tests {
         );
         assert_eq!(t.peer_of_connection(10, 1), Some(20));
         assert_eq!(t.peer_of_connection(20, 2), Some(10));
-        // Remembered with the connection: still the answer once the server's end is forgotten.
+        // Its process gone, the answer goes too (the pid may be reused).
         t.on_process_exit(20);
-        t.expire(0);
-        assert_eq!(t.peer_of_connection(10, 1), Some(20));
+        assert_eq!(t.peer_of_connection(10, 1), None);
         assert_eq!(t.peer_of_connection(20, 2), None, "gone with its process");
         assert_eq!(t.peer_of_connection(99, 1), None);
     }
@@ -367,6 +374,35 @@ mod tests {
             &mut processes,
         );
         assert_eq!(t.peer_of_connection(10, 1), Some(30));
+    }
+
+    #[test]
+    fn a_remembered_peer_is_dropped_when_the_peers_own_addresses_are_corrected() {
+        let mut processes = ProcessTable::new(RecordedFacts::default());
+        let mut t = table(&[
+            (10, opened(1, CLIENT, "127.0.0.1:40000", "127.0.0.1:8443")),
+            (20, opened(2, SERVER, "127.0.0.1:8443", "127.0.0.1:40000")),
+        ]);
+        assert_eq!(t.peer_of_connection(10, 1), Some(20));
+        // The server's connection was really another client's: the kernel says so.
+        t.on_open(
+            20,
+            &opened(2, SERVER, "127.0.0.1:8443", "127.0.0.1:40001"),
+            &mut processes,
+        );
+        assert_eq!(t.peer_of_connection(10, 1), None);
+        // New connections alone leave a found peer as it was.
+        let mut t = table(&[
+            (10, opened(1, CLIENT, "127.0.0.1:40000", "127.0.0.1:8443")),
+            (20, opened(2, SERVER, "127.0.0.1:8443", "127.0.0.1:40000")),
+        ]);
+        assert_eq!(t.peer_of_connection(10, 1), Some(20));
+        t.on_open(
+            30,
+            &opened(3, CLIENT, "127.0.0.1:40002", "127.0.0.1:9"),
+            &mut processes,
+        );
+        assert_eq!(t.peer_of_connection(10, 1), Some(20));
     }
 
     #[test]
