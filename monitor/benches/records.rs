@@ -2,9 +2,10 @@
 //! out, together with what it includes. Kernel records are built here byte for byte as the
 //! kernel programs emit them (`capture::encode`), then, per record, exactly the daemon's steps:
 //! the ring reader's trim, accounting and TLS-tie check (`filled`, `TieResolver::offer`), decoding
-//! (`capture::decode_into`, into the reader's payload arena), the pipeline (streams → HTTP/1 → enrichment from cached process and
-//! socket state → calls → detectors → policy → rates → inventory), and serialising each output
-//! to its JSON line as the stdout sink does (`output::ToJsonLine`).
+//! into the reader's payload arena (`capture::decode_into`), the pipeline (streams → HTTP/1 →
+//! enrichment from cached process and socket state → calls → detectors → policy → rates →
+//! inventory), and serialising each output to its JSON line as the stdout sink does
+//! (`output::ToJsonLine`).
 //!
 //! The traffic is the overhead benchmark's: HTTPS requests with both ends probed, a client
 //! (`h2load`) and a server (`nginx`) on loopback, so each request is two API calls, each end

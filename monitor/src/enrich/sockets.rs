@@ -379,10 +379,13 @@ mod tests {
     #[test]
     fn a_remembered_peer_is_dropped_when_the_peers_own_addresses_are_corrected() {
         let mut processes = ProcessTable::new(RecordedFacts::default());
-        let mut t = table(&[
-            (10, opened(1, CLIENT, "127.0.0.1:40000", "127.0.0.1:8443")),
-            (20, opened(2, SERVER, "127.0.0.1:8443", "127.0.0.1:40000")),
-        ]);
+        let both_ends = || {
+            table(&[
+                (10, opened(1, CLIENT, "127.0.0.1:40000", "127.0.0.1:8443")),
+                (20, opened(2, SERVER, "127.0.0.1:8443", "127.0.0.1:40000")),
+            ])
+        };
+        let mut t = both_ends();
         assert_eq!(t.peer_of_connection(10, 1), Some(20));
         // The server's connection was really another client's: the kernel says so.
         t.on_open(
@@ -392,10 +395,7 @@ mod tests {
         );
         assert_eq!(t.peer_of_connection(10, 1), None);
         // New connections alone leave a found peer as it was.
-        let mut t = table(&[
-            (10, opened(1, CLIENT, "127.0.0.1:40000", "127.0.0.1:8443")),
-            (20, opened(2, SERVER, "127.0.0.1:8443", "127.0.0.1:40000")),
-        ]);
+        let mut t = both_ends();
         assert_eq!(t.peer_of_connection(10, 1), Some(20));
         t.on_open(
             30,
