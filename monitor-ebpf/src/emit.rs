@@ -13,8 +13,7 @@
 use aya_ebpf::{
     cty::c_void,
     helpers::{
-        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_ktime_get_ns,
-        bpf_loop, bpf_probe_read_user, generated,
+        bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_loop, bpf_probe_read_user, generated,
     },
 };
 use monitor_common::{
@@ -23,8 +22,8 @@ use monitor_common::{
 };
 
 use crate::maps::{
-    CALL_CAP, HTTP2_CALL_CAP, LOSSES, LOSSES_OWED, READER_ASLEEP, RECORDS, SCRATCH, VECTORED,
-    VectoredScratch, WAKEUP_BYTES, WIDE_CONNS, count, slot_add,
+    CALL_CAP, HTTP2_CALL_CAP, LOSSES, LOSSES_OWED, READER_ASLEEP, RECORDS, SCRATCH, ThreadIdentity,
+    VECTORED, VectoredScratch, WAKEUP_BYTES, WIDE_CONNS, count, slot_add,
 };
 
 /// How a record should notify the reader. By default the kernel wakes the reader for every
@@ -65,11 +64,36 @@ pub struct Call {
     /// Header flags every record of the call carries (`flags::TIE_PENDING`), besides
     /// `LAST_CHUNK`.
     pub flags: u8,
+    /// The calling thread's `pid_tgid`, user and command, as its probe already has them.
+    pub pid_tgid: u64,
+    pub identity: ThreadIdentity,
+}
+
+/// The header of a record that is not a call's data (a marker, a tie, an exec): rare, so the
+/// thread's identity is read here.
+#[inline(always)]
+fn header(kind: u8, conn_id: u64, direction: u8, source: u8, attach_cookie: u64) -> RecordHeader {
+    header_of(
+        kind,
+        conn_id,
+        direction,
+        source,
+        attach_cookie,
+        bpf_get_current_pid_tgid(),
+        &ThreadIdentity::current(),
+    )
 }
 
 #[inline(always)]
-fn header(kind: u8, conn_id: u64, direction: u8, source: u8, attach_cookie: u64) -> RecordHeader {
-    let pid_tgid = bpf_get_current_pid_tgid();
+fn header_of(
+    kind: u8,
+    conn_id: u64,
+    direction: u8,
+    source: u8,
+    attach_cookie: u64,
+    pid_tgid: u64,
+    identity: &ThreadIdentity,
+) -> RecordHeader {
     RecordHeader {
         timestamp_ns: unsafe { bpf_ktime_get_ns() },
         conn_id,
@@ -85,8 +109,8 @@ fn header(kind: u8, conn_id: u64, direction: u8, source: u8, attach_cookie: u64)
         direction,
         source,
         flags: 0,
-        uid: bpf_get_current_uid_gid() as u32,
-        comm: bpf_get_current_comm().unwrap_or([0; 16]),
+        uid: identity.uid,
+        comm: identity.comm,
     }
 }
 
@@ -205,12 +229,14 @@ fn bytes_to_copy(call: &Call, cap: u64) -> u64 {
 /// The header every record of `call` starts from, and the key of its connection's losses.
 #[inline(always)]
 fn data_header(call: &Call) -> (RecordHeader, LossKey) {
-    let mut head = header(
+    let mut head = header_of(
         record_kind::DATA,
         call.conn_id,
         call.direction,
         call.source,
         call.attach_cookie,
+        call.pid_tgid,
+        &call.identity,
     );
     head.call_len = call.len;
     head.socket_id = call.socket_id;
@@ -225,7 +251,7 @@ fn data_header(call: &Call) -> (RecordHeader, LossKey) {
 
 /// Emits a call copying at most the per-call cap.
 pub fn emit_call(call: &Call) {
-    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    let tgid = (call.pid_tgid >> 32) as u32;
     let cap = call_cap();
     if call.len > cap {
         // Only a call past the cap may take the wide walk, which its first bytes decide: read
@@ -419,7 +445,7 @@ const MAX_PAIR_BYTES: u64 = 2048;
 /// record (a scratch copy, a step per piece, helper calls for the first bytes).
 #[inline(always)]
 fn emit_pair(call: &Call, iov: [[u64; 2]; 2]) {
-    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    let tgid = (call.pid_tgid >> 32) as u32;
     let first_len = if iov[0][1] < call.len {
         iov[0][1]
     } else {
@@ -541,7 +567,7 @@ pub fn emit_vectored(call: &Call, iov_count: u64) {
             return;
         }
     }
-    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    let tgid = (call.pid_tgid >> 32) as u32;
     // SAFETY: user memory through the helper: iov[0].iov_base.
     let base = unsafe { bpf_probe_read_user(call.buf as *const u64) }.unwrap_or(0);
     let first = first_word(base, call.len);

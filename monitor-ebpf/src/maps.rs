@@ -132,10 +132,33 @@ pub struct PendingCall {
     /// tied to the handle at its return if nothing better did (see `probes::openssl`).
     pub tie_socket: u64,
     pub tie_fd: u32,
-    pub _pad2: u32,
+    /// The thread's user and command, read when its entry was made (see `ThreadIdentity`).
+    pub identity: ThreadIdentity,
     /// The socket the handle is tied to, as known at the call's entry or learnt by a syscall
     /// inside it (0: none yet): the syscalls and the return need no `SSL_SOCKETS` lookup.
     pub socket: u64,
+}
+
+/// The user and command a thread's data records carry, kept in the thread's per-call entry
+/// (`PENDING_CALLS`, `PENDING_IO`) from its first call on instead of read by two helper calls for
+/// every record (a fifth of a record's cost). Userspace names a process and a connection from
+/// their first record and never again, so a later `setuid` or thread rename changed nothing it
+/// reports; an `exec` (the one change it follows, from its own record) refreshes the entries.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct ThreadIdentity {
+    pub uid: u32,
+    pub comm: [u8; 16],
+}
+
+impl ThreadIdentity {
+    #[inline(always)]
+    pub fn current() -> Self {
+        Self {
+            uid: aya_ebpf::helpers::bpf_get_current_uid_gid() as u32,
+            comm: aya_ebpf::helpers::bpf_get_current_comm().unwrap_or([0; 16]),
+        }
+    }
 }
 
 /// Per thread: what may tie a TLS handle whose library does no socket I/O inside its calls
@@ -295,7 +318,9 @@ pub struct PendingIo {
     pub addrs: u8,
     /// 1 between the syscall's entry and its exit (`PENDING_IO` entries outlive their call).
     pub active: u8,
-    pub _pad: [u8; 7],
+    pub _pad: [u8; 3],
+    /// The thread's user and command, read when its entry was made (see `ThreadIdentity`).
+    pub identity: ThreadIdentity,
 }
 
 #[repr(C)]

@@ -69,6 +69,48 @@ fn plaintext_calls_are_reported_on_both_sides_with_addresses() {
     );
 }
 
+/// A process that calls, then `exec`s another program that calls: each call names the program
+/// that made it. The kernel keeps a thread's user and command with its per-thread entry rather
+/// than reading them for every record, so this is what would go stale.
+#[test]
+fn a_process_that_execs_names_each_call_by_the_program_that_made_it() {
+    if !root_or_skip("a_process_that_execs_names_each_call_by_the_program_that_made_it") {
+        return;
+    }
+    let server = HttpServer::start("127.0.0.1");
+    let monitor = Monitor::start(&[]);
+    let script = r#"
+import os, sys, urllib.request
+urllib.request.urlopen(sys.argv[1]).read()
+os.execv("/usr/bin/curl", ["curl", "--silent", "--output", "/dev/null", sys.argv[2]])
+"#;
+    let (pid, output) = run_client(Command::new(PYTHON).args([
+        "-c",
+        script,
+        &server.url("/hello"),
+        &server.url("/chunked"),
+    ]));
+    assert!(output.status.success(), "{output:?}");
+    let captured = monitor.stop();
+
+    let before = captured.only(pid, "client", "/hello");
+    assert!(
+        before["process"]["command"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("python")),
+        "{before:#}"
+    );
+    let after = captured.only(pid, "client", "/chunked");
+    assert_eq!(after["process"]["command"], "curl", "{after:#}");
+    assert!(
+        after["process"]["executable"]
+            .as_str()
+            .is_some_and(|e| e.ends_with("/curl")),
+        "{after:#}"
+    );
+    assert_eq!(after["response_body_bytes"], 3000);
+}
+
 #[test]
 fn ipv6_pipelining_and_large_bodies() {
     if !root_or_skip("ipv6_pipelining_and_large_bodies") {

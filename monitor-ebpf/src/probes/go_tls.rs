@@ -23,7 +23,7 @@ use monitor_common::{SockKey, counter, direction, protocol, record_kind, source}
 
 use crate::{
     emit::{Call, emit_call, emit_marker},
-    maps::{MONITOR_TGID, PendingCall, SOCKETS, SSL_SOCKETS, SslKey, count},
+    maps::{MONITOR_TGID, PendingCall, SOCKETS, SSL_SOCKETS, SslKey, ThreadIdentity, count},
 };
 
 /// Offset of the data word of `tls.Conn.conn` (a `net.Conn` interface: itab, data), the first
@@ -114,7 +114,11 @@ fn remember(conn: u64, buf: u64, goroutine: u64, tgid: u32, direction: u8, flag:
         _pad: [0; 4],
         tie_socket: 0,
         tie_fd: 0,
-        _pad2: 0,
+        // Unused: a goroutine may return on another thread, whose identity its return reads.
+        identity: ThreadIdentity {
+            uid: 0,
+            comm: [0; 16],
+        },
         socket,
     };
     let key = GoCallKey {
@@ -155,6 +159,8 @@ pub fn go_tls_write(ctx: ProbeContext) -> u32 {
             attach_cookie: unsafe { bpf_get_attach_cookie(ctx.as_ptr()) },
             socket_id: socket,
             flags: 0,
+            pid_tgid: bpf_get_current_pid_tgid(),
+            identity: ThreadIdentity::current(),
         });
     }
     // Still remembered, so that its `RET` is not counted as an orphan.
@@ -224,6 +230,8 @@ pub fn go_tls_return(ctx: ProbeContext) -> u32 {
         attach_cookie: unsafe { bpf_get_attach_cookie(ctx.as_ptr()) },
         socket_id,
         flags: 0,
+        pid_tgid: bpf_get_current_pid_tgid(),
+        identity: ThreadIdentity::current(),
     });
     0
 }

@@ -26,7 +26,7 @@ use crate::{
     emit::{Call, emit_call, emit_marker},
     maps::{
         MAX_TIE_GAP_NS, MONITOR_TGID, PENDING_CALLS, PendingCall, SOCKETS, SSL_SOCKETS, SslKey,
-        ThreadTie, count,
+        ThreadIdentity, ThreadTie, count,
     },
     thread_ties,
 };
@@ -59,7 +59,7 @@ fn remember(ctx: &ProbeContext, direction: u8, is_ex: bool) -> u32 {
         _pad: 0,
     };
     let socket = unsafe { SSL_SOCKETS.get(&key) }.copied().unwrap_or(0);
-    let pending = PendingCall {
+    let pending = |identity| PendingCall {
         conn_id: ssl,
         buf,
         len_out,
@@ -70,14 +70,18 @@ fn remember(ctx: &ProbeContext, direction: u8, is_ex: bool) -> u32 {
         _pad: [0; 4],
         tie_socket,
         tie_fd,
-        _pad2: 0,
+        identity,
         socket,
     };
     if let Some(slot) = PENDING_CALLS.get_ptr_mut(&pid_tgid) {
         // SAFETY: map value pointer, valid for this program run; only this thread writes it
         // (entries of a plain hash are recycled only after their delete, at the thread's exit).
-        unsafe { *slot = pending };
-    } else if PENDING_CALLS.insert(&pid_tgid, &pending, 0).is_err() {
+        let slot = unsafe { &mut *slot };
+        *slot = pending(slot.identity);
+    } else if PENDING_CALLS
+        .insert(&pid_tgid, &pending(ThreadIdentity::current()), 0)
+        .is_err()
+    {
         count(counter::PENDING_TABLE_FULL, 1);
     }
     0
@@ -270,6 +274,8 @@ fn finish_call(ret: i32, ctx: *mut core::ffi::c_void) -> u32 {
         attach_cookie,
         socket_id,
         flags: call_flags,
+        pid_tgid,
+        identity: pending.identity,
     });
     0
 }

@@ -12,7 +12,7 @@ use monitor_common::{record_kind, source};
 use super::socket;
 use crate::{
     emit::{emit_exec, emit_marker},
-    maps::{MONITOR_TGID, PENDING_CALLS},
+    maps::{MONITOR_TGID, PENDING_CALLS, ThreadIdentity},
 };
 
 /// `prot` and `fd` in the `syscalls/sys_enter_mmap` record (arguments are 8 bytes each from 16).
@@ -33,6 +33,15 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
     let Ok(loc) = (unsafe { ctx.read_at::<u32>(EXEC_FILENAME_LOC_OFFSET) }) else {
         return 0;
     };
+    // The thread's entries keep the identity its data records carry: `exec` changes its command
+    // (and may change its user), and the kernel has set both by this tracepoint.
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let identity = ThreadIdentity::current();
+    if let Some(slot) = PENDING_CALLS.get_ptr_mut(&pid_tgid) {
+        // SAFETY: map value pointer, valid for this program run; written only by this thread.
+        unsafe { (*slot).identity = identity };
+    }
+    socket::refresh_thread_identity(pid_tgid, &identity);
     let offset = (loc & 0xffff) as usize;
     emit_exec(unsafe { (ctx.as_ptr() as *const u8).add(offset) });
     0

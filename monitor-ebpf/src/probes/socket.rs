@@ -41,8 +41,8 @@ use crate::{
     maps::{
         ADDR_SEEN, AddrSeen, MAX_TIE_GAP_NS, MONITOR_TGID, NEXT_SOCKET_ID, PENDING_CALLS,
         PENDING_IO, PENDING_MARKS, PENDING_SOCKET_OPS, PendingIo, PendingSocketOp, SOCKETS,
-        SSL_SOCKETS, SslKey, TRACKED_TGIDS, ThreadTie, count, may_be_pending, may_be_tracked,
-        slot_add,
+        SSL_SOCKETS, SslKey, TRACKED_TGIDS, ThreadIdentity, ThreadTie, count, may_be_pending,
+        may_be_tracked, slot_add,
     },
     thread_ties,
 };
@@ -421,7 +421,7 @@ fn io_enter(
             return 0;
         }
     }
-    let io = PendingIo {
+    let io = |identity| PendingIo {
         id: state.id,
         buf,
         iov_count,
@@ -431,7 +431,8 @@ fn io_enter(
         cipher: cipher as u8,
         addrs: addrs as u8,
         active: 1,
-        _pad: [0; 7],
+        _pad: [0; 3],
+        identity,
     };
     let was_active = match PENDING_IO.get_ptr_mut(&pid_tgid) {
         Some(slot) => {
@@ -439,11 +440,14 @@ fn io_enter(
             // it (a plain hash recycles an entry only after its delete, at the thread's exit).
             let slot = unsafe { &mut *slot };
             let was_active = slot.active != 0;
-            *slot = io;
+            *slot = io(slot.identity);
             was_active
         }
         None => {
-            if PENDING_IO.insert(&pid_tgid, &io, 0).is_err() {
+            if PENDING_IO
+                .insert(&pid_tgid, &io(ThreadIdentity::current()), 0)
+                .is_err()
+            {
                 count(counter::PENDING_TABLE_FULL, 1);
                 return 0;
             }
@@ -473,6 +477,15 @@ fn take_pending_io(pid_tgid: u64) -> Option<PendingIo> {
     slot.active = 0;
     slot_add(&PENDING_MARKS, tracked_slot(pid_tgid as u32), u64::MAX);
     Some(*slot)
+}
+
+/// The thread ran `exec`: its entry keeps the new image's user and command.
+#[inline(always)]
+pub fn refresh_thread_identity(pid_tgid: u64, identity: &ThreadIdentity) {
+    if let Some(slot) = PENDING_IO.get_ptr_mut(&pid_tgid) {
+        // SAFETY: map value pointer, valid for this program run; written only by this thread.
+        unsafe { (*slot).identity = *identity };
+    }
 }
 
 /// A thread ends: its read/write entry goes (and its mark, if a syscall was in progress). A
@@ -681,9 +694,9 @@ fn is_frame_header(first: u64) -> bool {
     len <= 16_384 && byte(4) & !allowed_flags == 0 && byte(5) & 0x80 == 0
 }
 
-/// What every exit needs: the pending call, the bytes moved, and whether the connection's bytes
-/// are to be copied (deciding the protocol on its first bytes).
-fn io_exit_prepare(ctx: &TracePointContext) -> Option<(PendingIo, u64)> {
+/// What every exit needs: the pending call, the thread, the bytes moved, and whether the
+/// connection's bytes are to be copied (deciding the protocol on its first bytes).
+fn io_exit_prepare(ctx: &TracePointContext) -> Option<(PendingIo, u64, u64)> {
     let (pid_tgid, tgid) = current()?;
     let io = take_pending_io(pid_tgid)?;
     let moved = ret(ctx);
@@ -741,10 +754,10 @@ fn io_exit_prepare(ctx: &TracePointContext) -> Option<(PendingIo, u64)> {
     if state.protocol != protocol::HTTP1 && state.protocol != protocol::HTTP2 {
         return None;
     }
-    Some((io, moved as u64))
+    Some((io, pid_tgid, moved as u64))
 }
 
-fn socket_call(io: &PendingIo, buf: u64, len: u64) -> Call {
+fn socket_call(io: &PendingIo, pid_tgid: u64, buf: u64, len: u64) -> Call {
     Call {
         conn_id: io.id,
         buf,
@@ -754,13 +767,15 @@ fn socket_call(io: &PendingIo, buf: u64, len: u64) -> Call {
         attach_cookie: 0,
         socket_id: io.id,
         flags: 0,
+        pid_tgid,
+        identity: io.identity,
     }
 }
 
 /// Exit of `read`/`write`/`recvfrom`/`sendto`: one buffer.
 fn io_exit(ctx: &TracePointContext) -> u32 {
-    if let Some((io, moved)) = io_exit_prepare(ctx) {
-        emit_call(&socket_call(&io, io.buf, moved));
+    if let Some((io, pid_tgid, moved)) = io_exit_prepare(ctx) {
+        emit_call(&socket_call(&io, pid_tgid, io.buf, moved));
     }
     0
 }
@@ -768,8 +783,8 @@ fn io_exit(ctx: &TracePointContext) -> u32 {
 /// Exit of the vectored calls: the iovecs' bytes, in order, as if one buffer had been written
 /// (see `emit_vectored`).
 fn io_exit_vectored(ctx: &TracePointContext) -> u32 {
-    if let Some((io, moved)) = io_exit_prepare(ctx) {
-        emit_vectored(&socket_call(&io, io.buf, moved), io.iov_count);
+    if let Some((io, pid_tgid, moved)) = io_exit_prepare(ctx) {
+        emit_vectored(&socket_call(&io, pid_tgid, io.buf, moved), io.iov_count);
     }
     0
 }
