@@ -17,7 +17,7 @@ use super::{
 use smallvec::smallvec;
 use std::borrow::Cow;
 
-use crate::protocols::RequestView;
+use crate::protocols::{NameSet, RequestView};
 
 /// Most headers examined per request.
 const MAX_HEADERS: usize = 256;
@@ -41,7 +41,8 @@ pub struct DetectorSettings {
 pub struct Detector {
     scanner: TextScanner,
     fingerprinter: Fingerprinter,
-    api_key_headers: Vec<String>,
+    authorization_headers: NameSet,
+    api_key_headers: NameSet,
     secret_parameters: Vec<String>,
 }
 
@@ -59,8 +60,6 @@ impl Detector {
         settings: &DetectorSettings,
         fingerprinter: Fingerprinter,
     ) -> Result<Self, DetectorError> {
-        let mut api_key_headers: Vec<String> =
-            API_KEY_HEADERS.iter().map(|s| (*s).to_owned()).collect();
         for name in &settings.extra_api_key_headers {
             let valid = !name.is_empty()
                 && name
@@ -69,8 +68,13 @@ impl Detector {
             if !valid {
                 return Err(DetectorError::InvalidHeaderName { name: name.clone() });
             }
-            api_key_headers.push(name.to_ascii_lowercase());
         }
+        let api_key_headers = NameSet::new(
+            API_KEY_HEADERS
+                .iter()
+                .copied()
+                .chain(settings.extra_api_key_headers.iter().map(String::as_str)),
+        );
         let mut secret_parameters: Vec<String> =
             SECRET_PARAMETERS.iter().map(|s| (*s).to_owned()).collect();
         for name in &settings.extra_query_parameters {
@@ -86,6 +90,7 @@ impl Detector {
         Ok(Self {
             scanner: TextScanner::new()?,
             fingerprinter,
+            authorization_headers: NameSet::new(AUTHORIZATION_HEADERS.iter().copied()),
             api_key_headers,
             secret_parameters,
         })
@@ -156,15 +161,11 @@ impl Detector {
 
     fn header(&self, name: &str, value: &[u8], now: u64, acc: &mut Accumulator<'_>) {
         let value = &value[..value.len().min(MAX_FIELD)];
-        // Compared without a lower-cased copy: this runs for every header of every request.
-        let named = |list: &[&str]| list.iter().any(|n| n.eq_ignore_ascii_case(name));
-        let mut found = if named(AUTHORIZATION_HEADERS) {
+        // Sets bucketed by length, compared without a lower-cased copy: this runs for every
+        // header of every request.
+        let mut found = if self.authorization_headers.contains(name) {
             headers::authorization(&self.scanner, value, false, now)
-        } else if self
-            .api_key_headers
-            .iter()
-            .any(|n| n.eq_ignore_ascii_case(name))
-        {
+        } else if self.api_key_headers.contains(name) {
             headers::api_key(&self.scanner, value, now)
         } else if name.eq_ignore_ascii_case("cookie") {
             headers::cookies(&self.scanner, value, now)

@@ -12,6 +12,7 @@ mod exchange;
 mod headers;
 pub mod http1;
 pub mod http2;
+mod name_set;
 mod problem;
 mod sniff;
 mod tracker;
@@ -22,6 +23,7 @@ pub use exchange::{
     ResponseHead, method_from, method_of,
 };
 pub use headers::{Header, HeaderRef, Headers, HeadersIter};
+pub use name_set::NameSet;
 pub use problem::Problem;
 pub use sniff::{MAX_UNDECIDED_BYTES, MAX_UNDECIDED_CHUNKS, PREFACE};
 pub use tracker::{Limits, Output, Tracker};

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::{
     credentials::{decode_body, form_pairs, json_unescape, percent_decode, split_url_target},
-    protocols::{Headers, RequestView},
+    protocols::{Headers, NameSet, RequestView},
 };
 
 /// Most headers examined per request.
@@ -137,6 +137,8 @@ pub struct ResponseView<'a> {
 /// Finds sensitive data in exchanges. Built once; `Send + Sync`.
 pub struct SensitiveScanner {
     text: TextScanner,
+    /// `SKIPPED_HEADERS`, bucketed by length: checked for every header of every call.
+    skipped_headers: NameSet,
 }
 
 impl std::fmt::Debug for SensitiveScanner {
@@ -149,6 +151,7 @@ impl SensitiveScanner {
     pub fn new() -> Result<Self, SensitiveError> {
         Ok(Self {
             text: TextScanner::new()?,
+            skipped_headers: NameSet::new(SKIPPED_HEADERS.iter().copied()),
         })
     }
 
@@ -181,10 +184,7 @@ impl SensitiveScanner {
         }
         self.target(request.target.as_bytes(), kinds, &mut acc);
         for header in request.headers.iter().take(MAX_HEADERS) {
-            if SKIPPED_HEADERS
-                .iter()
-                .any(|s| s.eq_ignore_ascii_case(header.name))
-            {
+            if self.skipped_headers.contains(header.name) {
                 continue;
             }
             let value = acc.cap(header.value, MAX_FIELD);
