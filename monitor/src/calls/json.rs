@@ -353,11 +353,13 @@ fn needs_escape(value: &str) -> bool {
 fn needs_escape_bytes(bytes: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    // Whether any byte of `w` is below `n` (n <= 128), exact for the word as a whole.
-    let any_below = |w: u64, n: u64| w.wrapping_sub(ONES * n) & !w & HIGH != 0;
-    let any_equal = |w: u64, b: u64| any_below(w ^ (ONES * b), 1);
+    // High bit set in the word's mask when some byte of `w` is below `n` (n <= 128): exact for
+    // the word as a whole (a borrow can set the bit of a byte above a matching one, never of a
+    // word with no match). The three masks are or-ed before one test, not tested in turn.
+    let below = |w: u64, n: u64| w.wrapping_sub(ONES * n) & !w;
+    let equal = |w: u64, b: u64| below(w ^ (ONES * b), 1);
     let special =
-        |w: u64| any_below(w, 0x20) || any_equal(w, b'"' as u64) || any_equal(w, b'\\' as u64);
+        |w: u64| (below(w, 0x20) | equal(w, b'"' as u64) | equal(w, b'\\' as u64)) & HIGH != 0;
     if bytes.len() < 8 {
         return bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
     }
