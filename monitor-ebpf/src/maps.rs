@@ -108,7 +108,8 @@ pub static WIDE_CONNS: LruHashMap<WideKey, u32> =
 /// thread at a time). A thread's entry is written in place by each of its calls and marked
 /// inactive at the return, not inserted and deleted per call (a hash update and delete each
 /// take the bucket lock and cost more than the rest of the entry probe); it is deleted when the
-/// thread exits (`probes::process`). So it holds one entry per live thread that made a TLS call:
+/// thread exits, or when it runs `exec` from other than the leader and so takes the leader's id
+/// (`probes::process`). So it holds one entry per live thread that made a TLS call:
 /// a plain hash, as an LRU could recycle an entry while its thread writes it; when full, new
 /// threads' calls are counted (`PENDING_TABLE_FULL`).
 #[map]
@@ -142,8 +143,11 @@ pub struct PendingCall {
 /// The user and command a thread's data records carry, kept in the thread's per-call entry
 /// (`PENDING_CALLS`, `PENDING_IO`) from its first call on instead of read by two helper calls for
 /// every record (a fifth of a record's cost). Userspace names a process and a connection from
-/// their first record and never again, so a later `setuid` or thread rename changed nothing it
-/// reports; an `exec` (the one change it follows, from its own record) refreshes the entries.
+/// the first event it sees of them and keeps that name, so a `setuid` or thread rename after
+/// the thread's first call shows only where a data record is that first event (a connection
+/// older than the monitor, or a process seen again after its leader thread left), and then
+/// with the identity the thread had at its first call. An `exec` (which userspace follows from
+/// its own record) refreshes the entry, or drops it when a non-leader thread ran it.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct ThreadIdentity {
@@ -278,7 +282,7 @@ pub static PENDING_SOCKET_OPS: HashMap<u64, PendingSocketOp> = HashMap::with_max
 
 /// Read/write arguments between syscall entry and exit, per thread. As with `PENDING_CALLS`, a
 /// thread's entry is reused in place by each of its calls (marked inactive at the exit) and
-/// deleted when the thread exits: an update and a delete per syscall cost more than the rest of
+/// deleted when the thread exits (or changes id at `exec`, as there): an update and a delete per syscall cost more than the rest of
 /// the probes on a tracked socket.
 #[map]
 pub static PENDING_IO: HashMap<u64, PendingIo> = HashMap::with_max_entries(32768, 0);

@@ -71,7 +71,9 @@ fn plaintext_calls_are_reported_on_both_sides_with_addresses() {
 
 /// A process that calls, then `exec`s another program that calls: each call names the program
 /// that made it. The kernel keeps a thread's user and command with its per-thread entry rather
-/// than reading them for every record, so this is what would go stale.
+/// than reading them for every record, so this is what would go stale. The `exec` is run by a
+/// thread other than the leader, which takes the leader's id (the kernel drops the entries under
+/// its old one).
 #[test]
 fn a_process_that_execs_names_each_call_by_the_program_that_made_it() {
     if !root_or_skip("a_process_that_execs_names_each_call_by_the_program_that_made_it") {
@@ -80,9 +82,12 @@ fn a_process_that_execs_names_each_call_by_the_program_that_made_it() {
     let server = HttpServer::start("127.0.0.1");
     let monitor = Monitor::start(&[]);
     let script = r#"
-import os, sys, urllib.request
-urllib.request.urlopen(sys.argv[1]).read()
-os.execv("/usr/bin/curl", ["curl", "--silent", "--output", "/dev/null", sys.argv[2]])
+import os, sys, threading, time, urllib.request
+def worker():
+    urllib.request.urlopen(sys.argv[1]).read()
+    os.execv("/usr/bin/curl", ["curl", "--silent", "--output", "/dev/null", sys.argv[2]])
+threading.Thread(target=worker).start()
+time.sleep(30)
 "#;
     let (pid, output) = run_client(Command::new(PYTHON).args([
         "-c",

@@ -23,6 +23,10 @@ const PROT_EXEC: u64 = 0x4;
 /// Offset of `__data_loc char[] filename` in `sched/sched_process_exec` (after the 8 bytes of
 /// common fields); stable since the tracepoint was added in 3.4.
 const EXEC_FILENAME_LOC_OFFSET: usize = 8;
+/// `pid` and `old_pid` in the same record: the thread's id after and before `exec`. They differ
+/// when a thread other than the leader ran it: it takes the leader's id.
+const EXEC_PID_OFFSET: usize = 12;
+const EXEC_OLD_PID_OFFSET: usize = 16;
 
 #[tracepoint]
 pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
@@ -36,6 +40,19 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
     // The thread's entries keep the identity its data records carry: `exec` changes its command
     // (and may change its user), and the kernel has set both by this tracepoint.
     let pid_tgid = bpf_get_current_pid_tgid();
+    // SAFETY: as above.
+    let (pid, old_pid) = unsafe {
+        (
+            ctx.read_at::<u32>(EXEC_PID_OFFSET).unwrap_or(0),
+            ctx.read_at::<u32>(EXEC_OLD_PID_OFFSET).unwrap_or(0),
+        )
+    };
+    if old_pid != pid && old_pid != 0 {
+        // A non-leader thread ran `exec` and now has the leader's id (whose own entries went
+        // when the leader exited): its entries under its old id would outlive it, and pass the
+        // old program's identity to a later thread given that id.
+        forget_thread((pid_tgid & !0xffff_ffff) | u64::from(old_pid));
+    }
     let identity = ThreadIdentity::current();
     if let Some(slot) = PENDING_CALLS.get_ptr_mut(&pid_tgid) {
         // SAFETY: map value pointer, valid for this program run; written only by this thread.
@@ -72,14 +89,20 @@ pub fn sys_enter_mmap(ctx: TracePointContext) -> u32 {
 pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
     let pid_tgid = bpf_get_current_pid_tgid();
     // Per-thread entries live as long as their thread (and one that dies inside a call never
-    // returns from it). A lookup first, as most threads have none: a delete takes the bucket
-    // lock even for a missing key.
-    if PENDING_CALLS.get_ptr(&pid_tgid).is_some() {
-        let _ = PENDING_CALLS.remove(&pid_tgid);
-    }
-    socket::forget_thread_io(pid_tgid);
+    // returns from it).
+    forget_thread(pid_tgid);
     if (pid_tgid >> 32) as u32 == pid_tgid as u32 {
         emit_marker(record_kind::PROCESS_EXIT, 0, source::NONE, 0);
     }
     0
+}
+
+/// Drops a thread's per-call entries. A lookup first, as most threads have none: a delete
+/// takes the bucket lock even for a missing key.
+#[inline(always)]
+fn forget_thread(pid_tgid: u64) {
+    if PENDING_CALLS.get_ptr(&pid_tgid).is_some() {
+        let _ = PENDING_CALLS.remove(&pid_tgid);
+    }
+    socket::forget_thread_io(pid_tgid);
 }
