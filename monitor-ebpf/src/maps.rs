@@ -242,6 +242,12 @@ pub static TRACKED_TGIDS: Array<u64> = Array::with_max_entries(monitor_common::T
 #[map]
 pub static PENDING_MARKS: Array<u64> = Array::with_max_entries(monitor_common::TRACKED_SLOTS, 0);
 
+/// Per slot of `tracked_slot(tid)`: how many active `PENDING_IO` entries of its threads wait
+/// for their socket's addresses (`PendingIo::addrs`, at least), so that the TCP tracepoint
+/// inside every read skips the hash lookup once a connection's ends are known (nearly always).
+#[map]
+pub static ADDR_MARKS: Array<u64> = Array::with_max_entries(monitor_common::TRACKED_SLOTS, 0);
+
 /// Adds `by` (two's complement for a decrement) to a filter slot, atomically: two CPUs may
 /// update one slot at once, and a lost increment would hide a tracked socket.
 #[inline(always)]
@@ -265,6 +271,15 @@ pub fn slot_add(map: &Array<u64>, slot: u32, by: u64) {
 pub fn may_be_tracked(tgid: u32) -> bool {
     TRACKED_TGIDS
         .get(monitor_common::tracked_slot(tgid))
+        .is_none_or(|n| *n != 0)
+}
+
+/// False only when no thread of `pid_tgid`'s slot has an active `PENDING_IO` entry waiting for
+/// its socket's addresses.
+#[inline(always)]
+pub fn may_await_addrs(pid_tgid: u64) -> bool {
+    ADDR_MARKS
+        .get(monitor_common::tracked_slot(pid_tgid as u32))
         .is_none_or(|n| *n != 0)
 }
 

@@ -39,10 +39,10 @@ use monitor_common::{
 use crate::{
     emit::{Call, emit_call, emit_marker, emit_socket_open, emit_tie, emit_vectored},
     maps::{
-        ADDR_SEEN, AddrSeen, MAX_TIE_GAP_NS, MONITOR_TGID, NEXT_SOCKET_ID, PENDING_CALLS,
-        PENDING_IO, PENDING_MARKS, PENDING_SOCKET_OPS, PendingIo, PendingSocketOp, SOCKETS,
-        SSL_SOCKETS, SslKey, TRACKED_TGIDS, ThreadIdentity, ThreadTie, count, may_be_pending,
-        may_be_tracked, slot_add,
+        ADDR_MARKS, ADDR_SEEN, AddrSeen, MAX_TIE_GAP_NS, MONITOR_TGID, NEXT_SOCKET_ID,
+        PENDING_CALLS, PENDING_IO, PENDING_MARKS, PENDING_SOCKET_OPS, PendingIo, PendingSocketOp,
+        SOCKETS, SSL_SOCKETS, SslKey, TRACKED_TGIDS, ThreadIdentity, ThreadTie, count,
+        may_await_addrs, may_be_pending, may_be_tracked, slot_add,
     },
     thread_ties,
 };
@@ -434,14 +434,14 @@ fn io_enter(
         _pad: [0; 3],
         identity,
     };
-    let was_active = match PENDING_IO.get_ptr_mut(&pid_tgid) {
+    let (was_active, was_awaiting_addrs) = match PENDING_IO.get_ptr_mut(&pid_tgid) {
         Some(slot) => {
             // SAFETY: map value pointer, valid for this program run; only this thread writes
             // it (a plain hash recycles an entry only after its delete, at the thread's exit).
             let slot = unsafe { &mut *slot };
-            let was_active = slot.active != 0;
+            let was = (slot.active != 0, slot.active != 0 && slot.addrs != 0);
             *slot = io(slot.identity);
-            was_active
+            was
         }
         None => {
             if PENDING_IO
@@ -451,12 +451,16 @@ fn io_enter(
                 count(counter::PENDING_TABLE_FULL, 1);
                 return 0;
             }
-            false
+            (false, false)
         }
     };
-    // The mark counts active entries: an entry still active (its exit was missed) is counted.
+    // The marks count active entries: an entry still active (its exit was missed) is counted.
+    let slot = tracked_slot(pid_tgid as u32);
     if !was_active {
-        slot_add(&PENDING_MARKS, tracked_slot(pid_tgid as u32), 1);
+        slot_add(&PENDING_MARKS, slot, 1);
+    }
+    if addrs != was_awaiting_addrs {
+        slot_add(&ADDR_MARKS, slot, if addrs { 1 } else { u64::MAX });
     }
     0
 }
@@ -476,6 +480,9 @@ fn take_pending_io(pid_tgid: u64) -> Option<PendingIo> {
     }
     slot.active = 0;
     slot_add(&PENDING_MARKS, tracked_slot(pid_tgid as u32), u64::MAX);
+    if slot.addrs != 0 {
+        slot_add(&ADDR_MARKS, tracked_slot(pid_tgid as u32), u64::MAX);
+    }
     Some(*slot)
 }
 
@@ -498,6 +505,9 @@ pub fn forget_thread_io(pid_tgid: u64) {
     };
     if io.active != 0 {
         slot_add(&PENDING_MARKS, tracked_slot(pid_tgid as u32), u64::MAX);
+        if io.addrs != 0 {
+            slot_add(&ADDR_MARKS, tracked_slot(pid_tgid as u32), u64::MAX);
+        }
     }
     let _ = PENDING_IO.remove(&pid_tgid);
 }
@@ -551,7 +561,7 @@ pub fn tcp_rcv_space_adjust(ctx: TracePointContext) -> u32 {
         return 0;
     };
     // SAFETY: map value read by copy.
-    if !may_be_pending(pid_tgid)
+    if !may_await_addrs(pid_tgid)
         || !unsafe { PENDING_IO.get(&pid_tgid) }.is_some_and(|io| io.active != 0 && io.addrs != 0)
     {
         return 0;
