@@ -124,7 +124,7 @@ mod tests {
                     std::str::from_utf8(comm.as_str().as_bytes()).is_ok(),
                     "{raw:?}"
                 );
-                assert!(comm.len() <= COMM_LEN - 1);
+                assert!(comm.len() < COMM_LEN);
             }
         }
     }
