@@ -628,3 +628,18 @@ fn k8s_scalar_mistakes_are_parse_errors_with_positions() {
         assert!(errors.starts_with("line 4, column "), "{line}: {errors}");
     }
 }
+
+/// Two names equally close to a misspelt one: the hint names the first in order, every time.
+/// The workloads sit in a hash map, so the hint followed its random order (found by the
+/// `policy` fuzz target, which loads every document twice and compares).
+#[test]
+fn a_hint_between_equally_close_names_is_always_the_same() {
+    let yaml = "version: 1\nworkloads:\n  b: {command: [b]}\n  a: {command: [a]}\n\
+                destinations:\n  - {id: deny-ab, action: deny, hosts: [x.test], workloads: [a, f]}\n";
+    for _ in 0..20 {
+        let errors = errors(yaml);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].message, "undefined workload `f`");
+        assert_eq!(errors[0].hint.as_deref(), Some("did you mean `a`?"));
+    }
+}
