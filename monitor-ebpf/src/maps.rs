@@ -297,8 +297,8 @@ pub static PENDING_SOCKET_OPS: HashMap<u64, PendingSocketOp> = HashMap::with_max
 
 /// Read/write arguments between syscall entry and exit, per thread. As with `PENDING_CALLS`, a
 /// thread's entry is reused in place by each of its calls (marked inactive at the exit) and
-/// deleted when the thread exits (or changes id at `exec`, as there): an update and a delete per syscall cost more than the rest of
-/// the probes on a tracked socket.
+/// deleted when the thread exits (or changes id at `exec`, as there): an update and a delete
+/// per syscall cost more than the rest of the probes on a tracked socket.
 #[map]
 pub static PENDING_IO: HashMap<u64, PendingIo> = HashMap::with_max_entries(32768, 0);
 

@@ -53,12 +53,7 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
         // old program's identity to a later thread given that id.
         forget_thread((pid_tgid & !0xffff_ffff) | u64::from(old_pid));
     }
-    let identity = ThreadIdentity::current();
-    if let Some(slot) = PENDING_CALLS.get_ptr_mut(&pid_tgid) {
-        // SAFETY: map value pointer, valid for this program run; written only by this thread.
-        unsafe { (*slot).identity = identity };
-    }
-    socket::refresh_thread_identity(pid_tgid, &identity);
+    refresh_thread(pid_tgid);
     let offset = (loc & 0xffff) as usize;
     emit_exec(unsafe { (ctx.as_ptr() as *const u8).add(offset) });
     0
@@ -95,6 +90,17 @@ pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
         emit_marker(record_kind::PROCESS_EXIT, 0, source::NONE, 0);
     }
     0
+}
+
+/// The thread ran `exec`: its per-call entries carry the new image's user and command.
+#[inline(always)]
+fn refresh_thread(pid_tgid: u64) {
+    let identity = ThreadIdentity::current();
+    if let Some(slot) = PENDING_CALLS.get_ptr_mut(&pid_tgid) {
+        // SAFETY: map value pointer, valid for this program run; written only by this thread.
+        unsafe { (*slot).identity = identity };
+    }
+    socket::refresh_thread_identity(pid_tgid, &identity);
 }
 
 /// Drops a thread's per-call entries. A lookup first, as most threads have none: a delete
