@@ -89,7 +89,7 @@ fn the_reader_batches_while_calls_flow_sleeps_when_idle_and_wakes_for_the_next_c
     );
 
     // Quiet: after its quiet polls the reader stops its timer (a scrape is traffic too, so
-    // allow one wake-up's worth of polls between the two scrapes, not a poll every 5 ms).
+    // allow one wake-up's worth of polls between the two scrapes, not a poll every 20 ms).
     sleep(Duration::from_secs(1));
     let quiet_start = monitor.scrape_metrics();
     sleep(Duration::from_secs(2));

@@ -25,9 +25,17 @@ use tracing::{debug, error, warn};
 use super::{CaptureEvent, PayloadArena, TieResolver, decode_into, filled};
 use crate::{metrics::Metrics, recording::Recorder};
 
-/// Empty polls in a row after which the reader stops its timer and sleeps until the kernel
-/// wakes it: idle hosts cost no timer wake-ups.
-const QUIET_POLLS_BEFORE_SLEEP: u32 = 20;
+/// How long without records after which the reader stops its timer and sleeps until the kernel
+/// wakes it: idle hosts cost no timer wake-ups. A time rather than a count of polls, so that a
+/// longer poll interval does not keep the timer running for longer after the traffic stops.
+const QUIET_SPELL: Duration = Duration::from_millis(100);
+
+/// Empty polls in a row that make [`QUIET_SPELL`] (at least two: one empty poll may only mean
+/// the records came just after it).
+fn quiet_polls_before_sleep(period: Duration) -> u32 {
+    let polls = QUIET_SPELL.as_micros() / period.as_micros().max(1);
+    u32::try_from(polls).unwrap_or(u32::MAX).max(2)
+}
 
 /// How the reader learns that records are waiting.
 pub enum Wakeups {
@@ -78,6 +86,8 @@ struct Poller {
     asleep_flag: Array<MapData, u32>,
     awake: bool,
     quiet_polls: u32,
+    /// See [`quiet_polls_before_sleep`].
+    quiet_limit: u32,
 }
 
 impl Poller {
@@ -89,6 +99,7 @@ impl Poller {
             asleep_flag,
             awake: false,
             quiet_polls: 0,
+            quiet_limit: quiet_polls_before_sleep(period),
         }
     }
 
@@ -172,7 +183,7 @@ impl Reader {
                         continue;
                     }
                     poller.quiet_polls += 1;
-                    if poller.quiet_polls < QUIET_POLLS_BEFORE_SLEEP || !poller.set_asleep(true) {
+                    if poller.quiet_polls < poller.quiet_limit || !poller.set_asleep(true) {
                         continue;
                     }
                     // A record submitted just before the flag was seen did not wake anyone.
@@ -287,5 +298,20 @@ async fn send(
             metrics.decode_error(e.label());
             Some(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reader_sleeps_after_the_same_quiet_time_whatever_its_poll_interval() {
+        assert_eq!(quiet_polls_before_sleep(Duration::from_millis(5)), 20);
+        assert_eq!(quiet_polls_before_sleep(Duration::from_millis(20)), 5);
+        // Never after a single empty poll, and a zero or huge interval does not break it.
+        assert_eq!(quiet_polls_before_sleep(Duration::from_millis(100)), 2);
+        assert_eq!(quiet_polls_before_sleep(Duration::from_secs(3600)), 2);
+        assert_eq!(quiet_polls_before_sleep(Duration::ZERO), 100_000);
     }
 }
