@@ -27,6 +27,7 @@ pub mod rates;
 pub mod recording;
 pub mod replay;
 pub mod sensitive;
+mod short_text;
 pub mod streams;
 pub mod time;
 

@@ -1,6 +1,7 @@
 //! The API-call event and how it is built from an exchange and its enrichment.
 use std::{net::IpAddr, sync::Arc};
 
+use compact_str::CompactString;
 use serde::Serialize;
 
 use super::{QueryNames, split_target};
@@ -307,16 +308,10 @@ impl ProcessOut {
 
     /// The key rates, inventories and credential owners group a workload by: its executable
     /// (or command) and container, so that restarts and worker processes are one workload.
-    pub fn workload_key(&self) -> String {
+    pub fn workload_key(&self) -> CompactString {
         let who = self.executable.as_deref().unwrap_or(&self.command);
-        // Sized up front: `format!` grew the string once more on every call.
-        let joined = |place: &str| {
-            let mut key = String::with_capacity(who.len() + 1 + place.len());
-            key.push_str(who);
-            key.push('@');
-            key.push_str(place);
-            key
-        };
+        // Inline up to 24 bytes (see `short_text`).
+        let joined = |place: &str| crate::short_text::concat(&[who, "@", place]);
         match &self.k8s {
             Some(k8s) => joined(&k8s.workload_key()),
             None => joined(self.container_id.as_deref().unwrap_or("host")),

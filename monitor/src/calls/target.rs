@@ -84,7 +84,7 @@ pub fn redact_path(path: &str) -> String {
         if n == crate::rates::MAX_SEGMENTS {
             // Over the templater's segment bound: its output is the safe answer (segments past
             // the bound are not classified, so none of them is printed).
-            return crate::rates::path_template(path);
+            return crate::rates::path_template(path).into();
         }
         out.push('/');
         out.push_str(match crate::rates::classify(raw) {

@@ -8,6 +8,8 @@
 //! their alerts be recognised as one.
 use std::net::{IpAddr, SocketAddr};
 
+use compact_str::CompactString;
+
 use super::split_host_port;
 use crate::{
     alerts::{AlertDestination, AlertEndpoint, AlertRequest, AlertWorkload},
@@ -26,7 +28,7 @@ pub(super) const UNKNOWN_FIELD: &str = "<unknown>";
 const MAX_HOST_BYTES: usize = 255;
 const MAX_METHOD_BYTES: usize = 32;
 
-fn clipped(mut text: String, max: usize) -> String {
+fn clipped(mut text: CompactString, max: usize) -> CompactString {
     if text.len() > max {
         let mut cut = max;
         while !text.is_char_boundary(cut) {
@@ -40,7 +42,7 @@ fn clipped(mut text: String, max: usize) -> String {
 pub(super) struct CallContext {
     pub direction: CallDirection,
     /// Host from `Host` / `:authority`, lower-case, without its port.
-    pub host: Option<String>,
+    pub host: Option<CompactString>,
     pub port: Option<u16>,
     /// The server end's address.
     pub ip: Option<IpAddr>,
@@ -48,15 +50,15 @@ pub(super) struct CallContext {
     /// Clipped; borrowed from a static table for the known methods (no copy per call).
     pub method: crate::protocols::Method,
     pub method_known: bool,
-    pub template: String,
+    pub template: CompactString,
     pub path_known: bool,
     /// The traced process's workload key.
-    pub workload_key: String,
+    pub workload_key: CompactString,
     /// The caller of a served call (see [`Self::caller_key`]); `None` for a call made, whose
     /// caller is `workload_key` (not copied: this is built for every call).
-    inbound_caller: Option<String>,
+    inbound_caller: Option<CompactString>,
     /// How summaries name the client of a served call.
-    pub client_label: Option<String>,
+    pub client_label: Option<CompactString>,
     /// The client end's address.
     pub client: Option<SocketAddr>,
     /// The connection as the client's address and the server's port, when both are known.
@@ -69,10 +71,10 @@ fn socket_addr(endpoint: Option<&EndpointOut>) -> Option<SocketAddr> {
 }
 
 /// `ip.to_string()`, with IPv4 written without `core::fmt` (see `Ipv4Text`).
-fn ip_text(ip: IpAddr) -> String {
+fn ip_text(ip: IpAddr) -> CompactString {
     match ip {
-        IpAddr::V4(v4) => Ipv4Text::new(v4).as_str().to_owned(),
-        IpAddr::V6(_) => ip.to_string(),
+        IpAddr::V4(v4) => Ipv4Text::new(v4).as_str().into(),
+        IpAddr::V6(_) => compact_str::ToCompactString::to_compact_string(&ip),
     }
 }
 
@@ -82,7 +84,10 @@ impl CallContext {
         let (host, host_port) = match call.host.as_deref() {
             Some(authority) => {
                 let (host, port) = split_host_port(authority);
-                (Some(clipped(host.into_owned(), MAX_HOST_BYTES)), port)
+                (
+                    Some(clipped(CompactString::from(host), MAX_HOST_BYTES)),
+                    port,
+                )
             }
             None => (None, None),
         };
@@ -115,14 +120,9 @@ impl CallContext {
                 let label = match (&call.peer_process, &address) {
                     // Pieced together: `format!` cost about a thousand instructions a call.
                     (Some(peer), Some(ip)) => {
-                        let mut label = String::with_capacity(peer.command.len() + ip.len() + 3);
-                        label.push_str(&peer.command);
-                        label.push_str(" (");
-                        label.push_str(ip);
-                        label.push(')');
-                        Some(label)
+                        Some(crate::short_text::concat(&[&peer.command, " (", ip, ")"]))
                     }
-                    (Some(peer), None) => Some(peer.command.to_string()),
+                    (Some(peer), None) => Some(CompactString::from(&*peer.command)),
                     (None, address) => address.clone(),
                 };
                 let key = call
@@ -130,7 +130,7 @@ impl CallContext {
                     .as_ref()
                     .map(|p| p.workload_key())
                     .or(address)
-                    .unwrap_or_else(|| UNKNOWN_FIELD.to_owned());
+                    .unwrap_or_else(|| UNKNOWN_FIELD.into());
                 (Some(key), label)
             }
         };
@@ -142,7 +142,9 @@ impl CallContext {
             tls: call.tls,
             method: match &call.method {
                 Some(m) if m.len() > MAX_METHOD_BYTES => {
-                    clipped(m.to_string(), MAX_METHOD_BYTES).into()
+                    clipped(CompactString::from(&**m), MAX_METHOD_BYTES)
+                        .to_string()
+                        .into()
                 }
                 Some(m) => m.clone(),
                 None => UNKNOWN_FIELD.into(),
@@ -151,7 +153,7 @@ impl CallContext {
             template: call
                 .path
                 .as_deref()
-                .map_or_else(|| UNKNOWN_FIELD.to_owned(), path_template),
+                .map_or_else(|| UNKNOWN_FIELD.into(), path_template),
             path_known: call.path.is_some(),
             workload_key,
             inbound_caller,
@@ -185,7 +187,7 @@ impl CallContext {
 
     pub fn destination(&self) -> AlertDestination {
         AlertDestination {
-            host: self.host.clone(),
+            host: self.host.as_ref().map(|h| h.to_string()),
             ip: self.ip.map(|ip| ip.to_string()),
             port: self.port,
             tls: self.tls,
@@ -202,7 +204,7 @@ impl CallContext {
     pub fn request(&self) -> AlertRequest {
         AlertRequest {
             method: self.method.to_string(),
-            path_template: self.template.clone(),
+            path_template: self.template.to_string(),
         }
     }
 
@@ -212,7 +214,7 @@ impl CallContext {
     /// bucket each time.
     pub fn endpoint_key(&self) -> String {
         match self.direction {
-            CallDirection::Outbound => self.host.clone().unwrap_or_default(),
+            CallDirection::Outbound => self.host.as_deref().unwrap_or_default().to_owned(),
             CallDirection::Inbound => format!(":{}", self.port.unwrap_or(0)),
         }
     }

@@ -278,7 +278,7 @@ impl Inspector {
                     client,
                     server_port,
                     method: context.method.to_string(),
-                    path_template: context.template.clone(),
+                    path_template: context.template.to_string(),
                     evidence: raise.fingerprint().to_owned(),
                 };
                 if !self.linker.admit(key, context.direction, start_ns) {
@@ -444,11 +444,11 @@ impl Inspector {
             }
             let key = RateKey {
                 rule: rule.id.clone(),
-                workload: context.workload_key.clone(),
+                workload: context.workload_key.to_string(),
                 client: rule.by_client.then(|| context.caller_key().to_owned()),
                 host: host_key.clone(),
                 method: rule.by_method.then(|| context.method.to_string()),
-                path_template: rule.by_path.then(|| context.template.clone()),
+                path_template: rule.by_path.then(|| context.template.to_string()),
             };
             let limit = RateLimit {
                 limit: rule.limit,
@@ -534,7 +534,7 @@ impl Inspector {
                 CallDirection::Inbound => context
                     .client_label
                     .clone()
-                    .unwrap_or_else(|| "an unknown client".to_owned()),
+                    .unwrap_or_else(|| "an unknown client".into()),
             };
             raised.push(Raised::new(
                 rule_ids::AUTH_FAILURES,

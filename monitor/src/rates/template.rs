@@ -11,6 +11,9 @@
 //! unchanged, so templating a template is a no-op.
 use std::borrow::Cow;
 
+use compact_str::CompactString;
+use smallvec::SmallVec;
+
 /// Segments kept before the rest of the path collapses into `{...}`.
 pub(crate) const MAX_SEGMENTS: usize = 16;
 
@@ -28,21 +31,22 @@ const MIN_B64_TOKEN_CHARS: usize = 16;
 
 /// Collapses ids in a URL path (no query string is ever passed in) so that
 /// `/v1/users/123/orders/9f8e...` -> `/v1/users/{id}/orders/{hex}`.
-pub fn path_template(path: &str) -> String {
-    // Placeholders are never much longer than what they replace: one allocation, most times.
-    let mut out = String::with_capacity(path.len() + 8);
+pub fn path_template(path: &str) -> CompactString {
+    // Gathered, then copied once (see `short_text`): inline up to 24 bytes, as most templates
+    // are once their ids shrink to `{id}`.
+    let mut parts: SmallVec<[&str; 2 * MAX_SEGMENTS + 1]> = SmallVec::new();
     let mut segments = split_slashes(path).filter(|s| !s.is_empty());
     for raw in segments.by_ref().take(MAX_SEGMENTS) {
-        out.push('/');
-        out.push_str(classify(raw).unwrap_or(raw));
+        parts.push("/");
+        parts.push(classify(raw).unwrap_or(raw));
     }
     if segments.next().is_some() {
-        out.push_str("/{...}");
+        parts.push("/{...}");
     }
-    if out.is_empty() {
-        out.push('/');
+    if parts.is_empty() {
+        parts.push("/");
     }
-    out
+    crate::short_text::concat(&parts)
 }
 
 /// `path.split('/')` by a byte search: `str::split(char)` sets up a char searcher whose cost
