@@ -153,7 +153,7 @@ fuzz_target!(|data: &[u8]| {
         method: "POST".into(),
         target: String::from_utf8_lossy(target).into_owned(),
         version: monitor::protocols::HttpVersion::Http11,
-        host: slack.then(|| SLACK_HOST.to_owned()),
+        host: slack.then(|| SLACK_HOST.into()),
         headers: headers.into(),
     };
     let d = detector();

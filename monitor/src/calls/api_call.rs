@@ -45,7 +45,7 @@ pub struct ApiCall {
     pub connection_id: ConnectionId,
     /// `None` only for an HTTP/2 call whose method the capture could not know (`unknown_fields`).
     pub method: Option<crate::protocols::Method>,
-    pub host: Option<String>,
+    pub host: Option<CompactString>,
     /// Path without the query string; token-like segments (secrets in paths) are redacted.
     pub path: Option<String>,
     /// Names (never values) of the query parameters.
@@ -254,7 +254,7 @@ pub fn build_api_call(
                 .head
                 .host
                 .clone()
-                .or_else(|| target.authority.map(str::to_owned))
+                .or_else(|| target.authority.map(CompactString::from))
         },
         path: (!unknown(UnknownField::Path)).then(|| super::redact_path(target.path)),
         query_params: target.query_names,

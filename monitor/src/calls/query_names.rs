@@ -2,58 +2,70 @@
 //! reports them.
 //!
 //! Most API calls carry none or a couple, so the list is inline up to [`INLINE`] names: a `Vec`
-//! was one heap allocation per call more. It serialises exactly as a `Vec<String>` did.
+//! was one heap allocation per call more, and each name is inline up to 24 bytes (a
+//! `CompactString`): a `String` was one more per name. It serialises exactly as a `Vec<String>`
+//! did.
 
 use std::fmt;
 
+use compact_str::CompactString;
 use serde::{Serialize, Serializer};
 use smallvec::SmallVec;
 
-/// Names held without an allocation of the list (each name is still its own `String`).
+/// Names held without an allocation of the list.
 const INLINE: usize = 2;
 
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct QueryNames(SmallVec<[String; INLINE]>);
+pub struct QueryNames(SmallVec<[CompactString; INLINE]>);
 
 impl std::ops::Deref for QueryNames {
-    type Target = [String];
-    fn deref(&self) -> &[String] {
+    type Target = [CompactString];
+    fn deref(&self) -> &[CompactString] {
         &self.0
     }
 }
 
 impl std::ops::DerefMut for QueryNames {
-    fn deref_mut(&mut self) -> &mut [String] {
+    fn deref_mut(&mut self) -> &mut [CompactString] {
         &mut self.0
     }
 }
 
 impl<'a> IntoIterator for &'a QueryNames {
-    type Item = &'a String;
-    type IntoIter = std::slice::Iter<'a, String>;
+    type Item = &'a CompactString;
+    type IntoIter = std::slice::Iter<'a, CompactString>;
     fn into_iter(self) -> Self::IntoIter {
         self.0.iter()
     }
 }
 
 impl<'a> IntoIterator for &'a mut QueryNames {
-    type Item = &'a mut String;
-    type IntoIter = std::slice::IterMut<'a, String>;
+    type Item = &'a mut CompactString;
+    type IntoIter = std::slice::IterMut<'a, CompactString>;
     fn into_iter(self) -> Self::IntoIter {
         self.0.iter_mut()
     }
 }
 
+impl FromIterator<CompactString> for QueryNames {
+    fn from_iter<I: IntoIterator<Item = CompactString>>(names: I) -> Self {
+        Self(names.into_iter().collect())
+    }
+}
+
 impl FromIterator<String> for QueryNames {
     fn from_iter<I: IntoIterator<Item = String>>(names: I) -> Self {
-        Self(names.into_iter().collect())
+        Self(names.into_iter().map(CompactString::from).collect())
     }
 }
 
 /// Compared with a plain list of names (as tests write them).
 impl PartialEq<Vec<&str>> for QueryNames {
     fn eq(&self, other: &Vec<&str>) -> bool {
-        self.0.iter().map(String::as_str).eq(other.iter().copied())
+        self.0
+            .iter()
+            .map(CompactString::as_str)
+            .eq(other.iter().copied())
     }
 }
 
@@ -66,7 +78,7 @@ impl fmt::Debug for QueryNames {
 
 impl Serialize for QueryNames {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter())
+        serializer.collect_seq(self.0.iter().map(CompactString::as_str))
     }
 }
 

@@ -3,6 +3,8 @@
 //! Handles the four request-target forms of RFC 9112 §3.2: origin (`/p?q`), absolute
 //! (`http://h/p?q`, sent to proxies), authority (`h:443`, CONNECT) and asterisk (`*`).
 
+use compact_str::CompactString;
+
 use super::QueryNames;
 
 /// Query parameter names reported at most, and their longest length: the names come from
@@ -52,7 +54,7 @@ pub fn split_target(target: &str) -> SplitTarget<'_> {
             q.split('&')
                 .filter(|pair| !pair.is_empty())
                 .map(|pair| pair.split('=').next().unwrap_or(pair))
-                .map(|name| clip_chars(name, MAX_QUERY_NAME_LEN).to_owned())
+                .map(|name| CompactString::from(clip_chars(name, MAX_QUERY_NAME_LEN)))
                 .take(MAX_QUERY_NAMES)
                 .collect()
         })

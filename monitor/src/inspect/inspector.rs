@@ -402,7 +402,7 @@ impl Inspector {
                     .scan_text(name.as_bytes(), None, crate::sensitive::KindSet::all())
                     .is_empty()
                 {
-                    "<redacted>".clone_into(name);
+                    *name = "<redacted>".into();
                 }
             }
         }

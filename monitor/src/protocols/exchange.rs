@@ -2,6 +2,8 @@
 //! per-message statistics, a request paired with its response. The headers themselves are
 //! [`Headers`] (`headers.rs`).
 
+use compact_str::CompactString;
+
 use super::{Headers, Role};
 
 /// The HTTP version a message was carried in.
@@ -69,7 +71,7 @@ pub struct RequestHead {
     pub target: String,
     pub version: HttpVersion,
     /// Value of the first `Host` header (HTTP/2: `:authority`, else `Host`), trimmed.
-    pub host: Option<String>,
+    pub host: Option<CompactString>,
     /// Regular headers, plus HTTP/2 pseudo-headers other than `:path` (which is `target`).
     pub headers: Headers,
 }

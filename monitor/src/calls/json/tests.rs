@@ -87,7 +87,7 @@ fn full() -> ApiCall {
         local: Some("127.0.0.1:8443".parse::<SocketAddr>().unwrap().into()),
         remote: Some("[2001:db8::1]:51234".parse::<SocketAddr>().unwrap().into()),
         method: Some("POST".into()),
-        host: Some("api.shop.test:8443".to_owned()),
+        host: Some("api.shop.test:8443".into()),
         path: Some(format!("/v1/users/{{id}}/{AWKWARD}")),
         query_params: query,
         http_version: "HTTP/2",
@@ -226,7 +226,7 @@ fn every_tls_library_and_empty_text_are_serdes_line() {
     }
     let mut call = bare();
     call.process.command = "".into();
-    call.host = Some(String::new());
+    call.host = Some("".into());
     call.path = Some(String::new());
     call.query_params = [String::new()].into_iter().collect();
     same_as_serde(&call);

@@ -7,6 +7,8 @@
 
 use std::mem::MaybeUninit;
 
+use compact_str::CompactString;
+
 use super::problem::Problem;
 use super::{Headers, HttpVersion, RequestHead, ResponseHead};
 
@@ -99,7 +101,7 @@ fn build_request(
         .headers
         .iter()
         .find(|h| h.name.eq_ignore_ascii_case("host"))
-        .map(|h| String::from_utf8_lossy(trim_ows(h.value)).into_owned());
+        .map(|h| CompactString::from(String::from_utf8_lossy(trim_ows(h.value))));
     Ok(Parsed::Complete {
         len,
         head: RequestHead {

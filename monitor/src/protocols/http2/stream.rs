@@ -218,7 +218,7 @@ impl Stream {
         let path = field(":path", UnknownField::Path, req_head, req_unknown);
         let host = pseudo(req_head, ":authority")
             .or_else(|| pseudo(req_head, "host"))
-            .map(text);
+            .map(|v| compact_str::CompactString::from(text(v)));
         if host.is_none() && req_unknown {
             unknown.push(UnknownField::Host);
         }
