@@ -47,7 +47,7 @@ pub struct ApiCall {
     pub method: Option<crate::protocols::Method>,
     pub host: Option<CompactString>,
     /// Path without the query string; token-like segments (secrets in paths) are redacted.
-    pub path: Option<String>,
+    pub path: Option<CompactString>,
     /// Names (never values) of the query parameters.
     pub query_params: QueryNames,
     pub http_version: &'static str,

@@ -4,6 +4,7 @@
 //! (`http://h/p?q`, sent to proxies), authority (`h:443`, CONNECT) and asterisk (`*`).
 
 use compact_str::CompactString;
+use smallvec::SmallVec;
 
 use super::QueryNames;
 
@@ -79,27 +80,28 @@ fn clip_chars(text: &str, max: usize) -> &str {
 /// number, IBAN, phone or SSN), replaced by that placeholder. Ids, UUIDs and words stay as sent: they are
 /// what makes a path useful and are not credentials, while a Slack webhook or a signed link carries
 /// its secret in the path.
-pub fn redact_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len() + 8);
+pub fn redact_path(path: &str) -> CompactString {
+    // Gathered, then copied once (see `short_text`): inline up to 24 bytes.
+    let mut parts: SmallVec<[&str; 2 * crate::rates::MAX_SEGMENTS]> = SmallVec::new();
     let segments = crate::rates::split_slashes(path).filter(|s| !s.is_empty());
     for (n, raw) in segments.enumerate() {
         if n == crate::rates::MAX_SEGMENTS {
             // Over the templater's segment bound: its output is the safe answer (segments past
             // the bound are not classified, so none of them is printed).
-            return crate::rates::path_template(path).into();
+            return crate::rates::path_template(path);
         }
-        out.push('/');
-        out.push_str(match crate::rates::classify(raw) {
+        parts.push("/");
+        parts.push(match crate::rates::classify(raw) {
             Some(placeholder @ ("{token}" | "{long}" | "{email}" | "{redacted}")) => placeholder,
             // An id, unless it is a card number.
             Some("{id}") if crate::sensitive::segment_holds_value(raw) => "{redacted}",
             _ => raw,
         });
     }
-    if out.is_empty() {
-        out.push('/');
+    if parts.is_empty() {
+        parts.push("/");
     }
-    out
+    crate::short_text::concat(&parts)
 }
 
 #[cfg(test)]

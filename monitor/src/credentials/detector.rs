@@ -364,7 +364,7 @@ impl<'a> Accumulator<'a> {
                 location: location.clone(),
                 length: c.secret.len(),
                 prefix: c.prefix.map(str::to_owned),
-                fingerprint: fingerprint.as_str().to_owned(),
+                fingerprint: fingerprint.as_str().into(),
                 jwt: c.jwt,
             };
             if slot == self.findings.len() {

@@ -2,6 +2,7 @@
 //! the process: it never holds the credential itself, only its kind, where it was, its length, a
 //! short prefix that is public by design (`AKIA`, `sk_live_`), and a keyed fingerprint that lets
 //! the same secret be correlated across alerts without being recoverable.
+use compact_str::CompactString;
 use serde::Serialize;
 
 /// Declares [`CredentialKind`] from one table: each variant with its one name, used in the
@@ -123,7 +124,8 @@ pub struct Finding {
     /// A short public prefix that identifies the format (`AKIA`, `sk_live_`, `ghp_`), never more.
     pub prefix: Option<String>,
     /// Keyed fingerprint (hex of a truncated HMAC-SHA256 with the per-install key).
-    pub fingerprint: String,
+    /// Inline (16 hex digits): no allocation per finding.
+    pub fingerprint: CompactString,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwt: Option<JwtFacts>,
 }

@@ -8,6 +8,8 @@
 //! first, counted), and so is the list of users per credential.
 use std::collections::VecDeque;
 
+use compact_str::CompactString;
+
 use crate::rates::RecencyMap;
 
 /// Workloads remembered per credential beyond its owner.
@@ -19,7 +21,9 @@ struct Users {
 }
 
 pub(super) struct CredentialOwners {
-    table: RecencyMap<String, Users>,
+    /// Keyed by fingerprint, inline (16 hex digits): a lookup builds its key without an
+    /// allocation (the table's keys borrow only as themselves).
+    table: RecencyMap<CompactString, Users>,
     max_entries: usize,
     evicted: u64,
 }
@@ -37,7 +41,8 @@ impl CredentialOwners {
     /// `workload` sent the credential `fingerprint`. Returns its owner when `workload` is not
     /// the owner and had not been seen with it before.
     pub fn observe(&mut self, fingerprint: &str, workload: &str) -> Option<String> {
-        if let Some(users) = self.table.get_mut_touch(&fingerprint.to_owned()) {
+        let key = CompactString::from(fingerprint);
+        if let Some(users) = self.table.get_mut_touch(&key) {
             if users.owner == workload || users.others.iter().any(|w| w == workload) {
                 return None;
             }
@@ -51,7 +56,7 @@ impl CredentialOwners {
             self.evicted += 1;
         }
         self.table.insert(
-            fingerprint.to_owned(),
+            key,
             Users {
                 owner: workload.to_owned(),
                 others: VecDeque::new(),

@@ -88,7 +88,7 @@ fn full() -> ApiCall {
         remote: Some("[2001:db8::1]:51234".parse::<SocketAddr>().unwrap().into()),
         method: Some("POST".into()),
         host: Some("api.shop.test:8443".into()),
-        path: Some(format!("/v1/users/{{id}}/{AWKWARD}")),
+        path: Some(format!("/v1/users/{{id}}/{AWKWARD}").into()),
         query_params: query,
         http_version: "HTTP/2",
         status: Some(200),
@@ -121,7 +121,7 @@ fn full() -> ApiCall {
             },
             length: 40,
             prefix: Some("eyJ".to_owned()),
-            fingerprint: "f1e2d3c4b5a69788".to_owned(),
+            fingerprint: "f1e2d3c4b5a69788".into(),
             jwt: None,
         }],
         sensitive_data: vec![SensitiveSummary {
@@ -227,7 +227,7 @@ fn every_tls_library_and_empty_text_are_serdes_line() {
     let mut call = bare();
     call.process.command = "".into();
     call.host = Some("".into());
-    call.path = Some(String::new());
+    call.path = Some("".into());
     call.query_params = [String::new()].into_iter().collect();
     same_as_serde(&call);
 }

@@ -30,7 +30,7 @@ pub(super) fn finding(kind: CredentialKind, location: Location) -> Finding {
         location,
         length: 40,
         prefix: Some("AKIA".to_owned()),
-        fingerprint: "f1e2d3c4b5a69788".to_owned(),
+        fingerprint: "f1e2d3c4b5a69788".into(),
         jwt: None,
     }
 }
