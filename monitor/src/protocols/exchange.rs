@@ -85,6 +85,9 @@ pub struct ResponseHead {
     pub headers: Headers,
 }
 
+/// The first bytes of a body, as [`MessageStats::body_sample`] keeps them.
+pub type BodySample = smallvec::SmallVec<[u8; 24]>;
+
 /// Timing and size of one message.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MessageStats {
@@ -98,8 +101,9 @@ pub struct MessageStats {
     /// chunked bodies count the decoded payload (chunk framing excluded), HTTP/2 the DATA
     /// payload without padding. Bytes that were in skipped holes are included.
     pub body_bytes: u64,
-    /// First `body_sample_bytes` of the decoded body (holes are not represented).
-    pub body_sample: Vec<u8>,
+    /// First `body_sample_bytes` of the decoded body (holes are not represented). Inline up to
+    /// 24 bytes: a small JSON answer or acknowledgement was a heap allocation per call.
+    pub body_sample: BodySample,
     /// Cut by a hole that could not be skipped, by close or by flush.
     pub incomplete: bool,
 }

@@ -19,8 +19,8 @@ mod tracker;
 
 pub use direction::{CallDirection, Direction, Role};
 pub use exchange::{
-    Exchange, HttpVersion, MessageStats, Method, Request, RequestHead, RequestView, Response,
-    ResponseHead, method_from, method_of,
+    BodySample, Exchange, HttpVersion, MessageStats, Method, Request, RequestHead, RequestView,
+    Response, ResponseHead, method_from, method_of,
 };
 pub use headers::{Header, HeaderRef, Headers, HeadersIter};
 pub use name_set::NameSet;

@@ -214,7 +214,7 @@ impl MessageReader {
                 end_ns: r.end_ns,
                 head_bytes: 0,
                 body_bytes: r.total,
-                body_sample: r.bytes,
+                body_sample: r.bytes.into(),
                 incomplete: true,
             },
         };

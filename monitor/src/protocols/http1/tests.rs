@@ -84,12 +84,12 @@ fn check_basic_exchange(out: &[Output]) {
     assert_eq!(e.request.head.method, "POST");
     assert_eq!(e.request.head.target, "/api/v1/items?x=1");
     assert_eq!(e.request.head.host.as_deref(), Some("api.example.com"));
-    assert_eq!(e.request.stats.body_sample, b"hello");
+    assert_eq!(e.request.stats.body_sample[..], b"hello"[..]);
     assert_eq!(e.request.stats.body_bytes, 5);
     assert!(!e.request.stats.incomplete);
     let r = e.response.as_ref().expect("response");
     assert_eq!(r.head.status, 201);
-    assert_eq!(r.stats.body_sample, b"created");
+    assert_eq!(r.stats.body_sample[..], b"created"[..]);
     assert_eq!(r.stats.head_bytes, (RESP.len() - 7) as u64);
     assert!(!r.stats.incomplete);
 }
@@ -148,8 +148,11 @@ fn several_messages_per_call_keepalive_and_pipelining() {
         })
         .collect();
     assert_eq!(got, vec![("/a", 200), ("/b", 404), ("/c", 200)]);
-    assert_eq!(ex[2].request.stats.body_sample, b"abc");
-    assert_eq!(ex[2].response.as_ref().unwrap().stats.body_sample, b"C");
+    assert_eq!(ex[2].request.stats.body_sample[..], b"abc"[..]);
+    assert_eq!(
+        ex[2].response.as_ref().unwrap().stats.body_sample[..],
+        b"C"[..]
+    );
     // Keep-alive: the connection keeps going.
     c.on_data(Egress, 3, b"GET /d HTTP/1.1\r\n\r\n", &mut out);
     c.on_data(Ingress, 4, b"HTTP/1.1 204 No Content\r\n\r\n", &mut out);
@@ -167,7 +170,7 @@ fn chunked_with_extensions_and_trailers() {
     let ex = exchanges(&out);
     assert_eq!(ex.len(), 1);
     let r = ex[0].response.as_ref().unwrap();
-    assert_eq!(r.stats.body_sample, b"hello world");
+    assert_eq!(r.stats.body_sample[..], b"hello world"[..]);
     assert_eq!(
         r.stats.body_bytes, 11,
         "chunked body_bytes is the decoded payload"
@@ -192,7 +195,7 @@ fn close_delimited_responses() {
         assert_eq!(ex.len(), 1);
         let r = ex[0].response.as_ref().unwrap();
         assert!(!r.stats.incomplete);
-        assert_eq!(r.stats.body_sample, b"body until close");
+        assert_eq!(r.stats.body_sample[..], b"body until close"[..]);
         assert_eq!(r.stats.end_ns, 4);
     }
 }
@@ -251,7 +254,10 @@ fn head_response_has_no_body() {
     let ex = exchanges(&out);
     assert_eq!(ex.len(), 2);
     assert_eq!(ex[0].response.as_ref().unwrap().stats.body_bytes, 0);
-    assert_eq!(ex[1].response.as_ref().unwrap().stats.body_sample, b"ok");
+    assert_eq!(
+        ex[1].response.as_ref().unwrap().stats.body_sample[..],
+        b"ok"[..]
+    );
 }
 
 #[test]

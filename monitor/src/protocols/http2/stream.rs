@@ -22,7 +22,7 @@ pub(super) struct Side {
     pub end_ns: u64,
     pub head_bytes: u64,
     pub body_bytes: u64,
-    pub sample: Vec<u8>,
+    pub sample: crate::protocols::BodySample,
     /// The first non-interim header block, readable fields only.
     pub head: Option<Headers>,
     /// Some fields of the head were unreadable (or the head itself was lost).

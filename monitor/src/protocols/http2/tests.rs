@@ -215,7 +215,7 @@ fn calls_over_one_connection_are_paired_by_stream_and_use_the_dynamic_table() {
     assert_eq!(e.role, Role::Client);
     assert_eq!(e.request.head.host.as_deref(), Some("api.example.com"));
     assert_eq!(e.request.stats.body_bytes, 5);
-    assert_eq!(e.request.stats.body_sample, b"hello");
+    assert_eq!(e.request.stats.body_sample[..], b"hello"[..]);
     assert_eq!(e.response.as_ref().map(|r| r.stats.body_bytes), Some(10));
     // The never-indexed credential reaches the detectors' view of the request.
     assert!(
