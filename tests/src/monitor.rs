@@ -53,6 +53,9 @@ pub fn monitor_binary() -> PathBuf {
     path
 }
 
+/// Five default ring polls: what a scrape waits for the records of calls that just ended.
+const RING_SETTLE: std::time::Duration = std::time::Duration::from_millis(100);
+
 impl Monitor {
     /// Starts `monitor run` with extra arguments and waits until every probe is attached.
     pub fn start(extra_args: &[&str]) -> Self {
@@ -190,8 +193,12 @@ impl Monitor {
         self.stderr.lock().unwrap().len()
     }
 
-    /// The `/metrics` page, fetched now (with curl, as a Prometheus scraper would over HTTP).
+    /// The `/metrics` page (with curl, as a Prometheus scraper would over HTTP), fetched once
+    /// the records of what the test just did have been read: while traffic flows the monitor
+    /// collects the ring every `--ring-poll-interval` (20 ms by default), so a call that ended
+    /// a moment ago may not be counted yet.
     pub fn scrape_metrics(&self) -> String {
+        std::thread::sleep(RING_SETTLE);
         let (status, body) = self.http_get("/metrics");
         assert_eq!(status, 200, "scraping /metrics failed");
         body
