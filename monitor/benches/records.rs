@@ -7,9 +7,12 @@
 //! inventory), and serialising each output to its JSON line as the stdout sink does
 //! (`output::ToJsonLine`).
 //!
-//! The traffic is the overhead benchmark's: HTTPS requests with both ends probed, a client
-//! (`h2load`) and a server (`nginx`) on loopback, so each request is two API calls, each end
-//! linked to the other through their socket addresses. The connections are opened (their
+//! The traffic is the overhead benchmark's: HTTPS requests with both ends probed, a client and a
+//! server (`nginx`) on loopback, so each request is two API calls, each end linked to the other
+//! through their socket addresses. Two kinds of request: an API call with an ID in its path, a
+//! query and a bearer token (a finding on every call), and the overhead benchmark's saturating
+//! load byte for byte (`wrk`'s `GET /` with only a `Host`, nginx's 11-byte JSON answer), so that
+//! this bench and the monitor's measured CPU per call under that load compare like for like. The connections are opened (their
 //! `SOCKET_OPEN` records) before the timed part, as on a server whose clients keep their
 //! connections alive. No root needed: `cargo bench -p monitor --bench records`.
 use std::{hint::black_box, sync::Arc};
@@ -46,8 +49,35 @@ const CLIENT: u32 = 4100;
 const SERVER: u32 = 4200;
 const SERVER_PORT: u16 = 8443;
 
+/// A client's API call: an ID in the path, a query, a bearer token.
 const REQUEST: &[u8] = b"GET /v1/users/12345/orders?page=2 HTTP/1.1\r\nHost: 127.0.0.1:8443\r\nUser-Agent: h2load nghttp2/1.52.0\r\nAccept: */*\r\nAuthorization: Bearer 8f14e45fceea167a5a36dedd4bea2543aa\r\n\r\n";
 const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Tue, 02 Jun 2026 10:00:00 GMT\r\nContent-Type: application/json\r\nContent-Length: 11\r\nConnection: keep-alive\r\n\r\n{\"ok\":true}";
+
+/// What `wrk` sends in the overhead benchmark's saturating runs (captured from wrk 4).
+const WRK_REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8443\r\n\r\n";
+
+/// One request and its answer, and the client's command name.
+#[derive(Clone, Copy)]
+struct Exchange {
+    client: &'static str,
+    client_executable: &'static str,
+    request: &'static [u8],
+    response: &'static [u8],
+}
+
+const API_CALL: Exchange = Exchange {
+    client: "h2load",
+    client_executable: "/usr/bin/h2load",
+    request: REQUEST,
+    response: RESPONSE,
+};
+
+const WRK_GET: Exchange = Exchange {
+    client: "wrk",
+    client_executable: "/usr/bin/wrk",
+    request: WRK_REQUEST,
+    response: RESPONSE,
+};
 
 fn comm(name: &str) -> [u8; COMM_LEN] {
     let mut out = [0; COMM_LEN];
@@ -113,7 +143,8 @@ fn socket_open(ts: u64, tgid: u32, name: &'static str, id: u64, open: &SocketOpe
 
 /// The connections' `SOCKET_OPEN` records (both ends of each), then the calls: per request the
 /// client's write, the server's read, the server's write, the client's read.
-fn traffic() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+fn traffic(exchange: Exchange) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let client_name = exchange.client;
     let loopback = [127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
     let mut opens = Vec::new();
     for c in 0..CONNECTIONS {
@@ -131,7 +162,7 @@ fn traffic() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
         };
         let client = end(10 + c as u32, client_port, SERVER_PORT, role::CLIENT);
         let server = end(20 + c as u32, SERVER_PORT, client_port, role::SERVER);
-        opens.push(socket_open(1_000, CLIENT, "h2load", 100 + c, &client));
+        opens.push(socket_open(1_000, CLIENT, client_name, 100 + c, &client));
         opens.push(socket_open(1_000, SERVER, "nginx", 200 + c, &server));
     }
     let mut calls = Vec::new();
@@ -158,11 +189,11 @@ fn traffic() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
         calls.push(data(
             ts,
             CLIENT,
-            "h2load",
+            client_name,
             client_ssl,
             direction::EGRESS,
             100 + c,
-            REQUEST,
+            exchange.request,
         ));
         calls.push(data(
             ts + 20_000,
@@ -171,7 +202,7 @@ fn traffic() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
             server_ssl,
             direction::INGRESS,
             200 + c,
-            REQUEST,
+            exchange.request,
         ));
         calls.push(data(
             ts + 60_000,
@@ -180,22 +211,22 @@ fn traffic() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
             server_ssl,
             direction::EGRESS,
             200 + c,
-            RESPONSE,
+            exchange.response,
         ));
         calls.push(data(
             ts + 80_000,
             CLIENT,
-            "h2load",
+            client_name,
             client_ssl,
             direction::INGRESS,
             100 + c,
-            RESPONSE,
+            exchange.response,
         ));
     }
     (opens, calls)
 }
 
-fn pipeline(policy: Option<Policy>, metrics: &Arc<Metrics>) -> Pipeline {
+fn pipeline(policy: Option<Policy>, client: Exchange, metrics: &Arc<Metrics>) -> Pipeline {
     let libraries = LibraryRegistry::default();
     libraries.insert(
         LIBRARY,
@@ -205,7 +236,10 @@ fn pipeline(policy: Option<Policy>, metrics: &Arc<Metrics>) -> Pipeline {
         },
     );
     let mut facts = RecordedFacts::default();
-    for (pid, exe) in [(CLIENT, "/usr/bin/h2load"), (SERVER, "/usr/sbin/nginx")] {
+    for (pid, exe) in [
+        (CLIENT, client.client_executable),
+        (SERVER, "/usr/sbin/nginx"),
+    ] {
         facts.insert(
             pid,
             ProcFacts {
@@ -268,24 +302,32 @@ fn run(pipeline: &mut Pipeline, records: &[Vec<u8>], metrics: &Metrics) -> u64 {
 type PolicyFn = fn() -> Policy;
 
 fn benches(c: &mut Criterion) {
-    let (opens, calls) = traffic();
     let mut group = c.benchmark_group("records");
     group.throughput(Throughput::Elements(2 * REQUESTS));
-    let cases: [(&str, Option<PolicyFn>); 2] = [
-        ("https_both_ends_no_policy", None),
+    let cases: [(&str, Exchange, Option<PolicyFn>); 3] = [
+        ("https_both_ends_no_policy", API_CALL, None),
         (
             "https_both_ends_default_policy",
+            API_CALL,
+            Some(Policy::builtin_default),
+        ),
+        // The overhead benchmark's saturating HTTPS run, to set beside its "monitor CPU per
+        // 1,000 captured calls".
+        (
+            "wrk_get_root_default_policy",
+            WRK_GET,
             Some(Policy::builtin_default),
         ),
     ];
-    for (name, policy) in cases {
+    for (name, exchange, policy) in cases {
         // `RECORDS_ONLY=<case>` runs one case alone (under a profiler, say).
         if std::env::var("RECORDS_ONLY").is_ok_and(|only| only != name) {
             continue;
         }
+        let (opens, calls) = traffic(exchange);
         let metrics = Arc::new(Metrics::new());
         // Allocations per API call on a warm pipeline, connections opened outside the count.
-        let mut warm = pipeline(policy.map(|p| p()), &metrics);
+        let mut warm = pipeline(policy.map(|p| p()), exchange, &metrics);
         run(&mut warm, &opens, &metrics);
         let before = common::allocations();
         let lines = run(&mut warm, &calls, &metrics);
@@ -298,7 +340,7 @@ fn benches(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter_batched(
                 || {
-                    let mut p = pipeline(policy.map(|p| p()), &metrics);
+                    let mut p = pipeline(policy.map(|p| p()), exchange, &metrics);
                     run(&mut p, &opens, &metrics);
                     p
                 },
