@@ -337,7 +337,10 @@ pub struct PendingIo {
     pub addrs: u8,
     /// 1 between the syscall's entry and its exit (`PENDING_IO` entries outlive their call).
     pub active: u8,
-    pub _pad: [u8; 3],
+    /// 1: the socket was known to carry HTTP at the entry, so the exit copies the bytes without
+    /// looking the socket up again (the syscall moves the bytes of the file it was given).
+    pub http: u8,
+    pub _pad: [u8; 2],
     /// The thread's user and command, read when its entry was made (see `ThreadIdentity`).
     pub identity: ThreadIdentity,
 }

@@ -431,7 +431,8 @@ fn io_enter(
         cipher: cipher as u8,
         addrs: addrs as u8,
         active: 1,
-        _pad: [0; 3],
+        http: (state.protocol == protocol::HTTP1 || state.protocol == protocol::HTTP2) as u8,
+        _pad: [0; 2],
         identity,
     };
     let (was_active, was_awaiting_addrs) = match PENDING_IO.get_ptr_mut(&pid_tgid) {
@@ -720,6 +721,13 @@ fn io_exit_prepare(ctx: &TracePointContext) -> Option<(PendingIo, u64, u64)> {
         arm_read_tie(pid_tgid, io.id, io.fd);
         return None;
     }
+    // Nearly every captured call: the protocol was decided by an earlier call, as the entry
+    // found. The socket-table lookup below would find nothing to do, unless another thread
+    // changed that socket in the meantime (closed it and reused its fd, or made it a TLS
+    // handle's socket), and this syscall still moved the bytes of the socket it was given.
+    if io.http != 0 {
+        return Some((io, pid_tgid, moved as u64));
+    }
     let state = SOCKETS.get_ptr_mut(&SockKey { tgid, fd: io.fd })?;
     // SAFETY: map value pointer.
     let state = unsafe { &mut *state };
@@ -782,8 +790,19 @@ fn socket_call(io: &PendingIo, pid_tgid: u64, buf: u64, len: u64) -> Call {
     }
 }
 
+/// The exits' first test, made before calling into the rest: they run for every read and
+/// write on the host, and nearly all find nothing pending. Kept in the program's first
+/// instructions so that this common case also touches no more of its code than these.
+#[inline(always)]
+fn nothing_pending() -> bool {
+    !may_be_pending(bpf_get_current_pid_tgid())
+}
+
 /// Exit of `read`/`write`/`recvfrom`/`sendto`: one buffer.
 fn io_exit(ctx: &TracePointContext) -> u32 {
+    if nothing_pending() {
+        return 0;
+    }
     if let Some((io, pid_tgid, moved)) = io_exit_prepare(ctx) {
         emit_call(&socket_call(&io, pid_tgid, io.buf, moved));
     }
@@ -793,6 +812,9 @@ fn io_exit(ctx: &TracePointContext) -> u32 {
 /// Exit of the vectored calls: the iovecs' bytes, in order, as if one buffer had been written
 /// (see `emit_vectored`).
 fn io_exit_vectored(ctx: &TracePointContext) -> u32 {
+    if nothing_pending() {
+        return 0;
+    }
     if let Some((io, pid_tgid, moved)) = io_exit_prepare(ctx) {
         emit_vectored(&socket_call(&io, pid_tgid, io.buf, moved), io.iov_count);
     }
