@@ -12,9 +12,9 @@
 //! through their socket addresses. Two kinds of request: an API call with an ID in its path, a
 //! query and a bearer token (a finding on every call), and the overhead benchmark's saturating
 //! load byte for byte (`wrk`'s `GET /` with only a `Host`, nginx's 11-byte JSON answer), so that
-//! this bench and the monitor's measured CPU per call under that load compare like for like. The connections are opened (their
-//! `SOCKET_OPEN` records) before the timed part, as on a server whose clients keep their
-//! connections alive. No root needed: `cargo bench -p monitor --bench records`.
+//! this bench and the monitor's measured CPU per call under that load compare like for like.
+//! The connections are opened (their `SOCKET_OPEN` records) before the timed part, as on a
+//! server whose clients keep their connections alive. No root needed: `cargo bench -p monitor --bench records`.
 use std::{hint::black_box, sync::Arc};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
@@ -226,7 +226,7 @@ fn traffic(exchange: Exchange) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     (opens, calls)
 }
 
-fn pipeline(policy: Option<Policy>, client: Exchange, metrics: &Arc<Metrics>) -> Pipeline {
+fn pipeline(policy: Option<Policy>, exchange: Exchange, metrics: &Arc<Metrics>) -> Pipeline {
     let libraries = LibraryRegistry::default();
     libraries.insert(
         LIBRARY,
@@ -237,7 +237,7 @@ fn pipeline(policy: Option<Policy>, client: Exchange, metrics: &Arc<Metrics>) ->
     );
     let mut facts = RecordedFacts::default();
     for (pid, exe) in [
-        (CLIENT, client.client_executable),
+        (CLIENT, exchange.client_executable),
         (SERVER, "/usr/sbin/nginx"),
     ] {
         facts.insert(
