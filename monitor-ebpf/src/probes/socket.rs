@@ -722,9 +722,12 @@ fn io_exit_prepare(ctx: &TracePointContext) -> Option<(PendingIo, u64, u64)> {
         return None;
     }
     // Nearly every captured call: the protocol was decided by an earlier call, as the entry
-    // found. The socket-table lookup below would find nothing to do, unless another thread
-    // changed that socket in the meantime (closed it and reused its fd, or made it a TLS
-    // handle's socket), and this syscall still moved the bytes of the socket it was given.
+    // found, and the socket-table lookup below would find nothing to do. It differs only when
+    // another thread changed the socket while this syscall ran: made it a TLS handle's socket,
+    // or closed its fd (a read blocked on it returns later). The bytes are still this socket's
+    // and are emitted; after a close they come after the connection's CLOSE record, and
+    // userspace takes them as a new stream of that id (its parser counts what does not start
+    // a message; the stream goes at the idle timeout). The lookup dropped them uncounted.
     if io.http != 0 {
         return Some((io, pid_tgid, moved as u64));
     }
