@@ -307,3 +307,38 @@ fn stopping_the_monitor_reports_calls_still_in_flight() {
         captured.stderr
     );
 }
+
+/// One OpenSSL handle used for two connections in turn (`SSL_clear`, `SSL_set_fd`), the second
+/// on the fd number the first had: each call is reported on the connection that carried it.
+/// The kernel must tie the handle to the new connection (it knew the handle's connection, and
+/// the fd number is the same), and userspace must take the handle's records from then on as
+/// the new connection's, not keep the first one's ends.
+#[test]
+fn a_handle_reused_on_a_new_connection_reports_the_new_connection() {
+    if !root_or_skip("a_handle_reused_on_a_new_connection_reports_the_new_connection") {
+        return;
+    }
+    let (first, second) = (TlsServer::start(), TlsServer::start());
+    let monitor = Monitor::start(&[]);
+    let (client_pid, output) = run_client(
+        Command::new(PYTHON)
+            .arg(monitor_e2e::workspace_dir().join("tests/fixtures/tls_handle_reuse_client.py"))
+            .args([first.port.to_string(), second.port.to_string()]),
+    );
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(printed.contains("/status/205 HTTP/1.1 205"), "{printed}");
+    let captured = monitor.stop();
+
+    for (server, paths) in [
+        (&first, ["/status/201", "/status/202"]),
+        (&second, ["/status/203", "/status/205"]),
+    ] {
+        for path in paths {
+            let call = captured.only(client_pid, "client", path);
+            assert_eq!(call["remote"]["port"], server.port, "{path}: {call:#}");
+            assert_eq!(call["tls"], true, "{call:#}");
+            let served = captured.only(server.pid(), "server", path);
+            assert_eq!(served["remote"], call["local"], "{path}: {served:#}");
+        }
+    }
+}

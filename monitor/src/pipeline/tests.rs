@@ -25,6 +25,8 @@ struct Harness {
     metrics: Arc<Metrics>,
     calls: Vec<ApiCall>,
     library: u64,
+    /// The TCP connection the next chunks carry (0: unknown).
+    socket_id: u64,
 }
 
 impl Harness {
@@ -48,6 +50,7 @@ impl Harness {
             metrics,
             calls: Vec::new(),
             library,
+            socket_id: 0,
         }
     }
 
@@ -95,7 +98,7 @@ impl Harness {
             last_chunk: true,
             lost_before,
             library: self.library,
-            socket_id: 0,
+            socket_id: self.socket_id,
             data: Bytes::copy_from_slice(bytes),
         };
         self.event(ts, PID, EventKind::Data(chunk));
@@ -277,6 +280,44 @@ fn close_frees_the_connection() {
     h.data(3 * SECOND, 1, Direction::Egress, &response(1));
     assert_eq!(h.calls.len(), 2);
     assert_eq!(h.calls[1].role.as_str(), "server");
+}
+
+#[test]
+fn a_handle_moved_to_another_tcp_connection_starts_over_on_it() {
+    let mut h = Harness::new(StreamLimits::default());
+    h.socket_id = 7;
+    h.data(SECOND, 1, Direction::Egress, REQUEST);
+    h.data(SECOND, 1, Direction::Ingress, &response(1));
+    // A request left unanswered when the handle moves (`SSL_clear`, `SSL_set_fd`) is reported
+    // as at a close; the handle's next bytes are parsed afresh, from the new connection.
+    h.data(
+        2 * SECOND,
+        1,
+        Direction::Egress,
+        b"GET /left HTTP/1.1\r\nHost: a\r\n\r\n",
+    );
+    h.socket_id = 9;
+    h.data(3 * SECOND, 1, Direction::Egress, REQUEST);
+    h.data(3 * SECOND, 1, Direction::Ingress, &response(2));
+    assert_eq!(h.calls.len(), 3, "{:#?}", h.calls);
+    assert_eq!(h.calls[1].path.as_deref(), Some("/left"));
+    assert!(!h.calls[1].complete);
+    assert!(h.calls[2].complete);
+    assert_eq!(h.calls[2].response_body_bytes, Some(2));
+    assert_eq!(h.pipeline.connections(), 1);
+    assert_eq!(
+        h.metric("monitor_connections_closed_total{reason=\"moved\"}"),
+        1
+    );
+    // Records without a known connection under them (0) do not move the handle.
+    h.socket_id = 0;
+    h.data(4 * SECOND, 1, Direction::Egress, REQUEST);
+    h.data(4 * SECOND, 1, Direction::Ingress, &response(3));
+    assert_eq!(h.calls.len(), 4);
+    assert_eq!(
+        h.metric("monitor_connections_closed_total{reason=\"moved\"}"),
+        1
+    );
 }
 
 #[test]

@@ -72,6 +72,9 @@ pub enum CloseReason {
     ProcessExit,
     Idle,
     Evicted,
+    /// A TLS handle's records came with another TCP connection under them than before: the
+    /// library reused the handle (OpenSSL's `SSL_clear` and `SSL_set_fd`).
+    Moved,
     Shutdown,
 }
 
@@ -82,6 +85,7 @@ impl CloseReason {
             Self::ProcessExit => "process_exit",
             Self::Idle => "idle",
             Self::Evicted => "evicted",
+            Self::Moved => "moved",
             Self::Shutdown => "shutdown",
         }
     }
@@ -123,7 +127,16 @@ impl StreamTable {
         metrics: &Metrics,
         out: &mut Vec<ConnectionExchange>,
     ) {
-        if !self.connections.contains_key(&chunk.conn) {
+        let known = match self.connections.get(&chunk.conn) {
+            // The handle now runs over another connection: what it carried before is over, as
+            // at a close, and what comes is the new connection's (its ends, a fresh parser).
+            Some(conn) if moved(conn.socket_id, chunk.socket_id) => {
+                self.forget(chunk.conn, ts_ns, CloseReason::Moved, metrics, out);
+                false
+            }
+            known => known.is_some(),
+        };
+        if !known {
             if self.connections.len() >= self.limits.max_connections {
                 self.evict_oldest(ts_ns, metrics, out);
             }
@@ -305,6 +318,12 @@ impl StreamTable {
         collect(conn, &tracked, &mut outputs, metrics, out);
         metrics.connection_closed(reason.label());
     }
+}
+
+/// True when a record with the TCP connection `now` under it belongs to another connection
+/// than the one its handle had (`before`); 0 is "not known".
+fn moved(before: u64, now: u64) -> bool {
+    before != 0 && now != 0 && before != now
 }
 
 fn collect(
