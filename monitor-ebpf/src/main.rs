@@ -16,6 +16,8 @@ mod maps;
 mod probes;
 #[cfg(target_arch = "bpf")]
 mod thread_ties;
+#[cfg(target_arch = "bpf")]
+mod tls_call_fds;
 
 #[cfg(target_arch = "bpf")]
 #[panic_handler]

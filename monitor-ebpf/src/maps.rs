@@ -237,6 +237,24 @@ pub static SOCKETS: HashMap<SockKey, SockState> = HashMap::with_max_entries(6553
 #[map]
 pub static TRACKED_TGIDS: Array<u64> = Array::with_max_entries(monitor_common::TRACKED_SLOTS, 0);
 
+/// Per slot of `tracked_slot(tid)`: the socket the thread's TLS call in progress is tied to
+/// (see `tls_call_fds`).
+#[map]
+pub static TLS_CALLS: Array<TlsSlot> = Array::with_max_entries(monitor_common::TRACKED_SLOTS, 0);
+
+/// Per slot of a hash of (process, fd): the connection tracked on that fd, and whether the
+/// syscalls of TLS calls tied to it need nothing more (see `tls_call_fds`).
+#[map]
+pub static TLS_FDS: Array<TlsSlot> = Array::with_max_entries(monitor_common::TRACKED_SLOTS, 0);
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct TlsSlot {
+    /// Whose slot it is (thread id, or process id and fd) and a flag (see `tls_call_fds`).
+    pub word: u64,
+    pub socket: u64,
+}
+
 /// Per slot of `tracked_slot(tid)`: how many `PENDING_IO` entries the threads of that slot have
 /// (at least), so that a syscall exit with nothing pending skips the hash lookup.
 #[map]

@@ -28,7 +28,7 @@ use crate::{
         MAX_TIE_GAP_NS, MONITOR_TGID, PENDING_CALLS, PendingCall, SOCKETS, SSL_SOCKETS, SslKey,
         ThreadIdentity, ThreadTie, count,
     },
-    thread_ties,
+    thread_ties, tls_call_fds,
 };
 
 #[inline(always)]
@@ -59,6 +59,7 @@ fn remember(ctx: &ProbeContext, direction: u8, is_ex: bool) -> u32 {
         _pad: 0,
     };
     let socket = unsafe { SSL_SOCKETS.get(&key) }.copied().unwrap_or(0);
+    tls_call_fds::call_starts(pid_tgid, socket);
     let pending = |identity| PendingCall {
         conn_id: ssl,
         buf,
@@ -220,6 +221,7 @@ fn finish_call(ret: i32, ctx: *mut core::ffi::c_void) -> u32 {
     if is_monitor(pid_tgid) {
         return 0;
     }
+    tls_call_fds::forget(pid_tgid);
     let Some(pending) = take_pending(pid_tgid) else {
         count(counter::ORPHAN_RETURNS, 1);
         return 0;

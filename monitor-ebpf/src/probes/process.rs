@@ -13,6 +13,7 @@ use super::socket;
 use crate::{
     emit::{emit_exec, emit_marker},
     maps::{MONITOR_TGID, PENDING_CALLS, ThreadIdentity},
+    tls_call_fds,
 };
 
 /// `prot` and `fd` in the `syscalls/sys_enter_mmap` record (arguments are 8 bytes each from 16).
@@ -54,6 +55,8 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
         forget_thread((pid_tgid & !0xffff_ffff) | u64::from(old_pid));
     }
     refresh_thread(pid_tgid);
+    // The new image's TLS calls start afresh (its fds may be others).
+    tls_call_fds::forget(pid_tgid);
     let offset = (loc & 0xffff) as usize;
     emit_exec(unsafe { (ctx.as_ptr() as *const u8).add(offset) });
     0
@@ -107,6 +110,7 @@ fn refresh_thread(pid_tgid: u64) {
 /// takes the bucket lock even for a missing key.
 #[inline(always)]
 fn forget_thread(pid_tgid: u64) {
+    tls_call_fds::forget(pid_tgid);
     if PENDING_CALLS.get_ptr(&pid_tgid).is_some() {
         let _ = PENDING_CALLS.remove(&pid_tgid);
     }

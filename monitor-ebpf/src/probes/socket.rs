@@ -7,7 +7,8 @@
 //! else (databases, TLS ciphertext, bulk transfers) stops costing payload copies at once. A
 //! syscall made while the same thread is inside a probed TLS call is that library's ciphertext:
 //! it ties the `SSL*` to the socket (so TLS calls get the socket's addresses) and marks the socket
-//! TLS, so its bytes never become a second, garbage stream.
+//! TLS, so its bytes never become a second, garbage stream. Once tied, such syscalls pass after
+//! two array reads (`tls_call_fds`).
 //!
 //! Libraries behind memory BIOs (node's static OpenSSL) do no socket I/O inside their calls:
 //! the application reads ciphertext, then calls `SSL_read`; it calls `SSL_write`, then sends
@@ -44,7 +45,7 @@ use crate::{
         SOCKETS, SSL_SOCKETS, SslKey, TRACKED_TGIDS, ThreadIdentity, ThreadTie, count,
         may_await_addrs, may_be_pending, may_be_tracked, slot_add,
     },
-    thread_ties,
+    thread_ties, tls_call_fds,
 };
 
 /// Syscall tracepoint records: arguments start at byte 16, 8 bytes each; `ret` is at 16.
@@ -160,6 +161,7 @@ fn track(tgid: u32, fd: u32, role: u8, open: &mut SocketOpen) {
         return;
     }
     slot_add(&TRACKED_TGIDS, tracked_slot(tgid), 1);
+    tls_call_fds::socket_opened(tgid, fd, id);
     open.role = role;
     open.fd = fd;
     emit_socket_open(id, open);
@@ -257,6 +259,7 @@ pub fn sys_enter_close(ctx: TracePointContext) -> u32 {
         fd: arg(&ctx, 0) as u32,
     };
     if let Some(state) = (unsafe { SOCKETS.get(&key) }).copied() {
+        tls_call_fds::socket_closed(tgid, key.fd);
         // Only the close that removed the entry takes it off the count (two threads may race).
         if SOCKETS.remove(&key).is_ok() {
             slot_add(&TRACKED_TGIDS, tracked_slot(tgid), u64::MAX);
@@ -378,6 +381,10 @@ fn io_enter(
         return 0;
     }
     let fd = arg(ctx, 0) as u32;
+    if tls_call_fds::passes(pid_tgid, tgid, fd) {
+        count(counter::TLS_SOCKET_CALLS_SKIPPED, 1);
+        return 0;
+    }
     let Some(state) = SOCKETS.get_ptr_mut(&SockKey { tgid, fd }) else {
         return 0;
     };
@@ -418,6 +425,11 @@ fn io_enter(
             count(counter::TLS_SOCKET_CALLS_SKIPPED, 1);
         }
         if !cipher && !addrs {
+            // Inside a TLS call on its tied socket, nothing was left to do: the syscalls of
+            // TLS calls tied to it take the fast path from now on.
+            if in_tls_call.is_some() && state.protocol == protocol::TLS && state.addrs != 0 {
+                tls_call_fds::ready(tgid, fd, state.id);
+            }
             return 0;
         }
     }
@@ -528,11 +540,18 @@ fn first_bytes(buf: u64, vectored: bool) -> u64 {
 
 /// `sendmsg`/`recvmsg`: the iovec array and its length are inside the `user_msghdr`.
 fn msg_enter(ctx: &TracePointContext, direction: u8) -> u32 {
-    let Some((_, tgid)) = current() else {
+    let Some((pid_tgid, tgid)) = current() else {
         return 0;
     };
     let fd = arg(ctx, 0) as u32;
-    if !may_be_tracked(tgid) || SOCKETS.get_ptr(&SockKey { tgid, fd }).is_none() {
+    if !may_be_tracked(tgid) {
+        return 0;
+    }
+    if tls_call_fds::passes(pid_tgid, tgid, fd) {
+        count(counter::TLS_SOCKET_CALLS_SKIPPED, 1);
+        return 0;
+    }
+    if SOCKETS.get_ptr(&SockKey { tgid, fd }).is_none() {
         return 0;
     }
     let msg = arg(ctx, 1);

@@ -1,0 +1,139 @@
+//! The socket syscalls a TLS library makes inside its calls, once its handle is tied to the
+//! connection: let through after two array reads instead of the socket table's and the pending
+//! call's hash lookups. Those lookups cost more than the rest of such a syscall's probes (a
+//! quarter of an HTTPS call's kernel time), for syscalls that have nothing left to do: the tie
+//! is made once per connection.
+//!
+//! Two arrays, whose lookups the verifier inlines:
+//! - `TLS_CALLS`, per thread (a slot of `tracked_slot(tid)`): inside a TLS call whose handle is
+//!   tied, the socket it is tied to. Written at the call's entry, cleared at its return.
+//! - `TLS_FDS`, per (process, fd): the connection tracked on that fd (written when it is
+//!   tracked, cleared at its close), marked `READY` by the full path
+//!   (`probes::socket::io_enter`) when a syscall inside a TLS call found it tied to the call's
+//!   handle, carrying TLS, its addresses known.
+//!
+//! A syscall inside a TLS call passes when the fd's slot is its own, ready, and holds the
+//! socket the call's handle is tied to. A handle reused on a new connection (`SSL_clear`,
+//! `SSL_set_fd`) finds the new connection's slot not ready and goes the full path, which ties
+//! it again; so does every syscall outside TLS calls (memory-BIO libraries' ciphertext).
+//!
+//! Slots are shared by whatever hashes to them: a thread or fd only ever matches a word holding
+//! its own ids, so another's write only sends it the full way. Socket ids are unique, so a word
+//! and an id read from two different writes hardly ever combine into a false match: that needs
+//! two of one process's fds in one slot, written at the same moment, and the library's I/O
+//! going to the other one.
+use monitor_common::tracked_slot;
+
+use crate::maps::{TLS_CALLS, TLS_FDS, TlsSlot};
+
+/// In a `TLS_CALLS` word: a call is in progress. In a `TLS_FDS` word: the full path has nothing
+/// left to do for the fd's syscalls inside TLS calls tied to its socket. (Fds are below 2^31.)
+const FLAG: u64 = 1 << 31;
+
+#[inline(always)]
+fn thread_slot(pid_tgid: u64) -> Option<*mut TlsSlot> {
+    TLS_CALLS.get_ptr_mut(tracked_slot(pid_tgid as u32))
+}
+
+/// The thread's id in the high half.
+#[inline(always)]
+fn thread_word(pid_tgid: u64) -> u64 {
+    pid_tgid << 32
+}
+
+#[inline(always)]
+fn fd_slot(tgid: u32, fd: u32) -> Option<*mut TlsSlot> {
+    TLS_FDS.get_ptr_mut(tracked_slot(tgid ^ fd.wrapping_mul(0x85eb_ca6b)))
+}
+
+/// The process's id in the high half, the fd below.
+#[inline(always)]
+fn fd_word(tgid: u32, fd: u32) -> u64 {
+    (u64::from(tgid) << 32) | u64::from(fd & 0x7fff_ffff)
+}
+
+/// Writes a slot: the socket first, so that a reader that sees the new word sees it too (on
+/// x86; elsewhere a stale id only fails the match).
+#[inline(always)]
+fn write(slot: *mut TlsSlot, word: u64, socket: u64) {
+    // SAFETY: array value pointer, valid for this program run.
+    unsafe {
+        (*slot).socket = socket;
+        (*slot).word = word;
+    }
+}
+
+/// A connection on `fd` of process `tgid` is tracked as `socket` (not ready).
+#[inline(always)]
+pub fn socket_opened(tgid: u32, fd: u32, socket: u64) {
+    if let Some(slot) = fd_slot(tgid, fd) {
+        write(slot, fd_word(tgid, fd), socket);
+    }
+}
+
+/// The connection on `fd` of process `tgid` is closed.
+#[inline(always)]
+pub fn socket_closed(tgid: u32, fd: u32) {
+    if let Some(slot) = fd_slot(tgid, fd) {
+        // SAFETY: array value pointer, valid for this program run.
+        unsafe {
+            if (*slot).word & !FLAG == fd_word(tgid, fd) {
+                (*slot).word = 0;
+            }
+        }
+    }
+}
+
+/// The full path found a syscall inside a TLS call on `fd`, whose connection `socket` is tied
+/// to the call's handle, TLS, its addresses known: nothing left to do there.
+#[inline(always)]
+pub fn ready(tgid: u32, fd: u32, socket: u64) {
+    if let Some(slot) = fd_slot(tgid, fd) {
+        write(slot, fd_word(tgid, fd) | FLAG, socket);
+    }
+}
+
+/// True when the thread is inside a TLS call tied to the connection on `fd`, and that
+/// connection is ready: the full path would only let the syscall through.
+#[inline(always)]
+pub fn passes(pid_tgid: u64, tgid: u32, fd: u32) -> bool {
+    // The thread's slot first: outside TLS calls (plaintext HTTP) that is the only read.
+    let Some(call) = thread_slot(pid_tgid) else {
+        return false;
+    };
+    // SAFETY: array value pointers, valid for this program run.
+    unsafe {
+        if (*call).word != thread_word(pid_tgid) | FLAG {
+            return false;
+        }
+        fd_slot(tgid, fd).is_some_and(|open| {
+            (*open).word == fd_word(tgid, fd) | FLAG && (*open).socket == (*call).socket
+        })
+    }
+}
+
+/// A TLS call starts on a handle tied to `socket` (0: not tied yet).
+#[inline(always)]
+pub fn call_starts(pid_tgid: u64, socket: u64) {
+    let Some(slot) = thread_slot(pid_tgid) else {
+        return;
+    };
+    if socket != 0 {
+        write(slot, thread_word(pid_tgid) | FLAG, socket);
+    } else {
+        forget(pid_tgid);
+    }
+}
+
+/// The thread's TLS call returned, or the thread ends or runs `exec`.
+#[inline(always)]
+pub fn forget(pid_tgid: u64) {
+    if let Some(slot) = thread_slot(pid_tgid) {
+        // SAFETY: array value pointer, valid for this program run.
+        unsafe {
+            if (*slot).word & !FLAG == thread_word(pid_tgid) {
+                (*slot).word = 0;
+            }
+        }
+    }
+}
