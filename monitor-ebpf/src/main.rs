@@ -15,6 +15,8 @@ mod maps;
 #[cfg(target_arch = "bpf")]
 mod probes;
 #[cfg(target_arch = "bpf")]
+mod ssl_sockets;
+#[cfg(target_arch = "bpf")]
 mod thread_ties;
 #[cfg(target_arch = "bpf")]
 mod tls_call_fds;

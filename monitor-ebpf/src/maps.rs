@@ -320,9 +320,24 @@ pub static PENDING_SOCKET_OPS: HashMap<u64, PendingSocketOp> = HashMap::with_max
 #[map]
 pub static PENDING_IO: HashMap<u64, PendingIo> = HashMap::with_max_entries(32768, 0);
 
-/// The socket under each `SSL*` (learnt from the syscall the library makes inside a call).
+/// The socket under each `SSL*` (learnt from the syscall the library makes inside a call). Read and
+/// written through `ssl_sockets`, which keeps `SSL_SOCKET_CACHE` in front of it.
 #[map]
 pub static SSL_SOCKETS: LruHashMap<SslKey, u64> = LruHashMap::with_max_entries(65536, 0);
+
+/// A direct-mapped cache of `SSL_SOCKETS` (see `ssl_sockets`).
+#[map]
+pub static SSL_SOCKET_CACHE: Array<SslSocketSlot> =
+    Array::with_max_entries(monitor_common::TRACKED_SLOTS, 0);
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct SslSocketSlot {
+    pub ssl: u64,
+    pub socket: u64,
+    /// A mix of the handle, its process and the socket (see `ssl_sockets`).
+    pub check: u64,
+}
 
 /// Per-CPU counter that makes connection ids unique.
 #[map]

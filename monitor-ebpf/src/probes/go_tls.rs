@@ -23,7 +23,8 @@ use monitor_common::{SockKey, counter, direction, protocol, record_kind, source}
 
 use crate::{
     emit::{Call, emit_call, emit_marker},
-    maps::{MONITOR_TGID, PendingCall, SOCKETS, SSL_SOCKETS, SslKey, ThreadIdentity, count},
+    maps::{MONITOR_TGID, PendingCall, SOCKETS, SslKey, ThreadIdentity, count},
+    ssl_sockets,
 };
 
 /// Offset of the data word of `tls.Conn.conn` (a `net.Conn` interface: itab, data), the first
@@ -69,8 +70,9 @@ fn tie_socket(conn: u64, tgid: u32) -> u64 {
         tgid,
         _pad: 0,
     };
-    if let Some(socket) = unsafe { SSL_SOCKETS.get(&key) } {
-        return *socket;
+    let known = ssl_sockets::get(&key);
+    if known != 0 {
+        return known;
     }
     // SAFETY (all three): user memory through the helper; a conn that is not over a
     // `*net.TCPConn` yields an fd that is not a tracked socket, or a read fault.
@@ -96,7 +98,7 @@ fn tie_socket(conn: u64, tgid: u32) -> u64 {
     let state = unsafe { &mut *state };
     state.protocol = protocol::TLS;
     state.tied = 1;
-    let _ = SSL_SOCKETS.insert(&key, &state.id, 0);
+    let _ = ssl_sockets::insert(&key, state.id);
     state.id
 }
 
@@ -218,7 +220,7 @@ pub fn go_tls_return(ctx: ProbeContext) -> u32 {
             tgid,
             _pad: 0,
         };
-        unsafe { SSL_SOCKETS.get(&key) }.copied().unwrap_or(0)
+        ssl_sockets::get(&key)
     };
     emit_call(&Call {
         conn_id: pending.conn_id,
@@ -247,7 +249,7 @@ pub fn go_tls_close(ctx: ProbeContext) -> u32 {
     if conn == 0 {
         return 0;
     }
-    let _ = SSL_SOCKETS.remove(&SslKey {
+    ssl_sockets::remove(&SslKey {
         ssl: conn,
         tgid,
         _pad: 0,

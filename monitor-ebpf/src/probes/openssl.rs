@@ -25,10 +25,10 @@ use monitor_common::{SockKey, counter, direction, flags, protocol, record_kind, 
 use crate::{
     emit::{Call, emit_call, emit_marker},
     maps::{
-        MAX_TIE_GAP_NS, MONITOR_TGID, PENDING_CALLS, PendingCall, SOCKETS, SSL_SOCKETS, SslKey,
-        ThreadIdentity, ThreadTie, count,
+        MAX_TIE_GAP_NS, MONITOR_TGID, PENDING_CALLS, PendingCall, SOCKETS, SslKey, ThreadIdentity,
+        ThreadTie, count,
     },
-    thread_ties, tls_call_fds,
+    ssl_sockets, thread_ties, tls_call_fds,
 };
 
 #[inline(always)]
@@ -58,7 +58,7 @@ fn remember(ctx: &ProbeContext, direction: u8, is_ex: bool) -> u32 {
         tgid: (pid_tgid >> 32) as u32,
         _pad: 0,
     };
-    let socket = unsafe { SSL_SOCKETS.get(&key) }.copied().unwrap_or(0);
+    let socket = ssl_sockets::get(&key);
     tls_call_fds::call_starts(pid_tgid, socket);
     let pending = |identity| PendingCall {
         conn_id: ssl,
@@ -127,7 +127,7 @@ fn tie_from_read(key: &SslKey, socket: u64, fd: u32) -> u64 {
     if state.id != socket || state.tied != 0 || state.tls_records == 0 {
         return 0;
     }
-    if SSL_SOCKETS.insert(key, &socket, 0).is_err() {
+    if ssl_sockets::insert(key, socket).is_err() {
         return 0;
     }
     state.tied = 1;
@@ -296,7 +296,7 @@ pub fn ssl_free(ctx: ProbeContext) -> u32 {
     }
     // SAFETY: plain helper on this program's context.
     let cookie = unsafe { bpf_get_attach_cookie(ctx.as_ptr()) };
-    let _ = SSL_SOCKETS.remove(&SslKey {
+    ssl_sockets::remove(&SslKey {
         ssl,
         tgid: (pid_tgid >> 32) as u32,
         _pad: 0,

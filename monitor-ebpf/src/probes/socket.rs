@@ -42,10 +42,10 @@ use crate::{
     maps::{
         ADDR_MARKS, ADDR_SEEN, AddrSeen, MAX_TIE_GAP_NS, MONITOR_TGID, NEXT_SOCKET_ID,
         PENDING_CALLS, PENDING_IO, PENDING_MARKS, PENDING_SOCKET_OPS, PendingIo, PendingSocketOp,
-        SOCKETS, SSL_SOCKETS, SslKey, TRACKED_TGIDS, ThreadIdentity, ThreadTie, count,
-        may_await_addrs, may_be_pending, may_be_tracked, slot_add,
+        SOCKETS, SslKey, TRACKED_TGIDS, ThreadIdentity, ThreadTie, count, may_await_addrs,
+        may_be_pending, may_be_tracked, slot_add,
     },
-    thread_ties, tls_call_fds,
+    ssl_sockets, thread_ties, tls_call_fds,
 };
 
 /// Syscall tracepoint records: arguments start at byte 16, 8 bytes each; `ret` is at 16.
@@ -351,10 +351,10 @@ fn outside_tls_call(
         return;
     }
     let key = SslKey { ssl, tgid, _pad: 0 };
-    if unsafe { SSL_SOCKETS.get(&key) }.is_some() {
+    if ssl_sockets::get(&key) != 0 {
         return;
     }
-    if SSL_SOCKETS.insert(&key, &state.id, 0).is_err() {
+    if ssl_sockets::insert(&key, state.id).is_err() {
         return;
     }
     state.tied = 1;
@@ -404,7 +404,7 @@ fn io_enter(
                 tgid,
                 _pad: 0,
             };
-            let _ = SSL_SOCKETS.insert(&key, &state.id, 0);
+            let _ = ssl_sockets::insert(&key, state.id);
             state.protocol = protocol::TLS;
             state.tied = 1;
             pending.socket = state.id;
