@@ -5,10 +5,12 @@
 //! A cache slot holds one handle of one process, its socket, and a check word mixing the three:
 //! slots are shared by whatever hashes to them, and two writers may interleave their words, so
 //! a read is taken only when the check matches what it read (a mix of two writes does not match
-//! but by a 2^-64 chance). A miss goes to the hash and fills the slot. Every change to the hash
-//! goes through here and rewrites or clears the slot, so the cache never says more than the
-//! hash did; an entry the LRU evicts may live on in the cache, which is still the truth until
-//! the handle is freed (which clears it).
+//! but by a 2^-64 chance). Only a tie fills a slot, and every change to the hash goes through
+//! here and rewrites or clears it, so the cache never says more than the hash did; an entry the
+//! LRU evicts may live on in the cache, which is still the truth until the handle is freed
+//! (which clears it). A miss is not written back: a handle freed by another thread between the
+//! hash lookup and that write would leave its dead tie in the cache, for the next handle the
+//! allocator puts at the same address.
 use monitor_common::tracked_slot;
 
 use crate::maps::{SSL_SOCKET_CACHE, SSL_SOCKETS, SslKey, SslSocketSlot};
@@ -47,11 +49,7 @@ pub fn get(key: &SslKey) -> u64 {
         }
     }
     // SAFETY: map value read by copy.
-    let socket = unsafe { SSL_SOCKETS.get(key) }.copied().unwrap_or(0);
-    if socket != 0 {
-        fill(key, socket);
-    }
-    socket
+    unsafe { SSL_SOCKETS.get(key) }.copied().unwrap_or(0)
 }
 
 /// Ties `key`'s handle to `socket`.

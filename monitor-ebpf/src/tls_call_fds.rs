@@ -22,7 +22,7 @@
 //! and an id read from two different writes hardly ever combine into a false match: that needs
 //! two of one process's fds in one slot, written at the same moment, and the library's I/O
 //! going to the other one.
-use monitor_common::tracked_slot;
+use monitor_common::{RECOVERED_ID_BIT, tracked_slot};
 
 use crate::maps::{TLS_CALLS, TLS_FDS, TlsSlot};
 
@@ -85,11 +85,24 @@ pub fn socket_closed(tgid: u32, fd: u32) {
 }
 
 /// The full path found a syscall inside a TLS call on `fd`, whose connection `socket` is tied
-/// to the call's handle, TLS, its addresses known: nothing left to do there.
+/// to the call's handle, TLS, its addresses known: nothing left to do there. Only the slot
+/// `socket_opened` wrote for that very connection is marked: if another thread closed the fd
+/// and a new connection took it since the full path read the socket table, the new one's slot
+/// stays as it is. (Connections userspace recovered at startup were never opened here: their
+/// slot is written whole, which a new connection on the fd overwrites in turn.)
 #[inline(always)]
 pub fn ready(tgid: u32, fd: u32, socket: u64) {
-    if let Some(slot) = fd_slot(tgid, fd) {
-        write(slot, fd_word(tgid, fd) | FLAG, socket);
+    let Some(slot) = fd_slot(tgid, fd) else {
+        return;
+    };
+    let own = fd_word(tgid, fd);
+    // SAFETY: array value pointer, valid for this program run.
+    let (word, opened) = unsafe { ((*slot).word, (*slot).socket) };
+    if word == own && opened == socket {
+        // SAFETY: as above.
+        unsafe { (*slot).word = own | FLAG };
+    } else if socket & RECOVERED_ID_BIT != 0 && word & !FLAG != own {
+        write(slot, own | FLAG, socket);
     }
 }
 

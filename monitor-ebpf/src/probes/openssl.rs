@@ -59,7 +59,6 @@ fn remember(ctx: &ProbeContext, direction: u8, is_ex: bool) -> u32 {
         _pad: 0,
     };
     let socket = ssl_sockets::get(&key);
-    tls_call_fds::call_starts(pid_tgid, socket);
     let pending = |identity| PendingCall {
         conn_id: ssl,
         buf,
@@ -84,7 +83,13 @@ fn remember(ctx: &ProbeContext, direction: u8, is_ex: bool) -> u32 {
         .is_err()
     {
         count(counter::PENDING_TABLE_FULL, 1);
+        // Not a call in progress for the socket probes either.
+        tls_call_fds::forget(pid_tgid);
+        return 0;
     }
+    // Only once the call is pending: its syscalls may pass only when the full path would see
+    // them inside a call.
+    tls_call_fds::call_starts(pid_tgid, socket);
     0
 }
 
