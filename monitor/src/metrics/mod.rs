@@ -355,7 +355,7 @@ impl Metrics {
             connections_closed: counter_vec(
                 &registry,
                 "monitor_connections_closed_total",
-                "Connections whose state was freed, by reason (closed, process_exit, idle, evicted, moved: a TLS handle went on on another TCP connection, shutdown).",
+                "Connections whose state was freed, by reason (closed, process_exit, idle, evicted, moved: a TLS handle was reused on another TCP connection, shutdown).",
                 &["reason"],
             ),
             registry,
