@@ -257,6 +257,9 @@ pub mod counter {
     /// the walk limit (1024, the kernel's `UIO_MAXIOV`, so never for a successful call). Their
     /// bytes are the call's uncaptured tail, as past the cap: an exact gap.
     pub const IOVECS_SKIPPED: u32 = 10;
+    /// Calls whose per-thread entry went to a hash map because another thread inside a call
+    /// held the thread's array slot (see the kernel's `thread_slots`): a cost, not a loss.
+    pub const THREAD_SLOT_FALLBACKS: u32 = 11;
     /// Number of counters.
     pub const COUNT: u32 = 12;
 
@@ -273,7 +276,7 @@ pub mod counter {
         "socket_table_full",
         "tls_socket_calls_skipped",
         "iovecs_skipped",
-        "unused",
+        "thread_slot_fallbacks",
     ];
 }
 

@@ -5,7 +5,8 @@
 //! settings live in `maps`.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
-// Inline assembly for the one instruction Rust does not offer on BPF (`maps::slot_add`).
+// Inline assembly for the atomics Rust does not offer on BPF (`maps::slot_add`,
+// `thread_slots`).
 #![cfg_attr(target_arch = "bpf", feature(asm_experimental_arch))]
 
 #[cfg(target_arch = "bpf")]
@@ -13,9 +14,13 @@ mod emit;
 #[cfg(target_arch = "bpf")]
 mod maps;
 #[cfg(target_arch = "bpf")]
+mod pending_io;
+#[cfg(target_arch = "bpf")]
 mod probes;
 #[cfg(target_arch = "bpf")]
 mod ssl_sockets;
+#[cfg(target_arch = "bpf")]
+mod thread_slots;
 #[cfg(target_arch = "bpf")]
 mod thread_ties;
 #[cfg(target_arch = "bpf")]

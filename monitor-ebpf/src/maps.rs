@@ -1,4 +1,5 @@
 //! Maps shared by all probes, and the settings userspace writes at load time.
+use crate::thread_slots::ThreadSlot;
 use aya_ebpf::{
     Global,
     macros::map,
@@ -313,12 +314,23 @@ pub fn may_be_pending(pid_tgid: u64) -> bool {
 #[map]
 pub static PENDING_SOCKET_OPS: HashMap<u64, PendingSocketOp> = HashMap::with_max_entries(16384, 0);
 
-/// Read/write arguments between syscall entry and exit, per thread. As with `PENDING_CALLS`, a
+/// Read/write arguments between syscall entry and exit, per thread: in the thread's slot here
+/// (see `thread_slots`, `pending_io`)...
+#[map]
+pub static IO_SLOTS: Array<ThreadSlot<PendingIo>> =
+    Array::with_max_entries(monitor_common::TRACKED_SLOTS, 0);
+
+/// ...or, for a thread whose slot another thread holds, here. As with `PENDING_CALLS`, a
 /// thread's entry is reused in place by each of its calls (marked inactive at the exit) and
 /// deleted when the thread exits (or changes id at `exec`, as there): an update and a delete
 /// per syscall cost more than the rest of the probes on a tracked socket.
 #[map]
 pub static PENDING_IO: HashMap<u64, PendingIo> = HashMap::with_max_entries(32768, 0);
+
+/// Per slot of `tracked_slot(tid)`: how many threads of the slot have a `PENDING_IO` entry (at
+/// least), so that the threads holding their own slot skip the hash lookup.
+#[map]
+pub static IO_HASH_MARKS: Array<u64> = Array::with_max_entries(monitor_common::TRACKED_SLOTS, 0);
 
 /// The socket under each `SSL*` (learnt from the syscall the library makes inside a call). Read and
 /// written through `ssl_sockets`, which keeps `SSL_SOCKET_CACHE` in front of it.

@@ -116,6 +116,61 @@ time.sleep(30)
     assert_eq!(after["response_body_bytes"], 3000);
 }
 
+/// The kernel keeps a thread's read/write in progress in an array slot shared by the threads
+/// whose ids hash to it, and in a hash map for a thread whose slot another thread holds inside
+/// a call. Two threads of one slot: one blocks in the read of a slow call while the other makes
+/// three whole calls, then each takes the slot from the other. Every call comes out once,
+/// whole, named by its program.
+#[test]
+fn threads_sharing_a_kernel_slot_each_get_their_calls() {
+    if !root_or_skip("threads_sharing_a_kernel_slot_each_get_their_calls") {
+        return;
+    }
+    let server = HttpServer::start("127.0.0.1");
+    let monitor = Monitor::start(&[]);
+    let (pid, output) = run_client(
+        Command::new(PYTHON)
+            .arg(monitor_e2e::workspace_dir().join("tests/fixtures/shared_slot_client.py"))
+            .arg(server.url("")),
+    );
+    let printed = String::from_utf8_lossy(&output.stdout);
+    let slots: Vec<&str> = printed
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    assert!(slots.len() == 2 && slots[0] == slots[1], "{printed}");
+    let captured = monitor.stop();
+
+    for (path, status, body) in [
+        ("/slow", 200, 5),
+        ("/status/201", 201, 7),
+        ("/status/203", 203, 7),
+        ("/status/206", 206, 7),
+        ("/chunked", 200, 3000),
+        ("/hello", 200, 12),
+    ] {
+        let call = captured.only(pid, "client", path);
+        assert_eq!(call["status"], status, "{call:#}");
+        assert_eq!(call["response_body_bytes"], body, "{call:#}");
+        assert_eq!(call["complete"], true, "{call:#}");
+        assert!(
+            call["process"]["command"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("python")),
+            "{call:#}"
+        );
+        // The server's side of the same call (another process, its own slots).
+        captured.only(server.pid(), "server", path);
+    }
+    // The second thread's syscalls during the slow read (a write and at least one read per
+    // call) went to the hash map: only this test's threads make that happen for sure.
+    assert!(
+        captured.metric("monitor_kernel_loss_total{counter=\"thread_slot_fallbacks\"}") >= 6,
+        "{}",
+        captured.stderr
+    );
+}
+
 #[test]
 fn ipv6_pipelining_and_large_bodies() {
     if !root_or_skip("ipv6_pipelining_and_large_bodies") {

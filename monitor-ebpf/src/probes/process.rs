@@ -9,11 +9,10 @@ use aya_ebpf::{
 };
 use monitor_common::{record_kind, source};
 
-use super::socket;
 use crate::{
     emit::{emit_exec, emit_marker},
     maps::{MONITOR_TGID, PENDING_CALLS, ThreadIdentity},
-    tls_call_fds,
+    pending_io, tls_call_fds,
 };
 
 /// `prot` and `fd` in the `syscalls/sys_enter_mmap` record (arguments are 8 bytes each from 16).
@@ -103,7 +102,7 @@ fn refresh_thread(pid_tgid: u64) {
         // SAFETY: map value pointer, valid for this program run; written only by this thread.
         unsafe { (*slot).identity = identity };
     }
-    socket::refresh_thread_identity(pid_tgid, &identity);
+    pending_io::refresh_identity(pid_tgid, &identity);
 }
 
 /// Drops a thread's per-call entries. A lookup first, as most threads have none: a delete
@@ -114,5 +113,5 @@ fn forget_thread(pid_tgid: u64) {
     if PENDING_CALLS.get_ptr(&pid_tgid).is_some() {
         let _ = PENDING_CALLS.remove(&pid_tgid);
     }
-    socket::forget_thread_io(pid_tgid);
+    pending_io::forget(pid_tgid);
 }

@@ -40,12 +40,11 @@ use monitor_common::{
 use crate::{
     emit::{Call, emit_call, emit_marker, emit_socket_open, emit_tie, emit_vectored},
     maps::{
-        ADDR_MARKS, ADDR_SEEN, AddrSeen, MAX_TIE_GAP_NS, MONITOR_TGID, NEXT_SOCKET_ID,
-        PENDING_CALLS, PENDING_IO, PENDING_MARKS, PENDING_SOCKET_OPS, PendingIo, PendingSocketOp,
-        SOCKETS, SslKey, TRACKED_TGIDS, ThreadIdentity, ThreadTie, count, may_await_addrs,
-        may_be_pending, may_be_tracked, slot_add,
+        ADDR_SEEN, AddrSeen, MAX_TIE_GAP_NS, MONITOR_TGID, NEXT_SOCKET_ID, PENDING_CALLS,
+        PENDING_SOCKET_OPS, PendingIo, PendingSocketOp, SOCKETS, SslKey, TRACKED_TGIDS, ThreadTie,
+        count, may_await_addrs, may_be_pending, may_be_tracked, slot_add,
     },
-    ssl_sockets, thread_ties, tls_call_fds,
+    pending_io, ssl_sockets, thread_ties, tls_call_fds,
 };
 
 /// Syscall tracepoint records: arguments start at byte 16, 8 bytes each; `ret` is at 16.
@@ -447,33 +446,8 @@ fn io_enter(
         _pad: [0; 2],
         identity,
     };
-    let (was_active, was_awaiting_addrs) = match PENDING_IO.get_ptr_mut(&pid_tgid) {
-        Some(slot) => {
-            // SAFETY: map value pointer, valid for this program run; only this thread writes
-            // it (a plain hash recycles an entry only after its delete, at the thread's exit).
-            let slot = unsafe { &mut *slot };
-            let was = (slot.active != 0, slot.active != 0 && slot.addrs != 0);
-            *slot = io(slot.identity);
-            was
-        }
-        None => {
-            if PENDING_IO
-                .insert(&pid_tgid, &io(ThreadIdentity::current()), 0)
-                .is_err()
-            {
-                count(counter::PENDING_TABLE_FULL, 1);
-                return 0;
-            }
-            (false, false)
-        }
-    };
-    // The marks count active entries: an entry still active (its exit was missed) is counted.
-    let slot = tracked_slot(pid_tgid as u32);
-    if !was_active {
-        slot_add(&PENDING_MARKS, slot, 1);
-    }
-    if addrs != was_awaiting_addrs {
-        slot_add(&ADDR_MARKS, slot, if addrs { 1 } else { u64::MAX });
+    if !pending_io::begin(pid_tgid, addrs, io) {
+        count(counter::PENDING_TABLE_FULL, 1);
     }
     0
 }
@@ -485,44 +459,7 @@ fn take_pending_io(pid_tgid: u64) -> Option<PendingIo> {
     if !may_be_pending(pid_tgid) {
         return None;
     }
-    let slot = PENDING_IO.get_ptr_mut(&pid_tgid)?;
-    // SAFETY: map value pointer, valid for this program run, written only by this thread.
-    let slot = unsafe { &mut *slot };
-    if slot.active == 0 {
-        return None;
-    }
-    slot.active = 0;
-    slot_add(&PENDING_MARKS, tracked_slot(pid_tgid as u32), u64::MAX);
-    if slot.addrs != 0 {
-        slot_add(&ADDR_MARKS, tracked_slot(pid_tgid as u32), u64::MAX);
-    }
-    Some(*slot)
-}
-
-/// The thread ran `exec`: its entry keeps the new image's user and command.
-#[inline(always)]
-pub fn refresh_thread_identity(pid_tgid: u64, identity: &ThreadIdentity) {
-    if let Some(slot) = PENDING_IO.get_ptr_mut(&pid_tgid) {
-        // SAFETY: map value pointer, valid for this program run; written only by this thread.
-        unsafe { (*slot).identity = *identity };
-    }
-}
-
-/// A thread ends: its read/write entry goes (and its mark, if a syscall was in progress). A
-/// lookup first: most threads have no entry, and a delete takes the bucket lock even then.
-#[inline(always)]
-pub fn forget_thread_io(pid_tgid: u64) {
-    // SAFETY: map value read by copy.
-    let Some(io) = (unsafe { PENDING_IO.get(&pid_tgid) }).copied() else {
-        return;
-    };
-    if io.active != 0 {
-        slot_add(&PENDING_MARKS, tracked_slot(pid_tgid as u32), u64::MAX);
-        if io.addrs != 0 {
-            slot_add(&ADDR_MARKS, tracked_slot(pid_tgid as u32), u64::MAX);
-        }
-    }
-    let _ = PENDING_IO.remove(&pid_tgid);
+    pending_io::take(pid_tgid)
 }
 
 /// The first 8 bytes a write sends (0 if unreadable).
@@ -580,10 +517,7 @@ pub fn tcp_rcv_space_adjust(ctx: TracePointContext) -> u32 {
     let Some((pid_tgid, _)) = current() else {
         return 0;
     };
-    // SAFETY: map value read by copy.
-    if !may_await_addrs(pid_tgid)
-        || !unsafe { PENDING_IO.get(&pid_tgid) }.is_some_and(|io| io.active != 0 && io.addrs != 0)
-    {
+    if !may_await_addrs(pid_tgid) || !pending_io::awaits_addrs(pid_tgid) {
         return 0;
     }
     // SAFETY (all reads): the tracepoint record at its documented layout.
