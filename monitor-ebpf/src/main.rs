@@ -14,6 +14,8 @@ mod emit;
 #[cfg(target_arch = "bpf")]
 mod maps;
 #[cfg(target_arch = "bpf")]
+mod pending_calls;
+#[cfg(target_arch = "bpf")]
 mod pending_io;
 #[cfg(target_arch = "bpf")]
 mod probes;

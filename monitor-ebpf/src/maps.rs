@@ -105,7 +105,18 @@ pub static LOSSES_OWED: Array<u64> = Array::with_max_entries(1, 0);
 pub static WIDE_CONNS: LruHashMap<WideKey, u32> =
     LruHashMap::with_max_entries(monitor_common::MAX_WIDE_CONNECTIONS, 0);
 
-/// Arguments of a TLS call between its entry and its return, keyed by `pid_tgid` (one call per
+/// Arguments of a TLS call between its entry and its return, per thread: in the thread's slot
+/// here (see `thread_slots`, `pending_calls`)...
+#[map]
+pub static CALL_SLOTS: Array<ThreadSlot<PendingCall>> =
+    Array::with_max_entries(monitor_common::TRACKED_SLOTS, 0);
+
+/// Per slot of `tracked_slot(tid)`: how many threads of the slot have a `PENDING_CALLS` entry
+/// (at least), so that the threads holding their own slot skip the hash lookup.
+#[map]
+pub static CALL_HASH_MARKS: Array<u64> = Array::with_max_entries(monitor_common::TRACKED_SLOTS, 0);
+
+/// ...or, for a thread whose slot another thread holds, here, keyed by `pid_tgid` (one call per
 /// thread at a time). A thread's entry is written in place by each of its calls and marked
 /// inactive at the return, not inserted and deleted per call (a hash update and delete each
 /// take the bucket lock and cost more than the rest of the entry probe); it is deleted when the

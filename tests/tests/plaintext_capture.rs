@@ -6,7 +6,8 @@ use std::{
 };
 
 use monitor_e2e::{
-    HttpServer, Monitor, PYTHON, TlsServer, python_client, recording, root_or_skip, run_client,
+    HttpServer, Monitor, PYTHON, TlsServer, metric_in, python_client, recording, root_or_skip,
+    run_client,
 };
 use serde_json::Value;
 
@@ -116,22 +117,76 @@ time.sleep(30)
     assert_eq!(after["response_body_bytes"], 3000);
 }
 
-/// The kernel keeps a thread's read/write in progress in an array slot shared by the threads
-/// whose ids hash to it, and in a hash map for a thread whose slot another thread holds inside
-/// a call. Two threads of one slot: one blocks in the read of a slow call while the other makes
-/// three whole calls, then each takes the slot from the other. Every call comes out once,
-/// whole, named by its program.
+/// The kernel keeps a thread's read/write or TLS call in progress in an array slot shared by
+/// the threads whose ids hash to it, and in a hash map for a thread whose slot another thread
+/// holds inside a call. Two threads of one slot: one blocks in the read of a slow call while the
+/// other makes three whole calls, then each takes the slot from the other. Every call comes out
+/// once, whole, named by its program; over plaintext (the syscalls' slots) and over HTTPS
+/// (OpenSSL's calls' slots too).
 #[test]
 fn threads_sharing_a_kernel_slot_each_get_their_calls() {
     if !root_or_skip("threads_sharing_a_kernel_slot_each_get_their_calls") {
         return;
     }
-    let server = HttpServer::start("127.0.0.1");
+    let plain = HttpServer::start("127.0.0.1");
+    let tls = TlsServer::start();
     let monitor = Monitor::start(&[]);
+    // The second thread's entries during the slow read (per plaintext call a write and at
+    // least one read; per HTTPS call an `SSL_write` and an `SSL_read` at least) go to the hash
+    // maps: only this test's threads make that happen for sure, and other traffic only adds.
+    let fallbacks = || {
+        // The kernel counters are exported every second.
+        std::thread::sleep(std::time::Duration::from_millis(1200));
+        metric_in(
+            &monitor.scrape_metrics(),
+            "monitor_kernel_loss_total{counter=\"thread_slot_fallbacks\"}",
+        )
+    };
+    let before = fallbacks();
+    let plain_client = shared_slot_client(&plain.url(""));
+    let after_plain = fallbacks();
+    let tls_client = shared_slot_client(&tls.url(""));
+    let after_tls = fallbacks();
+    assert!(after_plain >= before + 6, "{before} then {after_plain}");
+    assert!(
+        after_tls >= after_plain + 6,
+        "{after_plain} then {after_tls}"
+    );
+    let clients = [(plain.pid(), plain_client), (tls.pid(), tls_client)];
+    let captured = monitor.stop();
+
+    for (server_pid, client_pid) in clients {
+        for (path, status, body) in [
+            ("/slow", 200, 5),
+            ("/status/201", 201, 7),
+            ("/status/203", 203, 7),
+            ("/status/206", 206, 7),
+            ("/chunked", 200, 3000),
+            ("/hello", 200, 12),
+        ] {
+            let call = captured.only(client_pid, "client", path);
+            assert_eq!(call["status"], status, "{call:#}");
+            assert_eq!(call["response_body_bytes"], body, "{call:#}");
+            assert_eq!(call["complete"], true, "{call:#}");
+            assert!(
+                call["process"]["command"]
+                    .as_str()
+                    .is_some_and(|c| c.starts_with("python")),
+                "{call:#}"
+            );
+            // The server's side of the same call (another process, its own slots).
+            captured.only(server_pid, "server", path);
+        }
+    }
+}
+
+/// Runs `tests/fixtures/shared_slot_client.py` against `base_url`; returns its pid once it
+/// found two threads of one slot and made its calls.
+fn shared_slot_client(base_url: &str) -> u32 {
     let (pid, output) = run_client(
         Command::new(PYTHON)
             .arg(monitor_e2e::workspace_dir().join("tests/fixtures/shared_slot_client.py"))
-            .arg(server.url("")),
+            .arg(base_url),
     );
     let printed = String::from_utf8_lossy(&output.stdout);
     let slots: Vec<&str> = printed
@@ -139,36 +194,7 @@ fn threads_sharing_a_kernel_slot_each_get_their_calls() {
         .filter_map(|l| l.split_whitespace().nth(2))
         .collect();
     assert!(slots.len() == 2 && slots[0] == slots[1], "{printed}");
-    let captured = monitor.stop();
-
-    for (path, status, body) in [
-        ("/slow", 200, 5),
-        ("/status/201", 201, 7),
-        ("/status/203", 203, 7),
-        ("/status/206", 206, 7),
-        ("/chunked", 200, 3000),
-        ("/hello", 200, 12),
-    ] {
-        let call = captured.only(pid, "client", path);
-        assert_eq!(call["status"], status, "{call:#}");
-        assert_eq!(call["response_body_bytes"], body, "{call:#}");
-        assert_eq!(call["complete"], true, "{call:#}");
-        assert!(
-            call["process"]["command"]
-                .as_str()
-                .is_some_and(|c| c.starts_with("python")),
-            "{call:#}"
-        );
-        // The server's side of the same call (another process, its own slots).
-        captured.only(server.pid(), "server", path);
-    }
-    // The second thread's syscalls during the slow read (a write and at least one read per
-    // call) went to the hash map: only this test's threads make that happen for sure.
-    assert!(
-        captured.metric("monitor_kernel_loss_total{counter=\"thread_slot_fallbacks\"}") >= 6,
-        "{}",
-        captured.stderr
-    );
+    pid
 }
 
 #[test]

@@ -24,11 +24,8 @@ use monitor_common::{SockKey, counter, direction, flags, protocol, record_kind, 
 
 use crate::{
     emit::{Call, emit_call, emit_marker},
-    maps::{
-        MAX_TIE_GAP_NS, MONITOR_TGID, PENDING_CALLS, PendingCall, SOCKETS, SslKey, ThreadIdentity,
-        ThreadTie, count,
-    },
-    ssl_sockets, thread_ties, tls_call_fds,
+    maps::{MAX_TIE_GAP_NS, MONITOR_TGID, PendingCall, SOCKETS, SslKey, ThreadTie, count},
+    pending_calls, ssl_sockets, thread_ties, tls_call_fds,
 };
 
 #[inline(always)]
@@ -73,15 +70,7 @@ fn remember(ctx: &ProbeContext, direction: u8, is_ex: bool) -> u32 {
         identity,
         socket,
     };
-    if let Some(slot) = PENDING_CALLS.get_ptr_mut(&pid_tgid) {
-        // SAFETY: map value pointer, valid for this program run; only this thread writes it
-        // (entries of a plain hash are recycled only after their delete, at the thread's exit).
-        let slot = unsafe { &mut *slot };
-        *slot = pending(slot.identity);
-    } else if PENDING_CALLS
-        .insert(&pid_tgid, &pending(ThreadIdentity::current()), 0)
-        .is_err()
-    {
+    if !pending_calls::begin(pid_tgid, pending) {
         count(counter::PENDING_TABLE_FULL, 1);
         // Not a call in progress for the socket probes either.
         tls_call_fds::forget(pid_tgid);
@@ -205,19 +194,6 @@ pub fn ssl_return_site(ctx: ProbeContext) -> u32 {
     finish_call(ret, ctx.as_ptr())
 }
 
-/// The thread's call in progress, marked as returned: the entry stays for the thread's next call.
-#[inline(always)]
-fn take_pending(pid_tgid: u64) -> Option<PendingCall> {
-    let slot = PENDING_CALLS.get_ptr_mut(&pid_tgid)?;
-    // SAFETY: map value pointer, valid for this program run, written only by this thread.
-    let slot = unsafe { &mut *slot };
-    if slot.active == 0 {
-        return None;
-    }
-    slot.active = 0;
-    Some(*slot)
-}
-
 #[inline(always)]
 /// `ctx` is the program's context, for its attach cookie: fetched only for a call that moved
 /// bytes (the helper call is a measurable part of a return that moved none).
@@ -227,7 +203,7 @@ fn finish_call(ret: i32, ctx: *mut core::ffi::c_void) -> u32 {
         return 0;
     }
     tls_call_fds::forget(pid_tgid);
-    let Some(pending) = take_pending(pid_tgid) else {
+    let Some(pending) = pending_calls::take(pid_tgid) else {
         count(counter::ORPHAN_RETURNS, 1);
         return 0;
     };

@@ -11,8 +11,8 @@ use monitor_common::{record_kind, source};
 
 use crate::{
     emit::{emit_exec, emit_marker},
-    maps::{MONITOR_TGID, PENDING_CALLS, ThreadIdentity},
-    pending_io, tls_call_fds,
+    maps::{MONITOR_TGID, ThreadIdentity},
+    pending_calls, pending_io, tls_call_fds,
 };
 
 /// `prot` and `fd` in the `syscalls/sys_enter_mmap` record (arguments are 8 bytes each from 16).
@@ -98,10 +98,7 @@ pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
 #[inline(always)]
 fn refresh_thread(pid_tgid: u64) {
     let identity = ThreadIdentity::current();
-    if let Some(slot) = PENDING_CALLS.get_ptr_mut(&pid_tgid) {
-        // SAFETY: map value pointer, valid for this program run; written only by this thread.
-        unsafe { (*slot).identity = identity };
-    }
+    pending_calls::refresh_identity(pid_tgid, &identity);
     pending_io::refresh_identity(pid_tgid, &identity);
 }
 
@@ -110,8 +107,6 @@ fn refresh_thread(pid_tgid: u64) {
 #[inline(always)]
 fn forget_thread(pid_tgid: u64) {
     tls_call_fds::forget(pid_tgid);
-    if PENDING_CALLS.get_ptr(&pid_tgid).is_some() {
-        let _ = PENDING_CALLS.remove(&pid_tgid);
-    }
+    pending_calls::forget(pid_tgid);
     pending_io::forget(pid_tgid);
 }

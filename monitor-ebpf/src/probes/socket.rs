@@ -40,11 +40,11 @@ use monitor_common::{
 use crate::{
     emit::{Call, emit_call, emit_marker, emit_socket_open, emit_tie, emit_vectored},
     maps::{
-        ADDR_SEEN, AddrSeen, MAX_TIE_GAP_NS, MONITOR_TGID, NEXT_SOCKET_ID, PENDING_CALLS,
-        PENDING_SOCKET_OPS, PendingIo, PendingSocketOp, SOCKETS, SslKey, TRACKED_TGIDS, ThreadTie,
-        count, may_await_addrs, may_be_pending, may_be_tracked, slot_add,
+        ADDR_SEEN, AddrSeen, MAX_TIE_GAP_NS, MONITOR_TGID, NEXT_SOCKET_ID, PENDING_SOCKET_OPS,
+        PendingIo, PendingSocketOp, SOCKETS, SslKey, TRACKED_TGIDS, ThreadTie, count,
+        may_await_addrs, may_be_pending, may_be_tracked, slot_add,
     },
-    pending_io, ssl_sockets, thread_ties, tls_call_fds,
+    pending_calls, pending_io, ssl_sockets, thread_ties, tls_call_fds,
 };
 
 /// Syscall tracepoint records: arguments start at byte 16, 8 bytes each; `ret` is at 16.
@@ -390,9 +390,7 @@ fn io_enter(
     // SAFETY: map value pointer, valid for this program run.
     let state = unsafe { &mut *state };
     // SAFETY (both): map value pointer, valid for this program run.
-    let in_tls_call = PENDING_CALLS
-        .get_ptr_mut(&pid_tgid)
-        .filter(|pending| unsafe { (**pending).active } != 0);
+    let in_tls_call = pending_calls::active(pid_tgid);
     if let Some(pending) = in_tls_call {
         let pending = unsafe { &mut *pending };
         // Inside SSL_read/SSL_write on this thread: ciphertext of a probed library. Tied once
