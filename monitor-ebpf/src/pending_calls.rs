@@ -14,6 +14,13 @@ use crate::{
 #[inline(always)]
 pub fn begin(pid_tgid: u64, call: impl Fn(ThreadIdentity) -> PendingCall) -> bool {
     if let Claim::Slot { value, kept, .. } = thread_slots::claim(&CALL_SLOTS, pid_tgid) {
+        // Back in its slot: an entry the thread left in the hash map (while another thread held
+        // the slot) must not stay active, or its syscalls would look inside that old call. Active
+        // there only if that call's return was missed.
+        if let Some(entry) = thread_slots::hash_entry(&PENDING_CALLS, &CALL_HASH_MARKS, pid_tgid) {
+            // SAFETY: map value pointer, valid for this program run, written only by this thread.
+            unsafe { (*entry).active = 0 };
+        }
         // SAFETY: the slot's value, this thread's alone while it holds the slot as active.
         let value = unsafe { &mut *value };
         let identity = if kept {
@@ -71,8 +78,9 @@ pub fn take(pid_tgid: u64) -> Option<PendingCall> {
 /// The thread ran `exec`: its entries keep the new image's user and command.
 #[inline(always)]
 pub fn refresh_identity(pid_tgid: u64, identity: &ThreadIdentity) {
-    // SAFETY (both): map value pointers, valid for this program run; written only by this thread.
-    if let Some(call) = thread_slots::held(&CALL_SLOTS, pid_tgid) {
+    // SAFETY (both): map value pointers, valid for this program run; a slot value only while the
+    // thread holds it as active (see `active_or_drop`), a hash entry is the thread's own.
+    if let Some(call) = thread_slots::active_or_drop(&CALL_SLOTS, pid_tgid) {
         unsafe { (*call).identity = *identity };
     }
     if let Some(call) = thread_slots::hash_entry(&PENDING_CALLS, &CALL_HASH_MARKS, pid_tgid) {

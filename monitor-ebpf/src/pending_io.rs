@@ -23,6 +23,7 @@ pub fn begin(pid_tgid: u64, addrs: bool, io: impl Fn(ThreadIdentity) -> PendingI
             kept,
             was_active,
         } => {
+            retire_hash_entry(pid_tgid);
             // SAFETY: the slot's value, this thread's alone while it holds the slot as active.
             let value = unsafe { &mut *value };
             let was = (was_active, was_active && value.addrs != 0);
@@ -51,6 +52,32 @@ pub fn begin(pid_tgid: u64, addrs: bool, io: impl Fn(ThreadIdentity) -> PendingI
         slot_add(&ADDR_MARKS, slot, if addrs { 1 } else { u64::MAX });
     }
     true
+}
+
+/// The thread is back in its slot: an entry it left in the hash map (while another thread held
+/// the slot) must not stay active, or a later exit with nothing of its own pending would take it
+/// and the TCP tracepoint would follow it. Active there only if that call's exit was missed.
+#[inline(always)]
+fn retire_hash_entry(pid_tgid: u64) {
+    let Some(entry) = thread_slots::hash_entry(&PENDING_IO, &IO_HASH_MARKS, pid_tgid) else {
+        return;
+    };
+    // SAFETY: map value pointer, valid for this program run, written only by this thread.
+    let entry = unsafe { &mut *entry };
+    if entry.active != 0 {
+        entry.active = 0;
+        unmark(pid_tgid, entry);
+    }
+}
+
+/// One active entry less for the thread's slot.
+#[inline(always)]
+fn unmark(pid_tgid: u64, io: &PendingIo) {
+    let slot = tracked_slot(pid_tgid as u32);
+    slot_add(&PENDING_MARKS, slot, u64::MAX);
+    if io.addrs != 0 {
+        slot_add(&ADDR_MARKS, slot, u64::MAX);
+    }
 }
 
 /// As `begin`, in the hash map: whether the thread's entry was active, and waiting for
@@ -91,10 +118,7 @@ pub fn take(pid_tgid: u64) -> Option<PendingIo> {
             *entry
         }
     };
-    slot_add(&PENDING_MARKS, tracked_slot(pid_tgid as u32), u64::MAX);
-    if io.addrs != 0 {
-        slot_add(&ADDR_MARKS, tracked_slot(pid_tgid as u32), u64::MAX);
-    }
+    unmark(pid_tgid, &io);
     Some(io)
 }
 
@@ -112,8 +136,9 @@ pub fn awaits_addrs(pid_tgid: u64) -> bool {
 /// The thread ran `exec`: its entries keep the new image's user and command.
 #[inline(always)]
 pub fn refresh_identity(pid_tgid: u64, identity: &ThreadIdentity) {
-    // SAFETY (both): map value pointers, valid for this program run; written only by this thread.
-    if let Some(io) = thread_slots::held(&IO_SLOTS, pid_tgid) {
+    // SAFETY (both): map value pointers, valid for this program run; a slot value only while the
+    // thread holds it as active (see `active_or_drop`), a hash entry is the thread's own.
+    if let Some(io) = thread_slots::active_or_drop(&IO_SLOTS, pid_tgid) {
         unsafe { (*io).identity = *identity };
     }
     if let Some(io) = thread_slots::hash_entry(&PENDING_IO, &IO_HASH_MARKS, pid_tgid) {
@@ -124,19 +149,12 @@ pub fn refresh_identity(pid_tgid: u64, identity: &ThreadIdentity) {
 /// A thread ends: its entries go (and its marks, if a syscall was in progress).
 #[inline(always)]
 pub fn forget(pid_tgid: u64) {
-    let slot = tracked_slot(pid_tgid as u32);
-    let unmark = |io: &PendingIo| {
-        slot_add(&PENDING_MARKS, slot, u64::MAX);
-        if io.addrs != 0 {
-            slot_add(&ADDR_MARKS, slot, u64::MAX);
-        }
-    };
     if let Some((io, true)) = thread_slots::release(&IO_SLOTS, pid_tgid) {
-        unmark(&io);
+        unmark(pid_tgid, &io);
     }
     if let Some(io) = thread_slots::hash_remove(&PENDING_IO, &IO_HASH_MARKS, pid_tgid)
         && io.active != 0
     {
-        unmark(&io);
+        unmark(pid_tgid, &io);
     }
 }

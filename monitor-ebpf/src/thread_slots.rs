@@ -118,12 +118,22 @@ pub fn active<T>(slots: &Array<ThreadSlot<T>>, pid_tgid: u64) -> Option<*mut T> 
     (owner(slot) == word(pid_tgid, ACTIVE)).then(|| unsafe { &raw mut (*slot).value })
 }
 
-/// The thread's value in its slot, inside a call or not.
+/// For a change of the thread's value outside its calls (a new identity at `exec`): its value
+/// if it is inside a call held in its slot. A value it holds between calls is dropped instead
+/// (its next call makes a new one): another thread may take the slot over at any moment, so
+/// only an active holder may write its value.
 #[inline(always)]
-pub fn held<T>(slots: &Array<ThreadSlot<T>>, pid_tgid: u64) -> Option<*mut T> {
+pub fn active_or_drop<T>(slots: &Array<ThreadSlot<T>>, pid_tgid: u64) -> Option<*mut T> {
     let slot = slot(slots, pid_tgid)?;
+    let current = owner(slot);
+    if current == word(pid_tgid, HELD) {
+        // SAFETY: array value pointer, valid for this program run. Taken over meanwhile: the
+        // swap fails and the value is another thread's, untouched.
+        compare_exchange(unsafe { &raw mut (*slot).owner }, current, 0);
+        return None;
+    }
     // SAFETY: array value pointer, valid for this program run.
-    (owner(slot) & !STATE == word(pid_tgid, 0)).then(|| unsafe { &raw mut (*slot).value })
+    (current == word(pid_tgid, ACTIVE)).then(|| unsafe { &raw mut (*slot).value })
 }
 
 /// The thread's call held in its slot ends: returns its value, and lets other threads take the
