@@ -12,13 +12,16 @@ fn slot(pid_tgid: u64) -> u32 {
     tracked_slot(pid_tgid as u32)
 }
 
+/// False only when no thread of `pid_tgid`'s slot has an entry.
+#[inline(always)]
+pub fn may_exist(pid_tgid: u64) -> bool {
+    THREAD_TIE_MARKS.get(slot(pid_tgid)).is_none_or(|n| *n != 0)
+}
+
 /// The thread's entry, if it has one.
 #[inline(always)]
 pub fn get(pid_tgid: u64) -> Option<*mut ThreadTie> {
-    if THREAD_TIE_MARKS
-        .get(slot(pid_tgid))
-        .is_some_and(|n| *n == 0)
-    {
+    if !may_exist(pid_tgid) {
         return None;
     }
     THREAD_TIES.get_ptr_mut(&pid_tgid)

@@ -1,34 +1,45 @@
 //! The socket syscalls a TLS library makes inside its calls, once its handle is tied to the
-//! connection: let through after two array reads instead of the socket table's and the pending
-//! call's hash lookups. Those lookups cost more than the rest of such a syscall's probes (a
-//! quarter of an HTTPS call's kernel time), for syscalls that have nothing left to do: the tie
-//! is made once per connection.
+//! connection, and those on a plaintext HTTP connection once nothing is left to learn about it:
+//! let through (TLS) or recorded (HTTP) after array reads instead of the socket table's hash
+//! lookup. That lookup cost more than the rest of such a syscall's entry probe, for syscalls
+//! whose connection was settled long ago: the tie is made once per connection, and an HTTP
+//! connection's protocol and ends are learnt once.
 //!
 //! Two arrays, whose lookups the verifier inlines:
 //! - `TLS_CALLS`, per thread (a slot of `tracked_slot(tid)`): inside a TLS call whose handle is
 //!   tied, the socket it is tied to. Written at the call's entry, cleared at its return.
 //! - `TLS_FDS`, per (process, fd): the connection tracked on that fd (written when it is
-//!   tracked, cleared at its close), marked `READY` by the full path
-//!   (`probes::socket::io_enter`) when a syscall inside a TLS call found it tied to the call's
-//!   handle, carrying TLS, its addresses known.
+//!   tracked, cleared at its close), marked by the full path (`probes::socket::io_enter`):
+//!   - `FLAG` when a syscall inside a TLS call found it tied to the call's handle, carrying
+//!     TLS, its addresses known;
+//!   - `HTTP` when a syscall outside TLS calls found it carrying HTTP/1 or HTTP/2, its
+//!     addresses known, no TLS record seen on it and no handle tied to it. Whatever would
+//!     change that (a tie made inside a TLS call) clears the mark.
 //!
 //! A syscall inside a TLS call passes when the fd's slot is its own, ready, and holds the
 //! socket the call's handle is tied to. A handle reused on a new connection (`SSL_clear`,
 //! `SSL_set_fd`) finds the new connection's slot not ready and goes the full path, which ties
-//! it again; so does every syscall outside TLS calls (memory-BIO libraries' ciphertext).
+//! it again; so does every syscall outside TLS calls (memory-BIO libraries' ciphertext). A
+//! syscall outside TLS calls on an `HTTP` slot is recorded for its exit with the slot's
+//! connection, unless the thread may hold a TLS tie to make (`thread_ties`).
 //!
 //! Slots are shared by whatever hashes to them: a thread or fd only ever matches a word holding
 //! its own ids, so another's write only sends it the full way. Socket ids are unique, so a word
 //! and an id read from two different writes hardly ever combine into a false match: that needs
-//! two of one process's fds in one slot, written at the same moment, and the library's I/O
-//! going to the other one.
+//! two of one process's fds in one slot, written at the same moment, and the I/O going to the
+//! other one.
 use monitor_common::{RECOVERED_ID_BIT, tracked_slot};
 
 use crate::maps::{TLS_CALLS, TLS_FDS, TlsSlot};
 
 /// In a `TLS_CALLS` word: a call is in progress. In a `TLS_FDS` word: the full path has nothing
-/// left to do for the fd's syscalls inside TLS calls tied to its socket. (Fds are below 2^31.)
+/// left to do for the fd's syscalls inside TLS calls tied to its socket. (Fds are below 2^30:
+/// the kernel's `fs.nr_open` is capped below that.)
 const FLAG: u64 = 1 << 31;
+/// In a `TLS_FDS` word: the fd's connection carries plaintext HTTP, its ends are known, and it
+/// is tied to no TLS handle.
+const HTTP: u64 = 1 << 30;
+const MARKS: u64 = FLAG | HTTP;
 
 #[inline(always)]
 fn thread_slot(pid_tgid: u64) -> Option<*mut TlsSlot> {
@@ -49,7 +60,7 @@ fn fd_slot(tgid: u32, fd: u32) -> Option<*mut TlsSlot> {
 /// The process's id in the high half, the fd below.
 #[inline(always)]
 fn fd_word(tgid: u32, fd: u32) -> u64 {
-    (u64::from(tgid) << 32) | u64::from(fd & 0x7fff_ffff)
+    (u64::from(tgid) << 32) | u64::from(fd & 0x3fff_ffff)
 }
 
 /// Writes a slot: the socket first, so that a reader that sees the new word sees it too (on
@@ -77,7 +88,7 @@ pub fn socket_closed(tgid: u32, fd: u32) {
     if let Some(slot) = fd_slot(tgid, fd) {
         // SAFETY: array value pointer, valid for this program run.
         unsafe {
-            if (*slot).word & !FLAG == fd_word(tgid, fd) {
+            if (*slot).word & !MARKS == fd_word(tgid, fd) {
                 (*slot).word = 0;
             }
         }
@@ -101,9 +112,50 @@ pub fn ready(tgid: u32, fd: u32, socket: u64) {
     if word == own && opened == socket {
         // SAFETY: as above.
         unsafe { (*slot).word = own | FLAG };
-    } else if socket & RECOVERED_ID_BIT != 0 && word & !FLAG != own {
+    } else if socket & RECOVERED_ID_BIT != 0 && word & !MARKS != own {
         write(slot, own | FLAG, socket);
     }
+}
+
+/// The full path found the connection `socket` on `fd` carrying plaintext HTTP, its ends known,
+/// no TLS record seen on it and no handle tied to it, outside a TLS call. Marked only on the
+/// slot `socket_opened` wrote for that very connection, as in `ready`.
+#[inline(always)]
+pub fn http_ready(tgid: u32, fd: u32, socket: u64) {
+    let Some(slot) = fd_slot(tgid, fd) else {
+        return;
+    };
+    let own = fd_word(tgid, fd);
+    // SAFETY: array value pointer, valid for this program run.
+    let (word, opened) = unsafe { ((*slot).word, (*slot).socket) };
+    if word == own && opened == socket {
+        // SAFETY: as above.
+        unsafe { (*slot).word = own | HTTP };
+    } else if socket & RECOVERED_ID_BIT != 0 && word & !MARKS != own {
+        write(slot, own | HTTP, socket);
+    }
+}
+
+/// The connection on `fd` is being tied to a TLS handle: its syscalls take the full path again.
+#[inline(always)]
+pub fn not_http(tgid: u32, fd: u32) {
+    if let Some(slot) = fd_slot(tgid, fd) {
+        let own = fd_word(tgid, fd);
+        // SAFETY: array value pointer, valid for this program run.
+        unsafe {
+            if (*slot).word == own | HTTP {
+                (*slot).word = own;
+            }
+        }
+    }
+}
+
+/// The connection on `fd` if its slot is marked `HTTP`.
+#[inline(always)]
+pub fn http_socket(tgid: u32, fd: u32) -> Option<u64> {
+    let slot = fd_slot(tgid, fd)?;
+    // SAFETY: array value pointer, valid for this program run.
+    unsafe { ((*slot).word == fd_word(tgid, fd) | HTTP).then(|| (*slot).socket) }
 }
 
 /// True when the thread is inside a TLS call tied to the connection on `fd`, and that

@@ -24,7 +24,7 @@ use monitor_common::{SockKey, counter, direction, protocol, record_kind, source}
 use crate::{
     emit::{Call, emit_call, emit_marker},
     maps::{MONITOR_TGID, PendingCall, SOCKETS, SslKey, ThreadIdentity, count},
-    ssl_sockets,
+    ssl_sockets, tls_call_fds,
 };
 
 /// Offset of the data word of `tls.Conn.conn` (a `net.Conn` interface: itab, data), the first
@@ -98,6 +98,7 @@ fn tie_socket(conn: u64, tgid: u32) -> u64 {
     let state = unsafe { &mut *state };
     state.protocol = protocol::TLS;
     state.tied = 1;
+    tls_call_fds::not_http(tgid, fd as u32);
     let _ = ssl_sockets::insert(&key, state.id);
     state.id
 }

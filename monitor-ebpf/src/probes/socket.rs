@@ -316,7 +316,7 @@ fn arm_read_tie(pid_tgid: u64, socket: u64, fd: u32) {
 #[inline(always)]
 fn outside_tls_call(
     pid_tgid: u64,
-    tgid: u32,
+    (tgid, fd): (u32, u32),
     state: &mut SockState,
     direction: u8,
     (buf, vectored): (u64, bool),
@@ -358,6 +358,7 @@ fn outside_tls_call(
     }
     state.tied = 1;
     state.protocol = protocol::TLS;
+    tls_call_fds::not_http(tgid, fd);
     // The call was emitted without its socket: userspace holds it for this record.
     emit_tie(ssl, state.id, cookie);
 }
@@ -384,18 +385,44 @@ fn io_enter(
         count(counter::TLS_SOCKET_CALLS_SKIPPED, 1);
         return 0;
     }
+    let in_tls_call = pending_calls::active(pid_tgid);
+    // A settled plaintext HTTP connection (see `tls_call_fds`): the full path below would
+    // only record the syscall, after a socket-table lookup that costs a third of this probe.
+    if in_tls_call.is_none()
+        && let Some(id) = tls_call_fds::http_socket(tgid, fd)
+        && !thread_ties::may_exist(pid_tgid)
+    {
+        let io = |identity| PendingIo {
+            id,
+            buf,
+            iov_count,
+            fd,
+            direction,
+            vectored: vectored as u8,
+            cipher: 0,
+            addrs: 0,
+            active: 1,
+            http: 1,
+            _pad: [0; 2],
+            identity,
+        };
+        if !pending_io::begin(pid_tgid, false, io) {
+            count(counter::PENDING_TABLE_FULL, 1);
+        }
+        return 0;
+    }
     let Some(state) = SOCKETS.get_ptr_mut(&SockKey { tgid, fd }) else {
         return 0;
     };
     // SAFETY: map value pointer, valid for this program run.
     let state = unsafe { &mut *state };
-    // SAFETY (both): map value pointer, valid for this program run.
-    let in_tls_call = pending_calls::active(pid_tgid);
     if let Some(pending) = in_tls_call {
+        // SAFETY: map value pointer, valid for this program run.
         let pending = unsafe { &mut *pending };
         // Inside SSL_read/SSL_write on this thread: ciphertext of a probed library. Tied once
         // per connection: later calls find the handle already over this socket.
         if pending.socket != state.id || state.tied == 0 || state.protocol != protocol::TLS {
+            tls_call_fds::not_http(tgid, fd);
             let key = SslKey {
                 ssl: pending.conn_id,
                 tgid,
@@ -407,7 +434,7 @@ fn io_enter(
             pending.socket = state.id;
         }
     } else {
-        outside_tls_call(pid_tgid, tgid, state, direction, (buf, vectored));
+        outside_tls_call(pid_tgid, (tgid, fd), state, direction, (buf, vectored));
     }
     // A read on an untied TLS socket is followed to its end: if it moves bytes, they are
     // ciphertext the thread's next TLS call consumes (memory BIO).
@@ -446,6 +473,14 @@ fn io_enter(
     };
     if !pending_io::begin(pid_tgid, addrs, io) {
         count(counter::PENDING_TABLE_FULL, 1);
+    }
+    if in_tls_call.is_none()
+        && (state.protocol == protocol::HTTP1 || state.protocol == protocol::HTTP2)
+        && state.addrs != 0
+        && state.tied == 0
+        && state.tls_records == 0
+    {
+        tls_call_fds::http_ready(tgid, fd, state.id);
     }
     0
 }
@@ -486,7 +521,9 @@ fn msg_enter(ctx: &TracePointContext, direction: u8) -> u32 {
         count(counter::TLS_SOCKET_CALLS_SKIPPED, 1);
         return 0;
     }
-    if SOCKETS.get_ptr(&SockKey { tgid, fd }).is_none() {
+    if tls_call_fds::http_socket(tgid, fd).is_none()
+        && SOCKETS.get_ptr(&SockKey { tgid, fd }).is_none()
+    {
         return 0;
     }
     let msg = arg(ctx, 1);
