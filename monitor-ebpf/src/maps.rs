@@ -296,6 +296,24 @@ pub fn slot_add(map: &Array<u64>, slot: u32, by: u64) {
     }
 }
 
+/// Replaces `*value` with `new` if it holds `current`; returns what it held. A full barrier.
+#[inline(always)]
+pub fn compare_exchange(value: *mut u64, current: u64, new: u64) -> u64 {
+    let previous: u64;
+    // `AtomicU64::compare_exchange` is not offered on BPF: the instruction itself (BPF_CMPXCHG,
+    // kernel 5.12 and later; the verifier allows it on map values).
+    // SAFETY: an 8-byte aligned map value, valid for this program run.
+    unsafe {
+        core::arch::asm!(
+            "r0 = cmpxchg_64({value} + 0, r0, {new})",
+            value = in(reg) value,
+            new = in(reg) new,
+            inout("r0") current => previous,
+        )
+    };
+    previous
+}
+
 /// False only when no process of `tgid`'s slot has a tracked socket.
 #[inline(always)]
 pub fn may_be_tracked(tgid: u32) -> bool {

@@ -22,7 +22,7 @@
 use aya_ebpf::maps::{Array, HashMap};
 use monitor_common::tracked_slot;
 
-use crate::maps::slot_add;
+use crate::maps::{compare_exchange, slot_add};
 
 const HELD: u64 = 1;
 const ACTIVE: u64 = 2;
@@ -43,24 +43,6 @@ fn word(pid_tgid: u64, state: u64) -> u64 {
 #[inline(always)]
 fn slot<T>(slots: &Array<ThreadSlot<T>>, pid_tgid: u64) -> Option<*mut ThreadSlot<T>> {
     slots.get_ptr_mut(tracked_slot(pid_tgid as u32))
-}
-
-/// Replaces `*value` with `new` if it holds `current`; returns what it held. A full barrier.
-#[inline(always)]
-fn compare_exchange(value: *mut u64, current: u64, new: u64) -> u64 {
-    let previous: u64;
-    // `AtomicU64::compare_exchange` is not offered on BPF: the instruction itself (BPF_CMPXCHG,
-    // kernel 5.12 and later; the verifier allows it on map values).
-    // SAFETY: an 8-byte aligned map value, valid for this program run.
-    unsafe {
-        core::arch::asm!(
-            "r0 = cmpxchg_64({value} + 0, r0, {new})",
-            value = in(reg) value,
-            new = in(reg) new,
-            inout("r0") current => previous,
-        )
-    };
-    previous
 }
 
 #[inline(always)]

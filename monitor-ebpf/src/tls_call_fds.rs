@@ -24,22 +24,25 @@
 //! connection, unless the thread may hold a TLS tie to make (`thread_ties`).
 //!
 //! Slots are shared by whatever hashes to them: a thread or fd only ever matches a word holding
-//! its own ids, so another's write only sends it the full way. Socket ids are unique, so a word
-//! and an id read from two different writes hardly ever combine into a false match: that needs
-//! two of one process's fds in one slot, written at the same moment, and the I/O going to the
-//! other one.
+//! its own ids, so another's write only sends it the full way. A writer clears the word before
+//! it writes the socket, and the `HTTP` fast path, which takes its connection id from the slot,
+//! reads the word before and after the socket. The `HTTP` mark is set by a compare-and-swap and
+//! undone if the connection changed meanwhile, and never on a connection userspace recovered at
+//! startup (its slot was never written by `socket_opened`, so it may be another's).
 use monitor_common::{RECOVERED_ID_BIT, tracked_slot};
 
-use crate::maps::{TLS_CALLS, TLS_FDS, TlsSlot};
+use crate::maps::{TLS_CALLS, TLS_FDS, TlsSlot, compare_exchange};
 
 /// In a `TLS_CALLS` word: a call is in progress. In a `TLS_FDS` word: the full path has nothing
-/// left to do for the fd's syscalls inside TLS calls tied to its socket. (Fds are below 2^30:
-/// the kernel's `fs.nr_open` is capped below that.)
+/// left to do for the fd's syscalls inside TLS calls tied to its socket.
 const FLAG: u64 = 1 << 31;
 /// In a `TLS_FDS` word: the fd's connection carries plaintext HTTP, its ends are known, and it
 /// is tied to no TLS handle.
 const HTTP: u64 = 1 << 30;
 const MARKS: u64 = FLAG | HTTP;
+/// Fds from here on would alias lower ones in a word (the kernel allows up to about 2^31): they
+/// never get the `HTTP` mark, and always take the full path.
+const FD_LIMIT: u32 = 1 << 30;
 
 #[inline(always)]
 fn thread_slot(pid_tgid: u64) -> Option<*mut TlsSlot> {
@@ -63,14 +66,16 @@ fn fd_word(tgid: u32, fd: u32) -> u64 {
     (u64::from(tgid) << 32) | u64::from(fd & 0x3fff_ffff)
 }
 
-/// Writes a slot: the socket first, so that a reader that sees the new word sees it too (on
-/// x86; elsewhere a stale id only fails the match).
+/// Writes a slot: the word cleared first, then the socket, then the new word, so that a reader
+/// that reads the word, the socket and the word again, and finds its own word both times, read
+/// the socket written with it (on x86, whose stores and loads keep their order).
 #[inline(always)]
 fn write(slot: *mut TlsSlot, word: u64, socket: u64) {
     // SAFETY: array value pointer, valid for this program run.
     unsafe {
-        (*slot).socket = socket;
-        (*slot).word = word;
+        core::ptr::write_volatile(&raw mut (*slot).word, 0);
+        core::ptr::write_volatile(&raw mut (*slot).socket, socket);
+        core::ptr::write_volatile(&raw mut (*slot).word, word);
     }
 }
 
@@ -119,20 +124,26 @@ pub fn ready(tgid: u32, fd: u32, socket: u64) {
 
 /// The full path found the connection `socket` on `fd` carrying plaintext HTTP, its ends known,
 /// no TLS record seen on it and no handle tied to it, outside a TLS call. Marked only on the
-/// slot `socket_opened` wrote for that very connection, as in `ready`.
+/// slot `socket_opened` wrote for that very connection (never for one userspace recovered,
+/// whose slot may be stale), with a compare-and-swap; `still_http` then reads the socket
+/// table's state again, and the mark is undone if a tie or a new connection came in between.
 #[inline(always)]
-pub fn http_ready(tgid: u32, fd: u32, socket: u64) {
+pub fn http_ready(tgid: u32, fd: u32, socket: u64, still_http: impl Fn() -> bool) {
+    if fd >= FD_LIMIT {
+        return;
+    }
     let Some(slot) = fd_slot(tgid, fd) else {
         return;
     };
     let own = fd_word(tgid, fd);
-    // SAFETY: array value pointer, valid for this program run.
-    let (word, opened) = unsafe { ((*slot).word, (*slot).socket) };
-    if word == own && opened == socket {
-        // SAFETY: as above.
-        unsafe { (*slot).word = own | HTTP };
-    } else if socket & RECOVERED_ID_BIT != 0 && word & !MARKS != own {
-        write(slot, own | HTTP, socket);
+    // SAFETY (all): array value pointer, valid for this program run.
+    let (word, socket_of) = unsafe { (&raw mut (*slot).word, &raw const (*slot).socket) };
+    let opened = || unsafe { core::ptr::read_volatile(socket_of) } == socket;
+    if !opened() || compare_exchange(word, own, own | HTTP) != own {
+        return;
+    }
+    if !opened() || !still_http() {
+        compare_exchange(word, own | HTTP, own);
     }
 }
 
@@ -142,20 +153,27 @@ pub fn not_http(tgid: u32, fd: u32) {
     if let Some(slot) = fd_slot(tgid, fd) {
         let own = fd_word(tgid, fd);
         // SAFETY: array value pointer, valid for this program run.
-        unsafe {
-            if (*slot).word == own | HTTP {
-                (*slot).word = own;
-            }
-        }
+        compare_exchange(unsafe { &raw mut (*slot).word }, own | HTTP, own);
     }
 }
 
-/// The connection on `fd` if its slot is marked `HTTP`.
+/// The connection on `fd` if its slot is marked `HTTP`: the word, the socket and the word
+/// again (see `write`), as another process's fd may share the slot.
 #[inline(always)]
 pub fn http_socket(tgid: u32, fd: u32) -> Option<u64> {
+    if fd >= FD_LIMIT {
+        return None;
+    }
     let slot = fd_slot(tgid, fd)?;
-    // SAFETY: array value pointer, valid for this program run.
-    unsafe { ((*slot).word == fd_word(tgid, fd) | HTTP).then(|| (*slot).socket) }
+    let marked = fd_word(tgid, fd) | HTTP;
+    // SAFETY (all): array value pointer, valid for this program run.
+    unsafe {
+        if core::ptr::read_volatile(&raw const (*slot).word) != marked {
+            return None;
+        }
+        let socket = core::ptr::read_volatile(&raw const (*slot).socket);
+        (core::ptr::read_volatile(&raw const (*slot).word) == marked).then_some(socket)
+    }
 }
 
 /// True when the thread is inside a TLS call tied to the connection on `fd`, and that

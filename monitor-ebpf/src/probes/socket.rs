@@ -474,13 +474,16 @@ fn io_enter(
     if !pending_io::begin(pid_tgid, addrs, io) {
         count(counter::PENDING_TABLE_FULL, 1);
     }
-    if in_tls_call.is_none()
-        && (state.protocol == protocol::HTTP1 || state.protocol == protocol::HTTP2)
-        && state.addrs != 0
-        && state.tied == 0
-        && state.tls_records == 0
-    {
-        tls_call_fds::http_ready(tgid, fd, state.id);
+    let settled = |state: &SockState| {
+        (state.protocol == protocol::HTTP1 || state.protocol == protocol::HTTP2)
+            && state.addrs != 0
+            && state.tied == 0
+            && state.tls_records == 0
+    };
+    if in_tls_call.is_none() && state.id & RECOVERED_ID_BIT == 0 && settled(state) {
+        let (id, state) = (state.id, state as *const SockState);
+        // SAFETY: the same map value pointer, valid for this program run, read again.
+        tls_call_fds::http_ready(tgid, fd, id, || settled(unsafe { &*state }));
     }
     0
 }
