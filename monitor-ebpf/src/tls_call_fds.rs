@@ -139,7 +139,12 @@ pub fn http_ready(tgid: u32, fd: u32, socket: u64, still_http: impl Fn() -> bool
     // SAFETY (all): array value pointer, valid for this program run.
     let (word, socket_of) = unsafe { (&raw mut (*slot).word, &raw const (*slot).socket) };
     let opened = || unsafe { core::ptr::read_volatile(socket_of) } == socket;
-    if !opened() || compare_exchange(word, own, own | HTTP) != own {
+    // A plain read first: a thread that keeps taking the full path on a marked connection (one
+    // with TLS ties pending) would otherwise pay a locked instruction per syscall.
+    if unsafe { core::ptr::read_volatile(word) } != own
+        || !opened()
+        || compare_exchange(word, own, own | HTTP) != own
+    {
         return;
     }
     if !opened() || !still_http() {

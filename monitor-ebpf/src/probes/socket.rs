@@ -385,6 +385,23 @@ fn io_enter(
         count(counter::TLS_SOCKET_CALLS_SKIPPED, 1);
         return 0;
     }
+    // The syscall's entry for its exit, once its connection and what to do are known.
+    let io = |id: u64, (cipher, addrs, http): (bool, bool, bool)| {
+        move |identity| PendingIo {
+            id,
+            buf,
+            iov_count,
+            fd,
+            direction,
+            vectored: vectored as u8,
+            cipher: cipher as u8,
+            addrs: addrs as u8,
+            active: 1,
+            http: http as u8,
+            _pad: [0; 2],
+            identity,
+        }
+    };
     let in_tls_call = pending_calls::active(pid_tgid);
     // A settled plaintext HTTP connection (see `tls_call_fds`): the full path below would
     // only record the syscall, after a socket-table lookup that costs a third of this probe.
@@ -392,21 +409,7 @@ fn io_enter(
         && let Some(id) = tls_call_fds::http_socket(tgid, fd)
         && !thread_ties::may_exist(pid_tgid)
     {
-        let io = |identity| PendingIo {
-            id,
-            buf,
-            iov_count,
-            fd,
-            direction,
-            vectored: vectored as u8,
-            cipher: 0,
-            addrs: 0,
-            active: 1,
-            http: 1,
-            _pad: [0; 2],
-            identity,
-        };
-        if !pending_io::begin(pid_tgid, false, io) {
+        if !pending_io::begin(pid_tgid, false, io(id, (false, false, true))) {
             count(counter::PENDING_TABLE_FULL, 1);
         }
         return 0;
@@ -457,21 +460,8 @@ fn io_enter(
             return 0;
         }
     }
-    let io = |identity| PendingIo {
-        id: state.id,
-        buf,
-        iov_count,
-        fd,
-        direction,
-        vectored: vectored as u8,
-        cipher: cipher as u8,
-        addrs: addrs as u8,
-        active: 1,
-        http: (state.protocol == protocol::HTTP1 || state.protocol == protocol::HTTP2) as u8,
-        _pad: [0; 2],
-        identity,
-    };
-    if !pending_io::begin(pid_tgid, addrs, io) {
+    let http = state.protocol == protocol::HTTP1 || state.protocol == protocol::HTTP2;
+    if !pending_io::begin(pid_tgid, addrs, io(state.id, (cipher, addrs, http))) {
         count(counter::PENDING_TABLE_FULL, 1);
     }
     let settled = |state: &SockState| {
