@@ -7,6 +7,7 @@ use compact_str::CompactString;
 use smallvec::SmallVec;
 
 use super::QueryNames;
+use crate::ascii_split::{before, position, split};
 
 /// Query parameter names reported at most, and their longest length: the names come from
 /// traffic, so they are bounded.
@@ -44,17 +45,18 @@ pub fn split_target(target: &str) -> SplitTarget<'_> {
         }
         None => (None, target),
     };
-    let without_fragment = rest.split('#').next().unwrap_or(rest);
-    let (path, query) = match without_fragment.split_once('?') {
-        Some((path, query)) => (path, Some(query)),
+    // By byte search (see `ascii_split`).
+    let without_fragment = before(rest, b'#');
+    let (path, query) = match position(without_fragment, b'?') {
+        Some(i) => (&without_fragment[..i], Some(&without_fragment[i + 1..])),
         None => (without_fragment, None),
     };
     let path = if path.is_empty() { "/" } else { path };
     let query_names = query
         .map(|q| {
-            q.split('&')
+            split(q, b'&')
                 .filter(|pair| !pair.is_empty())
-                .map(|pair| pair.split('=').next().unwrap_or(pair))
+                .map(|pair| before(pair, b'='))
                 .map(|name| CompactString::from(clip_chars(name, MAX_QUERY_NAME_LEN)))
                 .take(MAX_QUERY_NAMES)
                 .collect()
@@ -69,6 +71,10 @@ pub fn split_target(target: &str) -> SplitTarget<'_> {
 
 /// The first `max` characters of `text`: a slice, so that the name is copied once at its size.
 fn clip_chars(text: &str, max: usize) -> &str {
+    // No more characters than bytes: a short name needs no walk through its characters.
+    if text.len() <= max {
+        return text;
+    }
     match text.char_indices().nth(max) {
         Some((end, _)) => &text[..end],
         None => text,

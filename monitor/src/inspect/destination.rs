@@ -3,18 +3,21 @@
 
 use std::borrow::Cow;
 
+use crate::ascii_split::{position, rsplit_once, split_once};
+
 /// `host[:port]` or `[v6]:port` → lower-case host without brackets, and the port if given.
-/// Borrowed when the host is already lower-case (nearly always): this runs on every call.
+/// Borrowed when the host is already lower-case (nearly always): this runs on every call, so it
+/// cuts by byte search (see [`crate::ascii_split`]).
 pub fn split_host_port(authority: &str) -> (Cow<'_, str>, Option<u16>) {
     let authority = authority.trim();
     if let Some(rest) = authority.strip_prefix('[') {
-        let (host, after) = rest.split_once(']').unwrap_or((rest, ""));
+        let (host, after) = split_once(rest, b']').unwrap_or((rest, ""));
         let port = after.strip_prefix(':').and_then(|p| p.parse().ok());
         return (lower_case(host), port);
     }
-    match authority.rsplit_once(':') {
+    match rsplit_once(authority, b':') {
         // More than one ':' without brackets is a bare IPv6 address, not host:port.
-        Some((host, port)) if !host.contains(':') => (lower_case(host), port.parse().ok()),
+        Some((host, port)) if position(host, b':').is_none() => (lower_case(host), port.parse().ok()),
         _ => (lower_case(authority), None),
     }
 }

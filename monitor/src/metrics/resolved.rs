@@ -73,34 +73,38 @@ impl Destinations {
         let status = crate::inventory::status_class(status);
         let slot = (method * STATUS_CLASSES.len() + status) * 2 + usize::from(tls);
         let mut by_host = self.by_host.lock().unwrap_or_else(|e| e.into_inner());
-        // A known host (nearly every call) costs this lookup and the one below.
-        let host = if by_host.contains_key(host) {
+        // A known host (nearly every call) costs this one lookup.
+        if let Some(counters) = by_host.get_mut(host) {
+            counters[slot]
+                .get_or_insert_with(|| self.vec.with_label_values(&labels(host, method, status, tls)))
+                .inc();
+            return;
+        }
+        let host = if by_host.len() < self.max_hosts {
             host
         } else {
-            let host = if by_host.len() < self.max_hosts {
-                host
-            } else {
-                "other"
-            };
-            if !by_host.contains_key(host) {
-                by_host.insert(host.to_owned(), Box::new([const { None }; SLOTS]));
-            }
-            host
+            "other"
         };
+        if !by_host.contains_key(host) {
+            by_host.insert(host.to_owned(), Box::new([const { None }; SLOTS]));
+        }
         let Some(counters) = by_host.get_mut(host) else {
             return;
         };
         counters[slot]
-            .get_or_insert_with(|| {
-                self.vec.with_label_values(&[
-                    host,
-                    METHODS[method],
-                    STATUS_CLASSES[status],
-                    if tls { "true" } else { "false" },
-                ])
-            })
+            .get_or_insert_with(|| self.vec.with_label_values(&labels(host, method, status, tls)))
             .inc();
     }
+}
+
+/// The label values of one host's counter in `slot` terms: method and status class by index.
+fn labels(host: &str, method: usize, status: usize, tls: bool) -> [&str; 4] {
+    [
+        host,
+        METHODS[method],
+        STATUS_CLASSES[status],
+        if tls { "true" } else { "false" },
+    ]
 }
 
 #[cfg(test)]
