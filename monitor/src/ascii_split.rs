@@ -57,7 +57,15 @@ mod tests {
     #[test]
     fn same_as_the_standard_library() {
         let texts = [
-            "", "/", "//", "a", "/a/b/", "/v1//users/ü/%2F/x", "a/b/c", "x=1&y&&=z", "[::1]:80",
+            "",
+            "/",
+            "//",
+            "a",
+            "/a/b/",
+            "/v1//users/ü/%2F/x",
+            "a/b/c",
+            "x=1&y&&=z",
+            "[::1]:80",
         ];
         for text in texts {
             for delimiter in [b'/', b'&', b'=', b':', b']'] {

@@ -48,6 +48,10 @@ pub struct ApiCall {
     pub host: Option<CompactString>,
     /// Path without the query string; token-like segments (secrets in paths) are redacted.
     pub path: Option<CompactString>,
+    /// The template of `path` (`/v1/users/{id}`), which the rate limits and the inventory group
+    /// calls by. Made with `path`, in one pass over its segments; not printed.
+    #[serde(skip)]
+    pub path_template: Option<CompactString>,
     /// Names (never values) of the query parameters.
     pub query_params: QueryNames,
     pub http_version: &'static str,
@@ -223,6 +227,12 @@ pub fn build_api_call(
     let rejected = exchange.rejected;
     let unknown =
         |f: UnknownField| rejected.is_some() || h2.is_some_and(|h| h.unknown_fields.contains(&f));
+    let (path, path_template) = if unknown(UnknownField::Path) {
+        (None, None)
+    } else {
+        let (path, template) = super::redact_path_and_template(target.path);
+        (Some(path), Some(template))
+    };
     ApiCall {
         time: clock.at(request.stats.start_ns),
         event: "api_call",
@@ -256,7 +266,8 @@ pub fn build_api_call(
                 .clone()
                 .or_else(|| target.authority.map(CompactString::from))
         },
-        path: (!unknown(UnknownField::Path)).then(|| super::redact_path(target.path)),
+        path,
+        path_template,
         query_params: target.query_names,
         http_version: request.head.version.as_str(),
         status: response

@@ -47,6 +47,8 @@ pub fn write_api_call(call: &ApiCall, out: &mut String) -> Result<(), serde_json
         method,
         host,
         path,
+        // Not printed: the inspector's.
+        path_template: _,
         query_params,
         http_version,
         status,

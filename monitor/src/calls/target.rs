@@ -87,27 +87,51 @@ fn clip_chars(text: &str, max: usize) -> &str {
 /// what makes a path useful and are not credentials, while a Slack webhook or a signed link carries
 /// its secret in the path.
 pub fn redact_path(path: &str) -> CompactString {
+    redact_path_and_template(path).0
+}
+
+/// [`redact_path`], and the template of the redacted path (`rates::path_template` of it: what
+/// the rate limits and the inventory group calls by), from one classification of each segment:
+/// classifying a segment is most of either's cost, and every call needs both.
+pub fn redact_path_and_template(path: &str) -> (CompactString, CompactString) {
     // Gathered, then copied once (see `short_text`): inline up to 24 bytes.
-    let mut parts: SmallVec<[&str; 2 * crate::rates::MAX_SEGMENTS]> = SmallVec::new();
+    let mut redacted: SmallVec<[&str; 2 * crate::rates::MAX_SEGMENTS]> = SmallVec::new();
+    let mut template: SmallVec<[&str; 2 * crate::rates::MAX_SEGMENTS]> = SmallVec::new();
     let segments = crate::rates::split_slashes(path).filter(|s| !s.is_empty());
     for (n, raw) in segments.enumerate() {
         if n == crate::rates::MAX_SEGMENTS {
             // Over the templater's segment bound: its output is the safe answer (segments past
             // the bound are not classified, so none of them is printed).
-            return crate::rates::path_template(path);
+            let redacted = crate::rates::path_template(path);
+            let template = crate::rates::path_template(&redacted);
+            return (redacted, template);
         }
-        parts.push("/");
-        parts.push(match crate::rates::classify(raw) {
-            Some(placeholder @ ("{token}" | "{long}" | "{email}" | "{redacted}")) => placeholder,
+        // The templater sees the redacted segment: a replaced one is classified as the
+        // placeholder it became (rare: only secrets and personal data are replaced).
+        let classify = crate::rates::classify;
+        let (shown, class) = match classify(raw) {
+            Some(placeholder @ ("{token}" | "{long}" | "{email}" | "{redacted}")) => {
+                (placeholder, classify(placeholder))
+            }
             // An id, unless it is a card number.
-            Some("{id}") if crate::sensitive::segment_holds_value(raw) => "{redacted}",
-            _ => raw,
-        });
+            Some("{id}") if crate::sensitive::segment_holds_value(raw) => {
+                ("{redacted}", classify("{redacted}"))
+            }
+            class => (raw, class),
+        };
+        redacted.push("/");
+        redacted.push(shown);
+        template.push("/");
+        template.push(class.unwrap_or(shown));
     }
-    if parts.is_empty() {
-        parts.push("/");
+    if redacted.is_empty() {
+        redacted.push("/");
+        template.push("/");
     }
-    crate::short_text::concat(&parts)
+    (
+        crate::short_text::concat(&redacted),
+        crate::short_text::concat(&template),
+    )
 }
 
 #[cfg(test)]
@@ -131,6 +155,33 @@ mod tests {
         let seventeen = format!("{}/{secret}", "/a".repeat(16));
         let redacted = redact_path(&seventeen);
         assert!(!redacted.contains(secret), "{redacted}");
+    }
+
+    #[test]
+    fn the_template_is_the_redacted_paths_template() {
+        let secret = "XyZ9aB7cD5eF3gH1iJ0kL2mN";
+        let long = format!("{}/{secret}", "/a".repeat(16));
+        let sixteen = format!("{}/12345", "/a".repeat(15));
+        let paths = [
+            "",
+            "/",
+            "//",
+            "/v1/users/12345/orders",
+            "/v1/users/550e8400-e29b-41d4-a716-446655440000",
+            "/cards/4111111111111111",
+            "/users/ada@example.com/profile",
+            "/services/T0123ABCD/B0456EFGH/XyZ9aB7cD5eF3gH1iJ0kL2mN",
+            "/files/9f8e7d6c5b4a3f2e1d0c/2024-01-31",
+            "/v1//ü/%2F/x/",
+            "/{token}/{id}/literal-braces",
+            &long,
+            &sixteen,
+        ];
+        for path in paths {
+            let (redacted, template) = redact_path_and_template(path);
+            assert_eq!(redacted, redact_path(path), "{path:?}");
+            assert_eq!(template, crate::rates::path_template(&redacted), "{path:?}");
+        }
     }
 
     #[test]

@@ -150,10 +150,12 @@ impl CallContext {
                 None => UNKNOWN_FIELD.into(),
             },
             method_known: call.method.is_some(),
-            template: call
-                .path
-                .as_deref()
-                .map_or_else(|| UNKNOWN_FIELD.into(), path_template),
+            // Made with the redacted path when the call was built; else from the path.
+            template: match (&call.path_template, call.path.as_deref()) {
+                (Some(template), Some(_)) => template.clone(),
+                (_, Some(path)) => path_template(path),
+                (_, None) => UNKNOWN_FIELD.into(),
+            },
             path_known: call.path.is_some(),
             workload_key,
             inbound_caller,

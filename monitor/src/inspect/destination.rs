@@ -17,7 +17,9 @@ pub fn split_host_port(authority: &str) -> (Cow<'_, str>, Option<u16>) {
     }
     match rsplit_once(authority, b':') {
         // More than one ':' without brackets is a bare IPv6 address, not host:port.
-        Some((host, port)) if position(host, b':').is_none() => (lower_case(host), port.parse().ok()),
+        Some((host, port)) if position(host, b':').is_none() => {
+            (lower_case(host), port.parse().ok())
+        }
         _ => (lower_case(authority), None),
     }
 }

@@ -76,7 +76,10 @@ impl Destinations {
         // A known host (nearly every call) costs this one lookup.
         if let Some(counters) = by_host.get_mut(host) {
             counters[slot]
-                .get_or_insert_with(|| self.vec.with_label_values(&labels(host, method, status, tls)))
+                .get_or_insert_with(|| {
+                    self.vec
+                        .with_label_values(&labels(host, method, status, tls))
+                })
                 .inc();
             return;
         }
@@ -92,7 +95,10 @@ impl Destinations {
             return;
         };
         counters[slot]
-            .get_or_insert_with(|| self.vec.with_label_values(&labels(host, method, status, tls)))
+            .get_or_insert_with(|| {
+                self.vec
+                    .with_label_values(&labels(host, method, status, tls))
+            })
             .inc();
     }
 }
