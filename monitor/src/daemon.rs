@@ -34,11 +34,9 @@ use crate::{
     policy_file::PolicyFile,
 };
 
-/// Events queued between the ring-buffer reader and the pipeline.
-const EVENT_QUEUE: usize = 16_384;
-/// Events taken from the queue per turn of the main loop: one turn per batch instead of per
-/// event, while signals, rescans and housekeeping still get a turn between batches.
-const EVENT_BATCH: usize = 256;
+/// Batches of events (up to `capture::EVENT_BATCH` each) queued between the ring-buffer reader
+/// and the pipeline: at most 16,384 events, as when they were queued one by one.
+const EVENT_QUEUE: usize = 16_384 / capture::EVENT_BATCH;
 
 pub fn run(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread()
@@ -244,14 +242,15 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
         "monitor ready"
     );
 
-    let mut batch = Vec::with_capacity(EVENT_BATCH);
     loop {
+        // One batch per turn of the main loop: signals, rescans and housekeeping still get a
+        // turn between batches.
         tokio::select! {
-            received = events.recv_many(&mut batch, EVENT_BATCH) => {
-                if received == 0 {
+            received = events.recv() => {
+                let Some(batch) = received else {
                     break;
-                }
-                for event in batch.drain(..) {
+                };
+                for event in batch {
                     match event.kind {
                         EventKind::ProcessExec { .. } => tls_watcher.on_exec(event.tgid),
                         EventKind::CodeMapped => tls_watcher.on_code_mapped(event.tgid),
@@ -300,8 +299,10 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     drop(tls_watcher);
     drop(programs);
     let _ = stop_tx.send(true);
-    while let Some(event) = events.recv().await {
-        pipeline.handle(event, &mut sinks.emitter());
+    while let Some(batch) = events.recv().await {
+        for event in batch {
+            pipeline.handle(event, &mut sinks.emitter());
+        }
     }
     let _ = reader.await;
     let _ = coverage_thread.join();

@@ -41,6 +41,6 @@ pub use record::{
     encode, filled,
 };
 pub use recover::recover_connections;
-pub use ring::{Wakeups, spawn_ring_reader};
+pub use ring::{EVENT_BATCH, EventBatch, Wakeups, spawn_ring_reader};
 pub use tie::TieResolver;
 pub use watch::{ScanResult, TlsWatcher};

@@ -1,5 +1,8 @@
 //! Drains the ring buffer under tokio's `AsyncFd` and hands decoded events to the pipeline through
-//! a bounded channel.
+//! a bounded channel, in batches of up to [`EVENT_BATCH`] events: one channel send per batch
+//! instead of per event. Per event, the send (a semaphore permit, a slot in the channel's block
+//! list, and the event moved through the send's future into the slot) was a fifth of the
+//! reader's time at 5,000 requests/s; a batch is decoded in place and moved as one `Vec`.
 //!
 //! When the pipeline falls behind, the channel fills and this task waits: the ring buffer then
 //! fills and the kernel counts what it cannot deliver. Loss is thereby always counted in one
@@ -24,6 +27,12 @@ use tracing::{debug, error, warn};
 
 use super::{CaptureEvent, PayloadArena, TieResolver, decode_into, filled};
 use crate::{metrics::Metrics, recording::Recorder};
+
+/// Most events handed to the pipeline at once.
+pub const EVENT_BATCH: usize = 256;
+
+/// Events decoded from the ring, in order, handed over together.
+pub type EventBatch = Vec<CaptureEvent>;
 
 /// How long without records after which the reader stops its timer and sleeps until the kernel
 /// wakes it: idle hosts cost no timer wake-ups. A time rather than a count of polls, so that a
@@ -52,7 +61,7 @@ pub enum Wakeups {
 pub fn spawn_ring_reader(
     ring: RingBuf<MapData>,
     wakeups: Wakeups,
-    events: mpsc::Sender<CaptureEvent>,
+    events: mpsc::Sender<EventBatch>,
     metrics: Arc<Metrics>,
     recorder: Option<Recorder>,
     stop: watch::Receiver<bool>,
@@ -73,7 +82,7 @@ pub fn spawn_ring_reader(
 
 struct Reader {
     fd: AsyncFd<RingBuf<MapData>>,
-    events: mpsc::Sender<CaptureEvent>,
+    events: mpsc::Sender<EventBatch>,
     metrics: Arc<Metrics>,
     recorder: Option<Recorder>,
     /// Where the records' payloads are copied to, kept across drains.
@@ -239,7 +248,7 @@ const TIE_WAIT: Duration = Duration::from_millis(1);
 /// Reads every available record. Returns how many, or `None` when the pipeline is gone.
 async fn drain(
     ring: &mut RingBuf<MapData>,
-    events: &mpsc::Sender<CaptureEvent>,
+    events: &mpsc::Sender<EventBatch>,
     metrics: &Metrics,
     recorder: Option<&Recorder>,
     arena: &mut PayloadArena,
@@ -247,6 +256,7 @@ async fn drain(
     let mut read = 0;
     let mut resolver = TieResolver::default();
     let mut waited = false;
+    let mut batch = Batch::new(events, metrics);
     loop {
         let (now, released) = match ring.next() {
             Some(item) => {
@@ -264,6 +274,8 @@ async fn drain(
                 (now, resolver.take_ready())
             }
             None if resolver.is_waiting() && !waited => {
+                // What is decoded goes on now: the wait is for the held records alone.
+                batch.flush().await?;
                 waited = true;
                 tokio::time::sleep(TIE_WAIT).await;
                 continue;
@@ -271,33 +283,64 @@ async fn drain(
             None => {
                 resolver.give_up(metrics);
                 for raw in resolver.take_ready() {
-                    send(decode_into(&raw, arena), events, metrics).await?;
+                    batch.push(decode_into(&raw, arena)).await?;
                 }
+                batch.flush().await?;
                 return Some(read);
             }
         };
         for raw in released {
-            send(decode_into(&raw, arena), events, metrics).await?;
+            batch.push(decode_into(&raw, arena)).await?;
         }
         if let Some(decoded) = now {
-            send(decoded, events, metrics).await?;
+            batch.push(decoded).await?;
         }
     }
 }
 
-/// Passes a decoded record on (a record that does not decode is counted). `None` when the
-/// pipeline is gone.
-async fn send(
-    decoded: Result<CaptureEvent, super::DecodeError>,
-    events: &mpsc::Sender<CaptureEvent>,
-    metrics: &Metrics,
-) -> Option<()> {
-    match decoded {
-        Ok(event) => events.send(event).await.ok(),
-        Err(e) => {
-            metrics.decode_error(e.label());
-            Some(())
+/// The batch being filled for the pipeline.
+struct Batch<'a> {
+    events: &'a mpsc::Sender<EventBatch>,
+    metrics: &'a Metrics,
+    pending: EventBatch,
+}
+
+impl<'a> Batch<'a> {
+    fn new(events: &'a mpsc::Sender<EventBatch>, metrics: &'a Metrics) -> Self {
+        Self {
+            events,
+            metrics,
+            pending: Vec::new(),
         }
+    }
+
+    /// Adds a decoded record (one that does not decode is counted), and hands the batch over
+    /// once it is full. `None` when the pipeline is gone.
+    async fn push(&mut self, decoded: Result<CaptureEvent, super::DecodeError>) -> Option<()> {
+        match decoded {
+            Ok(event) => {
+                if self.pending.capacity() == 0 {
+                    self.pending.reserve_exact(EVENT_BATCH);
+                }
+                self.pending.push(event);
+                if self.pending.len() >= EVENT_BATCH {
+                    self.flush().await?;
+                }
+            }
+            Err(e) => self.metrics.decode_error(e.label()),
+        }
+        Some(())
+    }
+
+    /// Hands over what is pending, if anything. `None` when the pipeline is gone.
+    async fn flush(&mut self) -> Option<()> {
+        if self.pending.is_empty() {
+            return Some(());
+        }
+        self.events
+            .send(std::mem::take(&mut self.pending))
+            .await
+            .ok()
     }
 }
 
