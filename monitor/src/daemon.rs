@@ -25,7 +25,7 @@ use monitor::{
 };
 use tokio::{
     signal::unix::{SignalKind, signal},
-    sync::{mpsc, watch},
+    sync::watch,
 };
 use tracing::{debug, error, info, warn};
 
@@ -34,9 +34,9 @@ use crate::{
     policy_file::PolicyFile,
 };
 
-/// Batches of events (up to `capture::EVENT_BATCH` each) queued between the ring-buffer reader
-/// and the pipeline: at most 16,384 events, as when they were queued one by one.
-const EVENT_QUEUE: usize = 16_384 / capture::EVENT_BATCH;
+/// Events queued between the ring-buffer reader and the pipeline (in batches of up to
+/// `capture::EVENT_BATCH`; the bound counts events, see `capture::event_queue`).
+const EVENT_QUEUE: usize = 16_384;
 
 pub fn run(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread()
@@ -162,7 +162,7 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
         "recovered established connections"
     );
 
-    let (events_tx, mut events) = mpsc::channel(EVENT_QUEUE);
+    let (events_tx, mut events) = capture::event_queue(EVENT_QUEUE);
     let reader = capture::spawn_ring_reader(
         ring,
         wakeups,

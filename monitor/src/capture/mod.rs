@@ -16,6 +16,7 @@
 mod arena;
 mod attach;
 mod comm;
+mod event_queue;
 mod go_tls;
 mod kernel_counters;
 mod libraries;
@@ -31,6 +32,7 @@ mod watch;
 pub use arena::PayloadArena;
 pub use attach::{AttachReport, Attacher, LibraryInfo, LibraryRegistry, TlsLibraryKind};
 pub use comm::Comm;
+pub use event_queue::{EventBatch, EventReceiver, EventSender, QueueClosed, event_queue};
 pub use go_tls::{GoTlsError, GoTlsProbes, analyze as analyze_go_tls};
 pub use kernel_counters::KernelCounters;
 pub use libraries::{BinaryVerdict, Discovery, LibraryFile, has_openssl_symbols, library_kind};
@@ -41,6 +43,6 @@ pub use record::{
     encode, filled,
 };
 pub use recover::recover_connections;
-pub use ring::{EVENT_BATCH, EventBatch, Wakeups, spawn_ring_reader};
+pub use ring::{EVENT_BATCH, Wakeups, spawn_ring_reader};
 pub use tie::TieResolver;
 pub use watch::{ScanResult, TlsWatcher};

@@ -1,6 +1,6 @@
 //! Drains the ring buffer under tokio's `AsyncFd` and hands decoded events to the pipeline through
-//! a bounded channel, in batches of up to [`EVENT_BATCH`] events: one channel send per batch
-//! instead of per event. Per event, the send (a semaphore permit, a slot in the channel's block
+//! a queue bounded by events (`event_queue`), in batches of up to [`EVENT_BATCH`] events: one
+//! send per batch instead of per event. Per event, the send (a semaphore permit, a slot in the channel's block
 //! list, and the event moved through the send's future into the slot) was a fifth of the
 //! reader's time at 5,000 requests/s; a batch is decoded in place and moved as one `Vec`.
 //!
@@ -19,20 +19,21 @@ use std::{sync::Arc, time::Duration};
 use aya::maps::{Array, MapData, RingBuf};
 use tokio::{
     io::{Interest, unix::AsyncFd},
-    sync::{mpsc, watch},
+    sync::watch,
     task::JoinHandle,
     time::{Instant, MissedTickBehavior},
 };
 use tracing::{debug, error, warn};
 
-use super::{CaptureEvent, PayloadArena, TieResolver, decode_into, filled};
+use super::{
+    CaptureEvent, PayloadArena, TieResolver, decode_into,
+    event_queue::{EventBatch, EventSender},
+    filled,
+};
 use crate::{metrics::Metrics, recording::Recorder};
 
 /// Most events handed to the pipeline at once.
 pub const EVENT_BATCH: usize = 256;
-
-/// Events decoded from the ring, in order, handed over together.
-pub type EventBatch = Vec<CaptureEvent>;
 
 /// How long without records after which the reader stops its timer and sleeps until the kernel
 /// wakes it: idle hosts cost no timer wake-ups. A time rather than a count of polls, so that a
@@ -61,7 +62,7 @@ pub enum Wakeups {
 pub fn spawn_ring_reader(
     ring: RingBuf<MapData>,
     wakeups: Wakeups,
-    events: mpsc::Sender<EventBatch>,
+    events: EventSender,
     metrics: Arc<Metrics>,
     recorder: Option<Recorder>,
     stop: watch::Receiver<bool>,
@@ -82,7 +83,7 @@ pub fn spawn_ring_reader(
 
 struct Reader {
     fd: AsyncFd<RingBuf<MapData>>,
-    events: mpsc::Sender<EventBatch>,
+    events: EventSender,
     metrics: Arc<Metrics>,
     recorder: Option<Recorder>,
     /// Where the records' payloads are copied to, kept across drains.
@@ -248,7 +249,7 @@ const TIE_WAIT: Duration = Duration::from_millis(1);
 /// Reads every available record. Returns how many, or `None` when the pipeline is gone.
 async fn drain(
     ring: &mut RingBuf<MapData>,
-    events: &mpsc::Sender<EventBatch>,
+    events: &EventSender,
     metrics: &Metrics,
     recorder: Option<&Recorder>,
     arena: &mut PayloadArena,
@@ -300,13 +301,13 @@ async fn drain(
 
 /// The batch being filled for the pipeline.
 struct Batch<'a> {
-    events: &'a mpsc::Sender<EventBatch>,
+    events: &'a EventSender,
     metrics: &'a Metrics,
     pending: EventBatch,
 }
 
 impl<'a> Batch<'a> {
-    fn new(events: &'a mpsc::Sender<EventBatch>, metrics: &'a Metrics) -> Self {
+    fn new(events: &'a EventSender, metrics: &'a Metrics) -> Self {
         Self {
             events,
             metrics,
