@@ -13,5 +13,5 @@ pub(crate) use api_call::Ipv4Text;
 pub use api_call::{ApiCall, EndpointOut, ProcessOut, TlsOut, build_api_call};
 pub use json::write_api_call;
 pub use query_names::QueryNames;
-pub use target::{SplitTarget, redact_path, redact_path_and_template, split_target};
+pub use target::{SplitTarget, redact_path_and_template, split_target};
 pub use workload_name::workload_name;

@@ -1,10 +1,11 @@
 //! Drains the ring buffer under tokio's `AsyncFd` and hands decoded events to the pipeline through
 //! a queue bounded by events (`event_queue`), in batches of up to [`EVENT_BATCH`] events: one
-//! send per batch instead of per event. Per event, the send (a semaphore permit, a slot in the channel's block
-//! list, and the event moved through the send's future into the slot) was a fifth of the
-//! reader's time at 5,000 requests/s; a batch is decoded in place and moved as one `Vec`.
+//! send per batch instead of per event. Per event, the send (a semaphore permit, a slot in the
+//! channel's block list, and the event moved through the send's future into the slot) was a
+//! fifth of the reader's time at 5,000 requests/s; a batch is decoded in place and moved as one
+//! `Vec`.
 //!
-//! When the pipeline falls behind, the channel fills and this task waits: the ring buffer then
+//! When the pipeline falls behind, the queue fills and this task waits: the ring buffer then
 //! fills and the kernel counts what it cannot deliver. Loss is thereby always counted in one
 //! place, the kernel, instead of silently here.
 //!

@@ -15,4 +15,4 @@ pub use limiter::{Decision, RateKey, RateLimit, RateLimiter};
 /// Also used by the API inventory (`crate::inventory`), which has the same bounding needs.
 pub(crate) use lru::RecencyMap;
 pub use template::path_template;
-pub(crate) use template::{MAX_SEGMENTS, classify, split_slashes};
+pub(crate) use template::{MAX_SEGMENTS, classify};

@@ -35,7 +35,7 @@ pub fn path_template(path: &str) -> CompactString {
     // Gathered, then copied once (see `short_text`): inline up to 24 bytes, as most templates
     // are once their ids shrink to `{id}`.
     let mut parts: SmallVec<[&str; 2 * MAX_SEGMENTS + 1]> = SmallVec::new();
-    let mut segments = split_slashes(path).filter(|s| !s.is_empty());
+    let mut segments = crate::ascii_split::split(path, b'/').filter(|s| !s.is_empty());
     for raw in segments.by_ref().take(MAX_SEGMENTS) {
         parts.push("/");
         parts.push(classify(raw).unwrap_or(raw));
@@ -47,11 +47,6 @@ pub fn path_template(path: &str) -> CompactString {
         parts.push("/");
     }
     crate::short_text::concat(&parts)
-}
-
-/// `path.split('/')` (see [`crate::ascii_split`]).
-pub(crate) fn split_slashes(path: &str) -> impl Iterator<Item = &str> {
-    crate::ascii_split::split(path, b'/')
 }
 
 /// The placeholder for `raw`, or `None` to keep it as it is.
