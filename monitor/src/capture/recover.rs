@@ -11,12 +11,18 @@ use std::{
     path::Path,
 };
 
-use aya::maps::{Array, HashMap as BpfHashMap, MapData};
+use aya::{
+    maps::{Array, HashMap as BpfHashMap, MapData, MapError},
+    sys::SyscallError,
+};
 use monitor_common::{
     AF_INET, AF_INET6, COMM_LEN, RECOVERED_ID_BIT, RecordHeader, SockKey, SockState, SocketOpen,
     TRACKED_PINNED, flags, protocol, record_kind, role, source, tracked_slot,
 };
 use tracing::{debug, warn};
+
+/// `BPF_NOEXIST`: add only, never replace.
+const BPF_NOEXIST: u64 = 1;
 
 use crate::enrich::{TCP_ESTABLISHED, TCP_LISTEN, TcpEntry, parse_tcp_table, socket_inode};
 
@@ -31,7 +37,8 @@ pub struct SocketTable {
 }
 
 impl SocketTable {
-    fn insert(&mut self, key: SockKey, state: SockState) -> Result<(), aya::maps::MapError> {
+    /// Adds a recovered connection; `Ok(false)` when the kernel tracks that fd already.
+    fn insert(&mut self, key: SockKey, state: SockState) -> Result<bool, aya::maps::MapError> {
         // Marked first: a filter that says "maybe" before the entry exists costs nothing.
         let slot = tracked_slot(key.tgid);
         // The kernel adds and takes away 1 atomically; this read-modify-write could overwrite
@@ -39,7 +46,18 @@ impl SocketTable {
         let count = self.tracked.get(&slot, 0)?;
         self.tracked
             .set(slot, count.wrapping_add(TRACKED_PINNED), 0)?;
-        self.sockets.insert(key, state, 0)
+        // Never over an entry the kernel made: the probes are attached before this scan, so a
+        // connection accepted or connected meanwhile is tracked already, under the id its
+        // `SOCKET_OPEN` announced, and replacing it would split its calls across two ids.
+        match self.sockets.insert(key, state, BPF_NOEXIST) {
+            Ok(()) => Ok(true),
+            Err(MapError::SyscallError(SyscallError { io_error, .. }))
+                if io_error.raw_os_error() == Some(libc::EEXIST) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -117,9 +135,16 @@ pub fn recover_connections(proc_root: &Path, table: &mut SocketTable, now_ns: u6
                 addrs: 1,
                 _pad: [0; 3],
             };
-            if let Err(e) = table.insert(SockKey { tgid: pid, fd }, state) {
-                debug!(pid, fd, error = %e, "cannot recover a connection");
-                continue;
+            match table.insert(SockKey { tgid: pid, fd }, state) {
+                Ok(true) => {}
+                Ok(false) => {
+                    debug!(pid, fd, "connection opened since the probes were attached");
+                    continue;
+                }
+                Err(e) => {
+                    debug!(pid, fd, error = %e, "cannot recover a connection");
+                    continue;
+                }
             }
             records.push(socket_open_record(
                 pid,
