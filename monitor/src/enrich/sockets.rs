@@ -18,7 +18,7 @@
 //! and the wildcard end is checked by its port. Addresses
 //! are compared in canonical form (an IPv4-mapped IPv6 address is its IPv4 address), since one
 //! end may be a dual-stack socket.
-use std::{collections::HashMap, net::SocketAddr};
+use std::net::SocketAddr;
 
 use super::ProcessTable;
 use crate::capture::SocketOpened;
@@ -47,7 +47,7 @@ pub struct SocketInfo {
 }
 
 /// A connection's other end, remembered: it does not change while the connection lives, and
-/// looking it up (up to three SipHash probes of socket addresses) ran for every call.
+/// looking it up (up to three hash probes of socket addresses) ran for every call.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 enum PeerLookup {
     #[default]
@@ -64,14 +64,13 @@ enum PeerLookup {
 pub struct SocketTable {
     sockets: crate::IdMap<(u32, u64), SocketInfo>,
     /// (local, remote) → (tgid, connection id). Entries whose connection is gone or changed are
-    /// ignored on lookup and pruned by [`SocketTable::expire`]. The address maps keep SipHash
-    /// (see [`crate::IdMap`]): a remote client picks its own address and port, and foldhash
-    /// does not claim to resist keys chosen to collide.
-    by_addresses: HashMap<(SocketAddr, SocketAddr), (u32, u64)>,
+    /// ignored on lookup and pruned by [`SocketTable::expire`]. The address maps are
+    /// [`crate::TrafficMap`]s: a remote client picks its own address and port.
+    by_addresses: crate::TrafficMap<(SocketAddr, SocketAddr), (u32, u64)>,
     /// Connecting sockets by their local address, same rules.
-    clients_by_local: HashMap<SocketAddr, (u32, u64)>,
+    clients_by_local: crate::TrafficMap<SocketAddr, (u32, u64)>,
     /// Accepted sockets by their remote (the client's) address, same rules.
-    servers_by_remote: HashMap<SocketAddr, (u32, u64)>,
+    servers_by_remote: crate::TrafficMap<SocketAddr, (u32, u64)>,
     /// Counts the address-index updates: a remembered miss is stale once it moves.
     generation: u64,
     /// Counts what can make a found peer wrong: addresses corrected or filled in, a process

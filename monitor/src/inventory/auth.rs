@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     credentials::{API_KEY_HEADERS, Finding, Location, is_session_cookie},
-    protocols::RequestView,
+    protocols::{NameSet, RequestView},
 };
 
 /// How a request authenticated itself (stable names, as serialised).
@@ -122,7 +122,7 @@ pub fn auth_schemes(view: &RequestView<'_>, findings: &[Finding]) -> Schemes {
             None
         } else if name.eq_ignore_ascii_case("x-amz-security-token") {
             Some(AuthScheme::AwsSigV4)
-        } else if API_KEY_HEADERS.iter().any(|h| name.eq_ignore_ascii_case(h)) {
+        } else if api_key_headers().contains(name) {
             Some(AuthScheme::ApiKey)
         } else {
             None
@@ -138,6 +138,14 @@ pub fn auth_schemes(view: &RequestView<'_>, findings: &[Finding]) -> Schemes {
         set.insert(AuthScheme::None);
     }
     set.members()
+}
+
+/// [`API_KEY_HEADERS`] by length: asked for every header of every checked call, where a walk of
+/// the list compared each name with a dozen.
+fn api_key_headers() -> &'static NameSet {
+    static SET: std::sync::LazyLock<NameSet> =
+        std::sync::LazyLock::new(|| NameSet::new(API_KEY_HEADERS.iter().copied()));
+    &SET
 }
 
 /// The scheme of an `Authorization` value, from its first word.

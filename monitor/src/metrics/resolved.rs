@@ -3,7 +3,7 @@
 //! `IntCounterVec::with_label_values` hashes the label values and takes the vector's lock on
 //! every call; per record and per API call that was measurable work for nothing. These caches
 //! resolve a counter the first time its labels are seen and then only index or compare.
-use std::{collections::HashMap, sync::Mutex};
+use std::sync::Mutex;
 
 use prometheus::{IntCounter, IntCounterVec};
 
@@ -49,9 +49,8 @@ type HostCounters = Box<[Option<IntCounter>; SLOTS]>;
 pub(super) struct Destinations {
     vec: IntCounterVec,
     max_hosts: usize,
-    /// Hosts come from traffic: SipHash, as for every table traffic fills (see
-    /// [`crate::IdMap`]).
-    by_host: Mutex<HashMap<String, HostCounters>>,
+    /// Hosts come from traffic: see [`crate::TrafficMap`].
+    by_host: Mutex<crate::TrafficMap<String, HostCounters>>,
 }
 
 impl Destinations {
@@ -59,7 +58,7 @@ impl Destinations {
         Self {
             vec,
             max_hosts,
-            by_host: Mutex::new(HashMap::new()),
+            by_host: Mutex::new(crate::TrafficMap::default()),
         }
     }
 

@@ -3,7 +3,7 @@
 //! `monitor_api_call_duration_seconds{host, role}` (a histogram). Workloads and hosts beyond
 //! the first `max` share the label `other`, as the destination counters do; each series is
 //! resolved once and then only looked up.
-use std::{borrow::Cow, collections::HashMap, sync::Mutex};
+use std::{borrow::Cow, sync::Mutex};
 
 use prometheus::{Histogram, HistogramVec, IntCounter, IntCounterVec};
 
@@ -26,15 +26,16 @@ const ROLES: [&str; 2] = ["client", "server"];
 /// A bounded label value → per-role series, resolved on first use.
 struct Bounded<T> {
     max: usize,
-    /// Workload names are the host's own (processes, pods), and at most `max`: foldhash.
-    by_value: Mutex<HashMap<String, [Option<T>; 2], foldhash::fast::RandomState>>,
+    /// Destination hosts come from traffic (workload names are the host's own): a
+    /// [`crate::TrafficMap`] for both.
+    by_value: Mutex<crate::TrafficMap<String, [Option<T>; 2]>>,
 }
 
 impl<T: Clone> Bounded<T> {
     fn new(max: usize) -> Self {
         Self {
             max,
-            by_value: Mutex::new(HashMap::default()),
+            by_value: Mutex::new(crate::TrafficMap::default()),
         }
     }
 

@@ -13,7 +13,9 @@
 //!
 //! Capacity is not enforced here: the owners decide what to drop when full (the limiter prefers
 //! idle buckets, the inventory simply forgets the oldest pair).
-use std::{borrow::Borrow, collections::HashMap, hash::Hash, sync::Arc};
+use std::{borrow::Borrow, hash::Hash, sync::Arc};
+
+use crate::TrafficMap;
 
 /// "No slot" marker for the list links.
 const NIL: usize = usize::MAX;
@@ -31,9 +33,8 @@ struct Slot<K, V> {
 }
 
 pub(crate) struct RecencyMap<K, V> {
-    /// Keys come from traffic (hosts, paths): SipHash, as for every map whose keys a peer
-    /// picks (see [`crate::IdMap`]).
-    index: HashMap<Arc<K>, usize>,
+    /// Keys come from traffic (hosts, paths): see [`TrafficMap`].
+    index: TrafficMap<Arc<K>, usize>,
     slots: Vec<Slot<K, V>>,
     free: Vec<usize>,
     /// Most recently used slot.
@@ -46,7 +47,7 @@ impl<K: Hash + Eq, V> RecencyMap<K, V> {
     pub(crate) fn with_capacity(expected: usize) -> Self {
         let n = expected.min(MAX_PREALLOC);
         Self {
-            index: HashMap::with_capacity(n),
+            index: TrafficMap::with_capacity_and_hasher(n, Default::default()),
             slots: Vec::with_capacity(n),
             free: Vec::new(),
             head: NIL,

@@ -101,7 +101,7 @@ fn build_request(
         .headers
         .iter()
         .find(|h| h.name.eq_ignore_ascii_case("host"))
-        .map(|h| CompactString::from(String::from_utf8_lossy(trim_ows(h.value))));
+        .map(|h| text_of(trim_ows(h.value)));
     Ok(Parsed::Complete {
         len,
         head: RequestHead {
@@ -144,6 +144,15 @@ fn copy_headers(headers: &[httparse::Header<'_>]) -> Headers {
         out.push(h.name, h.value);
     }
     out
+}
+
+/// `bytes` as text, invalid UTF-8 replaced: valid text (nearly every `Host`) is copied at once,
+/// without `from_utf8_lossy`'s walk of the bytes in chunks.
+fn text_of(bytes: &[u8]) -> CompactString {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => CompactString::from(text),
+        Err(_) => CompactString::from(String::from_utf8_lossy(bytes)),
+    }
 }
 
 fn trim_ows(v: &[u8]) -> &[u8] {
