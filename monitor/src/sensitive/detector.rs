@@ -96,19 +96,28 @@ fn body_kind(content_type: Option<&[u8]>) -> BodyKind {
     let Some(ct) = content_type else {
         return BodyKind::Text;
     };
+    // The media type lower-cased once, as far as the longest prefix below: each prefix is then
+    // a plain comparison instead of a case-folding one.
     let ct = ct.trim_ascii();
-    let starts =
-        |prefix: &[u8]| ct.len() >= prefix.len() && ct[..prefix.len()].eq_ignore_ascii_case(prefix);
-    if starts(b"application/x-www-form-urlencoded") {
+    let mut lower = [0u8; 33];
+    let n = ct.len().min(lower.len());
+    lower[..n].copy_from_slice(&ct[..n]);
+    lower[..n].make_ascii_lowercase();
+    let ct = &lower[..n];
+    if ct.starts_with(b"application/x-www-form-urlencoded") {
         BodyKind::Form
-    } else if starts(b"image/")
-        || starts(b"audio/")
-        || starts(b"video/")
-        || starts(b"font/")
-        || starts(b"application/octet-stream")
-        || starts(b"application/zip")
-        || starts(b"application/gzip")
-        || starts(b"application/pdf")
+    } else if [
+        &b"image/"[..],
+        b"audio/",
+        b"video/",
+        b"font/",
+        b"application/octet-stream",
+        b"application/zip",
+        b"application/gzip",
+        b"application/pdf",
+    ]
+    .iter()
+    .any(|prefix| ct.starts_with(prefix))
     {
         BodyKind::Binary
     } else {

@@ -286,3 +286,43 @@ fn parts_longer_than_their_bound_are_counted_cuts() {
     assert_eq!(report.cuts.bytes, 1);
     assert_eq!(scan("/", &[], "short", None).cuts, ScanCuts::default());
 }
+
+#[test]
+fn bodies_are_read_by_their_media_type_whatever_its_case() {
+    let in_response_body = |content_type: &str| {
+        let report = scan("/", &[], "", Some((content_type, EMAIL)));
+        report.findings.iter().any(|f| {
+            f.kind == SensitiveKind::Email && f.location == SensitiveLocation::ResponseBody
+        })
+    };
+    for binary in [
+        "IMAGE/PNG",
+        "Application/PDF",
+        " audio/ogg",
+        "application/octet-stream",
+    ] {
+        assert!(!in_response_body(binary), "{binary}: not text, not read");
+    }
+    for text in [
+        "application/json; charset=utf-8",
+        "TEXT/plain",
+        "application/problem+json",
+    ] {
+        assert!(in_response_body(text), "{text}: read");
+    }
+    // A form is decoded before it is read: `%40` is the `@` only a form reading sees.
+    let form = |content_type: &str| {
+        let report = scan(
+            "/",
+            &[("Content-Type", content_type)],
+            "contact=ada.lovelace%40example.com",
+            None,
+        );
+        report
+            .findings
+            .iter()
+            .any(|f| f.kind == SensitiveKind::Email)
+    };
+    assert!(form("Application/X-WWW-Form-URLEncoded; charset=utf-8"));
+    assert!(!form("text/plain"), "a text body is read as it is");
+}
