@@ -876,6 +876,29 @@ fn method_target_host() {
 }
 
 #[test]
+fn a_host_that_is_not_utf8_is_kept_with_replacement_characters() {
+    for (raw, expected) in [
+        (&b"caf\xc3\xa9.example"[..], "caf\u{e9}.example"),
+        (b"bad\xff.example", "bad\u{fffd}.example"),
+    ] {
+        let mut c = Connection::new(Limits::default());
+        let mut out = Vec::new();
+        let mut request = b"GET / HTTP/1.1\r\nHost: ".to_vec();
+        request.extend_from_slice(raw);
+        request.extend_from_slice(b"\r\n\r\n");
+        c.on_data(Egress, 1, &request, &mut out);
+        c.on_data(
+            Ingress,
+            2,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+            &mut out,
+        );
+        let ex = exchanges(&out);
+        assert_eq!(ex[0].request.head.host.as_deref(), Some(expected));
+    }
+}
+
+#[test]
 fn header_debug_hides_values() {
     let h = Header {
         name: "Authorization".into(),
