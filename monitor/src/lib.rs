@@ -40,9 +40,12 @@ pub mod time;
 /// that. Sets that traffic only reads (the policy's hosts) and the host's own workload names may
 /// use foldhash.
 pub(crate) type IdMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+/// The set form of [`IdMap`], same rules.
 pub(crate) type IdSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
-/// A hash map for the tables traffic fills (hosts, paths, socket addresses, credential
-/// fingerprints): aHash, a keyed hash made to resist collision flooding (its keys come from the
-/// OS at start and differ per map), in place of SipHash, which cost about 1,200 instructions per
-/// call across the inventory, rate and destination tables (callgrind, issue 14).
+/// A hash map for the tables traffic fills on the per-call path (hosts, paths, socket addresses,
+/// credential fingerprints): aHash, a keyed hash made to resist collision flooding (its keys
+/// come from the OS on first use and differ per map), in place of SipHash, which cost about
+/// 1,200 instructions per call across the inventory, rate and destination tables (callgrind,
+/// issue 14). Traffic-filled tables off that path (per alert, per sensitive finding) keep the
+/// standard library's SipHash, which resists such keys too.
 pub(crate) type TrafficMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;

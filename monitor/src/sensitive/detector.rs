@@ -92,33 +92,46 @@ enum BodyKind {
     Text,
 }
 
+const FORM: &[u8] = b"application/x-www-form-urlencoded";
+/// Media types with no text to read.
+const BINARY: [&[u8]; 8] = [
+    b"image/",
+    b"audio/",
+    b"video/",
+    b"font/",
+    b"application/octet-stream",
+    b"application/zip",
+    b"application/gzip",
+    b"application/pdf",
+];
+/// The longest prefix: as much of a media type as `body_kind` needs to look at.
+const LONGEST_PREFIX: usize = {
+    let mut longest = FORM.len();
+    let mut i = 0;
+    while i < BINARY.len() {
+        if BINARY[i].len() > longest {
+            longest = BINARY[i].len();
+        }
+        i += 1;
+    }
+    longest
+};
+
 fn body_kind(content_type: Option<&[u8]>) -> BodyKind {
     let Some(ct) = content_type else {
         return BodyKind::Text;
     };
-    // The media type lower-cased once, as far as the longest prefix below: each prefix is then
-    // a plain comparison instead of a case-folding one.
+    // The media type lower-cased once, as far as the longest prefix: each prefix is then a plain
+    // comparison instead of a case-folding one.
     let ct = ct.trim_ascii();
-    let mut lower = [0u8; 33];
-    let n = ct.len().min(lower.len());
+    let mut lower = [0u8; LONGEST_PREFIX];
+    let n = ct.len().min(LONGEST_PREFIX);
     lower[..n].copy_from_slice(&ct[..n]);
     lower[..n].make_ascii_lowercase();
     let ct = &lower[..n];
-    if ct.starts_with(b"application/x-www-form-urlencoded") {
+    if ct.starts_with(FORM) {
         BodyKind::Form
-    } else if [
-        &b"image/"[..],
-        b"audio/",
-        b"video/",
-        b"font/",
-        b"application/octet-stream",
-        b"application/zip",
-        b"application/gzip",
-        b"application/pdf",
-    ]
-    .iter()
-    .any(|prefix| ct.starts_with(prefix))
-    {
+    } else if BINARY.iter().any(|prefix| ct.starts_with(prefix)) {
         BodyKind::Binary
     } else {
         BodyKind::Text
