@@ -1,8 +1,10 @@
 //! Plaintext HTTP over TCP sockets, and the real connection identity (addresses, ports, role) of
 //! every call, TLS included: real curl and Python clients and servers, on loopback only.
 use std::{
+    collections::{HashMap, HashSet},
     io::{BufRead as _, BufReader, Write as _},
     process::{Command, Stdio},
+    time::Duration,
 };
 
 use monitor_e2e::{
@@ -318,6 +320,69 @@ fn a_connection_opened_before_the_monitor_is_recovered() {
     assert_eq!(
         served["remote"]["port"],
         captured.calls_to(client.id(), "client", "/chunked")[0]["local"]["port"]
+    );
+}
+
+/// The probes attach before the startup recovery scans `/proc`, so connections opened in between
+/// are already tracked by the kernel under the id their `SOCKET_OPEN` announced. The recovery
+/// must leave them alone: replacing their entry with a recovered id split each such
+/// connection's calls across two ids (99 of some 740 connections in a run like this one).
+#[test]
+fn connections_opened_while_the_monitor_starts_keep_one_id() {
+    if !root_or_skip("connections_opened_while_the_monitor_starts_keep_one_id") {
+        return;
+    }
+    let server = HttpServer::start("127.0.0.1");
+    let mut client = Command::new(PYTHON)
+        .arg(python_client())
+        .args(["churn", "127.0.0.1", &server.port.to_string(), "3"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(client.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "STARTED");
+    // New connections keep coming while the monitor attaches and then recovers.
+    std::thread::sleep(Duration::from_millis(500));
+    let monitor = Monitor::start(&[]);
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert!(line.starts_with("connections="), "{line}");
+    assert!(client.wait().unwrap().success());
+    let captured = monitor.stop();
+
+    // A connection is its thread (one each) and its local port: loopback reuses ports at once.
+    let mut ids_by_connection: HashMap<(u64, u64), HashSet<String>> = HashMap::new();
+    let mut calls = 0;
+    for call in captured.calls_to(client.id(), "client", "/hello") {
+        // A call whose own end is not known cannot be told apart here.
+        let Some(port) = call["local"]["port"].as_u64() else {
+            continue;
+        };
+        let thread = call["process"]["tid"].as_u64().unwrap();
+        let id = call["connection_id"].as_str().unwrap().to_owned();
+        ids_by_connection
+            .entry((thread, port))
+            .or_default()
+            .insert(id);
+        calls += 1;
+    }
+    // Hundreds of connections, most of them seen across the monitor's start or after it.
+    assert!(
+        ids_by_connection.len() >= 100 && calls >= 2 * ids_by_connection.len(),
+        "{calls} calls on {} connections",
+        ids_by_connection.len()
+    );
+    let split: Vec<_> = ids_by_connection
+        .iter()
+        .filter(|(_, ids)| ids.len() > 1)
+        .collect();
+    assert!(
+        split.is_empty(),
+        "{} of {} connections under two ids: {split:?}",
+        split.len(),
+        ids_by_connection.len()
     );
 }
 
