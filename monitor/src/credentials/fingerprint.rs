@@ -7,17 +7,15 @@
 //!
 //! A client sends the same token on every call, and an HMAC-SHA256 was a tenth of the
 //! daemon's instructions per call; so the fingerprinter also owns a small cache of recent
-//! fingerprints (see [`Cache`]), which makes a repeated secret cost one SipHash instead.
-use std::{
-    fmt,
-    hash::Hasher as _,
-    io::Read as _,
-    sync::{Mutex, TryLockError},
-};
+//! fingerprints (a [`Recent`] memory), which makes a repeated secret cost one SipHash instead.
+//! A hit returns the HMAC's own output, computed on the miss: the exported value is the same
+//! truncated HMAC-SHA256 under the per-install key either way.
+use std::{fmt, io::Read as _};
 
 use hmac::{Hmac, Mac as _};
 use sha2::Sha256;
-use siphasher::sip128::{Hasher128 as _, SipHasher13};
+
+use super::recent::Recent;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -29,7 +27,7 @@ const FINGERPRINT_BYTES: usize = 8;
 pub struct Fingerprinter {
     /// The HMAC state right after keying; cloned for each fingerprint.
     keyed: HmacSha256,
-    cache: Cache,
+    cache: Recent<FingerprintHex>,
 }
 
 impl Clone for Fingerprinter {
@@ -47,7 +45,10 @@ impl Fingerprinter {
     }
 
     fn with_keyed(keyed: HmacSha256) -> Self {
-        let cache = Cache::new(&keyed);
+        let cache = Recent::new(
+            derive_memory_key(&keyed, b"monitor fingerprint cache key"),
+            SETS,
+        );
         Self { keyed, cache }
     }
 
@@ -59,13 +60,21 @@ impl Fingerprinter {
     /// As [`Self::fingerprint`], on the stack: lets the detector compare a fingerprint with
     /// those it already holds before it pays for a `String`.
     pub(crate) fn hex(&self, secret: &[u8]) -> FingerprintHex {
-        let tag = self.cache.tag(secret);
-        if let Some(hex) = self.cache.get(tag) {
-            return hex;
+        let tag = self.cache.tag(&[secret]);
+        let Some(mut cache) = self.cache.lock() else {
+            return self.hmac_hex(secret);
+        };
+        if let Some(hex) = cache.get(tag) {
+            return *hex;
         }
         let hex = self.hmac_hex(secret);
-        self.cache.put(tag, &hex);
+        cache.put(tag, hex);
         hex
+    }
+
+    /// A key for another memory of recent results about secrets, tied to this fingerprint key.
+    pub(crate) fn memory_key(&self, purpose: &[u8]) -> [u8; 16] {
+        derive_memory_key(&self.keyed, purpose)
     }
 
     /// The fingerprint itself, computed: what the cache must always agree with.
@@ -95,112 +104,25 @@ impl FingerprintHex {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// Sets of the cache; each holds [`WAYS`] fingerprints, so the cache holds at most 4096
-/// (128 KiB, allocated on first use): more distinct secrets than one host's clients send in a
-/// suppression window, and a fixed bound whatever the traffic.
+/// Sets of the cache; each holds [`WAYS`](super::recent::WAYS) fingerprints, so the cache holds at most 4096: more
+/// distinct secrets than one host's clients send in a suppression window, and a fixed bound
+/// whatever the traffic.
 const SETS: usize = 2048;
-const WAYS: usize = 2;
 
-/// Recent fingerprints, by a 128-bit keyed tag of the secret.
-///
-/// Why this does not weaken the fingerprint:
-/// - It holds no secret. An entry is the secret's SipHash-1-3-128 tag under a cache key and
-///   the fingerprint, which alerts export anyway. The cache key is drawn from the OS for each
-///   fingerprinter and mixed with the HMAC key; it never leaves the process, so a tag is no
-///   more use offline than the fingerprint (SipHash is a PRF: without the key, tags reveal
-///   nothing about secrets, short ones included).
-/// - A hit returns the HMAC's own output, computed on the miss: the exported value is the same
-///   truncated HMAC-SHA256 under the per-install key as before.
-/// - A wrong answer needs two secrets with the same 128-bit tag. Nobody without the cache key
-///   can search for such a pair, and by chance it takes about 2^64 secrets.
-/// - It is bounded (`SETS` × `WAYS` entries, a miss replaces the older of its set), so traffic
-///   with ever-new secrets costs an HMAC per secret as before, and no memory.
-///
-/// Behind a mutex because the detector is shared (`Send + Sync`); a fingerprinter whose cache
-/// is busy on another thread computes the HMAC rather than wait.
-struct Cache {
-    key: [u8; 16],
-    /// `SETS` × `WAYS` entries once used; way 0 of each set is the newer.
-    entries: Mutex<Vec<Entry>>,
-}
-
-#[derive(Clone, Copy)]
-struct Entry {
-    tag: u128,
-    /// All zero in an empty entry (hex digits never are).
-    hex: [u8; FINGERPRINT_BYTES * 2],
-}
-
-const EMPTY: Entry = Entry {
-    tag: 0,
-    hex: [0; FINGERPRINT_BYTES * 2],
-};
-
-impl Cache {
-    fn new(keyed: &HmacSha256) -> Self {
-        let mut random = [0u8; 32];
-        // Without the OS's randomness the key is still the HMAC key's secret; only its being
-        // different on each run is lost.
-        let _ = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut random));
-        let mut mac = keyed.clone();
-        mac.update(b"monitor fingerprint cache key\0");
-        mac.update(&random);
-        let derived = mac.finalize().into_bytes();
-        let mut key = [0u8; 16];
-        key.copy_from_slice(&derived[..16]);
-        Self {
-            key,
-            entries: Mutex::new(Vec::new()),
-        }
-    }
-
-    fn tag(&self, secret: &[u8]) -> u128 {
-        let mut hasher = SipHasher13::new_with_key(&self.key);
-        hasher.write(secret);
-        u128::from(hasher.finish128())
-    }
-
-    fn set(tag: u128) -> std::ops::Range<usize> {
-        // The tag's bits are uniform: its low ones pick the set.
-        let first = (tag as usize % SETS) * WAYS;
-        first..first + WAYS
-    }
-
-    fn get(&self, tag: u128) -> Option<FingerprintHex> {
-        let entries = self.lock()?;
-        let set = entries.get(Self::set(tag))?;
-        set.iter()
-            .find(|e| e.tag == tag && e.hex[0] != 0)
-            .map(|e| FingerprintHex(e.hex))
-    }
-
-    fn put(&self, tag: u128, hex: &FingerprintHex) {
-        let Some(mut entries) = self.lock() else {
-            return;
-        };
-        if entries.is_empty() {
-            *entries = vec![EMPTY; SETS * WAYS];
-        }
-        let set = &mut entries[Self::set(tag)];
-        set.copy_within(..WAYS - 1, 1);
-        set[0] = Entry { tag, hex: hex.0 };
-    }
-
-    /// The entries, unless another thread holds them. A panic elsewhere cannot leave them
-    /// half-written (entries are written whole), so a poisoned lock is used as is.
-    fn lock(&self) -> Option<std::sync::MutexGuard<'_, Vec<Entry>>> {
-        match self.entries.try_lock() {
-            Ok(guard) => Some(guard),
-            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
-            Err(TryLockError::WouldBlock) => None,
-        }
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.lock()
-            .map_or(0, |e| e.iter().filter(|e| e.hex[0] != 0).count())
-    }
+/// A key for one of the detector's memories of recent results ([`Recent`]): drawn from the OS
+/// and mixed with the fingerprint key, so that without the OS's randomness it is still the
+/// fingerprint key's secret (only its being different on each run is lost).
+fn derive_memory_key(keyed: &HmacSha256, purpose: &[u8]) -> [u8; 16] {
+    let mut random = [0u8; 32];
+    let _ = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut random));
+    let mut mac = keyed.clone();
+    mac.update(purpose);
+    mac.update(&[0]);
+    mac.update(&random);
+    let derived = mac.finalize().into_bytes();
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&derived[..16]);
+    key
 }
 
 impl fmt::Debug for Fingerprinter {
@@ -211,6 +133,7 @@ impl fmt::Debug for Fingerprinter {
 
 #[cfg(test)]
 mod tests {
+    use super::super::recent::WAYS;
     use super::*;
 
     #[test]
@@ -240,8 +163,8 @@ mod tests {
         let secret = b"what do ya want for nothing?";
         let first = fp.hex(secret);
         assert_eq!(fp.cache.len(), 1);
-        let tag = fp.cache.tag(secret);
-        assert_eq!(fp.cache.get(tag), Some(first));
+        let tag = fp.cache.tag(&[secret]);
+        assert_eq!(fp.cache.lock().unwrap().get(tag), Some(&first));
         assert_eq!(fp.hex(secret), fp.hmac_hex(secret));
         assert_eq!(fp.hex(secret).as_str(), "5bdcc146bf60754e");
         // A clone has its own (empty) cache, and agrees.
@@ -261,18 +184,20 @@ mod tests {
                 assert_eq!(fp.hex(s), fp.hmac_hex(s), "round {round}");
             }
         }
+        // Bounded, and nearly full (sets are picked at random: a few get fewer than two).
         assert!(fp.cache.len() <= SETS * WAYS);
-        assert_eq!(fp.cache.entries.lock().unwrap().len(), SETS * WAYS);
+        assert!(fp.cache.len() > SETS * WAYS * 9 / 10, "{}", fp.cache.len());
         // The newest secrets are remembered: a hit, not an HMAC.
         let last = secrets.last().unwrap();
-        assert!(fp.cache.get(fp.cache.tag(last)).is_some());
+        let tag = fp.cache.tag(&[last]);
+        assert!(fp.cache.lock().unwrap().get(tag).is_some());
     }
 
     #[test]
     fn cache_keys_differ_between_fingerprinters() {
         let a = Fingerprinter::new(b"same");
         let b = Fingerprinter::new(b"same");
-        assert_ne!(a.cache.key, b.cache.key);
+        assert_ne!(a.cache.tag(&[b"x"]), b.cache.tag(&[b"x"]));
         assert_eq!(a.hex(b"x"), b.hex(b"x"));
     }
 }

@@ -8,7 +8,8 @@
 //! - `patterns.rs`: the table of documented token formats.
 //! - `generic.rs`: `secret = value` assignments; `entropy.rs`: is a value random enough.
 //! - `headers.rs`: `Authorization`, API-key headers, cookies; `query.rs`: URLs and forms;
-//!   `body.rs`: body views; `jwt.rs`: JWT facts; `fingerprint.rs`: keyed fingerprints.
+//!   `body.rs`: body views; `jwt.rs`: JWT facts; `fingerprint.rs`: keyed fingerprints;
+//!   `recent.rs`: the bounded memories of recent results (fingerprints, header fields).
 mod body;
 mod candidate;
 mod detector;
@@ -21,6 +22,7 @@ mod headers;
 mod jwt;
 mod patterns;
 mod query;
+mod recent;
 mod scanner;
 
 #[cfg(test)]
