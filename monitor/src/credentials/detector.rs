@@ -12,6 +12,7 @@ use super::{
     generic,
     headers::{self, API_KEY_HEADERS, AUTHORIZATION_HEADERS},
     query::{self, SECRET_PARAMETERS},
+    recent::{Held, Recent},
     scanner::{MAX_TEXT, TextScanner},
 };
 use smallvec::smallvec;
@@ -27,6 +28,13 @@ const MAX_FIELD: usize = 8 * 1024;
 const MAX_FINDINGS: usize = 64;
 /// Longest header or parameter name copied into a [`Location`].
 const MAX_NAME: usize = 64;
+/// Sets of the header memo (two entries each): more distinct header fields than a host's
+/// clients repeat between two of their calls, and 64 KiB of entries at most.
+const HEADER_MEMO_SETS: usize = 1024;
+
+/// What the detector found in one header field, remembered: the findings and their ranks
+/// (none for a clean field).
+type HeaderOutcome = Box<[(Finding, Rank)]>;
 
 /// Deployment-specific additions to the built-in name lists.
 #[derive(Clone, Debug, Default)]
@@ -41,6 +49,12 @@ pub struct DetectorSettings {
 pub struct Detector {
     scanner: TextScanner,
     fingerprinter: Fingerprinter,
+    /// Recent header fields (name and value) and what was found in them. A client sends the
+    /// same `Authorization`, `User-Agent` and `Accept` on every call, and both ends of a call
+    /// between two traced processes carry the same fields: scanning each field once costs
+    /// more than its keyed tag. Findings that depend on the time (a JWT's expiry) are not
+    /// remembered.
+    header_memo: Recent<HeaderOutcome>,
     authorization_headers: NameSet,
     api_key_headers: NameSet,
     secret_parameters: Vec<String>,
@@ -87,9 +101,14 @@ impl Detector {
             }
             secret_parameters.push(name.to_ascii_lowercase());
         }
+        let header_memo = Recent::new(
+            fingerprinter.memory_key(b"monitor header memo key"),
+            HEADER_MEMO_SETS,
+        );
         Ok(Self {
             scanner: TextScanner::new()?,
             fingerprinter,
+            header_memo,
             authorization_headers: NameSet::new(AUTHORIZATION_HEADERS.iter().copied()),
             api_key_headers,
             secret_parameters,
@@ -111,14 +130,21 @@ impl Detector {
         let mut acc = Accumulator::new(&self.fingerprinter);
         let mut content_type = None;
         let mut content_encoding = None;
+        let mut memo = self.header_memo.lock();
         for header in request.headers.iter().take(MAX_HEADERS) {
             if header.name.eq_ignore_ascii_case("content-type") {
                 content_type = Some(header.value);
             } else if header.name.eq_ignore_ascii_case("content-encoding") {
                 content_encoding = Some(header.value);
             }
-            self.header(header.name, header.value, now_unix_secs, &mut acc);
+            match memo.as_mut() {
+                Some(memo) => {
+                    self.remembered_header(header.name, header.value, now_unix_secs, memo, &mut acc)
+                }
+                None => self.header(header.name, header.value, now_unix_secs, &mut acc),
+            }
         }
+        drop(memo);
         self.target(
             request.target.as_bytes(),
             request.host,
@@ -161,17 +187,7 @@ impl Detector {
 
     fn header(&self, name: &str, value: &[u8], now: u64, acc: &mut Accumulator<'_>) {
         let value = &value[..value.len().min(MAX_FIELD)];
-        // Sets bucketed by length, compared without a lower-cased copy: this runs for every
-        // header of every request.
-        let mut found = if self.authorization_headers.contains(name) {
-            headers::authorization(&self.scanner, value, false, now)
-        } else if self.api_key_headers.contains(name) {
-            headers::api_key(&self.scanner, value, now)
-        } else if name.eq_ignore_ascii_case("cookie") {
-            headers::cookies(&self.scanner, value, now)
-        } else {
-            self.scanner.scan(value, now)
-        };
+        let mut found = self.header_candidates(name, value, now);
         if found.is_empty() {
             return;
         }
@@ -179,6 +195,69 @@ impl Detector {
             name: self.header_name(name, now),
         };
         acc.extend(&mut found, &location);
+    }
+
+    /// As [`Self::header`], through the header memo: a field seen recently is not scanned
+    /// again, and what it held is added as it was found.
+    fn remembered_header(
+        &self,
+        name: &str,
+        value: &[u8],
+        now: u64,
+        memo: &mut Held<'_, HeaderOutcome>,
+        acc: &mut Accumulator<'_>,
+    ) {
+        let value = &value[..value.len().min(MAX_FIELD)];
+        let tag = self.header_memo.tag(&[name.as_bytes(), value]);
+        if let Some(outcome) = memo.get(tag) {
+            for (finding, rank) in outcome.iter() {
+                acc.add(&finding.fingerprint, *rank, || finding.clone());
+            }
+            return;
+        }
+        let mut found = self.header_candidates(name, value, now);
+        if found.is_empty() {
+            memo.put(tag, Box::default());
+            return;
+        }
+        let location = Location::Header {
+            name: self.header_name(name, now),
+        };
+        let outcome: Vec<(Finding, Rank)> = found
+            .drain(..)
+            .filter(|c| !c.secret.is_empty())
+            .map(|c| {
+                let rank = c.rank;
+                (acc.finding(c, &location), rank)
+            })
+            .collect();
+        for (finding, rank) in &outcome {
+            acc.add(&finding.fingerprint, *rank, || finding.clone());
+        }
+        if outcome.iter().all(|(finding, _)| finding.jwt.is_none()) {
+            memo.put(tag, outcome.into_boxed_slice());
+        }
+    }
+
+    /// Header fields in the memo, for tests that it is used.
+    #[cfg(test)]
+    pub(crate) fn remembered_header_fields(&self) -> usize {
+        self.header_memo.len()
+    }
+
+    /// What one header field holds, routed by the header's name.
+    fn header_candidates<'a>(&self, name: &str, value: &'a [u8], now: u64) -> Candidates<'a> {
+        // Sets bucketed by length, compared without a lower-cased copy: this runs for every
+        // header of every request.
+        if self.authorization_headers.contains(name) {
+            headers::authorization(&self.scanner, value, false, now)
+        } else if self.api_key_headers.contains(name) {
+            headers::api_key(&self.scanner, value, now)
+        } else if name.eq_ignore_ascii_case("cookie") {
+            headers::cookies(&self.scanner, value, now)
+        } else {
+            self.scanner.scan(value, now)
+        }
     }
 
     /// [`Self::safe_name`] of a header name, lower-cased. A name on the detector's own lists
@@ -348,32 +427,50 @@ impl<'a> Accumulator<'a> {
             }
             // Compared on the stack; a `String` is made only for a finding that is kept.
             let fingerprint = self.fingerprinter.hex(&c.secret);
-            let seen = self
-                .findings
-                .iter()
-                .position(|f| f.fingerprint == fingerprint.as_str());
-            let slot = match seen {
-                Some(i) if c.rank > self.ranks[i] => Some(i),
-                Some(_) => None,
-                None if self.findings.len() < MAX_FINDINGS => Some(self.findings.len()),
-                None => None,
-            };
-            let Some(slot) = slot else { continue };
-            let finding = Finding {
-                kind: c.kind,
-                location: location.clone(),
-                length: c.secret.len(),
-                prefix: c.prefix.map(str::to_owned),
-                fingerprint: fingerprint.as_str().into(),
-                jwt: c.jwt,
-            };
-            if slot == self.findings.len() {
-                self.findings.push(finding);
-            } else {
-                self.findings[slot] = finding;
-            }
-            self.ranks[slot] = c.rank;
+            let rank = c.rank;
+            self.add(fingerprint.as_str(), rank, || {
+                Self::finding_with(c, location, fingerprint.as_str())
+            });
         }
+    }
+
+    /// The finding a candidate makes at `location` (which the candidate does not outlive).
+    fn finding(&self, c: Candidate<'_>, location: &Location) -> Finding {
+        let fingerprint = self.fingerprinter.hex(&c.secret);
+        Self::finding_with(c, location, fingerprint.as_str())
+    }
+
+    fn finding_with(c: Candidate<'_>, location: &Location, fingerprint: &str) -> Finding {
+        Finding {
+            kind: c.kind,
+            location: location.clone(),
+            length: c.secret.len(),
+            prefix: c.prefix.map(str::to_owned),
+            fingerprint: fingerprint.into(),
+            jwt: c.jwt,
+        }
+    }
+
+    /// Keeps a finding unless one with its fingerprint and an equal or higher rank is already
+    /// kept; `finding` is made only when it is.
+    fn add(&mut self, fingerprint: &str, rank: Rank, finding: impl FnOnce() -> Finding) {
+        let seen = self
+            .findings
+            .iter()
+            .position(|f| f.fingerprint == fingerprint);
+        let slot = match seen {
+            Some(i) if rank > self.ranks[i] => i,
+            Some(_) => return,
+            None if self.findings.len() < MAX_FINDINGS => self.findings.len(),
+            None => return,
+        };
+        let finding = finding();
+        if slot == self.findings.len() {
+            self.findings.push(finding);
+        } else {
+            self.findings[slot] = finding;
+        }
+        self.ranks[slot] = rank;
     }
 
     fn finish(self) -> Vec<Finding> {

@@ -30,6 +30,8 @@ mod corpus_tests;
 #[cfg(test)]
 mod framing_tests;
 #[cfg(test)]
+mod memo_tests;
+#[cfg(test)]
 mod tests;
 
 pub use body::{BodyDecoding, DecodeOutcome};

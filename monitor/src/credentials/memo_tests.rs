@@ -1,0 +1,161 @@
+//! The header memo ([`Detector`] remembers what it found in recent header fields) must be
+//! invisible in what the detector reports: a remembered field yields exactly what scanning it
+//! yields, under the header it was seen under, and what depends on the time is judged at each
+//! call.
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+
+use super::{CredentialKind as K, Detector, DetectorSettings, Finding, Fingerprinter, Location};
+use crate::protocols::{Header, RequestHead, RequestView};
+
+const CORPUS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/corpora/secrets-dev.jsonl"
+);
+const NOW: u64 = 1_750_000_000;
+
+fn detector() -> Detector {
+    Detector::new(
+        &DetectorSettings::default(),
+        Fingerprinter::new(b"memo-test-key"),
+    )
+    .unwrap()
+}
+
+fn scan(detector: &Detector, headers: &[(&str, &[u8])], now: u64) -> Vec<Finding> {
+    let head = RequestHead {
+        method: "GET".into(),
+        target: "/v1/echo".into(),
+        version: crate::protocols::HttpVersion::Http11,
+        host: Some("api.example.test".into()),
+        headers: headers
+            .iter()
+            .map(|(name, value)| Header {
+                name: (*name).into(),
+                value: value.to_vec(),
+            })
+            .collect(),
+    };
+    detector.scan(RequestView::new(&head, b""), now)
+}
+
+/// Every text of the labelled corpus, as a header field value (line breaks folded).
+fn corpus_values() -> Vec<Vec<u8>> {
+    std::fs::read_to_string(CORPUS)
+        .expect("the shared corpus (see shared/corpora/README)")
+        .lines()
+        .map(|line| {
+            let row: serde_json::Value = serde_json::from_str(line).expect("a JSON row");
+            let text = row["text"]
+                .as_str()
+                .expect("a text")
+                .replace(['\r', '\n'], " ");
+            text.into_bytes()
+        })
+        .collect()
+}
+
+#[test]
+fn a_remembered_field_reports_what_scanning_it_reports() {
+    let detector = detector();
+    let values = corpus_values();
+    assert!(values.len() > 1000, "{} corpus rows", values.len());
+    let mut found = 0;
+    for (name, wrap) in [
+        ("X-Debug", &b""[..]),
+        ("Authorization", &b"Bearer "[..]),
+        ("X-Api-Key", &b""[..]),
+        ("Cookie", &b"session="[..]),
+    ] {
+        for text in &values {
+            let value = [wrap, text.as_slice()].concat();
+            let before = detector.remembered_header_fields();
+            let first = scan(&detector, &[(name, &value)], NOW);
+            let again = scan(&detector, &[(name, &value)], NOW);
+            // Scanned without the memo: `scan_text` routes a header value the same way.
+            let location = Location::Header {
+                name: name.to_ascii_lowercase().into(),
+            };
+            let unremembered = detector.scan_text(&value, location, NOW);
+            assert_eq!(first, again, "{name}: {}", String::from_utf8_lossy(text));
+            assert_eq!(
+                first,
+                unremembered,
+                "{name}: {}",
+                String::from_utf8_lossy(text)
+            );
+            let remembered = detector.remembered_header_fields();
+            let jwt = first.iter().any(|f| f.jwt.is_some());
+            // A new field is remembered (unless its set was full: the count then stays), and
+            // one with a JWT's facts never is.
+            assert!(remembered >= before, "{name}");
+            if jwt {
+                assert_eq!(remembered, before, "{name}: a JWT remembered");
+            }
+            found += usize::from(!first.is_empty());
+        }
+    }
+    assert!(found > 1000, "{found} fields with findings");
+    assert!(detector.remembered_header_fields() > 1000);
+}
+
+#[test]
+fn a_jwt_is_judged_at_each_call() {
+    let detector = detector();
+    let claims = format!(r#"{{"sub":"svc","exp":{}}}"#, NOW + 10);
+    let token = format!(
+        "{}.{}.c2lnbmF0dXJlLWJ5dGVz",
+        URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#),
+        URL_SAFE_NO_PAD.encode(claims)
+    );
+    let value = format!("Bearer {token}");
+    let field = [("Authorization", value.as_bytes())];
+    let expired = |findings: Vec<Finding>| {
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].kind, K::Jwt);
+        findings[0].jwt.as_ref().expect("JWT facts").expired
+    };
+    assert!(!expired(scan(&detector, &field, NOW)));
+    assert!(!expired(scan(&detector, &field, NOW + 5)));
+    assert!(expired(scan(&detector, &field, NOW + 20)));
+}
+
+#[test]
+fn a_value_is_remembered_under_its_header_name() {
+    let detector = detector();
+    // Random enough to be a key where the name says so, and nothing under a neutral name.
+    let value = b"9f86d081884c7d659a2feaa0c55ad015".as_slice();
+    for _ in 0..3 {
+        let keyed = scan(&detector, &[("X-Api-Key", value)], NOW);
+        assert_eq!(keyed.len(), 1, "{keyed:?}");
+        assert_eq!(keyed[0].kind, K::ApiKeyHeader);
+        assert_eq!(
+            keyed[0].location,
+            Location::Header {
+                name: "x-api-key".into()
+            }
+        );
+        assert_eq!(scan(&detector, &[("X-Debug", value)], NOW), vec![]);
+    }
+}
+
+#[test]
+fn one_secret_in_two_remembered_fields_is_one_finding_of_the_higher_rank() {
+    let detector = detector();
+    let token = format!("ghp_{}", "utkkg63zgktutiehcvs4nqf9bmbisxiqzygg");
+    let bearer = format!("Bearer {token}");
+    let fields = [
+        ("X-Api-Key", token.as_bytes()),
+        ("Authorization", bearer.as_bytes()),
+    ];
+    let first = scan(&detector, &fields, NOW);
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0].kind, K::GithubToken);
+    for _ in 0..2 {
+        assert_eq!(scan(&detector, &fields, NOW), first);
+        let reversed = [fields[1], fields[0]];
+        let other_order = scan(&detector, &reversed, NOW);
+        assert_eq!(other_order.len(), 1);
+        assert_eq!(other_order[0].kind, K::GithubToken);
+        assert_eq!(other_order[0].fingerprint, first[0].fingerprint);
+    }
+}
