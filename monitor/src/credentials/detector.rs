@@ -29,8 +29,12 @@ const MAX_FINDINGS: usize = 64;
 /// Longest header or parameter name copied into a [`Location`].
 const MAX_NAME: usize = 64;
 /// Sets of the header memo (two entries each): more distinct header fields than a host's
-/// clients repeat between two of their calls, and 64 KiB of entries at most.
+/// clients repeat between two of their calls.
 const HEADER_MEMO_SETS: usize = 1024;
+/// Most findings one remembered field holds (nearly every field holds none or one), so that
+/// the memo's 2,048 entries hold at most 8,192 findings (about 2 MiB with their names and
+/// prefixes) whatever the traffic. A field with more is scanned every time.
+const MAX_REMEMBERED_FINDINGS: usize = 4;
 
 /// What the detector found in one header field, remembered: the findings and their ranks
 /// (none for a clean field).
@@ -51,9 +55,8 @@ pub struct Detector {
     fingerprinter: Fingerprinter,
     /// Recent header fields (name and value) and what was found in them. A client sends the
     /// same `Authorization`, `User-Agent` and `Accept` on every call, and both ends of a call
-    /// between two traced processes carry the same fields: scanning each field once costs
-    /// more than its keyed tag. Findings that depend on the time (a JWT's expiry) are not
-    /// remembered.
+    /// between two traced processes carry the same fields; scanning a field costs more than
+    /// its keyed tag. Findings that depend on the time (a JWT's expiry) are not remembered.
     header_memo: Recent<HeaderOutcome>,
     authorization_headers: NameSet,
     api_key_headers: NameSet,
@@ -223,6 +226,14 @@ impl Detector {
         let location = Location::Header {
             name: self.header_name(name, now),
         };
+        let remember =
+            found.len() <= MAX_REMEMBERED_FINDINGS && found.iter().all(|c| c.jwt.is_none());
+        if !remember {
+            acc.extend(&mut found, &location);
+            return;
+        }
+        // Every candidate's finding, not only those this request keeps: another request may
+        // carry this field without the ones that outranked it here.
         let outcome: Vec<(Finding, Rank)> = found
             .drain(..)
             .filter(|c| !c.secret.is_empty())
@@ -234,9 +245,7 @@ impl Detector {
         for (finding, rank) in &outcome {
             acc.add(&finding.fingerprint, *rank, || finding.clone());
         }
-        if outcome.iter().all(|(finding, _)| finding.jwt.is_none()) {
-            memo.put(tag, outcome.into_boxed_slice());
-        }
+        memo.put(tag, outcome.into_boxed_slice());
     }
 
     /// Header fields in the memo, for tests that it is used.
@@ -245,7 +254,9 @@ impl Detector {
         self.header_memo.len()
     }
 
-    /// What one header field holds, routed by the header's name.
+    /// What one header field holds, routed by the header's name. The header memo relies on
+    /// this depending on `now` only through a JWT's facts (its expiry): anything else that
+    /// came to depend on the time would have to keep its findings out of the memo too.
     fn header_candidates<'a>(&self, name: &str, value: &'a [u8], now: u64) -> Candidates<'a> {
         // Sets bucketed by length, compared without a lower-cased copy: this runs for every
         // header of every request.

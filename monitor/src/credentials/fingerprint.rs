@@ -92,7 +92,7 @@ impl Fingerprinter {
 }
 
 /// A fingerprint's hex digits, held inline.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub(crate) struct FingerprintHex([u8; FINGERPRINT_BYTES * 2]);
 
 impl FingerprintHex {

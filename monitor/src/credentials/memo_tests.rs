@@ -139,23 +139,54 @@ fn a_value_is_remembered_under_its_header_name() {
 }
 
 #[test]
-fn one_secret_in_two_remembered_fields_is_one_finding_of_the_higher_rank() {
-    let detector = detector();
-    let token = format!("ghp_{}", "utkkg63zgktutiehcvs4nqf9bmbisxiqzygg");
-    let bearer = format!("Bearer {token}");
-    let fields = [
-        ("X-Api-Key", token.as_bytes()),
-        ("Authorization", bearer.as_bytes()),
+fn remembered_fields_of_different_ranks_report_what_a_fresh_detector_reports() {
+    // The same secret under a name that says it is a key (ranked `Named`) and as a bearer
+    // token (ranked `Scheme`): together, the bearer token wins; apart, each is its own.
+    let warm = detector();
+    let key = b"9f86d081884c7d659a2feaa0c55ad015".as_slice();
+    let bearer = [b"Bearer ".as_slice(), key].concat();
+    let api_key = ("X-Api-Key", key);
+    let authorization = ("Authorization", bearer.as_slice());
+    let requests: [&[(&str, &[u8])]; 5] = [
+        &[api_key, authorization],
+        &[authorization, api_key],
+        &[api_key],
+        &[authorization],
+        &[api_key, authorization],
     ];
-    let first = scan(&detector, &fields, NOW);
-    assert_eq!(first.len(), 1, "{first:?}");
-    assert_eq!(first[0].kind, K::GithubToken);
-    for _ in 0..2 {
-        assert_eq!(scan(&detector, &fields, NOW), first);
-        let reversed = [fields[1], fields[0]];
-        let other_order = scan(&detector, &reversed, NOW);
-        assert_eq!(other_order.len(), 1);
-        assert_eq!(other_order[0].kind, K::GithubToken);
-        assert_eq!(other_order[0].fingerprint, first[0].fingerprint);
+    for (i, fields) in requests.iter().enumerate() {
+        let fresh = scan(&detector(), fields, NOW);
+        assert_eq!(fresh.len(), 1, "request {i}: {fresh:?}");
+        for round in 0..2 {
+            assert_eq!(
+                scan(&warm, fields, NOW),
+                fresh,
+                "request {i}, round {round}"
+            );
+        }
     }
+    let alone = scan(&warm, &[authorization], NOW);
+    assert_eq!(alone[0].kind, K::BearerToken);
+    assert_eq!(
+        alone[0].location,
+        Location::Header {
+            name: "authorization".into()
+        }
+    );
+    let alone = scan(&warm, &[api_key], NOW);
+    assert_eq!(alone[0].kind, K::ApiKeyHeader);
+}
+
+#[test]
+fn a_field_with_many_findings_is_scanned_each_time_not_remembered() {
+    let detector = detector();
+    let tokens: Vec<String> = (0..6)
+        .map(|i| format!("ghp_{}{i}", "utkkg63zgktutiehcvs4nqf9bmbisxiqzyg"))
+        .collect();
+    let value = tokens.join(" ");
+    let field = [("X-Debug", value.as_bytes())];
+    let first = scan(&detector, &field, NOW);
+    assert_eq!(first.len(), 6, "{first:?}");
+    assert_eq!(detector.remembered_header_fields(), 0);
+    assert_eq!(scan(&detector, &field, NOW), first);
 }

@@ -10,10 +10,11 @@
 //! - A wrong answer needs two inputs with the same 128-bit tag. Nobody without the key can
 //!   search for such a pair, and by chance it takes about 2^64 inputs.
 //! - It is bounded (`sets` × [`WAYS`] entries, a miss replaces the older of its set), so
-//!   traffic with ever-new inputs costs what it did without the memory, and no more memory.
+//!   traffic with ever-new inputs cannot grow it; what one entry may hold is its user's bound.
 //!
-//! Behind a mutex because the detector is shared (`Send + Sync`); a caller whose memory is busy
-//! on another thread computes the result rather than wait.
+//! Behind a mutex because the detector is `Send + Sync`; a caller whose memory is busy on
+//! another thread computes the result rather than wait. (The daemon has one detector per
+//! pipeline thread, so the lock is never contended there: it is taken once per request.)
 use std::{
     hash::Hasher as _,
     sync::{Mutex, MutexGuard, TryLockError},
@@ -31,12 +32,15 @@ pub(crate) struct Recent<V> {
     entries: Mutex<Vec<Entry<V>>>,
 }
 
+/// An empty entry has tag 0 (and the default value): a real input's tag is 0 with probability
+/// 2^-128, and is then only never remembered. Without an `Option` an entry is the tag and the
+/// value, 32 bytes for both memories.
 struct Entry<V> {
     tag: u128,
-    value: Option<V>,
+    value: V,
 }
 
-impl<V> Recent<V> {
+impl<V: Default> Recent<V> {
     pub(crate) fn new(key: [u8; 16], sets: usize) -> Self {
         Self {
             key,
@@ -54,6 +58,8 @@ impl<V> Recent<V> {
         let hasher = SipHasher13::new_with_key(&self.key);
         let encoded = parts.iter().map(|p| 4 + p.len()).sum::<usize>();
         if encoded <= SHORT {
+            // A copy of the input (a secret, say) stays in this frame until the stack is
+            // reused, as the request's own bytes stay in the capture buffers for longer.
             let mut buf = [0u8; SHORT];
             let mut at = 0;
             for part in parts {
@@ -89,9 +95,8 @@ impl<V> Recent<V> {
     /// Entries in use, for tests of the bound.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.lock().map_or(0, |held| {
-            held.entries.iter().filter(|e| e.value.is_some()).count()
-        })
+        self.lock()
+            .map_or(0, |held| held.entries.iter().filter(|e| e.tag != 0).count())
     }
 
     #[cfg(test)]
@@ -106,7 +111,7 @@ pub(crate) struct Held<'a, V> {
     entries: MutexGuard<'a, Vec<Entry<V>>>,
 }
 
-impl<V> Held<'_, V> {
+impl<V: Default> Held<'_, V> {
     fn set(&self, tag: u128) -> std::ops::Range<usize> {
         // The tag's bits are uniform: its low ones pick the set.
         let first = (tag % self.sets as u128) as usize * WAYS;
@@ -118,11 +123,9 @@ impl<V> Held<'_, V> {
     pub(crate) fn get(&mut self, tag: u128) -> Option<&V> {
         let set = self.set(tag);
         let entries = self.entries.get_mut(set.clone())?;
-        let way = entries
-            .iter()
-            .position(|e| e.tag == tag && e.value.is_some())?;
+        let way = entries.iter().position(|e| e.tag == tag && tag != 0)?;
         entries[..=way].rotate_right(1);
-        self.entries[set.start].value.as_ref()
+        Some(&self.entries[set.start].value)
     }
 
     /// Remembers `value` under `tag`, in place of the older entry of its set.
@@ -132,16 +135,13 @@ impl<V> Held<'_, V> {
             self.entries.reserve_exact(all);
             self.entries.extend((0..all).map(|_| Entry {
                 tag: 0,
-                value: None,
+                value: V::default(),
             }));
         }
         let set = self.set(tag);
         let entries = &mut self.entries[set];
         entries.rotate_right(1);
-        entries[0] = Entry {
-            tag,
-            value: Some(value),
-        };
+        entries[0] = Entry { tag, value };
     }
 }
 
