@@ -104,9 +104,9 @@ impl FingerprintHex {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// Sets of the cache; each holds [`WAYS`](super::recent::WAYS) fingerprints, so the cache holds at most 4096: more
-/// distinct secrets than one host's clients send in a suppression window, and a fixed bound
-/// whatever the traffic.
+/// Sets of the cache; each holds [`WAYS`](super::recent::WAYS) fingerprints, so the cache
+/// holds at most 4096 (128 KiB): more distinct secrets than one host's clients send in a
+/// suppression window, and a fixed bound whatever the traffic.
 const SETS: usize = 2048;
 
 /// A key for one of the detector's memories of recent results ([`Recent`]): drawn from the OS
