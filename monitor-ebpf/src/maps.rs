@@ -35,6 +35,15 @@ pub static WAKEUP_BYTES: Global<u32> = Global::new(0);
 #[map]
 pub static READER_ASLEEP: Array<u32> = Array::with_max_entries(1, 0);
 
+/// `[0] != 0` once userspace has attached every socket program and is about to scan `/proc`
+/// for established connections. Until then `connect`/`accept` track nothing: the programs are
+/// loaded and attached one by one over some hundreds of milliseconds, and a connection tracked
+/// from its `connect` while the read programs were not attached yet lost its first response,
+/// which paired each later request with the response to the next one. A connection opened
+/// before this is set is found by the scan instead, with every program in place.
+#[map]
+pub static TRACKING_ARMED: Array<u32> = Array::with_max_entries(1, 0);
+
 /// One record under construction per CPU: too big for the 512-byte BPF stack.
 #[map]
 pub static SCRATCH: PerCpuArray<DataRecord> = PerCpuArray::with_max_entries(1, 0);

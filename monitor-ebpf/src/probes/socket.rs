@@ -41,8 +41,8 @@ use crate::{
     emit::{Call, emit_call, emit_marker, emit_socket_open, emit_tie, emit_vectored},
     maps::{
         ADDR_SEEN, AddrSeen, MAX_TIE_GAP_NS, MONITOR_TGID, NEXT_SOCKET_ID, PENDING_SOCKET_OPS,
-        PendingIo, PendingSocketOp, SOCKETS, SslKey, TRACKED_TGIDS, ThreadTie, count,
-        may_await_addrs, may_be_pending, may_be_tracked, slot_add,
+        PendingIo, PendingSocketOp, SOCKETS, SslKey, TRACKED_TGIDS, TRACKING_ARMED, ThreadTie,
+        count, may_await_addrs, may_be_pending, may_be_tracked, slot_add,
     },
     pending_calls, pending_io, ssl_sockets, thread_ties, tls_call_fds,
 };
@@ -145,6 +145,11 @@ fn remember_op(ctx: &TracePointContext, role: u8) -> u32 {
 }
 
 fn track(tgid: u32, fd: u32, role: u8, open: &mut SocketOpen) {
+    // Not before every program is attached (see `TRACKING_ARMED`): the `/proc` scan that
+    // follows the arming finds the connections opened until then.
+    if TRACKING_ARMED.get(0).is_none_or(|armed| *armed == 0) {
+        return;
+    }
     let id = next_id();
     let state = SockState {
         id,

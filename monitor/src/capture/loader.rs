@@ -295,7 +295,18 @@ impl LoadedPrograms {
             .ok_or(LoadError::Missing { name })?;
         let tracked =
             aya::maps::Array::try_from(map).map_err(|source| LoadError::Map { name, source })?;
-        Ok(super::recover::SocketTable { sockets, tracked })
+        let name = "TRACKING_ARMED";
+        let map = self
+            .ebpf
+            .take_map(name)
+            .ok_or(LoadError::Missing { name })?;
+        let armed =
+            aya::maps::Array::try_from(map).map_err(|source| LoadError::Map { name, source })?;
+        Ok(super::recover::SocketTable {
+            sockets,
+            tracked,
+            armed,
+        })
     }
 
     pub fn take_kernel_counters(&mut self) -> Result<KernelCounters, LoadError> {

@@ -24,7 +24,9 @@ use tracing::{debug, warn};
 /// `BPF_NOEXIST`: add only, never replace.
 const BPF_NOEXIST: u64 = 1;
 
-use crate::enrich::{TCP_ESTABLISHED, TCP_LISTEN, TcpEntry, parse_tcp_table, socket_inode};
+use crate::enrich::{
+    TCP_ESTABLISHED, TCP_LISTEN, TCP_SYN_SENT, TcpEntry, parse_tcp_table, socket_inode,
+};
 
 /// Connections recovered at most (the kernel table also needs room for new ones).
 const MAX_RECOVERED: usize = 32_768;
@@ -34,6 +36,8 @@ const MAX_RECOVERED: usize = 32_768;
 pub struct SocketTable {
     pub sockets: BpfHashMap<MapData, SockKey, SockState>,
     pub tracked: Array<MapData, u64>,
+    /// `TRACKING_ARMED`: the kernel tracks new connections once it is set.
+    pub armed: Array<MapData, u32>,
 }
 
 impl SocketTable {
@@ -61,8 +65,14 @@ impl SocketTable {
     }
 }
 
-/// Adds established connections to the kernel table; returns their `SOCKET_OPEN` records.
+/// Lets the kernel track new connections, then adds the established ones to its table;
+/// returns their `SOCKET_OPEN` records. Called once every socket program is attached.
 pub fn recover_connections(proc_root: &Path, table: &mut SocketTable, now_ns: u64) -> Vec<Vec<u8>> {
+    // Armed before the scan reads a table: a connection opened after this is the kernel's, one
+    // opened before is established by the time the scan reads the tables, and is found there.
+    if let Err(e) = table.armed.set(0, 1, 0) {
+        warn!(error = %e, "cannot let the kernel track new connections: only those open now are seen");
+    }
     let own = std::process::id();
     let mut records = Vec::new();
     let mut next = 0u64;
@@ -169,7 +179,9 @@ fn tcp_tables(dir: &Path) -> (HashMap<u64, TcpEntry>, HashSet<u16>) {
         };
         for entry in parse_tcp_table(&text) {
             match entry.state {
-                TCP_ESTABLISHED => {
+                // A connect still under way is taken too: one started before the kernel was
+                // armed is not the kernel's, and would otherwise never be seen.
+                TCP_ESTABLISHED | TCP_SYN_SENT => {
                     established.insert(entry.inode, entry);
                 }
                 TCP_LISTEN => {
@@ -248,6 +260,28 @@ fn socket_open_record(
 mod tests {
     use super::*;
     use crate::capture::{EventKind, decode};
+
+    #[test]
+    fn connects_under_way_are_recovered_with_the_established_connections() {
+        // A listener, an established connection, one in SYN_SENT, one in TIME_WAIT.
+        let dir = std::env::temp_dir().join(format!("recover-states-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("net")).unwrap();
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 11 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:C350 0100007F:1F90 01 00000000:00000000 00:00000000 00000000     0        0 12 1 0000000000000000 20 4 30 10 -1
+   2: 0100007F:C351 0100007F:1F91 02 00000000:00000000 00:00000000 00000000     0        0 13 1 0000000000000000 20 4 30 10 -1
+   3: 0100007F:C352 0100007F:1F90 06 00000000:00000000 00:00000000 00000000     0        0 0 1 0000000000000000 20 4 30 10 -1
+";
+        std::fs::write(dir.join("net").join("tcp"), table).unwrap();
+        let (connections, listening) = tcp_tables(&dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        let mut inodes: Vec<u64> = connections.keys().copied().collect();
+        inodes.sort_unstable();
+        assert_eq!(inodes, [12, 13]);
+        assert_eq!(connections[&13].state, TCP_SYN_SENT);
+        assert_eq!(connections[&13].local, "127.0.0.1:50001".parse().unwrap());
+        assert_eq!(listening, HashSet::from([8080]));
+    }
 
     #[test]
     fn a_recovered_connection_decodes_like_a_kernel_record() {

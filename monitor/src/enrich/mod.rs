@@ -8,7 +8,9 @@ mod sockets;
 mod source;
 
 pub use container::container_id_from_cgroup;
-pub use proc_net::{TCP_ESTABLISHED, TCP_LISTEN, TcpEntry, parse_tcp_table, socket_inode};
+pub use proc_net::{
+    TCP_ESTABLISHED, TCP_LISTEN, TCP_SYN_SENT, TcpEntry, parse_tcp_table, socket_inode,
+};
 pub use process::{ProcessInfo, ProcessTable};
 pub use sockets::{SocketInfo, SocketTable, canonical_addr};
 pub use source::{ProcFacts, ProcFs, ProcessSource, RecordedFacts, SocketAddrs};

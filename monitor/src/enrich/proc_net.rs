@@ -5,6 +5,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// TCP states in the tables (`include/net/tcp_states.h`).
 pub const TCP_ESTABLISHED: u8 = 1;
+/// A `connect` under way (non-blocking, or not returned yet).
+pub const TCP_SYN_SENT: u8 = 2;
 pub const TCP_LISTEN: u8 = 10;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
