@@ -327,10 +327,15 @@ fn a_connection_opened_before_the_monitor_is_recovered() {
 /// are already tracked by the kernel under the id their `SOCKET_OPEN` announced. The recovery
 /// must leave them alone: replacing their entry with a recovered id split each such
 /// connection's calls across two ids (42 and 56 of about 1,050 connections in two runs of this
-/// test on the build before the fix).
+/// test on the build before that fix, b79186c).
+///
+/// And the kernel must not track a connection before every program is attached: one tracked
+/// from its `connect` while the read programs were still being attached lost its first
+/// response, and each of its later requests was paired with the next one's response (71 of
+/// 2,740 calls in a run of this test on the build before that fix).
 #[test]
-fn connections_opened_while_the_monitor_starts_keep_one_id() {
-    if !root_or_skip("connections_opened_while_the_monitor_starts_keep_one_id") {
+fn connections_opened_while_the_monitor_starts_keep_one_id_and_pair_each_call() {
+    if !root_or_skip("connections_opened_while_the_monitor_starts_keep_one_id_and_pair_each_call") {
         return;
     }
     let server = HttpServer::start("127.0.0.1");
@@ -355,10 +360,21 @@ fn connections_opened_while_the_monitor_starts_keep_one_id() {
 
     // A connection is its thread (one each) and its local port: loopback reuses ports at once.
     let mut ids_by_connection: HashMap<(u64, u64), HashSet<String>> = HashMap::new();
-    let mut calls = 0;
+    let (mut calls, mut without_local, mut mispaired) = (0, 0, Vec::new());
     for call in captured.calls_to(client.id(), "client", "/hello") {
-        // A call whose own end is not known cannot be told apart here.
+        // Each connection sends its GETs 150 ms apart and the server answers at once: a call
+        // that is incomplete or took longer was paired with another request's response (the
+        // monitor saw a request and missed its response, as it did when a connection was
+        // tracked from its `connect` before the read programs were attached).
+        let latency = call["latency_ms"].as_f64();
+        if call["complete"] != true || latency.is_none_or(|ms| ms >= 100.0) {
+            mispaired.push(format!(
+                "{} complete={} latency={latency:?}",
+                call["connection_id"], call["complete"]
+            ));
+        }
         let Some(port) = call["local"]["port"].as_u64() else {
+            without_local += 1;
             continue;
         };
         let thread = call["process"]["tid"].as_u64().unwrap();
@@ -384,6 +400,13 @@ fn connections_opened_while_the_monitor_starts_keep_one_id() {
         "{} of {} connections under two ids: {split:?}",
         split.len(),
         ids_by_connection.len()
+    );
+    assert_eq!(without_local, 0, "calls without their local address");
+    assert!(
+        mispaired.is_empty(),
+        "{} of {calls} calls paired with another request's response: {:?}",
+        mispaired.len(),
+        &mispaired[..mispaired.len().min(5)]
     );
 }
 
