@@ -702,12 +702,16 @@ log: {{ type: stdout, format: pretty, level: warn }}
                 ),
             )
             .unwrap();
-            let server = Server::start(
+            let mut server = Server::start(
                 clean_command(&verdaccio_bin, dir)
                     .arg("--config")
                     .arg(&conf)
                     .stderr(log_file(dir, &format!("{name}.log"))),
             );
+            // One after the other: two instances starting at once race for the shared
+            // storage's database lock, and the loser refuses every publish ("Verdaccio database
+            // is locked ... during verdaccio startup", seen once in CI).
+            wait_listening(port, name, &mut server);
             verdaccios.push((port, name, server));
         }
 
@@ -727,9 +731,6 @@ log: {{ type: stdout, format: pretty, level: warn }}
             (git_push_https, "nginx (git push)"),
         ] {
             wait_listening(port, what, &mut nginx);
-        }
-        for (port, name, server) in &mut verdaccios {
-            wait_listening(*port, name, server);
         }
         Self {
             ports: Ports {
