@@ -150,8 +150,13 @@ async fn run_async(args: RunArgs, record: Option<&Path>) -> anyhow::Result<()> {
             asleep_flag: programs.take_reader_asleep_flag()?,
         },
     };
-    // After the socket tracepoints are attached, so that no connection falls between the two.
+    // After the socket tracepoints are attached, so that no connection falls between the two:
+    // the kernel tracks new connections from the arming on, the scan finds the older ones.
+    // Without the arming the kernel would track no new connection at all, so it fails the start.
     let mut socket_table = programs.take_socket_table()?;
+    socket_table
+        .arm_tracking()
+        .context("letting the kernel track new connections")?;
     let recovered = capture::recover_connections(
         Path::new("/proc"),
         &mut socket_table,

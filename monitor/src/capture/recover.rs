@@ -41,6 +41,13 @@ pub struct SocketTable {
 }
 
 impl SocketTable {
+    /// Lets the kernel track new connections: to be done once every socket program is
+    /// attached, and before [`recover_connections`] reads a table, so that a connection opened
+    /// after it is the kernel's and one opened before is open when the scan reads the tables.
+    pub fn arm_tracking(&mut self) -> Result<(), MapError> {
+        self.armed.set(0, 1, 0)
+    }
+
     /// Adds a recovered connection; `Ok(false)` when the kernel tracks that fd already.
     fn insert(&mut self, key: SockKey, state: SockState) -> Result<bool, aya::maps::MapError> {
         // Marked first: a filter that says "maybe" before the entry exists costs nothing.
@@ -65,14 +72,9 @@ impl SocketTable {
     }
 }
 
-/// Lets the kernel track new connections, then adds the established ones to its table;
-/// returns their `SOCKET_OPEN` records. Called once every socket program is attached.
+/// Adds established connections (and connects under way) to the kernel table; returns their
+/// `SOCKET_OPEN` records. Called right after [`SocketTable::arm_tracking`].
 pub fn recover_connections(proc_root: &Path, table: &mut SocketTable, now_ns: u64) -> Vec<Vec<u8>> {
-    // Armed before the scan reads a table: a connection opened after this is the kernel's, one
-    // opened before is established by the time the scan reads the tables, and is found there.
-    if let Err(e) = table.armed.set(0, 1, 0) {
-        warn!(error = %e, "cannot let the kernel track new connections: only those open now are seen");
-    }
     let own = std::process::id();
     let mut records = Vec::new();
     let mut next = 0u64;
