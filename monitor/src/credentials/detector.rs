@@ -140,12 +140,13 @@ impl Detector {
             } else if header.name.eq_ignore_ascii_case("content-encoding") {
                 content_encoding = Some(header.value);
             }
-            match memo.as_mut() {
-                Some(memo) => {
-                    self.remembered_header(header.name, header.value, now_unix_secs, memo, &mut acc)
-                }
-                None => self.header(header.name, header.value, now_unix_secs, &mut acc),
-            }
+            self.header(
+                header.name,
+                header.value,
+                now_unix_secs,
+                memo.as_mut(),
+                &mut acc,
+            );
         }
         drop(memo);
         self.target(
@@ -170,7 +171,7 @@ impl Detector {
         let mut acc = Accumulator::new(&self.fingerprinter);
         let text = &text[..text.len().min(MAX_TEXT)];
         match &location {
-            Location::Header { name } => self.header(name, text, now_unix_secs, &mut acc),
+            Location::Header { name } => self.header(name, text, now_unix_secs, None, &mut acc),
             Location::Query { parameter } => {
                 self.parameter(
                     parameter.as_bytes(),
@@ -188,31 +189,22 @@ impl Detector {
         acc.finish()
     }
 
-    fn header(&self, name: &str, value: &[u8], now: u64, acc: &mut Accumulator<'_>) {
-        let value = &value[..value.len().min(MAX_FIELD)];
-        let mut found = self.header_candidates(name, value, now);
-        if found.is_empty() {
-            return;
-        }
-        let location = Location::Header {
-            name: self.header_name(name, now),
-        };
-        acc.extend(&mut found, &location);
-    }
-
-    /// As [`Self::header`], through the header memo: a field seen recently is not scanned
-    /// again, and what it held is added as it was found.
-    fn remembered_header(
+    /// One header field, through the header memo when there is one (`None`: the memo is
+    /// busy on another thread, or the caller scans a bare value): a field seen recently is not
+    /// scanned again, and what it held is added as it was found.
+    fn header(
         &self,
         name: &str,
         value: &[u8],
         now: u64,
-        memo: &mut Held<'_, HeaderOutcome>,
+        memo: Option<&mut Held<'_, HeaderOutcome>>,
         acc: &mut Accumulator<'_>,
     ) {
         let value = &value[..value.len().min(MAX_FIELD)];
-        let tag = self.header_memo.tag(&[name.as_bytes(), value]);
-        if let Some(outcome) = memo.get(tag) {
+        let mut memo = memo.map(|memo| (memo, self.header_memo.tag(&[name.as_bytes(), value])));
+        if let Some((memo, tag)) = memo.as_mut()
+            && let Some(outcome) = memo.get(*tag)
+        {
             for (finding, rank) in outcome.iter() {
                 acc.add(&finding.fingerprint, *rank, || finding.clone());
             }
@@ -220,7 +212,9 @@ impl Detector {
         }
         let mut found = self.header_candidates(name, value, now);
         if found.is_empty() {
-            memo.put(tag, Box::default());
+            if let Some((memo, tag)) = memo {
+                memo.put(tag, Box::default());
+            }
             return;
         }
         let location = Location::Header {
@@ -228,10 +222,10 @@ impl Detector {
         };
         let remember =
             found.len() <= MAX_REMEMBERED_FINDINGS && found.iter().all(|c| c.jwt.is_none());
-        if !remember {
+        let Some((memo, tag)) = memo.filter(|_| remember) else {
             acc.extend(&mut found, &location);
             return;
-        }
+        };
         // Every candidate's finding, not only those this request keeps: another request may
         // carry this field without the ones that outranked it here.
         let outcome: Vec<(Finding, Rank)> = found

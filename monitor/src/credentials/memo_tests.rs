@@ -4,8 +4,8 @@
 //! call.
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 
-use super::{CredentialKind as K, Detector, DetectorSettings, Finding, Fingerprinter, Location};
-use crate::protocols::{Header, RequestHead, RequestView};
+use super::tests::{ScanHead as _, detector, request};
+use super::{CredentialKind as K, Detector, Finding, Location};
 
 const CORPUS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -13,43 +13,21 @@ const CORPUS: &str = concat!(
 );
 const NOW: u64 = 1_750_000_000;
 
-fn detector() -> Detector {
-    Detector::new(
-        &DetectorSettings::default(),
-        Fingerprinter::new(b"memo-test-key"),
-    )
-    .unwrap()
-}
-
-fn scan(detector: &Detector, headers: &[(&str, &[u8])], now: u64) -> Vec<Finding> {
-    let head = RequestHead {
-        method: "GET".into(),
-        target: "/v1/echo".into(),
-        version: crate::protocols::HttpVersion::Http11,
-        host: Some("api.example.test".into()),
-        headers: headers
-            .iter()
-            .map(|(name, value)| Header {
-                name: (*name).into(),
-                value: value.to_vec(),
-            })
-            .collect(),
-    };
-    detector.scan(RequestView::new(&head, b""), now)
+fn scan(detector: &Detector, headers: &[(&str, &str)], now: u64) -> Vec<Finding> {
+    detector.scan_head(&request("/v1/echo", headers), b"", now)
 }
 
 /// Every text of the labelled corpus, as a header field value (line breaks folded).
-fn corpus_values() -> Vec<Vec<u8>> {
+fn corpus_values() -> Vec<String> {
     std::fs::read_to_string(CORPUS)
         .expect("the shared corpus (see shared/corpora/README)")
         .lines()
         .map(|line| {
             let row: serde_json::Value = serde_json::from_str(line).expect("a JSON row");
-            let text = row["text"]
+            row["text"]
                 .as_str()
                 .expect("a text")
-                .replace(['\r', '\n'], " ");
-            text.into_bytes()
+                .replace(['\r', '\n'], " ")
         })
         .collect()
 }
@@ -61,13 +39,13 @@ fn a_remembered_field_reports_what_scanning_it_reports() {
     assert!(values.len() > 1000, "{} corpus rows", values.len());
     let mut found = 0;
     for (name, wrap) in [
-        ("X-Debug", &b""[..]),
-        ("Authorization", &b"Bearer "[..]),
-        ("X-Api-Key", &b""[..]),
-        ("Cookie", &b"session="[..]),
+        ("X-Debug", ""),
+        ("Authorization", "Bearer "),
+        ("X-Api-Key", ""),
+        ("Cookie", "session="),
     ] {
         for text in &values {
-            let value = [wrap, text.as_slice()].concat();
+            let value = format!("{wrap}{text}");
             let before = detector.remembered_header_fields();
             let first = scan(&detector, &[(name, &value)], NOW);
             let again = scan(&detector, &[(name, &value)], NOW);
@@ -75,14 +53,9 @@ fn a_remembered_field_reports_what_scanning_it_reports() {
             let location = Location::Header {
                 name: name.to_ascii_lowercase().into(),
             };
-            let unremembered = detector.scan_text(&value, location, NOW);
-            assert_eq!(first, again, "{name}: {}", String::from_utf8_lossy(text));
-            assert_eq!(
-                first,
-                unremembered,
-                "{name}: {}",
-                String::from_utf8_lossy(text)
-            );
+            let unremembered = detector.scan_text(value.as_bytes(), location, NOW);
+            assert_eq!(first, again, "{name}: {text}");
+            assert_eq!(first, unremembered, "{name}: {text}");
             let remembered = detector.remembered_header_fields();
             let jwt = first.iter().any(|f| f.jwt.is_some());
             // A new field is remembered (unless its set was full: the count then stays), and
@@ -108,7 +81,7 @@ fn a_jwt_is_judged_at_each_call() {
         URL_SAFE_NO_PAD.encode(claims)
     );
     let value = format!("Bearer {token}");
-    let field = [("Authorization", value.as_bytes())];
+    let field = [("Authorization", value.as_str())];
     let expired = |findings: Vec<Finding>| {
         assert_eq!(findings.len(), 1, "{findings:?}");
         assert_eq!(findings[0].kind, K::Jwt);
@@ -123,7 +96,7 @@ fn a_jwt_is_judged_at_each_call() {
 fn a_value_is_remembered_under_its_header_name() {
     let detector = detector();
     // Random enough to be a key where the name says so, and nothing under a neutral name.
-    let value = b"9f86d081884c7d659a2feaa0c55ad015".as_slice();
+    let value = "9f86d081884c7d659a2feaa0c55ad015";
     for _ in 0..3 {
         let keyed = scan(&detector, &[("X-Api-Key", value)], NOW);
         assert_eq!(keyed.len(), 1, "{keyed:?}");
@@ -143,11 +116,11 @@ fn remembered_fields_of_different_ranks_report_what_a_fresh_detector_reports() {
     // The same secret under a name that says it is a key (ranked `Named`) and as a bearer
     // token (ranked `Scheme`): together, the bearer token wins; apart, each is its own.
     let warm = detector();
-    let key = b"9f86d081884c7d659a2feaa0c55ad015".as_slice();
-    let bearer = [b"Bearer ".as_slice(), key].concat();
+    let key = "9f86d081884c7d659a2feaa0c55ad015";
+    let bearer = format!("Bearer {key}");
     let api_key = ("X-Api-Key", key);
-    let authorization = ("Authorization", bearer.as_slice());
-    let requests: [&[(&str, &[u8])]; 5] = [
+    let authorization = ("Authorization", bearer.as_str());
+    let requests: [&[(&str, &str)]; 5] = [
         &[api_key, authorization],
         &[authorization, api_key],
         &[api_key],
@@ -184,7 +157,7 @@ fn a_field_with_many_findings_is_scanned_each_time_not_remembered() {
         .map(|i| format!("ghp_{}{i}", "utkkg63zgktutiehcvs4nqf9bmbisxiqzyg"))
         .collect();
     let value = tokens.join(" ");
-    let field = [("X-Debug", value.as_bytes())];
+    let field = [("X-Debug", value.as_str())];
     let first = scan(&detector, &field, NOW);
     assert_eq!(first.len(), 6, "{first:?}");
     assert_eq!(detector.remembered_header_fields(), 0);

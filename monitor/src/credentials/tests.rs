@@ -24,7 +24,7 @@ impl ScanHead for Detector {
 
 const NOW: u64 = 1_750_000_000;
 
-fn detector() -> Detector {
+pub(super) fn detector() -> Detector {
     Detector::new(
         &DetectorSettings::default(),
         Fingerprinter::new(b"unit-test-key"),
@@ -32,7 +32,7 @@ fn detector() -> Detector {
     .unwrap()
 }
 
-fn request(target: &str, headers: &[(&str, &str)]) -> RequestHead {
+pub(super) fn request(target: &str, headers: &[(&str, &str)]) -> RequestHead {
     RequestHead {
         method: "GET".into(),
         target: target.into(),
