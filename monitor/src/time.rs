@@ -119,7 +119,8 @@ impl WallTime {
             len += 1 + kept;
         }
         buf[len] = b'Z';
-        std::str::from_utf8(&buf[..=len]).ok()
+        // Digits and separators only (the prefix is the `time` crate's RFC 3339 text).
+        crate::short_text::ascii(&buf[..=len])
     }
 }
 

@@ -176,7 +176,7 @@ impl Ipv4Text {
 
     pub(crate) fn as_str(&self) -> &str {
         // Only ASCII digits and dots were written.
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+        crate::short_text::ascii(&self.buf[..self.len]).unwrap_or_default()
     }
 }
 
@@ -201,7 +201,7 @@ impl ConnectionId {
         }
         buf[start - 2..start].copy_from_slice(b"0x");
         // Only ASCII was written.
-        std::str::from_utf8(&buf[start - 2..]).unwrap_or_default()
+        crate::short_text::ascii(&buf[start - 2..]).unwrap_or_default()
     }
 }
 
