@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use compact_str::CompactString;
 
-use super::split_host_port;
+use super::destination::{Authority, clipped};
 use crate::{
     alerts::{AlertDestination, AlertEndpoint, AlertRequest, AlertWorkload},
     calls::{ApiCall, EndpointOut, Ipv4Text},
@@ -23,21 +23,9 @@ use crate::{
 /// Stands for a method or path an HTTP/2 capture could not know (in alerts and policy views).
 pub(super) const UNKNOWN_FIELD: &str = "<unknown>";
 
-/// Longest host (a DNS name has at most 253 characters) and method kept: both are chosen by
-/// whoever sends the request, and they end up in table keys and summaries.
-const MAX_HOST_BYTES: usize = 255;
+/// Longest method kept: it is chosen by whoever sends the request, and it ends up in table keys
+/// and summaries (the host is clipped by [`Authority`]).
 const MAX_METHOD_BYTES: usize = 32;
-
-fn clipped(mut text: CompactString, max: usize) -> CompactString {
-    if text.len() > max {
-        let mut cut = max;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-    }
-    text
-}
 
 pub(super) struct CallContext {
     pub direction: CallDirection,
@@ -79,16 +67,11 @@ fn ip_text(ip: IpAddr) -> CompactString {
 }
 
 impl CallContext {
-    pub fn of(call: &ApiCall) -> Self {
+    /// `authority` is [`Authority::of`] the call's host, which the caller has worked out already.
+    pub fn of(call: &ApiCall, authority: Option<Authority>) -> Self {
         let direction = CallDirection::from(call.role);
-        let (host, host_port) = match call.host.as_deref() {
-            Some(authority) => {
-                let (host, port) = split_host_port(authority);
-                (
-                    Some(clipped(CompactString::from(host), MAX_HOST_BYTES)),
-                    port,
-                )
-            }
+        let (host, host_port) = match authority {
+            Some(Authority { host, port }) => (Some(host), port),
             None => (None, None),
         };
         let (local, remote) = (

@@ -10,6 +10,7 @@ use super::{
     auth_failures::{AuthFailureCounter, Burst, is_auth_failure},
     context::CallContext,
     credential_owners::CredentialOwners,
+    destination::Authority,
     linker::{ExchangeLinker, LinkKey},
 };
 use crate::{
@@ -211,7 +212,14 @@ impl Inspector {
 
     /// Runs every check on one call, fills its credential audit trail, and appends the alerts
     /// it raises to `out`.
-    pub fn inspect(&mut self, item: &ConnectionExchange, call: &mut ApiCall, out: &mut Vec<Alert>) {
+    /// `authority` is [`Authority::of`] the call's host (the caller needs it too).
+    pub fn inspect(
+        &mut self,
+        item: &ConnectionExchange,
+        call: &mut ApiCall,
+        authority: Option<Authority>,
+        out: &mut Vec<Alert>,
+    ) {
         let before = out.len();
         let request = &item.exchange.request;
         let start_ns = request.stats.start_ns;
@@ -228,7 +236,7 @@ impl Inspector {
         for finding in &findings {
             self.metrics.credential_seen(finding.kind.as_str());
         }
-        let context = CallContext::of(call);
+        let context = CallContext::of(call, authority);
         let workload = policy_workload(call);
         let destination = context.policy_destination();
         let view = CallView {

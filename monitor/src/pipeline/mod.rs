@@ -12,7 +12,7 @@ use crate::{
     calls::{ApiCall, build_api_call},
     capture::{CaptureEvent, EventKind, LibraryRegistry},
     enrich::{ProcessInfo, ProcessTable, SocketTable},
-    inspect::Inspector,
+    inspect::{Authority, Inspector},
     kubernetes::{K8sIdentity, PodSource},
     metrics::Metrics,
     policy::Policy,
@@ -353,12 +353,9 @@ impl Pipeline {
             });
             self.metrics.api_call(call.role, call.complete);
             self.metrics.api_call_without_socket(&call);
+            let authority = call.host.as_deref().map(Authority::of);
             // The host without its port: ports would only multiply label values.
-            let host = call
-                .host
-                .as_deref()
-                .map(|h| crate::inspect::split_host_port(h).0);
-            let host = host.as_deref().unwrap_or("none");
+            let host = authority.as_ref().map_or("none", |a| a.host.as_str());
             self.metrics.api_call_destination(
                 host,
                 call.method.as_deref().unwrap_or("unknown"),
@@ -367,7 +364,7 @@ impl Pipeline {
             );
             self.metrics.api_call_workload(&call, host);
             if let Some(inspector) = &mut self.inspector {
-                inspector.inspect(&item, &mut call, &mut self.alerts);
+                inspector.inspect(&item, &mut call, authority, &mut self.alerts);
             }
             emit(Output::Call(call));
             self.alerts.drain(..).for_each(|a| emit(Output::Alert(a)));
