@@ -23,6 +23,12 @@ pub struct Authority {
 impl Authority {
     pub fn of(host_header: &str) -> Self {
         let (host, port) = split_host_port(host_header);
+        Self::new(&host, port)
+    }
+
+    /// From [`split_host_port`]'s answer (the per-destination metrics take the host from there
+    /// without a copy; only inspection needs it owned).
+    pub fn new(host: &str, port: Option<u16>) -> Self {
         Self {
             host: clipped(CompactString::from(host), MAX_HOST_BYTES),
             port,

@@ -18,7 +18,7 @@ mod inspector;
 mod key;
 mod linker;
 
-pub use destination::Authority;
+pub use destination::{Authority, split_host_port};
 pub use inspector::{InspectError, Inspector};
 pub use key::{KeyError, load_or_create_key};
 

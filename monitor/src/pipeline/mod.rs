@@ -12,7 +12,7 @@ use crate::{
     calls::{ApiCall, build_api_call},
     capture::{CaptureEvent, EventKind, LibraryRegistry},
     enrich::{ProcessInfo, ProcessTable, SocketTable},
-    inspect::{Authority, Inspector},
+    inspect::{Authority, Inspector, split_host_port},
     kubernetes::{K8sIdentity, PodSource},
     metrics::Metrics,
     policy::Policy,
@@ -353,9 +353,9 @@ impl Pipeline {
             });
             self.metrics.api_call(call.role, call.complete);
             self.metrics.api_call_without_socket(&call);
-            let authority = call.host.as_deref().map(Authority::of);
+            let split = call.host.as_deref().map(split_host_port);
             // The host without its port: ports would only multiply label values.
-            let host = authority.as_ref().map_or("none", |a| a.host.as_str());
+            let host = split.as_ref().map_or("none", |(host, _)| host.as_ref());
             self.metrics.api_call_destination(
                 host,
                 call.method.as_deref().unwrap_or("unknown"),
@@ -364,6 +364,7 @@ impl Pipeline {
             );
             self.metrics.api_call_workload(&call, host);
             if let Some(inspector) = &mut self.inspector {
+                let authority = split.map(|(host, port)| Authority::new(&host, port));
                 inspector.inspect(&item, &mut call, authority, &mut self.alerts);
             }
             emit(Output::Call(call));
