@@ -63,12 +63,21 @@ pub(crate) fn pairs(query: &[u8]) -> impl Iterator<Item = (Cow<'_, [u8]>, Cow<'_
         })
 }
 
+/// Inputs shorter than this are searched byte by byte.
+const SHORT: usize = 32;
+
 /// Percent-decodes `input`; invalid escapes are kept as they are. With `plus_as_space`, `+`
 /// decodes to a space (form encoding). Borrows when there is nothing to decode (the common
 /// case: most names and values are plain), so a query costs no copy per parameter.
 pub(crate) fn percent_decode(input: &[u8], plus_as_space: bool) -> Cow<'_, [u8]> {
-    // Nearly every path and value has nothing to decode: one vectorised search says so.
-    let encoded = if plus_as_space {
+    // Nearly every path and value has nothing to decode: one search says so. Below a vector's
+    // width a plain loop is cheaper than `memchr`'s dispatch (about 100 instructions a call,
+    // four calls per request on a short path and query).
+    let encoded = if input.len() < SHORT {
+        input
+            .iter()
+            .any(|&b| b == b'%' || (plus_as_space && b == b'+'))
+    } else if plus_as_space {
         memchr::memchr2(b'%', b'+', input).is_some()
     } else {
         memchr::memchr(b'%', input).is_some()
@@ -131,6 +140,28 @@ mod tests {
             percent_decode(b"a+b", false),
             Cow::Borrowed(b"a+b")
         ));
+        // Short inputs are searched byte by byte, longer ones with `memchr`: the same answers.
+        for pad in [0, SHORT] {
+            let plain = format!("{}/v1/items", "x".repeat(pad));
+            assert!(matches!(
+                percent_decode(plain.as_bytes(), true),
+                Cow::Borrowed(_)
+            ));
+            let plus = format!("{}a+b", "x".repeat(pad));
+            assert!(matches!(
+                percent_decode(plus.as_bytes(), false),
+                Cow::Borrowed(_)
+            ));
+            assert_eq!(
+                &*percent_decode(plus.as_bytes(), true),
+                format!("{}a b", "x".repeat(pad)).as_bytes()
+            );
+            let escaped = format!("{}%41", "x".repeat(pad));
+            assert_eq!(
+                &*percent_decode(escaped.as_bytes(), false),
+                format!("{}A", "x".repeat(pad)).as_bytes()
+            );
+        }
         let (path, query) = split_target(b"/a/b?x=1&y=%41#frag");
         assert_eq!(path, b"/a/b");
         let got: Vec<_> = pairs(query.unwrap())
