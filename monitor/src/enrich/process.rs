@@ -57,6 +57,14 @@ impl ProcessTable {
         );
     }
 
+    /// Learns `pid`'s identity if it is not known yet: [`Self::get`] without taking a reference
+    /// (two atomic operations per captured record, for a result nobody reads).
+    pub fn learn(&mut self, pid: u32, command: &str, uid: u32) {
+        if !self.processes.contains_key(&pid) {
+            self.get(pid, command, uid);
+        }
+    }
+
     /// Identity of `pid`, learnt now if it was not known.
     pub fn get(&mut self, pid: u32, command: &str, uid: u32) -> Arc<ProcessInfo> {
         if let Some(info) = self.processes.get(&pid) {

@@ -123,7 +123,7 @@ impl Pipeline {
             EventKind::Data(chunk) => {
                 self.metrics.record_kind("data");
                 // Learn who this is while the process most likely still exists.
-                self.processes.get(event.tgid, &event.comm, event.uid);
+                self.processes.learn(event.tgid, &event.comm, event.uid);
                 if chunk.socket_id != 0 {
                     self.sockets
                         .on_use(event.tgid, chunk.socket_id, &mut self.processes);
