@@ -232,6 +232,68 @@ fn calls_over_one_connection_are_paired_by_stream_and_use_the_dynamic_table() {
     assert!(h.problems().is_empty(), "{:?}", h.problems());
 }
 
+/// What an exchange carries of each side, handed over rather than copied: the request's head
+/// without `:path` (the target says it), values' surrounding spaces trimmed where they become
+/// the method, the target and the host, the response's status, head and body sample whole (a
+/// sample longer than what is kept inline included), and the request's sample.
+#[test]
+fn an_exchange_carries_each_sides_head_and_sample_whole() {
+    let mut client = PREFACE.to_vec();
+    client.extend(settings());
+    let request = [
+        literal(0x00, ":method", " PATCH "),
+        indexed(HTTPS),
+        literal(0x00, ":path", " /v1/items/7 "),
+        literal(0x00, ":authority", " api.example.com "),
+        literal(0x00, "x-trace", "abc"),
+    ]
+    .concat();
+    client.extend(headers(1, false, &request));
+    client.extend(data(1, true, b"{\"n\":1}"));
+    let body = br#"{"items":[{"id":7,"name":"seventh item"}]}"#;
+    let mut server = settings();
+    let response = [
+        indexed(STATUS_200),
+        literal(0x00, "content-type", "application/json"),
+    ]
+    .concat();
+    server.extend(headers(1, false, &response));
+    server.extend(data(1, true, body));
+    let mut h = Harness::new();
+    h.send(Egress, &client);
+    h.send(Ingress, &server);
+    let exchanges = h.exchanges();
+    let [e] = exchanges.as_slice() else {
+        panic!("one exchange: {exchanges:?}");
+    };
+    assert_eq!(e.request.head.method, "PATCH");
+    assert_eq!(e.request.head.target, "/v1/items/7");
+    assert_eq!(e.request.head.host.as_deref(), Some("api.example.com"));
+    let names: Vec<_> = e.request.head.headers.iter().map(|h| h.name).collect();
+    assert_eq!(names, [":method", ":scheme", ":authority", "x-trace"]);
+    assert_eq!(e.request.stats.body_sample[..], b"{\"n\":1}"[..]);
+    assert!(!e.request.stats.incomplete);
+    let response = e.response.as_ref().expect("a response");
+    assert_eq!(response.head.status, 200);
+    let fields: Vec<_> = response
+        .head
+        .headers
+        .iter()
+        .map(|h| (h.name, h.value))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            (":status", &b"200"[..]),
+            ("content-type", &b"application/json"[..])
+        ]
+    );
+    assert!(body.len() > 24);
+    assert_eq!(response.stats.body_sample[..], body[..]);
+    assert_eq!(response.stats.body_bytes, body.len() as u64);
+    assert!(!response.stats.incomplete);
+}
+
 #[test]
 fn byte_at_a_time_gives_what_whole_chunks_give() {
     let (client, server) = three_calls();

@@ -19,6 +19,10 @@ pub const MAX_STRING: usize = 64 * 1024;
 /// bound.
 pub const MAX_HEADER_LIST: usize = 1024 * 1024;
 
+/// Fields a block's list has room for before it grows: a request's pseudo-headers and a few
+/// more.
+const TYPICAL_FIELDS: usize = 12;
+
 /// Decoding state for one direction of one connection.
 #[derive(Debug)]
 pub struct Decoder {
@@ -101,7 +105,9 @@ impl Decoder {
 
     fn decode_block(&mut self, block: &[u8]) -> Result<Vec<Field>, HpackError> {
         let mut cur = Cursor::new(block);
-        let mut fields = Vec::new();
+        // Room for a typical block's fields up front: grown from empty, a request's list was
+        // reallocated once or twice.
+        let mut fields = Vec::with_capacity(TYPICAL_FIELDS);
         let mut list_size = 0usize;
         while let Some(first) = cur.peek() {
             let field = if first & 0x80 != 0 {
