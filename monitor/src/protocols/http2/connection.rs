@@ -30,6 +30,8 @@ struct State {
     requests: Option<Direction>,
     streams: BTreeMap<u32, Stream>,
     closed: VecDeque<u32>,
+    /// The highest id in `closed` (or evicted from it): a higher one was never closed.
+    highest_closed: u32,
     /// SETTINGS_MAX_FRAME_SIZE announced by each direction's sender, applied to the other
     /// direction's reader after the current feed.
     max_frame: [Option<u32>; 2],
@@ -106,6 +108,7 @@ impl Connection {
                 requests,
                 streams: BTreeMap::new(),
                 closed: VecDeque::new(),
+                highest_closed: 0,
                 max_frame: [None, None],
                 pending_stats: Vec::new(),
             },
@@ -186,7 +189,17 @@ fn preface_on(client: Direction, limits: &Limits) -> [FrameReader; 2] {
 impl State {
     fn stream(&mut self, id: u32) -> Option<&mut Stream> {
         // Even ids are server pushes: decoded for the table's sake, not reported as calls.
-        if id == 0 || id.is_multiple_of(2) || self.closed.contains(&id) {
+        if id == 0 || id.is_multiple_of(2) {
+            return None;
+        }
+        // An open stream was never closed (a closed id is never let in again), and a client's
+        // new stream takes a higher id than any before it: the walk of the recently closed ids
+        // (up to 128, a thousand instructions per call when done for every frame) is left for
+        // the frames that may belong to one.
+        if self.streams.contains_key(&id) {
+            return self.streams.get_mut(&id);
+        }
+        if id <= self.highest_closed && self.closed.contains(&id) {
             return None;
         }
         if !self.streams.contains_key(&id) && self.streams.len() >= self.limits.max_streams {
@@ -205,6 +218,7 @@ impl State {
             self.closed.pop_front();
         }
         self.closed.push_back(id);
+        self.highest_closed = self.highest_closed.max(id);
     }
 
     /// Learns which direction carries requests from a readable header block.

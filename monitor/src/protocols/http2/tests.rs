@@ -562,6 +562,39 @@ fn nothing_is_reported_after_the_close() {
     assert_eq!(h.exchanges().len(), 1);
 }
 
+/// Frames that arrive for a stream already reported (a stray block, a late request on a reused
+/// id) do not start a new call, whether its id is below or above a stream that ended after it;
+/// a new stream with a higher id still does.
+#[test]
+fn a_reported_stream_is_not_reopened_by_its_late_frames() {
+    let mut h = Harness::new();
+    let mut client = PREFACE.to_vec();
+    client.extend(settings());
+    client.extend(headers(1, true, &request_block(GET, "/one", "h")));
+    client.extend(headers(3, true, &request_block(GET, "/three", "h")));
+    h.send(Egress, &client);
+    let mut server = settings();
+    // Stream 3 ends first, then stream 1.
+    server.extend(headers(3, false, &indexed(STATUS_200)));
+    server.extend(data(3, true, b"3"));
+    server.extend(headers(1, false, &indexed(STATUS_200)));
+    server.extend(data(1, true, b"1"));
+    h.send(Ingress, &server);
+    assert_eq!(h.exchanges().len(), 2);
+    h.send(Ingress, &headers(1, true, &indexed(STATUS_200)));
+    h.send(
+        Egress,
+        &headers(3, true, &request_block(GET, "/again", "h")),
+    );
+    h.send(Egress, &headers(5, true, &request_block(GET, "/five", "h")));
+    h.send(
+        Ingress,
+        &[headers(5, false, &indexed(STATUS_200)), data(5, true, b"5")].concat(),
+    );
+    let paths: Vec<_> = h.exchanges().into_iter().map(|e| summary(e).2).collect();
+    assert_eq!(paths, ["/three", "/one", "/five"]);
+}
+
 #[test]
 fn header_blocks_after_the_trailers_are_not_kept() {
     let mut h = Harness::new();
