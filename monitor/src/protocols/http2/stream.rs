@@ -185,6 +185,42 @@ fn without_path(head: &Headers) -> Headers {
     out
 }
 
+/// The fields an exchange is built from, the first of each name, found in one walk of a head:
+/// looked up one by one, the method, path, authority, host, status and both content types
+/// walked the heads seven times per call.
+#[derive(Debug, Default)]
+struct HeadFields<'h> {
+    method: Option<&'h [u8]>,
+    path: Option<&'h [u8]>,
+    authority: Option<&'h [u8]>,
+    host: Option<&'h [u8]>,
+    status: Option<&'h [u8]>,
+    content_type: Option<&'h [u8]>,
+}
+
+impl<'h> HeadFields<'h> {
+    fn of(head: &'h Headers) -> Self {
+        let mut fields = Self::default();
+        for h in head.iter() {
+            let (slot, name) = match h.name.len() {
+                4 => (&mut fields.host, "host"),
+                5 => (&mut fields.path, ":path"),
+                7 if h.name.as_bytes()[1].eq_ignore_ascii_case(&b's') => {
+                    (&mut fields.status, ":status")
+                }
+                7 => (&mut fields.method, ":method"),
+                10 => (&mut fields.authority, ":authority"),
+                12 => (&mut fields.content_type, "content-type"),
+                _ => continue,
+            };
+            if slot.is_none() && h.name.eq_ignore_ascii_case(name) {
+                *slot = Some(h.value);
+            }
+        }
+        fields
+    }
+}
+
 fn pseudo<'a>(headers: &'a Headers, name: &str) -> Option<&'a [u8]> {
     headers
         .iter()
@@ -249,17 +285,21 @@ impl Stream {
         let no_head = Headers::default();
         let req_head = req.head.as_ref().unwrap_or(&no_head);
         let req_unknown = req.head_unknown || req.head.is_none();
-        let mut field = |name: &str, which: UnknownField| {
-            let v = pseudo(req_head, name);
-            if v.is_none() && req_unknown {
+        let req_fields = HeadFields::of(req_head);
+        let resp_fields = resp.head.as_ref().map(HeadFields::of);
+        for (value, which) in [
+            (req_fields.method, UnknownField::Method),
+            (req_fields.path, UnknownField::Path),
+        ] {
+            if value.is_none() && req_unknown {
                 unknown.push(which);
             }
-            v.map(text)
-        };
-        let method = field(":method", UnknownField::Method);
-        let path = field(":path", UnknownField::Path);
-        let host = pseudo(req_head, ":authority")
-            .or_else(|| pseudo(req_head, "host"))
+        }
+        let method = req_fields.method.map(text);
+        let path = req_fields.path.map(text);
+        let host = req_fields
+            .authority
+            .or(req_fields.host)
             .map(|v| compact_str::CompactString::from(&*text(v)));
         if host.is_none() && req_unknown {
             unknown.push(UnknownField::Host);
@@ -268,8 +308,8 @@ impl Stream {
             unknown.push(UnknownField::RequestHeaders);
         }
         let resp_unknown = resp.head_unknown || resp.trailers_unknown;
-        let status = resp.head.as_ref().and_then(|h| {
-            let s = pseudo(h, ":status");
+        let status = resp_fields.as_ref().and_then(|fields| {
+            let s = fields.status;
             if s.is_none() && resp.head_unknown {
                 unknown.push(UnknownField::Status);
             }
@@ -278,7 +318,13 @@ impl Stream {
         if resp_unknown {
             unknown.push(UnknownField::ResponseHeaders);
         }
-        let grpc = grpc_call(req_head, &req, &resp, path.as_deref());
+        let is_grpc = |fields: Option<&HeadFields<'_>>| {
+            fields
+                .and_then(|f| f.content_type)
+                .is_some_and(grpc::is_grpc_content_type)
+        };
+        let grpc = (is_grpc(Some(&req_fields)) || is_grpc(resp_fields.as_ref()))
+            .then(|| grpc_call(&req, &resp, path.as_deref()));
         let reset = self.reset.map(|(dir, code)| StreamReset {
             // The side of the call that sent it, not the traced process's role.
             by: if dir == requests {
@@ -335,14 +381,10 @@ impl Stream {
     }
 }
 
-fn grpc_call(req_head: &Headers, req: &Side, resp: &Side, path: Option<&str>) -> Option<GrpcCall> {
-    let content_type =
-        |h: &Headers| pseudo(h, "content-type").is_some_and(grpc::is_grpc_content_type);
+/// A gRPC call's facts, for a stream whose request or response said it carries gRPC.
+fn grpc_call(req: &Side, resp: &Side, path: Option<&str>) -> GrpcCall {
     let no_head = Headers::default();
     let resp_head = resp.head.as_ref().unwrap_or(&no_head);
-    if !content_type(req_head) && !content_type(resp_head) {
-        return None;
-    }
     // Trailers-Only responses carry the status in their only header block.
     let status_source = if resp.trailers.is_empty() {
         resp_head
@@ -356,7 +398,7 @@ fn grpc_call(req_head: &Headers, req: &Side, resp: &Side, path: Option<&str>) ->
         Some((s, m)) => (Some(s), Some(m)),
         None => (None, None),
     };
-    Some(GrpcCall {
+    GrpcCall {
         service,
         method,
         status,
@@ -365,5 +407,5 @@ fn grpc_call(req_head: &Headers, req: &Side, resp: &Side, path: Option<&str>) ->
         message_length: message.map(grpc::decoded_message_len),
         request_messages: req.messages.count(),
         response_messages: resp.messages.count(),
-    })
+    }
 }
