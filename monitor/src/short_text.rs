@@ -5,8 +5,8 @@
 //! inline and heap storage on every call, about a hundred instructions each (callgrind), which
 //! cost more per call than the allocations it saved.
 //!
-//! Also here: short ASCII texts the monitor writes on the stack itself, taken as `str` without a
-//! UTF-8 validation ([`ascii`]).
+//! Also here: ASCII bytes taken as `str` without a UTF-8 validation ([`ascii`]), for the short
+//! texts the monitor writes on the stack and for traffic's nearly always ASCII fields.
 use compact_str::CompactString;
 
 /// Longest text kept inline.
@@ -44,9 +44,10 @@ pub(crate) fn concat(parts: &[&str]) -> CompactString {
     out
 }
 
-/// `bytes` as text when they are all ASCII: for texts a caller wrote itself from digits and
-/// separators (an address, a hex id, a timestamp). `is_ascii` checks a short text a word at a
-/// time; `str::from_utf8` cost about 85 instructions for each of them, several per call.
+/// `bytes` as text when they are all ASCII: texts the monitor wrote itself from digits and
+/// separators (an address, a hex id, a timestamp), and fields of traffic that are nearly always
+/// ASCII (HTTP/2 names and values). `is_ascii` checks a short text a word at a time;
+/// `str::from_utf8` cost about 85 instructions for each, `String::from_utf8_lossy` more.
 pub(crate) fn ascii(bytes: &[u8]) -> Option<&str> {
     // SAFETY: ASCII bytes are valid UTF-8.
     bytes

@@ -53,14 +53,6 @@ pub fn method_of(text: &str) -> Method {
     }
 }
 
-/// [`method_of`] for a method already in a string of its own (HTTP/2's decoded `:method`).
-pub fn method_from(text: String) -> Method {
-    match KNOWN_METHODS.iter().find(|m| **m == text) {
-        Some(known) => Method::Borrowed(known),
-        None => Method::Owned(text),
-    }
-}
-
 /// Start line (or pseudo-headers) and headers of a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestHead {

@@ -20,7 +20,7 @@ mod tracker;
 pub use direction::{CallDirection, Direction, Role};
 pub use exchange::{
     BodySample, Exchange, HttpVersion, MessageStats, Method, Request, RequestHead, RequestView,
-    Response, ResponseHead, method_from, method_of,
+    Response, ResponseHead, method_of,
 };
 pub use headers::{Header, HeaderRef, Headers, HeadersIter};
 pub use name_set::NameSet;

@@ -202,7 +202,7 @@ impl State {
         if id <= self.highest_closed && self.closed.contains(&id) {
             return None;
         }
-        if !self.streams.contains_key(&id) && self.streams.len() >= self.limits.max_streams {
+        if self.streams.len() >= self.limits.max_streams {
             // The oldest (lowest id) is most likely one whose end we missed.
             if let Some((&oldest, _)) = self.streams.iter().next() {
                 self.streams.remove(&oldest);
