@@ -245,81 +245,47 @@ impl LoadedPrograms {
     }
 
     pub fn take_ring_buffer(&mut self) -> Result<RingBuf<MapData>, LoadError> {
-        let map = self
-            .ebpf
-            .take_map("RECORDS")
-            .ok_or(LoadError::Missing { name: "RECORDS" })?;
-        RingBuf::try_from(map).map_err(|source| LoadError::Map {
-            name: "RECORDS",
-            source,
-        })
+        self.take_map_as("RECORDS")
     }
 
     /// The flag that tells the kernel programs the reader sleeps (batched wake-ups).
     pub fn take_reader_asleep_flag(&mut self) -> Result<Array<MapData, u32>, LoadError> {
-        let name = "READER_ASLEEP";
-        let map = self
-            .ebpf
-            .take_map(name)
-            .ok_or(LoadError::Missing { name })?;
-        Array::try_from(map).map_err(|source| LoadError::Map { name, source })
+        self.take_map_as("READER_ASLEEP")
     }
 
     /// The kernel's table of connections copied past `--call-cap` (HTTP/2).
     pub fn take_wide_connections(
         &mut self,
     ) -> Result<aya::maps::HashMap<MapData, monitor_common::WideKey, u32>, LoadError> {
-        let name = "WIDE_CONNS";
-        let map = self
-            .ebpf
-            .take_map(name)
-            .ok_or(LoadError::Missing { name })?;
-        aya::maps::HashMap::try_from(map).map_err(|source| LoadError::Map { name, source })
+        self.take_map_as("WIDE_CONNS")
     }
 
     /// The kernel's socket table and its per-process filter, for userspace to add connections
     /// that predate the monitor.
     pub fn take_socket_table(&mut self) -> Result<super::recover::SocketTable, LoadError> {
-        let map = self
-            .ebpf
-            .take_map("SOCKETS")
-            .ok_or(LoadError::Missing { name: "SOCKETS" })?;
-        let sockets = aya::maps::HashMap::try_from(map).map_err(|source| LoadError::Map {
-            name: "SOCKETS",
-            source,
-        })?;
-        let name = "TRACKED_TGIDS";
-        let map = self
-            .ebpf
-            .take_map(name)
-            .ok_or(LoadError::Missing { name })?;
-        let tracked =
-            aya::maps::Array::try_from(map).map_err(|source| LoadError::Map { name, source })?;
-        let name = "TRACKING_ARMED";
-        let map = self
-            .ebpf
-            .take_map(name)
-            .ok_or(LoadError::Missing { name })?;
-        let armed =
-            aya::maps::Array::try_from(map).map_err(|source| LoadError::Map { name, source })?;
         Ok(super::recover::SocketTable {
-            sockets,
-            tracked,
-            armed,
+            sockets: self.take_map_as("SOCKETS")?,
+            tracked: self.take_map_as("TRACKED_TGIDS")?,
+            armed: self.take_map_as("TRACKING_ARMED")?,
         })
     }
 
     pub fn take_kernel_counters(&mut self) -> Result<KernelCounters, LoadError> {
-        let map = self
-            .ebpf
-            .take_map("KERNEL_COUNTERS")
-            .ok_or(LoadError::Missing {
-                name: "KERNEL_COUNTERS",
-            })?;
-        KernelCounters::new(map).map_err(|source| LoadError::Map {
-            name: "KERNEL_COUNTERS",
-            source,
-        })
+        let name = "KERNEL_COUNTERS";
+        KernelCounters::new(self.take_map(name)?).map_err(|source| LoadError::Map { name, source })
+    }
+
+    /// The map `name`, taken out of the loaded object (each is taken once).
+    fn take_map(&mut self, name: &'static str) -> Result<aya::maps::Map, LoadError> {
+        self.ebpf.take_map(name).ok_or(LoadError::Missing { name })
+    }
+
+    /// The map `name` as the map type userspace reads it through.
+    fn take_map_as<T>(&mut self, name: &'static str) -> Result<T, LoadError>
+    where
+        T: TryFrom<aya::maps::Map, Error = aya::maps::MapError>,
+    {
+        T::try_from(self.take_map(name)?).map_err(|source| LoadError::Map { name, source })
     }
 }
 
