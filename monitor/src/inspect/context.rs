@@ -67,7 +67,7 @@ fn ip_text(ip: IpAddr) -> CompactString {
 }
 
 impl CallContext {
-    /// `authority` is [`Authority::of`] the call's host, which the caller has worked out already.
+    /// `authority` is the call's host as [`Authority`] keeps it, worked out by the caller.
     pub fn of(call: &ApiCall, authority: Option<Authority>) -> Self {
         let direction = CallDirection::from(call.role);
         let (host, host_port) = match authority {

@@ -212,7 +212,8 @@ impl Inspector {
 
     /// Runs every check on one call, fills its credential audit trail, and appends the alerts
     /// it raises to `out`.
-    /// `authority` is [`Authority::of`] the call's host (the caller needs it too).
+    /// `authority` is the call's host as [`Authority`] keeps it (the caller splits the header for
+    /// its metrics too).
     pub fn inspect(
         &mut self,
         item: &ConnectionExchange,
