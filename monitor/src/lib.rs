@@ -10,6 +10,7 @@
 //! Everything after `capture` is plain Rust that runs without root and is driven by
 //! [`capture::CaptureEvent`] values, so it can be tested from synthetic or recorded captures.
 pub mod alerts;
+mod ascii_case;
 mod ascii_split;
 pub mod calls;
 pub mod capture;

@@ -18,7 +18,10 @@ use super::{
 use smallvec::smallvec;
 use std::borrow::Cow;
 
-use crate::protocols::{NameSet, RequestView};
+use crate::{
+    ascii_case::str_eq_lowercase,
+    protocols::{NameSet, RequestView},
+};
 
 /// Most headers examined per request.
 const MAX_HEADERS: usize = 256;
@@ -135,9 +138,9 @@ impl Detector {
         let mut content_encoding = None;
         let mut memo = self.header_memo.lock();
         for header in request.headers.iter().take(MAX_HEADERS) {
-            if header.name.eq_ignore_ascii_case("content-type") {
+            if str_eq_lowercase(header.name, "content-type") {
                 content_type = Some(header.value);
-            } else if header.name.eq_ignore_ascii_case("content-encoding") {
+            } else if str_eq_lowercase(header.name, "content-encoding") {
                 content_encoding = Some(header.value);
             }
             self.header(
@@ -258,7 +261,7 @@ impl Detector {
             headers::authorization(&self.scanner, value, false, now)
         } else if self.api_key_headers.contains(name) {
             headers::api_key(&self.scanner, value, now)
-        } else if name.eq_ignore_ascii_case("cookie") {
+        } else if str_eq_lowercase(name, "cookie") {
             headers::cookies(&self.scanner, value, now)
         } else {
             self.scanner.scan(value, now)
@@ -279,7 +282,7 @@ impl Detector {
             .iter()
             .copied()
             .flatten()
-            .find(|n| n.eq_ignore_ascii_case(name))
+            .find(|n| str_eq_lowercase(name, n))
         {
             Some(listed) => Cow::Borrowed(listed),
             None => Cow::Owned(self.safe_name(name.to_ascii_lowercase().as_bytes(), now)),

@@ -12,6 +12,7 @@ use super::{
     jwt::{self, STANDARD_LENIENT, URL_SAFE_LENIENT},
     scanner::TextScanner,
 };
+use crate::ascii_case::eq_lowercase;
 use base64::Engine as _;
 use smallvec::smallvec;
 
@@ -99,7 +100,7 @@ pub(crate) fn authorization<'a>(
             b"ntlm",
         ]
         .iter()
-        .any(|s| v.eq_ignore_ascii_case(s)) =>
+        .any(|s| eq_lowercase(v, s)) =>
         {
             Candidates::new()
         }

@@ -14,6 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    ascii_case::{eq_lowercase, str_eq_lowercase},
     credentials::{API_KEY_HEADERS, Finding, Location, is_session_cookie},
     protocols::{NameSet, RequestView},
 };
@@ -114,13 +115,13 @@ pub fn auth_schemes(view: &RequestView<'_>, findings: &[Finding]) -> Schemes {
     let mut set = SchemeSet::default();
     for header in view.headers.iter() {
         let name = header.name;
-        let scheme = if name.eq_ignore_ascii_case("authorization") {
+        let scheme = if str_eq_lowercase(name, "authorization") {
             authorization_scheme(header.value)
-        } else if name.eq_ignore_ascii_case("cookie") {
+        } else if str_eq_lowercase(name, "cookie") {
             has_session_cookie(header.value).then_some(AuthScheme::Cookie)
         } else if header.value.trim_ascii().is_empty() {
             None
-        } else if name.eq_ignore_ascii_case("x-amz-security-token") {
+        } else if str_eq_lowercase(name, "x-amz-security-token") {
             Some(AuthScheme::AwsSigV4)
         } else if api_key_headers().contains(name) {
             Some(AuthScheme::ApiKey)
@@ -158,7 +159,7 @@ fn authorization_scheme(value: &[u8]) -> Option<AuthScheme> {
         Some(i) => (&v[..i], v[i..].trim_ascii_start()),
         None => (v, &b""[..]),
     };
-    let is = |name: &str| word.eq_ignore_ascii_case(name.as_bytes());
+    let is = |name: &str| eq_lowercase(word, name.as_bytes());
     if credential.is_empty() {
         // One word: a scheme name alone carries nothing, anything else is a bare token.
         let scheme_alone = ["bearer", "basic", "digest", "token", "negotiate", "ntlm"]

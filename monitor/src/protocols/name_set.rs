@@ -3,6 +3,7 @@
 //! lists of up to fifty names; a linear `eq_ignore_ascii_case` scan over such a list was about
 //! 1.5k instructions per call (issue 14). Bucketed by length, a name is compared only with the
 //! set's names of the same length: usually none, at most a handful.
+use crate::ascii_case::str_eq_lowercase;
 
 /// Names longer than this are kept in the last bucket (compared like any other, just together).
 const MAX_BUCKETED_LEN: usize = 32;
@@ -31,7 +32,7 @@ impl NameSet {
         self.by_len
             .get(name.len().min(MAX_BUCKETED_LEN + 1))?
             .iter()
-            .find(|n| n.eq_ignore_ascii_case(name))
+            .find(|n| str_eq_lowercase(name, n))
             .map(|n| &**n)
     }
 

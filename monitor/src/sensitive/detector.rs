@@ -13,6 +13,7 @@ use super::{
     scan::{Hit, TextScanner},
 };
 use crate::{
+    ascii_case::str_eq_lowercase,
     credentials::{decode_body, form_pairs, json_unescape, percent_decode, split_url_target},
     protocols::{Headers, NameSet, RequestView},
 };
@@ -141,7 +142,7 @@ fn body_kind(content_type: Option<&[u8]>) -> BodyKind {
 fn header<'h>(headers: &'h Headers, name: &str) -> Option<&'h [u8]> {
     headers
         .iter()
-        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .find(|h| str_eq_lowercase(h.name, name))
         .map(|h| h.value)
 }
 

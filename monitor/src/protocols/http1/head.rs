@@ -9,6 +9,8 @@ use std::mem::MaybeUninit;
 
 use compact_str::CompactString;
 
+use crate::ascii_case::str_eq_lowercase;
+
 use super::problem::Problem;
 use super::{Headers, HttpVersion, RequestHead, ResponseHead};
 
@@ -100,7 +102,7 @@ fn build_request(
     let host = req
         .headers
         .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("host"))
+        .find(|h| str_eq_lowercase(h.name, "host"))
         .map(|h| text_of(trim_ows(h.value)));
     Ok(Parsed::Complete {
         len,
@@ -187,7 +189,7 @@ fn analyse(headers: &[httparse::Header<'_>]) -> Result<HeadInfo, Problem> {
     let mut upgrade_header = false;
     for h in headers {
         let name = h.name;
-        if name.eq_ignore_ascii_case("content-length") {
+        if str_eq_lowercase(name, "content-length") {
             // A list of identical values is tolerated (RFC 9110 §8.6); anything else is ambiguous.
             let mut saw_item = false;
             for item in h.value.split(|&b| b == b',').map(trim_ows) {
@@ -202,7 +204,7 @@ fn analyse(headers: &[httparse::Header<'_>]) -> Result<HeadInfo, Problem> {
             if !saw_item {
                 return Err(Problem::malformed("invalid content-length"));
             }
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+        } else if str_eq_lowercase(name, "transfer-encoding") {
             // Codings accumulate across repeated headers; only the final one decides framing.
             let mut chunked = info.transfer_encoding.unwrap_or(false);
             let mut any = false;
@@ -211,9 +213,9 @@ fn analyse(headers: &[httparse::Header<'_>]) -> Result<HeadInfo, Problem> {
                 any = true;
             }
             info.transfer_encoding = Some(if any { chunked } else { false });
-        } else if name.eq_ignore_ascii_case("connection") {
+        } else if str_eq_lowercase(name, "connection") {
             connection_upgrade |= list_items(h.value).any(|t| t.eq_ignore_ascii_case(b"upgrade"));
-        } else if name.eq_ignore_ascii_case("upgrade") {
+        } else if str_eq_lowercase(name, "upgrade") {
             upgrade_header = true;
         }
     }
