@@ -138,7 +138,7 @@ fn has_obs_fold(buf: &[u8]) -> bool {
 /// A `\n` at or after `from` not preceded by `\r`. Runs on every complete head, so it jumps
 /// from newline to newline (`memchr`) instead of testing each byte: the byte loop was 2.5 % of
 /// the daemon's instructions per call.
-fn has_bare_lf(buf: &[u8], from: usize) -> bool {
+pub(super) fn has_bare_lf(buf: &[u8], from: usize) -> bool {
     let Some(tail) = buf.get(from..) else {
         return false;
     };
@@ -418,10 +418,7 @@ impl MessageReader {
                 (take, None)
             }
             Ok(Some((len, parsed))) => {
-                if has_bare_lf(&buf[..len], 0) {
-                    let p = Problem::AmbiguousFraming("bare LF");
-                    return (rest.len(), Some(self.fail_head_skipping(p, old, rest, ts)));
-                }
+                // A complete head's bare LFs were refused by the parse (`head.rs`).
                 if len > max {
                     let ev = self.fail_head_skipping(Problem::HeadTooLarge, old, rest, ts);
                     return (rest.len(), Some(ev));
