@@ -364,7 +364,7 @@ impl MessageReader {
             }
         }
 
-        let has_nl = new.contains(&b'\n');
+        let has_nl = memchr::memchr(b'\n', new).is_some();
         if !has_nl && old + take > EARLY_PARSE_BYTES {
             self.head_buf.extend_from_slice(new);
             if self.head_buf.len() > max {
