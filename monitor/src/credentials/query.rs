@@ -37,13 +37,16 @@ pub(crate) const SECRET_PARAMETERS: &[&str] = &[
 const MAX_PAIRS: usize = 256;
 
 /// Splits a request target into its path and query (the fragment, never sent, is dropped).
+/// One search for the first `?` or `#` (both detectors split every call's target; two byte
+/// loops were about a hundred instructions per call): a `#` first ends the target.
 pub(crate) fn split_target(target: &[u8]) -> (&[u8], Option<&[u8]>) {
-    let target = match target.iter().position(|&b| b == b'#') {
-        Some(i) => &target[..i],
-        None => target,
-    };
-    match target.iter().position(|&b| b == b'?') {
-        Some(i) => (&target[..i], Some(&target[i + 1..])),
+    match memchr::memchr2(b'?', b'#', target) {
+        Some(i) if target[i] == b'?' => {
+            let query = &target[i + 1..];
+            let query = memchr::memchr(b'#', query).map_or(query, |j| &query[..j]);
+            (&target[..i], Some(query))
+        }
+        Some(i) => (&target[..i], None),
         None => (target, None),
     }
 }
@@ -130,6 +133,40 @@ pub(crate) fn plausible_value(value: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn split_target_cuts_the_fragment_then_the_query() {
+        // The definition: drop from the first `#`, then split at the first `?`.
+        fn by_definition(target: &[u8]) -> (&[u8], Option<&[u8]>) {
+            let target = target.split(|&b| b == b'#').next().unwrap_or_default();
+            match target.iter().position(|&b| b == b'?') {
+                Some(i) => (&target[..i], Some(&target[i + 1..])),
+                None => (target, None),
+            }
+        }
+        for target in [
+            "",
+            "/",
+            "?",
+            "#",
+            "/a",
+            "/a?b=1",
+            "/a#f",
+            "/a?b=1#f",
+            "/a#f?b=1",
+            "?#",
+            "#?",
+            "/a??b",
+            "/a?b#c#d",
+            "/a/b/c?x=1&y=2#frag?no",
+        ] {
+            assert_eq!(
+                split_target(target.as_bytes()),
+                by_definition(target.as_bytes()),
+                "{target}"
+            );
+        }
+    }
 
     #[test]
     fn decoding() {
