@@ -58,15 +58,23 @@ pub(crate) fn classify(raw: &str) -> Option<&'static str> {
 }
 
 /// A segment every rule below keeps, known without running them: shorter than any token
-/// they recognise, with no digit (ids, dates, hashes, cards, numbers all have one), no `@`
-/// (emails) and no `%` (an escape could hide any of those). Most segments of most paths are
-/// such words, and the rules were most of the templating's cost.
+/// they recognise, with no `@` (emails) and no `%` (an escape could hide anything), and either
+/// with no digit (ids, dates, hashes, cards, numbers all have one) or with digits but shorter
+/// than any rule that reads them (a date's ten characters, a card's or number's seven digits)
+/// and not a number itself (`v1`, `2fa`, `s3`). Most segments of most paths are such words,
+/// and the rules were most of the templating's cost.
 fn plain_word(segment: &str) -> bool {
-    segment.len() < MIN_B64_TOKEN_CHARS
-        && !segment
-            .bytes()
-            .any(|b| b.is_ascii_digit() || b == b'@' || b == b'%')
+    let b = segment.as_bytes();
+    if b.len() >= MIN_B64_TOKEN_CHARS || b.iter().any(|&c| c == b'@' || c == b'%') {
+        return false;
+    }
+    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
+    digits == 0 || (b.len() < SHORTEST_RULE_WITH_DIGITS && digits < b.len())
 }
+
+/// The shortest segment a rule reading digits can replace, other than a plain number: seven
+/// digits (a card or a written number, `segment_holds_value`); a date needs ten characters.
+const SHORTEST_RULE_WITH_DIGITS: usize = 7;
 
 fn classify_by_rules(raw: &str) -> Option<&'static str> {
     let decoded = percent_decode(raw);
@@ -276,13 +284,49 @@ mod tests {
             "café",
             "----",
             "___",
+            "v1",
+            "v2beta",
+            "2fa",
+            "s3",
+            "a1b2c3",
+            "x-9",
         ];
         for word in words {
             assert!(plain_word(word), "{word}");
             assert_eq!(classify_by_rules(word), None, "{word}");
         }
-        for not_plain in ["v1", "a@b.c", "%41", "abcdefghijklmnop", "12345"] {
+        for not_plain in [
+            "a@b.c",
+            "%41",
+            "abcdefghijklmnop",
+            "12345",
+            "1",
+            "v1234567",
+            "4111-11",
+            "2024-05-01",
+        ] {
             assert!(!plain_word(not_plain), "{not_plain}");
+        }
+    }
+
+    #[test]
+    fn every_short_segment_the_shortcut_keeps_is_kept_by_the_rules() {
+        // Every segment of up to five characters over letters, digits and the separators the
+        // rules look at.
+        let alphabet = b"a1Z0-_.@%+~";
+        let mut segment = Vec::new();
+        for len in 1..=5u32 {
+            for mut n in 0..alphabet.len().pow(len) {
+                segment.clear();
+                for _ in 0..len {
+                    segment.push(alphabet[n % alphabet.len()]);
+                    n /= alphabet.len();
+                }
+                let word = std::str::from_utf8(&segment).expect("ASCII");
+                if plain_word(word) {
+                    assert_eq!(classify_by_rules(word), None, "{word}");
+                }
+            }
         }
     }
 
