@@ -109,14 +109,16 @@ impl Headers {
         self.slots as usize * ENTRY
     }
 
-    /// Field `i`'s name end and value end, as offsets into the data.
+    /// Field `i`'s name end and value end, as offsets into the data (one read of the entry).
+    #[inline(always)]
     fn entry(&self, i: usize) -> (usize, usize) {
         let at = i * ENTRY;
-        let word = |at: usize| {
-            let bytes: [u8; 4] = self.buf[at..at + 4].try_into().expect("four bytes");
-            u32::from_le_bytes(bytes) as usize
-        };
-        (word(at), word(at + 4))
+        let entry: [u8; ENTRY] = self.buf[at..at + ENTRY].try_into().expect("an entry");
+        let [a, b, c, d, e, f, g, h] = entry;
+        (
+            u32::from_le_bytes([a, b, c, d]) as usize,
+            u32::from_le_bytes([e, f, g, h]) as usize,
+        )
     }
 
     fn field(&self, i: usize) -> HeaderRef<'_> {
@@ -125,11 +127,15 @@ impl Headers {
     }
 
     /// Field `i`, which starts at `start` in the data (where field `i - 1` ends): a forward
-    /// walk knows it already and reads one index entry per field instead of two.
+    /// walk knows it already and reads one index entry per field instead of two. Inlined, with
+    /// the field's bytes cut once: every walk of every head reads each field through here (out
+    /// of line it was about 40 instructions a field, a thousand per HTTP/2 call; callgrind).
+    #[inline(always)]
     fn field_from(&self, i: usize, start: usize) -> HeaderRef<'_> {
-        let data = &self.buf[self.index_bytes()..];
         let (name_end, end) = self.entry(i);
-        let name = &data[start..name_end];
+        let index = self.index_bytes();
+        // `push` wrote `start <= name_end <= end` within the data.
+        let (name, value) = self.buf[index + start..index + end].split_at(name_end - start);
         HeaderRef {
             // SAFETY: `push` is the only writer of the data and of the index entries in use, and
             // it copies each name from a `&str` to exactly `start..name_end` of the data (index
@@ -137,7 +143,7 @@ impl Headers {
             // Validating them again was 5 % of the pipeline's instructions per call (the
             // detectors walk every header several times).
             name: unsafe { std::str::from_utf8_unchecked(name) },
-            value: &data[name_end..end],
+            value,
         }
     }
 
