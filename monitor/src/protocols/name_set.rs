@@ -29,10 +29,13 @@ impl NameSet {
 
     /// The set's own spelling (lower-case) of `name`, if it holds it.
     pub fn get(&self, name: &str) -> Option<&str> {
+        // The first byte, folded, picks the names worth a whole comparison: a bucket holds up
+        // to a handful of names of one length, and most share no first letter with `name`.
+        let first = name.as_bytes().first().map(u8::to_ascii_lowercase);
         self.by_len
             .get(name.len().min(MAX_BUCKETED_LEN + 1))?
             .iter()
-            .find(|n| str_eq_lowercase(name, n))
+            .find(|n| n.as_bytes().first() == first.as_ref() && str_eq_lowercase(name, n))
             .map(|n| &**n)
     }
 
