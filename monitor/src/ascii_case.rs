@@ -1,5 +1,5 @@
-//! Comparing short ASCII texts without regard to case (header names, scheme words, media
-//! types), eight bytes at a time.
+//! Comparing short ASCII texts without regard to case (header names, scheme words), eight
+//! bytes at a time.
 //!
 //! Written by hand because `<[u8]>::eq_ignore_ascii_case` folds and compares one byte at a
 //! time: about 16 instructions per byte in the pipeline's profile (callgrind, issue 14), some

@@ -59,10 +59,11 @@ pub(crate) fn classify(raw: &str) -> Option<&'static str> {
 
 /// A segment every rule below keeps, known without running them: shorter than any token
 /// they recognise, with no `@` (emails) and no `%` (an escape could hide anything), and either
-/// with no digit (ids, dates, hashes, cards, numbers all have one) or with digits but shorter
-/// than any rule that reads them (a date's ten characters, a card's or number's seven digits)
-/// and not a number itself (`v1`, `2fa`, `s3`). Most segments of most paths are such words,
-/// and the rules were most of the templating's cost.
+/// with no digit (ids, dates, hashes, cards, numbers all have one) or, like `v1`, `2fa` or
+/// `s3`, with digits but not all digits (a number is an `{id}`) and shorter than any other
+/// rule that reads digits: a date has ten characters, and `segment_holds_value` answers "no"
+/// below seven digits. Most segments of most paths are such words, and the rules were most of
+/// the templating's cost.
 fn plain_word(segment: &str) -> bool {
     let b = segment.as_bytes();
     if b.len() >= MIN_B64_TOKEN_CHARS || b.iter().any(|&c| c == b'@' || c == b'%') {
@@ -73,7 +74,8 @@ fn plain_word(segment: &str) -> bool {
 }
 
 /// The shortest segment a rule reading digits can replace, other than a plain number: seven
-/// digits (a card or a written number, `segment_holds_value`); a date needs ten characters.
+/// digits (`segment_holds_value`'s first test, for a written number or a card with
+/// separators); a date needs ten characters.
 const SHORTEST_RULE_WITH_DIGITS: usize = 7;
 
 fn classify_by_rules(raw: &str) -> Option<&'static str> {
@@ -311,11 +313,11 @@ mod tests {
 
     #[test]
     fn every_short_segment_the_shortcut_keeps_is_kept_by_the_rules() {
-        // Every segment of up to five characters over letters, digits and the separators the
-        // rules look at.
+        // Every segment of up to six characters (all the shortcut keeps with digits) over
+        // letters, digits and the separators the rules look at.
         let alphabet = b"a1Z0-_.@%+~";
         let mut segment = Vec::new();
-        for len in 1..=5u32 {
+        for len in 1..=SHORTEST_RULE_WITH_DIGITS as u32 - 1 {
             for mut n in 0..alphabet.len().pow(len) {
                 segment.clear();
                 for _ in 0..len {
