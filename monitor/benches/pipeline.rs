@@ -329,6 +329,9 @@ fn grpc_unary(_: u64) -> H2Call<'static> {
     }
 }
 
+// Kept out of line, with `run_counting`: they are the points a profiler's toggle names
+// (`--toggle-collect='pipeline::run*'`), since whole-program LTO inlines `Pipeline::handle`.
+#[inline(never)]
 fn run(pipeline: &mut Pipeline, events: Vec<CaptureEvent>) -> usize {
     let mut outputs = 0;
     for event in events {
@@ -342,6 +345,7 @@ fn run(pipeline: &mut Pipeline, events: Vec<CaptureEvent>) -> usize {
 
 /// Like [`run`], also counting the complete API calls with every field known (alerts aside).
 /// Calls still open at the end are not flushed: every workload ends with a complete response.
+#[inline(never)]
 fn run_counting(pipeline: &mut Pipeline, events: Vec<CaptureEvent>) -> (usize, u64) {
     let (mut outputs, mut calls) = (0, 0);
     for event in events {
