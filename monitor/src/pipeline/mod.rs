@@ -327,11 +327,14 @@ impl Pipeline {
         // Alerts raised by the event itself (coverage) come before the calls it completed.
         self.alerts.drain(..).for_each(|a| emit(Output::Alert(a)));
         self.metrics.set_connections_active(self.streams.len());
-        for item in self.exchanges.drain(..) {
+        // Read in place and cleared after: an exchange is a few hundred bytes, and moving each
+        // out of the vector was a copy per call.
+        let exchanges = std::mem::take(&mut self.exchanges);
+        for item in &exchanges {
             let process = self.processes.get(item.conn.tgid, &item.comm, item.uid);
             let library = self.libraries.get(item.library);
             let socket = self.sockets.get(item.conn.tgid, item.socket_id);
-            let mut call = build_api_call(&item, &process, library.as_ref(), socket, &self.clock);
+            let mut call = build_api_call(item, &process, library.as_ref(), socket, &self.clock);
             call.process.k8s = k8s_of(&mut self.pods, &self.metrics, &process);
             let addresses = socket.and_then(|s| s.local.zip(s.remote));
             // Loopback addresses repeat in every network namespace (each pod has its own
@@ -365,11 +368,14 @@ impl Pipeline {
             self.metrics.api_call_workload(&call, host);
             if let Some(inspector) = &mut self.inspector {
                 let authority = split.map(|(host, port)| Authority::new(&host, port));
-                inspector.inspect(&item, &mut call, authority, &mut self.alerts);
+                inspector.inspect(item, &mut call, authority, &mut self.alerts);
             }
             emit(Output::Call(call));
             self.alerts.drain(..).for_each(|a| emit(Output::Alert(a)));
         }
+        let mut exchanges = exchanges;
+        exchanges.clear();
+        self.exchanges = exchanges;
     }
 }
 
