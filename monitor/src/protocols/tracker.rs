@@ -116,10 +116,7 @@ impl Tracker {
                 }
             }
             Tracker::Http1(c) => {
-                let mut outputs = std::mem::take(&mut c.scratch);
-                c.on_data(dir, ts, data, &mut outputs);
-                forward_http1(&mut outputs, out);
-                c.scratch = outputs;
+                c.on_data(dir, ts, data, out);
                 self.hand_over(limits, out);
             }
             Tracker::Http2(c) => c.on_data(dir, ts, data, out),
@@ -142,9 +139,7 @@ impl Tracker {
                 self.on_gap(limits, dir, ts, len, out);
             }
             Tracker::Http1(c) => {
-                let mut outputs = Vec::new();
-                c.on_gap(dir, ts, len, &mut outputs);
-                forward_http1(&mut outputs, out);
+                c.on_gap(dir, ts, len, out);
             }
             Tracker::Http2(c) => c.on_gap(dir, ts, len, out),
             Tracker::Opaque => {}
@@ -154,9 +149,7 @@ impl Tracker {
     pub fn on_close(&mut self, ts: u64, out: &mut Vec<Output>) {
         match self {
             Tracker::Http1(c) => {
-                let mut outputs = Vec::new();
-                c.on_close(ts, &mut outputs);
-                forward_http1(&mut outputs, out);
+                c.on_close(ts, out);
             }
             Tracker::Http2(c) => c.on_close(ts, out),
             Tracker::Sniffing(s) => {
@@ -237,11 +230,4 @@ fn http2_tracker(conn: http2::Connection, out: &mut Vec<Output>) -> Tracker {
         conn.capture_start(),
     )));
     Tracker::Http2(Box::new(conn))
-}
-
-fn forward_http1(outputs: &mut Vec<http1::Output>, out: &mut Vec<Output>) {
-    out.extend(outputs.drain(..).map(|o| match o {
-        http1::Output::Exchange(e) => Output::Exchange(e),
-        http1::Output::Problem(p) => Output::Problem(p.into()),
-    }));
 }

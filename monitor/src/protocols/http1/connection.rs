@@ -60,9 +60,6 @@ pub struct Connection {
     slots: VecDeque<Slot>,
     /// Set when the connection switched to HTTP/2 (`Upgrade: h2c`), until taken.
     h2c: Option<H2cUpgrade>,
-    /// Empty between calls: the tracker collects one chunk's outputs here and forwards them,
-    /// so that a chunk costs no new `Vec` (it was an allocation per chunk).
-    pub(crate) scratch: Vec<Output>,
 }
 
 fn index(dir: Direction) -> usize {
@@ -86,7 +83,6 @@ impl Connection {
             detection: Default::default(),
             slots: VecDeque::new(),
             h2c: None,
-            scratch: Vec::new(),
         }
     }
 
@@ -263,7 +259,7 @@ impl Connection {
         self.detection = Default::default();
         self.requests.kill();
         self.responses.kill();
-        out.push(Output::Problem(Problem::NotHttp));
+        out.push(Output::Problem(Problem::NotHttp.into()));
     }
 
     /// The request the next response answers: the oldest one without a response.
@@ -340,7 +336,7 @@ impl Connection {
             }
             ReaderEvent::Problem(Problem::NotHttp) => self.give_up(out),
             ReaderEvent::Problem(Problem::UnsupportedUpgrade) => self.switch_protocols(out),
-            ReaderEvent::Problem(p) => out.push(Output::Problem(p)),
+            ReaderEvent::Problem(p) => out.push(Output::Problem(p.into())),
         }
     }
 
@@ -354,7 +350,7 @@ impl Connection {
             && idx + 1 < self.slots.len()
         {
             self.slots.remove(idx);
-            out.push(Output::Problem(Problem::PipelineOverflow));
+            out.push(Output::Problem(Problem::PipelineOverflow.into()));
         }
     }
 
@@ -388,7 +384,7 @@ impl Connection {
                     slot.response = Some(response);
                 }
             }
-            None => out.push(Output::Problem(Problem::ResponseWithoutRequest)),
+            None => out.push(Output::Problem(Problem::ResponseWithoutRequest.into())),
         }
         if after == After::Stopped {
             self.switch_protocols(out);
@@ -416,7 +412,7 @@ impl Connection {
         self.responses.stop();
         self.emit_ready(out);
         if self.h2c.is_none() {
-            out.push(Output::Problem(Problem::UnsupportedUpgrade));
+            out.push(Output::Problem(Problem::UnsupportedUpgrade.into()));
         }
     }
 

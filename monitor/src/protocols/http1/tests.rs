@@ -36,8 +36,8 @@ fn rejected(out: &[Output]) -> Vec<(&'static str, String)> {
 fn problems(out: &[Output]) -> Vec<Problem> {
     out.iter()
         .filter_map(|o| match o {
-            Output::Problem(p) => Some(p.clone()),
-            Output::Exchange(_) => None,
+            Output::Problem(crate::protocols::Problem::Http1(p)) => Some(p.clone()),
+            _ => None,
         })
         .collect()
 }
