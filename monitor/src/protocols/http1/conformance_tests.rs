@@ -60,7 +60,7 @@ fn run(kind: MessageKind, ctx: RequestContext, pieces: &[&[u8]]) -> Run {
             let (n, ev) = reader.feed(rest, 0, pos == 0, ctx);
             pos += n;
             match ev {
-                Some(ReaderEvent::Complete { message, after }) => {
+                Some(ReaderEvent::Complete { message, after, .. }) => {
                     let incomplete = match &message {
                         Message::Request(r) => r.stats.incomplete,
                         Message::Response(r) => r.stats.incomplete,

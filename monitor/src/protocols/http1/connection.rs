@@ -302,18 +302,15 @@ impl Connection {
 
     fn handle(&mut self, ev: ReaderEvent, ts: u64, out: &mut Vec<Output>) {
         match ev {
-            ReaderEvent::RequestStarted { method } => {
-                self.slots.push_back(Slot {
-                    ctx: RequestContext::for_method(&method),
-                    request: None,
-                    response: None,
-                });
-                self.enforce_pipeline_limit(out);
-            }
+            ReaderEvent::RequestStarted { method } => self.open_slot(&method, out),
             ReaderEvent::Complete {
                 message: Message::Request(request),
+                opens,
                 ..
             } => {
+                if opens {
+                    self.open_slot(&request.head.method, out);
+                }
                 // The newest slot is the one being read, unless overflow already dropped it.
                 if let Some(slot) = self.slots.back_mut().filter(|s| s.request.is_none()) {
                     slot.request = Some(request);
@@ -323,6 +320,7 @@ impl Connection {
             ReaderEvent::Complete {
                 message: Message::Response(response),
                 after,
+                ..
             } => self.on_response(response, after, ts, out),
             ReaderEvent::Rejected { request, problem } => {
                 // Out of the request/response pairing: a server may have answered it or not.
@@ -338,6 +336,16 @@ impl Connection {
             ReaderEvent::Problem(Problem::UnsupportedUpgrade) => self.switch_protocols(out),
             ReaderEvent::Problem(p) => out.push(Output::Problem(p.into())),
         }
+    }
+
+    /// A request's head was read: its slot waits for the request's end and its response.
+    fn open_slot(&mut self, method: &str, out: &mut Vec<Output>) {
+        self.slots.push_back(Slot {
+            ctx: RequestContext::for_method(method),
+            request: None,
+            response: None,
+        });
+        self.enforce_pipeline_limit(out);
     }
 
     fn enforce_pipeline_limit(&mut self, out: &mut Vec<Output>) {

@@ -51,6 +51,10 @@ pub(crate) enum ReaderEvent {
     Complete {
         message: Message,
         after: After,
+        /// A request whose head and end came in one step (no body to read), with no
+        /// `RequestStarted` before it: its slot is opened with it. One event instead of two
+        /// saved moving the request through the reader's queue.
+        opens: bool,
     },
     Problem(Problem),
     /// Request bytes the parser rejected or skipped, as a request whose head is unknown and
@@ -447,17 +451,17 @@ impl MessageReader {
                             Ok((kind, after)) => {
                                 let method = head.method.clone();
                                 let message = Message::Request(Request { head, stats });
-                                if let Some(ev) = self.start_body(message, kind, after) {
-                                    self.queued.push_back(ev);
+                                match self.start_body(message, kind, after, true) {
+                                    Some(whole) => whole,
+                                    None => ReaderEvent::RequestStarted { method },
                                 }
-                                ReaderEvent::RequestStarted { method }
                             }
                         }
                     }
                     Err((head, info)) => {
                         let (kind, after) = framing::response_body(head.status, &info, ctx);
                         let message = Message::Response(Response { head, stats });
-                        match self.start_body(message, kind, after) {
+                        match self.start_body(message, kind, after, false) {
                             Some(ev) => ev,
                             None => return (consumed, None),
                         }
@@ -469,15 +473,18 @@ impl MessageReader {
     }
 
     /// Enters the body state, or completes right away for an empty body.
+    /// The body's reader, or the message's end when it has no body (`opens`: see
+    /// [`ReaderEvent::Complete`]).
     fn start_body(
         &mut self,
         message: Message,
         kind: framing::BodyKind,
         after: After,
+        opens: bool,
     ) -> Option<ReaderEvent> {
         let cap = self.limits.body_sample_bytes;
         match BodyReader::new(kind, cap, self.limits.max_head_bytes) {
-            None => Some(self.finish_message(message, after)),
+            None => Some(self.finish_message(message, after, opens)),
             Some(body) => {
                 self.state = State::Body {
                     message,
@@ -489,18 +496,22 @@ impl MessageReader {
         }
     }
 
-    fn finish_message(&mut self, message: Message, after: After) -> ReaderEvent {
+    fn finish_message(&mut self, message: Message, after: After, opens: bool) -> ReaderEvent {
         self.state = match after {
             After::Continue => State::Idle,
             After::Paused => State::Paused,
             After::Stopped => State::Stopped,
         };
-        ReaderEvent::Complete { message, after }
+        ReaderEvent::Complete {
+            message,
+            after,
+            opens,
+        }
     }
 
     fn complete_current(&mut self) -> ReaderEvent {
         match std::mem::replace(&mut self.state, State::Idle) {
-            State::Body { message, after, .. } => self.finish_message(message, after),
+            State::Body { message, after, .. } => self.finish_message(message, after, false),
             other => {
                 self.state = other;
                 ReaderEvent::Problem(Problem::Desync)
@@ -519,6 +530,7 @@ impl MessageReader {
                 Some(ReaderEvent::Complete {
                     message,
                     after: After::Continue,
+                    opens: false,
                 })
             }
             _ => None,
@@ -628,7 +640,11 @@ impl MessageReader {
                 if !(eof && body.ends_at_close()) {
                     message.stats_mut().incomplete = true;
                 }
-                out.push(ReaderEvent::Complete { message, after });
+                out.push(ReaderEvent::Complete {
+                    message,
+                    after,
+                    opens: false,
+                });
                 self.state = State::Resync;
             }
             State::Idle => self.state = State::Idle,
