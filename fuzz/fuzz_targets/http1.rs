@@ -25,7 +25,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use monitor::protocols::{
-    HttpVersion,
+    self, HttpVersion,
     http1::{Connection, Direction, Exchange, Limits, Output, Problem},
 };
 use monitor_fuzz::{contains, memory_bound, sections};
@@ -129,7 +129,7 @@ impl Run {
     fn exchanges(&self) -> impl Iterator<Item = &Exchange> {
         self.outputs.iter().filter_map(|o| match o {
             Output::Exchange(e) => Some(e),
-            Output::Problem(_) => None,
+            _ => None,
         })
     }
 
@@ -203,7 +203,12 @@ fn check_exchanges(run: &Run, input: &Input) {
     let not_http = run
         .outputs
         .iter()
-        .filter(|o| matches!(o, Output::Problem(Problem::NotHttp)))
+        .filter(|o| {
+            matches!(
+                o,
+                Output::Problem(protocols::Problem::Http1(Problem::NotHttp))
+            )
+        })
         .count();
     assert!(not_http <= 1, "not-HTTP reported {not_http} times");
     for ex in run.exchanges() {
@@ -247,7 +252,11 @@ fn check_exchanges(run: &Run, input: &Input) {
             .iter()
             .find(|h| h.name.eq_ignore_ascii_case("host"))
             .map(|h| String::from_utf8_lossy(trim_ows(&h.value)).into_owned());
-        assert_eq!(head.host.as_deref(), host.as_deref(), "host is not the first Host header");
+        assert_eq!(
+            head.host.as_deref(),
+            host.as_deref(),
+            "host is not the first Host header"
+        );
         check_stats(&ex.request.stats, &input.limits, run.max_ts);
         if let Some(response) = &ex.response {
             assert!(

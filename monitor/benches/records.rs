@@ -262,7 +262,9 @@ fn pipeline(policy: Option<Policy>, exchange: Exchange, metrics: &Arc<Metrics>) 
 }
 
 /// The daemon's per-record work (ring reader, then pipeline, then the sink's serialisation).
-/// Returns the API-call lines made.
+/// Returns the API-call lines made. Kept out of line: it is the profiler's toggle point
+/// (`--toggle-collect='records::run'`).
+#[inline(never)]
 fn run(pipeline: &mut Pipeline, records: &[Vec<u8>], metrics: &Metrics) -> u64 {
     let mut resolver = TieResolver::default();
     let mut arena = PayloadArena::default();

@@ -2,8 +2,9 @@
 //!
 //! The capture side hands us, per connection, the bytes each direction carried (in order, split
 //! anywhere, sometimes with holes whose size is known). This module turns them into completed
-//! request/response [`Exchange`]s plus a list of [`Problem`]s describing every way data was lost
-//! or rejected, so the caller can count them.
+//! request/response [`Exchange`]s plus [`Problem`]s describing every way data was lost or
+//! rejected, so the caller can count them (as the trackers' [`Output`], problems wrapped in
+//! [`crate::protocols::Problem::Http1`]).
 //!
 //! Layering (each file owns one job):
 //! - `detect`: cheap "could this be the start of an HTTP/1 message?" checks, so TLS ciphertext

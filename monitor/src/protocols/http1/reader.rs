@@ -42,8 +42,9 @@ pub(crate) enum MessageKind {
 
 #[derive(Debug)]
 pub(crate) enum ReaderEvent {
-    /// A request head was parsed. Emitted before the body is read because the response may
-    /// start earlier (`100 Continue`, early errors) and must find its request.
+    /// A request head was parsed and a body follows. Emitted before the body is read because
+    /// the response may start earlier (`100 Continue`, early errors) and must find its request.
+    /// (A request without a body comes out whole, as a `Complete` that `opens` its slot.)
     RequestStarted {
         method: crate::protocols::Method,
     },
@@ -472,8 +473,7 @@ impl MessageReader {
         }
     }
 
-    /// Enters the body state, or completes right away for an empty body.
-    /// The body's reader, or the message's end when it has no body (`opens`: see
+    /// Enters the body state (`None`), or completes right away for an empty body (`opens`: see
     /// [`ReaderEvent::Complete`]).
     fn start_body(
         &mut self,

@@ -37,7 +37,11 @@ fn problems(out: &[Output]) -> Vec<Problem> {
     out.iter()
         .filter_map(|o| match o {
             Output::Problem(crate::protocols::Problem::Http1(p)) => Some(p.clone()),
-            _ => None,
+            Output::Problem(other) => {
+                panic!("HTTP/1 reported a problem of another protocol: {other}")
+            }
+            Output::Exchange(_) => None,
+            Output::Http2Stat(stat) => panic!("HTTP/1 reported an HTTP/2 fact: {stat:?}"),
         })
         .collect()
 }
