@@ -329,7 +329,7 @@ impl Pipeline {
         self.metrics.set_connections_active(self.streams.len());
         // Read in place and cleared after: an exchange is a few hundred bytes, and moving each
         // out of the vector was a copy per call.
-        let exchanges = std::mem::take(&mut self.exchanges);
+        let mut exchanges = std::mem::take(&mut self.exchanges);
         for item in &exchanges {
             let process = self.processes.get(item.conn.tgid, &item.comm, item.uid);
             let library = self.libraries.get(item.library);
@@ -373,7 +373,6 @@ impl Pipeline {
             emit(Output::Call(call));
             self.alerts.drain(..).for_each(|a| emit(Output::Alert(a)));
         }
-        let mut exchanges = exchanges;
         exchanges.clear();
         self.exchanges = exchanges;
     }
